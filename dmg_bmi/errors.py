@@ -1,0 +1,17 @@
+"""Exception types. Every message names the key, variable or value at fault."""
+
+
+class DmgBmiError(Exception):
+    """Base class of all errors raised by dmg_bmi."""
+
+
+class ConfigError(DmgBmiError, ValueError):
+    """An invalid configuration value or file (the message names the key)."""
+
+
+class InputError(DmgBmiError, ValueError):
+    """Bad model input: wrong shape, dtype, NaN, out-of-bounds parameter (the message names it)."""
+
+
+class CheckpointError(DmgBmiError, ValueError):
+    """A missing, corrupt, truncated or incompatible checkpoint (the message says which)."""
