@@ -1,0 +1,200 @@
+"""Training run configuration: data, model, optimisation and run-directory settings.
+
+A run config is one YAML file with four sections (`data`, `model`, `train`, `run`); every key is checked at
+load time by `dmg_bmi.config.from_dict`, and errors name the key at fault (e.g. `train.loss`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+from dmg_bmi.config import ModelConfig, apply_overrides, from_dict, load_yaml, to_dict
+from dmg_bmi.errors import ConfigError
+
+LOSSES = ("nse_batch", "rmse_comb", "kge")
+OPTIMIZERS = ("adam", "adadelta")
+SCHEDULES = ("none", "step", "exponential", "cosine")
+
+
+def parse_date(value: Any, key: str) -> dt.date:
+    """A calendar date from YAML (a date object or an ISO `YYYY-MM-DD` string)."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{key}: {value!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+@dataclasses.dataclass
+class Period:
+    """An inclusive date range `[start, end]` (YYYY-MM-DD)."""
+
+    start: Any
+    end: Any
+
+    def validate(self, prefix: str = "") -> None:
+        p = f"{prefix}." if prefix else ""
+        self.start = parse_date(self.start, f"{p}start")
+        self.end = parse_date(self.end, f"{p}end")
+        if self.end < self.start:
+            raise ConfigError(f"{prefix or 'period'}: end {self.end} is before start {self.start}")
+
+    @property
+    def days(self) -> int:
+        """Number of days in the period (both ends included)."""
+        return (self.end - self.start).days + 1
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the data is and which part of it is used.
+
+    kind: `netcdf` (our dataset format, see README) or `camels` (a CAMELS-US directory tree).
+    basins: basin ids to use, or a path to a text file with one id per line; empty = every basin.
+    target: the observed variable the loss compares with (e.g. `streamflow`, mm/d).
+    """
+
+    path: str
+    kind: Literal["netcdf", "camels"] = "netcdf"
+    basins: Any = dataclasses.field(default_factory=list)
+    target: str = "streamflow"
+    train: Period | None = None
+    test: Period | None = None
+
+    def validate(self, prefix: str = "") -> None:
+        p = f"{prefix}." if prefix else ""
+        if isinstance(self.basins, str):
+            path = Path(self.basins)
+            if not path.is_file():
+                raise ConfigError(f"{p}basins: basin list file not found: {path}")
+            self.basins = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+        elif isinstance(self.basins, list):
+            self.basins = [str(b) for b in self.basins]
+        else:
+            raise ConfigError(f"{p}basins: expected a list of ids or a file path, got {self.basins!r}")
+
+
+@dataclasses.dataclass
+class ScheduleConfig:
+    """Learning-rate schedule, stepped once per epoch.
+
+    step: lr *= gamma every `step_size` epochs; exponential: lr *= gamma each epoch;
+    cosine: cosine annealing to `min_lr` over all epochs.
+    """
+
+    name: Literal["none", "step", "exponential", "cosine"] = "none"
+    step_size: int = 10
+    gamma: float = 0.5
+    min_lr: float = 0.0
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Optimisation settings. `rho` is the length (days) of the loss window after the warm-up."""
+
+    loss: str = "nse_batch"
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    lr_schedule: ScheduleConfig = dataclasses.field(default_factory=ScheduleConfig)
+    grad_clip: float | None = 1.0
+    epochs: int = 50
+    batch_size: int = 100
+    rho: int = 365
+    iterations_per_epoch: int | None = None
+    max_bad_batches: int = 20
+    rmse_comb_alpha: float = 0.25
+    output: str = "streamflow"
+
+    def validate(self, prefix: str = "") -> None:
+        p = f"{prefix}." if prefix else ""
+        if self.loss not in LOSSES:
+            raise ConfigError(f"{p}loss: unknown loss {self.loss!r}; available: {', '.join(LOSSES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"{p}optimizer: unknown optimizer {self.optimizer!r}; available: {', '.join(OPTIMIZERS)}"
+            )
+        for name in ("epochs", "batch_size", "rho", "max_bad_batches"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{p}{name} must be >= 1, got {getattr(self, name)}")
+        if self.iterations_per_epoch is not None and self.iterations_per_epoch < 1:
+            raise ConfigError(f"{p}iterations_per_epoch must be >= 1, got {self.iterations_per_epoch}")
+        if self.lr <= 0:
+            raise ConfigError(f"{p}lr must be > 0, got {self.lr}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ConfigError(f"{p}grad_clip must be > 0 or null, got {self.grad_clip}")
+        if not 0.0 <= self.rmse_comb_alpha <= 1.0:
+            raise ConfigError(f"{p}rmse_comb_alpha must be in [0, 1], got {self.rmse_comb_alpha}")
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Where and how the run executes.
+
+    run_dir: parent folder; each run gets `<run_dir>/<name>_<YYYYmmdd_HHMMSS>/` (or `exact_dir` if set).
+    device: `cpu`, `cuda`, `cuda:N` or `auto` (cuda when available).
+    save_every: write `model_epochNNN.pt` every N epochs (0 = only best/last).
+    """
+
+    name: str = "run"
+    run_dir: str = "runs"
+    exact_dir: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    save_every: int = 5
+    eval_batch_size: int = 64
+    progress: bool = True
+
+    def validate(self, prefix: str = "") -> None:
+        p = f"{prefix}." if prefix else ""
+        if not (self.device in ("cpu", "cuda", "auto") or self.device.startswith("cuda:")):
+            raise ConfigError(f"{p}device: {self.device!r} is not one of cpu, cuda, cuda:N, auto")
+        if self.save_every < 0:
+            raise ConfigError(f"{p}save_every must be >= 0, got {self.save_every}")
+        if self.eval_batch_size < 1:
+            raise ConfigError(f"{p}eval_batch_size must be >= 1, got {self.eval_batch_size}")
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+    """A whole training run."""
+
+    data: DataConfig
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    run: RunConfig = dataclasses.field(default_factory=RunConfig)
+
+    def validate(self, prefix: str = "") -> None:
+        if self.data.train is None:
+            raise ConfigError("missing required key 'data.train' (the training period)")
+
+
+def load_experiment(path: str | Path | None = None, overrides: list[str] | None = None,
+                    data: dict | None = None) -> ExperimentConfig:
+    """Read a run config from YAML (or a mapping), apply `key.sub=value` overrides, and validate it.
+
+    A relative `data.path` in a YAML file is resolved against the file's folder.
+    """
+    raw = dict(data) if data is not None else load_yaml(path)
+    apply_overrides(raw, list(overrides or []))
+    cfg = from_dict(ExperimentConfig, raw)
+    if path is not None and data is None:
+        data_path = Path(cfg.data.path).expanduser()
+        if not data_path.is_absolute() and not data_path.exists():
+            cfg.data.path = str((Path(path).parent / data_path).resolve())
+    return cfg
+
+
+def experiment_to_dict(cfg: ExperimentConfig) -> dict:
+    """Plain YAML-friendly dict (dates as ISO strings) that `load_experiment(data=...)` reads back."""
+    out = to_dict(cfg)
+    for name in ("train", "test"):
+        period = out["data"].get(name)
+        if period:
+            out["data"][name] = {k: str(v) for k, v in period.items()}
+    return out
