@@ -1,0 +1,303 @@
+"""Daily WOFOST weather from hourly NextGen (AORC-style) forcing.
+
+WOFOST (PCSE units) needs, per day: IRRAD (J m-2 d-1), TMIN and TMAX (°C), VAP (hPa), WIND at 2 m (m s-1),
+RAIN (cm d-1), and the Penman reference rates E0, ES0 and ET0 (cm d-1). NextGen delivers hourly AORC fields
+(`docs bmi-ngen.md §4.7`): DSWRF_surface (W m-2), TMP_2maboveground (K), SPFH_2maboveground (kg kg-1),
+PRES_surface (Pa), UGRD/VGRD_10maboveground (m s-1), precip_rate (mm s-1) or APCP_surface (kg m-2 per hour).
+
+A day is 24 consecutive hourly records (records stamped 00:00..23:00 of that day in the clock the caller
+chooses; `day_start_hour_utc` in `aorc_hourly_to_wofost_daily` turns UTC records into local days).
+All functions are numpy, vectorised over any trailing dimensions (`[hours, ...] -> [days, ...]`), and are
+the single implementation used by both the dataset builders and the BMI.
+
+Conversions (each tested against hand-computed values in tests/test_crop_weather.py):
+- IRRAD = Σ_h DSWRF_h · 3600 s                                   (W m-2 hourly means -> J m-2 d-1)
+- TMIN, TMAX = min_h, max_h (T_h − 273.15)                      (K -> °C)
+- VAP = mean_h e_h / 100, e = q·p / (ε + (1 − ε)·q), ε = 0.622   (kg kg-1, Pa -> hPa)
+- WIND = f₂·mean_h √(u_h² + v_h²), f₂ = 4.87 / ln(67.8·10 − 5.42) = 0.748 (FAO-56 eq. 47 log profile,
+  10 m -> 2 m over short grass; PCSE's `wind10to2` uses log10(2/0.033)/log10(10/0.033) = 0.718 instead,
+  selectable with `wind_profile="pcse"`)
+- RAIN = Σ_h precip_rate_h · 3600 / 10 (mm s-1 -> cm d-1), or Σ_h APCP_h / 10 (kg m-2 = mm per hour)
+- E0, ES0, ET0: Penman (1948, 1956) as in PCSE's `penman` (see `penman`); ET0 optionally FAO-56
+  Penman-Monteith as in PCSE's `penman_monteith` (see `penman_monteith_et0`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+import numpy as np
+
+from dmg_bmi.errors import InputError
+
+WEATHER_NAMES = ("IRRAD", "TMIN", "TMAX", "VAP", "WIND", "RAIN", "E0", "ES0", "ET0")
+WEATHER_UNITS = {
+    "IRRAD": "J m-2 d-1",
+    "TMIN": "degC",
+    "TMAX": "degC",
+    "VAP": "hPa",
+    "WIND": "m s-1",
+    "RAIN": "cm d-1",
+    "E0": "cm d-1",
+    "ES0": "cm d-1",
+    "ET0": "cm d-1",
+}
+# AORC field names (CSV/NetCDF) accepted by `aorc_hourly_to_wofost_daily`, with their units.
+AORC_UNITS = {
+    "DSWRF_surface": "W m-2",
+    "TMP_2maboveground": "K",
+    "SPFH_2maboveground": "kg kg-1",
+    "PRES_surface": "Pa",
+    "UGRD_10maboveground": "m s-1",
+    "VGRD_10maboveground": "m s-1",
+    "precip_rate": "mm s-1",
+    "APCP_surface": "kg m-2",
+}
+
+KELVIN = 273.15  # K at 0 °C
+EPSILON = 0.622  # ratio of the gas constants of dry air and water vapour (–)
+SECONDS_PER_HOUR = 3600.0
+WIND_2M_FACTOR = {
+    "fao56": 4.87 / np.log(67.8 * 10.0 - 5.42),  # FAO-56 eq. 47 with z = 10 m
+    "pcse": np.log10(2.0 / 0.033) / np.log10(10.0 / 0.033),  # log profile, roughness 0.033 m
+}
+# Validity ranges PCSE applies to Angstrom coefficients (A, B, A + B).
+ANGSTROM_RANGES = {"A": (0.1, 0.4), "B": (0.3, 0.7), "A+B": (0.6, 0.9)}
+
+
+def _days(hourly: np.ndarray, name: str) -> np.ndarray:
+    """Reshape `[24·n, ...]` hourly values to `[n, 24, ...]`; NaN or a partial day raises InputError."""
+    hourly = np.asarray(hourly, dtype=np.float64)
+    if hourly.ndim == 0 or hourly.shape[0] == 0 or hourly.shape[0] % 24:
+        raise InputError(f"{name}: need whole days of hourly values (24·n), got shape {hourly.shape}")
+    if not np.all(np.isfinite(hourly)):
+        bad = int(np.argwhere(~np.isfinite(hourly))[0][0])
+        raise InputError(f"{name}: non-finite value at hour {bad}")
+    return hourly.reshape(hourly.shape[0] // 24, 24, *hourly.shape[1:])
+
+
+def irrad_from_shortwave(dswrf_w_m2: np.ndarray) -> np.ndarray:
+    """Daily global radiation IRRAD (J m-2 d-1) from hourly mean shortwave flux (W m-2)."""
+    return _days(dswrf_w_m2, "DSWRF_surface").sum(axis=1) * SECONDS_PER_HOUR
+
+
+def tmin_tmax_from_hourly(t_k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Daily minimum and maximum air temperature (°C) from hourly temperature (K)."""
+    days = _days(t_k, "TMP_2maboveground") - KELVIN
+    return days.min(axis=1), days.max(axis=1)
+
+
+def vapour_pressure_hpa(q_kg_kg: np.ndarray, p_pa: np.ndarray) -> np.ndarray:
+    """Water vapour pressure e (hPa) from specific humidity q (kg kg-1) and air pressure p (Pa).
+
+    e = q·p / (ε + (1 − ε)·q), ε = 0.622; then Pa -> hPa (/100).
+    """
+    q = np.asarray(q_kg_kg, dtype=np.float64)
+    return q * np.asarray(p_pa, dtype=np.float64) / (EPSILON + (1.0 - EPSILON) * q) / 100.0
+
+
+def vap_from_hourly(q_kg_kg: np.ndarray, p_pa: np.ndarray) -> np.ndarray:
+    """Daily mean vapour pressure VAP (hPa) from hourly specific humidity (kg kg-1) and pressure (Pa)."""
+    q = _days(q_kg_kg, "SPFH_2maboveground")
+    p = _days(p_pa, "PRES_surface")
+    return vapour_pressure_hpa(q, p).mean(axis=1)
+
+
+def wind_2m_from_hourly(u10: np.ndarray, v10: np.ndarray, profile: str = "fao56") -> np.ndarray:
+    """Daily mean wind speed at 2 m (m s-1) from hourly 10 m components (m s-1).
+
+    The hourly speed √(u² + v²) is averaged over the day and scaled to 2 m by the log-profile factor
+    `WIND_2M_FACTOR[profile]` (0.748 for FAO-56 eq. 47, 0.718 for PCSE's `wind10to2`).
+    """
+    if profile not in WIND_2M_FACTOR:
+        raise InputError(f"wind_profile: {profile!r} is not one of {sorted(WIND_2M_FACTOR)}")
+    speed = np.hypot(_days(u10, "UGRD_10maboveground"), _days(v10, "VGRD_10maboveground"))
+    return WIND_2M_FACTOR[profile] * speed.mean(axis=1)
+
+
+def rain_from_hourly(precip: np.ndarray, units: str = "mm s-1") -> np.ndarray:
+    """Daily rainfall RAIN (cm d-1) from hourly precipitation: a rate (mm s-1) or a depth (kg m-2 = mm)."""
+    if units == "mm s-1":
+        depth_mm = _days(precip, "precip_rate") * SECONDS_PER_HOUR
+    elif units in ("kg m-2", "mm"):
+        depth_mm = _days(precip, "APCP_surface")
+    else:
+        raise InputError(f"precipitation units {units!r} not understood (use 'mm s-1' or 'kg m-2')")
+    return depth_mm.sum(axis=1) / 10.0
+
+
+def angot_radiation(doy: np.ndarray, lat_deg: np.ndarray) -> np.ndarray:
+    """Daily extra-terrestrial radiation ANGOT (J m-2 d-1) with PCSE's `astro` geometry.
+
+    DEC = −asin(sin 23.45°·cos(2π(doy+10)/365)); SC = 1370(1 + 0.033 cos(2π·doy/365)) W m-2;
+    SINLD = sin φ sin DEC, COSLD = cos φ cos DEC, AOB = SINLD/COSLD clipped to [−1, 1];
+    DAYL = 12(1 + 2 asin(AOB)/π) h; DSINB = 3600(DAYL·SINLD + 24·COSLD·√(1 − AOB²)/π) s; ANGOT = SC·DSINB.
+    """
+    doy = np.asarray(doy, dtype=np.float64)
+    lat = np.radians(np.asarray(lat_deg, dtype=np.float64))
+    dec = -np.arcsin(np.sin(np.radians(23.45)) * np.cos(2.0 * np.pi * (doy + 10.0) / 365.0))
+    sc = 1370.0 * (1.0 + 0.033 * np.cos(2.0 * np.pi * doy / 365.0))
+    sinld = np.sin(lat) * np.sin(dec)
+    cosld = np.cos(lat) * np.cos(dec)
+    aob = np.clip(sinld / cosld, -1.0, 1.0)
+    dayl = 12.0 * (1.0 + 2.0 * np.arcsin(aob) / np.pi)
+    dsinb = 3600.0 * (dayl * sinld + 24.0 * cosld * np.sqrt(1.0 - aob**2) / np.pi)
+    return sc * dsinb
+
+
+def check_angstrom(a: float, b: float) -> None:
+    """Raise InputError unless the Angstrom coefficients lie in PCSE's validity ranges."""
+    lo, hi = ANGSTROM_RANGES["A"]
+    if not lo <= abs(a) <= hi:
+        raise InputError(f"angstrom_a: {a} outside [{lo}, {hi}]")
+    lo, hi = ANGSTROM_RANGES["B"]
+    if not lo <= abs(b) <= hi:
+        raise InputError(f"angstrom_b: {b} outside [{lo}, {hi}]")
+    lo, hi = ANGSTROM_RANGES["A+B"]
+    if not lo <= abs(a) + abs(b) <= hi:
+        raise InputError(f"angstrom_a + angstrom_b: {abs(a) + abs(b)} outside [{lo}, {hi}]")
+
+
+def penman(doy, lat_deg, elev_m, tmin_c, tmax_c, irrad, vap_hpa, wind2, angstrom_a=0.25, angstrom_b=0.50):
+    """Penman (1948, 1956) reference rates E0, ES0, ET0 (cm d-1) from daily weather, as PCSE computes them.
+
+    Inputs: day of year, latitude (deg), elevation (m), TMIN/TMAX (°C), IRRAD (J m-2 d-1), VAP (hPa),
+    WIND at 2 m (m s-1), Angstrom A and B (–). Equations (PCSE's constants):
+    - T = (TMIN + TMAX)/2; BU = 0.54 + 0.35·limit(0, 1, (TMAX − TMIN − 12)/4)       (wind-function slope)
+    - PBAR = 1013·exp(−0.034·ELEV/(T + 273)) mbar; γ = 0.67·PBAR/1013 mbar °C-1
+    - SVAP = 6.10588·exp(17.32491·T/(T + 238.102)) mbar (Goudriaan 1977);
+      Δ = 238.102·17.32491·SVAP/(T + 238.102)² mbar °C-1
+    - VAP := min(VAP, SVAP)
+    - RELSSD = limit(0, 1, (IRRAD/ANGOT − |A|)/|B|)  (relative sunshine n/N from the Angstrom formula)
+    - RB = σ·86400·(T + 273)⁴·(0.56 − 0.079·√VAP)·(0.1 + 0.9·RELSSD) J m-2 d-1, σ = 5.670373e-8 (Brunt 1932)
+    - RN = (IRRAD·(1 − α) − RB)/λ mm d-1, α = 0.05 (water), 0.15 (soil), 0.25 (crop), λ = 2.45e6 J kg-1
+    - EA = 0.26·max(0, SVAP − VAP)·(0.5 + BU·WIND) mm d-1;  EAC = same with (1.0 + BU·WIND) for the crop
+    - E = max(0, (Δ·RN + γ·EA)/(Δ + γ)) mm d-1 for each surface; returned in cm d-1 (/10).
+    """
+    check_angstrom(angstrom_a, angstrom_b)
+    tmin = np.asarray(tmin_c, dtype=np.float64)
+    tmax = np.asarray(tmax_c, dtype=np.float64)
+    irrad = np.asarray(irrad, dtype=np.float64)
+    wind2 = np.asarray(wind2, dtype=np.float64)
+    tmpa = 0.5 * (tmin + tmax)
+    bu = 0.54 + 0.35 * np.clip((tmax - tmin - 12.0) / 4.0, 0.0, 1.0)
+    pbar = 1013.0 * np.exp(-0.034 * np.asarray(elev_m, dtype=np.float64) / (tmpa + 273.0))
+    gamma = 0.67 * pbar / 1013.0
+    svap = 6.10588 * np.exp(17.32491 * tmpa / (tmpa + 238.102))
+    delta = 238.102 * 17.32491 * svap / (tmpa + 238.102) ** 2
+    vap = np.minimum(np.asarray(vap_hpa, dtype=np.float64), svap)
+    relssd = np.clip((irrad / angot_radiation(doy, lat_deg) - abs(angstrom_a)) / abs(angstrom_b), 0.0, 1.0)
+    stbc = 5.670373e-8 * 86400.0
+    rb = stbc * (tmpa + 273.0) ** 4 * (0.56 - 0.079 * np.sqrt(vap)) * (0.1 + 0.9 * relssd)
+    deficit = 0.26 * np.maximum(0.0, svap - vap)
+    ea = deficit * (0.5 + bu * wind2)
+    eac = deficit * (1.0 + bu * wind2)
+
+    def rate(albedo, aero):
+        rn = (irrad * (1.0 - albedo) - rb) / 2.45e6
+        return np.maximum(0.0, (delta * rn + gamma * aero) / (delta + gamma)) / 10.0
+
+    return rate(0.05, ea), rate(0.15, ea), rate(0.25, eac)
+
+
+def penman_monteith_et0(doy, lat_deg, elev_m, tmin_c, tmax_c, irrad, vap_hpa, wind2):
+    """FAO-56 Penman-Monteith reference ET0 (cm d-1), as PCSE's `penman_monteith` computes it.
+
+    - T = (TMIN + TMAX)/2; PATM = 101.3·((T_K − 0.0065·ELEV)/T_K)^5.26 kPa with T_K = T + 273.16
+    - γ = 0.665e-3·PATM kPa °C-1; es(x) = 0.6108·exp(17.27x/(x + 237.3)) kPa; Δ = 4098·es(T)/(T + 237.3)²
+    - SVAP = (es(TMAX) + es(TMIN))/2; ea = min(VAP/10, SVAP) kPa
+    - RNL = σ'·((TMAX+273.16)⁴ + (TMIN+273.16)⁴)/2·(0.34 − 0.14√ea)·(1.35·IRRAD/RSO − 0.35), σ' = 4.903e-3,
+      RSO = (0.75 + 2e-5·ELEV)·ANGOT (clear-sky radiation)
+    - RN = (0.77·IRRAD − RNL)/2.45e6 mm d-1 (albedo 0.23, soil heat flux 0)
+    - ET0 = max(0, [Δ·RN + γ·900/(T + 273)·WIND·(SVAP − ea)] / (Δ + γ(1 + 0.34·WIND))) mm d-1 -> cm d-1;
+      ET0 = 0 where RSO ≤ 0 (polar night). 0.34 = rs/208 with rs = 70 s m-1.
+    """
+    tmin = np.asarray(tmin_c, dtype=np.float64)
+    tmax = np.asarray(tmax_c, dtype=np.float64)
+    elev = np.asarray(elev_m, dtype=np.float64)
+    irrad = np.asarray(irrad, dtype=np.float64)
+    wind2 = np.asarray(wind2, dtype=np.float64)
+    tmpa = 0.5 * (tmin + tmax)
+    t_k = tmpa + 273.16
+    patm = 101.3 * ((t_k - 0.0065 * elev) / t_k) ** 5.26
+    gamma = 0.665e-3 * patm
+
+    def es(x):
+        return 0.6108 * np.exp(17.27 * x / (x + 237.3))
+
+    delta = 4098.0 * es(tmpa) / (tmpa + 237.3) ** 2
+    svap = 0.5 * (es(tmax) + es(tmin))
+    ea = np.minimum(np.asarray(vap_hpa, dtype=np.float64) / 10.0, svap)
+    rso = (0.75 + 2e-5 * elev) * angot_radiation(doy, lat_deg)
+    ok = rso > 0
+    ratio = np.where(ok, irrad / np.where(ok, rso, 1.0), 0.0)
+    stb = 4.903e-3 * 0.5 * ((tmax + 273.16) ** 4 + (tmin + 273.16) ** 4)
+    rnl = stb * (0.34 - 0.14 * np.sqrt(ea)) * (1.35 * ratio - 0.35)
+    rn = (0.77 * irrad - rnl) / 2.45e6
+    aero = 900.0 / (tmpa + 273.0) * wind2 * (svap - ea)
+    et0 = (delta * rn + gamma * aero) / (delta + gamma * (1.0 + 70.0 / 208.0 * wind2))
+    return np.where(ok, np.maximum(0.0, et0), 0.0) / 10.0
+
+
+def day_of_year(start: dt.date, n_days: int) -> np.ndarray:
+    """Day of year (1 = 1 January) of `n_days` consecutive days from `start`."""
+    days = (start + dt.timedelta(days=i) for i in range(n_days))
+    return np.array([d.timetuple().tm_yday for d in days], dtype=np.float64)
+
+
+def aorc_hourly_to_wofost_daily(
+    hourly: Mapping[str, np.ndarray],
+    start: dt.date | dt.datetime,
+    lat_deg,
+    elev_m,
+    *,
+    angstrom_a: float = 0.25,
+    angstrom_b: float = 0.50,
+    et0_method: str = "penman",
+    wind_profile: str = "fao56",
+    day_start_hour_utc: int = 0,
+) -> dict[str, np.ndarray]:
+    """Convert hourly AORC fields `[24·n, ...]` (first record at `start` 00:00) to daily WOFOST weather.
+
+    `hourly` maps AORC names (see `AORC_UNITS`) to arrays; precipitation comes from `precip_rate` (mm s-1)
+    or `APCP_surface` (kg m-2 per hour). `lat_deg`/`elev_m` broadcast against the trailing dimensions.
+    `day_start_hour_utc` = h > 0 makes days run from h:00 UTC (e.g. 5 for local days at UTC−5): the first h
+    and last 24 − h records are dropped, so the result has one day fewer, the first being `start`.
+    Returns `{name: [n, ...]}` for every name in `WEATHER_NAMES`, in `WEATHER_UNITS`.
+    """
+    required = ("DSWRF_surface", "TMP_2maboveground", "SPFH_2maboveground", "PRES_surface",
+                "UGRD_10maboveground", "VGRD_10maboveground")
+    missing = [k for k in required if k not in hourly]
+    if "precip_rate" not in hourly and "APCP_surface" not in hourly:
+        missing.append("precip_rate (or APCP_surface)")
+    if missing:
+        raise InputError(f"hourly forcing lacks {', '.join(missing)}")
+    if et0_method not in ("penman", "penman_monteith"):
+        raise InputError(f"et0_method: {et0_method!r} is not one of ['penman', 'penman_monteith']")
+    if not 0 <= day_start_hour_utc < 24:
+        raise InputError(f"day_start_hour_utc must be in [0, 24), got {day_start_hour_utc}")
+
+    def field(name):
+        arr = np.asarray(hourly[name], dtype=np.float64)
+        if day_start_hour_utc:
+            arr = arr[day_start_hour_utc: arr.shape[0] - (24 - day_start_hour_utc)]
+        return arr
+
+    irrad = irrad_from_shortwave(field("DSWRF_surface"))
+    tmin, tmax = tmin_tmax_from_hourly(field("TMP_2maboveground"))
+    vap = vap_from_hourly(field("SPFH_2maboveground"), field("PRES_surface"))
+    wind = wind_2m_from_hourly(field("UGRD_10maboveground"), field("VGRD_10maboveground"), wind_profile)
+    if "precip_rate" in hourly:
+        rain = rain_from_hourly(field("precip_rate"), "mm s-1")
+    else:
+        rain = rain_from_hourly(field("APCP_surface"), "kg m-2")
+    n = irrad.shape[0]
+    doy = day_of_year(start if not isinstance(start, dt.datetime) else start.date(), n)
+    doy = doy.reshape((n,) + (1,) * (irrad.ndim - 1))
+    e0, es0, et0 = penman(doy, lat_deg, elev_m, tmin, tmax, irrad, vap, wind, angstrom_a, angstrom_b)
+    if et0_method == "penman_monteith":
+        et0 = penman_monteith_et0(doy, lat_deg, elev_m, tmin, tmax, irrad, vap, wind)
+    out = {"IRRAD": irrad, "TMIN": tmin, "TMAX": tmax, "VAP": vap, "WIND": wind, "RAIN": rain,
+           "E0": e0, "ES0": es0, "ET0": et0}
+    return {k: out[k] for k in WEATHER_NAMES}
