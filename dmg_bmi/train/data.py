@@ -1,0 +1,84 @@
+"""Data for training, evaluation and simulation: load a `HydroDataset`, cut periods, derive P/T/PET.
+
+The physics inputs P, T, PET (mm/d, degC, mm/d) are derived from the raw daily forcings (`prcp`, `tmean`, ...)
+by `dmg_bmi.forcing.InputDerivation` with the model's `inputs.pet_method`, the same code the BMI runs; a
+dataset that already holds P/T/PET derived the same way is used as is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import warnings
+
+import numpy as np
+
+from dmg_bmi.data.dataset import HydroDataset
+from dmg_bmi.errors import ConfigError, InputError
+from dmg_bmi.forcing import InputDerivation
+from dmg_bmi.train.config import DataConfig, Period
+
+PHYSICS_INPUTS = ("P", "T", "PET")
+PHYSICS_UNITS = {"P": "mm d-1", "T": "degC", "PET": "mm d-1"}
+
+
+def load_dataset(cfg: DataConfig) -> HydroDataset:
+    """The dataset named by `data.path` / `data.kind`, restricted to `data.basins` (all when empty)."""
+    if cfg.kind == "netcdf":
+        ds = HydroDataset.load(cfg.path)
+    else:
+        from dmg_bmi.data.camels import read_camels
+
+        ds = read_camels(cfg.path, basins=cfg.basins or None)
+    if cfg.basins:
+        ds = ds.sel_basins(cfg.basins)
+    if cfg.target not in ds.target_names:
+        raise InputError(f"data.target: {cfg.target!r} is not a target in {cfg.path}; "
+                         f"targets: {ds.target_names}")
+    return ds
+
+
+def derive_inputs(ds: HydroDataset, derivation: InputDerivation) -> HydroDataset:
+    """Add (or recompute) P, T, PET with `derivation` unless the dataset holds them made the same way."""
+    if set(PHYSICS_INPUTS) <= set(ds.dynamic) and ds.derivation == derivation:
+        return ds
+    daily = {k: ds.dynamic[k] for k in ds.forcing_names}
+    if "tmean" not in daily and "tmin" in daily and "tmax" in daily:
+        daily["tmean"] = 0.5 * (daily["tmin"] + daily["tmax"])
+    if "elevation_m" in ds.static:
+        daily["elevation_m"] = ds.static["elevation_m"][:, None]
+    if "lat" not in ds.static:
+        raise InputError("attribute 'lat' (degrees_north) is missing; PET needs the basin latitude")
+    derived = derivation.model_inputs(daily, ds.static["lat"][:, None], ds.doy[None, :].astype(np.float64))
+    for name in PHYSICS_INPUTS:
+        value = np.broadcast_to(np.asarray(derived[name], dtype=np.float64), (ds.n_basins, ds.n_time))
+        ds.add_dynamic(name, value.copy(), PHYSICS_UNITS[name])
+    ds.metadata["input_derivation"] = json.dumps(derivation.to_dict())
+    return ds
+
+
+def with_warmup(ds: HydroDataset, period: Period, warmup: int, what: str) -> tuple[HydroDataset, int]:
+    """Days `[start - warmup, end]`, the warm-up clipped at the data start.
+
+    Returns the slice and the number of days before `period.start` it holds. A period not inside the data
+    raises ConfigError naming the config key and the data range.
+    """
+    first, last = ds.dates[0].astype(dt.date), ds.dates[-1].astype(dt.date)
+    if period.start < first or period.end > last:
+        raise ConfigError(f"{what}: {period.start}..{period.end} is outside the data, which covers "
+                          f"{first}..{last}")
+    lead = min(warmup, (period.start - first).days)
+    return ds.sel_period(period.start - dt.timedelta(days=lead), period.end), lead
+
+
+def drop_empty_target_basins(ds: HydroDataset, target: str, what: str) -> HydroDataset:
+    """Remove basins whose target is NaN on every day, with a warning naming them."""
+    values = ds.target(target)
+    empty = [str(b) for b, row in zip(ds.basins, values, strict=True) if not np.isfinite(row).any()]
+    if not empty:
+        return ds
+    keep = [str(b) for b in ds.basins if str(b) not in empty]
+    if not keep:
+        raise InputError(f"{what}: every basin has an all-NaN target {target!r}: {empty}")
+    warnings.warn(f"{what}: skipping basin(s) {empty}: target {target!r} is NaN on every day", stacklevel=2)
+    return ds.sel_basins(keep)
