@@ -1,0 +1,222 @@
+"""Reader for the standard CAMELS-US directory layout, and a converter to the package's NetCDF dataset.
+
+Layout (Newman et al. 2015; Addor et al. 2017), HUC-02 sub-folders optional:
+
+    <camels_dir>/basin_mean_forcing/<source>/[<huc>/]<gauge_id>_lump_<tag>_forcing_leap.txt
+    <camels_dir>/usgs_streamflow/[<huc>/]<gauge_id>_streamflow_qc.txt
+    <camels_dir>/camels_attributes_v2.0/camels_<table>.txt      (';'-separated, one row per gauge)
+
+`source` is the forcing folder name: `nldas`, `daymet` (files tagged `cida`), `maurer`, ... .
+The forcing header gives latitude (line 1), elevation m (line 2) and area m2 (line 3). CAMELS `SRAD(W/m2)`
+is the mean over the daylight period; it is converted to the 24-h mean (x dayl / 86400), which is what
+`srad` means everywhere in this package. Streamflow ft3 s-1 is converted to mm d-1 with the header area
+(the choice neuralhydrology makes); -999 means missing (NaN).
+Note: the CAMELS NLDAS and Maurer files have tmax == tmin; use pet_method 'hamon' or 'priestley_taylor'.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dmg_bmi.data.dataset import HydroDataset, to_day
+from dmg_bmi.errors import InputError
+from dmg_bmi.forcing import as_derivation, cfs_to_mm_per_day
+
+ATTRIBUTE_TABLES = ("topo", "clim", "hydro", "soil", "vege", "geol")
+# Units of the numeric CAMELS v2.0 attributes (Addor et al. 2017, table 1-5).
+ATTRIBUTE_UNITS = {
+    "gauge_lat": "degrees_north", "gauge_lon": "degrees_east", "elev_mean": "m", "slope_mean": "m km-1",
+    "area_gages2": "km2", "area_geospa_fabric": "km2",
+    "p_mean": "mm d-1", "pet_mean": "mm d-1", "p_seasonality": "1", "frac_snow": "1", "aridity": "1",
+    "high_prec_freq": "d yr-1", "high_prec_dur": "d", "low_prec_freq": "d yr-1", "low_prec_dur": "d",
+    "q_mean": "mm d-1", "runoff_ratio": "1", "slope_fdc": "1", "baseflow_index": "1", "stream_elas": "1",
+    "q5": "mm d-1", "q95": "mm d-1", "high_q_freq": "d yr-1", "high_q_dur": "d", "low_q_freq": "d yr-1",
+    "low_q_dur": "d", "zero_q_freq": "percent", "hfd_mean": "d",
+    "soil_depth_pelletier": "m", "soil_depth_statsgo": "m", "soil_porosity": "1",
+    "soil_conductivity": "cm h-1",
+    "max_water_content": "m", "sand_frac": "percent", "silt_frac": "percent", "clay_frac": "percent",
+    "water_frac": "percent", "organic_frac": "percent", "other_frac": "percent",
+    "frac_forest": "1", "lai_max": "m2 m-2", "lai_diff": "m2 m-2", "gvf_max": "1", "gvf_diff": "1",
+    "dom_land_cover_frac": "1", "root_depth_50": "m", "root_depth_99": "m",
+    "glim_1st_class_frac": "1", "glim_2nd_class_frac": "1", "carbonate_rocks_frac": "1",
+    "geol_porostiy": "1", "geol_permeability": "log10(m2)",
+}
+# Daily variables stored in the dataset besides P, T, PET: name -> units.
+DAILY_UNITS = {"prcp": "mm d-1", "tmax": "degC", "tmin": "degC", "tmean": "degC", "srad": "W m-2",
+               "vp": "Pa", "dayl": "s", "swe": "mm"}
+
+
+@dataclass
+class CamelsForcing:
+    """One basin's forcing file: header values and daily series (units as `DAILY_UNITS`)."""
+
+    basin: str
+    lat: float
+    elevation_m: float
+    area_km2: float
+    dates: np.ndarray
+    data: dict[str, np.ndarray]
+
+
+def _find_one(folder: Path, pattern: str, what: str) -> Path:
+    hits = sorted(folder.rglob(pattern)) if folder.is_dir() else []
+    if not hits:
+        raise InputError(f"{what}: no file matching {pattern!r} under {folder}")
+    return hits[0]
+
+
+def list_basins(camels_dir: str | Path, source: str = "nldas") -> list[str]:
+    """Gauge ids that have a forcing file for `source`, sorted."""
+    folder = Path(camels_dir) / "basin_mean_forcing" / source
+    if not folder.is_dir():
+        raise InputError(f"CAMELS forcing folder not found: {folder}")
+    return sorted(p.name.split("_")[0] for p in folder.rglob("*_forcing_leap.txt"))
+
+
+def read_forcing(camels_dir: str | Path, basin: str, source: str = "nldas") -> CamelsForcing:
+    """Read `<basin>_lump_*_forcing_leap.txt` of forcing `source`; srad converted to the 24-h mean."""
+    path = _find_one(Path(camels_dir) / "basin_mean_forcing" / source, f"{basin}_lump_*_forcing_leap.txt",
+                     f"forcing of basin {basin!r} ({source})")
+    with open(path) as fh:
+        head = [fh.readline() for _ in range(4)]
+    try:
+        lat, elev, area_m2 = (float(x) for x in head[:3])
+        table = np.loadtxt(path, skiprows=4, ndmin=2)
+    except ValueError as exc:
+        raise InputError(f"{path}: not a CAMELS forcing file ({exc})") from exc
+    cols = [c.lower().split("(")[0] for c in head[3].split()]
+    expected = ["year", "mnth", "day", "hr", "dayl", "prcp", "srad", "swe", "tmax", "tmin", "vp"]
+    if cols != expected:
+        raise InputError(f"{path}: unexpected columns {head[3].split()}")
+    dates = _dates(table[:, 0], table[:, 1], table[:, 2])
+    if dates.size > 1 and np.any(np.diff(dates).astype(np.int64) != 1):
+        raise InputError(f"{path}: the dates are not contiguous days")
+    c = {name: table[:, i] for i, name in enumerate(cols)}
+    data = {"prcp": c["prcp"], "tmax": c["tmax"], "tmin": c["tmin"], "tmean": 0.5 * (c["tmax"] + c["tmin"]),
+            "srad": c["srad"] * c["dayl"] / 86400.0, "vp": c["vp"], "dayl": c["dayl"], "swe": c["swe"]}
+    return CamelsForcing(basin, lat, elev, area_m2 / 1e6, dates, data)
+
+
+def _dates(year, month, day) -> np.ndarray:
+    y = np.asarray(year, dtype=np.int64) - 1970
+    m = np.asarray(month, dtype=np.int64) - 1
+    months = (y * 12 + m).astype("datetime64[M]")
+    return months.astype("datetime64[D]") + (np.asarray(day, dtype=np.int64) - 1)
+
+
+def read_streamflow(camels_dir: str | Path, basin: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`(dates, q_cfs, flags)` from `usgs_streamflow/**/<basin>_streamflow_qc.txt`; -999 (flag M) -> NaN."""
+    path = _find_one(Path(camels_dir) / "usgs_streamflow", f"{basin}_streamflow_qc.txt",
+                     f"streamflow of basin {basin!r}")
+    rows = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
+    try:
+        ymd = np.array([[int(r[1]), int(r[2]), int(r[3])] for r in rows], dtype=np.int64).reshape(-1, 3)
+        q = np.array([float(r[4]) for r in rows])
+    except (ValueError, IndexError) as exc:
+        raise InputError(f"{path}: not a CAMELS streamflow file ({exc})") from exc
+    flags = np.array([r[5] if len(r) > 5 else "" for r in rows], dtype=object)
+    q[q < 0] = np.nan
+    return _dates(ymd[:, 0], ymd[:, 1], ymd[:, 2]), q, flags
+
+
+def read_attributes(camels_dir: str | Path, basins: list[str],
+                    tables: tuple[str, ...] = ATTRIBUTE_TABLES) -> dict[str, np.ndarray]:
+    """Numeric attributes `name -> [B]` from `camels_attributes_v2.0/camels_<table>.txt` (NaN where absent).
+
+    Text columns (e.g. `dom_land_cover`) are skipped; units are in `ATTRIBUTE_UNITS`.
+    """
+    folder = Path(camels_dir) / "camels_attributes_v2.0"
+    out: dict[str, np.ndarray] = {}
+    for table in tables:
+        path = folder / f"camels_{table}.txt"
+        if not path.is_file():
+            raise InputError(f"CAMELS attribute table not found: {path}")
+        lines = [ln.rstrip("\n").split(";") for ln in path.read_text().splitlines() if ln.strip()]
+        header, rows = lines[0], {r[0].strip(): r for r in lines[1:]}
+        for j, name in enumerate(header[1:], start=1):
+            values = [rows[b][j].strip() if b in rows and j < len(rows[b]) else "NaN" for b in basins]
+            try:
+                out[name] = np.array([np.nan if v in ("", "NA") else float(v) for v in values])
+            except ValueError:
+                continue  # a text column
+    return out
+
+
+def load_camels(camels_dir: str | Path, basins: list[str] | None = None, start: Any = None, end: Any = None,
+                pet_method: Any = "hamon", source: str = "nldas") -> HydroDataset:
+    """A HydroDataset from a CAMELS-US tree: daily forcings, P/T/PET, `streamflow` (mm d-1), attributes.
+
+    `basins=None` takes every basin with a `source` forcing file; `start`/`end` (YYYY-MM-DD, inclusive)
+    default to the span common to all basins' forcing; a period outside a basin's forcing raises InputError
+    naming the dates. `pet_method` is a method name or an `InputDerivation` (or its dict).
+    Static attributes: every numeric CAMELS attribute, plus `lat` (gauge_lat), `lon` (gauge_lon), `area_km2`
+    (forcing-header area, used for the flow conversion) and `elevation_m` (elev_mean). Without an attribute
+    folder, `lat`/`elevation_m` come from the forcing header and `lon` is NaN (with a warning).
+    """
+    spec = as_derivation(pet_method)
+    basins = list_basins(camels_dir, source) if basins is None else [str(b) for b in basins]
+    if not basins:
+        raise InputError(f"no basins found under {camels_dir} for forcing source {source!r}")
+    forcings = [read_forcing(camels_dir, b, source) for b in basins]
+    s = to_day(start, "start") if start is not None else max(f.dates[0] for f in forcings)
+    e = to_day(end, "end") if end is not None else min(f.dates[-1] for f in forcings)
+    if e < s:
+        raise InputError(f"period {s}..{e} is empty")
+    dates = np.arange(s, e + 1, dtype="datetime64[D]")
+    for f in forcings:
+        if s < f.dates[0] or e > f.dates[-1]:
+            raise InputError(f"period {s}..{e} is outside the forcing of basin {f.basin} "
+                             f"({f.dates[0]}..{f.dates[-1]})")
+    i0 = [int((s - f.dates[0]).astype(np.int64)) for f in forcings]
+    daily = {k: np.stack([f.data[k][i:i + dates.size] for f, i in zip(forcings, i0, strict=True)])
+             for k in DAILY_UNITS}
+    area = np.array([f.area_km2 for f in forcings])
+    flow = np.full((len(basins), dates.size), np.nan)
+    for bi, b in enumerate(basins):
+        qd, q, _ = read_streamflow(camels_dir, b)
+        pos = (qd - s).astype(np.int64)
+        ok = (pos >= 0) & (pos < dates.size)
+        flow[bi, pos[ok]] = cfs_to_mm_per_day(q[ok], area[bi])
+
+    attr_dir = Path(camels_dir) / "camels_attributes_v2.0"
+    if attr_dir.is_dir():
+        static = read_attributes(camels_dir, basins)
+    else:
+        warnings.warn(f"no CAMELS attribute folder {attr_dir}: lat/elevation from forcing headers, lon NaN",
+                      stacklevel=2)
+        static = {}
+    header_lat = np.array([f.lat for f in forcings])
+    header_elev = np.array([f.elevation_m for f in forcings])
+    static["lat"] = _prefer(static.get("gauge_lat"), header_lat)
+    static["lon"] = static.get("gauge_lon", np.full(len(basins), np.nan))
+    static["area_km2"] = area
+    static["elevation_m"] = _prefer(static.get("elev_mean"), header_elev)
+    units = {k: ATTRIBUTE_UNITS.get(k, "unknown") for k in static}
+    units.update(lat="degrees_north", lon="degrees_east", area_km2="km2", elevation_m="m", **DAILY_UNITS)
+
+    doy = HydroDataset(basins, dates, {}, {}, {}).doy
+    model = spec.model_inputs({**daily, "elevation_m": static["elevation_m"][:, None]},
+                              static["lat"][:, None], doy[None, :])
+    dynamic = {**{k: np.asarray(v) for k, v in model.items()}, **daily, "streamflow": flow}
+    units.update(P="mm d-1", T="degC", PET="mm d-1", streamflow="mm d-1")
+    meta = {"title": "CAMELS-US basins", "source": f"CAMELS-US {source} forcing, USGS streamflow, "
+            "CAMELS v2.0 attributes (Newman et al. 2015; Addor et al. 2017)",
+            "input_derivation": json.dumps(spec.to_dict())}
+    return HydroDataset(basins, dates, dynamic, static, units, targets=("streamflow",), metadata=meta)
+
+
+def _prefer(values: np.ndarray | None, fallback: np.ndarray) -> np.ndarray:
+    """`values` where finite, else `fallback`."""
+    return fallback if values is None else np.where(np.isfinite(values), values, fallback)
+
+
+def camels_to_netcdf(camels_dir: str | Path, basins: list[str] | None, start: Any, end: Any,
+                     out_path: str | Path, pet_method: Any = "hamon", source: str = "nldas") -> Path:
+    """Convert a CAMELS-US tree to the package's NetCDF dataset (see `load_camels`); returns the path."""
+    return load_camels(camels_dir, basins, start, end, pet_method, source).save(out_path)
