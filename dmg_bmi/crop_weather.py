@@ -1,25 +1,25 @@
 """Daily WOFOST weather from hourly NextGen (AORC-style) forcing.
 
 WOFOST (PCSE units) needs, per day: IRRAD (J m-2 d-1), TMIN and TMAX (°C), VAP (hPa), WIND at 2 m (m s-1),
-RAIN (cm d-1), and the Penman reference rates E0, ES0 and ET0 (cm d-1). NextGen delivers hourly AORC fields
-(`docs bmi-ngen.md §4.7`): DSWRF_surface (W m-2), TMP_2maboveground (K), SPFH_2maboveground (kg kg-1),
-PRES_surface (Pa), UGRD/VGRD_10maboveground (m s-1), precip_rate (mm s-1) or APCP_surface (kg m-2 per hour).
+RAIN (cm d-1), and the Penman reference rates E0, ES0 and ET0 (cm d-1). NextGen publishes hourly AORC fields
+under CSDMS names (`dmg_bmi.forcing.AORC_*`, units in `dmg_bmi.forcing.AORC_UNITS`): precipitation rate
+(mm s-1), 2 m temperature (K), specific humidity (kg kg-1), surface pressure (Pa), shortwave (W m-2) and the
+10 m wind components u, v (m s-1).
 
-A day is 24 consecutive hourly records (records stamped 00:00..23:00 of that day in the clock the caller
-chooses; `day_start_hour_utc` in `aorc_hourly_to_wofost_daily` turns UTC records into local days).
-All functions are numpy, vectorised over any trailing dimensions (`[hours, ...] -> [days, ...]`), and are
-the single implementation used by both the dataset builders and the BMI.
-
-Conversions (each tested against hand-computed values in tests/test_crop_weather.py):
-- IRRAD = Σ_h DSWRF_h · 3600 s                                   (W m-2 hourly means -> J m-2 d-1)
-- TMIN, TMAX = min_h, max_h (T_h − 273.15)                      (K -> °C)
-- VAP = mean_h e_h / 100, e = q·p / (ε + (1 − ε)·q), ε = 0.622   (kg kg-1, Pa -> hPa)
-- WIND = f₂·mean_h √(u_h² + v_h²), f₂ = 4.87 / ln(67.8·10 − 5.42) = 0.748 (FAO-56 eq. 47 log profile,
-  10 m -> 2 m over short grass; PCSE's `wind10to2` uses log10(2/0.033)/log10(10/0.033) = 0.718 instead,
-  selectable with `wind_profile="pcse"`)
-- RAIN = Σ_h precip_rate_h · 3600 / 10 (mm s-1 -> cm d-1), or Σ_h APCP_h / 10 (kg m-2 = mm per hour)
-- E0, ES0, ET0: Penman (1948, 1956) as in PCSE's `penman` (see `penman`); ET0 optionally FAO-56
-  Penman-Monteith as in PCSE's `penman_monteith` (see `penman_monteith_et0`).
+The hourly -> daily aggregation is `dmg_bmi.forcing.aorc_hourly_series_to_daily` (the one used for HBV too):
+daily precipitation `prcp` (mm d-1), `tmin`/`tmax` (°C, hourly extremes), `vp` (Pa, mean of hourly
+e = q·p/(0.622 + 0.378q)), `srad` (W m-2, 24-h mean) and `wind` (m s-1, mean hourly speed √(u² + v²) at 10 m).
+This module converts those to WOFOST units and adds Penman's rates:
+- IRRAD = srad · 86400 s                      (W m-2 daily mean -> J m-2 d-1)
+- VAP = vp / 100                              (Pa -> hPa)
+- WIND = f₂ · wind, f₂ = 4.87 / ln(67.8·10 − 5.42) = 0.748 (FAO-56 eq. 47 log profile, 10 m -> 2 m over short
+  grass); PCSE's `wind10to2` factor log10(2/0.033)/log10(10/0.033) = 0.718 is `wind_profile="pcse"`
+- RAIN = prcp / 10                            (mm d-1 -> cm d-1)
+- E0, ES0, ET0: Penman (1948, 1956) as PCSE's `penman` (see `penman`); ET0 optionally FAO-56
+  Penman-Monteith as PCSE's `penman_monteith` (see `penman_monteith_et0`).
+A day is 24 consecutive hourly records starting at 00:00 of that day (UTC), or at `day_start_hour_utc`.
+Everything is numpy, vectorised over trailing dimensions (`[24·n, ...] -> [n, ...]`), and is the single
+implementation used by the dataset builders and the BMI.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from dmg_bmi import forcing as fc
 from dmg_bmi.errors import InputError
 
 WEATHER_NAMES = ("IRRAD", "TMIN", "TMAX", "VAP", "WIND", "RAIN", "E0", "ES0", "ET0")
@@ -43,21 +44,8 @@ WEATHER_UNITS = {
     "ES0": "cm d-1",
     "ET0": "cm d-1",
 }
-# AORC field names (CSV/NetCDF) accepted by `aorc_hourly_to_wofost_daily`, with their units.
-AORC_UNITS = {
-    "DSWRF_surface": "W m-2",
-    "TMP_2maboveground": "K",
-    "SPFH_2maboveground": "kg kg-1",
-    "PRES_surface": "Pa",
-    "UGRD_10maboveground": "m s-1",
-    "VGRD_10maboveground": "m s-1",
-    "precip_rate": "mm s-1",
-    "APCP_surface": "kg m-2",
-}
-
-KELVIN = 273.15  # K at 0 °C
-EPSILON = 0.622  # ratio of the gas constants of dry air and water vapour (–)
-SECONDS_PER_HOUR = 3600.0
+# The hourly AORC fields (CSDMS names) the conversion needs.
+AORC_INPUTS = (fc.AORC_PRECIP, fc.AORC_TEMP, fc.AORC_SPFH, fc.AORC_PRES, fc.AORC_SWDOWN, fc.AORC_U, fc.AORC_V)
 WIND_2M_FACTOR = {
     "fao56": 4.87 / np.log(67.8 * 10.0 - 5.42),  # FAO-56 eq. 47 with z = 10 m
     "pcse": np.log10(2.0 / 0.033) / np.log10(10.0 / 0.033),  # log profile, roughness 0.033 m
@@ -66,65 +54,16 @@ WIND_2M_FACTOR = {
 ANGSTROM_RANGES = {"A": (0.1, 0.4), "B": (0.3, 0.7), "A+B": (0.6, 0.9)}
 
 
-def _days(hourly: np.ndarray, name: str) -> np.ndarray:
-    """Reshape `[24·n, ...]` hourly values to `[n, 24, ...]`; NaN or a partial day raises InputError."""
-    hourly = np.asarray(hourly, dtype=np.float64)
-    if hourly.ndim == 0 or hourly.shape[0] == 0 or hourly.shape[0] % 24:
-        raise InputError(f"{name}: need whole days of hourly values (24·n), got shape {hourly.shape}")
-    if not np.all(np.isfinite(hourly)):
-        bad = int(np.argwhere(~np.isfinite(hourly))[0][0])
-        raise InputError(f"{name}: non-finite value at hour {bad}")
-    return hourly.reshape(hourly.shape[0] // 24, 24, *hourly.shape[1:])
+def irrad_from_srad(srad_w_m2):
+    """Daily global radiation IRRAD (J m-2 d-1) from the 24-h mean shortwave flux (W m-2)."""
+    return np.asarray(srad_w_m2, dtype=np.float64) * fc.SECONDS_PER_DAY
 
 
-def irrad_from_shortwave(dswrf_w_m2: np.ndarray) -> np.ndarray:
-    """Daily global radiation IRRAD (J m-2 d-1) from hourly mean shortwave flux (W m-2)."""
-    return _days(dswrf_w_m2, "DSWRF_surface").sum(axis=1) * SECONDS_PER_HOUR
-
-
-def tmin_tmax_from_hourly(t_k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Daily minimum and maximum air temperature (°C) from hourly temperature (K)."""
-    days = _days(t_k, "TMP_2maboveground") - KELVIN
-    return days.min(axis=1), days.max(axis=1)
-
-
-def vapour_pressure_hpa(q_kg_kg: np.ndarray, p_pa: np.ndarray) -> np.ndarray:
-    """Water vapour pressure e (hPa) from specific humidity q (kg kg-1) and air pressure p (Pa).
-
-    e = q·p / (ε + (1 − ε)·q), ε = 0.622; then Pa -> hPa (/100).
-    """
-    q = np.asarray(q_kg_kg, dtype=np.float64)
-    return q * np.asarray(p_pa, dtype=np.float64) / (EPSILON + (1.0 - EPSILON) * q) / 100.0
-
-
-def vap_from_hourly(q_kg_kg: np.ndarray, p_pa: np.ndarray) -> np.ndarray:
-    """Daily mean vapour pressure VAP (hPa) from hourly specific humidity (kg kg-1) and pressure (Pa)."""
-    q = _days(q_kg_kg, "SPFH_2maboveground")
-    p = _days(p_pa, "PRES_surface")
-    return vapour_pressure_hpa(q, p).mean(axis=1)
-
-
-def wind_2m_from_hourly(u10: np.ndarray, v10: np.ndarray, profile: str = "fao56") -> np.ndarray:
-    """Daily mean wind speed at 2 m (m s-1) from hourly 10 m components (m s-1).
-
-    The hourly speed √(u² + v²) is averaged over the day and scaled to 2 m by the log-profile factor
-    `WIND_2M_FACTOR[profile]` (0.748 for FAO-56 eq. 47, 0.718 for PCSE's `wind10to2`).
-    """
+def wind_2m(wind10_m_s, profile: str = "fao56"):
+    """Wind speed at 2 m (m s-1) from the speed at 10 m (m s-1) by a log-profile factor (see module doc)."""
     if profile not in WIND_2M_FACTOR:
         raise InputError(f"wind_profile: {profile!r} is not one of {sorted(WIND_2M_FACTOR)}")
-    speed = np.hypot(_days(u10, "UGRD_10maboveground"), _days(v10, "VGRD_10maboveground"))
-    return WIND_2M_FACTOR[profile] * speed.mean(axis=1)
-
-
-def rain_from_hourly(precip: np.ndarray, units: str = "mm s-1") -> np.ndarray:
-    """Daily rainfall RAIN (cm d-1) from hourly precipitation: a rate (mm s-1) or a depth (kg m-2 = mm)."""
-    if units == "mm s-1":
-        depth_mm = _days(precip, "precip_rate") * SECONDS_PER_HOUR
-    elif units in ("kg m-2", "mm"):
-        depth_mm = _days(precip, "APCP_surface")
-    else:
-        raise InputError(f"precipitation units {units!r} not understood (use 'mm s-1' or 'kg m-2')")
-    return depth_mm.sum(axis=1) / 10.0
+    return WIND_2M_FACTOR[profile] * np.asarray(wind10_m_s, dtype=np.float64)
 
 
 def angot_radiation(doy: np.ndarray, lat_deg: np.ndarray) -> np.ndarray:
@@ -133,6 +72,8 @@ def angot_radiation(doy: np.ndarray, lat_deg: np.ndarray) -> np.ndarray:
     DEC = −asin(sin 23.45°·cos(2π(doy+10)/365)); SC = 1370(1 + 0.033 cos(2π·doy/365)) W m-2;
     SINLD = sin φ sin DEC, COSLD = cos φ cos DEC, AOB = SINLD/COSLD clipped to [−1, 1];
     DAYL = 12(1 + 2 asin(AOB)/π) h; DSINB = 3600(DAYL·SINLD + 24·COSLD·√(1 − AOB²)/π) s; ANGOT = SC·DSINB.
+    PCSE's declination and solar constant differ slightly from FAO-56's
+    (`forcing.extraterrestrial_radiation`), so Penman's sunshine ratio uses this geometry to match PCSE.
     """
     doy = np.asarray(doy, dtype=np.float64)
     lat = np.radians(np.asarray(lat_deg, dtype=np.float64))
@@ -260,41 +201,38 @@ def aorc_hourly_to_wofost_daily(
 ) -> dict[str, np.ndarray]:
     """Convert hourly AORC fields `[24·n, ...]` (first record at `start` 00:00) to daily WOFOST weather.
 
-    `hourly` maps AORC names (see `AORC_UNITS`) to arrays; precipitation comes from `precip_rate` (mm s-1)
-    or `APCP_surface` (kg m-2 per hour). `lat_deg`/`elev_m` broadcast against the trailing dimensions.
-    `day_start_hour_utc` = h > 0 makes days run from h:00 UTC (e.g. 5 for local days at UTC−5): the first h
-    and last 24 − h records are dropped, so the result has one day fewer, the first being `start`.
-    Returns `{name: [n, ...]}` for every name in `WEATHER_NAMES`, in `WEATHER_UNITS`.
+    `hourly` maps the CSDMS names in `AORC_INPUTS` to arrays; `lat_deg` (deg) and `elev_m` (m) broadcast
+    against the trailing dimensions. `day_start_hour_utc` = h > 0 makes days run from h:00 UTC (e.g. 5 for
+    local days at UTC−5): the first h and last 24 − h records are dropped, so the result has one day fewer,
+    the first being `start`. Returns `{name: [n, ...]}` for every name in `WEATHER_NAMES`, in `WEATHER_UNITS`.
+    Missing fields, NaN and partial days raise InputError naming the field (and the hour).
     """
-    required = ("DSWRF_surface", "TMP_2maboveground", "SPFH_2maboveground", "PRES_surface",
-                "UGRD_10maboveground", "VGRD_10maboveground")
-    missing = [k for k in required if k not in hourly]
-    if "precip_rate" not in hourly and "APCP_surface" not in hourly:
-        missing.append("precip_rate (or APCP_surface)")
+    missing = [k for k in AORC_INPUTS if hourly.get(k) is None]
     if missing:
-        raise InputError(f"hourly forcing lacks {', '.join(missing)}")
+        raise InputError(f"hourly forcing lacks {missing}")
     if et0_method not in ("penman", "penman_monteith"):
         raise InputError(f"et0_method: {et0_method!r} is not one of ['penman', 'penman_monteith']")
     if not 0 <= day_start_hour_utc < 24:
         raise InputError(f"day_start_hour_utc must be in [0, 24), got {day_start_hour_utc}")
-
-    def field(name):
+    fields = {}
+    for name in AORC_INPUTS:
         arr = np.asarray(hourly[name], dtype=np.float64)
+        if arr.ndim == 0 or arr.shape[0] == 0 or arr.shape[0] % 24:
+            raise InputError(f"{name}: need whole days of hourly values (24·n), got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise InputError(f"{name}: non-finite value at hour {int(np.argwhere(~np.isfinite(arr))[0][0])}")
         if day_start_hour_utc:
             arr = arr[day_start_hour_utc: arr.shape[0] - (24 - day_start_hour_utc)]
-        return arr
-
-    irrad = irrad_from_shortwave(field("DSWRF_surface"))
-    tmin, tmax = tmin_tmax_from_hourly(field("TMP_2maboveground"))
-    vap = vap_from_hourly(field("SPFH_2maboveground"), field("PRES_surface"))
-    wind = wind_2m_from_hourly(field("UGRD_10maboveground"), field("VGRD_10maboveground"), wind_profile)
-    if "precip_rate" in hourly:
-        rain = rain_from_hourly(field("precip_rate"), "mm s-1")
-    else:
-        rain = rain_from_hourly(field("APCP_surface"), "kg m-2")
-    n = irrad.shape[0]
-    doy = day_of_year(start if not isinstance(start, dt.datetime) else start.date(), n)
-    doy = doy.reshape((n,) + (1,) * (irrad.ndim - 1))
+        fields[name] = arr
+    n = fields[fc.AORC_TEMP].shape[0] // 24
+    doy = day_of_year(start.date() if isinstance(start, dt.datetime) else start, n)
+    daily = fc.aorc_hourly_series_to_daily(fields, lat_deg, doy, "hamon")
+    doy = doy.reshape((n,) + (1,) * (np.ndim(daily["tmin"]) - 1))
+    tmin, tmax = np.asarray(daily["tmin"]), np.asarray(daily["tmax"])
+    irrad = irrad_from_srad(daily["srad"])
+    vap = np.asarray(daily["vp"]) / 100.0
+    wind = wind_2m(daily["wind"], wind_profile)
+    rain = np.asarray(daily["prcp"]) / 10.0
     e0, es0, et0 = penman(doy, lat_deg, elev_m, tmin, tmax, irrad, vap, wind, angstrom_a, angstrom_b)
     if et0_method == "penman_monteith":
         et0 = penman_monteith_et0(doy, lat_deg, elev_m, tmin, tmax, irrad, vap, wind)

@@ -10,62 +10,71 @@ import yaml
 from conftest import shared_path
 
 from dmg_bmi import crop_weather as cw
+from dmg_bmi import forcing as fc
 from dmg_bmi.errors import InputError
 
 
 def _hourly(ndays=2, nfields=3):
-    """A smooth synthetic hourly forcing `[24·ndays, nfields]` in AORC units."""
+    """A smooth synthetic hourly forcing `[24·ndays, nfields]` in AORC units, keyed by CSDMS name."""
     h = np.arange(24 * ndays)[:, None] + np.zeros(nfields)
     f = np.arange(nfields)[None, :]
     return {
-        "DSWRF_surface": np.clip(600.0 * np.sin(np.pi * ((h % 24) - 6) / 12), 0, None) * (1 + 0.1 * f),
-        "TMP_2maboveground": 288.15 + 6.0 * np.sin(2 * np.pi * ((h % 24) - 9) / 24) + f,
-        "SPFH_2maboveground": 0.008 + 0.0005 * np.cos(h / 5) + 0 * f,
-        "PRES_surface": 100500.0 + 10 * h + 100 * f,
-        "UGRD_10maboveground": 2.0 + np.sin(h / 3) + 0 * f,
-        "VGRD_10maboveground": -1.0 + 0 * h + 0.5 * f,
-        "precip_rate": np.where(h % 7 == 0, 2e-4, 0.0) + 0 * f,
+        fc.AORC_SWDOWN: np.clip(600.0 * np.sin(np.pi * ((h % 24) - 6) / 12), 0, None) * (1 + 0.1 * f),
+        fc.AORC_TEMP: 288.15 + 6.0 * np.sin(2 * np.pi * ((h % 24) - 9) / 24) + f,
+        fc.AORC_SPFH: 0.008 + 0.0005 * np.cos(h / 5) + 0 * f,
+        fc.AORC_PRES: 100500.0 + 10 * h + 100 * f,
+        fc.AORC_U: 2.0 + np.sin(h / 3) + 0 * f,
+        fc.AORC_V: -1.0 + 0 * h + 0.5 * f,
+        fc.AORC_PRECIP: np.where(h % 7 == 0, 2e-4, 0.0) + 0 * f,
     }
 
 
+def _constant_day(**values):
+    """One day (24 h) of constant hourly forcing, overriding the defaults with `values`."""
+    base = {fc.AORC_SWDOWN: 0.0, fc.AORC_TEMP: 283.15, fc.AORC_SPFH: 0.005, fc.AORC_PRES: 1.0e5,
+            fc.AORC_U: 1.0, fc.AORC_V: 0.0, fc.AORC_PRECIP: 0.0}
+    base.update({getattr(fc, k): v for k, v in values.items()})
+    return {k: np.broadcast_to(np.asarray(v, float), (24,)).copy() for k, v in base.items()}
+
+
+def _daily(hourly, **kw):
+    return cw.aorc_hourly_to_wofost_daily(hourly, dt.date(2015, 6, 21), 45.0, 0.0, **kw)
+
+
 def test_irrad_is_daily_sum_of_hourly_energy():
-    sw = np.concatenate([np.full(24, 100.0), np.r_[np.zeros(12), np.full(12, 50.0)]])
-    # 24 h · 100 W m-2 · 3600 s = 8.64e6 J m-2; 12 h · 50 W m-2 · 3600 s = 2.16e6 J m-2
-    np.testing.assert_allclose(cw.irrad_from_shortwave(sw), [8.64e6, 2.16e6])
+    sw = np.r_[np.zeros(12), np.full(12, 50.0)]
+    # 12 h · 50 W m-2 · 3600 s = 2.16e6 J m-2 d-1
+    np.testing.assert_allclose(_daily(_constant_day(AORC_SWDOWN=sw))["IRRAD"], [2.16e6])
 
 
 def test_tmin_tmax_in_celsius():
     t = np.full(24, 280.0)
     t[3], t[15] = 270.15, 300.65
-    tmin, tmax = cw.tmin_tmax_from_hourly(t)
-    np.testing.assert_allclose([tmin[0], tmax[0]], [-3.0, 27.5])
+    out = _daily(_constant_day(AORC_TEMP=t))
+    np.testing.assert_allclose([out["TMIN"][0], out["TMAX"][0]], [-3.0, 27.5])
 
 
 def test_vapour_pressure_from_specific_humidity():
-    # e = 0.01 · 100000 / (0.622 + 0.378 · 0.01) = 1000 / 0.62578 = 1598.0057 Pa = 15.980057 hPa
-    np.testing.assert_allclose(cw.vapour_pressure_hpa(0.01, 1.0e5), 15.980057, rtol=1e-6)
     q = np.r_[np.full(12, 0.01), np.full(12, 0.005)]
-    # second half: 0.005 · 1e5 / (0.622 + 0.00189) / 100 = 8.014233 hPa; daily mean of both halves
-    vap = cw.vap_from_hourly(q, np.full(24, 1.0e5))
+    # e = 0.01 · 1e5 / (0.622 + 0.378 · 0.01) / 100 = 1000 / 0.62578 / 100 = 15.980057 hPa (first 12 h);
+    # 0.005 · 1e5 / (0.622 + 0.00189) / 100 = 8.014233 hPa (last 12 h); VAP is the daily mean
+    vap = _daily(_constant_day(AORC_SPFH=q, AORC_PRES=1.0e5))["VAP"]
     np.testing.assert_allclose(vap, [(15.980057 + 8.014233) / 2], rtol=1e-6)
 
 
 def test_wind_10m_to_2m_log_profile():
-    u, v = np.full(24, 3.0), np.full(24, 4.0)  # |V| = 5 m s-1 at 10 m
+    day = _constant_day(AORC_U=3.0, AORC_V=-4.0)  # |V| = 5 m s-1 at 10 m
     # FAO-56 eq. 47: 4.87 / ln(67.8·10 − 5.42) = 0.747951
-    np.testing.assert_allclose(cw.wind_2m_from_hourly(u, v), [5 * 0.747951], rtol=1e-6)
+    np.testing.assert_allclose(_daily(day)["WIND"], [5 * 0.747951], rtol=1e-6)
     # PCSE wind10to2: log10(2/0.033)/log10(10/0.033) = 0.718326
-    np.testing.assert_allclose(cw.wind_2m_from_hourly(u, v, "pcse"), [5 * 0.718326], rtol=1e-6)
+    np.testing.assert_allclose(_daily(day, wind_profile="pcse")["WIND"], [5 * 0.718326], rtol=1e-6)
     with pytest.raises(InputError, match="wind_profile"):
-        cw.wind_2m_from_hourly(u, v, "power-law")
+        _daily(day, wind_profile="power-law")
 
 
-def test_rain_from_rate_and_from_accumulation():
-    rate = np.full(24, 1e-4)  # mm s-1 -> 0.36 mm h-1 -> 8.64 mm d-1 = 0.864 cm d-1
-    np.testing.assert_allclose(cw.rain_from_hourly(rate), [0.864])
-    np.testing.assert_allclose(cw.rain_from_hourly(np.full(24, 0.5), "kg m-2"), [1.2])
-    with pytest.raises(InputError, match="units"):
-        cw.rain_from_hourly(rate, "in h-1")
+def test_rain_from_rate():
+    rate = np.r_[np.full(12, 2e-4), np.zeros(12)]  # mm s-1: 12 h · 0.72 mm h-1 = 8.64 mm d-1 = 0.864 cm d-1
+    np.testing.assert_allclose(_daily(_constant_day(AORC_PRECIP=rate))["RAIN"], [0.864])
 
 
 def test_angot_near_solstice_at_52n():
@@ -110,51 +119,62 @@ def test_daily_conversion_composes_the_parts():
     lat, elev = np.array([40.0, 45.0, 50.0]), np.array([0.0, 200.0, 1000.0])
     out = cw.aorc_hourly_to_wofost_daily(hourly, dt.date(2015, 6, 1), lat, elev)
     assert tuple(out) == cw.WEATHER_NAMES and all(v.shape == (2, 3) for v in out.values())
-    tmin, tmax = cw.tmin_tmax_from_hourly(hourly["TMP_2maboveground"])
-    np.testing.assert_allclose(out["TMIN"], tmin)
-    np.testing.assert_allclose(out["TMAX"], tmax)
-    np.testing.assert_allclose(out["RAIN"][:, 0], [4 * 2e-4 * 3600 / 10, 3 * 2e-4 * 3600 / 10])
+    t = hourly[fc.AORC_TEMP].reshape(2, 24, 3) - 273.15
+    np.testing.assert_allclose(out["TMIN"], t.min(1))
+    np.testing.assert_allclose(out["TMAX"], t.max(1))
+    # rain at hours 0, 7, 14, 21 (day 1) and 28, 35, 42 (day 2), each 2e-4 mm s-1 · 3600 s = 0.72 mm
+    np.testing.assert_allclose(out["RAIN"][:, 0], [4 * 0.072, 3 * 0.072])
     for day, doy in ((0, 152), (1, 153)):
         e = cw.penman(doy, lat, elev, out["TMIN"][day], out["TMAX"][day], out["IRRAD"][day], out["VAP"][day],
                       out["WIND"][day])
         np.testing.assert_allclose([out["E0"][day], out["ES0"][day], out["ET0"][day]], e)
     pm = cw.aorc_hourly_to_wofost_daily(hourly, dt.date(2015, 6, 1), lat, elev, et0_method="penman_monteith")
     assert not np.allclose(pm["ET0"], out["ET0"]) and np.allclose(pm["E0"], out["E0"])
+    one = cw.aorc_hourly_to_wofost_daily({k: v[:, 1] for k, v in hourly.items()}, dt.date(2015, 6, 1), 45.0,
+                                         200.0)
+    for name in cw.WEATHER_NAMES:  # a single field (the BMI's case) equals its column of the batch
+        np.testing.assert_allclose(one[name], out[name][:, 1], rtol=1e-12)
 
 
 def test_local_day_boundaries():
     hourly = _hourly(ndays=3, nfields=1)
     out = cw.aorc_hourly_to_wofost_daily(hourly, dt.date(2015, 6, 1), 45.0, 0.0, day_start_hour_utc=5)
     assert out["IRRAD"].shape == (2, 1)
-    t = hourly["TMP_2maboveground"][5:29, 0] - 273.15
+    t = hourly[fc.AORC_TEMP][5:29, 0] - 273.15
     np.testing.assert_allclose(out["TMAX"][0, 0], t.max())
-    np.testing.assert_allclose(out["IRRAD"][1, 0], hourly["DSWRF_surface"][29:53, 0].sum() * 3600)
+    np.testing.assert_allclose(out["IRRAD"][1, 0], hourly[fc.AORC_SWDOWN][29:53, 0].sum() * 3600)
 
 
 def test_bad_hourly_input_names_the_problem():
     hourly = _hourly()
-    with pytest.raises(InputError, match="PRES_surface"):
-        cw.aorc_hourly_to_wofost_daily({k: v for k, v in hourly.items() if k != "PRES_surface"},
-                                       dt.date(2015, 6, 1), 45.0, 0.0)
-    bad = dict(hourly, TMP_2maboveground=hourly["TMP_2maboveground"].copy())
-    bad["TMP_2maboveground"][30, 1] = np.nan
-    with pytest.raises(InputError, match="TMP_2maboveground: non-finite value at hour 30"):
-        cw.aorc_hourly_to_wofost_daily(bad, dt.date(2015, 6, 1), 45.0, 0.0)
-    with pytest.raises(InputError, match="24"):
-        cw.irrad_from_shortwave(np.ones(30))
+    with pytest.raises(InputError, match="land_surface_air__pressure"):
+        _daily({k: v for k, v in hourly.items() if k != fc.AORC_PRES})
+    bad = dict(hourly)
+    bad[fc.AORC_TEMP] = hourly[fc.AORC_TEMP].copy()
+    bad[fc.AORC_TEMP][30, 1] = np.nan
+    with pytest.raises(InputError, match="land_surface_air__temperature: non-finite value at hour 30"):
+        _daily(bad)
+    with pytest.raises(InputError, match=r"24·n"):
+        _daily({k: v[:30] for k, v in hourly.items()})
+    with pytest.raises(InputError, match="et0_method"):
+        _daily(hourly, et0_method="hargreaves")
 
 
 def test_real_aorc_december_new_hampshire():
     """The ngen example's hourly AORC CSV (720 h, Dec 2015, 43.1 N) gives plausible December weather."""
     path = shared_path("hydro", "hourly", "ngen_gauge_01073000", "forcing", "cat-11223.csv")
     data = np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding="utf-8")
-    hourly = {k: data[k].astype(float) for k in data.dtype.names if k != "time"}
+    names = {"precip_rate": fc.AORC_PRECIP, "TMP_2maboveground": fc.AORC_TEMP,
+             "SPFH_2maboveground": fc.AORC_SPFH, "PRES_surface": fc.AORC_PRES,
+             "DSWRF_surface": fc.AORC_SWDOWN, "UGRD_10maboveground": fc.AORC_U,
+             "VGRD_10maboveground": fc.AORC_V}
+    hourly = {csdms: data[col].astype(float) for col, csdms in names.items()}
     out = cw.aorc_hourly_to_wofost_daily(hourly, dt.date(2015, 12, 1), 43.13, 30.0)
     assert out["TMIN"].shape == (30,)
     assert np.all(out["TMIN"] < out["TMAX"]) and -30 < out["TMIN"].min() and out["TMAX"].max() < 25
     # December at 43 N: ANGOT ≈ 13 MJ, so IRRAD must stay below it
     assert np.all(out["IRRAD"] < cw.angot_radiation(cw.day_of_year(dt.date(2015, 12, 1), 30), 43.13))
-    np.testing.assert_allclose(out["RAIN"].sum() * 10, hourly["precip_rate"].sum() * 3600)
+    np.testing.assert_allclose(out["RAIN"].sum() * 10, hourly[fc.AORC_PRECIP].sum() * 3600)
     assert np.all(out["E0"] >= out["ES0"]) and np.all(out["E0"] < 0.3)
 
 
