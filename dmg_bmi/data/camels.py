@@ -148,7 +148,7 @@ def read_attributes(camels_dir: str | Path, basins: list[str],
     return out
 
 
-def load_camels(camels_dir: str | Path, basins: list[str] | None = None, start: Any = None, end: Any = None,
+def read_camels(camels_dir: str | Path, basins: list[str] | None = None, start: Any = None, end: Any = None,
                 pet_method: Any = "hamon", source: str = "nldas") -> HydroDataset:
     """A HydroDataset from a CAMELS-US tree: daily forcings, P/T/PET, `streamflow` (mm d-1), attributes.
 
@@ -218,5 +218,5 @@ def _prefer(values: np.ndarray | None, fallback: np.ndarray) -> np.ndarray:
 
 def camels_to_netcdf(camels_dir: str | Path, basins: list[str] | None, start: Any, end: Any,
                      out_path: str | Path, pet_method: Any = "hamon", source: str = "nldas") -> Path:
-    """Convert a CAMELS-US tree to the package's NetCDF dataset (see `load_camels`); returns the path."""
-    return load_camels(camels_dir, basins, start, end, pet_method, source).save(out_path)
+    """Convert a CAMELS-US tree to the package's NetCDF dataset (see `read_camels`); returns the path."""
+    return read_camels(camels_dir, basins, start, end, pet_method, source).save(out_path)
