@@ -1,0 +1,400 @@
+"""DeltaModelBmi: the CSDMS BMI 2.0 component for NextGen, a thin adapter over `ModelHandler`.
+
+Every variable is a float64 1-D array of one item on grid 0 (``scalar``, rank 0); time is in seconds from
+0.0; units are UDUNITS strings from `dmg_bmi.variables`. ngen sets the 8 AORC forcings each step, calls
+`update()` (or `update_until`), then reads outputs with `get_value_at_indices`. The daily model runs as
+phase-shifted daily chains (`dmg_bmi.ngen.daily_chains`). Catchment attributes come from the init YAML
+(`dmg_bmi.bmi_config`) or from ngen `model_params` through `set_value`. The ngen mass-balance
+(``ngen::mass_*``, m) and serialization (``ngen::serialization_*``) protocols are supported.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from bmipy import Bmi
+
+from dmg_bmi import variables as V
+from dmg_bmi.bmi_config import load_bmi_config, member_paths, resolve
+from dmg_bmi.errors import ConfigError, InputError
+from dmg_bmi.ngen import payload
+from dmg_bmi.ngen.daily_chains import DailyChains
+
+GRID = 0
+_MM_TO_M = 1e-3
+_PROTOCOL_TRIGGERS = ("ngen::serialization_create", "ngen::serialization_free")
+
+
+class DeltaModelBmi(Bmi):
+    """BMI 2.0 for a differentiable NN + physics model of one catchment (see module docstring)."""
+
+    _name = "dmg_bmi DeltaModel (NN-parameterized HBV)"
+
+    def __init__(self) -> None:
+        self._ready = False
+        self._vars: dict[str, V.Variable] = {}
+        self._values: dict[str, np.ndarray] = {}
+        self._chains: DailyChains | None = None
+        self._dirty = False
+
+    # ------------------------------------------------------------------ control
+    def initialize(self, config_file: str) -> None:
+        """Read the YAML config (paths relative to it), load the checkpoint(s) and set up the chains."""
+        from dmg_bmi.handler import ModelHandler  # keep `import dmg_bmi.bmi` light
+
+        cfg, base = load_bmi_config(config_file)
+        paths, weights = member_paths(cfg, base)
+        self._cfg = cfg
+        self._handler = ModelHandler.load(paths, weights=weights, device=cfg.device, backend=cfg.backend)
+        self._dt = float(cfg.time_step)
+        self._end = float(cfg.end_seconds)
+        self._n = 0
+        self._nan_warned: set[str] = set()
+        params = ["area_km2", "latitude", *self._handler.attribute_names]
+        self._vars = {v.name: v for v in V.VARIABLES}
+        self._vars.update({p: V.parameter(p) for p in dict.fromkeys(params)})
+        self._inputs = np.zeros(len(V.INPUT_NAMES))
+        self._last_valid = np.full(len(V.INPUT_NAMES), np.nan)
+        self._values = {name: self._inputs[i : i + 1] for i, name in enumerate(V.INPUT_NAMES)}
+        for name, var in self._vars.items():
+            if var.role in ("output", "parameter") or name.startswith("ngen::mass"):
+                self._values[name] = np.full(1, np.nan if var.role == "parameter" else 0.0)
+        given = {"area_km2": cfg.area_km2, "latitude": cfg.latitude, **cfg.attributes}
+        unknown = sorted(set(cfg.attributes) - set(params))
+        if unknown:
+            raise ConfigError(
+                f"attributes: {unknown} are not used by the checkpoint; it needs {list(self._handler.attribute_names)}"
+            )
+        for name, value in given.items():
+            if value is not None:
+                self._values[name][0] = value
+        self._snapshot = np.zeros(0, dtype=np.uint8)
+        self._restore_size = 0
+        self._chains = None
+        self._dirty = False
+        self._ready = True
+        self._initial_state = resolve(base, cfg.initial_state)
+        if self._initial_state is not None:
+            if not self._initial_state.is_file():
+                raise ConfigError(f"initial_state: file not found: {self._initial_state}")
+            self._restore(self._initial_state.read_bytes(), keep_time=False)
+        self._publish()
+
+    def update(self) -> None:
+        """Advance one time step with the forcing set since the last update."""
+        if self._dirty and self._chains is not None:
+            self._rebind()
+        chains = self._chains or self._start_chains()
+        record = self._inputs
+        if not np.isfinite(record).all():
+            record = self._nan_record(record)
+        else:
+            self._last_valid[:] = record
+        chains.advance(record)
+        self._n += 1
+        self._publish()
+
+    def update_until(self, time: float) -> None:
+        """Advance whole time steps until `time` (s); `time` must lie on the step grid."""
+        self._check_ready()
+        steps = (float(time) - self.get_current_time()) / self._dt
+        n = round(steps)
+        if n < 0 or abs(steps - n) > 1e-9:
+            raise InputError(
+                f"update_until({time}): not a whole number of {self._dt:g}-s steps after the current time "
+                f"{self.get_current_time():g} s; set the realization output_interval to the config time_step"
+            )
+        for _ in range(n):
+            self.update()
+
+    def finalize(self) -> None:
+        """Release the model; the instance must be initialized again before further use."""
+        self._chains = None
+        self._handler = None
+        self._values = {}
+        self._ready = False
+
+    # ------------------------------------------------------------------ state files
+    def save_state(self, path: str | Path) -> None:
+        """Write the full state (all chains, forcing window, mass sums, time) to `path` atomically."""
+        payload.write_file(path, self._serialize())
+
+    def _serialize(self) -> bytes:
+        self._check_ready()
+        chains = self._chains or self._start_chains()
+        header = {
+            "format": "dmg_bmi.bmi_state", "fingerprint": self._handler.fingerprint, "time_step": self._dt,
+            "current_time": self.get_current_time(), "steps": self._n,
+        }
+        arrays = {f"chains/{k}": v for k, v in chains.to_arrays().items()}
+        arrays["inputs"] = self._inputs.copy()
+        arrays["last_valid"] = self._last_valid.copy()
+        return payload.encode(header, arrays)
+
+    def _restore(self, data: bytes, keep_time: bool = True) -> None:
+        header, arrays = payload.decode(bytes(data))
+        if header.get("format") != "dmg_bmi.bmi_state":
+            raise InputError(f"state payload format {header.get('format')!r} is not 'dmg_bmi.bmi_state'")
+        if header["fingerprint"] != self._handler.fingerprint:
+            raise InputError("state payload was written by a different checkpoint/ensemble than this config loads")
+        if header["time_step"] != self._dt:
+            raise InputError(f"state payload time_step {header['time_step']} s differs from config {self._dt} s")
+        chains = self._start_chains()
+        chains.from_arrays({k[len("chains/"):]: v for k, v in arrays.items() if k.startswith("chains/")})
+        self._inputs[:] = arrays["inputs"]
+        self._last_valid[:] = arrays["last_valid"]
+        if keep_time:
+            self._n = int(header["steps"])
+        self._publish()
+
+    # ------------------------------------------------------------------ helpers
+    def _check_ready(self) -> None:
+        if not self._ready:
+            raise InputError("DeltaModelBmi: call initialize(config_file) first")
+
+    def _start_chains(self) -> DailyChains:
+        """Bind the attributes (now complete) to the model and create the daily chains."""
+        self._check_ready()
+        attrs = {}
+        for name in self._handler.attribute_names:
+            value = float(self._values[name][0])
+            if not np.isfinite(value):
+                raise ConfigError(
+                    f"attribute {name!r} is not set: give it under 'attributes' in the BMI config or via "
+                    f"ngen model_params"
+                )
+            attrs[name] = value
+        for name in ("latitude", "area_km2"):
+            if not np.isfinite(self._values[name][0]):
+                raise ConfigError(f"{name!r} is not set: give it in the BMI config or via ngen model_params")
+        latitude = float(self._values["latitude"][0])
+        self._handler.set_attributes(attrs)
+        self._dirty = False
+        self._chains = DailyChains(self._handler, int(self._dt), self._cfg.start, latitude)
+        return self._chains
+
+    def _nan_record(self, record: np.ndarray) -> np.ndarray:
+        bad = [V.INPUT_NAMES[i] for i in np.flatnonzero(~np.isfinite(record))]
+        when = f"at t={self.get_current_time():g} s"
+        if self._cfg.nan_policy == "error":
+            raise InputError(f"NaN forcing {when} in {bad} (nan_policy: error; use hold_last to carry values)")
+        held = np.where(np.isfinite(record), record, self._last_valid)
+        if not np.isfinite(held).all():
+            raise InputError(f"NaN forcing {when} in {bad} and no earlier value to hold (nan_policy: hold_last)")
+        warnings.warn(f"NaN forcing {when} in {bad}: holding the last valid values", RuntimeWarning, stacklevel=3)
+        self._last_valid[:] = held
+        return held
+
+    def _publish(self) -> None:
+        """Copy the chains' current outputs into the output arrays (in place: pointers stay live)."""
+        if self._chains is None:
+            return
+        out = self._chains.outputs
+        area = float(self._values["area_km2"][0])
+        runoff_m_per_s = out["runoff"] * _MM_TO_M / 86400.0
+        vals = self._values
+        vals["land_surface_water__runoff_depth"][0] = runoff_m_per_s * self._dt
+        vals["land_surface_water__runoff_volume_flux"][0] = runoff_m_per_s * area * 1e6
+        vals["land_surface_water_evapotranspiration__volume_flux"][0] = out["aet"]
+        vals["land_surface_water_evapotranspiration__potential_volume_flux"][0] = out["pet"]
+        for key, name in (("swe", "snowpack__leq_depth"),
+                          ("soil_moisture", "land_surface_soil_water__volume-per-area_storage_density"),
+                          ("upper_zone", "soil_upper-zone_water__volume-per-area_storage_density"),
+                          ("lower_zone", "soil_lower-zone_water__volume-per-area_storage_density")):
+            vals[name][0] = out[key]
+        for key, value in self._chains.mass().items():
+            vals[f"ngen::{key}"][0] = value * _MM_TO_M
+
+    def _var(self, name: str) -> V.Variable:
+        self._check_ready()
+        try:
+            return self._vars[name]
+        except KeyError:
+            raise InputError(
+                f"unknown BMI variable {name!r}; valid names: {', '.join(sorted(self._vars))}"
+            ) from None
+
+    def _array(self, name: str) -> np.ndarray:
+        var = self._var(name)
+        if name == "ngen::serialization_size":
+            return np.array([self._snapshot.size], dtype=np.int64)
+        if name == "ngen::serialization_state":
+            return self._snapshot
+        if var.role == "protocol" and name in _PROTOCOL_TRIGGERS:
+            return np.zeros(1, dtype=np.int64)
+        return self._values[name]
+
+    # ------------------------------------------------------------------ model information
+    def get_component_name(self) -> str:
+        return self._name
+
+    def get_input_item_count(self) -> int:
+        return len(V.INPUT_NAMES)
+
+    def get_output_item_count(self) -> int:
+        return len(V.OUTPUT_NAMES)
+
+    def get_input_var_names(self) -> tuple[str, ...]:
+        return V.INPUT_NAMES
+
+    def get_output_var_names(self) -> tuple[str, ...]:
+        return V.OUTPUT_NAMES
+
+    # ------------------------------------------------------------------ variable information
+    def get_var_grid(self, name: str) -> int:
+        self._var(name)
+        return GRID
+
+    def get_var_type(self, name: str) -> str:
+        return self._var(name).dtype
+
+    def get_var_units(self, name: str) -> str:
+        return self._var(name).units
+
+    def get_var_itemsize(self, name: str) -> int:
+        return np.dtype(self._var(name).dtype).itemsize
+
+    def get_var_nbytes(self, name: str) -> int:
+        if name == "ngen::serialization_state" and self._restore_size:
+            return self._restore_size  # a restore is announced: report the size ngen will send
+        return int(self._array(name).nbytes)
+
+    def get_var_location(self, name: str) -> str:
+        self._var(name)
+        return "node"
+
+    # ------------------------------------------------------------------ time
+    def get_current_time(self) -> float:
+        self._check_ready()
+        return float(self._n * self._dt)
+
+    def get_start_time(self) -> float:
+        return 0.0
+
+    def get_end_time(self) -> float:
+        self._check_ready()
+        return self._end
+
+    def get_time_units(self) -> str:
+        return "s"
+
+    def get_time_step(self) -> float:
+        self._check_ready()
+        return self._dt
+
+    # ------------------------------------------------------------------ getters and setters
+    def get_value(self, name: str, dest: np.ndarray) -> np.ndarray:
+        """Copy the values of `name` into `dest` (returned)."""
+        src = self._array(name)
+        dest[: src.size] = src
+        return dest
+
+    def get_value_ptr(self, name: str) -> np.ndarray:
+        """A live reference to the values of `name` (updated in place by `update`)."""
+        return self._array(name)
+
+    def get_value_at_indices(self, name: str, dest: np.ndarray, inds: np.ndarray) -> np.ndarray:
+        dest[:] = self._array(name)[inds]
+        return dest
+
+    def set_value(self, name: str, src: np.ndarray) -> None:
+        """Set `name` from `src` (1 item for float64 variables; protocol payloads as uint8 bytes)."""
+        var = self._var(name)
+        src = np.asarray(src)
+        if src.dtype.kind not in "fiub":
+            raise InputError(f"set_value({name!r}): dtype {src.dtype} is not numeric; expected {var.dtype}")
+        if var.role == "protocol":
+            self._set_protocol(name, src)
+            return
+        if var.role == "output":
+            raise InputError(f"set_value({name!r}): {name} is an output; inputs are {list(V.INPUT_NAMES)}")
+        if src.size != 1:
+            raise InputError(f"set_value({name!r}): expected 1 value, got {src.size} (shape {src.shape})")
+        self._values[name][0] = src.reshape(-1)[0]
+        if var.role == "parameter":
+            self._dirty = True  # rebound to the model at the next update
+
+    def set_value_at_indices(self, name: str, inds: np.ndarray, src: np.ndarray) -> None:
+        """Set the items `inds` of `name` (only index 0 exists: every variable holds one item)."""
+        inds = np.asarray(inds).reshape(-1)
+        src = np.asarray(src).reshape(-1)
+        if inds.size != src.size or inds.size == 0 or np.any((inds != 0) & (inds != -1)):
+            raise InputError(f"set_value_at_indices({name!r}): indices {inds.tolist()} invalid for 1 item "
+                             f"or not matching {src.size} values")
+        self.set_value(name, src[-1:])
+
+    def _set_protocol(self, name: str, src: np.ndarray) -> None:
+        if name == "ngen::serialization_create":
+            self._snapshot = np.frombuffer(self._serialize(), dtype=np.uint8).copy()
+        elif name == "ngen::serialization_free":
+            self._snapshot = np.zeros(0, dtype=np.uint8)
+        elif name == "ngen::serialization_size":
+            self._restore_size = int(src.reshape(-1)[0])
+        elif name == "ngen::serialization_state":
+            data = src.astype(np.uint8, copy=False).tobytes()
+            if self._restore_size and len(data) != self._restore_size:
+                raise InputError(f"serialization_state: got {len(data)} bytes, size was set to {self._restore_size}")
+            self._restore(data)
+            self._restore_size = 0
+        else:
+            raise InputError(f"set_value({name!r}): {name} is read-only")
+
+    def _rebind(self) -> None:
+        """A parameter changed mid-run: rebind the attributes, keeping every chain's state."""
+        arrays = self._chains.to_arrays()
+        self._chains = None
+        self._start_chains().from_arrays(arrays)
+
+    # ------------------------------------------------------------------ grid (one scalar node)
+    def get_grid_rank(self, grid: int) -> int:
+        return 0
+
+    def get_grid_size(self, grid: int) -> int:
+        return 1
+
+    def get_grid_type(self, grid: int) -> str:
+        return "scalar"
+
+    def get_grid_shape(self, grid: int, shape: np.ndarray) -> np.ndarray:
+        return shape  # rank 0: no dimensions to fill
+
+    def get_grid_spacing(self, grid: int, spacing: np.ndarray) -> np.ndarray:
+        return spacing
+
+    def get_grid_origin(self, grid: int, origin: np.ndarray) -> np.ndarray:
+        return origin
+
+    def get_grid_x(self, grid: int, x: np.ndarray) -> np.ndarray:
+        x[:] = np.nan  # a scalar grid has no coordinates
+        return x
+
+    def get_grid_y(self, grid: int, y: np.ndarray) -> np.ndarray:
+        y[:] = np.nan
+        return y
+
+    def get_grid_z(self, grid: int, z: np.ndarray) -> np.ndarray:
+        z[:] = np.nan
+        return z
+
+    def get_grid_node_count(self, grid: int) -> int:
+        return 1
+
+    def get_grid_edge_count(self, grid: int) -> int:
+        return 0
+
+    def get_grid_face_count(self, grid: int) -> int:
+        return 0
+
+    def get_grid_edge_nodes(self, grid: int, edge_nodes: np.ndarray) -> np.ndarray:
+        return edge_nodes
+
+    def get_grid_face_edges(self, grid: int, face_edges: np.ndarray) -> np.ndarray:
+        return face_edges
+
+    def get_grid_face_nodes(self, grid: int, face_nodes: np.ndarray) -> np.ndarray:
+        return face_nodes
+
+    def get_grid_nodes_per_face(self, grid: int, nodes_per_face: np.ndarray) -> np.ndarray:
+        return nodes_per_face

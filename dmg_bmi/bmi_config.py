@@ -1,0 +1,108 @@
+"""The per-catchment BMI init config: a typed YAML schema (see bmi_configs/README.md).
+
+Paths inside the file (checkpoints, initial state) are resolved against the YAML file's folder, never
+the working directory. Times are UTC ``YYYY-MM-DD hh:mm:ss``; `end_time` is the start of the last
+step, like ngen's realization `time.end_time`, so the BMI end time is ``end - start + time_step``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from dmg_bmi.config import from_dict, load_yaml
+from dmg_bmi.errors import ConfigError
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+SECONDS_PER_DAY = 86400
+
+
+def parse_time(value: str, key: str) -> datetime:
+    """Parse a UTC time string ``YYYY-MM-DD hh:mm:ss`` (or ISO date); errors name `key`."""
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(f"{key}: {value!r} is not a time like '2015-12-01 00:00:00'") from None
+
+
+@dataclasses.dataclass
+class Member:
+    """One ensemble member: a checkpoint file and its weight in the average."""
+
+    checkpoint: str
+    weight: float = 1.0
+
+    def validate(self, prefix: str = "") -> None:
+        if self.weight < 0:
+            raise ConfigError(f"{prefix}.weight must be >= 0, got {self.weight}")
+
+
+@dataclasses.dataclass
+class BmiConfig:
+    """Everything one catchment instance needs; field defaults are the documented defaults."""
+
+    checkpoint: str | None = None  # one member; or use `members`
+    members: list[Member] = dataclasses.field(default_factory=list)
+    catchment_id: str = ""
+    area_km2: float | None = None  # catchment area; may come later from ngen model_params
+    latitude: float | None = None  # degrees north, for PET; may come from model_params
+    attributes: dict[str, float] = dataclasses.field(default_factory=dict)
+    start_time: str = "2000-01-01 00:00:00"
+    end_time: str = "2000-12-31 23:00:00"
+    time_step: int = 3600  # s: 3600 (ngen hourly) ... 86400 (daily); whole hours dividing a day
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    backend: Literal["auto", "numpy", "torch"] = "auto"
+    initial_state: str | None = None  # a state file written by DeltaModelBmi.save_state
+    nan_policy: Literal["error", "hold_last"] = "error"
+
+    def validate(self, prefix: str = "") -> None:
+        if (self.checkpoint is None) == (not self.members):
+            raise ConfigError("give exactly one of 'checkpoint' (one model) or 'members' (an ensemble)")
+        if self.time_step <= 0 or self.time_step % 3600 or SECONDS_PER_DAY % self.time_step:
+            raise ConfigError(
+                f"time_step must be a whole number of hours dividing 86400 s (3600 ... 86400), got {self.time_step}"
+            )
+        start, end = self.start, self.end
+        if end < start:
+            raise ConfigError(f"end_time {self.end_time!r} is before start_time {self.start_time!r}")
+        if self.area_km2 is not None and self.area_km2 <= 0:
+            raise ConfigError(f"area_km2 must be > 0, got {self.area_km2}")
+        if self.latitude is not None and not -90 <= self.latitude <= 90:
+            raise ConfigError(f"latitude must be in [-90, 90], got {self.latitude}")
+        if sum(m.weight for m in self.members) == 0 and self.members:
+            raise ConfigError("members: the weights sum to 0")
+
+    @property
+    def start(self) -> datetime:
+        return parse_time(self.start_time, "start_time")
+
+    @property
+    def end(self) -> datetime:
+        return parse_time(self.end_time, "end_time")
+
+    @property
+    def end_seconds(self) -> float:
+        """BMI end time: seconds from start to the end of the last step."""
+        return (self.end - self.start).total_seconds() + self.time_step
+
+
+def load_bmi_config(path: str | Path) -> tuple[BmiConfig, Path]:
+    """Read and validate a BMI YAML; returns the config and the folder its paths are relative to."""
+    path = Path(path)
+    cfg = from_dict(BmiConfig, load_yaml(path))
+    return cfg, path.resolve().parent
+
+
+def member_paths(cfg: BmiConfig, base: Path) -> tuple[list[Path], list[float]]:
+    """Checkpoint paths (resolved against `base`) and normalized weights of the ensemble."""
+    members = [Member(cfg.checkpoint)] if cfg.checkpoint is not None else cfg.members
+    paths = [(base / m.checkpoint).resolve() for m in members]
+    total = sum(m.weight for m in members)
+    return paths, [m.weight / total for m in members]
+
+
+def resolve(base: Path, value: str | None) -> Path | None:
+    """`value` resolved against `base` (None stays None)."""
+    return None if value is None else (base / value).resolve()

@@ -1,0 +1,1 @@
+"""NextGen integration: phase-shifted daily chains, state payloads, realization and BMI-config writers."""

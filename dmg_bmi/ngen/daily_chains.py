@@ -1,0 +1,133 @@
+"""A native-daily model under a sub-daily framework step: phase-shifted daily chains.
+
+With `k = 86400 / dt` framework steps per day (k = 24 for ngen's hourly step, 1 for a daily step), we keep
+k independent copies ("chains") of the daily model state. After framework update `n` (1-based), chain
+`n mod k` advances one daily step on the trailing 24 h of forcing (the last k records, aggregated by
+`dmg_bmi.forcing.aorc_hourly_to_daily`, the trainer's own implementation), so every update reports the
+rates of the latest 24 h. Chain 0 steps at n = k, 2k, ... on exactly the calendar-aligned windows, so when
+the run starts at midnight its outputs equal the offline daily model on daily-aggregated forcing.
+
+Warm-up: a chain steps only on a full 24-h window. From a cold start the first k-1 updates report zero
+fluxes (stores show the initial state); hours before a chain's first window are never consumed by that
+chain and stay counted in `mass_stored` (as forcing received but not consumed). A state file written by
+the BMI restores every chain and the forcing window, so a hot start continues exactly.
+
+Mass accounting (mm, per chain, averaged over chains with equal weight): the BMI's reported fluxes are
+exactly the chain mean, so `in - out - stored - leaked` closes if the physics conserves water.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from dmg_bmi.errors import InputError
+from dmg_bmi.forcing import aorc_hourly_to_daily
+from dmg_bmi.variables import INPUT_NAMES
+
+SECONDS_PER_DAY = 86400
+PRECIP = INPUT_NAMES.index("atmosphere_water__liquid_equivalent_precipitation_rate")
+FLUXES = ("runoff", "aet", "pet", "precip", "leak")
+
+
+class DailyChains:
+    """k phase-shifted daily chains of one ModelHandler, fed one framework record per update."""
+
+    def __init__(self, handler, dt: int, start: datetime, latitude: float):
+        if dt <= 0 or dt % 3600 or SECONDS_PER_DAY % dt:
+            raise InputError(f"time step {dt} s must be a whole number of hours that divides 86400 s")
+        self.handler = handler
+        self.dt = dt
+        self.k = SECONDS_PER_DAY // dt
+        self.start = start
+        self.latitude = latitude
+        self._repeat = 24 // self.k  # each record stands for this many hours of the 24-h window
+        s0 = handler.initial_state()
+        self.states = [s0] * self.k  # states are immutable structures: sharing the cold start is safe
+        first = handler.describe(s0)
+        self.ring = np.zeros((self.k, len(INPUT_NAMES)))
+        self.n = 0
+        self.outputs = {**{f: 0.0 for f in FLUXES}, **first}
+        self.store0 = np.full(self.k, first["storage"])
+        self.storage = self.store0.copy()
+        self.consumed = np.zeros(self.k)
+        self.out = np.zeros(self.k)
+        self.leak = np.zeros(self.k)
+        self.p_received = 0.0
+
+    # --- stepping -------------------------------------------------------------------------------
+    def advance(self, record: np.ndarray) -> dict[str, float]:
+        """Take one framework record (BMI input units, INPUT_NAMES order) and return the current outputs."""
+        self.ring[self.n % self.k] = record
+        self.p_received += float(record[PRECIP]) * self.dt
+        self.n += 1
+        if self.n < self.k:
+            self.outputs = {**self.outputs, **{f: 0.0 for f in FLUXES}}
+            return self.outputs
+        c = self.n % self.k
+        daily = self.daily_forcing()
+        state, out = self.handler.advance(self.states[c], daily)
+        self.states[c] = state
+        self.consumed[c] += out["precip"]
+        self.out[c] += out["runoff"] + out["aet"]
+        self.leak[c] += out["leak"]
+        self.storage[c] = out["storage"]
+        self.outputs = out
+        return out
+
+    def window_start(self) -> datetime:
+        """Start time of the trailing 24-h window after the current update."""
+        return self.start + timedelta(seconds=(self.n - self.k) * self.dt)
+
+    def daily_forcing(self) -> dict:
+        """The daily model inputs of the trailing window (see `aorc_hourly_to_daily`)."""
+        order = (np.arange(self.n - self.k, self.n) % self.k) if self.k > 1 else np.zeros(1, dtype=int)
+        window = self.ring[order]
+        if self._repeat > 1:
+            window = np.repeat(window, self._repeat, axis=0)
+        hourly = {name: window[:, i] for i, name in enumerate(INPUT_NAMES)}
+        doy = (self.window_start() + timedelta(hours=12)).timetuple().tm_yday
+        return aorc_hourly_to_daily(hourly, self.latitude, doy, self.handler.derivation)
+
+    # --- mass balance (mm) ----------------------------------------------------------------------
+    def mass(self) -> dict[str, float]:
+        """ngen mass-balance terms in mm: in, out, stored, leaked (see module docstring)."""
+        return {
+            "mass_in": float(self.store0.mean()) + self.p_received,
+            "mass_out": float(self.out.mean()),
+            "mass_stored": float(self.storage.mean()) + self.p_received - float(self.consumed.mean()),
+            "mass_leaked": float(self.leak.mean()),
+        }
+
+    # --- state ----------------------------------------------------------------------------------
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Everything needed to continue exactly, as named float64/int64 arrays."""
+        arrays = {
+            "ring": self.ring.copy(), "n": np.array([self.n]), "store0": self.store0.copy(),
+            "storage": self.storage.copy(), "consumed": self.consumed.copy(), "out": self.out.copy(),
+            "leak": self.leak.copy(), "p_received": np.array([self.p_received]),
+            "outputs_keys": np.array(sorted(self.outputs)),
+            "outputs": np.array([self.outputs[key] for key in sorted(self.outputs)], dtype=np.float64),
+        }
+        for c, state in enumerate(self.states):
+            for key, value in self.handler.state_to_arrays(state).items():
+                arrays[f"chain{c}/{key}"] = value
+        return arrays
+
+    def from_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore from `to_arrays` output; a mismatched step count raises InputError."""
+        if arrays["ring"].shape != self.ring.shape:
+            raise InputError(
+                f"state was saved with {arrays['ring'].shape[0]} steps per day, this run has {self.k}"
+            )
+        self.ring = arrays["ring"].astype(np.float64)
+        self.n = int(arrays["n"][0])
+        for name in ("store0", "storage", "consumed", "out", "leak"):
+            setattr(self, name, arrays[name].astype(np.float64))
+        self.p_received = float(arrays["p_received"][0])
+        self.outputs = {str(k): float(v) for k, v in zip(arrays["outputs_keys"], arrays["outputs"], strict=True)}
+        for c in range(self.k):
+            prefix = f"chain{c}/"
+            part = {key[len(prefix):]: val for key, val in arrays.items() if key.startswith(prefix)}
+            self.states[c] = self.handler.state_from_arrays(part)

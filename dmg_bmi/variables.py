@@ -1,0 +1,130 @@
+"""The one table of BMI variables: internal name, CSDMS name, UDUNITS units, description, role.
+
+Roles:
+- ``input``: forcing set by the framework every step (ngen's AORC fields, bmi-ngen.md §4.7);
+- ``output``: values the model publishes every step (listed by `get_output_var_names`);
+- ``parameter``: static catchment values set from the init config or by ngen `model_params` through
+  `set_value` (area, latitude and every attribute the checkpoint needs); resolvable, never listed;
+- ``protocol``: ngen reserved variables (mass balance, serialization), resolvable but never listed.
+
+Units are UDUNITS strings (never ``-``); `dmg_bmi.bmi` converts at the boundary using this table
+only, so the table is the single statement of what every number means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["input", "output", "parameter", "protocol"]
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One BMI variable: `internal` name used by the handler, CSDMS `name`, `units`, meaning, role."""
+
+    internal: str
+    name: str
+    units: str
+    description: str
+    role: Role
+    dtype: str = "float64"
+
+
+VARIABLES: tuple[Variable, ...] = (
+    # --- ngen AORC forcings (CsvPerFeature / NetCDF providers publish these CSDMS names) ---
+    Variable("precip_rate", "atmosphere_water__liquid_equivalent_precipitation_rate", "mm s-1",
+             "precipitation rate (AORC precip_rate, = kg m-2 s-1)", "input"),
+    Variable("tmp2m", "land_surface_air__temperature", "K",
+             "air temperature at 2 m (AORC TMP_2maboveground)", "input"),
+    Variable("spfh2m", "atmosphere_air_water~vapor__relative_saturation", "kg kg-1",
+             "specific humidity at 2 m (AORC SPFH_2maboveground; ngen's name despite the meaning)", "input"),
+    Variable("pres", "land_surface_air__pressure", "Pa", "surface pressure (AORC PRES_surface)", "input"),
+    Variable("swdown", "land_surface_radiation~incoming~shortwave__energy_flux", "W m-2",
+             "incoming shortwave radiation (AORC DSWRF_surface)", "input"),
+    Variable("lwdown", "land_surface_radiation~incoming~longwave__energy_flux", "W m-2",
+             "incoming longwave radiation (AORC DLWRF_surface)", "input"),
+    Variable("u10m", "land_surface_wind__x_component_of_velocity", "m s-1",
+             "eastward wind at 10 m (AORC UGRD_10maboveground)", "input"),
+    Variable("v10m", "land_surface_wind__y_component_of_velocity", "m s-1",
+             "northward wind at 10 m (AORC VGRD_10maboveground)", "input"),
+    # --- outputs: rates of the latest 24 h (see dmg_bmi.ngen.phased) ---
+    Variable("runoff_depth", "land_surface_water__runoff_depth", "m",
+             "runoff depth over the BMI time step (ngen's main output)", "output"),
+    Variable("runoff_flux", "land_surface_water__runoff_volume_flux", "m3 s-1",
+             "runoff volume flux at the catchment outlet (runoff rate x catchment area)", "output"),
+    Variable("aet", "land_surface_water_evapotranspiration__volume_flux", "mm d-1",
+             "actual evapotranspiration rate of the latest 24 h", "output"),
+    Variable("pet", "land_surface_water_evapotranspiration__potential_volume_flux", "mm d-1",
+             "potential evapotranspiration of the latest 24 h, derived as the checkpoint records", "output"),
+    Variable("swe", "snowpack__leq_depth", "mm",
+             "snow water equivalent (frozen snowpack + liquid water held in it), mean over nmul", "output"),
+    Variable("soil_moisture", "land_surface_soil_water__volume-per-area_storage_density", "mm",
+             "HBV soil-moisture store SM, mean over nmul", "output"),
+    Variable("upper_zone", "soil_upper-zone_water__volume-per-area_storage_density", "mm",
+             "HBV upper-zone store SUZ, mean over nmul", "output"),
+    Variable("lower_zone", "soil_lower-zone_water__volume-per-area_storage_density", "mm",
+             "HBV lower-zone store SLZ, mean over nmul", "output"),
+    # --- ngen mass-balance protocol (balance = in - out - stored - leaked), cumulative, in m ---
+    Variable("mass_in", "ngen::mass_in", "m",
+             "initial storage + cumulative precipitation received", "protocol"),
+    Variable("mass_out", "ngen::mass_out", "m", "cumulative runoff + actual evapotranspiration", "protocol"),
+    Variable("mass_stored", "ngen::mass_stored", "m",
+             "current storage: stores, routing water in transit, forcing not yet consumed", "protocol"),
+    Variable("mass_leaked", "ngen::mass_leaked", "m",
+             "cumulative water created (+) or removed (-) by the physics' floors and exchange terms",
+             "protocol"),
+    # --- ngen serialization protocol (PR #957, bmi-ngen.md §4.6); units are exact protocol strings ---
+    Variable("ser_create", "ngen::serialization_create", "ngen::trigger",
+             "set any value: snapshot the state", "protocol", "int64"),
+    Variable("ser_free", "ngen::serialization_free", "ngen::trigger",
+             "set any value: drop the snapshot", "protocol", "int64"),
+    Variable("ser_size", "ngen::serialization_size", "bytes", "size of the snapshot", "protocol", "int64"),
+    Variable("ser_state", "ngen::serialization_state", "ngen::opaque",
+             "the snapshot (versioned payload)", "protocol", "uint8"),
+)
+
+# Catchment parameters every checkpoint may use; checkpoint attributes are added per instance by
+# `parameter()`, with units "1" unless known here (they are in the units of the training attribute table).
+KNOWN_PARAMETER_UNITS: dict[str, str] = {
+    "area_km2": "km2", "latitude": "degree_north", "longitude": "degree_east", "elevation_m": "m",
+    "elev_mean": "m", "meanelevation": "m", "area_gages2": "km2", "uparea": "km2", "catchsize": "km2",
+    "p_mean": "mm d-1", "pet_mean": "mm d-1", "slope_mean": "m km-1", "meanP": "mm a-1",
+    "meanTa": "degC", "lengthkm": "km",
+}
+
+
+def parameter(name: str) -> Variable:
+    """The BMI variable for catchment parameter / checkpoint attribute `name` (settable, never listed)."""
+    return Variable(name, name, KNOWN_PARAMETER_UNITS.get(name, "1"), f"catchment attribute {name}",
+                    "parameter")
+
+
+BY_NAME: dict[str, Variable] = {v.name: v for v in VARIABLES}
+INPUT_NAMES: tuple[str, ...] = tuple(v.name for v in VARIABLES if v.role == "input")
+OUTPUT_NAMES: tuple[str, ...] = tuple(v.name for v in VARIABLES if v.role == "output")
+MAIN_OUTPUT = "land_surface_water__runoff_depth"
+
+# ngen forcing field (CSV/NetCDF column) -> CSDMS input name, and the field's native units.
+AORC_FIELDS: dict[str, tuple[str, str]] = {
+    "precip_rate": ("atmosphere_water__liquid_equivalent_precipitation_rate", "mm s-1"),
+    "TMP_2maboveground": ("land_surface_air__temperature", "K"),
+    "SPFH_2maboveground": ("atmosphere_air_water~vapor__relative_saturation", "kg kg-1"),
+    "PRES_surface": ("land_surface_air__pressure", "Pa"),
+    "DSWRF_surface": ("land_surface_radiation~incoming~shortwave__energy_flux", "W m-2"),
+    "DLWRF_surface": ("land_surface_radiation~incoming~longwave__energy_flux", "W m-2"),
+    "UGRD_10maboveground": ("land_surface_wind__x_component_of_velocity", "m s-1"),
+    "VGRD_10maboveground": ("land_surface_wind__y_component_of_velocity", "m s-1"),
+}
+
+
+def lookup(name: str) -> Variable:
+    """The variable called `name` (CSDMS name); unknown names raise InputError listing valid ones."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        from dmg_bmi.errors import InputError
+
+        raise InputError(
+            f"unknown BMI variable {name!r}; valid names: {', '.join(sorted(BY_NAME))}"
+        ) from None
