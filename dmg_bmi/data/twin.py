@@ -1,0 +1,188 @@
+"""Synthetic twin: catchments with attributes, stochastic weather, "true" HBV parameters, simulated flow.
+
+Everything is deterministic given `seed`. For each of `n_basins` catchments:
+
+1. **Attributes** drawn independently and uniformly: `lat` (30-50 degrees_north), `lon` (-120..-70),
+   `elevation_m` (50-2500 m), `p_mean` (1.5-6 mm d-1), `slope` (5-150 m km-1), `soil_depth` (0.3-2.5 m),
+   `forest_frac` (0-1), `sand_frac` (0.05-0.9), `area_km2` (20-2000 km2). Derived from the weather:
+   `t_mean` (degC), `pet_mean` (mm d-1), `aridity` (= pet_mean / p_mean of the record), `frac_snow` (share of
+   precipitation on days with T < 0 degC).
+2. **Weather**: T = t_mean0 - amp cos(2 pi (doy - 20)/365.25) + AR(1) anomaly (sd 2.5 degC, phi 0.7), with
+   t_mean0 = 24 - 0.55 (lat - 30) - 6.5e-3 elevation_m and amp = 7 + 0.3 (lat - 30) (degC); wet days from a
+   two-state Markov chain (P(wet|wet) = 0.6, wet fraction 0.22 + 0.05 p_mean capped at 0.55) with gamma
+   amounts (shape 0.7) whose mean follows p_mean with a +-30 % seasonal cycle; PET by Hamon from T and lat.
+3. **True parameters** (HBV 1.1p names), each a smooth monotone function of one attribute, all inside the
+   ParamSpec bounds:
+   parFC = 60 + 440 s (mm, s = (soil_depth - 0.3)/2.2), parBETA = 1.2 + 3.8 forest_frac,
+   parK0 = 0.08 + 0.6 g (1/d, g = (slope - 5)/145), parK1 = 0.02 + 0.25 sand' (1/d, sand' = (sand_frac -
+   0.05)/0.85), parPERC = 0.5 + 3.5 sand' (mm/d); the others are fixed (`FIXED_PARAMS`).
+4. **Flow** from HBV (`physics`, default "hbv_1_1p", one member, routing on) after a `spinup_years` spin-up
+   run on the same weather, times log-normal multiplicative noise exp(sigma e - sigma^2/2), sigma = `noise`.
+
+The file stores forcings `P`, `T`, `PET` (and the same values as `prcp`, `tmean`), target `streamflow`
+(mm d-1, noisy) and `streamflow_true` (noise-free), the attributes, and the true parameters as static
+variables `true_<name>` (e.g. `true_parFC`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dmg_bmi.data.dataset import HydroDataset, to_day
+from dmg_bmi.errors import InputError
+from dmg_bmi.forcing import InputDerivation, pet_hamon
+
+# Attributes drawn uniformly: name -> (low, high, units).
+DRAWN_ATTRIBUTES = {
+    "lat": (30.0, 50.0, "degrees_north"), "lon": (-120.0, -70.0, "degrees_east"),
+    "elevation_m": (50.0, 2500.0, "m"), "p_mean": (1.5, 6.0, "mm d-1"), "slope": (5.0, 150.0, "m km-1"),
+    "soil_depth": (0.3, 2.5, "m"), "forest_frac": (0.0, 1.0, "1"), "sand_frac": (0.05, 0.9, "1"),
+    "area_km2": (20.0, 2000.0, "km2"),
+}
+DERIVED_UNITS = {"t_mean": "degC", "pet_mean": "mm d-1", "aridity": "1", "frac_snow": "1"}
+# Parameters that do not vary between twins (HBV 1.1p names; units as in the ParamSpecs).
+FIXED_PARAMS = {
+    "parK2": 0.03, "parLP": 0.6, "parUZL": 10.0, "parTT": 0.0, "parCFMAX": 3.5, "parCFR": 0.05,
+    "parCWH": 0.1, "parBETAET": 1.0, "parC": 0.05, "parRT": 0.0, "parAC": 0.0,
+    "route_a": 1.0, "route_b": 1.0,
+}
+VARYING_PARAMS = ("parFC", "parBETA", "parK0", "parK1", "parPERC")
+
+
+def _unit(x: np.ndarray, name: str) -> np.ndarray:
+    lo, hi, _ = DRAWN_ATTRIBUTES[name]
+    return (x - lo) / (hi - lo)
+
+
+def true_parameters(attrs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The twin's varying parameters `[B]`: smooth functions of the attributes (module docstring, step 3)."""
+    sand = _unit(attrs["sand_frac"], "sand_frac")
+    return {
+        "parFC": 60.0 + 440.0 * _unit(attrs["soil_depth"], "soil_depth"),
+        "parBETA": 1.2 + 3.8 * attrs["forest_frac"],
+        "parK0": 0.08 + 0.6 * _unit(attrs["slope"], "slope"),
+        "parK1": 0.02 + 0.25 * sand,
+        "parPERC": 0.5 + 3.5 * sand,
+    }
+
+
+def weather(attrs: dict[str, np.ndarray], dates: np.ndarray,
+            rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Daily `P` (mm d-1), `T` (degC), `PET` (mm d-1), each `[B, T]`, from the drawn attributes."""
+    b, n = attrs["lat"].size, dates.size
+    years = dates.astype("datetime64[Y]").astype("datetime64[D]")
+    doy = ((dates - years).astype(np.int64) + 1).astype(np.float64)
+    phase = 2.0 * np.pi * (doy - 20.0) / 365.25
+    t0 = 24.0 - 0.55 * (attrs["lat"] - 30.0) - 6.5e-3 * attrs["elevation_m"]
+    amp = 7.0 + 0.3 * (attrs["lat"] - 30.0)
+    anomaly = np.empty((b, n))
+    a = rng.normal(0.0, 2.5, b)
+    shocks = rng.normal(0.0, 2.5 * np.sqrt(1.0 - 0.7**2), (n, b))
+    wet_frac = np.minimum(0.22 + 0.05 * attrs["p_mean"], 0.55)
+    p11 = 0.6
+    p01 = wet_frac * (1.0 - p11) / (1.0 - wet_frac)
+    u = rng.random((n, b))
+    wet = np.empty((b, n), dtype=bool)
+    state = rng.random(b) < wet_frac
+    for i in range(n):
+        a = 0.7 * a + shocks[i]
+        anomaly[:, i] = a
+        state = u[i] < np.where(state, p11, p01)
+        wet[:, i] = state
+    temp = t0[:, None] - amp[:, None] * np.cos(phase)[None, :] + anomaly
+    season = 1.0 + 0.3 * np.cos(2.0 * np.pi * (doy - rng.uniform(0, 365, b)[:, None]) / 365.25)
+    mean_wet = (attrs["p_mean"] / wet_frac)[:, None] * season
+    shape = 0.7
+    amounts = rng.gamma(shape, 1.0, (b, n)) * mean_wet / shape
+    prcp = np.where(wet, amounts, 0.0)
+    pet = pet_hamon(temp, attrs["lat"][:, None], doy[None, :])
+    return {"P": prcp, "T": temp, "PET": np.asarray(pet)}
+
+
+def _all_params(physics, true: dict[str, np.ndarray], b: int) -> dict[str, np.ndarray]:
+    """Every parameter the physics declares, `[B]`: the varying ones, else fixed, else the bound midpoint."""
+    out = {}
+    for spec in physics.param_specs():
+        if spec.name in true:
+            value = true[spec.name]
+        else:
+            value = np.full(b, FIXED_PARAMS.get(spec.name, 0.5 * (spec.lo + spec.hi)))
+        if np.any(value < spec.lo) or np.any(value > spec.hi):
+            raise InputError(f"twin parameter {spec.name} outside its bounds [{spec.lo}, {spec.hi}]")
+        out[spec.name] = value
+    return out
+
+
+def simulate_flow(physics, forcing: dict[str, np.ndarray], params: dict[str, np.ndarray],
+                  attrs: dict[str, np.ndarray], spinup_days: int) -> np.ndarray:
+    """Noise-free streamflow `[B, T]` (mm d-1) from `physics` (one member) after a spin-up over the first
+    `spinup_days` of the forcing (run once, then the whole record again from the spun-up state)."""
+    x = torch.as_tensor(np.stack([forcing[n] for n in physics.forcing_names], -1).transpose(1, 0, 2),
+                        dtype=torch.float64)
+    specs = {s.name: s for s in physics.param_specs()}
+    p = {k: torch.as_tensor(v, dtype=torch.float64) if not specs[k].per_member
+         else torch.as_tensor(v, dtype=torch.float64)[:, None] for k, v in params.items()}
+    phys_attrs = {k: torch.as_tensor(attrs[k], dtype=torch.float64) for k in physics.attribute_names}
+    with torch.no_grad():
+        state = None
+        if spinup_days > 0:
+            _, state = physics(x[:spinup_days], p, phys_attrs)
+            state = {k: v for k, v in state.items()}
+        out, _ = physics(x, p, phys_attrs, state)
+    return out["streamflow"].numpy().T.copy()
+
+
+def make_twin(n_basins: int = 50, start: Any = "2000-01-01", years: int = 6, seed: int = 0,
+              noise: float = 0.1, physics: str = "hbv_1_1p", spinup_years: int = 2) -> HydroDataset:
+    """Build a synthetic-twin HydroDataset (see the module docstring); deterministic given `seed`."""
+    if n_basins < 1 or years < 1:
+        raise InputError(f"twin: n_basins and years must be >= 1, got {n_basins}, {years}")
+    from dmg_bmi.models.registry import get_physics
+
+    rng = np.random.default_rng(seed)
+    s = to_day(start, "twin start")
+    dates = np.arange(s, (s.astype("datetime64[Y]") + years).astype("datetime64[D]"), dtype="datetime64[D]")
+    attrs = {k: rng.uniform(lo, hi, n_basins) for k, (lo, hi, _) in DRAWN_ATTRIBUTES.items()}
+    met = weather(attrs, dates, rng)
+    attrs["t_mean"] = met["T"].mean(1)
+    attrs["pet_mean"] = met["PET"].mean(1)
+    attrs["aridity"] = attrs["pet_mean"] / np.maximum(met["P"].mean(1), 1e-6)
+    attrs["frac_snow"] = (met["P"] * (met["T"] < 0.0)).sum(1) / np.maximum(met["P"].sum(1), 1e-6)
+
+    model = get_physics(physics)(nmul=1, routing=True)
+    params = _all_params(model, true_parameters(attrs), n_basins)
+    spin = min(365 * spinup_years, dates.size)
+    flow = simulate_flow(model, met, params, attrs, spin)
+    eps = rng.normal(0.0, 1.0, flow.shape)
+    observed = flow * np.exp(noise * eps - 0.5 * noise**2)
+
+    units = {k: u for k, (_, _, u) in DRAWN_ATTRIBUTES.items()} | DERIVED_UNITS
+    units.update(P="mm d-1", T="degC", PET="mm d-1", prcp="mm d-1", tmean="degC",
+                 streamflow="mm d-1", streamflow_true="mm d-1")
+    specs = {sp.name: sp for sp in model.param_specs()}
+    static = dict(attrs)
+    for name, value in params.items():
+        static[f"true_{name}"] = value
+        units[f"true_{name}"] = specs[name].units
+    dynamic = {"P": met["P"], "T": met["T"], "PET": met["PET"], "prcp": met["P"].copy(),
+               "tmean": met["T"].copy(), "streamflow": observed, "streamflow_true": flow}
+    meta = {
+        "title": "dmg_bmi synthetic twin",
+        "source": f"dmg_bmi.data.twin.make_twin(n_basins={n_basins}, years={years}, seed={seed}, "
+                  f"noise={noise}, physics={physics!r})",
+        "input_derivation": json.dumps(InputDerivation(pet_method="hamon").to_dict()),
+        "true_parameters": ",".join(VARYING_PARAMS),
+    }
+    basins = [f"twin{i:04d}" for i in range(n_basins)]
+    return HydroDataset(basins, dates, dynamic, static, units, targets=("streamflow", "streamflow_true"),
+                        metadata=meta)
+
+
+def write_twin(path: str | Path, **kwargs) -> Path:
+    """`make_twin(**kwargs)` written atomically to `path` (NetCDF); returns the path."""
+    return make_twin(**kwargs).save(path)
