@@ -1,0 +1,288 @@
+"""One-file, self-describing checkpoints of a delta model.
+
+The file is a `torch.save` zip archive of a dict holding only tensors and plain data (str, int, float, bool,
+None, lists, dicts), so it is read with `torch.load(weights_only=True)` and never unpickles arbitrary objects:
+
+    format            "dmg_bmi.checkpoint"
+    format_version    int (FORMAT_VERSION; newer files are refused)
+    package_version   dmg_bmi version that wrote it
+    config            ModelConfig as a plain dict
+    state_dict        {key: tensor} of the DeltaModel (CPU)
+    normalization     Normalizer.to_dict() for the NN inputs
+    variables         name lists: {"nn_forcings", "nn_attributes", "phy_forcings", "phy_attributes",
+                      "outputs"}
+    derivations       {input name: {"method": ..., ...}}, how each input is derived from raw forcings,
+                      e.g. {"PET": {"method": "hamon"}}
+    training          optional metadata (epoch, metrics, ...) or None
+    optimizer         optional optimizer state_dict for resuming, or None
+    sha256            digest of everything above except `optimizer`, checked on load
+
+Writes are atomic (temp file in the same directory, fsync, os.replace). Every failure to load raises
+CheckpointError saying which: missing, truncated, corrupt, not a dmg_bmi checkpoint, incompatible format
+version, or weights that do not match the config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dmg_bmi import __version__
+from dmg_bmi.config import ModelConfig, from_dict, to_dict
+from dmg_bmi.errors import CheckpointError, DmgBmiError
+from dmg_bmi.models.delta import DeltaModel
+from dmg_bmi.normalization import Normalizer
+
+FORMAT = "dmg_bmi.checkpoint"
+FORMAT_VERSION = 1
+_ZIP_MAGIC = b"PK\x03\x04"
+_VARIABLE_KEYS = ("nn_forcings", "nn_attributes", "phy_forcings", "phy_attributes", "outputs")
+_DIGESTED = ("format", "format_version", "package_version", "config", "normalization", "variables",
+             "derivations", "training")
+
+
+@dataclass
+class Checkpoint:
+    """The contents of a checkpoint file (see the module docstring for each field)."""
+
+    config: ModelConfig
+    state_dict: dict[str, torch.Tensor]
+    normalization: Normalizer
+    nn_forcings: list[str]
+    nn_attributes: list[str]
+    phy_forcings: list[str]
+    phy_attributes: list[str]
+    outputs: list[str] = field(default_factory=list)
+    derivations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    training: dict[str, Any] | None = None
+    optimizer_state: dict[str, Any] | None = None
+    package_version: str = __version__
+    format_version: int = FORMAT_VERSION
+    path: Path | None = None
+
+    @classmethod
+    def from_model(
+        cls,
+        model: DeltaModel,
+        normalization: Normalizer,
+        *,
+        nn_forcings: list[str] | None = None,
+        nn_attributes: list[str] | None = None,
+        derivations: dict[str, dict[str, Any]] | None = None,
+        training: dict[str, Any] | None = None,
+        optimizer_state: dict[str, Any] | None = None,
+    ) -> Checkpoint:
+        """Snapshot `model`; NN input names default to `model.cfg.inputs.forcings/attributes`."""
+        cfg = model.cfg
+        ckpt = cls(
+            config=cfg,
+            state_dict={k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
+            normalization=normalization,
+            nn_forcings=list(cfg.inputs.forcings if nn_forcings is None else nn_forcings),
+            nn_attributes=list(cfg.inputs.attributes if nn_attributes is None else nn_attributes),
+            phy_forcings=list(model.phy.forcing_names),
+            phy_attributes=list(model.phy.attribute_names),
+            outputs=list(model.phy.output_names),
+            derivations=dict(derivations or {}),
+            training=training,
+            optimizer_state=optimizer_state,
+        )
+        for names, n, what in ((ckpt.nn_forcings, model.n_nn_forcings, "nn_forcings"),
+                               (ckpt.nn_attributes, model.n_nn_attributes, "nn_attributes")):
+            if len(names) != n:
+                raise CheckpointError(f"cannot save: {what} has {len(names)} names {names}, the model {n}")
+        missing = [v for v in ckpt.nn_forcings + ckpt.nn_attributes if v not in normalization.stats]
+        if missing:
+            raise CheckpointError(f"cannot save: no normalization statistics for NN input(s) {missing}")
+        return ckpt
+
+    def to_payload(self) -> dict[str, Any]:
+        """The plain dict written to disk (tensors and plain data only)."""
+        payload = {
+            "format": FORMAT,
+            "format_version": self.format_version,
+            "package_version": self.package_version,
+            "config": to_dict(self.config),
+            "normalization": self.normalization.to_dict(),
+            "variables": {k: list(getattr(self, k)) for k in _VARIABLE_KEYS},
+            "derivations": self.derivations,
+            "training": self.training,
+            "state_dict": dict(self.state_dict),
+            "optimizer": self.optimizer_state,
+        }
+        payload["sha256"] = _digest(payload)
+        return payload
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically to `path` (parent directories are created)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = self.to_payload()
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(payload, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(path.parent)
+        self.path = path
+        return path
+
+    def build_model(self, device: torch.device | str = "cpu", dtype: torch.dtype | None = None) -> DeltaModel:
+        """Rebuild the DeltaModel (strict weight load), in eval mode, on `device` (dtype: config's)."""
+        where = self.path or "checkpoint"
+        try:
+            model = DeltaModel.from_config(self.config, len(self.nn_forcings), len(self.nn_attributes))
+        except DmgBmiError as exc:
+            raise CheckpointError(f"{where}: cannot build the model from its config: {exc}") from exc
+        _check_weights(model.state_dict(), self.state_dict, where)
+        model.load_state_dict(self.state_dict, strict=True)
+        if dtype is not None:
+            model.to(dtype)
+        return model.to(device).eval()
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: DeltaModel,
+    normalization: Normalizer,
+    *,
+    nn_forcings: list[str] | None = None,
+    nn_attributes: list[str] | None = None,
+    derivations: dict[str, dict[str, Any]] | None = None,
+    training: dict[str, Any] | None = None,
+    optimizer_state: dict[str, Any] | None = None,
+) -> Path:
+    """Write `model` and everything needed to run it to one file at `path`, atomically."""
+    return Checkpoint.from_model(
+        model, normalization, nn_forcings=nn_forcings, nn_attributes=nn_attributes, derivations=derivations,
+        training=training, optimizer_state=optimizer_state,
+    ).save(path)
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read and validate a checkpoint file; any problem raises CheckpointError saying which."""
+    path = Path(path)
+    payload = _read(path)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a dmg_bmi checkpoint (a valid torch file without the "
+                              f"{FORMAT!r} format tag)")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise CheckpointError(
+            f"{path}: incompatible checkpoint format version {version!r} (written by dmg_bmi "
+            f"{payload.get('package_version')!r}); dmg_bmi {__version__} reads versions 1..{FORMAT_VERSION}"
+        )
+    required = ("package_version", "config", "normalization", "variables", "derivations", "state_dict",
+                "sha256")
+    missing = [k for k in required if k not in payload]
+    if missing:
+        raise CheckpointError(f"{path}: corrupt checkpoint: missing entries {missing}")
+    if payload["sha256"] != _digest(payload):
+        raise CheckpointError(f"{path}: corrupt checkpoint: contents do not match their sha256 digest")
+    try:
+        config = from_dict(ModelConfig, payload["config"], prefix="config")
+        normalization = Normalizer.from_dict(payload["normalization"])
+    except DmgBmiError as exc:
+        raise CheckpointError(f"{path}: invalid checkpoint metadata: {exc}") from exc
+    variables = payload["variables"]
+    for key in _VARIABLE_KEYS:
+        names = variables.get(key) if isinstance(variables, dict) else None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise CheckpointError(f"{path}: invalid checkpoint metadata: variables.{key} must list names")
+    return Checkpoint(
+        config=config,
+        state_dict=payload["state_dict"],
+        normalization=normalization,
+        **{k: variables[k] for k in _VARIABLE_KEYS},
+        derivations=payload["derivations"],
+        training=payload.get("training"),
+        optimizer_state=payload.get("optimizer"),
+        package_version=payload["package_version"],
+        format_version=version,
+        path=path,
+    )
+
+
+def _read(path: Path) -> Any:
+    """torch.load(weights_only=True) with the failure classified: missing, truncated, corrupt, foreign."""
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if len(head) < 4 and _ZIP_MAGIC.startswith(head):
+        raise CheckpointError(f"{path}: truncated checkpoint ({len(head)} bytes)")
+    if head != _ZIP_MAGIC:
+        raise CheckpointError(f"{path}: corrupt checkpoint: not a torch zip archive (magic bytes {head!r})")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path}: truncated checkpoint: the zip archive's end record is missing "
+                              f"({path.stat().st_size} bytes; was the write interrupted?)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" in str(exc):
+            raise CheckpointError(f"{path}: not a dmg_bmi checkpoint: it holds Python objects other than "
+                                  f"tensors and plain data, which are never unpickled") from exc
+        raise CheckpointError(f"{path}: corrupt checkpoint: {exc}") from exc
+    except Exception as exc:  # torch/zip reader errors come in many types
+        raise CheckpointError(f"{path}: corrupt checkpoint: {type(exc).__name__}: {exc}") from exc
+
+
+def _digest(payload: dict[str, Any]) -> str:
+    """sha256 over the metadata (canonical JSON) and every state_dict tensor (name, dtype, shape, bytes)."""
+    h = hashlib.sha256()
+    meta = {k: payload.get(k) for k in _DIGESTED}
+    h.update(json.dumps(meta, sort_keys=True, default=repr).encode())
+    state = payload.get("state_dict")
+    if not isinstance(state, dict):
+        return ""
+    for key in sorted(state):
+        t = state[key]
+        if not isinstance(t, torch.Tensor):
+            return ""
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _check_weights(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor], where: Any) -> None:
+    for key, ref in expected.items():
+        if key not in got:
+            raise CheckpointError(f"{where}: weights do not match the config: missing key {key!r}")
+        if tuple(got[key].shape) != tuple(ref.shape):
+            raise CheckpointError(
+                f"{where}: weights do not match the config: key {key!r} has shape {tuple(got[key].shape)}, "
+                f"the config's model needs {tuple(ref.shape)}"
+            )
+    extra = sorted(set(got) - set(expected))
+    if extra:
+        raise CheckpointError(f"{where}: weights do not match the config: unexpected key {extra[0]!r}")
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
