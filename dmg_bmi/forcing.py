@@ -130,7 +130,7 @@ def pet_hargreaves(tmin_c, tmax_c, lat_deg, doy):
     Raises InputError if tmax == tmin on every day (e.g. CAMELS NLDAS/Maurer files) because the method
     needs the diurnal range; a single value is not checked.
     """
-    xp, (tmin, tmax) = _prep(tmin_c, tmax_c)
+    xp, (tmin, tmax, lat, j) = _prep(tmin_c, tmax_c, lat_deg, doy)
     rng = tmax - tmin
     size = rng.numel() if xp is not np else rng.size
     if size > 1 and bool((abs(rng) < 1e-6).all()):
@@ -139,7 +139,7 @@ def pet_hargreaves(tmin_c, tmax_c, lat_deg, doy):
                 "NLDAS/Maurer files); use pet_method 'hamon' or 'priestley_taylor', or forcing with real "
                 "tmin/tmax (e.g. Daymet)"
             )
-    ra = extraterrestrial_radiation(lat_deg, doy)
+    ra = extraterrestrial_radiation(lat, j)
     tmean = 0.5 * (tmax + tmin)
     pet = 0.0023 * (tmean + 17.8) * xp.sqrt(xp.clip(rng, 0.0, None)) * ra / LAMBDA_MJ_KG
     return xp.clip(pet, 0.0, None)
@@ -152,8 +152,8 @@ def pet_hamon(tmean_c, lat_deg, doy):
     saturation vapour pressure (kPa) at the daily mean temperature `tmean_c` (degC). This is Hamon (1961) in
     the form of Haith & Shoemaker (1987), identical to 0.1651 (N/12) rho_sat with rho_sat in g m-3.
     """
-    xp, (t,) = _prep(tmean_c)
-    n = daylight_hours(lat_deg, doy)
+    xp, (t, lat, j) = _prep(tmean_c, lat_deg, doy)
+    n = daylight_hours(lat, j)
     return xp.clip(29.8 * n * saturation_vapour_pressure_kpa(t) / (t + 273.2), 0.0, None)
 
 
@@ -162,12 +162,14 @@ def net_radiation(srad_w_m2, tmin_c, tmax_c, vp_pa, lat_deg, doy, elevation_m=0.
 
     `srad_w_m2`: incoming shortwave, 24-h mean (W m-2); `tmin_c`, `tmax_c` (degC); `vp_pa` actual vapour
     pressure (Pa); `elevation_m` (m) sets the clear-sky Rso = (0.75 + 2e-5 z) Ra. Net longwave (eq. 39):
-    Rnl = sigma (Tmax_K^4 + Tmin_K^4)/2 (0.34 - 0.14 sqrt(ea_kPa)) (1.35 Rs/Rso - 0.35), Rs/Rso capped at 1.
+    Rnl = sigma (Tmax_K^4 + Tmin_K^4)/2 (0.34 - 0.14 sqrt(ea_kPa)) (1.35 Rs/Rso - 0.35), with Rs/Rso kept in
+    [0.3, 1] (ASCE-EWRI 2005: the cloudiness factor stays in [0.05, 1], so Rnl never turns negative).
     """
-    xp, (srad, tmin, tmax, ea_pa, z) = _prep(srad_w_m2, tmin_c, tmax_c, vp_pa, elevation_m)
+    xp, (srad, tmin, tmax, ea_pa, z, lat, j) = _prep(srad_w_m2, tmin_c, tmax_c, vp_pa, elevation_m, lat_deg,
+                                                     doy)
     rs = w_m2_to_mj_m2_day(srad)
-    rso = (0.75 + 2e-5 * z) * extraterrestrial_radiation(lat_deg, doy)
-    ratio = xp.clip(rs / xp.clip(rso, 1e-6, None), 0.0, 1.0)
+    rso = (0.75 + 2e-5 * z) * extraterrestrial_radiation(lat, j)
+    ratio = xp.clip(rs / xp.clip(rso, 1e-6, None), 0.3, 1.0)
     ea = xp.clip(ea_pa / 1000.0, 0.0, None)
     t4 = 0.5 * ((tmax + 273.16) ** 4 + (tmin + 273.16) ** 4)
     rnl = SIGMA_MJ * t4 * (0.34 - 0.14 * xp.sqrt(ea)) * (1.35 * ratio - 0.35)
