@@ -1,0 +1,395 @@
+"""The crop dataset: daily WOFOST weather, attributes, crop calendars and sparse observations per field.
+
+File layout (NetCDF-4, global attribute `dmg_bmi_format = "crop-dataset-1"`):
+
+- dimensions `field` (N), `day` (T), `weather_var` (V), `attribute` (A), `obs_var` (O);
+- `field(field)`, `site(field)`: string ids (several fields may share a site);
+- `weather_start(field)`: int, `units = "days since 1970-01-01"`: the date of day index 0 *of that field*
+  (each field has its own day axis, so fields of different years and seasons share one file);
+- `weather(field, day, weather_var)` float64 in WOFOST units, NaN past the field's coverage;
+  `weather_var(weather_var)` names, `weather_units(weather_var)` units (see `crop_weather.WEATHER_UNITS`);
+- `attributes(field, attribute)` float64, `attribute(attribute)` names, `attribute_units(attribute)`;
+  `lat` (degrees_north), `lon` (degrees_east) and `elev` (m) are required attributes (the physics needs them);
+- calendar per field: `crop_name`, `variety_name`, `crop_start_type` (sowing|emergence), `crop_end_type`
+  (maturity|harvest|earliest) strings; `crop_start_date`, `crop_end_date` int days since 1970-01-01
+  (`crop_end_date` = -99999 when absent, allowed only for `maturity`); `max_duration` int (d);
+- `observations(field, day, obs_var)` float64 on the same per-field day axis, NaN where unobserved;
+  `obs_var(obs_var)` names (e.g. LAI, TAGP, TWSO, DVS), `obs_units(obs_var)`.
+
+In memory: `CropDataset` with arrays `weather [N, T, V]`, `attributes [N, A]`, `observations [N, T, O]`
+and a list of `CropCalendar`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import tempfile
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dmg_bmi.crop_weather import WEATHER_NAMES, WEATHER_UNITS
+from dmg_bmi.errors import InputError
+
+FORMAT_TAG = "crop-dataset-1"
+REQUIRED_ATTRIBUTES = {"lat": "degrees_north", "lon": "degrees_east", "elev": "m"}
+OBS_UNITS = {"LAI": "m2 m-2", "TAGP": "kg ha-1", "TWSO": "kg ha-1", "TWLV": "kg ha-1", "TWST": "kg ha-1",
+             "TWRT": "kg ha-1", "DVS": "1", "RD": "cm", "TRA": "cm d-1"}
+START_TYPES = ("sowing", "emergence")
+END_TYPES = ("maturity", "harvest", "earliest")
+_EPOCH = dt.date(1970, 1, 1)
+_NO_DATE = -99999
+
+
+def _as_date(value: Any, what: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, np.datetime64):
+        return value.astype("datetime64[D]").item()
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise InputError(f"{what}: {value!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class CropCalendar:
+    """One field's crop calendar (PCSE `CropCalendar` keys); dates are `datetime.date`."""
+
+    crop_name: str
+    variety_name: str
+    crop_start_date: dt.date
+    crop_start_type: str = "emergence"
+    crop_end_date: dt.date | None = None
+    crop_end_type: str = "maturity"
+    max_duration: int = 300
+
+    def __post_init__(self):
+        object.__setattr__(self, "crop_start_date", _as_date(self.crop_start_date, "crop_start_date"))
+        if self.crop_end_date is not None:
+            object.__setattr__(self, "crop_end_date", _as_date(self.crop_end_date, "crop_end_date"))
+        if self.crop_start_type not in START_TYPES:
+            raise InputError(f"crop_start_type: {self.crop_start_type!r} is not one of {list(START_TYPES)}")
+        if self.crop_end_type not in END_TYPES:
+            raise InputError(f"crop_end_type: {self.crop_end_type!r} is not one of {list(END_TYPES)}")
+        if self.crop_end_type != "maturity" and self.crop_end_date is None:
+            raise InputError(f"crop_end_date is required when crop_end_type is {self.crop_end_type!r}")
+        if self.crop_end_date is not None and self.crop_end_date <= self.crop_start_date:
+            raise InputError(f"crop_end_date {self.crop_end_date} is not after crop_start_date "
+                             f"{self.crop_start_date}")
+        if int(self.max_duration) < 1:
+            raise InputError(f"max_duration must be >= 1 day, got {self.max_duration}")
+
+    @property
+    def season_end(self) -> dt.date:
+        """The last simulated day (PCSE): end date for harvest/earliest, else start + max_duration."""
+        if self.crop_end_type == "maturity" or self.crop_end_date is None:
+            return self.crop_start_date + dt.timedelta(days=int(self.max_duration))
+        return self.crop_end_date
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CropCalendar:
+        """From a PCSE-style CropCalendar mapping; unknown keys raise InputError naming them."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise InputError(f"crop calendar: unknown key(s) {unknown}; valid keys are {sorted(names)}")
+        for key in ("crop_name", "variety_name", "crop_start_date"):
+            if data.get(key) is None:
+                raise InputError(f"crop calendar: missing key {key!r}")
+        return cls(**{k: v for k, v in data.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping with ISO date strings (YAML/JSON friendly)."""
+        out = dataclasses.asdict(self)
+        out["crop_start_date"] = self.crop_start_date.isoformat()
+        out["crop_end_date"] = self.crop_end_date.isoformat() if self.crop_end_date else None
+        return out
+
+
+@dataclasses.dataclass
+class CropDataset:
+    """N fields, each with its own daily axis of T days starting at `weather_start[i]`."""
+
+    fields: np.ndarray
+    sites: np.ndarray
+    weather_start: np.ndarray
+    weather: np.ndarray
+    attributes: np.ndarray
+    attribute_names: tuple[str, ...]
+    attribute_units: tuple[str, ...]
+    calendars: list[CropCalendar]
+    observations: np.ndarray
+    obs_names: tuple[str, ...] = ()
+    obs_units: tuple[str, ...] = ()
+    weather_names: tuple[str, ...] = WEATHER_NAMES
+    metadata: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        self.fields = np.asarray([str(f) for f in self.fields], dtype=object)
+        self.sites = np.asarray([str(s) for s in self.sites], dtype=object)
+        self.weather_start = np.asarray(self.weather_start, dtype="datetime64[D]")
+        self.weather = np.asarray(self.weather, dtype=np.float64)
+        self.attributes = np.asarray(self.attributes, dtype=np.float64)
+        self.observations = np.asarray(self.observations, dtype=np.float64)
+        self.attribute_names, self.attribute_units = tuple(self.attribute_names), tuple(self.attribute_units)
+        self.obs_names, self.obs_units = tuple(self.obs_names), tuple(self.obs_units)
+        self.weather_names = tuple(self.weather_names)
+        self.calendars = [c if isinstance(c, CropCalendar) else CropCalendar.from_dict(c)
+                          for c in self.calendars]
+        n = self.fields.size
+        if len(set(self.fields)) != n:
+            raise InputError("crop dataset: duplicate field ids")
+        nv = len(self.weather_names)
+        if self.weather.ndim != 3 or self.weather.shape[0] != n or self.weather.shape[2] != nv:
+            raise InputError(f"crop dataset: weather has shape {self.weather.shape}, expected "
+                             f"({n}, days, {len(self.weather_names)})")
+        for name in WEATHER_NAMES:
+            if name not in self.weather_names:
+                raise InputError(f"crop dataset: weather variable {name!r} ({WEATHER_UNITS[name]}) missing")
+        checks = ((self.sites.shape, (n,), "sites"), (self.weather_start.shape, (n,), "weather_start"),
+                  (self.attributes.shape, (n, len(self.attribute_names)), "attributes"),
+                  ((len(self.attribute_units),), (len(self.attribute_names),), "attribute_units"),
+                  ((len(self.calendars),), (n,), "calendars"),
+                  (self.observations.shape, (n, self.n_days, len(self.obs_names)), "observations"),
+                  ((len(self.obs_units),), (len(self.obs_names),), "obs_units"))
+        for got, want, what in checks:
+            if tuple(got) != tuple(want):
+                raise InputError(f"crop dataset: {what} has shape {tuple(got)}, expected {tuple(want)}")
+        for name, units in REQUIRED_ATTRIBUTES.items():
+            if name not in self.attribute_names:
+                raise InputError(f"crop dataset: required attribute {name!r} ({units}) is missing")
+        bad = np.argwhere(~np.isfinite(self.attributes))
+        if bad.size:
+            i, j = bad[0]
+            raise InputError(f"crop dataset: attribute {self.attribute_names[j]!r} of field "
+                             f"{self.fields[i]!r} is not finite")
+
+    # ----------------------------------------------------------------- access
+    @property
+    def n_fields(self) -> int:
+        return int(self.fields.size)
+
+    @property
+    def n_days(self) -> int:
+        return int(self.weather.shape[1])
+
+    def weather_array(self, names: Sequence[str] = WEATHER_NAMES) -> np.ndarray:
+        """Weather `[N, T, len(names)]` in WOFOST units, in the order of `names`."""
+        index = {n: i for i, n in enumerate(self.weather_names)}
+        missing = [n for n in names if n not in index]
+        if missing:
+            raise InputError(f"weather variable(s) {missing} not in the dataset "
+                             f"(have {list(self.weather_names)})")
+        return self.weather[:, :, [index[n] for n in names]]
+
+    def attribute_array(self, names: Sequence[str]) -> np.ndarray:
+        """Attributes `[N, len(names)]`; names not in the dataset raise InputError naming them."""
+        index = {n: i for i, n in enumerate(self.attribute_names)}
+        missing = [n for n in names if n not in index]
+        if missing:
+            raise InputError(f"attribute(s) {missing} not in the dataset (have {list(self.attribute_names)})")
+        return self.attributes[:, [index[n] for n in names]]
+
+    def observation_array(self, names: Sequence[str]) -> np.ndarray:
+        """Observations `[N, T, len(names)]` (NaN = unobserved)."""
+        index = {n: i for i, n in enumerate(self.obs_names)}
+        missing = [n for n in names if n not in index]
+        if missing:
+            raise InputError(f"observation(s) {missing} not in the dataset (have {list(self.obs_names)})")
+        return self.observations[:, :, [index[n] for n in names]]
+
+    def dates(self) -> np.ndarray:
+        """Calendar date of every (field, day): `[N, T]` datetime64[D]."""
+        return self.weather_start[:, None] + np.arange(self.n_days)
+
+    def day_of_year(self) -> np.ndarray:
+        """Day of year (1..366) of every (field, day): `[N, T]` int."""
+        d = self.dates()
+        return (d - d.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64) + 1
+
+    def start_index(self) -> np.ndarray:
+        """Day index of each field's crop_start_date on its own axis, `[N]` int."""
+        starts = np.array([c.crop_start_date for c in self.calendars], dtype="datetime64[D]")
+        return (starts - self.weather_start).astype(np.int64)
+
+    def season_length(self) -> np.ndarray:
+        """Days from crop start to the season end (inclusive), `[N]` int."""
+        return np.array([(c.season_end - c.crop_start_date).days + 1 for c in self.calendars], dtype=np.int64)
+
+    def subset(self, index) -> CropDataset:
+        """The fields at `index` (ints or a boolean mask), in that order."""
+        idx = np.arange(self.n_fields)[index]
+        return dataclasses.replace(
+            self, fields=self.fields[idx], sites=self.sites[idx], weather_start=self.weather_start[idx],
+            weather=self.weather[idx], attributes=self.attributes[idx],
+            calendars=[self.calendars[i] for i in idx], observations=self.observations[idx],
+            metadata=dict(self.metadata))
+
+    # ----------------------------------------------------------------- checks
+    def validate(self, varieties: Mapping[str, Collection[str]] | None = None,
+                 attributes: Sequence[str] = ()) -> None:
+        """Check calendars against the weather and known crops; errors name the field and the value.
+
+        `varieties` maps each known crop name to its known variety names (e.g. from the crop parameter
+        sets in the config); `attributes` lists attribute names the model needs.
+        """
+        self.attribute_array(attributes)
+        valid = np.all(np.isfinite(self.weather), axis=2)
+        for i, cal in enumerate(self.calendars):
+            fid = self.fields[i]
+            if varieties is not None:
+                if cal.crop_name not in varieties:
+                    raise InputError(f"field {fid!r}: unknown crop {cal.crop_name!r}; known crops: "
+                                     f"{sorted(varieties)}")
+                if cal.variety_name not in varieties[cal.crop_name]:
+                    raise InputError(f"field {fid!r}: unknown variety {cal.variety_name!r} of crop "
+                                     f"{cal.crop_name!r}; known: {sorted(varieties[cal.crop_name])}")
+            have = np.flatnonzero(valid[i])
+            first = self.weather_start[i] + (have[0] if have.size else 0)
+            last = self.weather_start[i] + (have[-1] if have.size else -1)
+            span = f"{first}..{last}" if have.size else "no valid days"
+            start = np.datetime64(cal.crop_start_date, "D")
+            end = np.datetime64(cal.season_end, "D")
+            if not have.size or start < first or start > last:
+                raise InputError(f"field {fid!r}: crop_start_date {cal.crop_start_date} is outside its "
+                                 f"weather ({span})")
+            i0 = int((start - self.weather_start[i]).astype(int))
+            i1 = int((end - self.weather_start[i]).astype(int))
+            if end > last or not valid[i, i0:i1 + 1].all():
+                if end > last:
+                    where = f"weather ends {last}"
+                else:
+                    gap = self.weather_start[i] + i0 + int(np.argmin(valid[i, i0:i1 + 1]))
+                    where = f"missing weather on {gap}"
+                raise InputError(f"field {fid!r}: season {cal.crop_start_date}..{cal.season_end} "
+                                 f"({cal.crop_end_type}) is not covered by its weather ({where})")
+
+    # ----------------------------------------------------------------- file I/O
+    def save(self, path: str | Path) -> Path:
+        """Write the NetCDF file atomically (temp file in the same folder, then os.replace)."""
+        import netCDF4
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        days_units = "days since 1970-01-01"
+        try:
+            with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+                nc.set_auto_mask(False)
+                for dim, size in (("field", self.n_fields), ("day", self.n_days),
+                                  ("weather_var", len(self.weather_names)),
+                                  ("attribute", len(self.attribute_names)), ("obs_var", len(self.obs_names))):
+                    nc.createDimension(dim, size)
+
+                def strings(name, dim, values, long_name):
+                    v = nc.createVariable(name, str, (dim,))
+                    v.long_name = long_name
+                    if len(values):
+                        v[:] = np.asarray(values, dtype=object)
+
+                def ints(name, values, units, long_name):
+                    v = nc.createVariable(name, "i4", ("field",))
+                    v.units, v.long_name = units, long_name
+                    v[:] = np.asarray(values, dtype=np.int64)
+
+                strings("field", "field", self.fields, "field id")
+                strings("site", "field", self.sites, "site id")
+                ints("weather_start", (self.weather_start - np.datetime64(_EPOCH, "D")).astype(np.int64),
+                     days_units, "date of day index 0 of this field")
+                strings("weather_var", "weather_var", self.weather_names, "weather variable")
+                wunits = [WEATHER_UNITS.get(n, "") for n in self.weather_names]
+                strings("weather_units", "weather_var", wunits, "units of each weather variable")
+                v = nc.createVariable("weather", "f8", ("field", "day", "weather_var"), zlib=True)
+                v.long_name = "daily weather in WOFOST (PCSE) units; NaN past the field's coverage"
+                v[:] = self.weather
+                strings("attribute", "attribute", self.attribute_names, "attribute name")
+                strings("attribute_units", "attribute", self.attribute_units, "units of each attribute")
+                v = nc.createVariable("attributes", "f8", ("field", "attribute"))
+                v.long_name = "static field/site attributes"
+                v[:] = self.attributes
+                for key in ("crop_name", "variety_name", "crop_start_type", "crop_end_type"):
+                    strings(key, "field", [getattr(c, key) for c in self.calendars], f"crop calendar {key}")
+                epoch = np.datetime64(_EPOCH, "D")
+                ints("crop_start_date", [(np.datetime64(c.crop_start_date, "D") - epoch).astype(int)
+                                         for c in self.calendars], days_units, "crop start date")
+                ints("crop_end_date", [(np.datetime64(c.crop_end_date, "D") - epoch).astype(int)
+                                       if c.crop_end_date else _NO_DATE for c in self.calendars],
+                     days_units, f"crop end date ({_NO_DATE} = none)")
+                ints("max_duration", [c.max_duration for c in self.calendars], "d", "maximum season length")
+                strings("obs_var", "obs_var", self.obs_names, "observed variable")
+                strings("obs_units", "obs_var", self.obs_units, "units of each observed variable")
+                v = nc.createVariable("observations", "f8", ("field", "day", "obs_var"), zlib=True)
+                v.long_name = "sparse observations on the field's day axis; NaN = unobserved"
+                v[:] = self.observations
+                nc.setncatts({**self.metadata, "dmg_bmi_format": FORMAT_TAG})
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> CropDataset:
+        """Read a file written by `save`; missing variables or units raise InputError naming them."""
+        import netCDF4
+
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"crop dataset file not found: {path}")
+        try:
+            nc = netCDF4.Dataset(path, "r")
+        except OSError as exc:
+            raise InputError(f"cannot read crop dataset {path}: {exc}") from exc
+        need = ("field", "site", "weather_start", "weather_var", "weather_units", "weather", "attribute",
+                "attribute_units", "attributes", "crop_name", "variety_name", "crop_start_type",
+                "crop_end_type",
+                "crop_start_date", "crop_end_date", "max_duration", "obs_var", "obs_units", "observations")
+        with nc:
+            nc.set_auto_mask(False)
+            missing = [k for k in need if k not in nc.variables]
+            if missing:
+                raise InputError(f"crop dataset {path}: variable(s) {missing} missing")
+            if getattr(nc, "dmg_bmi_format", None) != FORMAT_TAG:
+                raise InputError(f"crop dataset {path}: dmg_bmi_format is "
+                                 f"{getattr(nc, 'dmg_bmi_format', None)!r}, expected {FORMAT_TAG!r}")
+
+            def strings(name):
+                return [str(s) for s in nc.variables[name][:]] if nc.variables[name].size else []
+
+            wnames, wunits = strings("weather_var"), strings("weather_units")
+            for name, units in zip(wnames, wunits, strict=True):
+                if name in WEATHER_UNITS and units != WEATHER_UNITS[name]:
+                    raise InputError(f"crop dataset {path}: weather {name!r} has units {units!r}, expected "
+                                     f"{WEATHER_UNITS[name]!r}")
+            epoch = np.datetime64(_EPOCH, "D")
+
+            def date(days):
+                return None if int(days) == _NO_DATE else (epoch + int(days)).item()
+
+            cols = {k: strings(k) for k in ("crop_name", "variety_name", "crop_start_type", "crop_end_type")}
+            starts, ends = nc.variables["crop_start_date"][:], nc.variables["crop_end_date"][:]
+            durations = nc.variables["max_duration"][:]
+            calendars = [CropCalendar(crop_name=cols["crop_name"][i], variety_name=cols["variety_name"][i],
+                                      crop_start_date=date(starts[i]),
+                                      crop_start_type=cols["crop_start_type"][i],
+                                      crop_end_date=date(ends[i]), crop_end_type=cols["crop_end_type"][i],
+                                      max_duration=int(durations[i])) for i in range(len(starts))]
+            meta = {k: str(nc.getncattr(k)) for k in nc.ncattrs() if k != "dmg_bmi_format"}
+            return cls(fields=strings("field"), sites=strings("site"),
+                       weather_start=epoch + np.asarray(nc.variables["weather_start"][:], dtype=np.int64),
+                       weather=np.asarray(nc.variables["weather"][:]), weather_names=tuple(wnames),
+                       attributes=np.asarray(nc.variables["attributes"][:]),
+                       attribute_names=tuple(strings("attribute")),
+                       attribute_units=tuple(strings("attribute_units")),
+                       calendars=calendars, observations=np.asarray(nc.variables["observations"][:]),
+                       obs_names=tuple(strings("obs_var")), obs_units=tuple(strings("obs_units")),
+                       metadata=meta)
