@@ -175,6 +175,8 @@ class NNConfig:
         p = f"{prefix}." if prefix else ""
         if self.hidden_size < 1 or self.mlp_hidden_size < 1:
             raise ConfigError(f"{p}hidden sizes must be >= 1")
+        if self.mlp_layers < 0:
+            raise ConfigError(f"{p}mlp_layers must be >= 0, got {self.mlp_layers}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"{p}dropout must be in [0, 1), got {self.dropout}")
 
@@ -187,6 +189,16 @@ class InputConfig:
     attributes: list[str] = dataclasses.field(default_factory=list)
     log_norm: list[str] = dataclasses.field(default_factory=lambda: ["P"])
     pet_method: str = "hamon"
+
+    def validate(self, prefix: str = "") -> None:
+        p = f"{prefix}." if prefix else ""
+        names = self.forcings + self.attributes
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ConfigError(f"{p}forcings/attributes: duplicate name(s) {dup}")
+        for i, name in enumerate(self.log_norm):
+            if name not in names:
+                raise ConfigError(f"{p}log_norm[{i}]: {name!r} is not one of the inputs {names}")
 
 
 @dataclasses.dataclass
