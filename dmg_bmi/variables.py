@@ -72,7 +72,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("mass_stored", "ngen::mass_stored", "m",
              "current storage: stores, routing water in transit, forcing not yet consumed", "protocol"),
     Variable("mass_leaked", "ngen::mass_leaked", "m",
-             "cumulative water created (+) or removed (-) by the physics' floors and exchange terms",
+             "cumulative water removed (+) or created (-) by the physics' floors and exchange term",
              "protocol"),
     # --- ngen serialization protocol (PR #957, bmi-ngen.md §4.6); units are exact protocol strings ---
     Variable("ser_create", "ngen::serialization_create", "ngen::trigger",

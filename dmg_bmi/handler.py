@@ -1,0 +1,305 @@
+"""ModelHandler: run a trained delta model one daily step at a time for one catchment.
+
+- Loads one or more checkpoints (an ensemble; outputs are the weighted mean of the members) on ``cpu``,
+  ``cuda`` or ``auto``. Loaded models are cached by (path, mtime, size, device), so further catchment
+  instances in the same process share the weights and start in milliseconds.
+- Two backends run the same maths: ``numpy`` (float64, C's `NumpyParamStepper` + the physics step on
+  numpy arrays; the lean batch-1 path used on CPU) and ``torch`` (the DeltaModel's own `step`, on any
+  device). ``auto`` picks numpy on CPU and torch on CUDA.
+- State is an immutable tuple (one entry per member) of {"nn": hidden, "phy": {name: array}}; `advance`
+  is pure, `step` carries `self.state`. `state_to_arrays` / `state_from_arrays` give named float64 arrays
+  for serialization.
+
+Daily inputs are the dict from `dmg_bmi.forcing.aorc_hourly_to_daily` (P, T, PET, prcp, tmean, ...);
+outputs are daily: fluxes in mm/d (runoff, aet, pet, precip, leak = water lost other than runoff/ET), stores in mm (swe, soil_moisture,
+upper_zone, lower_zone, and `storage` = all water held, routing water in transit included).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dmg_bmi.checkpoint import Checkpoint, load_checkpoint
+from dmg_bmi.errors import CheckpointError, ConfigError, InputError
+from dmg_bmi.forcing import InputDerivation
+
+_CACHE: dict[tuple, _Loaded] = {}
+
+
+@dataclass
+class _Loaded:
+    """A checkpoint read once per process: metadata, model on its device, content fingerprint."""
+
+    ckpt: Checkpoint
+    model: torch.nn.Module
+    fingerprint: str
+
+
+def _resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"device: {device!r} is not one of ['cpu', 'cuda', 'auto']")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: 'cuda' requested but torch sees no CUDA device; use 'cpu' or 'auto'")
+    return device
+
+
+def load_cached(path: str | Path, device: str = "cpu") -> _Loaded:
+    """Load (or fetch from the process cache) the checkpoint at `path` on `device`, model in float64."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size, device)
+    hit = _CACHE.get(key)
+    if hit is None:
+        ckpt = load_checkpoint(path)
+        model = ckpt.build_model(device=device, dtype=torch.float64)
+        model.requires_grad_(False)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        hit = _CACHE[key] = _Loaded(ckpt, model, digest)
+    return hit
+
+
+def derivation_of(ckpt: Checkpoint) -> InputDerivation:
+    """How P, T, PET were derived for training: the checkpoint's `derivations['PET']`, else its config."""
+    spec = dict(ckpt.derivations.get("PET", {}))
+    method = spec.pop("method", ckpt.config.inputs.pet_method)
+    extra = {k: v for k, v in spec.items() if k in ("albedo", "pt_alpha")}
+    return InputDerivation(pet_method=method, **extra)
+
+
+class _Member:
+    """One checkpoint bound to one catchment's attributes."""
+
+    def __init__(self, loaded: _Loaded, backend: str):
+        self.loaded = loaded
+        self.model = loaded.model
+        self.ckpt = loaded.ckpt
+        self.backend = backend
+        self.phy = self.model.phy
+        self.attrs: dict[str, float] | None = None
+
+    def bind(self, attrs: dict[str, float]) -> None:
+        """Normalize the NN attributes and compute the static parameters once."""
+        ck = self.ckpt
+        c = np.array([[attrs[n] for n in ck.nn_attributes]], dtype=np.float64)
+        c_nn = ck.normalization.transform(c, ck.nn_attributes) if ck.nn_attributes else c
+        device = next(iter(self.model.buffers())).device
+        self.c_nn = torch.as_tensor(c_nn, dtype=torch.float64, device=device)
+        if self.backend == "numpy":
+            self.stepper = self.model.numpy_param_stepper(self.c_nn)
+            self.static = self.stepper.static
+            self.attrs_phy = {n: np.array([attrs[n]], dtype=np.float64) for n in ck.phy_attributes}
+        else:
+            with torch.no_grad():
+                self.static = self.model.static_params(self.c_nn)
+            self.attrs_phy = {n: torch.tensor([attrs[n]], dtype=torch.float64, device=device)
+                              for n in ck.phy_attributes}
+        self.attrs = attrs
+
+    def initial_state(self) -> dict:
+        with torch.no_grad():
+            state = self.model.initial_state(1, dtype=torch.float64)
+        return _to_numpy(state) if self.backend == "numpy" else state
+
+    def advance(self, state: dict, daily: dict) -> tuple[dict, dict]:
+        ck = self.ckpt
+        x_nn = np.array([[float(daily[n]) for n in ck.nn_forcings]], dtype=np.float64)
+        x_nn = ck.normalization.transform(x_nn, ck.nn_forcings)
+        x_phy = np.array([[float(daily[n]) for n in ck.phy_forcings]], dtype=np.float64)
+        if self.backend == "numpy":
+            dyn, hidden = self.stepper.step(x_nn, state["nn"])
+            phy_state, out = self.phy.step(state["phy"], x_phy, {**self.static, **dyn}, self.attrs_phy)
+            return {"nn": hidden, "phy": phy_state}, out
+        dev = self.c_nn.device
+        with torch.no_grad():
+            new, out = self.model.step(
+                state, torch.as_tensor(x_nn, device=dev), self.c_nn, torch.as_tensor(x_phy, device=dev),
+                self.attrs_phy, static=self.static,
+            )
+        return new, out
+
+
+def _to_numpy(tree):
+    """Tensors -> float64 numpy arrays, recursively through dicts/tuples/lists."""
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().to("cpu", torch.float64).numpy().copy()
+    if isinstance(tree, dict):
+        return {k: _to_numpy(v) for k, v in tree.items()}
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(_to_numpy(v) for v in tree)
+    return tree
+
+
+def _flatten(tree, prefix: str, out: dict[str, np.ndarray]) -> None:
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            _flatten(v, f"{prefix}{k}/", out)
+    elif isinstance(tree, (tuple, list)):
+        out[f"{prefix}#len"] = np.array([len(tree)])
+        for i, v in enumerate(tree):
+            _flatten(v, f"{prefix}{i}/", out)
+    else:
+        out[prefix.rstrip("/")] = np.array(_to_numpy(tree), dtype=np.float64)
+
+
+class ModelHandler:
+    """Step a (possibly ensemble) delta model for one catchment; see the module docstring."""
+
+    def __init__(self, members: list[_Member], weights: list[float]):
+        self.members = members
+        self.weights = np.asarray(weights, dtype=np.float64)
+        first = members[0].ckpt
+        self.derivation = derivation_of(first)
+        for m in members[1:]:
+            if derivation_of(m.ckpt) != self.derivation:
+                raise CheckpointError(
+                    f"ensemble members derive PET differently: {derivation_of(m.ckpt)} vs {self.derivation}"
+                )
+        names = []
+        for m in members:
+            names += [n for n in (*m.ckpt.nn_attributes, *m.ckpt.phy_attributes) if n not in names]
+        self.attribute_names: tuple[str, ...] = tuple(names)
+        self.fingerprint = hashlib.sha256(
+            "|".join(f"{m.loaded.fingerprint}:{w!r}" for m, w in zip(members, weights, strict=True)).encode()
+        ).hexdigest()
+        self.state = None
+
+    @classmethod
+    def load(cls, checkpoints, weights=None, device: str = "cpu", backend: str = "auto") -> ModelHandler:
+        """Members from checkpoint path(s); `weights` default equal; backend 'auto' | 'numpy' | 'torch'."""
+        paths = [checkpoints] if isinstance(checkpoints, (str, os.PathLike)) else list(checkpoints)
+        if not paths:
+            raise ConfigError("no checkpoint given")
+        weights = [1.0 / len(paths)] * len(paths) if weights is None else list(weights)
+        if len(weights) != len(paths):
+            raise ConfigError(f"{len(weights)} weights for {len(paths)} ensemble members")
+        device = _resolve_device(device)
+        if backend == "auto":
+            backend = "numpy" if device == "cpu" else "torch"
+        if backend not in ("numpy", "torch"):
+            raise ConfigError(f"backend: {backend!r} is not one of ['auto', 'numpy', 'torch']")
+        if backend == "numpy" and device != "cpu":
+            raise ConfigError("backend 'numpy' runs on the CPU only; use backend 'torch' with device 'cuda'")
+        return cls([_Member(load_cached(p, device), backend) for p in paths], weights)
+
+    # --- attributes -----------------------------------------------------------------------------
+    def set_attributes(self, attrs: dict[str, float]) -> None:
+        """Bind static catchment attributes (every name in `attribute_names`) and reset `state`."""
+        missing = [n for n in self.attribute_names if n not in attrs]
+        if missing:
+            raise ConfigError(f"missing attribute(s) {missing}; the checkpoint needs {list(self.attribute_names)}")
+        bad = [n for n in self.attribute_names if not np.isfinite(attrs[n])]
+        if bad:
+            raise InputError(f"attribute(s) {bad} are not finite numbers")
+        for m in self.members:
+            m.bind(attrs)
+        self.state = self.initial_state()
+
+    # --- stepping -------------------------------------------------------------------------------
+    def initial_state(self) -> tuple:
+        """Cold-start state of every member."""
+        self._check_bound()
+        return tuple(m.initial_state() for m in self.members)
+
+    def advance(self, state: tuple, daily: dict) -> tuple[tuple, dict[str, float]]:
+        """Pure daily step: `(state, daily inputs) -> (new state, outputs)` (see module docstring)."""
+        new, outs = [], []
+        for m, s in zip(self.members, state, strict=True):
+            s2, raw = m.advance(s, daily)
+            new.append(s2)
+            outs.append(summarize(m, s2, raw, daily))
+        if len(outs) == 1:
+            return tuple(new), outs[0]
+        return tuple(new), {k: float(sum(w * o[k] for w, o in zip(self.weights, outs, strict=True)))
+                            for k in outs[0]}
+
+    def step(self, daily: dict) -> dict[str, float]:
+        """Advance `self.state` one day and return the outputs."""
+        self._check_bound()
+        self.state, out = self.advance(self.state, daily)
+        return out
+
+    def describe(self, state: tuple) -> dict[str, float]:
+        """Stores (mm) of `state` without stepping: swe, soil_moisture, upper_zone, lower_zone, storage."""
+        outs = [stores_of(m, s) for m, s in zip(self.members, state, strict=True)]
+        return {k: float(sum(w * o[k] for w, o in zip(self.weights, outs, strict=True))) for k in outs[0]}
+
+    def get_state(self) -> tuple:
+        return self.state
+
+    def set_state(self, state: tuple) -> None:
+        self.state = state
+
+    # --- serialization --------------------------------------------------------------------------
+    def state_to_arrays(self, state: tuple) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for i, s in enumerate(state):
+            _flatten(s, f"m{i}/", out)
+        return out
+
+    def state_from_arrays(self, arrays: dict[str, np.ndarray]) -> tuple:
+        """Inverse of `state_to_arrays`, shaped like `initial_state()`; mismatches raise InputError."""
+        template = self.initial_state()
+        ref = self.state_to_arrays(template)
+        if set(ref) != set(arrays):
+            raise InputError(f"state arrays do not match this model: expected {sorted(ref)[:6]}..., got "
+                             f"{sorted(arrays)[:6]}...")
+        for key, value in ref.items():
+            if value.shape != arrays[key].shape:
+                raise InputError(f"state array {key!r} has shape {arrays[key].shape}, expected {value.shape}")
+        return tuple(_rebuild(t, arrays, f"m{i}/") for i, t in enumerate(template))
+
+    def _check_bound(self) -> None:
+        if any(m.attrs is None for m in self.members):
+            raise InputError("ModelHandler: call set_attributes(...) before stepping")
+
+
+def _rebuild(template, arrays, prefix):
+    if isinstance(template, dict):
+        return {k: _rebuild(v, arrays, f"{prefix}{k}/") for k, v in template.items()}
+    if isinstance(template, (tuple, list)):
+        return type(template)(_rebuild(v, arrays, f"{prefix}{i}/") for i, v in enumerate(template))
+    value = arrays[prefix.rstrip("/")].astype(np.float64)
+    if isinstance(template, torch.Tensor):
+        return torch.as_tensor(value, dtype=template.dtype, device=template.device)
+    return value
+
+
+def _scalar(x) -> float:
+    if isinstance(x, torch.Tensor):
+        return float(x.detach().double().mean().cpu())
+    return float(np.mean(x))
+
+
+def stores_of(member: _Member, state: dict) -> dict[str, float]:
+    """Member stores (mm, mean over nmul) and total storage incl. routing water in transit."""
+    phy = state["phy"]
+    values = {k: _scalar(phy[k]) for k in ("SNOWPACK", "MELTWATER", "SM", "SUZ", "SLZ")}
+    in_transit = member.phy.water_in_transit(phy, member.static) if hasattr(member.phy, "water_in_transit") \
+        else 0.0
+    return {
+        "swe": values["SNOWPACK"] + values["MELTWATER"],
+        "soil_moisture": values["SM"], "upper_zone": values["SUZ"], "lower_zone": values["SLZ"],
+        "storage": sum(values.values()) + _scalar(in_transit),
+    }
+
+
+def summarize(member: _Member, state: dict, raw: dict, daily: dict) -> dict[str, float]:
+    """Daily outputs from the physics step's raw outputs (mm/d) and the new state."""
+    out = stores_of(member, state)
+    out.update(
+        runoff=_scalar(raw["streamflow"]), aet=_scalar(raw["AET"]), pet=float(daily["PET"]),
+        precip=float(daily["P"]),
+        # water lost by the column (ngen's "leaked"): minus what the floors and the exchange term add
+        leak=-(_scalar(raw.get("clamp_gain", 0.0)) + _scalar(raw.get("exchange", 0.0))),
+    )
+    return out
