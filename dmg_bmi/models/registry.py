@@ -8,8 +8,9 @@ Third-party packages add theirs under the entry-point groups `dmg_bmi.physics` a
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from dmg_bmi.errors import ConfigError
 
@@ -56,7 +57,14 @@ def _load(kind: str) -> None:
             if exc.name != module:  # a real import error inside the module
                 raise
     for ep in entry_points(group=f"dmg_bmi.{kind}"):
-        _REGISTRIES[kind].setdefault(ep.name, ep.load())
+        try:
+            cls = ep.load()
+        except Exception as exc:
+            raise ConfigError(
+                f"{kind} plugin {ep.name!r} (entry point {ep.value!r} in group 'dmg_bmi.{kind}') "
+                f"failed to load: {type(exc).__name__}: {exc}"
+            ) from exc
+        _REGISTRIES[kind].setdefault(ep.name, cls)
 
 
 def available(kind: str) -> list[str]:
