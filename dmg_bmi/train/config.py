@@ -56,12 +56,14 @@ class DataConfig:
     """Where the data is and which part of it is used.
 
     kind: `netcdf` (our dataset format, see README) or `camels` (a CAMELS-US directory tree).
+    source: CAMELS forcing folder (`nldas`, `daymet`, `maurer`); only for kind `camels`.
     basins: basin ids to use, or a path to a text file with one id per line; empty = every basin.
     target: the observed variable the loss compares with (e.g. `streamflow`, mm/d).
     """
 
     path: str
     kind: Literal["netcdf", "camels"] = "netcdf"
+    source: str = "nldas"
     basins: Any = dataclasses.field(default_factory=list)
     target: str = "streamflow"
     train: Period | None = None

@@ -22,20 +22,21 @@ PHYSICS_INPUTS = ("P", "T", "PET")
 PHYSICS_UNITS = {"P": "mm d-1", "T": "degC", "PET": "mm d-1"}
 
 
-def load_dataset(cfg: DataConfig) -> HydroDataset:
-    """The dataset named by `data.path` / `data.kind`, restricted to `data.basins` (all when empty)."""
+def load_dataset(cfg: DataConfig, derivation: InputDerivation) -> HydroDataset:
+    """The dataset named by `data.path` / `data.kind`, restricted to `data.basins` (all when empty),
+    with P/T/PET derived by `derivation`."""
     if cfg.kind == "netcdf":
         ds = HydroDataset.load(cfg.path)
     else:
         from dmg_bmi.data.camels import read_camels
 
-        ds = read_camels(cfg.path, basins=cfg.basins or None)
+        ds = read_camels(cfg.path, basins=cfg.basins or None, pet_method=derivation, source=cfg.source)
     if cfg.basins:
         ds = ds.sel_basins(cfg.basins)
     if cfg.target not in ds.target_names:
         raise InputError(f"data.target: {cfg.target!r} is not a target in {cfg.path}; "
                          f"targets: {ds.target_names}")
-    return ds
+    return derive_inputs(ds, derivation)
 
 
 def derive_inputs(ds: HydroDataset, derivation: InputDerivation) -> HydroDataset:

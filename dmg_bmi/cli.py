@@ -1,0 +1,55 @@
+"""`dmg-bmi`: one verb per job.
+
+Each verb lives in its own module exposing `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`.
+Adding a verb is one line in `COMMANDS` (modules are imported lazily, so `dmg-bmi --help` stays fast).
+Library errors (`dmg_bmi.errors.DmgBmiError`) are printed as `error: ...` with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from dmg_bmi import __version__
+from dmg_bmi.errors import DmgBmiError
+
+COMMANDS: dict[str, str] = {
+    "train": "dmg_bmi.train.commands.train",
+    "evaluate": "dmg_bmi.train.commands.evaluate",
+    "simulate": "dmg_bmi.train.commands.simulate",
+    "make-sample-data": "dmg_bmi.train.commands.make_sample_data",
+    "quickstart": "dmg_bmi.train.commands.quickstart",
+    "bmi-config": "dmg_bmi.ngen.cmd_bmi_config",
+    "realization": "dmg_bmi.ngen.cmd_realization",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one sub-parser per verb in `COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="dmg-bmi", description="Differentiable models: train, evaluate, simulate, and serve through BMI."
+    )
+    parser.add_argument("--version", action="version", version=f"dmg_bmi {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `dmg-bmi` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except DmgBmiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

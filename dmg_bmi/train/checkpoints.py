@@ -1,0 +1,79 @@
+"""Training checkpoints on top of `dmg_bmi.checkpoint`: the BMI-ready model file plus what resuming needs.
+
+The trainer's extras live in the checkpoint's `training` metadata (plain data): `epoch`, `best_loss`, the LR
+scheduler state, the training basins and the whole run config (`experiment`), so `evaluate`/`simulate` work
+from a checkpoint file alone. The optimizer state goes in the checkpoint's `optimizer` slot.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dmg_bmi.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from dmg_bmi.errors import CheckpointError
+from dmg_bmi.forcing import InputDerivation
+from dmg_bmi.models.delta import DeltaModel
+from dmg_bmi.normalization import Normalizer
+
+
+def derivation_record(derivation: InputDerivation) -> dict[str, dict[str, Any]]:
+    """How each physics input is made from raw daily forcings, as recorded in the checkpoint."""
+    return {
+        "P": {"method": "prcp"},
+        "T": {"method": "tmean"},
+        "PET": {"method": derivation.pet_method, "albedo": derivation.albedo,
+                "pt_alpha": derivation.pt_alpha},
+    }
+
+
+def derivation_from_record(record: dict[str, dict[str, Any]]) -> InputDerivation:
+    """Inverse of `derivation_record` (defaults to Hamon when the checkpoint has no PET entry)."""
+    pet = dict(record.get("PET") or {"method": "hamon"})
+    return InputDerivation(pet_method=pet.pop("method"), **pet)
+
+
+def save_training_checkpoint(path: Path, *, cfg, model: DeltaModel, normalizer: Normalizer,
+                             derivation: InputDerivation, basins: list[str], trainer_state: dict) -> Path:
+    """Write model + normalization + derivation + trainer state (epoch, optimizer, scheduler) atomically."""
+    from dmg_bmi.train.config import experiment_to_dict
+
+    best = trainer_state["best_loss"]
+    training = {
+        "epoch": int(trainer_state["epoch"]),
+        "best_loss": float(best) if math.isfinite(best) else None,
+        "scheduler": trainer_state.get("scheduler") or {},
+        "basins": list(basins),
+        "experiment": experiment_to_dict(cfg),
+    }
+    return save_checkpoint(path, model, normalizer, derivations=derivation_record(derivation),
+                           training=training, optimizer_state=trainer_state["optimizer"])
+
+
+@dataclass
+class TrainingState:
+    """What a resumed run restores."""
+
+    epoch: int
+    best_loss: float
+    model_state: dict
+    optimizer_state: dict
+    scheduler_state: dict
+    normalizer: Normalizer
+    checkpoint: Checkpoint
+
+
+def load_training_checkpoint(path: str | Path) -> TrainingState:
+    """Read a checkpoint written by the trainer; one without trainer state raises CheckpointError."""
+    ckpt = load_checkpoint(path)
+    training = ckpt.training or {}
+    if "epoch" not in training or ckpt.optimizer_state is None:
+        raise CheckpointError(f"{path}: has no trainer state (epoch/optimizer); cannot resume from it")
+    best = training.get("best_loss")
+    return TrainingState(
+        epoch=int(training["epoch"]), best_loss=math.inf if best is None else float(best),
+        model_state=ckpt.state_dict, optimizer_state=ckpt.optimizer_state,
+        scheduler_state=training.get("scheduler") or {}, normalizer=ckpt.normalization, checkpoint=ckpt,
+    )

@@ -1,0 +1,76 @@
+"""Helpers shared by the `evaluate` and `simulate` verbs: find the checkpoint, rebuild model and data."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from dmg_bmi.errors import CheckpointError, ConfigError
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """--checkpoint / --run-dir, and optional data and period overrides."""
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--checkpoint", help="a checkpoint file (.pt) written by `dmg-bmi train`")
+    where.add_argument("--run-dir", help="a run directory (uses its best.pt)")
+    parser.add_argument("--data", help="dataset to run on (default: the training config's data.path)")
+    parser.add_argument("--kind", choices=["netcdf", "camels"], help="dataset kind for --data")
+    parser.add_argument("--basins", nargs="+", help="basin ids (default: all basins of the data)")
+    parser.add_argument("--start", help="first day YYYY-MM-DD (default: the config's data.test period)")
+    parser.add_argument("--end", help="last day YYYY-MM-DD (default: the config's data.test period)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
+    parser.add_argument("--batch-size", type=int, default=64, help="basins per forward pass (default 64)")
+    parser.add_argument("--out", help="output folder (default: inside the run directory)")
+
+
+@dataclass
+class Loaded:
+    """A model ready to run, its data and period, and where outputs go by default."""
+
+    model: object
+    normalizer: object
+    dataset: object
+    period: object
+    target: str
+    run_dir: Path
+
+
+def load(args: argparse.Namespace) -> Loaded:
+    """Checkpoint + the experiment config stored in it -> model, dataset (P/T/PET derived) and period."""
+    import torch
+
+    from dmg_bmi.config import from_dict
+    from dmg_bmi.train.checkpoints import derivation_from_record
+    from dmg_bmi.train.config import DataConfig, Period, load_experiment
+    from dmg_bmi.train.data import load_dataset
+
+    ckpt_path = Path(args.checkpoint) if args.checkpoint else Path(args.run_dir) / "best.pt"
+    from dmg_bmi.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(ckpt_path)
+    experiment = (ckpt.training or {}).get("experiment")
+    if experiment is None and args.data is None:
+        raise CheckpointError(f"{ckpt_path}: holds no training config; pass --data and --start/--end")
+    data_raw = dict(experiment["data"]) if experiment else {"path": args.data}
+    if args.data:
+        data_raw.update(path=args.data, basins=[])
+    if args.kind:
+        data_raw["kind"] = args.kind
+    if args.basins:
+        data_raw["basins"] = list(args.basins)
+    data_cfg = from_dict(DataConfig, data_raw, prefix="data")
+    if args.start or args.end:
+        base = data_cfg.test or data_cfg.train
+        period = from_dict(Period, {"start": args.start or (base and base.start),
+                                    "end": args.end or (base and base.end)}, prefix="period")
+    elif data_cfg.test is not None:
+        period = data_cfg.test
+    else:
+        raise ConfigError("no period: the config has no data.test; pass --start and --end")
+    if experiment:
+        load_experiment(data=experiment)  # validates the stored config
+    model = ckpt.build_model(device=torch.device(args.device))
+    ds = load_dataset(data_cfg, derivation_from_record(ckpt.derivations))
+    return Loaded(model=model, normalizer=ckpt.normalization, dataset=ds, period=period,
+                  target=data_cfg.target, run_dir=ckpt_path.resolve().parent)

@@ -1,0 +1,24 @@
+"""The example run configs shipped as package data (`dmg_bmi/configs/*.yaml`)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import yaml
+
+from dmg_bmi.errors import ConfigError
+from dmg_bmi.train.config import ExperimentConfig, load_experiment
+
+
+def available() -> list[str]:
+    """Names of the shipped configs (file stems)."""
+    folder = resources.files("dmg_bmi") / "configs"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def package_config(name: str, overrides: list[str] | None = None) -> ExperimentConfig:
+    """A shipped config by name, with `key=value` overrides applied."""
+    path = resources.files("dmg_bmi") / "configs" / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"no packaged config {name!r}; available: {available()}")
+    return load_experiment(data=yaml.safe_load(path.read_text()), overrides=overrides)

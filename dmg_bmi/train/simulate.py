@@ -1,0 +1,111 @@
+"""Write a whole-period simulation to NetCDF or CSV, and the end state for a hot start.
+
+NetCDF: dimensions `basin`, `time` (days since 1970-01-01), one `(basin, time)` float64 variable per model
+output with its `units`. CSV: one file per basin, `date` plus one column per output.
+End state (`--save-state`): a torch file (load with `weights_only=True`) holding
+`{"format": "dmg_bmi.sim_state", "basins", "end_date", "nn": [h, c] or [], "phy": {name: tensor}}`,
+batch-first tensors in basin order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dmg_bmi.train.evaluate import Prediction
+from dmg_bmi.train.rundir import atomic_write_text
+
+_EPOCH = np.datetime64("1970-01-01", "D")
+STATE_FORMAT = "dmg_bmi.sim_state"
+
+
+def output_units(phy, name: str) -> str:
+    """Units of a physics output: the model's `output_units` table when it has one, else HBV conventions."""
+    table = dict(zip(getattr(phy, "output_names", ()), getattr(phy, "output_units", ()), strict=False))
+    if name in table:
+        return table[name]
+    if name.upper() in ("SWE", "SNOWPACK") or name.lower().startswith("swe"):
+        return "mm"
+    if name.upper() == "BFI":
+        return "percent"
+    return "mm d-1"
+
+
+def write_netcdf(pred: Prediction, path: Path, units: dict[str, str]) -> Path:
+    """All outputs as `(basin, time)` variables in one NetCDF-4 file (atomic write)."""
+    import netCDF4
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+            nc.createDimension("basin", len(pred.basins))
+            nc.createDimension("time", pred.dates.size)
+            v = nc.createVariable("basin", str, ("basin",))
+            v[:] = np.asarray(pred.basins, dtype=object)
+            v = nc.createVariable("time", "i4", ("time",))
+            v.units, v.calendar = "days since 1970-01-01", "standard"
+            v[:] = (pred.dates - _EPOCH).astype(np.int64)
+            for name, values in pred.outputs.items():
+                if values.ndim != 2:
+                    continue
+                var = nc.createVariable(name, "f8", ("basin", "time"), zlib=True, complevel=1)
+                var.units = units.get(name, "unknown")
+                var[:] = values
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_csv(pred: Prediction, out_dir: Path) -> list[Path]:
+    """One `<basin>.csv` per basin: `date` and one column per output."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = [n for n, v in pred.outputs.items() if v.ndim == 2]
+    paths = []
+    for i, basin in enumerate(pred.basins):
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["date", *names])
+        cols = [pred.outputs[n][i] for n in names]
+        for t, day in enumerate(pred.dates):
+            w.writerow([str(day), *(f"{c[t]:.6g}" for c in cols)])
+        path = out_dir / f"{basin}.csv"
+        atomic_write_text(path, buf.getvalue())
+        paths.append(path)
+    return paths
+
+
+def _cat(parts: list):
+    first = parts[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(parts, dim=0)
+    if isinstance(first, dict):
+        return {k: _cat([p[k] for p in parts]) for k in first}
+    return [_cat([p[i] for p in parts]) for i in range(len(first))]
+
+
+def save_state(pred: Prediction, path: Path) -> Path:
+    """The model state at the end of the period (all basins), for a hot start."""
+    state = _cat(pred.final_state)
+    payload = {"format": STATE_FORMAT, "basins": list(pred.basins), "end_date": str(pred.dates[-1]),
+               "nn": list(state["nn"]), "phy": dict(state["phy"])}
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
