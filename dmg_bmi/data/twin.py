@@ -42,14 +42,14 @@ DRAWN_ATTRIBUTES = {
     "lat": (30.0, 50.0, "degrees_north"), "lon": (-120.0, -70.0, "degrees_east"),
     "elevation_m": (50.0, 2500.0, "m"), "p_mean": (1.5, 6.0, "mm d-1"), "slope": (5.0, 150.0, "m km-1"),
     "soil_depth": (0.3, 2.5, "m"), "forest_frac": (0.0, 1.0, "1"), "sand_frac": (0.05, 0.9, "1"),
-    "area_km2": (20.0, 2000.0, "km2"),
+    "permeability": (0.0, 1.0, "1"), "area_km2": (20.0, 2000.0, "km2"),
 }
 DERIVED_UNITS = {"t_mean": "degC", "pet_mean": "mm d-1", "aridity": "1", "frac_snow": "1"}
 # Parameters that do not vary between twins (HBV 1.1p names; units as in the ParamSpecs).
 FIXED_PARAMS = {
-    "parK2": 0.03, "parLP": 0.6, "parUZL": 10.0, "parTT": 0.0, "parCFMAX": 3.5, "parCFR": 0.05,
+    "parK2": 0.03, "parLP": 0.6, "parUZL": 5.0, "parTT": 0.0, "parCFMAX": 3.5, "parCFR": 0.05,
     "parCWH": 0.1, "parBETAET": 1.0, "parC": 0.05, "parRT": 0.0, "parAC": 0.0,
-    "route_a": 1.0, "route_b": 1.0,
+    "route_a": 0.0, "route_b": 0.0,
 }
 VARYING_PARAMS = ("parFC", "parBETA", "parK0", "parK1", "parPERC")
 
@@ -61,13 +61,12 @@ def _unit(x: np.ndarray, name: str) -> np.ndarray:
 
 def true_parameters(attrs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The twin's varying parameters `[B]`: smooth functions of the attributes (module docstring, step 3)."""
-    sand = _unit(attrs["sand_frac"], "sand_frac")
     return {
-        "parFC": 60.0 + 440.0 * _unit(attrs["soil_depth"], "soil_depth"),
-        "parBETA": 1.2 + 3.8 * attrs["forest_frac"],
-        "parK0": 0.08 + 0.6 * _unit(attrs["slope"], "slope"),
-        "parK1": 0.02 + 0.25 * sand,
-        "parPERC": 0.5 + 3.5 * sand,
+        "parFC": 60.0 + 540.0 * _unit(attrs["soil_depth"], "soil_depth"),
+        "parBETA": 1.0 + 4.5 * attrs["forest_frac"],
+        "parK0": 0.05 + 0.75 * _unit(attrs["slope"], "slope"),
+        "parK1": 0.01 + 0.39 * _unit(attrs["sand_frac"], "sand_frac"),
+        "parPERC": 0.5 + 4.5 * attrs["permeability"],
     }
 
 
@@ -132,7 +131,6 @@ def simulate_flow(physics, forcing: dict[str, np.ndarray], params: dict[str, np.
         state = None
         if spinup_days > 0:
             _, state = physics(x[:spinup_days], p, phys_attrs)
-            state = {k: v for k, v in state.items()}
         out, _ = physics(x, p, phys_attrs, state)
     return out["streamflow"].numpy().T.copy()
 
@@ -142,6 +140,7 @@ def make_twin(n_basins: int = 50, start: Any = "2000-01-01", years: int = 6, see
     """Build a synthetic-twin HydroDataset (see the module docstring); deterministic given `seed`."""
     if n_basins < 1 or years < 1:
         raise InputError(f"twin: n_basins and years must be >= 1, got {n_basins}, {years}")
+    from dmg_bmi.config import PhyConfig
     from dmg_bmi.models.registry import get_physics
 
     rng = np.random.default_rng(seed)
@@ -154,7 +153,7 @@ def make_twin(n_basins: int = 50, start: Any = "2000-01-01", years: int = 6, see
     attrs["aridity"] = attrs["pet_mean"] / np.maximum(met["P"].mean(1), 1e-6)
     attrs["frac_snow"] = (met["P"] * (met["T"] < 0.0)).sum(1) / np.maximum(met["P"].sum(1), 1e-6)
 
-    model = get_physics(physics)(nmul=1, routing=True)
+    model = get_physics(physics)(PhyConfig(name=physics, nmul=1, routing=True, warmup=0))
     params = _all_params(model, true_parameters(attrs), n_basins)
     spin = min(365 * spinup_years, dates.size)
     flow = simulate_flow(model, met, params, attrs, spin)
