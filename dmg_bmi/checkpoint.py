@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import pickle
 import tempfile
@@ -193,6 +192,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     missing = [k for k in required if k not in payload]
     if missing:
         raise CheckpointError(f"{path}: corrupt checkpoint: missing entries {missing}")
+    state = payload["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: corrupt checkpoint: state_dict is not a mapping of tensors")
     if payload["sha256"] != _digest(payload):
         raise CheckpointError(f"{path}: corrupt checkpoint: contents do not match their sha256 digest")
     try:
@@ -244,20 +246,29 @@ def _read(path: Path) -> Any:
 
 
 def _digest(payload: dict[str, Any]) -> str:
-    """sha256 over the metadata (canonical JSON) and every state_dict tensor (name, dtype, shape, bytes)."""
+    """sha256 over the metadata and every state_dict tensor (name, dtype, shape, bytes)."""
     h = hashlib.sha256()
-    meta = {k: payload.get(k) for k in _DIGESTED}
-    h.update(json.dumps(meta, sort_keys=True, default=repr).encode())
-    state = payload.get("state_dict")
-    if not isinstance(state, dict):
-        return ""
-    for key in sorted(state):
-        t = state[key]
-        if not isinstance(t, torch.Tensor):
-            return ""
-        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    _feed(h, {k: payload.get(k) for k in _DIGESTED})
+    _feed(h, payload.get("state_dict"))
     return h.hexdigest()
+
+
+def _feed(h: Any, obj: Any) -> None:
+    """Hash plain data and tensors canonically (dict keys in sorted string order; lists == tuples)."""
+    if isinstance(obj, torch.Tensor):
+        h.update(f"T{obj.dtype}{tuple(obj.shape)}".encode())
+        h.update(obj.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, dict):
+        h.update(f"D{len(obj)}".encode())
+        for key, value in sorted(obj.items(), key=lambda kv: repr(kv[0])):
+            h.update(repr(key).encode())
+            _feed(h, value)
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"L{len(obj)}".encode())
+        for value in obj:
+            _feed(h, value)
+    else:
+        h.update(f"S{obj!r};".encode())
 
 
 def _check_weights(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor], where: Any) -> None:

@@ -86,6 +86,18 @@ def test_atomic_write_keeps_old_file_on_failure(saved, monkeypatch):
     assert os.listdir(path.parent) == ["model.pt"]
 
 
+def test_training_metadata_of_any_plain_shape(tmp_path):
+    """Mixed-type keys, tuples, None, NaN and small tensors in `training` survive and pass the digest."""
+    model = build(config())
+    training = {"epoch": 2, "loss_by_basin": {0: 0.5, "b": float("nan")}, "lrs": (0.1, 0.05), "best": None,
+                "rng": torch.arange(3)}
+    path = save_checkpoint(tmp_path / "m.pt", model, normalizer(), nn_forcings=FORCINGS, nn_attributes=ATTRS,
+                           training=training)
+    back = load_checkpoint(path).training
+    assert back["loss_by_basin"][0] == 0.5 and np.isnan(back["loss_by_basin"]["b"])
+    assert back["lrs"] == (0.1, 0.05) and back["best"] is None and back["rng"].tolist() == [0, 1, 2]
+
+
 def test_missing(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "nope.pt")
