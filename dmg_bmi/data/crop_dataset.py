@@ -93,6 +93,11 @@ class CropCalendar:
             return self.crop_start_date + dt.timedelta(days=int(self.max_duration))
         return self.crop_end_date
 
+    @property
+    def season_length(self) -> int:
+        """Days from crop start to season end, both included."""
+        return (self.season_end - self.crop_start_date).days + 1
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CropCalendar:
         """From a PCSE-style CropCalendar mapping; unknown keys raise InputError naming them."""
@@ -221,7 +226,7 @@ class CropDataset:
 
     def season_length(self) -> np.ndarray:
         """Days from crop start to the season end (inclusive), `[N]` int."""
-        return np.array([(c.season_end - c.crop_start_date).days + 1 for c in self.calendars], dtype=np.int64)
+        return np.array([c.season_length for c in self.calendars], dtype=np.int64)
 
     def subset(self, index) -> CropDataset:
         """The fields at `index` (ints or a boolean mask), in that order."""
