@@ -28,6 +28,7 @@ import torch
 from dmg_bmi.checkpoint import Checkpoint, load_checkpoint
 from dmg_bmi.errors import CheckpointError, ConfigError, InputError
 from dmg_bmi.forcing import InputDerivation
+from dmg_bmi.models.phy.ops import NUMPY
 
 _CACHE: dict[tuple, _Loaded] = {}
 
@@ -69,11 +70,13 @@ def load_cached(path: str | Path, device: str = "cpu") -> _Loaded:
 
 
 def derivation_of(ckpt: Checkpoint) -> InputDerivation:
-    """How P, T, PET were derived for training: the checkpoint's `derivations['PET']`, else its config."""
-    spec = dict(ckpt.derivations.get("PET", {}))
-    method = spec.pop("method", ckpt.config.inputs.pet_method)
-    extra = {k: v for k, v in spec.items() if k in ("albedo", "pt_alpha")}
-    return InputDerivation(pet_method=method, **extra)
+    """How P, T, PET were derived for training, as the checkpoint records it (the trainer's own reader)."""
+    from dmg_bmi.train.checkpoints import derivation_from_record
+
+    try:
+        return derivation_from_record(ckpt.derivations)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{ckpt.path}: unreadable input derivation {ckpt.derivations!r}: {exc}") from exc
 
 
 class _Member:
@@ -96,7 +99,9 @@ class _Member:
         self.c_nn = torch.as_tensor(c_nn, dtype=torch.float64, device=device)
         if self.backend == "numpy":
             self.stepper = self.model.numpy_param_stepper(self.c_nn)
-            self.static = self.stepper.static
+            self.static = dict(self.stepper.static)
+            if getattr(self.phy, "routing", False):  # the UH depends on static params only: build it once
+                self.static["uh"] = self.phy.uh(self.static, NUMPY)
             self.attrs_phy = {n: np.array([attrs[n]], dtype=np.float64) for n in ck.phy_attributes}
         else:
             with torch.no_grad():
@@ -284,12 +289,10 @@ def stores_of(member: _Member, state: dict) -> dict[str, float]:
     """Member stores (mm, mean over nmul) and total storage incl. routing water in transit."""
     phy = state["phy"]
     values = {k: _scalar(phy[k]) for k in ("SNOWPACK", "MELTWATER", "SM", "SUZ", "SLZ")}
-    in_transit = member.phy.water_in_transit(phy, member.static) if hasattr(member.phy, "water_in_transit") \
-        else 0.0
     return {
         "swe": values["SNOWPACK"] + values["MELTWATER"],
         "soil_moisture": values["SM"], "upper_zone": values["SUZ"], "lower_zone": values["SLZ"],
-        "storage": sum(values.values()) + _scalar(in_transit),
+        "storage": _scalar(member.phy.storage(phy)) + _scalar(member.phy.routing_storage(phy, member.static)),
     }
 
 

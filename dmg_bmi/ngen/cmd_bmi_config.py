@@ -1,0 +1,55 @@
+"""`dmg-bmi bmi-config`: one BMI YAML per catchment from an attributes table."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dmg_bmi.errors import ConfigError
+from dmg_bmi.ngen.writers import LATITUDE_COLUMNS, read_attributes_table, write_bmi_configs
+
+HELP = "write one BMI config YAML per catchment from an attributes table (CSV with an id column)"
+
+
+def needed_attributes(checkpoint: Path) -> list[str]:
+    """Attribute names the checkpoint's network and physics need, in order."""
+    from dmg_bmi.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    return list(dict.fromkeys([*ckpt.nn_attributes, *ckpt.phy_attributes]))
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, type=Path, help="trained checkpoint (.pt)")
+    parser.add_argument("--start", required=True, help="start time, e.g. '2015-12-01 00:00:00' (UTC)")
+    parser.add_argument("--end", required=True, help="start of the last step, like ngen's time.end_time")
+    parser.add_argument("--time-step", type=int, default=3600, help="model step in s (3600 or 86400)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    parser.add_argument("--nan-policy", default="error", choices=["error", "hold_last"])
+    parser.add_argument("--latitude", type=float, default=None, help="latitude (deg N) for every catchment")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--attributes", required=True, type=Path,
+                        help="CSV: an id column, area_km2 (or areasqkm), latitude, and the checkpoint's attributes")
+    parser.add_argument("--out", required=True, type=Path, help="folder for the <id>.yml files")
+    add_common(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    needed = needed_attributes(args.checkpoint)
+    table = read_attributes_table(args.attributes)
+    values = {}
+    for cid, row in table.items():
+        area = row.get("area_km2", row.get("areasqkm"))
+        lat = args.latitude if args.latitude is not None else next(
+            (row[c] for c in LATITUDE_COLUMNS if c in row), None)
+        missing = [n for n in needed if n not in row] + (["area_km2"] if area is None else []) \
+            + (["latitude"] if lat is None else [])
+        if missing:
+            raise ConfigError(f"{args.attributes}: catchment {cid}: missing column(s) {missing}")
+        values[cid] = {"area_km2": area, "latitude": lat, **{n: row[n] for n in needed}}
+    paths = write_bmi_configs(args.out, values, args.checkpoint, args.start, args.end,
+                              time_step=args.time_step, device=args.device, nan_policy=args.nan_policy)
+    print(f"wrote {len(paths)} BMI configs to {args.out}")
+    return 0

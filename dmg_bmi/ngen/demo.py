@@ -1,0 +1,43 @@
+"""An untrained demo checkpoint for BMI tests, benchmarks and the shipped example config.
+
+It has the production shape (LSTM hidden 64 -> dynamic parBETA/parK0/parBETAET, MLP on attributes -> static
+parameters, HBV 1.1p with nmul 16 and routing) and realistic normalization statistics, but random weights:
+it exercises every code path of the BMI, it does not make skilful predictions. Use a trained checkpoint
+(e.g. from `dmg-bmi quickstart`) for real runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from dmg_bmi.checkpoint import save_checkpoint
+from dmg_bmi.config import InputConfig, ModelConfig, NNConfig, PhyConfig
+from dmg_bmi.models.delta import DeltaModel
+from dmg_bmi.normalization import Normalizer, VarStats
+
+# name: (mean, std) in the units of the CAMELS attribute tables (mm/d, m, m/km, km2, -)
+DEMO_ATTRIBUTES = {
+    "p_mean": (3.3, 1.5), "pet_mean": (2.8, 0.6), "aridity": (1.0, 0.6), "frac_snow": (0.15, 0.15),
+    "elev_mean": (760.0, 750.0), "slope_mean": (45.0, 45.0),
+}
+DEMO_FORCINGS = {"P": (0.05, 0.35, True), "T": (10.0, 9.0, False), "PET": (2.5, 1.8, False)}
+
+
+def make_demo_checkpoint(path: str | Path, *, nmul: int = 16, hidden: int = 64, seed: int = 0,
+                         pet_method: str = "hamon", dtype: str = "float32") -> Path:
+    """Write an untrained DeltaModel checkpoint (see the module docstring) to `path`."""
+    cfg = ModelConfig(
+        phy=PhyConfig(name="hbv_1_1p", nmul=nmul, dynamic_params=["parBETA", "parK0", "parBETAET"], warmup=0),
+        nn=NNConfig(name="lstm_mlp", hidden_size=hidden, mlp_hidden_size=64, mlp_layers=2),
+        inputs=InputConfig(forcings=list(DEMO_FORCINGS), attributes=list(DEMO_ATTRIBUTES), log_norm=["P"],
+                           pet_method=pet_method),
+        dtype=dtype,
+    )
+    torch.manual_seed(seed)
+    model = DeltaModel.from_config(cfg, len(DEMO_FORCINGS), len(DEMO_ATTRIBUTES))
+    stats = {k: VarStats(m, s, log) for k, (m, s, log) in DEMO_FORCINGS.items()}
+    stats.update({k: VarStats(m, s) for k, (m, s) in DEMO_ATTRIBUTES.items()})
+    return save_checkpoint(path, model, Normalizer(stats), derivations={"PET": {"method": pet_method}},
+                           training={"note": "untrained demo checkpoint (dmg_bmi.ngen.demo)"})
