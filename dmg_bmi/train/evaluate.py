@@ -118,7 +118,10 @@ def summary_table(rows: list[dict]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r['basin']:<12} {r['n_obs']:>6d} " + " ".join(f"{r[m]:>8.3f}" for m in METRICS))
-    med = {m: np.nanmedian([r[m] for r in rows]) if rows else np.nan for m in METRICS}
+    med = {}
+    for m in METRICS:
+        vals = np.array([r[m] for r in rows], dtype=float)
+        med[m] = float(np.median(vals[np.isfinite(vals)])) if np.isfinite(vals).any() else float("nan")
     lines.append("-" * len(head))
     lines.append(f"{'median':<12} {'':>6} " + " ".join(f"{med[m]:>8.3f}" for m in METRICS))
     return "\n".join(lines)

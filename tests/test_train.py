@@ -1,0 +1,106 @@
+"""Trainer on a toy physics: run directory, exact resume, NaN handling, clear errors."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from train_toy import toy_config, toy_dataset
+
+from dmg_bmi.checkpoint import load_checkpoint
+from dmg_bmi.errors import ConfigError, InputError
+from dmg_bmi.train import trainer as trainer_mod
+from dmg_bmi.train.config import load_experiment
+from dmg_bmi.train.trainer import TrainingError, train
+
+
+@pytest.fixture(scope="module")
+def toy_path(tmp_path_factory):
+    return toy_dataset().save(tmp_path_factory.mktemp("data") / "toy.nc")
+
+
+def _cfg(toy_path, tmp_path, sub="run", **train_kw):
+    raw = toy_config(toy_path, tmp_path)
+    raw["run"]["exact_dir"] = str(tmp_path / sub)
+    raw["train"].update(train_kw)
+    return load_experiment(data=raw)
+
+
+def test_run_directory_contents_and_loadable_checkpoint(toy_path, tmp_path):
+    result = train(_cfg(toy_path, tmp_path, epochs=4))
+    names = {p.name for p in result.run_dir.iterdir()}
+    expected = {"config.yaml", "train_log.csv", "last.pt", "best.pt", "model_epoch002.pt",
+                "model_epoch004.pt"}
+    assert expected <= names
+    rows = list(csv.DictReader((result.run_dir / "train_log.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert all(np.isfinite(float(r["loss"])) for r in rows)
+    ckpt = load_checkpoint(result.last)
+    assert ckpt.training["epoch"] == 4
+    assert ckpt.derivations["PET"]["method"] == "hamon"
+    model = ckpt.build_model()
+    assert sum(p.numel() for p in model.parameters()) > 0
+    with pytest.raises(ConfigError, match="already exists"):
+        train(_cfg(toy_path, tmp_path, epochs=1))  # same exact_dir: never overwrite a run
+
+
+def test_resume_gives_the_same_weights_as_an_unbroken_run(toy_path, tmp_path):
+    full = train(_cfg(toy_path, tmp_path, "full", epochs=4, lr_schedule={"name": "step", "step_size": 1}))
+    part = train(_cfg(toy_path, tmp_path, "part", epochs=2, lr_schedule={"name": "step", "step_size": 1}))
+    resumed = train(_cfg(toy_path, tmp_path, "part", epochs=4, lr_schedule={"name": "step", "step_size": 1}),
+                    resume=part.last)
+    assert resumed.run_dir == part.run_dir
+    a, b = load_checkpoint(full.last).state_dict, load_checkpoint(resumed.last).state_dict
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    epoch2 = load_checkpoint(part.run_dir / "model_epoch002.pt").state_dict
+    assert any(not torch.equal(a[k], epoch2[k]) for k in a)  # training really went on after the resume
+    rows = list(csv.DictReader((part.run_dir / "train_log.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+
+
+def test_training_lowers_the_loss(toy_path, tmp_path):
+    result = train(_cfg(toy_path, tmp_path, epochs=8, iterations_per_epoch=6, lr=0.03))
+    losses = [float(r["loss"]) for r in csv.DictReader((result.run_dir / "train_log.csv").open())]
+    assert np.mean(losses[-3:]) < np.mean(losses[:2])
+
+
+def test_all_nan_basin_is_skipped_with_a_warning(tmp_path):
+    ds = toy_dataset()
+    ds.dynamic["streamflow"][2, :] = np.nan
+    path = ds.save(tmp_path / "nan.nc")
+    with pytest.warns(UserWarning, match=r"skipping basin\(s\) \['b2'\]"):
+        result = train(_cfg(path, tmp_path, epochs=1))
+    assert "b2" not in load_checkpoint(result.last).training["basins"]
+
+
+def test_non_finite_batches_abort_after_max_in_a_row(toy_path, tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_mod, "get_loss", lambda *a: lambda p, o, s: (p * float("nan")).mean())
+    with pytest.raises(TrainingError, match="3 minibatches in a row"):
+        train(_cfg(toy_path, tmp_path, epochs=2, max_bad_batches=3, iterations_per_epoch=5))
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        (lambda r: r["train"].update(loss="mse"), ConfigError, "train.loss: unknown loss 'mse'"),
+        (lambda r: r["model"]["phy"].update(name="hbv_9"), ConfigError, "unknown physics model 'hbv_9'"),
+        (lambda r: r["model"]["nn"].update(name="gru"), ConfigError, "unknown nn model 'gru'"),
+        (lambda r: r["data"].update(train={"start": "1999-01-01", "end": "2000-12-31"}), ConfigError,
+         "data.train: 1999-01-01..2000-12-31 is outside the data"),
+        (lambda r: r["model"]["inputs"].update(attributes=["a1", "porosity"]), InputError,
+         "attribute 'porosity' is not in the dataset"),
+        (lambda r: r["data"].update(target="discharge"), InputError, "data.target: 'discharge'"),
+        (lambda r: r["data"].update(basins=["b1", "zz"]), InputError, r"basin\(s\) \['zz'\]"),
+    ],
+)
+def test_bad_input_errors_name_the_culprit(toy_path, tmp_path, change, error, match):
+    raw = toy_config(toy_path, tmp_path)
+    change(raw)
+    with pytest.raises(error, match=match), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train(load_experiment(data=raw))
