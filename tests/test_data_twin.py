@@ -1,0 +1,71 @@
+"""Synthetic twin: determinism, bounds, sanity of weather and flow, file round trip."""
+
+import numpy as np
+import pytest
+
+from dmg_bmi.data import twin
+from dmg_bmi.data.dataset import HydroDataset
+from dmg_bmi.errors import InputError
+from dmg_bmi.models.registry import get_physics
+
+
+@pytest.fixture(scope="module")
+def small():
+    return twin.make_twin(n_basins=6, years=3, seed=3)
+
+
+def test_deterministic_by_seed(small):
+    again = twin.make_twin(n_basins=6, years=3, seed=3)
+    other = twin.make_twin(n_basins=6, years=3, seed=4)
+    for name in small.dynamic:
+        np.testing.assert_array_equal(small.dynamic[name], again.dynamic[name])
+    for name in small.static:
+        np.testing.assert_array_equal(small.static[name], again.static[name])
+    assert not np.allclose(small.dynamic["P"], other.dynamic["P"])
+
+
+def test_true_parameters_follow_attributes_within_bounds(small):
+    specs = {s.name: s for s in get_physics("hbv_1_1p")(twin_cfg()).param_specs()}
+    for name, spec in specs.items():
+        value = small.static[f"true_{name}"]
+        assert np.all((value >= spec.lo) & (value <= spec.hi)), name
+    fc = small.static["true_parFC"]
+    assert np.corrcoef(fc, small.static["soil_depth"])[0, 1] > 0.999  # FC grows with soil depth
+    assert np.corrcoef(small.static["true_parK0"], small.static["slope"])[0, 1] > 0.999
+    assert np.ptp(small.static["true_parFC"]) > 100.0  # varies strongly across basins
+    assert np.ptp(small.static["true_parK2"]) == 0.0  # fixed
+
+
+def twin_cfg():
+    from dmg_bmi.config import PhyConfig
+
+    return PhyConfig(nmul=1, routing=True, warmup=0)
+
+
+def test_weather_and_flow_are_plausible(small):
+    p, t, pet = small.dynamic["P"], small.dynamic["T"], small.dynamic["PET"]
+    assert small.n_time == 365 * 3 + 1  # 2000 is a leap year
+    assert np.all(p >= 0) and np.all(pet >= 0)
+    wet = (p > 0).mean(1)
+    assert np.all((wet > 0.15) & (wet < 0.65))
+    np.testing.assert_allclose(p.mean(1), small.static["p_mean"], rtol=0.35)
+    # Seasonal temperature: July warmer than January everywhere (northern hemisphere).
+    july, jan = small.doy == 200, small.doy == 15
+    assert np.all(t[:, july].mean(1) > t[:, jan].mean(1) + 5)
+    q, q_true = small.target("streamflow"), small.target("streamflow_true")
+    assert np.all(np.isfinite(q)) and np.all(q >= 0)
+    ratio = q_true.mean(1) / p.mean(1)
+    assert np.all((ratio > 0.02) & (ratio < 1.0))  # mass: runoff below precipitation
+    log_err = np.log(np.maximum(q, 1e-9) / np.maximum(q_true, 1e-9))
+    assert 0.05 < log_err.std() < 0.2  # the multiplicative noise (sigma 0.1)
+    assert small.derivation.pet_method == "hamon"
+    np.testing.assert_allclose(small.static["aridity"], pet.mean(1) / p.mean(1))
+
+
+def test_file_round_trip_and_bad_args(tmp_path, small):
+    path = twin.write_twin(tmp_path / "twin.nc", n_basins=2, years=1, seed=0)
+    ds = HydroDataset.load(path)
+    assert ds.n_basins == 2 and "true_parBETA" in ds.attribute_names
+    assert ds.units["true_parFC"] == "mm"
+    with pytest.raises(InputError, match="n_basins"):
+        twin.make_twin(n_basins=0)
