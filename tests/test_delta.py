@@ -218,9 +218,14 @@ HBV = [name for name in ("hbv_1_0", "hbv_1_1p", "hbv_2") if name in available("p
 @pytest.mark.skipif(not HBV, reason="HBV physics not registered yet")
 @pytest.mark.parametrize("phy", HBV)
 def test_hbv_step_equals_sequence(phy):
-    dynamic = ["parBETA"] if phy == "hbv_1_0" else ["parBETA", "parK0"]
-    model = DeltaModel.from_config(config(phy=phy, dynamic=dynamic, nmul=2, warmup=0, routing=True), NX, 2)
-    model.eval()
+    """The real HBV variants through the delta model: T steps == the (fused, autograd) sequence run, in
+    every output, with warm-up trimmed."""
+    dynamic = ["parBETA", "parBETAET"] if phy == "hbv_1_0" else ["parBETA", "parK0"]
+    torch.manual_seed(0)
+    cfg = config(phy=phy, dynamic=dynamic, nmul=2, warmup=4, mode="trim", routing=True)
+    model = DeltaModel.from_config(cfg, NX, 2).eval()
+    assert model.dynamic_param_names == dynamic
+    assert model.static_param_names[-2:] == ["route_a", "route_b"]
     torch.manual_seed(1)
     t, b = 20, 2
     x_nn = torch.randn(t, b, NX, dtype=torch.float64)
@@ -228,10 +233,31 @@ def test_hbv_step_equals_sequence(phy):
     x_phy = torch.stack([torch.rand(t, b) * 20, torch.randn(t, b) * 8, torch.rand(t, b) * 4], -1).double()
     names = model.phy.attribute_names
     attrs = {n: torch.full((b,), 500.0 if "area" in n else 300.0, dtype=torch.float64) for n in names} or None
-    outputs, _ = model(x_nn, c_nn, x_phy, attrs)
+    outputs, final = model(x_nn, c_nn, x_phy, attrs)
+    assert outputs["streamflow"].shape == (t - 4, b)
     state = model.initial_state(b)
     steps = []
     for i in range(t):
         state, out = model.step(state, x_nn[i], c_nn, x_phy[i], attrs)
-        steps.append(out["streamflow"])
-    torch.testing.assert_close(torch.stack(steps), outputs["streamflow"], atol=1e-6, rtol=1e-6)
+        steps.append(out)
+    for name, series in outputs.items():
+        stepped = torch.stack([o[name] for o in steps[4:]])
+        torch.testing.assert_close(stepped, series, atol=1e-6, rtol=1e-6, msg=name)
+    for name, value in final["phy"].items():
+        torch.testing.assert_close(state["phy"][name], value, atol=1e-6, rtol=1e-6, msg=name)
+
+
+@pytest.mark.skipif(not HBV, reason="HBV physics not registered yet")
+def test_hbv_gradients_reach_every_weight():
+    """Backward through the fused HBV reaches the LSTM (dynamic), the MLP (static) and the routing columns."""
+    torch.manual_seed(0)
+    cfg = config(phy="hbv_1_1p", dynamic=["parBETA", "parK0"], nmul=2, warmup=3, mode="spinup")
+    model = DeltaModel.from_config(cfg, NX, 2).train()
+    t, b = 15, 2
+    x_phy = torch.stack([torch.rand(t, b) * 20, torch.rand(t, b) * 5 + 2, torch.rand(t, b) * 4], -1).double()
+    x_nn, c_nn = torch.randn(t, b, NX, dtype=torch.float64), torch.randn(b, 2, dtype=torch.float64)
+    outputs, _ = model(x_nn, c_nn, x_phy)
+    assert outputs["streamflow"].shape == (t - 3, b)
+    outputs["streamflow"].sum().backward()
+    for key, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, key
