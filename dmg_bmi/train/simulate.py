@@ -27,7 +27,9 @@ STATE_FORMAT = "dmg_bmi.sim_state"
 
 def output_units(phy, name: str) -> str:
     """Units of a physics output: the model's `output_units` table when it has one, else HBV conventions."""
-    table = dict(zip(getattr(phy, "output_names", ()), getattr(phy, "output_units", ()), strict=False))
+    table = getattr(phy, "output_units", None) or {}
+    if not isinstance(table, dict):  # a tuple parallel to output_names
+        table = dict(zip(getattr(phy, "output_names", ()), table, strict=False))
     if name in table:
         return table[name]
     if name.upper() in ("SWE", "SNOWPACK") or name.lower().startswith("swe"):

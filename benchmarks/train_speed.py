@@ -1,0 +1,73 @@
+"""Training throughput for a fixed config: epoch time and basin-days per second.
+
+Fixed config: synthetic twin (16 catchments, 4 years), HBV 1.1p with nmul 4 and 3 dynamic parameters,
+LSTM (64) + MLP (128 x 2), batch 16, warm-up 180 + rho 365 days, 4 minibatches per epoch, float32, CPU.
+basin-days/s counts every simulated day of every window (warm-up included).
+Reference measured in the same run: the same config with the HBV sequence run through plain autograd
+(`phy.options.fused: false`), so the printed ratio is the speed-up of the fused reverse pass.
+
+    python benchmarks/train_speed.py [--epochs 2] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+from dmg_bmi.data.twin import write_twin
+from dmg_bmi.train.config import load_experiment
+from dmg_bmi.train.trainer import train
+
+BATCH, WARMUP, RHO, ITERS = 16, 180, 365, 4
+
+
+def config(data: Path, run: Path, epochs: int, fused: bool) -> dict:
+    return {
+        "data": {"path": str(data), "train": {"start": "2000-01-01", "end": "2003-12-31"}},
+        "model": {
+            "phy": {"name": "hbv_1_1p", "nmul": 4, "dynamic_params": ["parBETA", "parK0", "parBETAET"],
+                    "warmup": WARMUP, "options": {"fused": fused}},
+            "nn": {"name": "lstm_mlp", "hidden_size": 64, "mlp_hidden_size": 128, "mlp_layers": 2},
+            "inputs": {"forcings": ["P", "T", "PET"], "attributes": [
+                "p_mean", "slope", "soil_depth", "forest_frac", "sand_frac", "aridity"]},
+        },
+        "train": {"epochs": epochs, "batch_size": BATCH, "rho": RHO, "iterations_per_epoch": ITERS},
+        "run": {"exact_dir": str(run), "device": "cpu", "progress": False, "save_every": 0},
+    }
+
+
+def epoch_seconds(data: Path, run: Path, epochs: int, fused: bool) -> float:
+    """Median epoch wall time (s) from the run's CSV log, first epoch excluded when there are several."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train(load_experiment(data=config(data, run, epochs, fused)))
+    secs = [float(r["seconds"]) for r in csv.DictReader((run / "train_log.csv").open())]
+    secs = secs[1:] if len(secs) > 1 else secs
+    return sorted(secs)[len(secs) // 2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        data = write_twin(tmp / "twin.nc", n_basins=16, years=4, seed=0)
+        days = BATCH * (WARMUP + RHO) * ITERS
+        fused = epoch_seconds(data, tmp / "fused", args.epochs, fused=True)
+        eager = epoch_seconds(data, tmp / "eager", args.epochs, fused=False)
+    print(f"threads {args.threads}; per epoch {ITERS} minibatches x {BATCH} basins x {WARMUP + RHO} days")
+    print(f"fused HBV:      epoch {fused:7.2f} s   {days / fused:9.0f} basin-days/s")
+    print(f"autograd HBV:   epoch {eager:7.2f} s   {days / eager:9.0f} basin-days/s  (reference)")
+    print(f"ratio fused / reference throughput: {eager / fused:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
