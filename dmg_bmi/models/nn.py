@@ -164,12 +164,19 @@ class NumpyStepper:
 
 
 class _NumpyLSTM(NumpyStepper):
-    def __init__(self, static, n_dynamic, w_x, cb, w_gates, b_gates, out_layer):
+    """The LSTM step with one tanh over all gates: the i, f, o gate columns are pre-scaled by 1/2 so that
+    sigmoid(g) = (1 + tanh(g / 2)) / 2 comes from the same tanh as the cell candidate."""
+
+    def __init__(self, static, n_dynamic, w_x, cb, w_ih, w_hh, b_gates, out_layer):
         super().__init__(static, n_dynamic)
+        n = b_gates.shape[0] // 4
+        scale = np.full(4 * n, 0.5)
+        scale[2 * n : 3 * n] = 1.0
         self.w_x, self.cb = w_x.T.copy(), cb  # input layer split: x part, precomputed attribute part
-        self.w_gates, self.b_gates = w_gates, b_gates  # [H + H, 4H] acting on [z, h]
+        self.w_gates = np.concatenate((w_ih.T, w_hh.T), axis=0) * scale  # [H + H, 4H] acting on [z, h]
+        self.b_gates = b_gates * scale
         self.w_out, self.b_out = out_layer[0].T.copy(), out_layer[1]
-        self.hidden_size = b_gates.shape[0] // 4
+        self.hidden_size = n
 
     def init_hidden(self) -> Hidden:
         zeros = np.zeros((self.batch, self.hidden_size))
@@ -177,12 +184,12 @@ class _NumpyLSTM(NumpyStepper):
 
     def step(self, x_t: np.ndarray, hidden: Hidden) -> tuple[np.ndarray, Hidden]:
         h, cell = hidden
-        z = np.maximum(x_t @ self.w_x + self.cb, 0.0)
-        g = np.concatenate((z, h), axis=1) @ self.w_gates + self.b_gates
         n = self.hidden_size
-        i, f, o = _np_sigmoid(g[:, :n]), _np_sigmoid(g[:, n : 2 * n]), _np_sigmoid(g[:, 3 * n :])
-        cell = f * cell + i * np.tanh(g[:, 2 * n : 3 * n])
-        h = o * np.tanh(cell)
+        z = np.maximum(x_t @ self.w_x + self.cb, 0.0)
+        t = np.tanh(np.concatenate((z, h), axis=1) @ self.w_gates + self.b_gates)
+        s = 0.5 * t + 0.5  # the sigmoid gates (i, f, o columns)
+        cell = s[:, n : 2 * n] * cell + s[:, :n] * t[:, 2 * n : 3 * n]
+        h = s[:, 3 * n :] * np.tanh(cell)
         return _np_sigmoid(h @ self.w_out + self.b_out), (h, cell)
 
 
@@ -248,8 +255,8 @@ class _LSTMLearner(ParamLearner):
         cb = _np(c) @ w_in[:, nx:].T + b_in
         w_ih, w_hh = _np(self.lstm.weight_ih_l0), _np(self.lstm.weight_hh_l0)
         b = _np(self.lstm.bias_ih_l0) + _np(self.lstm.bias_hh_l0)
-        w_gates = np.concatenate((w_ih.T, w_hh.T), axis=0)
-        return _NumpyLSTM(static, self.n_dynamic, w_in[:, :nx], cb, w_gates, b, _np_linear(self.linear_out))
+        out = _np_linear(self.linear_out)
+        return _NumpyLSTM(static, self.n_dynamic, w_in[:, :nx], cb, w_ih, w_hh, b, out)
 
 
 @register_nn("lstm")
