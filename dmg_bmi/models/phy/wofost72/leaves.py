@@ -1,0 +1,136 @@
+"""Leaf dynamics with age classes held as append-only cumulative arrays (PCSE WOFOST_Leaf_Dynamics).
+
+PCSE keeps a growing list of leaf classes (weight LV, specific area SLA, physiological age LVAGE) and
+kills leaves from the oldest end. Because death always takes the oldest weight first and ages are
+ordered, the same state is held exactly by four fixed-size arrays `[B, L]` (one slot per simulated day,
+L bounded by the season length), written once each and never changed:
+
+- W: cumulative leaf weight born up to and including the slot (kg ha-1);
+- A: cumulative leaf area born, Σ LV·SLA (ha ha-1);
+- S: the slot's SLA (ha kg-1);
+- C: the physiological-time clock when the class was born (age = clock − C, in days at 35 °C).
+
+With D the cumulative leaf death (= DWLV), the living weight of a class is clamp(W_j − D, 0, LV_j), so
+WLV = W_tot − D and LASUM = A_tot − A_p + S_p·(W_p − D), p the first slot with W_p > D (a search, O(log L)).
+Age death DALV (LVAGE > SPAN, strict) = clamp(W_{q−1} − D, 0) with q the number of classes older than SPAN.
+The ages themselves are kept as a fifth array (`LV_NEGAGE` = −LVAGE, ascending, no gradient) aged in place
+by the same float additions as PCSE: temperatures given to 0.05 °C make exact ties LVAGE == SPAN common, and
+only identical rounding decides them as PCSE does (clock differences do not).
+Slots on days without leaf growth (before start, before emergence, after finish) are empty classes.
+
+Gradients: everything is linear in W, A, S, C and D, so gradients reach the weights exactly. The arrays are
+written in place (cheap) and read with a custom autograd pair (`_Append`/`_Read`) chained by a token so
+that each slot's gradient is collected from every later read before it is handed back.
+Only the class index q is discrete (it jumps as SPAN or the clock move); see `age_death` for its
+surrogate gradient.
+"""
+
+from __future__ import annotations
+
+import torch
+
+CHANNELS = ("LV_W", "LV_A", "LV_S", "LV_C")
+
+
+def new_buffers(batch: int, slots: int, dtype, device) -> dict[str, torch.Tensor]:
+    """Empty class arrays `[B, L]`; unwritten slots hold +max so that searches stop before them."""
+    big = torch.finfo(dtype).max
+    return {
+        "LV_NEGAGE": torch.full((batch, slots), big, dtype=dtype, device=device),
+        "LV_W": torch.full((batch, slots), big, dtype=dtype, device=device),
+        "LV_A": torch.zeros((batch, slots), dtype=dtype, device=device),
+        "LV_S": torch.zeros((batch, slots), dtype=dtype, device=device),
+        "LV_C": torch.full((batch, slots), big, dtype=dtype, device=device),
+    }
+
+
+def _holder(bufs) -> list:
+    holder = getattr(bufs[0], "_dmg_grad_holder", None)
+    if holder is None:
+        holder = [None]
+        bufs[0]._dmg_grad_holder = holder
+    return holder
+
+
+class _Append(torch.autograd.Function):
+    """Write `vals` `[K, B]` into slot `slot` of the K arrays; returns the next token."""
+
+    @staticmethod
+    def forward(ctx, token, slot, bufs, vals):
+        for buf, v in zip(bufs, vals, strict=True):
+            buf[:, slot] = v
+        ctx.slot, ctx.holder, ctx.shape = slot, _holder(bufs), vals.shape
+        return token.clone()
+
+    @staticmethod
+    def backward(ctx, g_token):
+        grads = ctx.holder[0]
+        if grads is None:
+            return g_token, None, None, None
+        g = grads[:, :, ctx.slot].clone()
+        grads[:, :, ctx.slot] = 0.0
+        return g_token, None, None, g
+
+
+class _Read(torch.autograd.Function):
+    """Gather `[K, B, m]` from the K arrays at slots `idx` `[B, m]`."""
+
+    @staticmethod
+    def forward(ctx, token, bufs, idx):
+        ctx.holder, ctx.idx = _holder(bufs), idx
+        ctx.shape = (len(bufs),) + tuple(bufs[0].shape)
+        ctx.meta = (bufs[0].dtype, bufs[0].device)
+        return torch.stack([torch.gather(b, 1, idx) for b in bufs])
+
+    @staticmethod
+    def backward(ctx, g):
+        if ctx.holder[0] is None:
+            ctx.holder[0] = torch.zeros(ctx.shape, dtype=ctx.meta[0], device=ctx.meta[1])
+        for k in range(ctx.shape[0]):
+            ctx.holder[0][k].scatter_add_(1, ctx.idx, g[k])
+        return None, None, None
+
+
+def append(token, slot: int, bufs, vals):
+    return _Append.apply(token, slot, tuple(bufs), vals)
+
+
+def read(token, bufs, idx):
+    return _Read.apply(token, tuple(bufs), idx)
+
+
+def locate(bufs, neg_age, dead, span, last: int):
+    """Slots `[B, 3]`: p (first W > D), q−1 and q (q = number of classes with age > SPAN), clamped."""
+    p = torch.searchsorted(bufs[0], dead.detach()[:, None], right=True).clamp(max=last)
+    q = torch.searchsorted(neg_age, -span.detach()[:, None], right=False).clamp(max=last)
+    return torch.cat([p, (q - 1).clamp(min=0), q], dim=1), q[:, 0]
+
+
+def leaf_area_sum(g, a_tot, dead):
+    """LASUM (ha ha-1) from the gathered slots `g` `[4, B, 3]` (channel, field, {p, q−1, q})."""
+    w_p, a_p, s_p = g[0, :, 0], g[1, :, 0], g[2, :, 0]
+    return a_tot - a_p + s_p * torch.clamp(w_p - dead, min=0.0)
+
+
+def age_death(g, q, dead, clock, span, surrogate: bool):
+    """DALV (kg ha-1 d-1): living weight of classes with age > SPAN, with a surrogate gradient.
+
+    Forward: exact (PCSE's strict LVAGE > SPAN). The surrogate (on by default) adds
+    slope·(c* − stopgrad(c*)), c* = clock − SPAN, which is 0 in value: it spreads the weight of the boundary
+    class q over its birth-clock interval [C_{q−1}, C_q], slope = LV_q / (C_q − C_{q−1}), giving
+    ∂DALV/∂SPAN = −slope (and ∂DALV/∂clock = +slope, reaching TBASE and temperature-dependent ageing).
+    It is active only when that relaxed boundary lies in still-living leaf weight.
+    """
+    w_qm, w_q, c_qm, c_q = g[0, :, 1], g[0, :, 2], g[3, :, 1], g[3, :, 2]
+    has_dead = q >= 1
+    dalv = torch.where(has_dead, torch.clamp(w_qm - dead, min=0.0), 0.0)
+    if not surrogate:
+        return dalv
+    cstar = clock - span
+    with torch.no_grad():
+        dc = c_q - c_qm
+        ok = has_dead & (dc > 0)
+        slope = torch.where(ok, (w_q - w_qm) / torch.where(ok, dc, 1.0), 0.0)
+        w_relaxed = w_qm + slope * (cstar - c_qm)
+        ok = ok & (w_relaxed > dead)
+    return dalv + torch.where(ok, slope * (cstar - cstar.detach()), 0.0)
