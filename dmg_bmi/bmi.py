@@ -65,7 +65,8 @@ class DeltaModelBmi(Bmi):
         unknown = sorted(set(cfg.attributes) - set(params))
         if unknown:
             raise ConfigError(
-                f"attributes: {unknown} are not used by the checkpoint; it needs {list(self._handler.attribute_names)}"
+                f"attributes: {unknown} are not used by the checkpoint; it needs "
+                f"{list(self._handler.attribute_names)}"
             )
         for name, value in given.items():
             if value is not None:
@@ -138,9 +139,11 @@ class DeltaModelBmi(Bmi):
         if header.get("format") != "dmg_bmi.bmi_state":
             raise InputError(f"state payload format {header.get('format')!r} is not 'dmg_bmi.bmi_state'")
         if header["fingerprint"] != self._handler.fingerprint:
-            raise InputError("state payload was written by a different checkpoint/ensemble than this config loads")
+            raise InputError("state payload was written by a different checkpoint/ensemble than this config "
+                             "loads")
         if header["time_step"] != self._dt:
-            raise InputError(f"state payload time_step {header['time_step']} s differs from config {self._dt} s")
+            raise InputError(f"state payload time_step {header['time_step']} s differs from the config's "
+                             f"{self._dt} s")
         chains = self._start_chains()
         chains.from_arrays({k[len("chains/"):]: v for k, v in arrays.items() if k.startswith("chains/")})
         self._inputs[:] = arrays["inputs"]
@@ -179,11 +182,12 @@ class DeltaModelBmi(Bmi):
         bad = [V.INPUT_NAMES[i] for i in np.flatnonzero(~np.isfinite(record))]
         when = f"at t={self.get_current_time():g} s"
         if self._cfg.nan_policy == "error":
-            raise InputError(f"NaN forcing {when} in {bad} (nan_policy: error; use hold_last to carry values)")
+            raise InputError(f"NaN forcing {when} in {bad} (nan_policy: error; hold_last carries values)")
         held = np.where(np.isfinite(record), record, self._last_valid)
         if not np.isfinite(held).all():
-            raise InputError(f"NaN forcing {when} in {bad} and no earlier value to hold (nan_policy: hold_last)")
-        warnings.warn(f"NaN forcing {when} in {bad}: holding the last valid values", RuntimeWarning, stacklevel=3)
+            raise InputError(f"NaN forcing {when} in {bad} and no earlier value to hold (hold_last)")
+        warnings.warn(f"NaN forcing {when} in {bad}: holding the last valid values", RuntimeWarning,
+                      stacklevel=3)
         self._last_valid[:] = held
         return held
 
@@ -335,7 +339,8 @@ class DeltaModelBmi(Bmi):
         elif name == "ngen::serialization_state":
             data = src.astype(np.uint8, copy=False).tobytes()
             if self._restore_size and len(data) != self._restore_size:
-                raise InputError(f"serialization_state: got {len(data)} bytes, size was set to {self._restore_size}")
+                raise InputError(f"serialization_state: got {len(data)} bytes, size was set to "
+                                 f"{self._restore_size}")
             self._restore(data)
             self._restore_size = 0
         else:

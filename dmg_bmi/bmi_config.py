@@ -62,7 +62,8 @@ class BmiConfig:
             raise ConfigError("give exactly one of 'checkpoint' (one model) or 'members' (an ensemble)")
         if self.time_step <= 0 or self.time_step % 3600 or SECONDS_PER_DAY % self.time_step:
             raise ConfigError(
-                f"time_step must be a whole number of hours dividing 86400 s (3600 ... 86400), got {self.time_step}"
+                f"time_step must be a whole number of hours dividing 86400 s (3600 ... 86400), "
+                f"got {self.time_step}"
             )
         start, end = self.start, self.end
         if end < start:

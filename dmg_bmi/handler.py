@@ -11,8 +11,9 @@
   for serialization.
 
 Daily inputs are the dict from `dmg_bmi.forcing.aorc_hourly_to_daily` (P, T, PET, prcp, tmean, ...);
-outputs are daily: fluxes in mm/d (runoff, aet, pet, precip, leak = water lost other than runoff/ET), stores in mm (swe, soil_moisture,
-upper_zone, lower_zone, and `storage` = all water held, routing water in transit included).
+outputs are daily: fluxes in mm/d (runoff, aet, pet, precip, leak = water lost other than runoff/ET),
+stores in mm (swe, soil_moisture, upper_zone, lower_zone, and `storage` = all water held, routing water
+in transit included).
 """
 
 from __future__ import annotations
@@ -25,12 +26,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dmg_bmi import forcing as F
 from dmg_bmi.checkpoint import Checkpoint, load_checkpoint
 from dmg_bmi.errors import CheckpointError, ConfigError, InputError
 from dmg_bmi.forcing import InputDerivation
 from dmg_bmi.models.phy.ops import NUMPY
+from dmg_bmi.normalization import _log_transform
 
 _CACHE: dict[tuple, _Loaded] = {}
+# Daily model inputs (names of `aorc_hourly_to_daily`) -> the AORC fields they are computed from.
+DAILY_SOURCES: dict[str, tuple[str, ...]] = {
+    "P": (F.AORC_PRECIP,), "prcp": (F.AORC_PRECIP,), "T": (F.AORC_TEMP,), "tmean": (F.AORC_TEMP,),
+    "tmin": (F.AORC_TEMP,), "tmax": (F.AORC_TEMP,), "PET": (), "pres": (F.AORC_PRES,),
+    "vp": (F.AORC_SPFH, F.AORC_PRES), "srad": (F.AORC_SWDOWN,), "lrad": (F.AORC_LWDOWN,),
+    "wind": (F.AORC_U, F.AORC_V),
+}
 
 
 @dataclass
@@ -76,7 +86,8 @@ def derivation_of(ckpt: Checkpoint) -> InputDerivation:
     try:
         return derivation_from_record(ckpt.derivations)
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{ckpt.path}: unreadable input derivation {ckpt.derivations!r}: {exc}") from exc
+        raise CheckpointError(f"{ckpt.path}: unreadable input derivation {ckpt.derivations!r}: {exc}") \
+            from exc
 
 
 class _Member:
@@ -89,6 +100,17 @@ class _Member:
         self.backend = backend
         self.phy = self.model.phy
         self.attrs: dict[str, float] | None = None
+        stats = [self.ckpt.normalization.stats[n] for n in self.ckpt.nn_forcings]
+        self._mean = np.array([s.mean for s in stats])
+        self._std = np.array([s.std for s in stats])
+        self._logs = [i for i, s in enumerate(stats) if s.log_norm]
+
+    def normalize(self, x: np.ndarray) -> np.ndarray:
+        """`Normalizer.transform(x, nn_forcings)` for one step `[1, nx]`, with the statistics pre-gathered."""
+        if self._logs:
+            x[:, self._logs] = _log_transform(x[:, self._logs])
+        z = (x - self._mean) / self._std
+        return z if np.isfinite(z).all() else np.nan_to_num(z, nan=0.0)
 
     def bind(self, attrs: dict[str, float]) -> None:
         """Normalize the NN attributes and compute the static parameters once."""
@@ -101,7 +123,9 @@ class _Member:
             self.stepper = self.model.numpy_param_stepper(self.c_nn)
             self.static = dict(self.stepper.static)
             if getattr(self.phy, "routing", False):  # the UH depends on static params only: build it once
-                self.static["uh"] = self.phy.uh(self.static, NUMPY)
+                uh = self.static["uh"] = self.phy.uh(self.static, NUMPY)
+                # fraction of each tail entry still in transit (as routing.tail_water), oldest first
+                self._transit = (1.0 - np.cumsum(uh, axis=-1)[:, : uh.shape[-1] - 1])[:, ::-1].copy()
             self.attrs_phy = {n: np.array([attrs[n]], dtype=np.float64) for n in ck.phy_attributes}
         else:
             with torch.no_grad():
@@ -110,6 +134,12 @@ class _Member:
                               for n in ck.phy_attributes}
         self.attrs = attrs
 
+    def in_transit(self, phy_state: dict) -> float:
+        """Routing water in transit (mm): `phy.routing_storage`, with the weights precomputed on numpy."""
+        if self.backend == "numpy" and "route_tail" in phy_state:
+            return float((phy_state["route_tail"].sum(1) * self._transit).sum())
+        return _scalar(self.phy.routing_storage(phy_state, self.static))
+
     def initial_state(self) -> dict:
         with torch.no_grad():
             state = self.model.initial_state(1, dtype=torch.float64)
@@ -117,8 +147,7 @@ class _Member:
 
     def advance(self, state: dict, daily: dict) -> tuple[dict, dict]:
         ck = self.ckpt
-        x_nn = np.array([[float(daily[n]) for n in ck.nn_forcings]], dtype=np.float64)
-        x_nn = ck.normalization.transform(x_nn, ck.nn_forcings)
+        x_nn = self.normalize(np.array([[float(daily[n]) for n in ck.nn_forcings]], dtype=np.float64))
         x_phy = np.array([[float(daily[n]) for n in ck.phy_forcings]], dtype=np.float64)
         if self.backend == "numpy":
             dyn, hidden = self.stepper.step(x_nn, state["nn"])
@@ -173,6 +202,14 @@ class ModelHandler:
         for m in members:
             names += [n for n in (*m.ckpt.nn_attributes, *m.ckpt.phy_attributes) if n not in names]
         self.attribute_names: tuple[str, ...] = tuple(names)
+        fields: list[str] = []
+        for m in members:
+            for name in (*m.ckpt.nn_forcings, *m.ckpt.phy_forcings):
+                if name not in DAILY_SOURCES:
+                    raise CheckpointError(f"{m.ckpt.path}: model input {name!r} cannot be derived from "
+                                          f"ngen's AORC forcing; derivable: {sorted(DAILY_SOURCES)}")
+                fields += [f for f in DAILY_SOURCES[name] if f not in fields]
+        self.aorc_inputs: tuple[str, ...] = tuple(fields)  # AORC fields the inputs need (PET's come on top)
         self.fingerprint = hashlib.sha256(
             "|".join(f"{m.loaded.fingerprint}:{w!r}" for m, w in zip(members, weights, strict=True)).encode()
         ).hexdigest()
@@ -201,7 +238,8 @@ class ModelHandler:
         """Bind static catchment attributes (every name in `attribute_names`) and reset `state`."""
         missing = [n for n in self.attribute_names if n not in attrs]
         if missing:
-            raise ConfigError(f"missing attribute(s) {missing}; the checkpoint needs {list(self.attribute_names)}")
+            raise ConfigError(f"missing attribute(s) {missing}; the checkpoint needs "
+                              f"{list(self.attribute_names)}")
         bad = [n for n in self.attribute_names if not np.isfinite(attrs[n])]
         if bad:
             raise InputError(f"attribute(s) {bad} are not finite numbers")
@@ -280,9 +318,12 @@ def _rebuild(template, arrays, prefix):
 
 
 def _scalar(x) -> float:
+    """A basin value `[1]` (or a float) as float; member arrays `[1, nmul]` are averaged."""
     if isinstance(x, torch.Tensor):
         return float(x.detach().double().mean().cpu())
-    return float(np.mean(x))
+    if isinstance(x, float):
+        return x
+    return float(x[0]) if x.size == 1 else float(x.mean())
 
 
 def stores_of(member: _Member, state: dict) -> dict[str, float]:
@@ -297,8 +338,14 @@ def stores_of(member: _Member, state: dict) -> dict[str, float]:
 
 
 def summarize(member: _Member, state: dict, raw: dict, daily: dict) -> dict[str, float]:
-    """Daily outputs from the physics step's raw outputs (mm/d) and the new state."""
-    out = stores_of(member, state)
+    """Daily outputs from the physics step's raw outputs (basin means: mm/d, mm) and the new state."""
+    stores = {k: _scalar(raw[k]) for k in ("snowpack", "meltwater", "SM", "SUZ", "SLZ")}
+    in_transit = member.in_transit(state["phy"])
+    out = {
+        "swe": stores["snowpack"] + stores["meltwater"], "soil_moisture": stores["SM"],
+        "upper_zone": stores["SUZ"], "lower_zone": stores["SLZ"],
+        "storage": sum(stores.values()) + in_transit,
+    }
     out.update(
         runoff=_scalar(raw["streamflow"]), aet=_scalar(raw["AET"]), pet=float(daily["PET"]),
         precip=float(daily["P"]),

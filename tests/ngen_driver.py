@@ -1,11 +1,11 @@
 """A small ngen look-alike for tests: runs a realization JSON over a catchment GeoJSON the way ngen does.
 
 Per catchment (bmi-ngen.md §4.1): import `python_type`, call the no-arg constructor, `initialize(init_config)`
-with `{{id}}` replaced, `set_value` each `model_params` entry; then every output step set each BMI input
-from the CsvPerFeature forcing (converted to the BMI's units), call `update()` when `get_time_step()`
-equals `output_interval` (else `update_until`), read every output with `get_value_at_indices`, and write
-`<id>.csv` ("Time Step,Time,<outputs>", 9 decimals) and `<nexus>_output.csv` (flow = depth (m) x area x 1e6
-/ 3600). Paths in the realization are relative to `workdir` (ngen's working directory).
+with `{{id}}` replaced, and `set_value` each `model_params` entry. Every output step: set each BMI input from
+the CsvPerFeature forcing (converted to the BMI's units); call `update()` when `get_time_step()` equals
+`output_interval`, else `update_until`; read every output with `get_value_at_indices`. Writes `<id>.csv`
+("Time Step,Time,<outputs>", 9 decimals) and `<nexus>_output.csv` (flow = depth m x area x 1e6 / 3600).
+Paths in the realization are relative to `workdir` (ngen's working directory).
 """
 
 from __future__ import annotations
@@ -155,7 +155,8 @@ def run(realization: Path, catchments: Path, workdir: Path, out_dir: Path,
         toids[cat["id"]] = feat["properties"].get("toid")
     nexus_ids = sorted({v for v in toids.values() if v})
     if nexus is not None:
-        nexus_ids = sorted({f["id"] for f in json.loads(Path(nexus).read_text())["features"]} | set(nexus_ids))
+        listed = {f["id"] for f in json.loads(Path(nexus).read_text())["features"]}
+        nexus_ids = sorted(listed | set(nexus_ids))
     for nex in nexus_ids:
         flow = sum((mains[c] * areas[c] * 1e6 / interval for c, to in toids.items() if to == nex),
                    np.zeros(n_steps))

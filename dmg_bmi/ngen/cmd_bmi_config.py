@@ -31,7 +31,8 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attributes", required=True, type=Path,
-                        help="CSV: an id column, area_km2 (or areasqkm), latitude, and the checkpoint's attributes")
+                        help="CSV: an id column, area_km2 (or areasqkm), latitude and the checkpoint's "
+                             "attributes")
     parser.add_argument("--out", required=True, type=Path, help="folder for the <id>.yml files")
     add_common(parser)
 

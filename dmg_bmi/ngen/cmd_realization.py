@@ -14,7 +14,8 @@ HELP = "set up an ngen run folder: realization.json, one BMI config per catchmen
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--catchments", required=True, type=Path,
                         help="catchments GeoJSON (features with id, properties.areasqkm, toid)")
-    parser.add_argument("--forcing", required=True, type=Path, help="folder of {{id}}.csv CsvPerFeature files")
+    parser.add_argument("--forcing", required=True, type=Path,
+                        help="folder of {{id}}.csv CsvPerFeature files")
     parser.add_argument("--out", required=True, type=Path, help="run folder to write")
     parser.add_argument("--attributes", type=Path, default=None,
                         help="CSV of attributes (per id, or one basin-wide row); default: GeoJSON properties")

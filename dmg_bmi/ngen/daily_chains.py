@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from dmg_bmi.errors import InputError
-from dmg_bmi.forcing import aorc_hourly_to_daily
+from dmg_bmi.forcing import aorc_hourly_to_daily, aorc_required_inputs
 from dmg_bmi.variables import INPUT_NAMES
 
 SECONDS_PER_DAY = 86400
@@ -43,6 +43,8 @@ class DailyChains:
         self.start = start
         self.latitude = latitude
         self._repeat = 24 // self.k  # each record stands for this many hours of the 24-h window
+        needed = set(aorc_required_inputs(handler.derivation)) | set(handler.aorc_inputs)
+        self._fields = [(i, name) for i, name in enumerate(INPUT_NAMES) if name in needed]
         s0 = handler.initial_state()
         self.states = [s0] * self.k  # states are immutable structures: sharing the cold start is safe
         first = handler.describe(s0)
@@ -55,6 +57,7 @@ class DailyChains:
         self.out = np.zeros(self.k)
         self.leak = np.zeros(self.k)
         self.p_received = 0.0
+        self._reset_sums()
 
     # --- stepping -------------------------------------------------------------------------------
     def advance(self, record: np.ndarray) -> dict[str, float]:
@@ -73,6 +76,12 @@ class DailyChains:
         self.out[c] += out["runoff"] + out["aet"]
         self.leak[c] += out["leak"]
         self.storage[c] = out["storage"]
+        # running chain means, so reading the mass terms every step costs O(1)
+        self._sums[0] += out["precip"] / self.k
+        self._sums[1] += (out["runoff"] + out["aet"]) / self.k
+        self._sums[2] += out["leak"] / self.k
+        self._sums[3] += (out["storage"] - self._prev_storage[c]) / self.k
+        self._prev_storage[c] = out["storage"]
         self.outputs = out
         return out
 
@@ -86,19 +95,26 @@ class DailyChains:
         window = self.ring[order]
         if self._repeat > 1:
             window = np.repeat(window, self._repeat, axis=0)
-        hourly = {name: window[:, i] for i, name in enumerate(INPUT_NAMES)}
+        hourly = {name: window[:, i] for i, name in self._fields}
         doy = (self.window_start() + timedelta(hours=12)).timetuple().tm_yday
         return aorc_hourly_to_daily(hourly, self.latitude, doy, self.handler.derivation)
 
     # --- mass balance (mm) ----------------------------------------------------------------------
     def mass(self) -> dict[str, float]:
         """ngen mass-balance terms in mm: in, out, stored, leaked (see module docstring)."""
+        consumed, out, leak, storage = self._sums
         return {
-            "mass_in": float(self.store0.mean()) + self.p_received,
-            "mass_out": float(self.out.mean()),
-            "mass_stored": float(self.storage.mean()) + self.p_received - float(self.consumed.mean()),
-            "mass_leaked": float(self.leak.mean()),
+            "mass_in": self._store0_mean + self.p_received,
+            "mass_out": out,
+            "mass_stored": storage + self.p_received - consumed,
+            "mass_leaked": leak,
         }
+
+    def _reset_sums(self) -> None:
+        self._store0_mean = float(self.store0.mean())
+        self._prev_storage = self.storage.copy()
+        self._sums = [float(self.consumed.mean()), float(self.out.mean()), float(self.leak.mean()),
+                      float(self.storage.mean())]
 
     # --- state ----------------------------------------------------------------------------------
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -107,6 +123,7 @@ class DailyChains:
             "ring": self.ring.copy(), "n": np.array([self.n]), "store0": self.store0.copy(),
             "storage": self.storage.copy(), "consumed": self.consumed.copy(), "out": self.out.copy(),
             "leak": self.leak.copy(), "p_received": np.array([self.p_received]),
+            "sums": np.array([self._store0_mean, *self._sums]),
             "outputs_keys": np.array(sorted(self.outputs)),
             "outputs": np.array([self.outputs[key] for key in sorted(self.outputs)], dtype=np.float64),
         }
@@ -126,7 +143,10 @@ class DailyChains:
         for name in ("store0", "storage", "consumed", "out", "leak"):
             setattr(self, name, arrays[name].astype(np.float64))
         self.p_received = float(arrays["p_received"][0])
-        self.outputs = {str(k): float(v) for k, v in zip(arrays["outputs_keys"], arrays["outputs"], strict=True)}
+        self._reset_sums()
+        self._store0_mean, *self._sums = (float(v) for v in arrays["sums"])
+        keys, values = arrays["outputs_keys"], arrays["outputs"]
+        self.outputs = {str(k): float(v) for k, v in zip(keys, values, strict=True)}
         for c in range(self.k):
             prefix = f"chain{c}/"
             part = {key[len(prefix):]: val for key, val in arrays.items() if key.startswith(prefix)}

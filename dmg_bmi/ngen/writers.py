@@ -89,7 +89,8 @@ def catchment_attributes(catchments: list[dict], needed: list[str], table: Mappi
         lat = latitude if latitude is not None else next(
             (row[c] for c in LATITUDE_COLUMNS if isinstance(row.get(c), (int, float))), None)
         if lat is None:
-            raise ConfigError(f"catchment {cat['id']}: no latitude (columns {LATITUDE_COLUMNS}); pass --latitude")
+            raise ConfigError(f"catchment {cat['id']}: no latitude (columns {LATITUDE_COLUMNS}); pass "
+                              "--latitude")
         values = {"area_km2": cat["areasqkm"], "latitude": float(lat)}
         for name in needed:
             if not isinstance(row.get(name), (int, float)):
@@ -148,8 +149,9 @@ def realization_dict(style: str, init_config: str, forcing_path: str, start: str
         formulation = {
             "name": "bmi_multi",
             "params": {
-                "name": "bmi_multi", "model_type_name": MODEL_TYPE_NAME, "forcing_file": "", "init_config": "",
-                "allow_exceed_end_time": True, "main_output_variable": MAIN_OUTPUT, "uses_forcing_file": False,
+                "name": "bmi_multi", "model_type_name": MODEL_TYPE_NAME, "forcing_file": "",
+                "init_config": "", "allow_exceed_end_time": True, "main_output_variable": MAIN_OUTPUT,
+                "uses_forcing_file": False,
                 "modules": [_bmi_python(init_config, allow_exceed=True)],
             },
         }
@@ -193,6 +195,7 @@ def write_run_folder(out_dir: str | Path, catchments_geojson: str | Path, forcin
     real = realization_dict(style, "./config/{{id}}.yml", forcing_rel, start, end, time_step)
     write_file(out / "realization.json", (json.dumps(real, indent=2) + "\n").encode())
     columns = ["id", "area_km2", "latitude", *needed]
-    lines = [",".join(columns)] + [",".join([cid] + [repr(v[c]) for c in columns[1:]]) for cid, v in attrs.items()]
+    lines = [",".join(columns)]
+    lines += [",".join([cid] + [repr(v[c]) for c in columns[1:]]) for cid, v in attrs.items()]
     write_file(out / "attributes.csv", ("\n".join(lines) + "\n").encode())
     return out
