@@ -7,7 +7,10 @@ Config options (`PhyConfig.options`):
 - `routing_len` (int, days, default 15): length of the gamma unit hydrograph;
 - `fused` (bool, default True): sequence runs use the fused Function with the hand-written reverse
   pass (linear memory and time in T); False uses plain autograd through every step (same values);
-- `compile` (bool, default False): `torch.compile` the fused per-day kernels (seconds of warm-up);
+- `compile` (bool, default False): `torch.compile` the fused kernels (tens of seconds of warm-up per
+  batch shape, then several times faster);
+- `chunk` (int, default 8 with compile, else 1): days per fused kernel call; the fused backward keeps
+  the stores every `chunk` days and recomputes the days in between;
 - `elev_threshold` (bool, default True, HBV 2.0 only): TT := 4 degC where elevation >= 2000 m.
 
 Warm-up (`PhyConfig.warmup` days, `warmup_mode`): "spinup" runs the first `warmup` days without
@@ -71,7 +74,7 @@ _SERIES_OUT = {  # member series -> output name
     "recharge": "recharge", "excess": "excess", "tosoil": "tosoil", "percolation": "percolation",
     "evapfactor": "evapfactor", "capillary": "capillary", "exchange": "exchange", "clamp_gain": "clamp_gain",
 }
-_OPTIONS = {"routing_len": int, "fused": bool, "compile": bool}
+_OPTIONS = {"routing_len": int, "fused": bool, "compile": bool, "chunk": int}
 
 
 class _Hbv(PhysicsModel):
@@ -97,6 +100,9 @@ class _Hbv(PhysicsModel):
             raise ConfigError(f"phy.options.routing_len must be >= 1, got {self.routing_len}")
         self.fused = cfg.options.get("fused", True)
         self.compile = cfg.options.get("compile", False)
+        self.chunk = cfg.options.get("chunk", 8 if self.compile else 1)
+        if self.chunk < 1:
+            raise ConfigError(f"phy.options.chunk must be >= 1, got {self.chunk}")
         self.nmul = cfg.nmul
         self.routing = cfg.routing
         self._specs = self._build_specs(cfg)
@@ -192,7 +198,7 @@ class _Hbv(PhysicsModel):
         if warm and self.cfg.warmup_mode == "spinup":
             frozen = {**static, **{k: x[warm - 1] for k, x in dynamic.items()}}
             frozen = {k: x.detach() for k, x in frozen.items()}
-            _, stores = run_nograd(self.variant, forcing[:warm], stores, frozen, {}, self.compile)
+            _, stores = run_nograd(self.variant, forcing[:warm], stores, frozen, {}, self.compile, self.chunk)
             forcing = forcing[warm:]
             dynamic = {k: x[warm:] for k, x in dynamic.items()}
             trim = 0
@@ -218,11 +224,10 @@ class _Hbv(PhysicsModel):
         needs_grad = torch.is_grad_enabled() and any(
             x.requires_grad for x in (*static.values(), *dynamic.values(), *stores))
         if not needs_grad:
-            return run_nograd(self.variant, forcing, stores, static,
-                              {k: x.unbind(0) for k, x in dynamic.items()}, self.compile)
+            return run_nograd(self.variant, forcing, stores, static, dynamic, self.compile, self.chunk)
         if self.fused and not forcing.requires_grad:
-            return run_fused(self.variant, forcing, stores, static, dynamic, self.compile)
-        return run_eager(self.variant, forcing, stores, static, {k: x.unbind(0) for k, x in dynamic.items()})
+            return run_fused(self.variant, forcing, stores, static, dynamic, self.compile, self.chunk)
+        return run_eager(self.variant, forcing, stores, static, dynamic)
 
     # ---- mass balance helpers -------------------------------------------------------------------
     def storage(self, state) -> torch.Tensor:
