@@ -1,0 +1,151 @@
+"""`dmg-bmi bmi-config` / `dmg-bmi realization` and an ngen-like run of the folder they write.
+
+The driver (tests/ngen_driver.py) behaves like ngen: no-arg constructor, initialize, per-step unit-converted
+set_value, update, get_value_at_indices; it writes ngen-format catchment and nexus CSVs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import REPO, shared_path
+from ngen_driver import run as run_ngen
+
+from dmg_bmi.cli import build_parser, main
+from dmg_bmi.errors import ConfigError
+from dmg_bmi.ngen.demo import make_demo_checkpoint
+from dmg_bmi.ngen.writers import realization_dict
+
+pytestmark = pytest.mark.numpy1
+
+START, END = "2015-12-01 00:00:00", "2015-12-03 23:00:00"
+ATTRS = {"p_mean": 3.503, "pet_mean": 2.208, "aridity": 0.630, "frac_snow": 0.175, "elev_mean": 37.67,
+         "slope_mean": 4.750}
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    return make_demo_checkpoint(tmp_path_factory.mktemp("ck") / "demo.pt", nmul=4, hidden=16)
+
+
+@pytest.fixture(scope="module")
+def domain() -> Path:
+    return shared_path("hydro", "hourly", "ngen_gauge_01073000")
+
+
+def basin_table(folder: Path) -> Path:
+    """One basin-wide row (like camels_attributes_v2_01073000.csv): applies to every catchment."""
+    path = folder / "basin.csv"
+    path.write_text("gauge_id,gauge_lat," + ",".join(ATTRS) + "\n01073000,43.1487,"
+                    + ",".join(str(v) for v in ATTRS.values()) + "\n")
+    return path
+
+
+def make_folder(tmp_path, ckpt, domain, style="bmi_python") -> Path:
+    out = tmp_path / f"run_{style}"
+    rc = main(["realization", "--catchments", str(domain / "catchments.geojson"), "--forcing",
+               str(domain / "forcing"), "--checkpoint", str(ckpt), "--start", START, "--end", END,
+               "--attributes", str(basin_table(tmp_path)), "--nexus", str(domain / "nexus_hf.geojson"),
+               "--out", str(out), "--style", style])
+    assert rc == 0
+    return out
+
+
+def test_realization_folder_contents(tmp_path, ckpt, domain):
+    out = make_folder(tmp_path, ckpt, domain)
+    real = json.loads((out / "realization.json").read_text())
+    params = real["global"]["formulations"][0]["params"]
+    assert params["python_type"] == "dmg_bmi.bmi.DeltaModelBmi"
+    assert params["main_output_variable"] == "land_surface_water__runoff_depth"
+    assert real["time"] == {"start_time": START, "end_time": END, "output_interval": 3600}
+    forcing = real["global"]["forcing"]
+    assert forcing["provider"] == "CsvPerFeature" and (out / forcing["path"] / "cat-11223.csv").is_file()
+    cats = [f["id"] for f in json.loads((domain / "catchments.geojson").read_text())["features"]]
+    assert sorted(p.stem for p in (out / "config").glob("*.yml")) == sorted(cats)
+    cfg = yaml.safe_load((out / "config" / "cat-11223.yml").read_text())
+    assert cfg["attributes"] == ATTRS and cfg["latitude"] == 43.1487
+    assert cfg["area_km2"] == pytest.approx(13.257449383522696)
+    assert (out / "config" / cfg["checkpoint"]).resolve() == (out / "model" / "demo.pt").resolve()
+    rows = list(csv.DictReader((out / "attributes.csv").open()))
+    assert {r["id"] for r in rows} == set(cats) and float(rows[0]["aridity"]) == ATTRS["aridity"]
+
+
+def test_realization_missing_attribute_names_it(tmp_path, ckpt, domain, capsys):
+    table = tmp_path / "t.csv"
+    table.write_text("id,gauge_lat,p_mean\nx,43.0,3.0\n")
+    rc = main(["realization", "--catchments", str(domain / "catchments.geojson"), "--forcing",
+               str(domain / "forcing"), "--checkpoint", str(ckpt), "--start", START, "--end", END,
+               "--attributes", str(table), "--out", str(tmp_path / "o")])
+    assert rc == 2 and "catchment cat-11223: attribute 'pet_mean' missing" in capsys.readouterr().err
+
+
+def test_bmi_config_verb(tmp_path, ckpt):
+    table = tmp_path / "attrs.csv"
+    table.write_text("divide_id,area_km2,latitude," + ",".join(ATTRS) + "\n"
+                     + "cat-1,5.0,40.0," + ",".join(str(v) for v in ATTRS.values()) + "\n"
+                     + "cat-2,7.5,41.0," + ",".join(str(v) for v in ATTRS.values()) + "\n")
+    assert main(["bmi-config", "--attributes", str(table), "--checkpoint", str(ckpt), "--start", START,
+                 "--end", END, "--out", str(tmp_path / "cfg")]) == 0
+    cfg = yaml.safe_load((tmp_path / "cfg" / "cat-2.yml").read_text())
+    assert cfg["area_km2"] == 7.5 and cfg["latitude"] == 41.0 and cfg["time_step"] == 3600
+    from dmg_bmi.bmi import DeltaModelBmi
+
+    bmi = DeltaModelBmi()
+    bmi.initialize(str(tmp_path / "cfg" / "cat-2.yml"))  # checkpoint path resolves relative to the YAML
+    assert bmi.get_end_time() == 3 * 86400.0
+    table.write_text("divide_id,area_km2,latitude\ncat-1,5.0,40.0\n")
+    from dmg_bmi.ngen import cmd_bmi_config
+
+    args = build_parser().parse_args(["bmi-config", "--attributes", str(table), "--checkpoint", str(ckpt),
+                                      "--start", START, "--end", END, "--out", str(tmp_path / "cfg2")])
+    with pytest.raises(ConfigError, match=r"cat-1: missing column\(s\) \['p_mean'"):
+        cmd_bmi_config.run(args)
+
+
+def test_shipped_realizations_match_the_writer():
+    """realizations/*.json are exactly what the writer produces (so they cannot drift from the code)."""
+    folder = REPO / "realizations"
+    for style in ("bmi_python", "bmi_multi"):
+        shipped = json.loads((folder / f"{style}.json").read_text())
+        t = shipped["time"]
+        assert shipped == realization_dict(style, "./config/{{id}}.yml", "./forcing/", t["start_time"],
+                                           t["end_time"], t["output_interval"])
+    multi = json.loads((folder / "bmi_multi.json").read_text())["global"]["formulations"][0]["params"]
+    assert multi["allow_exceed_end_time"] is True and multi["modules"][0]["params"]["allow_exceed_end_time"]
+
+
+def test_ngen_like_run_over_the_domain(tmp_path, ckpt, domain):
+    out = make_folder(tmp_path, ckpt, domain)
+    results = run_ngen(out / "realization.json", out / "catchments.geojson", out, out / "outputs",
+                       nexus=out / "nexus.geojson")
+    n = 3 * 24
+    assert set(results) == {p.stem for p in (out / "config").glob("*.yml")}
+    feats = {f["id"]: f["properties"] for f in json.loads((domain / "catchments.geojson").read_text())["features"]}
+    for cid, series in results.items():
+        lines = (out / "outputs" / f"{cid}.csv").read_text().splitlines()
+        assert lines[0].startswith("Time Step,Time,land_surface_water__runoff_depth,")
+        assert len(lines) == n + 1 and lines[1].startswith("0,2015-12-01 00:00:00,")
+        assert lines[-1].startswith(f"{n - 1},2015-12-03 23:00:00,")
+        col = np.array([float(r.split(",")[2]) for r in lines[1:]])
+        np.testing.assert_allclose(col, np.round(series, 9), atol=1e-12)
+        assert np.all(series[:23] == 0) and np.all(series[23:] > 0)
+    # nexus flow = sum of upstream depth (m/h) x area; nex-11225 is the outlet (fed by cat-11224)
+    for nex in ("nex-11223", "nex-11224", "nex-11225"):
+        rows = (out / "outputs" / f"{nex}_output.csv").read_text().splitlines()
+        flow = np.array([float(r.split(",")[2]) for r in rows])
+        want = sum(results[c] * feats[c]["areasqkm"] * 1e6 / 3600 for c in feats if feats[c]["toid"] == nex)
+        np.testing.assert_allclose(flow, np.round(want, 9), atol=1e-9)
+    # the NGIAB-style bmi_multi realization shipped in realizations/ gives the same numbers
+    os.symlink(domain / "forcing", out / "forcing")
+    multi = json.loads((REPO / "realizations" / "bmi_multi.json").read_text())
+    multi["time"].update(start_time=START, end_time=END)
+    (out / "multi.json").write_text(json.dumps(multi))
+    again = run_ngen(out / "multi.json", out / "catchments.geojson", out, out / "outputs_multi")
+    for cid in results:
+        np.testing.assert_array_equal(again[cid], results[cid])
