@@ -126,7 +126,8 @@ def test_ngen_like_run_over_the_domain(tmp_path, ckpt, domain):
                        nexus=out / "nexus.geojson")
     n = 3 * 24
     assert set(results) == {p.stem for p in (out / "config").glob("*.yml")}
-    feats = {f["id"]: f["properties"] for f in json.loads((domain / "catchments.geojson").read_text())["features"]}
+    geo = json.loads((domain / "catchments.geojson").read_text())
+    feats = {f["id"]: f["properties"] for f in geo["features"]}
     for cid, series in results.items():
         lines = (out / "outputs" / f"{cid}.csv").read_text().splitlines()
         assert lines[0].startswith("Time Step,Time,land_surface_water__runoff_depth,")
