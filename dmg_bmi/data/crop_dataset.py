@@ -242,6 +242,9 @@ class CropDataset:
                  attributes: Sequence[str] = ()) -> None:
         """Check calendars against the weather and known crops; errors name the field and the value.
 
+        Weather must cover the season without gaps: through the end date for harvest/earliest; for
+        maturity, from the start to where the weather ends (the physics reports a crop not mature by then).
+
         `varieties` maps each known crop name to its known variety names (e.g. from the crop parameter
         sets in the config); `attributes` lists attribute names the model needs.
         """
@@ -262,6 +265,8 @@ class CropDataset:
             span = f"{first}..{last}" if have.size else "no valid days"
             start = np.datetime64(cal.crop_start_date, "D")
             end = np.datetime64(cal.season_end, "D")
+            if cal.crop_end_type == "maturity":  # ends at maturity: the physics checks it is reached in time
+                end = min(end, last)
             if not have.size or start < first or start > last:
                 raise InputError(f"field {fid!r}: crop_start_date {cal.crop_start_date} is outside its "
                                  f"weather ({span})")
@@ -398,3 +403,48 @@ class CropDataset:
                        calendars=calendars, observations=np.asarray(nc.variables["observations"][:]),
                        obs_names=tuple(strings("obs_var")), obs_units=tuple(strings("obs_units")),
                        metadata=meta)
+
+
+def from_pcse_cases(paths: Sequence[str | Path]) -> tuple[CropDataset, list[dict[str, Any]]]:
+    """A `CropDataset` from PCSE reference test files (YAML), and each case's `ModelParameters`.
+
+    Weather comes from `WeatherVariables` (PCSE units), the calendar from the first campaign's
+    `CropCalendar`, attributes `lat`/`lon`/`elev` from the first weather record, and observations from
+    `ModelResults` (every day: DVS, LAI, TAGP, TWSO, TWLV, TWST, TWRT, RD, TRA). Field ids are file stems.
+    """
+    import yaml
+
+    cases = []
+    for path in paths:
+        path = Path(path)
+        data = yaml.safe_load(path.read_text())
+        for key in ("AgroManagement", "WeatherVariables", "ModelParameters"):
+            if key not in (data or {}):
+                raise InputError(f"{path}: PCSE test file lacks {key!r}")
+        cases.append((path.stem, data))
+    obs_names = ("DVS", "LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "RD", "TRA")
+    n_days = max(len(d["WeatherVariables"]) for _, d in cases)
+    weather = np.full((len(cases), n_days, len(WEATHER_NAMES)), np.nan)
+    obs = np.full((len(cases), n_days, len(obs_names)), np.nan)
+    starts, calendars, attrs, params = [], [], [], []
+    for i, (_, data) in enumerate(cases):
+        records = data["WeatherVariables"]
+        day0 = _as_date(records[0]["DAY"], "WeatherVariables[0].DAY")
+        starts.append(np.datetime64(day0, "D"))
+        for rec in records:
+            t = (_as_date(rec["DAY"], "DAY") - day0).days
+            weather[i, t] = [rec[n] for n in WEATHER_NAMES]
+        for rec in data.get("ModelResults") or []:
+            t = (_as_date(rec["DAY"], "DAY") - day0).days
+            obs[i, t] = [rec.get(n, np.nan) if rec.get(n) is not None else np.nan for n in obs_names]
+        campaign = next(iter(data["AgroManagement"][0].values()))
+        calendars.append(CropCalendar.from_dict(campaign["CropCalendar"]))
+        attrs.append([records[0]["LAT"], records[0]["LON"], records[0]["ELEV"]])
+        params.append(dict(data["ModelParameters"]))
+    ds = CropDataset(fields=[name for name, _ in cases], sites=[f"{a[0]:.4f},{a[1]:.4f}" for a in attrs],
+                     weather_start=np.asarray(starts), weather=weather, attributes=np.asarray(attrs),
+                     attribute_names=tuple(REQUIRED_ATTRIBUTES),
+                     attribute_units=tuple(REQUIRED_ATTRIBUTES.values()), calendars=calendars,
+                     observations=obs, obs_names=obs_names, obs_units=tuple(OBS_UNITS[n] for n in obs_names),
+                     metadata={"source": "PCSE reference cases"})
+    return ds, params
