@@ -20,7 +20,9 @@ Daily variable names used across the package (the dataset format and the BMI use
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -39,13 +41,39 @@ CFS_TO_M3S = 0.028316846592  # one cubic foot per second in m3 s-1
 SECONDS_PER_DAY = 86400.0
 
 
+# Scalar backend: the same formulas on Python floats (one BMI catchment per call) without numpy overhead.
+_MATH = SimpleNamespace(sin=math.sin, cos=math.cos, tan=math.tan, arccos=math.acos, sqrt=math.sqrt,
+                        exp=math.exp)
+
+
 def _prep(*xs):
-    """Return (namespace, converted arrays): torch if any input is a tensor, else numpy float64."""
-    ref = next((x for x in xs if torch is not None and isinstance(x, torch.Tensor)), None)
-    if ref is None:
-        return np, [np.asarray(x, dtype=np.float64) for x in xs]
-    dtype = ref.dtype if ref.is_floating_point() else torch.get_default_dtype()
-    return torch, [torch.as_tensor(x, dtype=dtype, device=ref.device) for x in xs]
+    """Return (namespace, converted inputs): torch if any input is a tensor, Python floats with `math` if all
+    are scalars, else numpy float64 arrays."""
+    scalar = True
+    for x in xs:
+        if type(x) is float or type(x) is int:
+            continue
+        if torch is not None and isinstance(x, torch.Tensor):
+            dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+            return torch, [torch.as_tensor(v, dtype=dtype, device=x.device) for v in xs]
+        if scalar and not (isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0)):
+            scalar = False
+    if scalar:
+        return _MATH, [float(x) for x in xs]
+    return np, [np.asarray(x, dtype=np.float64) for x in xs]
+
+
+def _clip(x, lo=None, hi=None):
+    """Clip to [lo, hi] (either may be None); NaN stays NaN. Cheaper than np.clip; torch- and float-aware."""
+    if isinstance(x, float):
+        if lo is not None and x < lo:
+            x = lo
+        return hi if hi is not None and x > hi else x
+    if torch is not None and isinstance(x, torch.Tensor):
+        return torch.clamp(x, lo, hi)
+    if lo is not None:
+        x = np.maximum(x, lo)
+    return x if hi is None else np.minimum(x, hi)
 
 
 # --------------------------------------------------------------------------- unit conversions
@@ -102,7 +130,7 @@ def _solar(lat_deg, doy):
     phi = lat * (np.pi / 180.0)
     dr = 1.0 + 0.033 * xp.cos(2.0 * np.pi * j / 365.0)
     decl = 0.409 * xp.sin(2.0 * np.pi * j / 365.0 - 1.39)
-    ws = xp.arccos(xp.clip(-xp.tan(phi) * xp.tan(decl), -1.0, 1.0))  # clip: polar day / night
+    ws = xp.arccos(_clip(-xp.tan(phi) * xp.tan(decl), -1.0, 1.0))  # clip: polar day / night
     return xp, phi, dr, decl, ws
 
 
@@ -132,7 +160,7 @@ def pet_hargreaves(tmin_c, tmax_c, lat_deg, doy):
     """
     xp, (tmin, tmax, lat, j) = _prep(tmin_c, tmax_c, lat_deg, doy)
     rng = tmax - tmin
-    size = rng.numel() if xp is not np else rng.size
+    size = rng.numel() if xp is torch else np.size(rng)
     if size > 1 and bool((abs(rng) < 1e-6).all()):
         raise InputError(
                 "pet_method 'hargreaves' needs tmax - tmin, but tmax == tmin on every day (as in the CAMELS "
@@ -141,8 +169,8 @@ def pet_hargreaves(tmin_c, tmax_c, lat_deg, doy):
             )
     ra = extraterrestrial_radiation(lat, j)
     tmean = 0.5 * (tmax + tmin)
-    pet = 0.0023 * (tmean + 17.8) * xp.sqrt(xp.clip(rng, 0.0, None)) * ra / LAMBDA_MJ_KG
-    return xp.clip(pet, 0.0, None)
+    pet = 0.0023 * (tmean + 17.8) * xp.sqrt(_clip(rng, 0.0, None)) * ra / LAMBDA_MJ_KG
+    return _clip(pet, 0.0, None)
 
 
 def pet_hamon(tmean_c, lat_deg, doy):
@@ -154,7 +182,7 @@ def pet_hamon(tmean_c, lat_deg, doy):
     """
     xp, (t, lat, j) = _prep(tmean_c, lat_deg, doy)
     n = daylight_hours(lat, j)
-    return xp.clip(29.8 * n * saturation_vapour_pressure_kpa(t) / (t + 273.2), 0.0, None)
+    return _clip(29.8 * n * saturation_vapour_pressure_kpa(t) / (t + 273.2), 0.0, None)
 
 
 def net_radiation(srad_w_m2, tmin_c, tmax_c, vp_pa, lat_deg, doy, elevation_m=0.0, albedo=0.23):
@@ -169,8 +197,8 @@ def net_radiation(srad_w_m2, tmin_c, tmax_c, vp_pa, lat_deg, doy, elevation_m=0.
                                                      doy)
     rs = w_m2_to_mj_m2_day(srad)
     rso = (0.75 + 2e-5 * z) * extraterrestrial_radiation(lat, j)
-    ratio = xp.clip(rs / xp.clip(rso, 1e-6, None), 0.3, 1.0)
-    ea = xp.clip(ea_pa / 1000.0, 0.0, None)
+    ratio = _clip(rs / _clip(rso, 1e-6, None), 0.3, 1.0)
+    ea = _clip(ea_pa / 1000.0, 0.0, None)
     t4 = 0.5 * ((tmax + 273.16) ** 4 + (tmin + 273.16) ** 4)
     rnl = SIGMA_MJ * t4 * (0.34 - 0.14 * xp.sqrt(ea)) * (1.35 * ratio - 0.35)
     return (1.0 - albedo) * rs - rnl
@@ -198,7 +226,7 @@ def pet_priestley_taylor(srad_w_m2, tmean_c, vp_pa, lat_deg, doy, elevation_m=No
     es = saturation_vapour_pressure_kpa(t)
     delta = 4098.0 * es / (t + 237.3) ** 2
     gamma = 0.665e-3 * p_pa / 1000.0
-    return xp.clip(alpha * delta / (delta + gamma) * rn / LAMBDA_MJ_KG, 0.0, None)
+    return _clip(alpha * delta / (delta + gamma) * rn / LAMBDA_MJ_KG, 0.0, None)
 
 
 PET_METHODS = {
@@ -340,14 +368,14 @@ def aorc_hourly_to_daily(hourly: Mapping[str, Any], lat_deg, doy,
                              f"{tuple(a.shape)}")
 
     def mean(a):
-        return a.mean(0) if xp is np else a.mean(dim=0)
+        return float(a.sum()) / 24.0 if a.ndim == 1 and xp is np else a.sum(0) * (1.0 / 24.0)
 
     t_k = h[AORC_TEMP]
     daily = {
         "prcp": precip_rate_to_mm_per_day(mean(h[AORC_PRECIP])),
         "tmean": kelvin_to_celsius(mean(t_k)),
-        "tmin": kelvin_to_celsius(t_k.min(0) if xp is np else t_k.amin(dim=0)),
-        "tmax": kelvin_to_celsius(t_k.max(0) if xp is np else t_k.amax(dim=0)),
+        "tmin": kelvin_to_celsius(t_k.amin(dim=0) if xp is torch else t_k.min(0)),
+        "tmax": kelvin_to_celsius(t_k.amax(dim=0) if xp is torch else t_k.max(0)),
     }
     if h.get(AORC_PRES) is not None:
         daily["pres"] = mean(h[AORC_PRES])

@@ -183,3 +183,18 @@ def test_input_derivation_round_trip_and_errors():
         F.InputDerivation(pet_method="thornthwaite")
     with pytest.raises(InputError, match="tmean"):
         spec.model_inputs({"prcp": 1.0}, 40.0, 100)
+
+
+def test_scalar_path_equals_array_path_and_keeps_nan():
+    for method in ("hamon", "hargreaves", "priestley_taylor"):
+        scalar = F.aorc_hourly_to_daily(_hourly_day(0.3), 41.0, 200, method)
+        batch = F.aorc_hourly_to_daily({k: v[:, None] for k, v in _hourly_day(0.3).items()}, np.array([41.0]),
+                                       np.array([200]), method)
+        for name in ("P", "T", "PET", "tmin", "tmax"):
+            assert isinstance(scalar[name], float)
+            assert scalar[name] == pytest.approx(float(batch[name][0]), rel=1e-12), (method, name)
+    hourly = _hourly_day()
+    hourly[F.AORC_TEMP] = hourly[F.AORC_TEMP].copy()
+    hourly[F.AORC_TEMP][5] = np.nan
+    out = F.aorc_hourly_to_daily(hourly, 40.0, 172, "priestley_taylor")
+    assert math.isnan(out["T"]) and math.isnan(out["PET"]) and math.isnan(out["tmin"])
