@@ -1,0 +1,145 @@
+"""ModelHandler: numpy path == torch path, shared weights per process, state arrays, errors."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+
+from dmg_bmi.checkpoint import load_checkpoint, save_checkpoint
+from dmg_bmi.errors import CheckpointError, ConfigError
+from dmg_bmi.handler import ModelHandler
+from dmg_bmi.ngen.demo import make_demo_checkpoint
+
+pytestmark = pytest.mark.numpy1
+
+ATTRS = {"p_mean": 3.5, "pet_mean": 2.2, "aridity": 0.63, "frac_snow": 0.18, "elev_mean": 37.7,
+         "slope_mean": 4.75}
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return make_demo_checkpoint(tmp_path_factory.mktemp("h") / "demo.pt", nmul=8, hidden=32)
+
+
+def days(n: int, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    t = 5 + 10 * np.sin(np.arange(n) / 58.0) + rng.normal(0, 3, n)
+    p = rng.gamma(0.5, 6.0, n) * (rng.random(n) < 0.5)
+    return [{"P": p[i], "T": t[i], "PET": max(0.1, 2 + 0.2 * t[i]), "prcp": p[i], "tmean": t[i]}
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-10), ("float32", 1e-6)])
+def test_numpy_path_equals_torch_path(tmp_path, dtype, rtol):
+    # float32 checkpoints: the torch model keeps float32-rounded parameter bounds, numpy the exact ones
+    path = make_demo_checkpoint(tmp_path / f"{dtype}.pt", nmul=8, hidden=32, dtype=dtype)
+    a = ModelHandler.load(path, backend="numpy")
+    b = ModelHandler.load(path, backend="torch")
+    for h in (a, b):
+        h.set_attributes(ATTRS)
+    for d in days(120):
+        oa, ob = a.step(d), b.step(d)
+        for k in oa:
+            assert oa[k] == pytest.approx(ob[k], rel=rtol, abs=1e-12), k
+    assert oa["runoff"] > 0 and oa["soil_moisture"] > 0
+    ha = a.state_to_arrays(a.get_state())
+    hb = b.state_to_arrays(b.get_state())
+    assert set(ha) == set(hb)
+    for k in ha:
+        np.testing.assert_allclose(ha[k], hb[k], rtol=100 * rtol, atol=1e-12)
+
+
+def test_storage_balance_per_step(ckpt):
+    h = ModelHandler.load(ckpt)
+    h.set_attributes(ATTRS)
+    s0 = h.describe(h.get_state())["storage"]
+    total_in = total_out = total_leak = 0.0
+    for d in days(200, seed=1):
+        o = h.step(d)
+        total_in += o["precip"]
+        total_out += o["runoff"] + o["aet"]
+        total_leak += o["leak"]
+    assert s0 + total_in - total_out - total_leak == pytest.approx(o["storage"], abs=1e-9)
+
+
+def test_weights_are_shared_and_second_instance_is_light(ckpt):
+    first = ModelHandler.load(ckpt)
+    first.set_attributes(ATTRS)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    second = ModelHandler.load(ckpt)
+    second.set_attributes({**ATTRS, "aridity": 1.2})
+    added = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert second.members[0].model is first.members[0].model  # one copy of the weights per process
+    assert added < 1_000_000, f"second instance added {added} bytes"
+    d = days(1)[0]
+    assert first.step(d)["runoff"] != second.step(d)["runoff"]  # attributes are per instance
+
+
+def test_state_arrays_round_trip(ckpt):
+    h = ModelHandler.load(ckpt)
+    h.set_attributes(ATTRS)
+    seq = days(60, seed=2)
+    for d in seq[:30]:
+        h.step(d)
+    arrays = h.state_to_arrays(h.get_state())
+    rest = [h.step(d) for d in seq[30:]]
+    h.set_state(h.state_from_arrays(arrays))
+    again = [h.step(d) for d in seq[30:]]
+    assert rest == again
+    with pytest.raises(Exception, match="state arrays do not match"):
+        h.state_from_arrays({"x": np.zeros(1)})
+
+
+def test_ensemble_weights_and_errors(ckpt, tmp_path):
+    other = make_demo_checkpoint(tmp_path / "o.pt", nmul=8, hidden=32, seed=5)
+    ens = ModelHandler.load([ckpt, other], weights=[0.25, 0.75])
+    singles = [ModelHandler.load(p) for p in (ckpt, other)]
+    for h in (ens, *singles):
+        h.set_attributes(ATTRS)
+    for d in days(10):
+        o = ens.step(d)
+        s = [h.step(d) for h in singles]
+    assert o["runoff"] == pytest.approx(0.25 * s[0]["runoff"] + 0.75 * s[1]["runoff"], rel=1e-12)
+    with pytest.raises(ConfigError, match="2 weights for 1"):
+        ModelHandler.load([ckpt], weights=[0.5, 0.5])
+    with pytest.raises(ConfigError, match=r"missing attribute\(s\) \['slope_mean'\]"):
+        ModelHandler.load(ckpt).set_attributes({k: v for k, v in ATTRS.items() if k != "slope_mean"})
+    if torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="'numpy' runs on the CPU only"):
+            ModelHandler.load(ckpt, device="cuda", backend="numpy")
+    else:
+        with pytest.raises(ConfigError, match="torch sees no CUDA device"):
+            ModelHandler.load(ckpt, device="cuda")
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        ModelHandler.load(tmp_path / "nope.pt")
+
+
+def test_incompatible_checkpoint_input(ckpt, tmp_path):
+    """A checkpoint whose NN needs an input ngen's AORC forcing cannot provide is refused by name."""
+    ck = load_checkpoint(ckpt)
+    model = ck.build_model()
+    norm = ck.normalization
+    from dmg_bmi.normalization import Normalizer, VarStats
+
+    stats = dict(norm.stats)
+    stats["swe_obs"] = VarStats(0.0, 1.0)
+    path = save_checkpoint(tmp_path / "bad.pt", model, Normalizer(stats),
+                           nn_forcings=["P", "T", "swe_obs"], derivations=ck.derivations)
+    with pytest.raises(CheckpointError, match="model input 'swe_obs' cannot be derived"):
+        ModelHandler.load(path)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_torch_path_equals_numpy(ckpt):
+    a = ModelHandler.load(ckpt, device="cuda")
+    b = ModelHandler.load(ckpt, backend="numpy")
+    for h in (a, b):
+        h.set_attributes(ATTRS)
+    for d in days(30):
+        oa, ob = a.step(d), b.step(d)
+    assert oa["runoff"] == pytest.approx(ob["runoff"], rel=1e-9)
