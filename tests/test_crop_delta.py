@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import shared_path
 
 from dmg_bmi.config import ModelConfig, NNConfig, PhyConfig
+from dmg_bmi.data.crop_dataset import from_pcse_cases
 from dmg_bmi.errors import ConfigError, InputError
-from dmg_bmi.models.crop_delta import CropDeltaModel, LearnedParam, parse_learned
+from dmg_bmi.models.crop_delta import (
+    CropDeltaModel,
+    LearnedParam,
+    WofostPhysics,
+    base_params,
+    parse_learned,
+    physics_attrs,
+    physics_weather,
+    sparse_obs_loss,
+)
 from dmg_bmi.models.phy.base import ParamSpec
 from dmg_bmi.models.registry import get_nn
 
@@ -78,3 +89,45 @@ def test_gradients_reach_the_network():
     grads = [p.grad for p in model.nn.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert sum(float(g.abs().sum()) for g in grads) > 0
+
+
+def test_sparse_obs_loss_uses_observed_entries_only():
+    out = {"LAI": torch.ones(4, 2, dtype=torch.float64), "TWSO": torch.zeros(4, 2, dtype=torch.float64)}
+    obs = torch.full((4, 2, 2), float("nan"), dtype=torch.float64)
+    obs[1, 0, 0], obs[3, 1, 0] = 2.0, 1.0  # LAI errors 1 and 0 -> MSE 0.5, scale 0.5 -> 2.0
+    obs[2, 1, 1] = 10.0  # TWSO error 10 -> MSE 100, scale 10 -> 1.0
+    loss = sparse_obs_loss(out, obs, ("LAI", "TWSO"), torch.tensor([0.5, 10.0], dtype=torch.float64))
+    assert float(loss) == pytest.approx(1.5)
+    with pytest.raises(InputError, match="no observations"):
+        sparse_obs_loss(out, torch.full((4, 2, 1), float("nan")), ("LAI",), torch.ones(1))
+
+
+def test_pipeline_reproduces_pcse_cases_with_fixed_parameters():
+    """PCSE cases -> crop dataset -> δWOFOST with the 'network' output fixed to each case's own TSUM1,
+    SPAN and TDWI -> WOFOST: every day within the files' Precision."""
+    root = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
+    files = [root / f"test_potentialproduction_wofost72_{c}.yaml" for c in ("01", "10", "17", "33", "41")]
+    ds, case_params = from_pcse_cases(files)
+    ds.validate()
+    sets = {}
+    for cal, p in zip(ds.calendars, case_params, strict=True):
+        sets.setdefault(cal.crop_name, {})[cal.variety_name] = p
+    base = base_params(sets, ds.calendars)
+    learned = [LearnedParam("TSUM1", 100.0, 2500.0), LearnedParam("SPAN", 15.0, 60.0),
+               LearnedParam("TDWI", 0.1, 300.0)]
+    model = _model(learned)
+    model.phy = WofostPhysics()
+    fixed = torch.tensor([[p[n.name] for n in learned] for p in case_params], dtype=torch.float64)
+    perturbed = {k: (v * 1.3 if k in ("TSUM1", "SPAN", "TDWI") else v) for k, v in base.items()}
+    params = model.crop_params(fixed, perturbed)  # the learned values replace the (perturbed) base
+    x = torch.as_tensor(physics_weather(ds))
+    attrs = {k: torch.as_tensor(v) for k, v in physics_attrs(ds).items()}
+    out, _ = model.phy(x, params, attrs)
+    tol = {"DVS": 1e-4, "LAI": 0.01, "RD": 0.01, "TAGP": 0.1, "TRA": 0.001, "TWLV": 0.1, "TWRT": 0.1,
+           "TWSO": 0.1, "TWST": 0.1}
+    for j, name in enumerate(ds.obs_names):
+        ref = torch.as_tensor(ds.observations[..., j].T)
+        seen = torch.isfinite(ref)
+        assert int(seen.sum()) > 400
+        err = (out[name][seen] - ref[seen]).abs().max()
+        assert float(err) < tol[name], (name, float(err))
