@@ -1,0 +1,32 @@
+"""bmi-tester 0.5.10 (with gimli.units 0.3.4, so units are really checked) on the shipped bmi_configs/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+pytestmark = [pytest.mark.slow, pytest.mark.numpy1]
+
+
+def test_bmi_tester_passes_every_stage(tmp_path):
+    pytest.importorskip("bmi_tester")
+    from gimli.units import units  # noqa: F401  (0.3.4 has this module; 0.4.x silently skips unit tests)
+
+    root = tmp_path / "root"  # a copy without __pycache__ or other folders (bmi-tester copies every entry)
+    root.mkdir()
+    for name in ("example.yml", "demo_hbv11p.pt"):
+        shutil.copy2(REPO / "bmi_configs" / name, root / name)
+    exe = shutil.which("bmi-test") or str(os.path.join(os.path.dirname(sys.executable), "bmi-test"))
+    env = {**os.environ, "PYTEST_ADDOPTS": "--confcutdir=/ -rs -v"}
+    proc = subprocess.run([exe, "dmg_bmi.bmi:DeltaModelBmi", "--config-file", "example.yml",
+                           "--root-dir", "."], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert "All tests passed" in out
+    assert "test_get_var_units[land_surface_water__runoff_depth] PASSED" in out  # units checked, not skipped
+    assert "FAILED" not in out and "ERROR" not in out
