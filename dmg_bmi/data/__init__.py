@@ -1,0 +1,2 @@
+"""Datasets: the NetCDF format (`dataset`), the CAMELS-US reader and converter (`camels`),
+the synthetic twin (`twin`)."""
