@@ -66,7 +66,7 @@ def test_observations_are_sparse_and_noisy():
     t = np.arange(120.0)
     truth = {"LAI": np.tile(np.sin(t / 40) + 1.5, (2, 1)), "DVS": np.tile(t / 60, (2, 1)),
              "TAGP": np.tile(100 * t, (2, 1)), "TWSO": np.tile(20 * t, (2, 1))}
-    obs = ct.sample_observations(rng, truth, np.array([100, 120]), np.array([0, 0]))
+    obs = ct.sample_observations(rng, truth, np.array([0, 0]), np.array([99, 119]))
     lai = obs[..., ct.OBSERVED.index("LAI")]
     seen = np.isfinite(lai)
     assert 5 <= seen[0].sum() <= 14 and not seen[0, 100:].any()
@@ -80,3 +80,21 @@ def test_observations_are_sparse_and_noisy():
 def test_unknown_crop_is_refused():
     with pytest.raises(InputError, match=r"unknown crop\(s\) \['Rice'\]"):
         ct.make_layout(n_sites=1, crops=("Rice",))
+
+
+def test_simulated_twin_round_trip(tmp_path):
+    """A small twin simulated with WOFOST: observations follow the truth, true parameters are recorded."""
+    from conftest import shared_path
+
+    pcse = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
+    ds = ct.make_crop_twin(tmp_path / "twin.nc", pcse, n_sites=2, fields_per_site=2, seed=1)
+    back = ct.CropDataset.load(tmp_path / "twin.nc")
+    assert back.obs_names == ct.OBSERVED and back.n_fields == 4
+    sets = ct.parameter_sets(tuple(ct.CROPS), pcse)
+    base = np.array([sets[c.crop_name][c.variety_name]["TSUM1"] for c in ds.calendars])
+    np.testing.assert_allclose(ds.attribute_array(["true_TSUM1"])[:, 0],
+                               base * ds.attribute_array(["true_factor_TSUM1"])[:, 0])
+    twso = back.observation_array(["TWSO"])[..., 0]
+    assert np.all(np.nanmax(twso, axis=1) > 1000)  # every field has a final yield observation (kg ha-1)
+    dvs = back.observation_array(["DVS"])[..., 0]
+    assert np.nanmax(dvs) > 1.0 and np.all(np.isfinite(dvs).sum(1) >= 5)

@@ -32,10 +32,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from dmg_bmi.crop_weather import WEATHER_NAMES, angot_radiation, penman
-from dmg_bmi.data.crop_dataset import CropCalendar, CropDataset
+from dmg_bmi.data.crop_dataset import OBS_UNITS, CropCalendar, CropDataset
 from dmg_bmi.errors import InputError
+from dmg_bmi.models.crop_delta import (
+    WofostPhysics,
+    base_params,
+    load_parameter_set,
+    physics_attrs,
+    physics_weather,
+)
+from dmg_bmi.models.phy.wofost72.params import UNITS
 
 SITE_ATTRIBUTES = {
     "lat": (38.0, 58.0, "degrees_north"), "lon": (-5.0, 25.0, "degrees_east"), "elev": (0.0, 800.0, "m"),
@@ -164,32 +173,68 @@ def make_layout(n_sites: int = 40, fields_per_site: int = 3, crops: tuple[str, .
     )
 
 
-def sample_observations(rng: np.random.Generator, truth: dict[str, np.ndarray], season_length: np.ndarray,
-                        start_index: np.ndarray) -> np.ndarray:
-    """Sparse noisy observations `[N, T, len(OBSERVED)]` from noise-free daily states `truth[name] [N, T]`."""
+def sample_observations(rng: np.random.Generator, truth: dict[str, np.ndarray], first: np.ndarray,
+                        last: np.ndarray) -> np.ndarray:
+    """Sparse noisy observations `[N, T, len(OBSERVED)]` from noise-free daily states `truth[name] [N, T]`
+    between each field's first and last (inclusive) season day (module doc, step 5)."""
     n, t = truth["LAI"].shape
     obs = np.full((n, t, len(OBSERVED)), np.nan)
     j = {name: k for k, name in enumerate(OBSERVED)}
     for i in range(n):
-        first = int(start_index[i])
-        last = min(int(start_index[i] + season_length[i] - 1), t - 1)
-        lai_days = first + np.cumsum(rng.integers(7, 11, 40))
-        lai_days = lai_days[(lai_days < last) & (rng.uniform(size=lai_days.size) > 0.2)]
-        bio_days = first + np.cumsum(rng.integers(18, 25, 15))
-        bio_days = bio_days[bio_days < last]
+        f0, f1 = int(first[i]), min(int(last[i]), t - 1)
+        lai_days = f0 + np.cumsum(rng.integers(7, 11, 40))
+        lai_days = lai_days[(lai_days < f1) & (rng.uniform(size=lai_days.size) > 0.2)]
+        bio_days = f0 + np.cumsum(rng.integers(18, 25, 15))
+        bio_days = bio_days[bio_days < f1]
         lai = truth["LAI"][i, lai_days]
         obs[i, lai_days, j["LAI"]] = lai * np.exp(rng.normal(0, 0.15, lai.size) - 0.15**2 / 2)
         obs[i, lai_days, j["DVS"]] = truth["DVS"][i, lai_days] + rng.normal(0, 0.03, lai.size)
         for name in ("TAGP", "TWSO"):
             v = truth[name][i, bio_days]
             obs[i, bio_days, j[name]] = v * np.exp(rng.normal(0, 0.10, v.size) - 0.10**2 / 2)
-        final = truth["TWSO"][i, last]
-        obs[i, last, j["TWSO"]] = final * np.exp(rng.normal(0, 0.05) - 0.05**2 / 2)
+        obs[i, f1, j["TWSO"]] = truth["TWSO"][i, f1] * np.exp(rng.normal(0, 0.05) - 0.05**2 / 2)
     return obs
 
 
-def save_twin(dataset: CropDataset, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
-    """Write the twin (atomic), recording `extra` metadata."""
-    if extra:
-        dataset.metadata.update({k: str(v) for k, v in extra.items()})
-    return dataset.save(path)
+def parameter_sets(crops: tuple[str, ...], pcse_dir: str | Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """The twin's crop parameter sets {crop: {"<crop>_twin": params}} from PCSE reference cases."""
+    root = Path(pcse_dir)
+    return {c: {f"{c}_twin": load_parameter_set(
+        root / f"test_potentialproduction_wofost72_{CROPS[c].case}.yaml", f"crop twin {c}")} for c in crops}
+
+
+def simulate(layout: CropDataset, sets, seed: int = 0) -> tuple[CropDataset, dict[str, np.ndarray]]:
+    """Run WOFOST with the true parameters and add sparse noisy observations and `true_<name>` attributes.
+
+    Returns the dataset and the noise-free daily truth `{name: [N, T]}` (DVS, LAI, TAGP, TWSO, ACTIVE).
+    """
+    base = base_params(sets, layout.calendars)
+    factors = layout.attribute_array([f"true_factor_{p}" for p in VARYING_PARAMS])
+    params = dict(base)
+    for k, p in enumerate(VARYING_PARAMS):
+        params[p] = base[p] * torch.as_tensor(factors[:, k])
+    x = torch.as_tensor(physics_weather(layout))
+    attrs = {k: torch.as_tensor(v) for k, v in physics_attrs(layout).items()}
+    with torch.no_grad():
+        out, _ = WofostPhysics()(x, params, attrs)
+    truth = {k: out[k].numpy().T.copy() for k in (*OBSERVED, "ACTIVE")}
+    active = truth["ACTIVE"] > 0.5
+    first = np.argmax(active, axis=1)
+    last = active.shape[1] - 1 - np.argmax(active[:, ::-1], axis=1)
+    obs = sample_observations(np.random.default_rng([seed, 1]), truth, first, last)
+    names = layout.attribute_names + tuple(f"true_{p}" for p in VARYING_PARAMS)
+    units = layout.attribute_units + tuple(UNITS[p] for p in VARYING_PARAMS)
+    values = np.concatenate([layout.attributes, np.stack([params[p].numpy() for p in VARYING_PARAMS], 1)], 1)
+    ds = dataclasses.replace(layout, attributes=values, attribute_names=names, attribute_units=units,
+                             observations=obs, obs_names=OBSERVED,
+                             obs_units=tuple(OBS_UNITS[n] for n in OBSERVED))
+    return ds, truth
+
+
+def make_crop_twin(path: str | Path, pcse_dir: str | Path, n_sites: int = 40, fields_per_site: int = 3,
+                   crops: tuple[str, ...] = tuple(CROPS), seed: int = 0) -> CropDataset:
+    """Generate the whole twin (layout, WOFOST truth, observations) and save it atomically to `path`."""
+    layout = make_layout(n_sites, fields_per_site, crops, seed=seed)
+    ds, _ = simulate(layout, parameter_sets(crops, pcse_dir), seed)
+    ds.save(path)
+    return ds
