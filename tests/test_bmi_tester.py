@@ -21,10 +21,10 @@ def test_bmi_tester_passes_every_stage(tmp_path):
     root.mkdir()
     for name in ("example.yml", "demo_hbv11p.pt"):
         shutil.copy2(REPO / "bmi_configs" / name, root / name)
-    exe = shutil.which("bmi-test") or str(os.path.join(os.path.dirname(sys.executable), "bmi-test"))
-    env = {**os.environ, "PYTEST_ADDOPTS": "--confcutdir=/ -rs -v"}
-    proc = subprocess.run([exe, "dmg_bmi.bmi:DeltaModelBmi", "--config-file", "example.yml",
-                           "--root-dir", "."], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "PYTEST_ADDOPTS": "--confcutdir=/ -rs -v"}  # the rootdir trap, bmi-ngen.md §2
+    cmd = [sys.executable, "-m", "bmi_tester", "dmg_bmi.bmi:DeltaModelBmi", "--config-file", "example.yml",
+           "--root-dir", "."]  # this interpreter, so the numpy-1.26 CI stage tests under numpy 1.26
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert "All tests passed" in out
