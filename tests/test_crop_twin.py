@@ -98,3 +98,16 @@ def test_simulated_twin_round_trip(tmp_path):
     assert np.all(np.nanmax(twso, axis=1) > 1000)  # every field has a final yield observation (kg ha-1)
     dvs = back.observation_array(["DVS"])[..., 0]
     assert np.nanmax(dvs) > 1.0 and np.all(np.isfinite(dvs).sum(1) >= 5)
+
+
+def test_cli_make_sample_data_crop(tmp_path, capsys):
+    from conftest import shared_path
+
+    from dmg_bmi.cli import main
+
+    pcse = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
+    out = tmp_path / "crop.nc"
+    assert main(["make-sample-data", "--kind", "crop", "--sites", "1", "--out", str(out),
+                 "--pcse-dir", str(pcse)]) == 0
+    assert "3 crop fields" in capsys.readouterr().out
+    assert ct.CropDataset.load(out).n_fields == 3

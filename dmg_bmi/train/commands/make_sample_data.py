@@ -6,23 +6,33 @@ import argparse
 
 HELP = "Write a synthetic sample dataset (NetCDF) that needs no download."
 
-KINDS = ("hydro",)
+KINDS = ("hydro", "crop")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", choices=KINDS, default="hydro",
-                        help="hydro: synthetic HBV catchments (attributes, weather, true parameters, flow)")
+                        help="hydro: synthetic HBV catchments (attributes, weather, true parameters, flow); "
+                             "crop: WOFOST fields of several crops (weather, true parameters, observations)")
     parser.add_argument("--out", default="sample_data/twin.nc", help="output NetCDF path")
     parser.add_argument("--basins", type=int, default=50, help="number of synthetic catchments")
     parser.add_argument("--years", type=int, default=6, help="years of daily data")
     parser.add_argument("--start", default="2000-01-01", help="first day YYYY-MM-DD")
     parser.add_argument("--seed", type=int, default=0, help="random seed (the data are deterministic)")
     parser.add_argument("--noise", type=float, default=0.1, help="log-normal noise sigma on the flow")
+    parser.add_argument("--sites", type=int, default=40, help="crop: number of sites (3 fields each)")
+    parser.add_argument("--pcse-dir", default="../shared/data/pcse_wofost72_pp",
+                        help="crop: folder of PCSE reference cases giving the crop parameter sets")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    if args.kind == "crop":
+        from dmg_bmi.data.crop_twin import make_crop_twin
+
+        ds = make_crop_twin(Path(args.out), args.pcse_dir, n_sites=args.sites, seed=args.seed)
+        print(f"wrote {args.out} ({ds.n_fields} crop fields at {args.sites} sites, seed {args.seed})")
+        return 0
     from dmg_bmi.data.twin import write_twin
 
     path = write_twin(Path(args.out), n_basins=args.basins, start=args.start, years=args.years,
