@@ -82,6 +82,7 @@ def test_unknown_crop_is_refused():
         ct.make_layout(n_sites=1, crops=("Rice",))
 
 
+@pytest.mark.slow
 def test_simulated_twin_round_trip(tmp_path):
     """A small twin simulated with WOFOST: observations follow the truth, true parameters are recorded."""
     from conftest import shared_path
@@ -100,6 +101,7 @@ def test_simulated_twin_round_trip(tmp_path):
     assert np.nanmax(dvs) > 1.0 and np.all(np.isfinite(dvs).sum(1) >= 5)
 
 
+@pytest.mark.slow
 def test_cli_make_sample_data_crop(tmp_path, capsys):
     from conftest import shared_path
 
