@@ -1,0 +1,50 @@
+"""Brief training on the real CAMELS-US sample (CAMELS-layout reader path) beats a climatology baseline."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import shared_path
+
+from dmg_bmi.checkpoint import load_checkpoint
+from dmg_bmi.forcing import InputDerivation
+from dmg_bmi.train.config import Period
+from dmg_bmi.train.configs import package_config
+from dmg_bmi.train.data import load_dataset
+from dmg_bmi.train.evaluate import predict, score
+from dmg_bmi.train.metrics import nse
+from dmg_bmi.train.trainer import train
+
+
+def climatology_nse(ds, train: Period, test: Period) -> list[float]:
+    """NSE on `test` of the day-of-year mean flow of `train` (per basin): the baseline to beat."""
+    tr, te = ds.sel_period(train.start, train.end), ds.sel_period(test.start, test.end)
+    q_tr, q_te = tr.target("streamflow"), te.target("streamflow")
+    out = []
+    for b in range(ds.n_basins):
+        clim = np.array([np.nanmean(q_tr[b][tr.doy == d]) if np.isfinite(q_tr[b][tr.doy == d]).any()
+                         else np.nanmean(q_tr[b]) for d in range(1, 367)])
+        out.append(nse(clim[te.doy - 1], q_te[b]))
+    return out
+
+
+@pytest.mark.slow
+def test_brief_dhbv_training_beats_climatology(tmp_path):
+    camels = shared_path("hydro", "raw", "camels_us")
+    cfg = package_config("dhbv_camels", [
+        f"data.path={camels}", f"run.exact_dir={tmp_path / 'run'}", "run.progress=false", "run.save_every=0",
+        "data.train={start: 2000-10-01, end: 2005-09-30}", "data.test={start: 2005-10-01, end: 2009-09-30}",
+        "model.phy.nmul=2", "model.nn.hidden_size=16", "model.nn.mlp_hidden_size=32",
+        "train.epochs=5", "train.iterations_per_epoch=10", "train.lr=0.01",
+    ])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = train(cfg)
+        ckpt = load_checkpoint(result.last)
+        ds = load_dataset(cfg.data, InputDerivation("hamon"))
+        pred = predict(ckpt.build_model(), ckpt.normalization, ds, cfg.data.test, target="streamflow")
+    model_nse = np.array([r["nse"] for r in score(pred)])
+    clim = np.array(climatology_nse(ds, cfg.data.train, cfg.data.test))
+    assert np.nanmedian(model_nse) > np.nanmedian(clim) + 0.15, (model_nse, clim)
