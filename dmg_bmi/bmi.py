@@ -36,6 +36,7 @@ class DeltaModelBmi(Bmi):
         self._ready = False
         self._vars: dict[str, V.Variable] = {}
         self._values: dict[str, np.ndarray] = {}
+        self._forcing: dict[str, np.ndarray] = {}
         self._chains: DailyChains | None = None
         self._dirty = False
 
@@ -58,6 +59,7 @@ class DeltaModelBmi(Bmi):
         self._inputs = np.zeros(len(V.INPUT_NAMES))
         self._last_valid = np.full(len(V.INPUT_NAMES), np.nan)
         self._values = {name: self._inputs[i : i + 1] for i, name in enumerate(V.INPUT_NAMES)}
+        self._forcing = dict(self._values)  # the hot set_value path: forcing name -> its 1-item view
         for name, var in self._vars.items():
             if var.role in ("output", "parameter") or name.startswith("ngen::mass"):
                 self._values[name] = np.full(1, np.nan if var.role == "parameter" else 0.0)
@@ -115,6 +117,7 @@ class DeltaModelBmi(Bmi):
         self._chains = None
         self._handler = None
         self._values = {}
+        self._forcing = {}
         self._ready = False
 
     # ------------------------------------------------------------------ state files
@@ -305,6 +308,10 @@ class DeltaModelBmi(Bmi):
 
     def set_value(self, name: str, src: np.ndarray) -> None:
         """Set `name` from `src` (1 item for float64 variables; protocol payloads as uint8 bytes)."""
+        dest = self._forcing.get(name)
+        if dest is not None and type(src) is np.ndarray and src.size == 1 and src.dtype.kind in "fiu":
+            dest[0] = src.flat[0]  # ngen's per-step forcing: one value, already in our units
+            return
         var = self._var(name)
         src = np.asarray(src)
         if src.dtype.kind not in "fiub":

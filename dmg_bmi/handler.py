@@ -19,6 +19,7 @@ in transit included).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,16 +102,20 @@ class _Member:
         self.phy = self.model.phy
         self.attrs: dict[str, float] | None = None
         stats = [self.ckpt.normalization.stats[n] for n in self.ckpt.nn_forcings]
-        self._mean = np.array([s.mean for s in stats])
-        self._std = np.array([s.std for s in stats])
+        self._moments = [(s.mean, s.std) for s in stats]
         self._logs = [i for i, s in enumerate(stats) if s.log_norm]
 
-    def normalize(self, x: np.ndarray) -> np.ndarray:
-        """`Normalizer.transform(x, nn_forcings)` for one step `[1, nx]`, with the statistics pre-gathered."""
-        if self._logs:
-            x[:, self._logs] = _log_transform(x[:, self._logs])
-        z = (x - self._mean) / self._std
-        return z if np.isfinite(z).all() else np.nan_to_num(z, nan=0.0)
+    def normalize(self, values: list[float]) -> np.ndarray:
+        """`Normalizer.transform` of one step's NN forcings (floats, `nn_forcings` order) -> `[1, nx]`.
+
+        Same maths (the normalizer's own log transform, z-score, NaN -> 0) on Python floats: at batch 1
+        this is ~10x cheaper than the array path."""
+        for i in self._logs:
+            values[i] = float(_log_transform(values[i]))
+        z = [(v - m) / s for v, (m, s) in zip(values, self._moments, strict=True)]
+        if all(math.isfinite(v) for v in z):
+            return np.array([z])
+        return np.nan_to_num(np.array([z]), nan=0.0)
 
     def bind(self, attrs: dict[str, float]) -> None:
         """Normalize the NN attributes and compute the static parameters once."""
@@ -147,7 +152,7 @@ class _Member:
 
     def advance(self, state: dict, daily: dict) -> tuple[dict, dict]:
         ck = self.ckpt
-        x_nn = self.normalize(np.array([[float(daily[n]) for n in ck.nn_forcings]], dtype=np.float64))
+        x_nn = self.normalize([float(daily[n]) for n in ck.nn_forcings])
         x_phy = np.array([[float(daily[n]) for n in ck.phy_forcings]], dtype=np.float64)
         if self.backend == "numpy":
             dyn, hidden = self.stepper.step(x_nn, state["nn"])
@@ -339,17 +344,12 @@ def stores_of(member: _Member, state: dict) -> dict[str, float]:
 
 def summarize(member: _Member, state: dict, raw: dict, daily: dict) -> dict[str, float]:
     """Daily outputs from the physics step's raw outputs (basin means: mm/d, mm) and the new state."""
-    stores = {k: _scalar(raw[k]) for k in ("snowpack", "meltwater", "SM", "SUZ", "SLZ")}
-    in_transit = member.in_transit(state["phy"])
-    out = {
-        "swe": stores["snowpack"] + stores["meltwater"], "soil_moisture": stores["SM"],
-        "upper_zone": stores["SUZ"], "lower_zone": stores["SLZ"],
-        "storage": sum(stores.values()) + in_transit,
+    snow, melt, sm, suz, slz = (float(raw[k][0]) for k in ("snowpack", "meltwater", "SM", "SUZ", "SLZ"))
+    gain = float(raw["clamp_gain"][0]) + (float(raw["exchange"][0]) if "exchange" in raw else 0.0)
+    return {
+        "swe": snow + melt, "soil_moisture": sm, "upper_zone": suz, "lower_zone": slz,
+        "storage": snow + melt + sm + suz + slz + member.in_transit(state["phy"]),
+        "runoff": float(raw["streamflow"][0]), "aet": float(raw["AET"][0]), "pet": float(daily["PET"]),
+        "precip": float(daily["P"]),
+        "leak": -gain,  # water lost by the column (ngen's "leaked"): minus what floors and exchange add
     }
-    out.update(
-        runoff=_scalar(raw["streamflow"]), aet=_scalar(raw["AET"]), pet=float(daily["PET"]),
-        precip=float(daily["P"]),
-        # water lost by the column (ngen's "leaked"): minus what the floors and the exchange term add
-        leak=-(_scalar(raw.get("clamp_gain", 0.0)) + _scalar(raw.get("exchange", 0.0))),
-    )
-    return out

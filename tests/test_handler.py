@@ -143,3 +143,12 @@ def test_cuda_torch_path_equals_numpy(ckpt):
     for d in days(30):
         oa, ob = a.step(d), b.step(d)
     assert oa["runoff"] == pytest.approx(ob["runoff"], rel=1e-9)
+
+
+def test_fast_normalize_equals_normalizer(ckpt):
+    h = ModelHandler.load(ckpt)
+    m = h.members[0]
+    norm = m.ckpt.normalization
+    for row in ([3.0, -2.0, 1.5], [0.0, 25.0, 0.0], [12.5, np.nan, 4.0], [-1.0, 0.0, 0.0]):
+        want = norm.transform(np.array([row]), m.ckpt.nn_forcings)
+        np.testing.assert_allclose(m.normalize(list(row)), want, rtol=1e-15, atol=0)

@@ -91,8 +91,8 @@ class DailyChains:
 
     def daily_forcing(self) -> dict:
         """The daily model inputs of the trailing window (see `aorc_hourly_to_daily`)."""
-        order = (np.arange(self.n - self.k, self.n) % self.k) if self.k > 1 else np.zeros(1, dtype=int)
-        window = self.ring[order]
+        cut = self.n % self.k  # the ring's oldest record
+        window = np.concatenate((self.ring[cut:], self.ring[:cut])) if cut else self.ring
         if self._repeat > 1:
             window = np.repeat(window, self._repeat, axis=0)
         hourly = {name: window[:, i] for i, name in self._fields}
