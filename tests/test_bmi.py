@@ -358,3 +358,24 @@ def test_ensemble_average(tmp_path, ckpt):
     assert got == pytest.approx(want, rel=1e-12)
     assert got != a.get_value(RUNOFF, np.zeros(1))[0]
     assert set(DEMO_ATTRIBUTES) == set(ATTRS)
+
+
+def test_model_params_mid_run_rebind_keeps_state(tmp_path, ckpt):
+    """ngen model_params (or a calibration) may set an attribute after stepping began: the chains keep their
+    state and the new value is used from the next update."""
+    f = forcing_01073000(72)
+    a, b = make(tmp_path, ckpt, latitude=43.1487), make(tmp_path, ckpt, latitude=43.1487)
+    for k in range(48):
+        for m in (a, b):
+            set_inputs(m, f, k)
+            m.update()
+    sm = a.get_value("land_surface_soil_water__volume-per-area_storage_density", np.zeros(1))[0]
+    b.set_value("aridity", np.array([2.5]))
+    assert b.get_value_ptr("aridity")[0] == 2.5 and b.get_var_units("area_km2") == "km2"
+    assert b.get_value("land_surface_soil_water__volume-per-area_storage_density", np.zeros(1))[0] == sm
+    for k in range(48, 72):
+        for m in (a, b):
+            set_inputs(m, f, k)
+            m.update()
+    assert b.get_current_time() == a.get_current_time() == 72 * 3600.0
+    assert b.get_value(RUNOFF, np.zeros(1))[0] != a.get_value(RUNOFF, np.zeros(1))[0]
