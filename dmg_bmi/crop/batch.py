@@ -119,8 +119,14 @@ def _weather_window(f: FieldInput, start: dt.date, end: dt.date, at_maturity: bo
     return i0, i1
 
 
-def build_batch(fields: list[FieldInput], dtype=torch.float64, align: str = "start", device="cpu") -> Batch:
-    """Stack fields into tensors; tables are padded by repeating their last pair."""
+def build_batch(
+    fields: list[FieldInput], dtype=torch.float64, align: str = "start", device="cpu", extra_days: int = 0
+) -> Batch:
+    """Stack fields into tensors; tables are padded by repeating their last pair.
+
+    `extra_days` lengthens the time axis, repeating each field's last weather record (e.g. so that a
+    perturbed crop may mature after its weather ends; run such batches with `check=False`).
+    """
     if align not in ("start", "date"):
         raise InputError(f"align={align!r}; expected 'start' or 'date'")
     spans = [_span(f) for f in fields]
@@ -128,7 +134,7 @@ def build_batch(fields: list[FieldInput], dtype=torch.float64, align: str = "sta
     t0 = min(sp[0] for sp in spans)
     day0 = [sp[0] if align == "start" else t0 for sp in spans]
     offs = [(sp[0] - d0).days for sp, d0 in zip(spans, day0, strict=True)]
-    n_days = max(off + (w[1] - w[0]) + 1 for off, w in zip(offs, windows, strict=True))
+    n_days = extra_days + max(off + (w[1] - w[0]) + 1 for off, w in zip(offs, windows, strict=True))
     wx = {n: np.zeros((n_days, len(fields))) for n in WEATHER_NAMES}
     lats = []
     for b, (f, (i0, i1), off, d0) in enumerate(zip(fields, windows, offs, day0, strict=True)):
@@ -166,5 +172,7 @@ def build_batch(fields: list[FieldInput], dtype=torch.float64, align: str = "sta
     )
 
 
-def cases_to_batch(cases: list[PcseCase], dtype=torch.float64, align: str = "start") -> Batch:
-    return build_batch([field_from_case(c) for c in cases], dtype=dtype, align=align)
+def cases_to_batch(
+    cases: list[PcseCase], dtype=torch.float64, align: str = "start", extra_days: int = 0
+) -> Batch:
+    return build_batch([field_from_case(c) for c in cases], dtype=dtype, align=align, extra_days=extra_days)

@@ -9,6 +9,8 @@ RAIN/E0/ES0/ET0 cm d-1, WIND m s-1, LAT/LON deg), optional `ExternalStates` (dai
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,9 +94,65 @@ def load_case(path: str | Path) -> PcseCase:
     )
 
 
-def load_dir(directory: str | Path, pattern: str = "*.yaml") -> list[PcseCase]:
-    """All matching test files in `directory`, sorted by name."""
+def _series_json(s: Series | None):
+    if s is None:
+        return None
+    return {"dates": [d.isoformat() for d in s.dates], "values": {k: v.tolist() for k, v in s.values.items()}}
+
+
+def _series_from_json(d) -> Series | None:
+    if d is None:
+        return None
+    return Series(
+        [dt.date.fromisoformat(x) for x in d["dates"]], {k: np.array(v) for k, v in d["values"].items()}
+    )
+
+
+def _to_json(case: PcseCase) -> dict:
+    cal = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in (case.calendar or {}).items()}
+    return {
+        "name": case.name, "params": case.params, "calendar": cal if case.calendar else None,
+        "weather": _series_json(case.weather), "results": _series_json(case.results),
+        "precision": case.precision, "external": _series_json(case.external),
+    }  # fmt: skip
+
+
+def _from_json(d: dict) -> PcseCase:
+    cal = d["calendar"]
+    if cal is not None:
+        for k in ("crop_start_date", "crop_end_date", "campaign_start"):
+            if isinstance(cal.get(k), str):
+                cal[k] = dt.date.fromisoformat(cal[k])
+    return PcseCase(
+        d["name"], d["params"], cal, _series_from_json(d["weather"]), _series_from_json(d["results"]),
+        d["precision"], _series_from_json(d["external"]),
+    )  # fmt: skip
+
+
+def load_case_cached(path: str | Path, cache_dir: str | Path) -> PcseCase:
+    """`load_case` through a JSON cache in `cache_dir` (keyed by name, size and mtime); YAML parsing is slow."""
+    path = Path(path)
+    st = path.stat()
+    key = Path(cache_dir) / f"{path.stem}-{st.st_size}-{st.st_mtime_ns}.json"
+    if key.exists():
+        with open(key, encoding="utf-8") as fh:
+            return _from_json(json.load(fh))
+    case = load_case(path)
+    tmp = key.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(_to_json(case), fh)
+    os.replace(tmp, key)
+    return case
+
+
+def load_dir(
+    directory: str | Path, pattern: str = "*.yaml", cache_dir: str | Path | None = None
+) -> list[PcseCase]:
+    """All matching test files in `directory`, sorted by name (optionally through a JSON cache)."""
     paths = sorted(Path(directory).glob(pattern))
     if not paths:
         raise InputError(f"no files matching {pattern!r} in {directory}")
-    return [load_case(p) for p in paths]
+    if cache_dir is None:
+        return [load_case(p) for p in paths]
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    return [load_case_cached(p, cache_dir) for p in paths]

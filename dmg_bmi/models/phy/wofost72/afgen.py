@@ -55,3 +55,20 @@ def evaluate(group: TableGroup, q: torch.Tensor) -> torch.Tensor:
     """All M tables at `q` `[..., B]` -> `[..., B, M]` (leading dims broadcast, e.g. time)."""
     frac = ((q[..., None, None] - group.x) * group.inv_dx).clamp(0.0, 1.0)
     return group.y0 + (frac * group.dy).sum(-1)
+
+
+def evaluate_secant(group: TableGroup, q: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+    """Exact values at `q` `[B]`; the gradient with respect to `q` is the centred secant over `width` `[B]`.
+
+    Used for tables of DVS in the daily model: a day moves DVS by DVR, and stage clipping parks DVS exactly
+    on breakpoints (0, 1, DVSEND), where the pointwise slope of a near-step table (e.g. FOTB rising 0 ->
+    0.85 between DVS 1.0 and 1.01) would stand for a whole day. y-value gradients stay exact.
+    """
+    if not (torch.is_grad_enabled() and q.requires_grad):
+        return evaluate(group, q)
+    qd = q.detach()
+    half = 0.5 * width.detach()
+    v = evaluate(group, torch.stack([qd, qd - half, qd + half]))
+    with torch.no_grad():
+        secant = (v[2] - v[1]) / (2.0 * half)[:, None]
+    return v[0] + (q - qd)[:, None] * secant

@@ -161,7 +161,10 @@ def day_step(s: dict, d: dict, p: dict, cal: Calendar, t: int, init: dict, surro
                        ("DEAD", r("R_DRLV"))):  # fmt: skip
             n[k] = n[k] - tau * inc.detach()
 
-    tv = afgen.evaluate(p["dvs_tables"], n["DVS"])
+    if surrogate:  # DVS-table gradients: secant over one day's development (see afgen.evaluate_secant)
+        tv = afgen.evaluate_secant(p["dvs_tables"], n["DVS"], torch.clamp(pr["DVR"], min=1e-4))
+    else:
+        tv = afgen.evaluate(p["dvs_tables"], n["DVS"])
     for k, tb in (("FR", "FRTB"), ("FL", "FLTB"), ("FS", "FSTB"), ("FO", "FOTB")):
         n[k] = torch.where(org, tv[:, IDX[tb]], n[k])
     n["SAI"] = torch.where(org, n["WST"] * tv[:, IDX["SSATB"]], n["SAI"])
@@ -267,17 +270,19 @@ def run(
     w = weather_dict(weather) if isinstance(weather, torch.Tensor) else weather
     p = prepare(params)
     n_days, batch = w["IRRAD"].shape
-    calendar.validate(n_days)
+    calendar.validate(n_days if state is None else n_days + int(state["DAY"][0]))
     if check:
         dvs_lo = torch.where(calendar.emerged, p["DVSI"], torch.full_like(p["DVSI"], -0.1))
         check_partitioning(p["part_tables"], dvs_lo, p["DVSEND"], field_names)
     drv = prepare_drivers(w, lat, p)
     init = _crop_init(p, calendar)
     s = initial_state(batch, n_days, p["TSUM1"].dtype, p["TSUM1"].device) if state is None else state
+    t0 = int(s["DAY"][0])  # a hot start continues the day count (calendar and slots are absolute)
     rows = []
-    for t in range(n_days):
-        s, out = day_step(s, {k: v[t] for k, v in drv.items()}, p, calendar, t, init, surrogate)
+    for i in range(n_days):
+        s, out = day_step(s, {k: v[i] for k, v in drv.items()}, p, calendar, t0 + i, init, surrogate)
         rows.append(out)
+    n_days += t0
     outputs = {k: torch.stack([o[k] for o in rows]) for k in OUTPUT_NAMES}
     if check:
         _check_finished(s, calendar, n_days, field_names, day0)
