@@ -21,6 +21,7 @@ import torch
 from dmg_bmi.models.phy.ops import TORCH
 
 EPS = 1e-5  # "nearzero" lower bound of SM and SLZ after ET / capillary rise / exchange, mm
+TINY = 1e-12  # floor of the bases of the soil and ET power laws (finite gradients at SM = 0), -
 
 # Member-level series returned by member_step, in this order.
 DIFF_FLUXES = ("Q0", "Q1", "Q2", "ET")  # differentiable in the fused path (with the stores)
@@ -65,7 +66,8 @@ def member_step(xp, stores, P, T, PET, p, v: Variant, trace: dict | None = None)
     MW3 = MW2 - ts
     # 5-6 soil recharge and excess
     x = SM / FC
-    y = xp.pow(x, p["parBETA"])
+    xs = xp.clamp_min(x, TINY)
+    y = xp.pow(xs, p["parBETA"])
     w = xp.clip(y, 0.0, 1.0)
     inp = rain + ts
     rech = inp * w
@@ -75,7 +77,8 @@ def member_step(xp, stores, P, T, PET, p, v: Variant, trace: dict | None = None)
     SM2 = SM1 - ex
     # 7 evapotranspiration
     z = SM2 / (p["parLP"] * FC)
-    e0 = xp.pow(z, p["parBETAET"]) if v.betaet else z
+    zs = xp.clamp_min(z, TINY)
+    e0 = xp.pow(zs, p["parBETAET"]) if v.betaet else z
     ef = xp.clip(e0, 0.0, 1.0)
     ETp = PET * ef
     ET = xp.minimum(SM2, ETp)
@@ -117,9 +120,9 @@ def member_step(xp, stores, P, T, PET, p, v: Variant, trace: dict | None = None)
     Q2 = p["parK2"] * SLZ3
     SLZ4 = SLZ3 - Q2
     if trace is not None:
-        trace.update(SP1=SP1, mpot=mpot, mrel=mrel, MW1=MW1, rpot=rpot, rrel=rrel, SP3=SP3, tsr=tsr, x=x, y=y,
-                     w=w, inp=inp, exr=exr, SM2=SM2, z=z, e0=e0, ETp=ETp, smr=smr, SUZ1=SUZ1, SUZ3=SUZ3,
-                     qr=qr, SLZ3=SLZ3)
+        trace.update(SP1=SP1, mpot=mpot, mrel=mrel, MW1=MW1, rpot=rpot, rrel=rrel, SP3=SP3, tsr=tsr,
+                     x=x, xs=xs, y=y, w=w, inp=inp, exr=exr, SM2=SM2, z=z, zs=zs, e0=e0, ETp=ETp, smr=smr,
+                     SUZ1=SUZ1, SUZ3=SUZ3, qr=qr, SLZ3=SLZ3)
         if v.capillary:
             trace.update(SLZ=SLZ, s0=s0, s=s, c2=c2, smc=smc, slc=slc)
         if v.exchange:
@@ -198,12 +201,12 @@ def member_step_vjp(stores, P, T, PET, p, v: Variant, a_new, g_flux):
     we = _wmin(SM2, tr["ETp"])
     aSM2 = a_smr + aET * we
     aef = aET * (1.0 - we) * PET
-    z, e0 = tr["z"], tr["e0"]
+    z, zs, e0 = tr["z"], tr["zs"], tr["e0"]
     a_e0 = torch.where(e0 <= 1.0, aef, 0.0)
     if v.betaet:
         BETAET = p["parBETAET"]
-        g["parBETAET"] = a_e0 * e0 * torch.log(z)
-        az = a_e0 * BETAET * e0 / z
+        g["parBETAET"] = a_e0 * e0 * torch.log(zs)
+        az = torch.where(z >= TINY, a_e0 * BETAET * e0 / zs, 0.0)
     else:
         az = a_e0
     LP = p["parLP"]
@@ -219,11 +222,11 @@ def member_step_vjp(stores, P, T, PET, p, v: Variant, a_new, g_flux):
     arech = arech - aSM1
     ainp = aSM1 + arech * tr["w"]
     aw = arech * tr["inp"]
-    x, y = tr["x"], tr["y"]
+    x, xs, y = tr["x"], tr["xs"], tr["y"]
     a_y = torch.where(y <= 1.0, aw, 0.0)
     BETA = p["parBETA"]
-    g["parBETA"] = a_y * y * torch.log(x)
-    ax = a_y * BETA * y / x
+    g["parBETA"] = a_y * y * torch.log(xs)
+    ax = torch.where(x >= TINY, a_y * BETA * y / xs, 0.0)
     aSM0 = aSM1 + ax / FC
     g["parFC"] = gFC - ax * x / FC
     # 4 release to soil
