@@ -17,9 +17,10 @@ def test_quickstart_small_twin(tmp_path, capsys):
                  "--set", "train.epochs=6", "--set", "run.progress=false"]) == 0
     out = capsys.readouterr().out
     assert "parameter recovery" in out and "BMI checkpoint" in out
-    rows = list(csv.DictReader((tmp_path / "run" / "evaluate_held_out" / "metrics.csv").open()))
+    (run,) = tmp_path.glob("quickstart_*")  # <out>/<name>_<timestamp>
+    rows = list(csv.DictReader((run / "evaluate_held_out" / "metrics.csv").open()))
     assert [r["basin"] for r in rows] == [f"twin{i:04d}" for i in range(16, 20)]
     assert np.median([float(r["nse"]) for r in rows]) > 0.6
-    ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
+    ckpt = load_checkpoint(run / "best.pt")
     assert ckpt.derivations["PET"]["method"] == "hamon" and ckpt.training["epoch"] >= 1
     assert set(ckpt.training["basins"]) == {f"twin{i:04d}" for i in range(16)}

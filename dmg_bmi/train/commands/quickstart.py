@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     basins = [str(b) for b in ds.basins]
     train_basins, held_out = basins[:-n_held], basins[-n_held:]
 
-    overrides = [f"data.path={data_path}", f"data.basins={train_basins}", f"run.exact_dir={out / 'run'}",
+    overrides = [f"data.path={data_path}", f"data.basins={train_basins}", f"run.run_dir={out}",
                  *args.overrides]
     cfg = package_config("quickstart", overrides)
     print(f"[2/4] training on {len(train_basins)} catchments, {cfg.data.train.start}..{cfg.data.train.end}",
