@@ -65,15 +65,19 @@ def _window_index(starts: np.ndarray, warmup: int, rho: int) -> torch.Tensor:
     return torch.as_tensor(starts[None, :] + np.arange(-warmup, rho)[:, None], dtype=torch.long)
 
 
-def prepare_training_data(cfg: ExperimentConfig, device: torch.device):
-    """Dataset -> (train tensors, basin ids, per-basin target std, normalizer, derivation)."""
+def prepare_training_data(cfg: ExperimentConfig, device: torch.device, normalizer=None):
+    """Dataset -> (train tensors, basin ids, per-basin target std, normalizer, derivation).
+
+    normalizer: reuse these statistics (a resumed run) instead of fitting them on the training period.
+    """
     derivation = InputDerivation(pet_method=cfg.model.inputs.pet_method)
     ds = load_dataset(cfg.data, derivation)
     warmup = cfg.model.phy.warmup
     train_ds, lead = with_warmup(ds, cfg.data.train, warmup, "data.train")
     train_ds.dynamic[cfg.data.target][:, :lead] = np.nan  # targets before the period are not used
     train_ds = drop_empty_target_basins(train_ds, cfg.data.target, "data.train")
-    normalizer = fit_normalizer(train_ds.sel_period(cfg.data.train.start, cfg.data.train.end), cfg.model)
+    if normalizer is None:
+        normalizer = fit_normalizer(train_ds.sel_period(cfg.data.train.start, cfg.data.train.end), cfg.model)
     phy_cls = get_physics(cfg.model.phy.name)
     tensors = build_tensors(train_ds, cfg.model, normalizer, phy_cls.forcing_names, phy_cls.attribute_names,
                             target=cfg.data.target, device=device)
@@ -105,9 +109,9 @@ def _train(cfg: ExperimentConfig, resume, ctx: distributed.DistContext, device: 
         start_epoch = state.epoch + 1
         best_loss = state.best_loss
 
-    tensors, basin_ids, basin_std, normalizer, derivation = prepare_training_data(cfg, device)
-    if state is not None:
-        normalizer = state.normalizer  # identical inputs to the interrupted run
+    tensors, basin_ids, basin_std, normalizer, derivation = prepare_training_data(
+        cfg, device, normalizer=None if state is None else state.normalizer
+    )
     inputs = cfg.model.inputs
     model = DeltaModel.from_config(cfg.model, len(inputs.forcings), len(inputs.attributes))
     model.to(device)
