@@ -63,6 +63,11 @@ class DeltaModelBmi(Bmi):
         for name, var in self._vars.items():
             if var.role in ("output", "parameter") or name.startswith("ngen::mass"):
                 self._values[name] = np.full(1, np.nan if var.role == "parameter" else 0.0)
+        for key in ("area_km2", "latitude"):
+            top, attr = getattr(cfg, key), cfg.attributes.get(key)
+            if top is not None and attr is not None and top != attr:
+                raise ConfigError(f"{key} is given twice with different values: {top} and "
+                                  f"attributes.{key} {attr}")
         given = {"area_km2": cfg.area_km2, "latitude": cfg.latitude, **cfg.attributes}
         unknown = sorted(set(cfg.attributes) - set(params))
         if unknown:

@@ -328,7 +328,7 @@ def _scalar(x) -> float:
         return float(x.detach().double().mean().cpu())
     if isinstance(x, float):
         return x
-    return float(x[0]) if x.size == 1 else float(x.mean())
+    return x.item() if x.size == 1 else float(x.mean())
 
 
 def stores_of(member: _Member, state: dict) -> dict[str, float]:

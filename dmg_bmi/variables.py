@@ -90,7 +90,7 @@ KNOWN_PARAMETER_UNITS: dict[str, str] = {
     "area_km2": "km2", "latitude": "degree_north", "longitude": "degree_east", "elevation_m": "m",
     "elev_mean": "m", "meanelevation": "m", "area_gages2": "km2", "uparea": "km2", "catchsize": "km2",
     "p_mean": "mm d-1", "pet_mean": "mm d-1", "slope_mean": "m km-1", "meanP": "mm a-1",
-    "meanTa": "degC", "lengthkm": "km",
+    "meanTa": "degC", "lengthkm": "km", "slope": "m km-1", "soil_depth": "m", "t_mean": "degC",
 }
 
 

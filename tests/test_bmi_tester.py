@@ -13,16 +13,19 @@ from conftest import REPO
 pytestmark = [pytest.mark.slow, pytest.mark.numpy1]
 
 
-def test_bmi_tester_passes_every_stage(tmp_path):
+@pytest.mark.parametrize("config, checkpoint", [("quickstart.yml", "quickstart_hbv11p.pt"),
+                                                ("example.yml", "demo_hbv11p.pt")])
+def test_bmi_tester_passes_every_stage(tmp_path, config, checkpoint):
     pytest.importorskip("bmi_tester")
     from gimli.units import units  # noqa: F401  (0.3.4 has this module; 0.4.x silently skips unit tests)
 
     root = tmp_path / "root"  # a copy without __pycache__ or other folders (bmi-tester copies every entry)
     root.mkdir()
-    for name in ("example.yml", "demo_hbv11p.pt"):
+    for name in (config, checkpoint):
         shutil.copy2(REPO / "bmi_configs" / name, root / name)
-    env = {**os.environ, "PYTEST_ADDOPTS": "--confcutdir=/ -rs -v"}  # the rootdir trap, bmi-ngen.md §2
-    cmd = [sys.executable, "-m", "bmi_tester", "dmg_bmi.bmi:DeltaModelBmi", "--config-file", "example.yml",
+    # --confcutdir: the rootdir trap (bmi-ngen.md §2); no:benchmark: pytest-benchmark adds a folder to root
+    env = {**os.environ, "PYTEST_ADDOPTS": "--confcutdir=/ -p no:benchmark -p no:cacheprovider -rs -v"}
+    cmd = [sys.executable, "-m", "bmi_tester", "dmg_bmi.bmi:DeltaModelBmi", "--config-file", config,
            "--root-dir", "."]  # this interpreter, so the numpy-1.26 CI stage tests under numpy 1.26
     proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
