@@ -76,7 +76,8 @@ def synthetic(n: int) -> dict[str, np.ndarray]:
     }
 
 
-def offline_daily(ckpt_path: Path, forcing: dict, lat: float, doy: np.ndarray) -> dict[str, np.ndarray]:
+def offline_daily(ckpt_path: Path, forcing: dict, lat: float, doy: np.ndarray, attrs: dict | None = None
+                  ) -> dict[str, np.ndarray]:
     """The offline daily model: daily-aggregated forcing (the trainer's function) -> DeltaModel.forward."""
     ck = load_checkpoint(ckpt_path)
     model = ck.build_model(dtype=torch.float64)
@@ -87,7 +88,8 @@ def offline_daily(ckpt_path: Path, forcing: dict, lat: float, doy: np.ndarray) -
     x_phy = np.stack([daily[n] for n in ck.phy_forcings], -1)[:, None, :]
     x_nn = ck.normalization.transform(np.stack([daily[n] for n in ck.nn_forcings], -1)[:, None, :],
                                       ck.nn_forcings)
-    c_nn = ck.normalization.transform(np.array([[ATTRS[n] for n in ck.nn_attributes]]), ck.nn_attributes)
+    attrs = ATTRS if attrs is None else attrs
+    c_nn = ck.normalization.transform(np.array([[attrs[n] for n in ck.nn_attributes]]), ck.nn_attributes)
     with torch.no_grad():
         out, _ = model(torch.as_tensor(x_nn), torch.as_tensor(c_nn), torch.as_tensor(x_phy))
     return {k: v[:, 0].numpy() for k, v in out.items()}
@@ -379,3 +381,25 @@ def test_model_params_mid_run_rebind_keeps_state(tmp_path, ckpt):
             m.update()
     assert b.get_current_time() == a.get_current_time() == 72 * 3600.0
     assert b.get_value(RUNOFF, np.zeros(1))[0] != a.get_value(RUNOFF, np.zeros(1))[0]
+
+
+def test_shipped_quickstart_checkpoint_runs_and_matches_offline(tmp_path):
+    """The shipped, trained quickstart checkpoint (nmul 1, no LSTM) through the BMI == offline daily."""
+    from conftest import REPO
+
+    cfg_path = REPO / "bmi_configs" / "quickstart.yml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    days = 6
+    f = forcing_01073000(days * 24)
+    bmi = DeltaModelBmi()
+    bmi.initialize(str(cfg_path))
+    hourly = []
+    for k in range(days * 24):
+        set_inputs(bmi, f, k)
+        bmi.update()
+        hourly.append(bmi.get_value(RUNOFF, np.zeros(1))[0] * 1000.0 * 24.0)
+    attrs = {**cfg["attributes"], "area_km2": cfg["area_km2"]}
+    doy = np.arange(1, days + 1)  # the config starts on 2004-01-01
+    ref = offline_daily(cfg_path.parent / cfg["checkpoint"], f, cfg["latitude"], doy, attrs)["streamflow"]
+    np.testing.assert_allclose(np.array(hourly)[23::24], ref, rtol=1e-6, atol=1e-12)
+    assert ref.max() > 0
