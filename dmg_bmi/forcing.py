@@ -26,13 +26,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import torch
 
 from dmg_bmi.errors import ConfigError, InputError
-
-try:  # torch is a runtime dependency, but keep the maths importable without it
-    import torch
-except ImportError:  # pragma: no cover
-    torch = None
 
 LAMBDA_MJ_KG = 2.45  # latent heat of vaporization, MJ kg-1 (FAO-56)
 SIGMA_MJ = 4.903e-9  # Stefan-Boltzmann constant, MJ K-4 m-2 d-1
@@ -53,7 +49,7 @@ def _prep(*xs):
     for x in xs:
         if type(x) is float or type(x) is int:
             continue
-        if torch is not None and isinstance(x, torch.Tensor):
+        if isinstance(x, torch.Tensor):
             dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
             return torch, [torch.as_tensor(v, dtype=dtype, device=x.device) for v in xs]
         if scalar and not (isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0)):
@@ -69,7 +65,7 @@ def _clip(x, lo=None, hi=None):
         if lo is not None and x < lo:
             x = lo
         return hi if hi is not None and x > hi else x
-    if torch is not None and isinstance(x, torch.Tensor):
+    if isinstance(x, torch.Tensor):
         return torch.clamp(x, lo, hi)
     if lo is not None:
         x = np.maximum(x, lo)
