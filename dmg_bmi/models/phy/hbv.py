@@ -27,7 +27,7 @@ from dmg_bmi.config import PhyConfig
 from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.models.phy.base import ParamSpec, PhysicsModel
 from dmg_bmi.models.phy.hbv_core import STORES, Variant, member_step
-from dmg_bmi.models.phy.hbv_fused import SERIES, run_eager, run_fused, run_nograd
+from dmg_bmi.models.phy.hbv_fused import N_DIFF, SERIES, run_eager, run_fused, run_nograd
 from dmg_bmi.models.phy.ops import TORCH, backend_of
 from dmg_bmi.models.phy.routing import route_sequence, route_step, tail_water, uh_weights
 from dmg_bmi.models.registry import register_physics
@@ -204,8 +204,9 @@ class _Hbv(PhysicsModel):
             trim = 0
         else:
             trim = warm
-        means, stores = self._run(forcing, stores, static, dynamic)
-        out = {_SERIES_OUT[k]: means[:, i] for i, k in enumerate(SERIES)}
+        means, stores, diag_grad = self._run(forcing, stores, static, dynamic)
+        out = {_SERIES_OUT[k]: means[:, i] if i < N_DIFF or diag_grad else means[:, i].detach()
+               for i, k in enumerate(SERIES)}
         out["streamflow_no_rout"] = out["srflow_no_rout"] + out["ssflow_no_rout"] + out["gwflow_no_rout"]
         final = dict(zip(STORES, stores, strict=True))
         if self.routing:
@@ -221,13 +222,15 @@ class _Hbv(PhysicsModel):
         return {k: out[k][trim:] for k in self.output_names}, final
 
     def _run(self, forcing, stores, static, dynamic):
+        """(means [T, K, B], final stores, whether the diagnostic series carry gradient)."""
         needs_grad = torch.is_grad_enabled() and any(
-            x.requires_grad for x in (*static.values(), *dynamic.values(), *stores))
+            x.requires_grad for x in (*static.values(), *dynamic.values(), *stores, forcing))
+        args = (self.variant, forcing, stores, static, dynamic)
         if not needs_grad:
-            return run_nograd(self.variant, forcing, stores, static, dynamic, self.compile, self.chunk)
+            return *run_nograd(*args, self.compile, self.chunk), False
         if self.fused and not forcing.requires_grad:
-            return run_fused(self.variant, forcing, stores, static, dynamic, self.compile, self.chunk)
-        return run_eager(self.variant, forcing, stores, static, dynamic)
+            return *run_fused(*args, self.compile, self.chunk), False
+        return *run_eager(self.variant, forcing, stores, static, dynamic), True
 
     # ---- mass balance helpers -------------------------------------------------------------------
     def storage(self, state) -> torch.Tensor:
