@@ -20,11 +20,19 @@ from dmg_bmi import variables as V
 from dmg_bmi.bmi_config import load_bmi_config, member_paths, resolve
 from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.ngen import payload
-from dmg_bmi.ngen.daily_chains import DailyChains
+from dmg_bmi.ngen.daily_chains import MASS_TERMS, DailyChains
 
 GRID = 0
 _MM_TO_M = 1e-3
 _PROTOCOL_TRIGGERS = ("ngen::serialization_create", "ngen::serialization_free")
+_DIAGNOSTICS = (  # daily-chain output key -> BMI output published as is (units in dmg_bmi.variables)
+    ("aet", "land_surface_water_evapotranspiration__volume_flux"),
+    ("pet", "land_surface_water_evapotranspiration__potential_volume_flux"),
+    ("swe", "snowpack__leq_depth"),
+    ("soil_moisture", "land_surface_soil_water__volume-per-area_storage_density"),
+    ("upper_zone", "soil_upper-zone_water__volume-per-area_storage_density"),
+    ("lower_zone", "soil_lower-zone_water__volume-per-area_storage_density"),
+)
 
 
 class DeltaModelBmi(Bmi):
@@ -184,6 +192,9 @@ class DeltaModelBmi(Bmi):
         self._handler.set_attributes(attrs)
         self._dirty = False
         self._chains = DailyChains(self._handler, int(self._dt), self._cfg.start, latitude)
+        v = self._values
+        self._out_arrays = [(key, v[name]) for key, name in _DIAGNOSTICS]
+        self._mass_arrays = [v[f"ngen::{key}"] for key in MASS_TERMS]
         return self._chains
 
     def _nan_record(self, record: np.ndarray) -> np.ndarray:
@@ -204,20 +215,14 @@ class DeltaModelBmi(Bmi):
         if self._chains is None:
             return
         out = self._chains.outputs
-        area = float(self._values["area_km2"][0])
-        runoff_m_per_s = out["runoff"] * _MM_TO_M / 86400.0
         vals = self._values
+        runoff_m_per_s = out["runoff"] * _MM_TO_M / 86400.0
         vals["land_surface_water__runoff_depth"][0] = runoff_m_per_s * self._dt
-        vals["land_surface_water__runoff_volume_flux"][0] = runoff_m_per_s * area * 1e6
-        vals["land_surface_water_evapotranspiration__volume_flux"][0] = out["aet"]
-        vals["land_surface_water_evapotranspiration__potential_volume_flux"][0] = out["pet"]
-        for key, name in (("swe", "snowpack__leq_depth"),
-                          ("soil_moisture", "land_surface_soil_water__volume-per-area_storage_density"),
-                          ("upper_zone", "soil_upper-zone_water__volume-per-area_storage_density"),
-                          ("lower_zone", "soil_lower-zone_water__volume-per-area_storage_density")):
-            vals[name][0] = out[key]
-        for key, value in self._chains.mass().items():
-            vals[f"ngen::{key}"][0] = value * _MM_TO_M
+        vals["land_surface_water__runoff_volume_flux"][0] = runoff_m_per_s * vals["area_km2"][0] * 1e6
+        for key, arr in self._out_arrays:
+            arr[0] = out[key]
+        for arr, value in zip(self._mass_arrays, self._chains.mass_terms(), strict=True):
+            arr[0] = value * _MM_TO_M
 
     def _var(self, name: str) -> V.Variable:
         self._check_ready()

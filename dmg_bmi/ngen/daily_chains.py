@@ -29,6 +29,7 @@ from dmg_bmi.variables import INPUT_NAMES
 SECONDS_PER_DAY = 86400
 PRECIP = INPUT_NAMES.index("atmosphere_water__liquid_equivalent_precipitation_rate")
 FLUXES = ("runoff", "aet", "pet", "precip", "leak")
+MASS_TERMS = ("mass_in", "mass_out", "mass_stored", "mass_leaked")
 
 
 class DailyChains:
@@ -45,6 +46,7 @@ class DailyChains:
         self._repeat = 24 // self.k  # each record stands for this many hours of the 24-h window
         needed = set(aorc_required_inputs(handler.derivation)) | set(handler.aorc_inputs)
         self._fields = [(i, name) for i, name in enumerate(INPUT_NAMES) if name in needed]
+        self._doy_cache = (None, 0)
         s0 = handler.initial_state()
         self.states = [s0] * self.k  # states are immutable structures: sharing the cold start is safe
         first = handler.describe(s0)
@@ -96,19 +98,25 @@ class DailyChains:
         if self._repeat > 1:
             window = np.repeat(window, self._repeat, axis=0)
         hourly = {name: window[:, i] for i, name in self._fields}
-        doy = (self.window_start() + timedelta(hours=12)).timetuple().tm_yday
-        return aorc_hourly_to_daily(hourly, self.latitude, doy, self.handler.derivation)
+        return aorc_hourly_to_daily(hourly, self.latitude, self._doy(), self.handler.derivation)
+
+    def _doy(self) -> int:
+        """Day of year of the trailing window's midpoint (its calendar day for midnight-aligned windows)."""
+        hour = (self.n - self.k) * self.dt // 3600 + 12
+        day = (hour * 60 + self.start.hour * 60 + self.start.minute) // 1440  # calendar days since start's
+        if day != self._doy_cache[0]:
+            self._doy_cache = (day, (self.start + timedelta(hours=hour)).timetuple().tm_yday)
+        return self._doy_cache[1]
 
     # --- mass balance (mm) ----------------------------------------------------------------------
-    def mass(self) -> dict[str, float]:
-        """ngen mass-balance terms in mm: in, out, stored, leaked (see module docstring)."""
+    def mass_terms(self) -> tuple[float, float, float, float]:
+        """ngen mass-balance terms in mm, in MASS_TERMS order (see module docstring)."""
         consumed, out, leak, storage = self._sums
-        return {
-            "mass_in": self._store0_mean + self.p_received,
-            "mass_out": out,
-            "mass_stored": storage + self.p_received - consumed,
-            "mass_leaked": leak,
-        }
+        return self._store0_mean + self.p_received, out, storage + self.p_received - consumed, leak
+
+    def mass(self) -> dict[str, float]:
+        """`mass_terms` by name."""
+        return dict(zip(MASS_TERMS, self.mass_terms(), strict=True))
 
     def _reset_sums(self) -> None:
         self._store0_mean = float(self.store0.mean())
