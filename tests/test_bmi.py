@@ -403,3 +403,19 @@ def test_shipped_quickstart_checkpoint_runs_and_matches_offline(tmp_path):
     ref = offline_daily(cfg_path.parent / cfg["checkpoint"], f, cfg["latitude"], doy, attrs)["streamflow"]
     np.testing.assert_allclose(np.array(hourly)[23::24], ref, rtol=1e-6, atol=1e-12)
     assert ref.max() > 0
+
+
+def test_window_day_of_year_for_non_midnight_starts(tmp_path, ckpt):
+    """PET uses the day of year of each 24-h window's midpoint, also when the run starts mid-day."""
+    from datetime import datetime, timedelta
+
+    for start in ("2015-12-31 07:00:00", "2016-02-28 23:00:00"):
+        bmi = make(tmp_path, ckpt, start_time=start, end_time="2016-03-10 00:00:00")
+        f = synthetic(24 * 4)
+        t0 = datetime.fromisoformat(start)
+        for k in range(24 * 4):
+            set_inputs(bmi, f, k)
+            bmi.update()
+            if k >= 23:
+                want = (t0 + timedelta(hours=k - 23 + 12)).timetuple().tm_yday
+                assert bmi._chains._doy() == want
