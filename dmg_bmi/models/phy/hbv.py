@@ -140,9 +140,10 @@ class _Hbv(PhysicsModel):
         """Per-member parameters for `member_step` (effective TT, HBV 2.0's LF); routing ones dropped."""
         return {s.name: params[s.name] for s in self._specs if s.per_member}
 
-    def uh(self, params: dict, xp=TORCH):
-        """Gamma UH weights `[B, routing_len]` from params route_a, route_b `[B]`."""
-        return uh_weights(params["route_a"], params["route_b"], self.routing_len, xp)
+    def uh(self, params: dict):
+        """Gamma UH weights `[B, routing_len]` from params route_a, route_b `[B]` (tensors or numpy)."""
+        a = params["route_a"]
+        return uh_weights(a, params["route_b"], self.routing_len, backend_of(a))
 
     # ---- one step -------------------------------------------------------------------------------
     def step(self, state, forcing_t, params_t, attrs=None):
@@ -163,7 +164,7 @@ class _Hbv(PhysicsModel):
         out["streamflow_no_rout"] = out["srflow_no_rout"] + out["ssflow_no_rout"] + out["gwflow_no_rout"]
         new_state = dict(zip(STORES, new, strict=True))
         if self.routing:
-            w = params_t["uh"] if "uh" in params_t else self.uh(params_t, xp)
+            w = params_t["uh"] if "uh" in params_t else self.uh(params_t)
             q = xp.stack([out[f"{k}_no_rout"] for k in ROUTED], -1)
             routed, new_state["route_tail"] = route_step(state["route_tail"], q, w, xp)
             for i, k in enumerate(ROUTED):
@@ -241,9 +242,9 @@ class _Hbv(PhysicsModel):
         """Water still in the routing tail per basin `[B]` (mm); zero without routing."""
         if not self.routing:
             return state["SM"].new_zeros(state["SM"].shape[0])
-        xp = backend_of(state["route_tail"])
-        w = params["uh"] if "uh" in params else self.uh(params, xp)
-        return tail_water(state["route_tail"], w, xp)
+        tail = state["route_tail"]
+        w = params["uh"] if "uh" in params else self.uh(params)
+        return tail_water(tail, w, backend_of(tail))
 
     # ---- validation -----------------------------------------------------------------------------
     def _check_forcing(self, forcing):
