@@ -55,19 +55,21 @@ class Period:
 class DataConfig:
     """Where the data is and which part of it is used.
 
-    kind: `netcdf` (our dataset format, see README) or `camels` (a CAMELS-US directory tree).
+    kind: `netcdf` (our dataset format, see README), `camels` (a CAMELS-US directory tree) or `crop` (a crop
+    dataset for δWOFOST, trained by `dmg_bmi.train.crop`; its options go in `crop`, no periods needed).
     source: CAMELS forcing folder (`nldas`, `daymet`, `maurer`); only for kind `camels`.
     basins: basin ids to use, or a path to a text file with one id per line; empty = every basin.
     target: the observed variable the loss compares with (e.g. `streamflow`, mm/d).
     """
 
     path: str
-    kind: Literal["netcdf", "camels"] = "netcdf"
+    kind: Literal["netcdf", "camels", "crop"] = "netcdf"
     source: str = "nldas"
     basins: Any = dataclasses.field(default_factory=list)
     target: str = "streamflow"
     train: Period | None = None
     test: Period | None = None
+    crop: dict[str, Any] = dataclasses.field(default_factory=dict)  # kind crop: see dmg_bmi.train.crop
 
     def validate(self, prefix: str = "") -> None:
         p = f"{prefix}." if prefix else ""
@@ -172,7 +174,7 @@ class ExperimentConfig:
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
 
     def validate(self, prefix: str = "") -> None:
-        if self.data.train is None:
+        if self.data.train is None and self.data.kind != "crop":
             raise ConfigError("missing required key 'data.train' (the training period)")
 
 

@@ -92,6 +92,10 @@ def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> TrainResul
     resume: a checkpoint written by this trainer; training continues in its run directory from the next
     epoch, up to `cfg.train.epochs`.
     """
+    if cfg.data.kind == "crop":  # δWOFOST: fields and sparse observations (dmg_bmi.train.crop)
+        from dmg_bmi.train.crop import train_crop
+
+        return train_crop(cfg, resume)
     ctx, device = distributed.setup(cfg.run.device)
     try:
         return _train(cfg, resume, ctx, device)
