@@ -2,26 +2,29 @@
 
 Everything is deterministic given `seed`. For each of `n_basins` catchments:
 
-1. **Attributes** drawn independently and uniformly: `lat` (30-50 degrees_north), `lon` (-120..-70),
-   `elevation_m` (50-2500 m), `p_mean` (1.5-6 mm d-1), `slope` (5-150 m km-1), `soil_depth` (0.3-2.5 m),
-   `forest_frac` (0-1), `sand_frac` (0.05-0.9), `area_km2` (20-2000 km2). Derived from the weather:
-   `t_mean` (degC), `pet_mean` (mm d-1), `aridity` (= pet_mean / p_mean of the record), `frac_snow` (share of
-   precipitation on days with T < 0 degC).
-2. **Weather**: T = t_mean0 - amp cos(2 pi (doy - 20)/365.25) + AR(1) anomaly (sd 2.5 degC, phi 0.7), with
-   t_mean0 = 24 - 0.55 (lat - 30) - 6.5e-3 elevation_m and amp = 7 + 0.3 (lat - 30) (degC); wet days from a
-   two-state Markov chain (P(wet|wet) = 0.6, wet fraction 0.22 + 0.05 p_mean capped at 0.55) with gamma
-   amounts (shape 0.7) whose mean follows p_mean with a +-30 % seasonal cycle; PET by Hamon from T and lat.
-3. **True parameters** (HBV 1.1p names), each a smooth monotone function of one attribute, all inside the
-   ParamSpec bounds:
-   parFC = 60 + 440 s (mm, s = (soil_depth - 0.3)/2.2), parBETA = 1.2 + 3.8 forest_frac,
-   parK0 = 0.08 + 0.6 g (1/d, g = (slope - 5)/145), parK1 = 0.02 + 0.25 sand' (1/d, sand' = (sand_frac -
-   0.05)/0.85), parPERC = 0.5 + 3.5 sand' (mm/d); the others are fixed (`FIXED_PARAMS`).
-4. **Flow** from HBV (`physics`, default "hbv_1_1p", one member, routing on) after a `spinup_years` spin-up
-   run on the same weather, times log-normal multiplicative noise exp(sigma e - sigma^2/2), sigma = `noise`.
+1. **Attributes** drawn independently and uniformly (`DRAWN_ATTRIBUTES`): `lat` (28-45 degrees_north), `lon`,
+   `elevation_m` (0-1500 m), `p_mean` (1.5-5 mm d-1), `p_seasonality` (-0.6..0.6: > 0 summer-wet, < 0
+   summer-dry), `slope` (5-150 m km-1), `soil_depth` (0.3-2.5 m), `forest_frac` (0-1), `sand_frac`
+   (0.05-0.9), `permeability` (0-1, drives nothing: a distractor) and `area_km2` (20-2000 km2). Derived from
+   the weather: `t_mean` (degC), `pet_mean` (mm d-1), `aridity` (= pet_mean / mean P of the record) and
+   `frac_snow` (share of precipitation on days with T < 0 degC).
+2. **Weather**: T = t0 - amp cos(2 pi (doy - 20)/365.25) + AR(1) anomaly (sd 2.5 degC, phi 0.7), with
+   t0 = 24 - 0.55 (lat - 30) - 6.5e-3 elevation_m and amp = 7 + 0.3 (lat - 30) (degC); wet days from a
+   two-state Markov chain (P(wet|wet) = 0.6, wet fraction 0.22 + 0.05 p_mean, at most 0.55) with gamma
+   amounts (shape 0.7) whose mean is p_mean (1 - p_seasonality cos(2 pi (doy - 20)/365.25)) / wet fraction;
+   PET by Hamon from T and lat.
+3. **True parameters** (HBV 1.1p names), each a smooth monotone function of one attribute, inside the
+   ParamSpec bounds and spread widely so they stay identifiable:
+   parFC = 60 + 540 (soil_depth - 0.3)/2.2 (mm), parBETA = 1 + 4.5 forest_frac,
+   parK0 = 0.05 + 0.75 (slope - 5)/145 (d-1), parK1 = 0.01 + 0.39 (sand_frac - 0.05)/0.85 (d-1).
+   All others are fixed (`FIXED_PARAMS`; routing nearly instantaneous, route_a = route_b = 0).
+4. **Flow** from HBV (`physics`, default "hbv_1_1p", one member, routing on) after a spin-up run over the
+   first `spinup_years` of the weather, times log-normal noise exp(sigma e - sigma^2/2), sigma = `noise`.
 
-The file stores forcings `P`, `T`, `PET` (and the same values as `prcp`, `tmean`), target `streamflow`
-(mm d-1, noisy) and `streamflow_true` (noise-free), the attributes, and the true parameters as static
-variables `true_<name>` (e.g. `true_parFC`).
+The dataset holds forcings `P`, `T`, `PET` (and the same values as `prcp`, `tmean`), targets `streamflow`
+(mm d-1, noisy) and `streamflow_true` (noise-free), the attributes, and every HBV parameter as a static
+variable `true_<name>` (e.g. `true_parFC`, in the ParamSpec units); `true_parameters` (global attribute)
+lists the varying ones.
 """
 
 from __future__ import annotations
@@ -39,19 +42,19 @@ from dmg_bmi.forcing import InputDerivation, pet_hamon
 
 # Attributes drawn uniformly: name -> (low, high, units).
 DRAWN_ATTRIBUTES = {
-    "lat": (30.0, 50.0, "degrees_north"), "lon": (-120.0, -70.0, "degrees_east"),
-    "elevation_m": (50.0, 2500.0, "m"), "p_mean": (1.5, 6.0, "mm d-1"), "slope": (5.0, 150.0, "m km-1"),
+    "lat": (28.0, 45.0, "degrees_north"), "lon": (-120.0, -70.0, "degrees_east"),
+    "elevation_m": (0.0, 1500.0, "m"), "p_mean": (1.5, 5.0, "mm d-1"), "slope": (5.0, 150.0, "m km-1"),
     "soil_depth": (0.3, 2.5, "m"), "forest_frac": (0.0, 1.0, "1"), "sand_frac": (0.05, 0.9, "1"),
-    "permeability": (0.0, 1.0, "1"), "area_km2": (20.0, 2000.0, "km2"),
+    "permeability": (0.0, 1.0, "1"), "area_km2": (20.0, 2000.0, "km2"), "p_seasonality": (-0.6, 0.6, "1"),
 }
 DERIVED_UNITS = {"t_mean": "degC", "pet_mean": "mm d-1", "aridity": "1", "frac_snow": "1"}
 # Parameters that do not vary between twins (HBV 1.1p names; units as in the ParamSpecs).
 FIXED_PARAMS = {
-    "parK2": 0.03, "parLP": 0.6, "parUZL": 5.0, "parTT": 0.0, "parCFMAX": 3.5, "parCFR": 0.05,
-    "parCWH": 0.1, "parBETAET": 1.0, "parC": 0.05, "parRT": 0.0, "parAC": 0.0,
+    "parK2": 0.03, "parLP": 0.6, "parUZL": 10.0, "parPERC": 1.5, "parTT": 0.0, "parCFMAX": 3.5,
+    "parCFR": 0.05, "parCWH": 0.1, "parBETAET": 1.0, "parC": 0.05, "parRT": 0.0, "parAC": 0.0,
     "route_a": 0.0, "route_b": 0.0,
 }
-VARYING_PARAMS = ("parFC", "parBETA", "parK0", "parK1", "parPERC")
+VARYING_PARAMS = ("parFC", "parBETA", "parK0", "parK1")
 
 
 def _unit(x: np.ndarray, name: str) -> np.ndarray:
@@ -66,7 +69,6 @@ def true_parameters(attrs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "parBETA": 1.0 + 4.5 * attrs["forest_frac"],
         "parK0": 0.05 + 0.75 * _unit(attrs["slope"], "slope"),
         "parK1": 0.01 + 0.39 * _unit(attrs["sand_frac"], "sand_frac"),
-        "parPERC": 0.5 + 4.5 * attrs["permeability"],
     }
 
 
@@ -94,7 +96,7 @@ def weather(attrs: dict[str, np.ndarray], dates: np.ndarray,
         state = u[i] < np.where(state, p11, p01)
         wet[:, i] = state
     temp = t0[:, None] - amp[:, None] * np.cos(phase)[None, :] + anomaly
-    season = 1.0 + 0.3 * np.cos(2.0 * np.pi * (doy - rng.uniform(0, 365, b)[:, None]) / 365.25)
+    season = 1.0 - attrs["p_seasonality"][:, None] * np.cos(phase)[None, :]
     mean_wet = (attrs["p_mean"] / wet_frac)[:, None] * season
     shape = 0.7
     amounts = rng.gamma(shape, 1.0, (b, n)) * mean_wet / shape
