@@ -7,7 +7,8 @@ Each measurement runs in a fresh subprocess, so the reported peak memory (ru_max
 Modes: `fused` (default path: custom autograd Function with the hand-written reverse step),
 `compiled` (the same with torch.compile'd chunk kernels; first-call compile time reported separately),
 `eager` (the naive reference measured in the same run: plain autograd through every step).
-Times are medians of `--repeat` runs. The machine may be shared: read the numbers with that in mind.
+Times are medians of `--repeat` runs: wall seconds and CPU seconds of the process (the latter is less
+sensitive to other users of a shared machine; with --threads 1 it approximates an idle wall time).
 Anchors (hbv-dmg.md §8, hydrodl2 HBV 1.0, 2-core CPU): 0.18 s forward / 100 basins,
 195 s forward+backward / 1000 basins. Targets: forward 100 basins <= 0.04 s, forward+backward
 1000 basins <= 0.6 s, and forward+backward for 1460 days <= 2.2x the 730-day cost.
@@ -65,13 +66,14 @@ def _measure(args) -> dict:
     t0 = time.perf_counter()
     once()  # warm-up (includes compilation in `compiled` mode)
     first = time.perf_counter() - t0
-    times = []
+    times, cpu = [], []
     for _ in range(args.repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         once()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": statistics.median(times), "first_call": first,
+    return {"seconds": statistics.median(times), "cpu_seconds": statistics.median(cpu), "first_call": first,
             "peak_mb": peak / 1024, "extra_mb": (peak - base_rss) / 1024}
 
 
@@ -102,7 +104,7 @@ def main(argv=None):
         return
     print(f"HBV speed: {args.variant}, nmul {NMUL}, routing on, float32, CPU, {args.threads} threads, "
           f"median of {args.repeat} (shared machine: expect noise)")
-    print(f"{'mode':9s} {'what':24s} {'seconds':>9s} {'basin-days/s':>13s} {'vs eager':>9s} "
+    print(f"{'mode':9s} {'what':24s} {'seconds':>9s} {'CPU s':>7s} {'basin-days/s':>13s} {'vs eager':>9s} "
           f"{'peak MB':>8s} {'1st call s':>10s}")
     modes = sorted(args.modes, key=lambda m: m != "eager")  # the naive reference first, for the ratios
     results = {}
@@ -112,13 +114,16 @@ def main(argv=None):
             eager = results.get(("eager", kind, basins))
             ratio = f"{eager['seconds'] / r['seconds']:8.1f}x" if eager else f"{'':9s}"
             what = f"{'forward' if kind == 'fwd' else 'forward+backward'} {basins} basins"
-            print(f"{mode:9s} {what:24s} {r['seconds']:9.3f} {basins * args.days / r['seconds']:13.3g} "
+            print(f"{mode:9s} {what:24s} {r['seconds']:9.3f} {r['cpu_seconds']:7.3f} "
+                  f"{basins * args.days / r['seconds']:13.3g} "
                   f"{ratio} {r['peak_mb']:8.0f} {r['first_call']:10.1f}", flush=True)
     for mode in (m for m in args.modes if m != "eager"):
-        short = results[(mode, "fwdbwd", 1000)]["seconds"]
+        short = results[(mode, "fwdbwd", 1000)]
         long = _run(args, "fwdbwd", mode, 1000, 2 * args.days)
-        print(f"{mode:9s} forward+backward 1000 basins x {2 * args.days} days: {long['seconds']:.3f} s, "
-              f"{long['seconds'] / short:.2f}x the {args.days}-day cost (target <= 2.2x), "
+        print(f"{mode:9s} forward+backward 1000 basins x {2 * args.days} days: {long['seconds']:.3f} s "
+              f"(CPU {long['cpu_seconds']:.3f} s), {long['seconds'] / short['seconds']:.2f}x the "
+              f"{args.days}-day cost (CPU {long['cpu_seconds'] / short['cpu_seconds']:.2f}x; "
+              f"target <= 2.2x), "
               f"peak {long['peak_mb']:.0f} MB")
 
 

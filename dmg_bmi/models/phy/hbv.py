@@ -9,7 +9,7 @@ Config options (`PhyConfig.options`):
   pass (linear memory and time in T); False uses plain autograd through every step (same values);
 - `compile` (bool, default False): `torch.compile` the fused kernels (tens of seconds of warm-up per
   batch shape, then several times faster);
-- `chunk` (int, default 8 with compile, else 1): days per fused kernel call; the fused backward keeps
+- `chunk` (int, default 4 with compile, else 1): days per fused kernel call; the fused backward keeps
   the stores every `chunk` days and recomputes the days in between;
 - `elev_threshold` (bool, default True, HBV 2.0 only): TT := 4 degC where elevation >= 2000 m.
 
@@ -100,7 +100,7 @@ class _Hbv(PhysicsModel):
             raise ConfigError(f"phy.options.routing_len must be >= 1, got {self.routing_len}")
         self.fused = cfg.options.get("fused", True)
         self.compile = cfg.options.get("compile", False)
-        self.chunk = cfg.options.get("chunk", 8 if self.compile else 1)
+        self.chunk = cfg.options.get("chunk", 4 if self.compile else 1)
         if self.chunk < 1:
             raise ConfigError(f"phy.options.chunk must be >= 1, got {self.chunk}")
         self.nmul = cfg.nmul
@@ -146,27 +146,40 @@ class _Hbv(PhysicsModel):
         return uh_weights(a, params["route_b"], self.routing_len, backend_of(a))
 
     # ---- one step -------------------------------------------------------------------------------
+    def step_params(self, params_t: dict, attrs=None) -> dict:
+        """Precompute what `step` derives from parameters (effective TT, HBV 2.0's LF, UH weights).
+
+        Pass the result as `params_t` to `step` while the parameters do not change (e.g. static
+        parameters in a BMI), saving those operations every step. Tensors or numpy arrays.
+        """
+        xp = backend_of(params_t["parFC"])
+        prepared = {"core": self._core_params(xp, params_t, attrs)}
+        if self.routing:
+            prepared["uh"] = self.uh(params_t)
+        return prepared
+
     def step(self, state, forcing_t, params_t, attrs=None):
         """Advance one day. Works on torch tensors (autograd) or numpy float arrays (fast inference).
 
         state: as `initial_state` (numpy arrays allowed); forcing_t `[B, 3]` (P mm/d, T degC, PET mm/d);
-        params_t: per-member `[B, nmul]`, route_a/route_b `[B]` (or precomputed weights "uh" `[B, L]`,
-        see `uh`); attrs: HBV 2.0 needs area_km2, elevation_m `[B]`.
+        params_t: per-member `[B, nmul]`, route_a/route_b `[B]` in physical units, or the output of
+        `step_params`; attrs: HBV 2.0 needs area_km2, elevation_m `[B]` (km2, m).
         Returns `(new_state, outputs)` with outputs `{name: [B]}` (mm/d, mm; see `output_units`).
         No input validation here (the hot path); `forward` validates.
         """
         xp = backend_of(forcing_t)
+        if "core" not in params_t:
+            params_t = self.step_params(params_t, attrs)
         P, T, PET = forcing_t[:, 0:1], forcing_t[:, 1:2], forcing_t[:, 2:3]
         stores = tuple(state[k] for k in STORES)
-        new, fluxes = member_step(xp, stores, P, T, PET, self._core_params(xp, params_t, attrs), self.variant)
+        new, fluxes = member_step(xp, stores, P, T, PET, params_t["core"], self.variant)
         means = xp.mean_last(xp.stack(new + fluxes))
         out = {_SERIES_OUT[k]: means[i] for i, k in enumerate(SERIES)}
         out["streamflow_no_rout"] = out["srflow_no_rout"] + out["ssflow_no_rout"] + out["gwflow_no_rout"]
         new_state = dict(zip(STORES, new, strict=True))
         if self.routing:
-            w = params_t["uh"] if "uh" in params_t else self.uh(params_t)
             q = xp.stack([out[f"{k}_no_rout"] for k in ROUTED], -1)
-            routed, new_state["route_tail"] = route_step(state["route_tail"], q, w, xp)
+            routed, new_state["route_tail"] = route_step(state["route_tail"], q, params_t["uh"], xp)
             for i, k in enumerate(ROUTED):
                 out[k] = routed[:, i]
         else:
@@ -239,12 +252,11 @@ class _Hbv(PhysicsModel):
         return sum(state[k] for k in STORES).mean(-1)
 
     def routing_storage(self, state, params) -> torch.Tensor:
-        """Water still in the routing tail per basin `[B]` (mm); zero without routing."""
+        """Water still in the routing tail per basin `[B]` (mm; params needs route_a, route_b)."""
         if not self.routing:
-            return state["SM"].new_zeros(state["SM"].shape[0])
+            return 0.0 * state["SM"][:, 0]
         tail = state["route_tail"]
-        w = params["uh"] if "uh" in params else self.uh(params)
-        return tail_water(tail, w, backend_of(tail))
+        return tail_water(tail, self.uh(params), backend_of(tail))
 
     # ---- validation -----------------------------------------------------------------------------
     def _check_forcing(self, forcing):
