@@ -33,8 +33,7 @@ def _grads(model, forcing, params, attrs, state=None):
     return out, dict(zip(list(leaves) + (list(state) if state else []), grads, strict=True))
 
 
-@pytest.mark.parametrize("name", VARIANTS)
-@pytest.mark.parametrize("chunk", [1, 4])
+@pytest.mark.parametrize(("name", "chunk"), [("hbv_1_0", 1), ("hbv_1_1p", 4), ("hbv_2", 1), ("hbv_2", 4)])
 def test_fused_equals_eager(name, chunk):
     model, forcing, params, attrs = make_case(name, n_t=30, dynamic=DYNAMIC[name])
     eager = _with_options(model, fused=False)
@@ -68,12 +67,12 @@ def test_gradients_finite_at_empty_stores(name, fused):
 @pytest.mark.parametrize("name", VARIANTS)
 def test_gradients_match_central_differences(name):
     """Directional derivative of the loss for every parameter vs central FD (float64, smooth region)."""
-    model, forcing, params, attrs = make_case(name, n_t=25, n_b=3, nmul=2, dynamic=DYNAMIC[name], seed=3)
+    model, forcing, params, attrs = make_case(name, n_t=16, n_b=3, nmul=2, dynamic=DYNAMIC[name], seed=3)
     # snow then melt (a temperature ramp), wet enough for quick flow (low UZL)
-    forcing[:, :, 0] = 3.0 * forcing[:, :, 0] + 1.0
-    day = torch.arange(25, dtype=torch.float64)[:, None]
-    forcing[:, :, 1] = -6.0 + 0.6 * day + 5.0 * torch.sin(1.3 * day) + forcing[:, :, 1] / 10  # melt/refreeze
-    params["parUZL"] = params["parUZL"] / 20
+    forcing[:, :, 0] = 5.0 * forcing[:, :, 0] + 3.0
+    day = torch.arange(16, dtype=torch.float64)[:, None]
+    forcing[:, :, 1] = -6.0 + 0.9 * day + 5.0 * torch.sin(1.3 * day) + forcing[:, :, 1] / 10  # melt/refreeze
+    params["parUZL"] = params["parUZL"] / 50
     out, grads = _grads(model, forcing, params, attrs)
     with torch.no_grad():
         scale = abs(float(_loss(*model(forcing, params, attrs))))

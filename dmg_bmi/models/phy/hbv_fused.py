@@ -75,7 +75,8 @@ def _bwd_chunk(stores, forcing, static, dyn, v: Variant, carry, g, acc):
 
 @cache
 def _compiled():
-    return torch.compile(_fwd_chunk, dynamic=False), torch.compile(_bwd_chunk, dynamic=False)
+    """Compiled kernels; a second batch size triggers one recompilation with a symbolic batch dimension."""
+    return torch.compile(_fwd_chunk), torch.compile(_bwd_chunk)
 
 
 def _chunks(n_t: int, chunk: int, compile: bool):
