@@ -11,5 +11,6 @@ from dmg_bmi.models.phy.wofost72.params import param_specs
 from dmg_bmi.models.phy.wofost72.physics import Wofost72PP
 
 __all__ = [
-    "Calendar", "OUTPUT_NAMES", "WEATHER_NAMES", "Wofost72PP", "day_step", "initial_state", "param_specs", "run",
+    "Calendar", "OUTPUT_NAMES", "WEATHER_NAMES", "Wofost72PP", "day_step", "initial_state", "param_specs",
+    "run",
 ]  # fmt: skip

@@ -4,9 +4,8 @@ A table is a tensor `[B, N, 2]` of `(x, y)` pairs with x ascending per field, pa
 repeating the last pair (a repeated pair adds nothing). A *group* stacks M tables queried at the same
 input, `[B, M, N, 2]`, so one lookup serves them all.
 
-Evaluation is the sum-of-ramps form of linear interpolation:
-    f(q) = y_1 + Σ_i (y_{i+1} − y_i) · clamp((q − x_i) / (x_{i+1} − x_i), 0, 1),
-which equals PCSE's AFGEN (y_1 below x_1, y_n above x_n, linear in between) up to rounding.
+Evaluation: y_1 below x_1, y_n above x_n, linear interpolation in between (PCSE's AFGEN), found by a
+binary search per field and table.
 
 Gradients (see README.md): exact with respect to the y-values and to the query; with respect to an
 x-breakpoint exact away from the breakpoints (the derivative jumps where q crosses one).
@@ -20,12 +19,15 @@ import torch
 
 
 class TableGroup(NamedTuple):
-    """Prepared tables: `x` `[B, M, N-1]` segment starts, `inv_dx`, `dy` per segment and `y0` `[B, M]`."""
+    """Prepared tables `[B, M, N]`: breakpoints `x`, values `y`, segment `slope` (0 for the last point and
+    zero-width padding), range ends `lo`/`hi` `[B, M, 1]`, and `rows` = x as contiguous `[B·M, N]`."""
 
     x: torch.Tensor
-    inv_dx: torch.Tensor
-    dy: torch.Tensor
-    y0: torch.Tensor
+    y: torch.Tensor
+    slope: torch.Tensor
+    lo: torch.Tensor
+    hi: torch.Tensor
+    rows: torch.Tensor
 
 
 def pad_tables(tables: list[torch.Tensor]) -> torch.Tensor:
@@ -40,21 +42,31 @@ def pad_tables(tables: list[torch.Tensor]) -> torch.Tensor:
 
 
 def prepare(tables: torch.Tensor) -> TableGroup:
-    """Precompute segment slopes of a `[B, M, N, 2]` group (zero-width segments get slope 0)."""
+    """Precompute segment slopes of a `[B, M, N, 2]` group."""
     x, y = tables[..., 0], tables[..., 1]
-    if x.shape[-1] == 1:  # a single point: a constant
-        x = torch.cat([x, x], dim=-1)
-        y = torch.cat([y, y], dim=-1)
     dx = x[..., 1:] - x[..., :-1]
-    safe = torch.where(dx > 0, dx, torch.ones_like(dx))
-    inv_dx = torch.where(dx > 0, 1.0 / safe, torch.zeros_like(dx))
-    return TableGroup(x[..., :-1], inv_dx, y[..., 1:] - y[..., :-1], y[..., 0])
+    ok = dx > 0
+    slope = torch.where(ok, (y[..., 1:] - y[..., :-1]) / torch.where(ok, dx, torch.ones_like(dx)), 0.0)
+    slope = torch.cat([slope, torch.zeros_like(slope[..., :1])], dim=-1)
+    rows = x.detach().reshape(-1, x.shape[-1]).contiguous()
+    return TableGroup(x, y, slope, x[..., :1], x[..., -1:], rows)
 
 
 def evaluate(group: TableGroup, q: torch.Tensor) -> torch.Tensor:
-    """All M tables at `q` `[..., B]` -> `[..., B, M]` (leading dims broadcast, e.g. time)."""
-    frac = ((q[..., None, None] - group.x) * group.inv_dx).clamp(0.0, 1.0)
-    return group.y0 + (frac * group.dy).sum(-1)
+    """All M tables at `q` `[..., B]` -> `[..., B, M]` (leading dims, e.g. time, are batched too).
+
+    f = y_i + (clamp(q, x_1, x_n) − x_i)·slope_i with i the segment holding q (binary search), so the
+    cost is O(log N) per lookup and gradients reach q, the y-values and the x-breakpoints.
+    """
+    b, m, n = group.x.shape
+    lead = q.shape[:-1]
+    qk = q.reshape(-1, b).T[:, None, :]  # [B, 1, K]
+    qc = torch.maximum(torch.minimum(qk, group.hi), group.lo)  # [B, M, K]
+    idx = torch.searchsorted(group.rows, qc.detach().reshape(b * m, -1), right=True) - 1
+    idx = idx.clamp(0, n - 1).reshape(b, m, -1)
+    xi, yi, si = (torch.gather(t, 2, idx) for t in (group.x, group.y, group.slope))
+    out = yi + (qc - xi) * si  # [B, M, K]
+    return out.permute(2, 0, 1).reshape(*lead, b, m)
 
 
 def evaluate_secant(group: TableGroup, q: torch.Tensor, width: torch.Tensor) -> torch.Tensor:

@@ -11,35 +11,47 @@ import math
 
 import torch
 
-from dmg_bmi.models.phy.wofost72.astro import GAUSS_W, GAUSS_X
-
+GAUSS_X = (0.1127017, 0.5, 0.8872983)
+GAUSS_W = (0.2777778, 0.4444444, 0.2777778)
 _SCV = 0.2
 _SQV = math.sqrt(1.0 - _SCV)
 _REFH = (1.0 - _SQV) / (1.0 + _SQV)
+
+
+def light_drivers(sinb, pardif, pardir) -> dict[str, torch.Tensor]:
+    """Weather-only parts of ASSIM at the Gauss hours `[..., 3]`, computed once per season."""
+    lit = sinb > 0
+    sinb_s = torch.where(lit, sinb, 1.0)
+    refs = 2.0 * _REFH / (1.0 + 1.6 * sinb)
+    return {
+        "LIT": lit,
+        "VDF0": (1.0 - refs) * pardif,  # × KDIF e^(−KDIF·LAIC) = VISDF
+        "VT0": (1.0 - refs) * pardir,  # × KDIRT e^(−KDIRT·LAIC) = VIST
+        "VD0": (1.0 - _SCV) * pardir,  # × KDIRBL e^(−KDIRBL·LAIC) = VISD
+        "KB": 0.5 / sinb_s / (0.8 * _SQV),  # KDIRBL = KB·KDIF
+        "VISPP": torch.where(lit, (1.0 - _SCV) * pardir / sinb_s, 0.0),
+    }
 
 
 def gross_assimilation(drv: dict, amax, eff, lai, kdif, tmnf) -> torch.Tensor:
     """PGASS = 30/44 · DAYL · Σ_hours w·FGROS · TMNFTB(TMINRA) (kg CH2O ha-1 d-1), all inputs `[B]`."""
     x = torch.tensor(GAUSS_X, dtype=lai.dtype, device=lai.device)
     w = torch.tensor(GAUSS_W, dtype=lai.dtype, device=lai.device)
-    sinb, pardif, pardir = drv["SINB"], drv["PARDIF"], drv["PARDIR"]  # [B, 3] (hours)
-    lit = sinb > 0
-    sinb_s = torch.where(lit, sinb, 1.0)
-    refs = 2.0 * _REFH / (1.0 + 1.6 * sinb)
-    kdirbl = (0.5 / sinb_s) * kdif[:, None] / (0.8 * _SQV)
+    lit = drv["LIT"]  # [B, 3] (hours)
+    kdirbl = drv["KB"] * kdif[:, None]
     kdirt = kdirbl * _SQV
     laic = (lai[:, None] * x)[:, None, :]  # [B, 1, 3] (depths)
     e_dif = torch.exp(-kdif[:, None, None] * laic)
     e_bl = torch.exp(-kdirbl[..., None] * laic)
     e_t = torch.exp(-kdirt[..., None] * laic)
-    visdf = ((1.0 - refs) * pardif)[..., None] * kdif[:, None, None] * e_dif
-    vist = ((1.0 - refs) * pardir * kdirt)[..., None] * e_t
-    visd = ((1.0 - _SCV) * pardir * kdirbl)[..., None] * e_bl
+    visdf = drv["VDF0"][..., None] * kdif[:, None, None] * e_dif
+    vist = (drv["VT0"] * kdirt)[..., None] * e_t
+    visd = (drv["VD0"] * kdirbl)[..., None] * e_bl
     amax3 = amax[:, None, None]
     eff3 = eff[:, None, None]
     amax2 = torch.clamp(amax3, min=2.0)
     fgrsh = amax3 * (1.0 - torch.exp(-(visdf + vist - visd) * eff3 / amax2))
-    vispp = ((1.0 - _SCV) * pardir / sinb_s)[..., None]
+    vispp = drv["VISPP"][..., None]
     sunny = (vispp > 0) & (eff3 * vispp > 0)
     denom = torch.where(sunny, eff3 * vispp, 1.0)
     fgrsun = torch.where(

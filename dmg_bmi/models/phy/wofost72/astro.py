@@ -11,8 +11,8 @@ import math
 
 import torch
 
-GAUSS_X = (0.1127017, 0.5, 0.8872983)
-GAUSS_W = (0.2777778, 0.4444444, 0.2777778)
+from dmg_bmi.models.phy.wofost72.assimilation import GAUSS_X, light_drivers
+
 _RAD = math.pi / 180.0
 
 
@@ -75,4 +75,5 @@ def daily_drivers(w: dict[str, torch.Tensor], lat: torch.Tensor) -> dict[str, to
     out["DTEMP"] = 0.5 * (w["TEMP"] + w["TMAX"])
     out["DAYL"], out["DAYLP"] = a["DAYL"], a["DAYLP"]
     out["SINB"], out["PARDIF"], out["PARDIR"] = sinb, pardif, par - pardif
+    out.update(light_drivers(sinb, pardif, par - pardif))
     return out

@@ -107,8 +107,8 @@ def day_step(s: dict, d: dict, p: dict, cal: Calendar, t: int, init: dict, surro
     start = cal.start == t
     org = integ & (s["STAGE"] > 0)  # organs integrate unless the crop was still emerging
 
-    def r(k):
-        return torch.where(org, s[k], zero)
+    def r(k):  # yesterday's rates are stored zero unless the crop grew on and did not finish
+        return s[k]
 
     # (1) integrate yesterday's rates
     ph = phenology.integrate(p, s, integ)
@@ -125,8 +125,9 @@ def day_step(s: dict, d: dict, p: dict, cal: Calendar, t: int, init: dict, surro
     n["WTOT"] = s["WTOT"] + r("R_GRLV")
     n["ATOT"] = s["ATOT"] + r("R_GRLV") * r("R_SLAT")
     n["LAIEXP"] = s["LAIEXP"] + r("R_GLAIEX")
-    for tot, rate in (("GASST", "R_GASS"), ("MREST", "R_MRES"), ("CTRAT", "R_TRA"), ("CEVST", "R_EVS")):
+    for tot, rate in (("GASST", "R_GASS"), ("MREST", "R_MRES"), ("CTRAT", "R_TRA")):
         n[tot] = s[tot] + r(rate)
+    n["CEVST"] = s["CEVST"] + torch.where(org, s["R_EVS"], zero)
     n["EVST"] = s["EVST"] + torch.where(cal.start < t, s["R_EVS"], zero)
     was = s["STAGE"]
     n["DOE"] = torch.where((ph["TRANS"] & (was == 0)) | (start & cal.emerged), t, s["DOE"])
@@ -221,8 +222,9 @@ def day_step(s: dict, d: dict, p: dict, cal: Calendar, t: int, init: dict, surro
         "R_GRLV": grlv, "R_SLAT": slat, "R_DRLV": torch.maximum(dslv, dalv), "R_FYSAGE": fysage,
         "R_GLAIEX": glaiex, "R_GASS": gass, "R_MRES": mres, "R_TRA": et["TRA"],
     }  # fmt: skip
+    keep = grow & ~finish  # rates a later day will integrate
     for k, v in rates.items():
-        n[k] = torch.where(grow, v, zero)
+        n[k] = torch.where(keep, v, zero)
     n["R_DVR"], n["R_DTSUM"], n["R_DTSUME"], n["R_VERNR"] = pr["DVR"], pr["DTSUM"], pr["DTSUME"], pr["VERNR"]
     n["FORCE"] = pr["FORCE"]
 
@@ -244,7 +246,7 @@ def day_step(s: dict, d: dict, p: dict, cal: Calendar, t: int, init: dict, surro
     twst = n["WST"] + n["DWST"]
     out = {
         "DVS": n["DVS"], "LAI": n["LAI"], "TAGP": twlv + twst + n["WSO"], "TWSO": n["WSO"], "TWLV": twlv,
-        "TWST": twst, "TWRT": n["WRT"] + n["DWRT"], "TRA": n["R_TRA"], "RD": n["RD"],
+        "TWST": twst, "TWRT": n["WRT"] + n["DWRT"], "TRA": torch.where(grow, et["TRA"], zero), "RD": n["RD"],
         "SM": torch.where(soil, p["SMFCF"], zero), "EVS": n["R_EVS"], "ACTIVE": alive.to(zero.dtype),
     }  # fmt: skip
     return n, out

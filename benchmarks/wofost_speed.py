@@ -1,0 +1,160 @@
+"""Throughput of the batched WOFOST 7.2 PP model vs PCSE (seconds per season-field, fields per second).
+
+The batch holds B copies of PCSE PP case 01 (sugar beet, 260-day season) with TSUM1, SPAN, TDWI and the
+AMAXTB scale jittered by ±10 % per field (so fields differ). Each configuration (dtype × forward or
+forward+backward × batch) runs in a fresh subprocess so that its peak resident memory (ru_maxrss) is its own.
+
+PCSE reference: if `pcse` is importable it is timed here on the same case (median of 3 runs); otherwise
+the ratio uses the documented anchor of 0.21 s per 260-day season (shared/docs/wofost72-pp.md §3, measured
+on a 2-core x86-64 CPU), labelled as such.
+
+    python benchmarks/wofost_speed.py [--batches 1 44 1000 10000] [--device cpu] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+PCSE_ANCHOR_S = 0.21  # s per 260-day season, documented (not measured here)
+CASE = "test_potentialproduction_wofost72_01.yaml"
+
+
+def _data_dir() -> Path:
+    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "pcse_wofost72_pp"
+    return Path(os.environ.get("DMG_BMI_PCSE_PP_DIR", default))
+
+
+def _one(batch: int, dtype: str, backward: bool, device: str, threads: int | None) -> dict:
+    from dmg_bmi.crop import cases_to_batch, load_case
+    from dmg_bmi.models.phy.wofost72 import run
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)
+    dt = getattr(torch, dtype)
+    case = load_case(_data_dir() / CASE)
+    base = cases_to_batch([case], dtype=dt)
+    gen = torch.Generator().manual_seed(0)
+
+    def jitter():
+        return 1.0 + 0.2 * (torch.rand(batch, generator=gen, dtype=dt) - 0.5)
+
+    params = {k: v.expand(batch, *v.shape[1:]).clone().to(device) for k, v in base.params.items()}
+    for k in ("TSUM1", "SPAN", "TDWI"):
+        params[k] = params[k] * jitter().to(device)
+    params["AMAXTB_SCALE"] = jitter().to(device)
+    weather = {k: v.expand(-1, batch).contiguous().to(device) for k, v in base.weather.items()}
+    cal = base.calendar.index(torch.zeros(batch, dtype=torch.long))
+    cal = type(cal)(*(x.to(device) for x in (cal.start, cal.end, cal.emerged, cal.at_maturity)))
+    lat = base.lat.expand(batch).to(device)
+    if backward:
+        for k in ("TSUM1", "SPAN", "TDWI", "AMAXTB_SCALE"):
+            params[k].requires_grad_(True)
+    n_days = base.weather["IRRAD"].shape[0]
+    reps = 3 if batch <= 44 else 1
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        with torch.set_grad_enabled(backward):
+            out, _ = run(params, weather, cal, lat, check=False)
+            if backward:
+                out["TWSO"][-1].sum().backward()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    wall = min(times)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    if device.startswith("cuda"):
+        peak_mb = torch.cuda.max_memory_allocated() / 2**20
+    return {
+        "batch": batch,
+        "dtype": dtype,
+        "backward": backward,
+        "wall_s": wall,
+        "days": n_days,
+        "peak_mb": peak_mb,
+    }
+
+
+def _pcse_seconds() -> float | None:
+    try:
+        import yaml
+        from pcse.base import ParameterProvider  # noqa: F401  (only to test that pcse is importable)
+    except ImportError:
+        return None
+    from pcse.engine import Engine
+    from pcse.input import YAMLCropDataProvider  # noqa: F401
+
+    with open(_data_dir() / CASE, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    from pcse.base.weather import WeatherDataContainer, WeatherDataProvider
+
+    class _Weather(WeatherDataProvider):
+        def __init__(self, recs):
+            super().__init__()
+            for r in recs:
+                r = {k: v for k, v in r.items() if k != "SNOWDEPTH"}
+                self._store_WeatherDataContainer(WeatherDataContainer(**r), r["DAY"])
+
+    from pcse.base import ParameterProvider as PP
+
+    times = []
+    for _ in range(3):
+        params = PP(cropdata=data["ModelParameters"])
+        wdp = _Weather(data["WeatherVariables"])
+        t0 = time.perf_counter()
+        engine = Engine(params, wdp, data["AgroManagement"], config="Wofost72_PP.conf")
+        engine.run_till_terminate()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 44, 1000, 10000])
+    ap.add_argument("--dtypes", nargs="+", default=["float64", "float32"])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the shared 2-core CI box)")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        b, dt, bw = args.child.split(",")
+        print(json.dumps(_one(int(b), dt, bw == "1", args.device, args.threads)))
+        return
+
+    pcse_s = _pcse_seconds()
+    ref, label = (
+        (pcse_s, "PCSE measured in this run") if pcse_s else (PCSE_ANCHOR_S, "documented PCSE anchor")
+    )
+    print(f"reference: {ref:.3f} s per 260-day season-field ({label}); device {args.device}; "
+          f"torch threads {args.threads or torch.get_num_threads()}")  # fmt: skip
+    print(f"{'dtype':8} {'mode':8} {'batch':>6} {'wall s':>9} {'s/season-field':>15} {'fields/s':>10} "
+          f"{'x PCSE':>8} {'peak MB':>9}")  # fmt: skip
+    for dt in args.dtypes:
+        for bw in (False, True):
+            for b in args.batches:
+                cmd = [sys.executable, __file__, "--child", f"{b},{dt},{int(bw)}", "--device", args.device]
+                if args.threads:
+                    cmd += ["--threads", str(args.threads)]
+                res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                if res.returncode != 0:
+                    print(f"{dt:8} {'fwd+bwd' if bw else 'fwd':8} {b:>6} failed: {res.stderr.strip()[-200:]}")
+                    continue
+                r = json.loads(res.stdout.strip().splitlines()[-1])
+                per = r["wall_s"] / b * 260.0 / r["days"]
+                print(f"{dt:8} {'fwd+bwd' if bw else 'fwd':8} {b:>6} {r['wall_s']:>9.3f} {per:>15.2e} "
+                      f"{b / r['wall_s']:>10.1f} {ref / per:>8.1f} {r['peak_mb']:>9.0f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
