@@ -27,7 +27,8 @@ except AttributeError:  # pragma: no cover - PyYAML without libyaml
 
 @dataclass
 class Series:
-    """Daily records: `dates` (consecutive `datetime.date`s) and `values` {name: float array}."""
+    """Daily records: `dates` (consecutive `datetime.date`s; empty if the records carry no DAY) and
+    `values` {name: float array}."""
 
     dates: list[dt.date]
     values: dict[str, np.ndarray] = field(default_factory=dict)
@@ -47,7 +48,7 @@ class PcseCase:
 def _records(name: str, recs, path) -> Series:
     if not recs:
         return Series([], {})
-    dates = [r["DAY"] for r in recs]
+    dates = [r["DAY"] for r in recs] if all("DAY" in r for r in recs) else []  # astro results: by row
     keys = sorted({k for r in recs for k in r if k != "DAY"})
     values = {}
     for k in keys:
@@ -130,7 +131,7 @@ def _from_json(d: dict) -> PcseCase:
 
 
 def load_case_cached(path: str | Path, cache_dir: str | Path) -> PcseCase:
-    """`load_case` through a JSON cache in `cache_dir` (keyed by name, size and mtime); YAML parsing is slow."""
+    """`load_case` through a JSON cache in `cache_dir` (keyed by name, size, mtime): YAML parsing is slow."""
     path = Path(path)
     st = path.stat()
     key = Path(cache_dir) / f"{path.stem}-{st.st_size}-{st.st_mtime_ns}.json"

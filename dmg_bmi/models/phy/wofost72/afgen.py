@@ -47,7 +47,7 @@ def prepare(tables: torch.Tensor) -> TableGroup:
     dx = x[..., 1:] - x[..., :-1]
     ok = dx > 0
     slope = torch.where(ok, (y[..., 1:] - y[..., :-1]) / torch.where(ok, dx, torch.ones_like(dx)), 0.0)
-    slope = torch.cat([slope, torch.zeros_like(slope[..., :1])], dim=-1)
+    slope = torch.cat([slope, torch.zeros_like(x[..., :1])], dim=-1)
     rows = x.detach().reshape(-1, x.shape[-1]).contiguous()
     return TableGroup(x, y, slope, x[..., :1], x[..., -1:], rows)
 
