@@ -11,12 +11,12 @@ from dmg_bmi.models.registry import get_physics
 
 @pytest.fixture(scope="module")
 def small():
-    return twin.make_twin(n_basins=6, years=3, seed=3)
+    return twin.make_twin(n_basins=6, years=2, seed=3, spinup_years=1)
 
 
 def test_deterministic_by_seed(small):
-    again = twin.make_twin(n_basins=6, years=3, seed=3)
-    other = twin.make_twin(n_basins=6, years=3, seed=4)
+    again = twin.make_twin(n_basins=6, years=2, seed=3, spinup_years=1)
+    other = twin.make_twin(n_basins=6, years=2, seed=4, spinup_years=1)
     for name in small.dynamic:
         np.testing.assert_array_equal(small.dynamic[name], again.dynamic[name])
     for name in small.static:
@@ -44,7 +44,7 @@ def twin_cfg():
 
 def test_weather_and_flow_are_plausible(small):
     p, t, pet = small.dynamic["P"], small.dynamic["T"], small.dynamic["PET"]
-    assert small.n_time == 365 * 3 + 1  # 2000 is a leap year
+    assert small.n_time == 365 * 2 + 1  # 2000 is a leap year
     assert np.all(p >= 0) and np.all(pet >= 0)
     wet = (p > 0).mean(1)
     assert np.all((wet > 0.15) & (wet < 0.65))
@@ -63,7 +63,7 @@ def test_weather_and_flow_are_plausible(small):
 
 
 def test_file_round_trip_and_bad_args(tmp_path, small):
-    path = twin.write_twin(tmp_path / "twin.nc", n_basins=2, years=1, seed=0)
+    path = twin.write_twin(tmp_path / "twin.nc", n_basins=2, years=1, seed=0, spinup_years=0)
     ds = HydroDataset.load(path)
     assert ds.n_basins == 2 and "true_parBETA" in ds.attribute_names
     assert ds.units["true_parFC"] == "mm"
