@@ -140,14 +140,16 @@ class _Hbv(PhysicsModel):
         """Per-member parameters for `member_step` (effective TT, HBV 2.0's LF); routing ones dropped."""
         return {s.name: params[s.name] for s in self._specs if s.per_member}
 
-    def uh(self, params: dict):
+    def uh(self, params: dict, xp=None):
         """Gamma UH weights `[B, routing_len]` from params route_a, route_b `[B]` (tensors or numpy)."""
         a = params["route_a"]
-        return uh_weights(a, params["route_b"], self.routing_len, backend_of(a))
+        return uh_weights(a, params["route_b"], self.routing_len, xp or backend_of(a))
 
     # ---- one step -------------------------------------------------------------------------------
     def step_params(self, params_t: dict, attrs=None) -> dict:
         """Precompute what `step` derives from parameters (effective TT, HBV 2.0's LF, UH weights).
+
+        Returns `{"core": per-member parameters for the physics, "uh": UH weights [B, L]}`.
 
         Pass the result as `params_t` to `step` while the parameters do not change (e.g. static
         parameters in a BMI), saving those operations every step. Tensors or numpy arrays.
@@ -155,15 +157,16 @@ class _Hbv(PhysicsModel):
         xp = backend_of(params_t["parFC"])
         prepared = {"core": self._core_params(xp, params_t, attrs)}
         if self.routing:
-            prepared["uh"] = self.uh(params_t)
+            prepared["uh"] = params_t["uh"] if "uh" in params_t else self.uh(params_t)
         return prepared
 
     def step(self, state, forcing_t, params_t, attrs=None):
         """Advance one day. Works on torch tensors (autograd) or numpy float arrays (fast inference).
 
         state: as `initial_state` (numpy arrays allowed); forcing_t `[B, 3]` (P mm/d, T degC, PET mm/d);
-        params_t: per-member `[B, nmul]`, route_a/route_b `[B]` in physical units, or the output of
-        `step_params`; attrs: HBV 2.0 needs area_km2, elevation_m `[B]` (km2, m).
+        params_t: per-member `[B, nmul]`, route_a/route_b `[B]` in physical units (optionally with the
+        precomputed weights "uh" from `uh`), or the output of `step_params`;
+        attrs: HBV 2.0 needs area_km2, elevation_m `[B]` (km2, m).
         Returns `(new_state, outputs)` with outputs `{name: [B]}` (mm/d, mm; see `output_units`).
         No input validation here (the hot path); `forward` validates.
         """
