@@ -6,11 +6,16 @@ Every variable is a float64 1-D array of one item on grid 0 (``scalar``, rank 0)
 phase-shifted daily chains (`dmg_bmi.ngen.daily_chains`). Catchment attributes come from the init YAML
 (`dmg_bmi.bmi_config`) or from ngen `model_params` through `set_value`. The ngen mass-balance
 (``ngen::mass_*``, m) and serialization (``ngen::serialization_*``) protocols are supported.
+
+A δWOFOST checkpoint (physics `wofost72_pp`) runs one field instead: `dmg_bmi.crop_handler.CropHandler`
+stepped once per day by `dmg_bmi.ngen.crop_days.CropDays`, the crop calendar from the init YAML's
+`crop_calendar`, the crop outputs of `dmg_bmi.variables` (no mass-balance protocol: potential production).
 """
 
 from __future__ import annotations
 
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +38,7 @@ _DIAGNOSTICS = (  # daily-chain output key -> BMI output published as is (units 
     ("upper_zone", "soil_upper-zone_water__volume-per-area_storage_density"),
     ("lower_zone", "soil_lower-zone_water__volume-per-area_storage_density"),
 )
+_CROP_OUTPUTS = tuple((v.internal, v.name) for v in V.VARIABLES if v.role == "output" and v.model == "crop")
 
 
 class DeltaModelBmi(Bmi):
@@ -47,22 +53,30 @@ class DeltaModelBmi(Bmi):
         self._forcing: dict[str, np.ndarray] = {}
         self._chains: DailyChains | None = None
         self._dirty = False
+        self._crop = False
+        self._output_names = V.OUTPUT_NAMES
 
     # ------------------------------------------------------------------ control
     def initialize(self, config_file: str) -> None:
         """Read the YAML config (paths relative to it), load the checkpoint(s) and set up the chains."""
+        from dmg_bmi.crop_handler import CropHandler, is_crop_checkpoint
         from dmg_bmi.handler import ModelHandler  # keep `import dmg_bmi.bmi` light
 
         cfg, base = load_bmi_config(config_file)
         paths, weights = member_paths(cfg, base)
         self._cfg = cfg
-        self._handler = ModelHandler.load(paths, weights=weights, device=cfg.device, backend=cfg.backend)
+        self._crop = is_crop_checkpoint(paths[0])
+        handler_cls = CropHandler if self._crop else ModelHandler
+        self._handler = handler_cls.load(paths, weights=weights, device=cfg.device, backend=cfg.backend)
+        self._calendar = self._crop_calendar(cfg)
+        self._output_names = V.CROP_OUTPUT_NAMES if self._crop else V.OUTPUT_NAMES
         self._dt = float(cfg.time_step)
         self._end = float(cfg.end_seconds)
         self._n = 0
         self._nan_warned: set[str] = set()
         params = ["area_km2", "latitude", *self._handler.attribute_names]
-        self._vars = {v.name: v for v in V.VARIABLES}
+        self._vars = {v.name: v for v in V.VARIABLES if (v.role != "output" or v.name in self._output_names)
+                      and not (self._crop and v.name.startswith("ngen::mass"))}
         self._vars.update({p: V.parameter(p) for p in dict.fromkeys(params)})
         self._inputs = np.zeros(len(V.INPUT_NAMES))
         self._last_valid = np.full(len(V.INPUT_NAMES), np.nan)
@@ -77,6 +91,10 @@ class DeltaModelBmi(Bmi):
                 raise ConfigError(f"{key} is given twice with different values: {top} and "
                                   f"attributes.{key} {attr}")
         given = {"area_km2": cfg.area_km2, "latitude": cfg.latitude, **cfg.attributes}
+        if self._crop and "lat" not in cfg.attributes:
+            given["lat"] = cfg.latitude  # a field's latitude: top-level `latitude` or attributes.lat
+        elif self._crop and cfg.latitude is not None and cfg.latitude != cfg.attributes["lat"]:
+            raise ConfigError(f"latitude {cfg.latitude} and attributes.lat {cfg.attributes['lat']} differ")
         unknown = sorted(set(cfg.attributes) - set(params))
         if unknown:
             raise ConfigError(
@@ -185,6 +203,8 @@ class DeltaModelBmi(Bmi):
                     f"ngen model_params"
                 )
             attrs[name] = value
+        if self._crop:
+            return self._start_crop(attrs)
         for name in ("latitude", "area_km2"):
             if not np.isfinite(self._values[name][0]):
                 raise ConfigError(f"{name!r} is not set: give it in the BMI config or via ngen model_params")
@@ -195,6 +215,41 @@ class DeltaModelBmi(Bmi):
         v = self._values
         self._out_arrays = [(key, v[name]) for key, name in _DIAGNOSTICS]
         self._mass_arrays = [v[f"ngen::{key}"] for key in MASS_TERMS]
+        return self._chains
+
+    def _crop_calendar(self, cfg):
+        """The field's crop calendar (δWOFOST) from `crop_calendar`, checked against crop sets and run."""
+        from dmg_bmi.data.crop_dataset import CropCalendar
+
+        if not self._crop:
+            if cfg.crop_calendar is not None:
+                raise ConfigError("crop_calendar: only a δWOFOST (wofost72_pp) checkpoint takes one")
+            return None
+        if cfg.crop_calendar is None:
+            raise ConfigError("crop_calendar: a δWOFOST checkpoint needs the field's crop calendar "
+                              "(crop_name, variety_name, crop_start_date, crop_start_type, crop_end_date, "
+                              "crop_end_type, max_duration)")
+        try:
+            calendar = CropCalendar.from_dict(cfg.crop_calendar)
+        except InputError as exc:
+            raise ConfigError(f"crop_calendar: {exc}") from None
+        self._handler.check_calendar(calendar)
+        first, last = cfg.start.date(), (cfg.start + timedelta(seconds=self._cfg.end_seconds - 1)).date()
+        if not first <= calendar.crop_start_date <= last:
+            raise ConfigError(f"crop_calendar.crop_start_date {calendar.crop_start_date} is outside the "
+                              f"run's forcing {first}..{last} (start_time..end_time)")
+        return calendar
+
+    def _start_crop(self, attrs: dict[str, float]):
+        """Bind the field (attributes, calendar, run length) and create the daily crop engine."""
+        from dmg_bmi.ngen.crop_days import CropDays
+
+        n_days = int(np.ceil(self._end / 86400.0)) + 1
+        self._handler.bind(attrs, self._calendar, self._cfg.start.date(), n_days)
+        self._dirty = False
+        self._chains = CropDays(self._handler, int(self._dt), self._cfg.start)
+        self._out_arrays = [(key, self._values[name]) for key, name in _CROP_OUTPUTS]
+        self._mass_arrays = []
         return self._chains
 
     def _nan_record(self, record: np.ndarray) -> np.ndarray:
@@ -215,6 +270,10 @@ class DeltaModelBmi(Bmi):
         if self._chains is None:
             return
         out = self._chains.outputs
+        if self._crop:
+            for key, arr in self._out_arrays:
+                arr[0] = out[key]
+            return
         vals = self._values
         runoff_m_per_s = out["runoff"] * _MM_TO_M / 86400.0
         vals["land_surface_water__runoff_depth"][0] = runoff_m_per_s * self._dt
@@ -251,13 +310,13 @@ class DeltaModelBmi(Bmi):
         return len(V.INPUT_NAMES)
 
     def get_output_item_count(self) -> int:
-        return len(V.OUTPUT_NAMES)
+        return len(self._output_names)
 
     def get_input_var_names(self) -> tuple[str, ...]:
         return V.INPUT_NAMES
 
     def get_output_var_names(self) -> tuple[str, ...]:
-        return V.OUTPUT_NAMES
+        return self._output_names
 
     # ------------------------------------------------------------------ variable information
     def get_var_grid(self, name: str) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -71,6 +71,7 @@ class BmiConfig:
     backend: Literal["auto", "numpy", "torch"] = "auto"
     initial_state: str | None = None  # a state file written by DeltaModelBmi.save_state
     nan_policy: Literal["error", "hold_last"] = "error"
+    crop_calendar: dict[str, Any] | None = None  # δWOFOST only: the field's PCSE CropCalendar keys
 
     def validate(self, prefix: str = "") -> None:
         if (self.checkpoint is None) == (not self.members):

@@ -2,7 +2,8 @@
 
 Roles:
 - ``input``: forcing set by the framework every step (ngen's AORC fields, bmi-ngen.md §4.7);
-- ``output``: values the model publishes every step (listed by `get_output_var_names`);
+- ``output``: values the model publishes every step (listed by `get_output_var_names`); `model` says which
+  kind of checkpoint publishes it: ``hydro`` (HBV) or ``crop`` (δWOFOST, PCSE units);
 - ``parameter``: static catchment values set from the init config or by ngen `model_params` through
   `set_value` (area, latitude and every attribute the checkpoint needs); resolvable, never listed;
 - ``protocol``: ngen reserved variables (mass balance, serialization), resolvable but never listed.
@@ -29,6 +30,7 @@ class Variable:
     description: str
     role: Role
     dtype: str = "float64"
+    model: Literal["hydro", "crop"] = "hydro"  # outputs only: the checkpoint kind that publishes it
 
 
 VARIABLES: tuple[Variable, ...] = (
@@ -65,6 +67,26 @@ VARIABLES: tuple[Variable, ...] = (
              "HBV upper-zone store SUZ, mean over nmul", "output"),
     Variable("lower_zone", "soil_lower-zone_water__volume-per-area_storage_density", "mm",
              "HBV lower-zone store SLZ, mean over nmul", "output"),
+    # --- δWOFOST outputs (crop checkpoints): the latest completed day, WOFOST 7.2 potential production ---
+    Variable("DVS", "crop__development_stage_index", "1",
+             "WOFOST development stage DVS (-0.1 sowing, 0 emergence, 1 flowering, 2 maturity)", "output",
+             model="crop"),
+    Variable("LAI", "crop_canopy__leaf_area_index", "m2 m-2",
+             "WOFOST leaf area index LAI (leaves, stems and storage organs)", "output", model="crop"),
+    Variable("TAGP", "crop_above-ground__dry_mass-per-area_density", "kg ha-1",
+             "WOFOST total above-ground production TAGP (dry matter, living and dead)", "output",
+             model="crop"),
+    Variable("TWSO", "crop_storage-organ__dry_mass-per-area_density", "kg ha-1",
+             "WOFOST storage-organ dry weight TWSO (the yield)", "output", model="crop"),
+    Variable("TWLV", "crop_leaf__dry_mass-per-area_density", "kg ha-1",
+             "WOFOST leaf dry weight TWLV (living and dead)", "output", model="crop"),
+    Variable("TWST", "crop_stem__dry_mass-per-area_density", "kg ha-1",
+             "WOFOST stem dry weight TWST (living and dead)", "output", model="crop"),
+    Variable("TWRT", "crop_root__dry_mass-per-area_density", "kg ha-1",
+             "WOFOST root dry weight TWRT (living and dead)", "output", model="crop"),
+    Variable("RD", "crop_root__depth", "cm", "WOFOST rooting depth RD", "output", model="crop"),
+    Variable("TRA", "crop__transpiration_volume_flux", "cm d-1",
+             "WOFOST crop transpiration rate TRA of the latest day", "output", model="crop"),
     # --- ngen mass-balance protocol (balance = in - out - stored - leaked), cumulative, in m ---
     Variable("mass_in", "ngen::mass_in", "m",
              "initial storage + cumulative precipitation received", "protocol"),
@@ -91,6 +113,7 @@ KNOWN_PARAMETER_UNITS: dict[str, str] = {
     "elev_mean": "m", "meanelevation": "m", "area_gages2": "km2", "uparea": "km2", "catchsize": "km2",
     "p_mean": "mm d-1", "pet_mean": "mm d-1", "slope_mean": "m km-1", "meanP": "mm a-1",
     "meanTa": "degC", "lengthkm": "km", "slope": "m km-1", "soil_depth": "m", "t_mean": "degC",
+    "lat": "degree_north", "lon": "degree_east", "elev": "m",  # crop field attributes
 }
 
 
@@ -102,7 +125,10 @@ def parameter(name: str) -> Variable:
 
 BY_NAME: dict[str, Variable] = {v.name: v for v in VARIABLES}
 INPUT_NAMES: tuple[str, ...] = tuple(v.name for v in VARIABLES if v.role == "input")
-OUTPUT_NAMES: tuple[str, ...] = tuple(v.name for v in VARIABLES if v.role == "output")
+OUTPUT_NAMES: tuple[str, ...] = tuple(v.name for v in VARIABLES if v.role == "output" and v.model == "hydro")
+CROP_OUTPUT_NAMES: tuple[str, ...] = tuple(
+    v.name for v in VARIABLES if v.role == "output" and v.model == "crop"
+)
 MAIN_OUTPUT = "land_surface_water__runoff_depth"
 
 # ngen forcing field (CSV/NetCDF column) -> CSDMS input name, and the field's native units.

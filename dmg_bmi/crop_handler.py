@@ -1,0 +1,166 @@
+"""CropHandler: run a trained δWOFOST checkpoint one day at a time for one field (the BMI's crop engine).
+
+- `load` reads one crop checkpoint (cached per process by path, mtime and size; no ensembles) on the CPU.
+- `bind(attrs, calendar, n_days)` fixes the field: its attributes (the network's and `lat`/`elev`), its crop
+  calendar (day indices counted from the run's first day) and the number of run days (leaf-class slots).
+  The network runs once here: the crop parameters are static per field.
+- `advance(state, weather)` is one WOFOST day (`Wofost72PP.step`, B's physics) on one day of weather
+  (`crop_weather.WEATHER_NAMES` in PCSE units plus `DOY`); outputs are floats in PCSE units
+  (`OUTPUTS`). State is WOFOST's own state dict; `state_to_arrays` / `state_from_arrays` serialize it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dmg_bmi.checkpoint import load_checkpoint
+from dmg_bmi.data.crop_dataset import CropCalendar
+from dmg_bmi.errors import CheckpointError, ConfigError, InputError
+from dmg_bmi.models.crop_checkpoint import (
+    PHY_ATTRIBUTES,
+    build_crop_model,
+    is_crop,
+    parameter_sets,
+    weather_options,
+)
+from dmg_bmi.models.crop_delta import PHYSICS_WEATHER, base_params
+from dmg_bmi.models.phy.wofost72.physics import Wofost72PP
+
+OUTPUTS = ("DVS", "LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "RD", "TRA")
+_CACHE: dict[tuple, tuple] = {}
+
+
+def is_crop_checkpoint(path: str | Path) -> bool:
+    """True when `path` holds a δWOFOST checkpoint (read once per process, cached)."""
+    return is_crop(_load(path)[0])
+
+
+def _load(path: str | Path):
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _CACHE:
+        ckpt = load_checkpoint(path)
+        model = build_crop_model(ckpt, dtype=torch.float64) if is_crop(ckpt) else None
+        if model is not None:
+            model.requires_grad_(False)
+        _CACHE[key] = (ckpt, model, hashlib.sha256(path.read_bytes()).hexdigest())
+    return _CACHE[key]
+
+
+def season_days(calendar: CropCalendar, run_start: dt.date) -> tuple[int, int]:
+    """(start, end) day indices of the season counted from `run_start` (day 0)."""
+    start = (calendar.crop_start_date - run_start).days
+    return start, start + calendar.season_length - 1
+
+
+class CropHandler:
+    """Step one field's δWOFOST (see the module docstring)."""
+
+    kind = "crop"
+
+    def __init__(self, path: str | Path):
+        self.ckpt, self.model, self.fingerprint = _load(path)
+        if self.model is None:
+            raise CheckpointError(f"{path}: not a δWOFOST checkpoint")
+        self.sets = parameter_sets(self.ckpt)
+        self.weather_options = weather_options(self.ckpt)
+        names = list(self.ckpt.nn_attributes)
+        self.attribute_names: tuple[str, ...] = tuple(names + [n for n in PHY_ATTRIBUTES if n not in names])
+        self.phy: Wofost72PP | None = None
+
+    @classmethod
+    def load(cls, checkpoints, weights=None, device: str = "cpu", backend: str = "auto") -> CropHandler:
+        """One crop checkpoint on the CPU (torch); ensembles, CUDA and the numpy backend are refused."""
+        paths = [checkpoints] if isinstance(checkpoints, (str, Path)) else list(checkpoints)
+        if len(paths) != 1:
+            raise ConfigError(f"members: a δWOFOST checkpoint runs alone, got {len(paths)} members")
+        if device not in ("cpu", "auto"):
+            raise ConfigError(f"device: δWOFOST runs on the CPU, got {device!r}")
+        if backend not in ("auto", "torch"):
+            raise ConfigError(f"backend: δWOFOST runs on torch ('auto' or 'torch'), got {backend!r}")
+        return cls(paths[0])
+
+    def check_calendar(self, calendar: CropCalendar) -> None:
+        """Unknown crop or variety raises ConfigError naming it and the checkpoint's known ones."""
+        if calendar.crop_name not in self.sets:
+            raise ConfigError(f"crop_calendar.crop_name: unknown crop {calendar.crop_name!r}; the checkpoint "
+                              f"knows {sorted(self.sets)}")
+        known = self.sets[calendar.crop_name]
+        if calendar.variety_name not in known:
+            raise ConfigError(f"crop_calendar.variety_name: unknown variety {calendar.variety_name!r} of "
+                              f"crop {calendar.crop_name!r}; the checkpoint knows {sorted(known)}")
+
+    def bind(self, attrs: dict[str, float], calendar: CropCalendar, run_start: dt.date, n_days: int) -> None:
+        """Fix the field's attributes, calendar and run length; the network predicts its parameters."""
+        missing = [n for n in self.attribute_names if n not in attrs]
+        if missing:
+            raise ConfigError(f"missing attribute(s) {missing}; the checkpoint needs "
+                              f"{list(self.attribute_names)}")
+        bad = [n for n in self.attribute_names if not np.isfinite(attrs[n])]
+        if bad:
+            raise InputError(f"attribute(s) {bad} are not finite numbers")
+        self.check_calendar(calendar)
+        start, end = season_days(calendar, run_start)
+        names = list(self.ckpt.nn_attributes)
+        c = np.array([[attrs[n] for n in names]], dtype=np.float64)
+        c_nn = torch.as_tensor(self.ckpt.normalization.transform(c, names), dtype=torch.float64)
+        with torch.no_grad():
+            base = base_params(self.sets, [calendar])
+            params = self.model.crop_params(self.model.learned_values(c_nn), base)
+        self.params = params
+        values = {"LAT": attrs["lat"], "CROP_START": start, "CROP_END": end,
+                  "START_EMERGED": calendar.crop_start_type == "emergence",
+                  "END_AT_MATURITY": calendar.crop_end_type in ("maturity", "earliest")}
+        self.attrs_phy = {k: torch.tensor([float(v)], dtype=torch.float64) for k, v in values.items()}
+        self.attrs = dict(attrs)
+        self.phy = Wofost72PP(base_params=params, surrogate=self.model.phy.surrogate, n_days=n_days,
+                              check=False)
+
+    def learned(self) -> dict[str, float]:
+        """The bound field's learned parameter values (physical units, after factors are applied)."""
+        self._check_bound()
+        return {p.name: float(self.params[p.name][0]) for p in self.model.learned}
+
+    def initial_state(self) -> dict:
+        self._check_bound()
+        return self.phy.initial_state(1, torch.float64)
+
+    def advance(self, state: dict, weather: dict[str, float]) -> tuple[dict, dict[str, float]]:
+        """One day: `weather` {IRRAD, TMIN, TMAX, E0, ES0, ET0, RAIN, DOY} -> (state, outputs)."""
+        self._check_bound()
+        row = dict(weather)
+        row["TEMP"] = 0.5 * (np.float64(row["TMIN"]) + np.float64(row["TMAX"]))  # as physics_weather
+        x = torch.tensor([[float(row[n]) for n in PHYSICS_WEATHER]], dtype=torch.float64)
+        with torch.no_grad():
+            state, out = self.phy.step(state, x, {}, self.attrs_phy)
+        return state, {k: float(out[k][0]) for k in OUTPUTS}
+
+    def state_to_arrays(self, state: dict) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy().copy() for k, v in state.items()}
+
+    def state_from_arrays(self, arrays: dict[str, np.ndarray]) -> dict:
+        """Inverse of `state_to_arrays`, typed like `initial_state()`; mismatches raise InputError."""
+        ref = self.initial_state()
+        if set(ref) != set(arrays):
+            raise InputError(f"crop state arrays do not match this model: missing "
+                             f"{sorted(set(ref) - set(arrays))[:5]}, "
+                             f"unexpected {sorted(set(arrays) - set(ref))[:5]}")
+        out = {}
+        for k, v in ref.items():
+            if tuple(v.shape) != tuple(arrays[k].shape):
+                raise InputError(f"crop state array {k!r} has shape {arrays[k].shape}, "
+                                 f"expected {tuple(v.shape)}")
+            out[k] = torch.as_tensor(np.asarray(arrays[k])).to(v.dtype).clone()
+        return out
+
+    def _check_bound(self) -> None:
+        if self.phy is None:
+            raise InputError("CropHandler: call bind(...) before stepping")

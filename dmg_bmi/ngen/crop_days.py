@@ -1,0 +1,79 @@
+"""δWOFOST under a framework step of 1-24 h: buffer one day of forcing, then step WOFOST once.
+
+With `k = 86400 / dt` framework steps per day, updates n = k, 2k, ... (1-based) close day d = n/k − 1, which
+covers `[start + d·24 h, start + (d+1)·24 h)`: its k records (each repeated 24/k times to make 24 hourly
+values) go through `crop_weather.aorc_hourly_to_wofost_daily` (the dataset builders' own conversion, with
+the checkpoint's options, the field's latitude and elevation), and the crop advances one day. Between day
+closes the outputs hold the latest day's values. Day d is calendar date `start.date() + d` (day of year for
+Penman and WOFOST), so a run starting at 00:00 UTC has UTC days; day 0 is the run's first day, and the crop
+calendar's dates are day indices from it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from dmg_bmi.crop_weather import AORC_INPUTS, aorc_hourly_to_wofost_daily
+from dmg_bmi.errors import InputError
+from dmg_bmi.variables import INPUT_NAMES
+
+SECONDS_PER_DAY = 86400
+
+
+class CropDays:
+    """Daily δWOFOST fed one framework record per update (see the module docstring)."""
+
+    def __init__(self, handler, dt: int, start: datetime):
+        if dt <= 0 or dt % 3600 or SECONDS_PER_DAY % dt:
+            raise InputError(f"time step {dt} s must be a whole number of hours that divides 86400 s")
+        self.handler = handler
+        self.k = SECONDS_PER_DAY // dt
+        self.start = start.date()
+        self._repeat = 24 // self.k
+        self._fields = [(INPUT_NAMES.index(name), name) for name in AORC_INPUTS]
+        self.ring = np.zeros((self.k, len(INPUT_NAMES)))
+        self.n = 0
+        self.state = handler.initial_state()
+        self.outputs = dict.fromkeys(("DVS", "LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "RD", "TRA"), 0.0)
+        self.weather: dict[str, float] = {}
+
+    def advance(self, record: np.ndarray) -> dict[str, float]:
+        """Take one record (BMI input units, INPUT_NAMES order); step the crop when a day is complete."""
+        self.ring[self.n % self.k] = record
+        self.n += 1
+        if self.n % self.k == 0:
+            self.weather = self.daily_weather(self.n // self.k - 1)
+            self.state, self.outputs = self.handler.advance(self.state, self.weather)
+        return self.outputs
+
+    def daily_weather(self, day: int) -> dict[str, float]:
+        """WOFOST weather of day `day` from the buffered records (plus its day of year, `DOY`)."""
+        window = np.repeat(self.ring, self._repeat, axis=0) if self._repeat > 1 else self.ring
+        date = self.start + timedelta(days=day)
+        attrs = self.handler.attrs
+        daily = aorc_hourly_to_wofost_daily({name: window[:, i] for i, name in self._fields}, date,
+                                            attrs["lat"], attrs["elev"], **self.handler.weather_options)
+        out = {k: float(v[0]) for k, v in daily.items()}
+        out["DOY"] = float(date.timetuple().tm_yday)
+        return out
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Everything needed to continue exactly, as named arrays."""
+        arrays = {"ring": self.ring.copy(), "n": np.array([self.n]),
+                  "outputs": np.array([self.outputs[k] for k in self.outputs], dtype=np.float64)}
+        arrays.update({f"crop/{k}": v for k, v in self.handler.state_to_arrays(self.state).items()})
+        return arrays
+
+    def from_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore from `to_arrays` output; a mismatched step count raises InputError."""
+        if arrays["ring"].shape != self.ring.shape:
+            raise InputError(
+                f"state was saved with {arrays['ring'].shape[0]} steps per day, this run has {self.k}"
+            )
+        self.ring = arrays["ring"].astype(np.float64)
+        self.n = int(arrays["n"][0])
+        self.outputs = dict(zip(self.outputs, (float(v) for v in arrays["outputs"]), strict=True))
+        self.state = self.handler.state_from_arrays(
+            {k[len("crop/"):]: v for k, v in arrays.items() if k.startswith("crop/")})

@@ -1,0 +1,222 @@
+"""δWOFOST through DeltaModelBmi: hourly/daily stepping == offline pipeline, hot start, bad input, tester."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import REPO
+
+from dmg_bmi import variables as V
+from dmg_bmi.bmi import DeltaModelBmi
+from dmg_bmi.checkpoint import load_checkpoint
+from dmg_bmi.crop_weather import aorc_hourly_to_wofost_daily
+from dmg_bmi.data.crop_dataset import CropCalendar, CropDataset
+from dmg_bmi.errors import ConfigError
+from dmg_bmi.models.crop_checkpoint import build_crop_model, parameter_sets, weather_options
+from dmg_bmi.train.crop import build_crop_tensors, run_model
+
+pytestmark = pytest.mark.numpy1
+
+CONFIG = REPO / "bmi_configs" / "crop_twin.yml"
+CKPT = REPO / "bmi_configs" / "crop_twin_wofost72.pt"
+
+
+def _config(tmp_path: Path, **changes) -> Path:
+    cfg = yaml.safe_load(CONFIG.read_text())
+    cfg["checkpoint"] = str(CKPT)
+    for key, value in changes.items():
+        if value is None:
+            cfg.pop(key, None)
+        elif isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            cfg[key] = {**cfg[key], **value}
+        else:
+            cfg[key] = value
+    path = tmp_path / "crop.yml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _hourly(n_days: int, start_doy: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Plausible hourly AORC forcing (BMI names and units): diurnal temperature and sun, showers, wind."""
+    rng = np.random.default_rng(seed)
+    h = np.arange(24 * n_days)
+    hod, doy = h % 24, start_doy + h / 24
+    temp = 285.0 + 8 * np.sin(2 * np.pi * (doy - 110) / 365) + 5 * np.sin(2 * np.pi * (hod - 9) / 24)
+    temp += np.repeat(rng.normal(0, 2.5, n_days), 24)
+    sun = np.clip(np.sin(np.pi * (hod - 5) / 15), 0, None) * np.repeat(rng.uniform(300, 850, n_days), 24)
+    wet = np.repeat(rng.uniform(size=n_days) < 0.3, 24) & (rng.uniform(size=h.size) < 0.3)
+    return {
+        "atmosphere_water__liquid_equivalent_precipitation_rate": np.where(wet, rng.gamma(0.8, 1e-3, h.size),
+                                                                           0.0),
+        "land_surface_air__temperature": temp,
+        "atmosphere_air_water~vapor__relative_saturation": 0.006 + 0.002 * rng.uniform(size=h.size),
+        "land_surface_air__pressure": 97000.0 + 500 * rng.normal(size=h.size),
+        "land_surface_radiation~incoming~shortwave__energy_flux": sun,
+        "land_surface_radiation~incoming~longwave__energy_flux": np.full(h.size, 300.0),
+        "land_surface_wind__x_component_of_velocity": rng.normal(2, 1.5, h.size),
+        "land_surface_wind__y_component_of_velocity": rng.normal(0, 1.5, h.size),
+    }
+
+
+def _run_bmi(path: Path, forcing: dict[str, np.ndarray], n_records: int, per_day: int):
+    """Step the BMI over `n_records`; returns the outputs `[day, var]` and the engine's daily weather."""
+    bmi = DeltaModelBmi()
+    bmi.initialize(str(path))
+    rows, weather, buf = [], [], np.zeros(1)
+    for i in range(n_records):
+        for name, values in forcing.items():
+            bmi.set_value(name, values[i : i + 1])
+        bmi.update()
+        if (i + 1) % per_day == 0:
+            rows.append([bmi.get_value(n, buf)[0] for n in V.CROP_OUTPUT_NAMES])
+            weather.append(dict(bmi._chains.weather))
+    return bmi, np.array(rows), weather
+
+
+def _offline(cfg: dict, hourly: dict[str, np.ndarray], n_days: int):
+    """The trainer's offline pipeline on the daily conversion of `hourly`: CropDataset -> tensors -> model."""
+    ckpt = load_checkpoint(CKPT)
+    model = build_crop_model(ckpt, dtype=torch.float64)
+    attrs = {**cfg["attributes"], "lat": cfg["latitude"]}
+    start = np.datetime64(cfg["start_time"][:10], "D")
+    daily = aorc_hourly_to_wofost_daily(hourly, start.item(), attrs["lat"], attrs["elev"],
+                                        **weather_options(ckpt))
+    names = list(attrs)
+    ds = CropDataset(fields=["f"], sites=["s"], weather_start=[start],
+                     weather=np.stack([daily[n] for n in daily], -1)[None], weather_names=tuple(daily),
+                     attributes=np.array([[attrs[n] for n in names]]), attribute_names=tuple(names),
+                     attribute_units=("1",) * len(names),
+                     calendars=[CropCalendar.from_dict(cfg["crop_calendar"])],
+                     observations=np.zeros((1, n_days, 0)))
+    tensors = build_crop_tensors(ds, ckpt.config, ckpt.normalization, parameter_sets(ckpt))
+    with torch.no_grad():
+        out, _ = run_model(model, tensors)
+    internal = {v.name: v.internal for v in V.VARIABLES}
+    return np.stack([out[internal[n]][:, 0].numpy() for n in V.CROP_OUTPUT_NAMES], -1), daily
+
+
+@pytest.mark.parametrize("time_step", [pytest.param(3600, marks=pytest.mark.slow), 86400])
+def test_bmi_equals_offline_pipeline_over_a_season(tmp_path, time_step):
+    cfg = yaml.safe_load(CONFIG.read_text())
+    n_days = 200  # start_time .. covers the whole season of the shipped config
+    path = _config(tmp_path, time_step=time_step, end_time="2015-10-17 23:00:00")
+    per_day = 86400 // time_step
+    hourly = _hourly(n_days, start_doy=91)
+    step = 24 // per_day
+    records = {k: v[step // 2::step] for k, v in hourly.items()}  # a daily step sees one (noon) record a day
+    _, got, weather = _run_bmi(path, records, n_days * per_day, per_day)
+    offline_hourly = {k: np.repeat(v, 24 // per_day) for k, v in records.items()}
+    want, daily = _offline({**cfg, "time_step": time_step}, offline_hourly, n_days)
+    # the BMI's daily weather is exactly the offline conversion of the same hourly forcing
+    for name, values in daily.items():
+        np.testing.assert_array_equal([w[name] for w in weather], values, err_msg=name)
+    np.testing.assert_array_equal(got, want)
+    lai, twso = (V.CROP_OUTPUT_NAMES.index(n) for n in ("crop_canopy__leaf_area_index",
+                                                         "crop_storage-organ__dry_mass-per-area_density"))
+    assert got[:, lai].max() > 1.0 and got[-1, twso] > 1000.0  # a real season ran
+
+
+def test_hot_start_continues_exactly(tmp_path):
+    path = _config(tmp_path, time_step=86400, end_time="2015-07-19 23:00:00")
+    hourly = {k: v[12::24] for k, v in _hourly(110, start_doy=91, seed=3).items()}
+    bmi, full, _ = _run_bmi(path, hourly, 110, 1)
+    first = DeltaModelBmi()
+    first.initialize(str(path))
+    for i in range(70):
+        for name, values in hourly.items():
+            first.set_value(name, values[i : i + 1])
+        first.update()
+    state = tmp_path / "state.bin"
+    first.save_state(state)
+    path2 = _config(tmp_path, time_step=86400, end_time="2015-07-19 23:00:00", initial_state=str(state))
+    second = DeltaModelBmi()
+    second.initialize(str(path2))
+    rows, buf = [], np.zeros(1)
+    for i in range(70, 110):
+        for name, values in hourly.items():
+            second.set_value(name, values[i : i + 1])
+        second.update()
+        rows.append([second.get_value(n, buf)[0] for n in V.CROP_OUTPUT_NAMES])
+    assert full[69, 1] > 0.5  # mid-season: leaves out when the state is saved
+    np.testing.assert_array_equal(np.array(rows), full[70:])
+
+
+def test_crop_variables_and_units(tmp_path):
+    bmi = DeltaModelBmi()
+    bmi.initialize(str(_config(tmp_path)))
+    assert bmi.get_output_var_names() == V.CROP_OUTPUT_NAMES and bmi.get_output_item_count() == 9
+    assert bmi.get_var_units("crop_storage-organ__dry_mass-per-area_density") == "kg ha-1"
+    assert bmi.get_var_units("crop_canopy__leaf_area_index") == "m2 m-2"
+    assert bmi.get_var_units("elev") == "m"
+    assert "land_surface_water__runoff_depth" not in bmi._vars  # no hydrology outputs, no mass balance
+    assert "ngen::mass_in" not in bmi._vars
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"crop_calendar": {"crop_name": "Rice"}}, r"crop_calendar.crop_name: unknown crop 'Rice'"),
+    ({"crop_calendar": {"variety_name": "Bintje"}}, r"unknown variety 'Bintje' of crop 'Potato'"),
+    ({"crop_calendar": {"crop_start_date": "2014-04-24"}}, r"crop_start_date 2014-04-24 is outside the run"),
+    ({"crop_calendar": {"crop_start_date": "2016-04-24", "crop_end_date": "2016-10-01"}},
+     r"crop_start_date 2016-04-24 is outside the run's forcing 2015-04-01\.\.2015-10-20"),
+    ({"crop_calendar": {"crop_end_type": "harvested"}}, r"crop_calendar: crop_end_type: 'harvested'"),
+    ({"crop_calendar": None}, r"crop_calendar: a δWOFOST checkpoint needs the field's crop calendar"),
+    ({"members": [{"checkpoint": str(CKPT)}, {"checkpoint": str(CKPT)}], "checkpoint": None},
+     r"a δWOFOST checkpoint runs alone"),
+])
+def test_bad_config_names_the_problem(tmp_path, change, match):
+    bmi = DeltaModelBmi()
+    with pytest.raises(ConfigError, match=match):
+        bmi.initialize(str(_config(tmp_path, **change)))
+
+
+def test_missing_attribute_is_named(tmp_path):
+    cfg = yaml.safe_load(CONFIG.read_text())
+    attrs = {k: v for k, v in cfg["attributes"].items() if k != "elev"}
+    path = _config(tmp_path, attributes=None)
+    data = yaml.safe_load(path.read_text())
+    data["attributes"] = attrs
+    path.write_text(yaml.safe_dump(data))
+    bmi = DeltaModelBmi()
+    bmi.initialize(str(path))
+    with pytest.raises(ConfigError, match=r"attribute 'elev' is not set"):
+        bmi.update()
+    bmi.set_value("elev", np.array([120.0]))  # ngen model_params can supply it
+    bmi.update()
+
+
+def test_hydro_checkpoint_refuses_a_crop_calendar(tmp_path):
+    cfg = yaml.safe_load((REPO / "bmi_configs" / "quickstart.yml").read_text())
+    cfg["checkpoint"] = str(REPO / "bmi_configs" / "quickstart_hbv11p.pt")
+    cfg["crop_calendar"] = yaml.safe_load(CONFIG.read_text())["crop_calendar"]
+    path = tmp_path / "hbv.yml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError, match="crop_calendar: only a δWOFOST"):
+        DeltaModelBmi().initialize(str(path))
+
+
+@pytest.mark.slow
+def test_bmi_tester_passes_every_stage_for_wofost(tmp_path):
+    pytest.importorskip("bmi_tester")
+    from gimli.units import units  # noqa: F401  (0.3.4: units really checked)
+
+    root = tmp_path / "root"
+    root.mkdir()
+    for src in (CONFIG, CKPT):
+        shutil.copy2(src, root / src.name)
+    env = {**os.environ, "PYTEST_ADDOPTS": "--confcutdir=/ -p no:benchmark -p no:cacheprovider -rs -v"}
+    cmd = [sys.executable, "-m", "bmi_tester", "dmg_bmi.bmi:DeltaModelBmi", "--config-file", CONFIG.name,
+           "--root-dir", "."]
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert "All tests passed" in out
+    assert "test_get_var_units[crop_storage-organ__dry_mass-per-area_density] PASSED" in out
+    assert "FAILED" not in out and "ERROR" not in out
