@@ -7,7 +7,6 @@ import csv
 import netCDF4
 import numpy as np
 import pytest
-import torch
 import yaml
 from train_toy import toy_config, toy_dataset
 
@@ -50,16 +49,13 @@ def test_evaluate_prints_table_and_writes_csv(trained, capsys):
     assert all(int(r["n_obs"]) == 134 for r in rows)  # 2001-01-01..2001-05-14
 
 
-def test_simulate_netcdf_csv_and_state(trained):
+def test_simulate_netcdf_and_csv(trained):  # --save-state / --initial-state: tests/test_train_state.py
     ckpt = str(trained / "run" / "last.pt")
-    assert main(["simulate", "--checkpoint", ckpt, "--out", str(trained / "sim"),
-                 "--save-state", str(trained / "state.pt")]) == 0
+    assert main(["simulate", "--checkpoint", ckpt, "--out", str(trained / "sim")]) == 0
     with netCDF4.Dataset(trained / "sim" / "simulation.nc") as nc:
         q = np.asarray(nc["streamflow"][:])
         assert q.shape == (6, 134) and nc["streamflow"].units == "mm d-1"
         assert np.isfinite(q).all()
-    state = torch.load(trained / "state.pt", weights_only=True)
-    assert state["end_date"] == "2001-05-14" and state["phy"]["S"].shape == (6, 2)
     assert main(["simulate", "--checkpoint", ckpt, "--format", "csv", "--out", str(trained / "csv"),
                  "--basins", "b1", "b3", "--start", "2001-02-01", "--end", "2001-02-10"]) == 0
     lines = (trained / "csv" / "b3.csv").read_text().splitlines()

@@ -125,6 +125,18 @@ class DailyChains:
                       float(self.storage.mean())]
 
     # --- state ----------------------------------------------------------------------------------
+    def warm_start(self, state) -> None:
+        """Before the first update: start every chain from the handler `state` (e.g. the end state of an
+        offline daily simulation at midnight) instead of the cold start; the mass sums restart from it."""
+        if self.n:
+            raise InputError("warm_start: the chains have already advanced")
+        first = self.handler.describe(state)
+        self.states = [state] * self.k
+        self.outputs = {**{f: 0.0 for f in FLUXES}, **first}
+        self.store0 = np.full(self.k, first["storage"])
+        self.storage = self.store0.copy()
+        self._reset_sums()
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Everything needed to continue exactly, as named float64/int64 arrays."""
         arrays = {

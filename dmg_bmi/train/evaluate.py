@@ -8,6 +8,7 @@ cover are NaN. `evaluate` adds the per-basin metrics table (NSE, KGE, corr, bias
 from __future__ import annotations
 
 import csv
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,28 @@ def _to_numpy(state):
     return state
 
 
+def _rows(state, rows: slice):
+    if isinstance(state, torch.Tensor):
+        return state[rows]
+    if isinstance(state, dict):
+        return {k: _rows(v, rows) for k, v in state.items()}
+    return type(state)(_rows(v, rows) for v in state)
+
+
+@contextmanager
+def _no_warmup(model: DeltaModel):
+    """Run the model with `phy.warmup = 0` (a hot start has no spin-up), restoring it afterwards."""
+    cfgs = {id(c): c for c in (model.cfg.phy, model.phy.cfg)}.values()
+    saved = [c.warmup for c in cfgs]
+    try:
+        for c in cfgs:
+            c.warmup = 0
+        yield
+    finally:
+        for c, w in zip(cfgs, saved, strict=True):
+            c.warmup = w
+
+
 @torch.no_grad()
 def predict(
     model: DeltaModel,
@@ -56,10 +79,14 @@ def predict(
     batch_size: int = 64,
     device: torch.device | str = "cpu",
     what: str = "period",
+    initial_state: dict | None = None,
 ) -> Prediction:
-    """All model outputs for `period` for every basin of `ds` (P/T/PET already derived)."""
+    """All model outputs for `period` for every basin of `ds` (P/T/PET already derived).
+
+    `initial_state` (batched, basins in `ds` order, e.g. from `state_files.load_states`): a hot start at
+    `period.start`, run without warm-up."""
     cfg = model.cfg
-    warmup = cfg.phy.warmup
+    warmup = cfg.phy.warmup if initial_state is None else 0
     sub, lead = with_warmup(ds, period, warmup, what)
     phy = model.phy
     target = target if target is not None and target in sub.target_names else None
@@ -70,8 +97,14 @@ def predict(
     outputs: dict[str, list[np.ndarray]] = {}
     states = []
     for b0 in range(0, sub.n_basins, batch_size):
-        block = tensors.basins(slice(b0, b0 + batch_size))
-        out, state = model(block.x_nn, block.c_nn, block.x_phy, block.attrs_phy)
+        rows = slice(b0, b0 + batch_size)
+        block = tensors.basins(rows)
+        if initial_state is None:
+            out, state = model(block.x_nn, block.c_nn, block.x_phy, block.attrs_phy)
+        else:
+            with _no_warmup(model):
+                out, state = model(block.x_nn, block.c_nn, block.x_phy, block.attrs_phy,
+                                   _rows(initial_state, rows))
         states.append(_to_numpy(state))
         for name, value in out.items():
             v = value.detach().cpu().double().numpy().T  # [B, T - warmup]

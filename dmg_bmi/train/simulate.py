@@ -2,9 +2,7 @@
 
 NetCDF: dimensions `basin`, `time` (days since 1970-01-01), one `(basin, time)` float64 variable per model
 output with its `units`. CSV: one file per basin, `date` plus one column per output.
-End state (`--save-state`): a torch file (load with `weights_only=True`) holding
-`{"format": "dmg_bmi.sim_state", "basins", "end_date", "nn": [h, c] or [], "phy": {name: tensor}}`,
-batch-first tensors in basin order.
+End state (`--save-state`) and hot start (`--initial-state`): BMI state files, `dmg_bmi.train.state_files`.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ from dmg_bmi.train.evaluate import Prediction
 from dmg_bmi.train.rundir import atomic_write_text
 
 _EPOCH = np.datetime64("1970-01-01", "D")
-STATE_FORMAT = "dmg_bmi.sim_state"
 
 
 def output_units(phy, name: str) -> str:
@@ -87,6 +84,11 @@ def write_csv(pred: Prediction, out_dir: Path) -> list[Path]:
     return paths
 
 
+def end_state(pred: Prediction) -> dict:
+    """The batched model state at the end of the period (the blocks of `predict` joined, basin order)."""
+    return _cat(pred.final_state)
+
+
 def _cat(parts: list):
     first = parts[0]
     if isinstance(first, torch.Tensor):
@@ -94,20 +96,3 @@ def _cat(parts: list):
     if isinstance(first, dict):
         return {k: _cat([p[k] for p in parts]) for k in first}
     return [_cat([p[i] for p in parts]) for i in range(len(first))]
-
-
-def save_state(pred: Prediction, path: Path) -> Path:
-    """The model state at the end of the period (all basins), for a hot start."""
-    state = _cat(pred.final_state)
-    payload = {"format": STATE_FORMAT, "basins": list(pred.basins), "end_date": str(pred.dates[-1]),
-               "nn": list(state["nn"]), "phy": dict(state["phy"])}
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -34,6 +34,7 @@ class Loaded:
     period: object
     target: str
     run_dir: Path
+    checkpoint: Path
 
 
 def load(args: argparse.Namespace) -> Loaded:
@@ -73,4 +74,4 @@ def load(args: argparse.Namespace) -> Loaded:
     model = ckpt.build_model(device=torch.device(args.device))
     ds = load_dataset(data_cfg, derivation_from_record(ckpt.derivations))
     return Loaded(model=model, normalizer=ckpt.normalization, dataset=ds, period=period,
-                  target=data_cfg.target, run_dir=ckpt_path.resolve().parent)
+                  target=data_cfg.target, run_dir=ckpt_path.resolve().parent, checkpoint=ckpt_path)

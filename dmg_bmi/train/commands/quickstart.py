@@ -81,5 +81,5 @@ def run(args: argparse.Namespace) -> int:
           f"  BMI checkpoint:  {result.best}\n"
           f"  held-out scores: {eval_dir / 'metrics.csv'}\n"
           f"next: dmg-bmi evaluate --run-dir {result.run_dir} ; "
-          f"dmg-bmi simulate --checkpoint {result.best} --save-state state.pt")
+          f"dmg-bmi simulate --checkpoint {result.best} --save-state states")
     return 0

@@ -12,19 +12,34 @@ HELP = "Simulate a period with a trained model and write every output (NetCDF or
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_source_arguments(parser)
     parser.add_argument("--format", choices=["netcdf", "csv"], default="netcdf", help="output format")
-    parser.add_argument("--save-state", metavar="FILE", help="write the end-of-period state for a hot start")
+    parser.add_argument("--save-state", metavar="DIR",
+                        help="write the end state as DIR/<basin>.state, a BMI `initial_state` file")
+    parser.add_argument("--state-time-step", type=int, default=3600, metavar="SECONDS",
+                        help="time_step (s) of the BMI config that will load --save-state files "
+                             "(default 3600, ngen's hourly step; 86400 continues a daily BMI exactly)")
+    parser.add_argument("--initial-state", metavar="DIR_OR_FILE",
+                        help="hot start from <basin>.state files (--save-state or the BMI save_state); "
+                             "no warm-up is run")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    import torch
+
     from dmg_bmi.train.commands._common import load
     from dmg_bmi.train.evaluate import predict
-    from dmg_bmi.train.simulate import output_units, save_state, write_csv, write_netcdf
+    from dmg_bmi.train.simulate import end_state, output_units, write_csv, write_netcdf
+    from dmg_bmi.train.state_files import load_states, save_states
 
     job = load(args)
+    initial = None
+    if args.initial_state:
+        initial = load_states(args.initial_state, job.dataset, job.checkpoint, job.period.start,
+                              dtype=next(job.model.parameters()).dtype, device=torch.device(args.device))
     pred = predict(job.model, job.normalizer, job.dataset, job.period, target=None,
-                   batch_size=args.batch_size, device=args.device, what="simulation period")
+                   batch_size=args.batch_size, device=args.device, what="simulation period",
+                   initial_state=initial)
     out = Path(args.out) if args.out else job.run_dir / f"simulate_{job.period.start}_{job.period.end}"
     out.mkdir(parents=True, exist_ok=True)
     if args.format == "netcdf":
@@ -35,5 +50,7 @@ def run(args: argparse.Namespace) -> int:
         paths = write_csv(pred, out)
         print(f"simulation: {out} ({len(paths)} CSV files)")
     if args.save_state:
-        print(f"end state ({pred.dates[-1]}): {save_state(pred, Path(args.save_state))}")
+        paths = save_states(end_state(pred), pred.basins, job.dataset, job.checkpoint, job.period.end,
+                            Path(args.save_state), args.state_time_step)
+        print(f"end state ({pred.dates[-1]}): {len(paths)} BMI state file(s) in {args.save_state}")
     return 0

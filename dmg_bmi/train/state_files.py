@@ -1,0 +1,123 @@
+"""Hot-start state files shared by `dmg-bmi simulate` and the BMI: the BMI's own state payload, per basin.
+
+`dmg-bmi simulate --save-state DIR` writes `DIR/<basin>.state` for every basin: a `dmg_bmi.bmi_state`
+payload (`dmg_bmi.ngen.payload`, the format `DeltaModelBmi.save_state` writes) whose daily chains all start
+from the offline end state (the midnight after the last simulated day, `DailyChains.warm_start`). A BMI
+config can name it as `initial_state` (same checkpoint, same `time_step`); with a daily step the BMI then
+continues exactly, with a sub-daily step chain 0 continues exactly and chain c starts c hours late.
+
+`dmg-bmi simulate --initial-state DIR` (or one file for one basin) reads such files, including ones the
+BMI saved: it takes the chain that stepped last (the state at the BMI's current time, a day boundary when
+the BMI run started at midnight and ran whole days) and runs the period from it without warm-up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dmg_bmi.data.dataset import HydroDataset
+from dmg_bmi.errors import InputError
+from dmg_bmi.ngen import payload
+
+FORMAT = "dmg_bmi.bmi_state"
+SUFFIX = ".state"
+
+
+def state_path(where: str | Path, basin: str, n_basins: int) -> Path:
+    """`where/<basin>.state`, or `where` itself when it is a file and one basin is run."""
+    where = Path(where)
+    if where.is_file():
+        if n_basins != 1:
+            raise InputError(f"initial state {where} is one file but {n_basins} basins are simulated; "
+                             f"pass a folder of <basin>{SUFFIX} files")
+        return where
+    return where / f"{basin}{SUFFIX}"
+
+
+def _handler(checkpoint: Path):
+    from dmg_bmi.handler import ModelHandler
+
+    return ModelHandler.load(checkpoint, backend="torch")
+
+
+def _bind(handler, ds: HydroDataset, i: int) -> None:
+    missing = [n for n in handler.attribute_names if n not in ds.static]
+    if missing:
+        raise InputError(f"state files: the data has no attribute(s) {missing} the checkpoint needs")
+    handler.set_attributes({n: float(ds.static[n][i]) for n in handler.attribute_names})
+
+
+def _basin(tree, i: int):
+    """Basin `i` of a batched state tree, as float64 numpy `[1, ...]`."""
+    if isinstance(tree, torch.Tensor):
+        return tree[i : i + 1].detach().to("cpu", torch.float64).numpy().copy()
+    if isinstance(tree, dict):
+        return {k: _basin(v, i) for k, v in tree.items()}
+    return [_basin(v, i) for v in tree]
+
+
+def save_states(state: dict, basins: list[str], ds: HydroDataset, checkpoint: Path, end: dt.date,
+                folder: Path, time_step: int = 3600) -> list[Path]:
+    """Write the batched end `state` (basins in `basins` order, rows of `ds`) as BMI state files."""
+    from dmg_bmi.ngen.daily_chains import DailyChains
+    from dmg_bmi.variables import INPUT_NAMES
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    handler = _handler(checkpoint)
+    rows = {str(b): i for i, b in enumerate(ds.basins)}
+    paths = []
+    for i, basin in enumerate(basins):
+        _bind(handler, ds, rows[basin])
+        # through the handler's own (de)serializer: checks structure and shapes against the BMI's state
+        member = handler.state_from_arrays(handler.state_to_arrays((_basin(state, i),)))
+        chains = DailyChains(handler, int(time_step), dt.datetime(end.year, end.month, end.day), 0.0)
+        chains.warm_start(member)
+        header = {"format": FORMAT, "fingerprint": handler.fingerprint, "time_step": float(time_step),
+                  "current_time": 0.0, "steps": 0, "basin": basin, "date": str(end)}
+        arrays = {f"chains/{k}": v for k, v in chains.to_arrays().items()}
+        arrays["inputs"] = np.zeros(len(INPUT_NAMES))
+        arrays["last_valid"] = np.full(len(INPUT_NAMES), np.nan)
+        path = folder / f"{basin}{SUFFIX}"
+        payload.write_file(path, payload.encode(header, arrays))
+        paths.append(path)
+    return paths
+
+
+def load_states(where: str | Path, ds: HydroDataset, checkpoint: Path, start: dt.date,
+                dtype: torch.dtype, device: torch.device | str = "cpu") -> dict:
+    """Batched model state (basins in `ds` order) from state files written by `save_states` or the BMI."""
+    handler = _handler(checkpoint)
+    members = []
+    for i, basin in enumerate(str(b) for b in ds.basins):
+        path = state_path(where, basin, ds.n_basins)
+        if not path.is_file():
+            raise InputError(f"initial state for basin {basin}: file not found: {path}")
+        header, arrays = payload.decode(path.read_bytes())
+        if header.get("format") != FORMAT:
+            raise InputError(f"{path}: state format {header.get('format')!r} is not {FORMAT!r}")
+        if header.get("fingerprint") != handler.fingerprint:
+            raise InputError(f"{path}: the state was written with a different checkpoint than {checkpoint}")
+        saved = header.get("date")
+        if saved is not None and dt.date.fromisoformat(saved) + dt.timedelta(days=1) != start:
+            raise InputError(f"{path}: the state is the end of {saved}, so the simulation must start on "
+                             f"{dt.date.fromisoformat(saved) + dt.timedelta(days=1)}, not {start}")
+        _bind(handler, ds, i)
+        chain = int(arrays["chains/n"][0]) % arrays["chains/ring"].shape[0]  # the chain that stepped last
+        prefix = f"chains/chain{chain}/"
+        members.append(handler.state_from_arrays(
+            {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})[0])
+    return _stack(members, dtype, device)
+
+
+def _stack(parts: list, dtype: torch.dtype, device):
+    first = parts[0]
+    if isinstance(first, dict):
+        return {k: _stack([p[k] for p in parts], dtype, device) for k in first}
+    if isinstance(first, (tuple, list)):
+        return type(first)(_stack([p[j] for p in parts], dtype, device) for j in range(len(first)))
+    return torch.as_tensor(np.concatenate(parts, axis=0), dtype=dtype, device=device)
