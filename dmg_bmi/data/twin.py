@@ -57,6 +57,16 @@ FIXED_PARAMS = {
 VARYING_PARAMS = ("parFC", "parBETA", "parK0", "parK1")
 
 
+def fixed_params(physics: str = "hbv_1_1p") -> dict[str, float]:
+    """The twin's non-varying parameter values that `physics` has: a ready `model.phy.fixed_params`
+    mapping for a recovery experiment that learns only `VARYING_PARAMS`."""
+    from dmg_bmi.config import PhyConfig
+    from dmg_bmi.models.registry import get_physics
+
+    names = {s.name for s in get_physics(physics)(PhyConfig(name=physics, warmup=0)).param_specs()}
+    return {k: v for k, v in FIXED_PARAMS.items() if k in names}
+
+
 def _unit(x: np.ndarray, name: str) -> np.ndarray:
     lo, hi, _ = DRAWN_ATTRIBUTES[name]
     return (x - lo) / (hi - lo)
