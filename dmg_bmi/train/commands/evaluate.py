@@ -18,6 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from dmg_bmi.train.crop_eval import is_crop_source, run_evaluate
+
+    if is_crop_source(args):  # δWOFOST: per-field yield/LAI scores and LAI/TWSO plots
+        return run_evaluate(args)
     from dmg_bmi.train.commands._common import load
     from dmg_bmi.train.evaluate import predict, score, summary_table, write_metrics_csv
     from dmg_bmi.train.plots import hydrographs, matplotlib_available
