@@ -220,3 +220,18 @@ def test_bmi_tester_passes_every_stage_for_wofost(tmp_path):
     assert "All tests passed" in out
     assert "test_get_var_units[crop_storage-organ__dry_mass-per-area_density] PASSED" in out
     assert "FAILED" not in out and "ERROR" not in out
+
+
+def test_shipped_crop_realization_matches_the_writer():
+    import json
+
+    from dmg_bmi.ngen.writers import realization_dict
+
+    shipped = json.loads((REPO / "realizations" / "crop_python.json").read_text())
+    t = shipped["time"]
+    assert shipped == realization_dict(
+        "bmi_python", "./config/{{id}}.yml", "./forcing/", t["start_time"], t["end_time"], t["output_interval"],
+        main_output="crop_storage-organ__dry_mass-per-area_density", output_variables=list(V.CROP_OUTPUT_NAMES))
+    cfg = yaml.safe_load(CONFIG.read_text())  # the realization's period and step are the shipped config's
+    assert (t["start_time"], t["end_time"], t["output_interval"]) == (cfg["start_time"], cfg["end_time"],
+                                                                      cfg["time_step"])

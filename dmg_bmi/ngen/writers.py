@@ -129,30 +129,35 @@ def write_bmi_configs(out_dir: Path, attributes: Mapping[str, Mapping[str, float
     return paths
 
 
-def _bmi_python(init_config: str, allow_exceed: bool) -> dict:
-    return {
-        "name": "bmi_python",
-        "params": {
-            "name": "bmi_python", "model_type_name": MODEL_TYPE_NAME, "python_type": PYTHON_TYPE,
-            "init_config": init_config, "main_output_variable": MAIN_OUTPUT, "uses_forcing_file": False,
-            "allow_exceed_end_time": allow_exceed,
-        },
+def _bmi_python(init_config: str, allow_exceed: bool, main_output: str = MAIN_OUTPUT,
+                output_variables: list[str] | None = None) -> dict:
+    params = {
+        "name": "bmi_python", "model_type_name": MODEL_TYPE_NAME, "python_type": PYTHON_TYPE,
+        "init_config": init_config, "main_output_variable": main_output, "uses_forcing_file": False,
+        "allow_exceed_end_time": allow_exceed,
     }
+    if output_variables:
+        params["output_variables"] = list(output_variables)
+    return {"name": "bmi_python", "params": params}
 
 
 def realization_dict(style: str, init_config: str, forcing_path: str, start: str, end: str,
-                     time_step: int = 3600) -> dict:
-    """A realization: `style` 'bmi_python' (plain) or 'bmi_multi' (NGIAB style, allow_exceed_end_time)."""
+                     time_step: int = 3600, main_output: str = MAIN_OUTPUT,
+                     output_variables: list[str] | None = None) -> dict:
+    """A realization: `style` 'bmi_python' (plain) or 'bmi_multi' (NGIAB style, allow_exceed_end_time).
+
+    `main_output` / `output_variables`: e.g. a δWOFOST field's yield and every crop output (ngen writes
+    `output_variables` to its per-catchment output files)."""
     if style == "bmi_python":
-        formulation = _bmi_python(init_config, allow_exceed=False)
+        formulation = _bmi_python(init_config, False, main_output, output_variables)
     elif style == "bmi_multi":
         formulation = {
             "name": "bmi_multi",
             "params": {
                 "name": "bmi_multi", "model_type_name": MODEL_TYPE_NAME, "forcing_file": "",
-                "init_config": "", "allow_exceed_end_time": True, "main_output_variable": MAIN_OUTPUT,
+                "init_config": "", "allow_exceed_end_time": True, "main_output_variable": main_output,
                 "uses_forcing_file": False,
-                "modules": [_bmi_python(init_config, allow_exceed=True)],
+                "modules": [_bmi_python(init_config, True, main_output, output_variables)],
             },
         }
     else:

@@ -7,7 +7,8 @@ Scores (per field, then per split: `train` fields; `test`: fields of held-out si
   yields near 0 kg ha-1 and would dominate it.)
 - `lai_rmse` (m2 m-2) over every LAI observation of the split;
 - where the dataset has the twin's truth (`true_factor_<P>` attributes for factor-mode parameters,
-  `true_<P>` for absolute ones): Pearson correlation of the learned values with the truth, per split.
+  `true_<P>` for absolute ones): Pearson correlation of the learned values with the truth, per split
+  (splits of 3 fields or more).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def summarize(rows: list[dict], ds: CropDataset, learned, learned_params) -> dic
             s["lai_rmse"] = float(np.sqrt(sum(rows[i]["lai_sq_err"] for i in idx) / n))
         for k, p in enumerate(learned_params):
             truth = f"true_factor_{p.name}" if p.mode == "factor" else f"true_{p.name}"
-            if truth in ds.attribute_names:
+            if truth in ds.attribute_names and len(idx) >= 3:
                 t = ds.attribute_array([truth])[idx, 0]
                 s[f"corr_{p.name}"] = float(np.corrcoef(learned[idx, k], t)[0, 1])
         out[split] = s
