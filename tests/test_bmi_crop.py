@@ -230,8 +230,9 @@ def test_shipped_crop_realization_matches_the_writer():
     shipped = json.loads((REPO / "realizations" / "crop_python.json").read_text())
     t = shipped["time"]
     assert shipped == realization_dict(
-        "bmi_python", "./config/{{id}}.yml", "./forcing/", t["start_time"], t["end_time"], t["output_interval"],
-        main_output="crop_storage-organ__dry_mass-per-area_density", output_variables=list(V.CROP_OUTPUT_NAMES))
+        "bmi_python", "./config/{{id}}.yml", "./forcing/", t["start_time"], t["end_time"],
+        t["output_interval"], main_output="crop_storage-organ__dry_mass-per-area_density",
+        output_variables=list(V.CROP_OUTPUT_NAMES))
     cfg = yaml.safe_load(CONFIG.read_text())  # the realization's period and step are the shipped config's
     assert (t["start_time"], t["end_time"], t["output_interval"]) == (cfg["start_time"], cfg["end_time"],
                                                                       cfg["time_step"])
