@@ -37,10 +37,12 @@ _CACHE: dict[tuple, tuple] = {}
 
 def is_crop_checkpoint(path: str | Path) -> bool:
     """True when `path` holds a δWOFOST checkpoint (read once per process, cached)."""
-    return is_crop(_load(path)[0])
+    return _load(path) is not None
 
 
 def _load(path: str | Path):
+    """(checkpoint, model in float64, sha256) of a crop checkpoint, None for any other (cached by path,
+    mtime and size; other checkpoints are not kept: the hydrology handler has its own cache)."""
     path = Path(path).resolve()
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -48,10 +50,11 @@ def _load(path: str | Path):
     key = (str(path), st.st_mtime_ns, st.st_size)
     if key not in _CACHE:
         ckpt = load_checkpoint(path)
-        model = build_crop_model(ckpt, dtype=torch.float64) if is_crop(ckpt) else None
-        if model is not None:
-            model.requires_grad_(False)
-        _CACHE[key] = (ckpt, model, hashlib.sha256(path.read_bytes()).hexdigest())
+        if not is_crop(ckpt):
+            _CACHE[key] = None
+        else:
+            model = build_crop_model(ckpt, dtype=torch.float64).requires_grad_(False)
+            _CACHE[key] = (ckpt, model, hashlib.sha256(path.read_bytes()).hexdigest())
     return _CACHE[key]
 
 
@@ -67,9 +70,10 @@ class CropHandler:
     kind = "crop"
 
     def __init__(self, path: str | Path):
-        self.ckpt, self.model, self.fingerprint = _load(path)
-        if self.model is None:
+        loaded = _load(path)
+        if loaded is None:
             raise CheckpointError(f"{path}: not a δWOFOST checkpoint")
+        self.ckpt, self.model, self.fingerprint = loaded
         self.sets = parameter_sets(self.ckpt)
         self.weather_options = weather_options(self.ckpt)
         names = list(self.ckpt.nn_attributes)
