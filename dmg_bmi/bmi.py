@@ -244,7 +244,7 @@ class DeltaModelBmi(Bmi):
         """Bind the field (attributes, calendar, run length) and create the daily crop engine."""
         from dmg_bmi.ngen.crop_days import CropDays
 
-        n_days = int(np.ceil(self._end / 86400.0)) + 1
+        n_days = int(np.ceil(self._end / 86400.0)) + 1  # one spare day for ngen's allow_exceed_end_time
         self._handler.bind(attrs, self._calendar, self._cfg.start.date(), n_days)
         self._dirty = False
         self._chains = CropDays(self._handler, int(self._dt), self._cfg.start)

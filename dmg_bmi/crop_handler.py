@@ -125,6 +125,7 @@ class CropHandler:
                   "END_AT_MATURITY": calendar.crop_end_type in ("maturity", "earliest")}
         self.attrs_phy = {k: torch.tensor([float(v)], dtype=torch.float64) for k, v in values.items()}
         self.attrs = dict(attrs)
+        self.n_days = n_days
         self.phy = Wofost72PP(base_params=params, surrogate=self.model.phy.surrogate, n_days=n_days,
                               check=False)
 

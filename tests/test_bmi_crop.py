@@ -19,7 +19,7 @@ from dmg_bmi.bmi import DeltaModelBmi
 from dmg_bmi.checkpoint import load_checkpoint
 from dmg_bmi.crop_weather import aorc_hourly_to_wofost_daily
 from dmg_bmi.data.crop_dataset import CropCalendar, CropDataset
-from dmg_bmi.errors import ConfigError
+from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.models.crop_checkpoint import build_crop_model, parameter_sets, weather_options
 from dmg_bmi.train.crop import build_crop_tensors, run_model
 
@@ -236,3 +236,18 @@ def test_shipped_crop_realization_matches_the_writer():
     cfg = yaml.safe_load(CONFIG.read_text())  # the realization's period and step are the shipped config's
     assert (t["start_time"], t["end_time"], t["output_interval"]) == (cfg["start_time"], cfg["end_time"],
                                                                       cfg["time_step"])
+
+
+def test_update_past_the_run_end_is_refused(tmp_path):
+    path = _config(tmp_path, time_step=86400, end_time="2015-04-10 00:00:00",
+                   crop_calendar={"crop_start_date": "2015-04-05"})
+    bmi = DeltaModelBmi()
+    bmi.initialize(str(path))
+    forcing = {k: v[12::24] for k, v in _hourly(12, start_doy=91).items()}
+    for i in range(11):  # 10 run days + the spare day ngen's allow_exceed_end_time may use
+        for name, values in forcing.items():
+            bmi.set_value(name, values[i : i + 1])
+        bmi.update()
+    assert bmi.get_current_time() == 11 * 86400.0
+    with pytest.raises(InputError, match=r"update past the run's end: day 11 from 2015-04-01"):
+        bmi.update()

@@ -44,7 +44,12 @@ class CropDays:
         self.ring[self.n % self.k] = record
         self.n += 1
         if self.n % self.k == 0:
-            self.weather = self.daily_weather(self.n // self.k - 1)
+            day = self.n // self.k - 1
+            if day >= self.handler.n_days:
+                self.n -= 1
+                raise InputError(f"update past the run's end: day {day} from {self.start}, but the crop model"
+                                 f" holds {self.handler.n_days} days (start_time..end_time + 1 day)")
+            self.weather = self.daily_weather(day)
             self.state, self.outputs = self.handler.advance(self.state, self.weather)
         return self.outputs
 
