@@ -152,6 +152,8 @@ class PhyConfig:
     warmup: int = 365
     warmup_mode: Literal["spinup", "trim"] = "spinup"
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Parameters held at a fixed physical value instead of learned (e.g. a twin's non-varying ones).
+    fixed_params: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def validate(self, prefix: str = "") -> None:
         p = f"{prefix}." if prefix else ""

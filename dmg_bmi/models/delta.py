@@ -15,6 +15,8 @@ dropped, T calls of `step` equal one `forward`.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from torch import nn
@@ -53,6 +55,19 @@ class _Layout:
         return out
 
 
+def _fixed(spec: ParamSpec, fixed: dict[str, float], dynamic: set[str], phy_name: str) -> ParamSpec:
+    """`spec` with lo = hi = its value in `phy.fixed_params`, if any (the NN column then has no effect)."""
+    if spec.name not in fixed:
+        return spec
+    value = fixed[spec.name]
+    if spec.name in dynamic:
+        raise ConfigError(f"phy.fixed_params.{spec.name}: a fixed parameter cannot also be dynamic")
+    if not spec.lo <= value <= spec.hi:
+        raise ConfigError(f"phy.fixed_params.{spec.name}: {value} is outside the bounds "
+                          f"[{spec.lo}, {spec.hi}] of {phy_name!r}")
+    return dataclasses.replace(spec, lo=float(value), hi=float(value))
+
+
 class DeltaModel(nn.Module):
     """NN -> physical parameters -> physics; sequence `forward` and per-step `step` share the physics step."""
 
@@ -81,6 +96,11 @@ class DeltaModel(nn.Module):
             if not by_name[name].per_member:
                 raise ConfigError(f"phy.dynamic_params[{i}]: {name!r} is per-basin and cannot be dynamic")
         dynamic = set(cfg.phy.dynamic_params)
+        specs = [_fixed(s, cfg.phy.fixed_params, dynamic, cfg.phy.name) for s in specs]
+        unknown = sorted(set(cfg.phy.fixed_params) - set(by_name))
+        if unknown:
+            raise ConfigError(f"phy.fixed_params: {unknown} not parameters of {cfg.phy.name!r}; "
+                              f"valid: {sorted(by_name)}")
         self.dynamic_layout = _Layout([s for s in specs if s.name in dynamic], self.nmul)
         self.static_layout = _Layout([s for s in specs if s.name not in dynamic], self.nmul)
         for tag, layout in (("dyn", self.dynamic_layout), ("static", self.static_layout)):
