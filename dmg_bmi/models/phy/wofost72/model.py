@@ -76,12 +76,14 @@ def _crop_init(p: dict, cal: Calendar) -> dict[str, torch.Tensor]:
     wlv, wst, wso = tdwi * (1 - fr) * fl, tdwi * (1 - fr) * fs, tdwi * (1 - fr) * fo
     sai, pai, sla0 = wst * tv[:, IDX["SSATB"]], wso * p["SPA"], tv[:, IDX["SLATB"]]
     lasum = wlv * sla0
-    return {
+    init = {
         "STAGE": cal.emerged.to(dvs0.dtype), "DVS": dvs0, "FR": fr, "FL": fl, "FS": fs, "FO": fo,
         "WRT": tdwi * fr, "WST": wst, "WSO": wso, "SAI": sai, "PAI": pai, "WTOT": wlv, "ATOT": lasum,
         "LASUM": lasum, "LAIEXP": lasum, "LAIMAX": lasum, "LAI": lasum + sai + pai, "RD": p["RDI"],
         "RDM": torch.maximum(p["RDI"], torch.minimum(p["RDMCR"], p["RDMSOL"])), "SLA0": sla0,
     }  # fmt: skip
+    init["STACK"] = torch.stack([init[k] for k in _INIT_KEYS])
+    return init
 
 
 def initial_state(batch: int, n_days: int, dtype=torch.float64, device="cpu") -> dict[str, torch.Tensor]:
@@ -136,8 +138,8 @@ def day_step(s: dict, d: dict, p: dict, cal: Calendar, t: int, init: dict, surro
     fin_mat = ph["TRANS"] & (was == 2) & cal.at_maturity
 
     # (2) crop start
-    for k in _INIT_KEYS:
-        n[k] = torch.where(start, init[k], n[k])
+    started = torch.where(start, init["STACK"], torch.stack([n[k] for k in _INIT_KEYS]))  # one op, not 19
+    n.update(zip(_INIT_KEYS, started.unbind(0), strict=True))
     alive = integ | start
     # (3) finish: harvest date / max_duration, or maturity
     finish = alive & ((cal.end <= t) | fin_mat)
@@ -223,8 +225,7 @@ def day_step(s: dict, d: dict, p: dict, cal: Calendar, t: int, init: dict, surro
         "R_GLAIEX": glaiex, "R_GASS": gass, "R_MRES": mres, "R_TRA": et["TRA"],
     }  # fmt: skip
     keep = grow & ~finish  # rates a later day will integrate
-    for k, v in rates.items():
-        n[k] = torch.where(keep, v, zero)
+    n.update(zip(rates, torch.where(keep, torch.stack(list(rates.values())), 0.0).unbind(0), strict=True))
     n["R_DVR"], n["R_DTSUM"], n["R_DTSUME"], n["R_VERNR"] = pr["DVR"], pr["DTSUM"], pr["DTSUME"], pr["VERNR"]
     n["FORCE"] = pr["FORCE"]
 
