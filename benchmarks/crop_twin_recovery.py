@@ -7,6 +7,10 @@ harvest observation (5 % noise included) and against the noise-free truth (final
 parameters vs the model's). A mean of per-field relative errors is not used: crop failures (maize not
 maturing at high latitudes, true yield ~0 kg ha-1) make it explode. Prints wall times and the thread count.
 
+Measured (defaults: 40 sites, 120 fields, 24 of 8 held-out sites; 60 epochs; 2 shared CPU threads, load ~10):
+held-out corr TSUM1 0.915, SPAN 0.824, TDWI 0.914; yield RMSE/mean 5.4 % vs observed, 2.9 % vs truth
+(training fields 5.0 % / 1.9 %); training 296 s, total 313 s.
+
 Usage: python benchmarks/crop_twin_recovery.py [--sites 40] [--epochs 60] [--pcse-dir DIR] [--out DIR]
 """
 
