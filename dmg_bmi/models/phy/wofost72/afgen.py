@@ -69,7 +69,45 @@ def evaluate(group: TableGroup, q: torch.Tensor) -> torch.Tensor:
     return out.permute(2, 0, 1).reshape(*lead, b, m)
 
 
-def evaluate_secant(group: TableGroup, q: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+class MergedGroup(NamedTuple):
+    """M tables resampled on the sorted union of their breakpoints: `x` `[B, U]`, `y`/`slope` `[B, U, M]`.
+
+    Exact (piecewise linear on the union grid), and one binary search per field serves all M tables.
+    Duplicated breakpoints are zero-width segments (slope 0), never selected by the search."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    slope: torch.Tensor
+
+
+def merge(group: TableGroup) -> MergedGroup:
+    """Resample a prepared group on the union of its breakpoints (differentiable in x and y)."""
+    b = group.x.shape[0]
+    xu = torch.sort(group.x.reshape(b, -1), dim=1).values  # [B, U]
+    y = evaluate(group, xu.T).permute(1, 0, 2)  # [U, B, M] -> [B, U, M]
+    dx = (xu[:, 1:] - xu[:, :-1])[..., None]
+    ok = dx > 0
+    slope = torch.where(ok, (y[:, 1:] - y[:, :-1]) / torch.where(ok, dx, torch.ones_like(dx)), 0.0)
+    slope = torch.cat([slope, torch.zeros_like(y[:, :1])], dim=1)
+    return MergedGroup(xu.contiguous(), y.contiguous(), slope.contiguous())
+
+
+def evaluate_merged(group: MergedGroup, q: torch.Tensor) -> torch.Tensor:
+    """All M tables at `q` `[..., B]` -> `[..., B, M]`."""
+    b, u, m = group.y.shape
+    lead = q.shape[:-1]
+    qk = q.reshape(-1, b).T  # [B, K]
+    qc = torch.maximum(torch.minimum(qk, group.x[:, -1:]), group.x[:, :1])
+    idx = torch.searchsorted(group.x.detach(), qc.detach().contiguous(), right=True) - 1
+    idx = idx.clamp(0, u - 1)
+    xi = torch.gather(group.x, 1, idx)  # [B, K]
+    rows = (idx + torch.arange(b, device=idx.device)[:, None] * u).reshape(-1)  # whole rows of y, slope
+    yi, si = (t.reshape(b * u, m).index_select(0, rows).reshape(b, -1, m) for t in (group.y, group.slope))
+    out = yi + (qc - xi)[..., None] * si  # [B, K, M]
+    return out.permute(1, 0, 2).reshape(*lead, b, m)
+
+
+def evaluate_secant(group: MergedGroup, q: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
     """Exact values at `q` `[B]`; the gradient with respect to `q` is the centred secant over `width` `[B]`.
 
     Used for tables of DVS in the daily model: a day moves DVS by DVR, and stage clipping parks DVS exactly
@@ -77,10 +115,10 @@ def evaluate_secant(group: TableGroup, q: torch.Tensor, width: torch.Tensor) -> 
     0.85 between DVS 1.0 and 1.01) would stand for a whole day. y-value gradients stay exact.
     """
     if not (torch.is_grad_enabled() and q.requires_grad):
-        return evaluate(group, q)
+        return evaluate_merged(group, q)
     qd = q.detach()
     half = 0.5 * width.detach()
-    v = evaluate(group, torch.stack([qd, qd - half, qd + half]))
+    v = evaluate_merged(group, torch.stack([qd, qd - half, qd + half]))
     with torch.no_grad():
         secant = (v[2] - v[1]) / (2.0 * half)[:, None]
     return v[0] + (q - qd)[:, None] * secant

@@ -40,10 +40,10 @@ def gross_assimilation(drv: dict, amax, eff, lai, kdif, tmnf) -> torch.Tensor:
     lit = drv["LIT"]  # [B, 3] (hours)
     kdirbl = drv["KB"] * kdif[:, None]
     kdirt = kdirbl * _SQV
-    laic = (lai[:, None] * x)[:, None, :]  # [B, 1, 3] (depths)
-    e_dif = torch.exp(-kdif[:, None, None] * laic)
-    e_bl = torch.exp(-kdirbl[..., None] * laic)
-    e_t = torch.exp(-kdirt[..., None] * laic)
+    # e^(−k·LAIC) at the depths LAIC = LAI·x: [B, hours, depths]
+    e_dif = torch.exp(-(kdif * lai)[:, None, None] * x)
+    e_bl = torch.exp(-(kdirbl * lai[:, None])[..., None] * x)
+    e_t = torch.exp(-(kdirt * lai[:, None])[..., None] * x)
     visdf = drv["VDF0"][..., None] * kdif[:, None, None] * e_dif
     vist = (drv["VT0"] * kdirt)[..., None] * e_t
     visd = (drv["VD0"] * kdirbl)[..., None] * e_bl

@@ -70,7 +70,7 @@ def prepare_drivers(weather: dict[str, torch.Tensor], lat: torch.Tensor, p: dict
 def _crop_init(p: dict, cal: Calendar) -> dict[str, torch.Tensor]:
     """PCSE's initial crop states (sowing: DVS −0.1, emerging; emergence: DVS = DVSI, vegetative)."""
     dvs0 = torch.where(cal.emerged, p["DVSI"], torch.full_like(p["DVSI"], -0.1))
-    tv = afgen.evaluate(p["dvs_tables"], dvs0)
+    tv = afgen.evaluate_merged(p["dvs_tables"], dvs0)
     fr, fl, fs, fo = (tv[:, IDX[k]] for k in ("FRTB", "FLTB", "FSTB", "FOTB"))
     tdwi = p["TDWI"]
     wlv, wst, wso = tdwi * (1 - fr) * fl, tdwi * (1 - fr) * fs, tdwi * (1 - fr) * fo
@@ -167,7 +167,7 @@ def day_step(s: dict, d: dict, p: dict, cal: Calendar, t: int, init: dict, surro
     if surrogate:  # DVS-table gradients: secant over one day's development (see afgen.evaluate_secant)
         tv = afgen.evaluate_secant(p["dvs_tables"], n["DVS"], torch.clamp(pr["DVR"], min=1e-4))
     else:
-        tv = afgen.evaluate(p["dvs_tables"], n["DVS"])
+        tv = afgen.evaluate_merged(p["dvs_tables"], n["DVS"])
     for k, tb in (("FR", "FRTB"), ("FL", "FLTB"), ("FS", "FSTB"), ("FO", "FOTB")):
         n[k] = torch.where(org, tv[:, IDX[tb]], n[k])
     n["SAI"] = torch.where(org, n["WST"] * tv[:, IDX["SSATB"]], n["SAI"])

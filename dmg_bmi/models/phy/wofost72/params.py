@@ -19,7 +19,7 @@ SCALARS = (
     "RDI", "RRI", "RDMCR", "RDMSOL", "TDWI", "SPA", "SPAN", "TBASE", "PERDL", "RGRLAI",
 )  # fmt: skip
 VERN_SCALARS = ("VERNSAT", "VERNBASE", "VERNDVS")  # required only where IDSL >= 2
-# Tables looked up at DVS, in the order of `afgen.evaluate(P["dvs_tables"], DVS)[..., i]`.
+# Tables looked up at DVS, in the order of `afgen.evaluate_merged(P["dvs_tables"], DVS)[..., i]`.
 DVS_TABLES = (
     "AMAXTB",
     "KDIFTB",
@@ -106,7 +106,7 @@ def prepare(params: dict[str, torch.Tensor], batch: int | None = None) -> dict:
     for n in VERN_SCALARS:
         p[n] = params.get(n, zeros)
     vernrtb = params.get("VERNRTB", torch.zeros(b, 1, 2, dtype=ref.dtype, device=ref.device))
-    p["dvs_tables"] = afgen.prepare(afgen.pad_tables([params[n] for n in DVS_TABLES]))
+    p["dvs_tables"] = afgen.merge(afgen.prepare(afgen.pad_tables([params[n] for n in DVS_TABLES])))
     p["temp_tables"] = afgen.prepare(afgen.pad_tables([params["DTSMTB"], vernrtb]))
     p["dtemp_tables"] = afgen.prepare(afgen.pad_tables([params[n] for n in DTEMP_TABLES]))
     p["tmin_tables"] = afgen.prepare(afgen.pad_tables([params["TMNFTB"]]))
