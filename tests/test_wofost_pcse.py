@@ -7,6 +7,7 @@ import pytest
 import torch
 from conftest import shared_path
 
+from dmg_bmi.config import PhyConfig
 from dmg_bmi.crop import cases_to_batch, load_dir
 from dmg_bmi.models.phy.wofost72 import Wofost72PP, run
 from dmg_bmi.models.registry import get_physics
@@ -95,7 +96,7 @@ def test_step_equals_sequence(cases):
     batch = cases_to_batch(sub)
     cls = get_physics("wofost72_pp")
     assert cls is Wofost72PP
-    phy = cls(n_days=batch.weather["IRRAD"].shape[0])
+    phy = cls(PhyConfig(name="wofost72_pp", warmup=0, options={"n_days": batch.weather["IRRAD"].shape[0]}))
     forcing = torch.stack([batch.weather[n] for n in phy.forcing_names], dim=-1)
     attrs = {"LAT": batch.lat, **batch.calendar.to_attrs()}
     with torch.no_grad():

@@ -6,7 +6,11 @@
   CROP_END (harvest date or start + max_duration), START_EMERGED (1: emergence start, 0: sowing),
   END_AT_MATURITY (1: end type maturity/earliest);
 - params: name -> `[B]` (scalars, `<TABLE>_SCALE`) or `[B, N, 2]` (tables); `base_params` given at
-  construction are merged under them, so a network need only supply the learnable ones (`param_specs`).
+  construction are merged under them, so a network need only supply the learnable ones (`param_specs`);
+- built from a `PhyConfig` like every physics (`get_physics("wofost72_pp")(cfg)`): `cfg.options` may set
+  `surrogate` (bool), `n_days` (leaf-class slots for `step`), `check` (bool) and `params_file` (a PCSE
+  parameter YAML, flat or a test file's ModelParameters: the crop's fixed base parameters, one field
+  broadcast to the batch); `cfg.warmup` drops output days.
 nmul does not apply: every parameter is per field (`ParamSpec.per_member = False`).
 The state's leaf-class arrays are updated in place (append-only), so keep the returned state, not the old one.
 """
@@ -15,13 +19,16 @@ from __future__ import annotations
 
 import torch
 
+from dmg_bmi.config import PhyConfig
+from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.models.phy.base import ParamSpec, PhysicsModel
 from dmg_bmi.models.phy.wofost72 import model
 from dmg_bmi.models.phy.wofost72.calendar import Calendar
-from dmg_bmi.models.phy.wofost72.params import param_specs, prepare
+from dmg_bmi.models.phy.wofost72.params import load_params_file, param_specs, prepare
 from dmg_bmi.models.registry import register_physics
 
 ATTRIBUTE_NAMES = ("LAT", "CROP_START", "CROP_END", "START_EMERGED", "END_AT_MATURITY")
+_OPTIONS = {"surrogate": bool, "n_days": int, "check": bool, "params_file": str}  # phy.options
 
 
 @register_physics("wofost72_pp")
@@ -33,18 +40,44 @@ class Wofost72PP(PhysicsModel):
     attribute_names = ATTRIBUTE_NAMES
     output_names = model.OUTPUT_NAMES
 
-    def __init__(self, base_params: dict[str, torch.Tensor] | None = None, surrogate: bool = True,
-                 n_days: int = 400, check: bool = True):  # fmt: skip
+    def __init__(
+        self,
+        cfg: PhyConfig | None = None,
+        base_params: dict[str, torch.Tensor] | None = None,
+        surrogate: bool | None = None,
+        n_days: int | None = None,
+        check: bool | None = None,
+    ):
         super().__init__()
+        self.cfg = cfg
+        options = dict(cfg.options) if cfg is not None else {}
+        for key, value in options.items():
+            if key not in _OPTIONS:
+                raise ConfigError(
+                    f"phy.options.{key}: unknown option for wofost72_pp; valid: {sorted(_OPTIONS)}"
+                )
+            if not isinstance(value, _OPTIONS[key]):
+                raise ConfigError(f"phy.options.{key}: expected {_OPTIONS[key].__name__}, got {value!r}")
+        self.surrogate = options.get("surrogate", True) if surrogate is None else surrogate
+        self.n_days = options.get("n_days", 400) if n_days is None else n_days
+        self.check = options.get("check", True) if check is None else check
+        self.warmup = cfg.warmup if cfg is not None else 0
+        if base_params is None and "params_file" in options:
+            base_params = load_params_file(options["params_file"])
         self.base_params = dict(base_params or {})
-        self.surrogate, self.n_days, self.check = surrogate, n_days, check
         self.state_names = tuple(model.initial_state(1, 1))
 
     def param_specs(self) -> tuple[ParamSpec, ...]:
         return param_specs()
 
     def _params(self, params):
-        return {**self.base_params, **params}
+        """Base parameters (broadcast from one field if given so) under the supplied ones."""
+        batch = next(iter(params.values())).shape[0] if params else None
+        base = {
+            k: (v.expand(batch, *v.shape[1:]) if batch and v.shape[0] == 1 else v)
+            for k, v in self.base_params.items()
+        }
+        return {**base, **params}
 
     def initial_state(self, batch, dtype=torch.float32, device="cpu"):
         return model.initial_state(batch, self.n_days, dtype, device)
@@ -58,6 +91,11 @@ class Wofost72PP(PhysicsModel):
         return model.day_step(state, drv, p, cal, int(state["DAY"][0]), init, self.surrogate)
 
     def forward(self, forcing, params, attrs=None, state=None):
-        """`[T, B, F]` -> `(outputs {name: [T, B]}, final state)`; same step as `step`."""
-        return model.run(self._params(params), forcing, Calendar.from_attrs(attrs), attrs["LAT"],
-                         surrogate=self.surrogate, check=self.check, state=state)  # fmt: skip
+        """`[T, B, F]` -> `(outputs {name: [T - warmup, B]}, final state)`; same step as `step`.
+
+        A crop needs no spin-up; `cfg.warmup` (either mode) only drops the first days of output."""
+        if forcing.shape[0] <= self.warmup:
+            raise InputError(f"forcing has {forcing.shape[0]} days but warmup is {self.warmup}")
+        out, state = model.run(self._params(params), forcing, Calendar.from_attrs(attrs), attrs["LAT"],
+                               surrogate=self.surrogate, check=self.check, state=state)  # fmt: skip
+        return {k: v[self.warmup :] for k, v in out.items()}, state
