@@ -88,9 +88,9 @@ def test_matches_central_differences_where_smooth(cases):
 def test_event_parameters_sign_of_five_percent_differences(cases):
     """TSUM1, TSUM2, SPAN, TDWI: d TWSO_end / d p is non-zero and has the sign of a ±5 % central difference.
 
-    SPAN's surrogate is local (one leaf class wide, see leaves.age_death): where SPAN matters only after a
-    5 % change (e.g. self-shading death exceeds age death until leaves no longer matter), its gradient is 0;
-    allowed in at most 10 % of the cases where the difference is non-zero, never with the wrong sign."""
+    Where ±5 % of SPAN leaves TWSO unchanged (no leaf reaches the age limit while it matters) the
+    difference is 0 and any SPAN gradient is accepted (the look-ahead surrogate may see the limit, see
+    leaves.age_death)."""
     batch = cases_to_batch(cases, extra_days=EXTRA)
     names = ("TSUM1", "TSUM2", "SPAN", "TDWI")
     k = 1 + 2 * len(names)
@@ -109,9 +109,8 @@ def test_event_parameters_sign_of_five_percent_differences(cases):
         fd = y[:, 1 + 2 * j] - y[:, 2 + 2 * j]
         g = grads[n].grad
         assert torch.isfinite(g).all(), n
-        nonzero = g != 0
-        assert (torch.sign(g[nonzero]) == torch.sign(fd[nonzero])).all(), (n, g, fd)
-        if n == "SPAN":  # where ±5 % changes nothing (no leaf reaches the age limit in time) 0 is right
-            assert nonzero[fd != 0].float().mean() >= 0.9, (n, g, fd)
-        else:
-            assert nonzero.all(), (n, g)
+        moved = fd != 0  # where ±5 % leaves TWSO unchanged there is no sign to match
+        assert (g[moved] != 0).all(), (n, g, fd)
+        assert (torch.sign(g[moved]) == torch.sign(fd[moved])).all(), (n, g, fd)
+        if n != "SPAN":
+            assert (g != 0).all(), (n, g)

@@ -112,25 +112,27 @@ def leaf_area_sum(g, a_tot, dead):
     return a_tot - a_p + s_p * torch.clamp(w_p - dead, min=0.0)
 
 
-def age_death(g, q, dead, clock, span, surrogate: bool):
-    """DALV (kg ha-1 d-1): living weight of classes with age > SPAN, with a surrogate gradient.
+def age_death(g, q, dead, clock, span, surrogate: bool, width: float = 0.05):
+    """DALV (kg ha-1 d-1): living weight of classes with age > SPAN; returns `(DALV, sur, reach)`.
 
-    Forward: exact (PCSE's strict LVAGE > SPAN). The surrogate (on by default) adds
-    slope·(c* − stopgrad(c*)), c* = clock − SPAN, which is 0 in value: it spreads the weight of the boundary
-    class q over its birth-clock interval [C_{q−1}, C_q], slope = LV_q / (C_q − C_{q−1}), giving
-    ∂DALV/∂SPAN = −slope (and ∂DALV/∂clock = +slope, reaching TBASE and temperature-dependent ageing).
-    It is active only when that relaxed boundary lies in still-living leaf weight.
+    Forward: exact (PCSE's strict LVAGE > SPAN); `sur` is 0 in value. The surrogate (on by default) is
+    sur = slope·(c* − stopgrad(c*)), c* = clock − SPAN: it spreads the weight of the boundary class q over
+    its birth-clock interval [C_{q−1}, C_q], slope = LV_q / (C_q − C_{q−1}), giving ∂DALV/∂SPAN = −slope
+    (and ∂DALV/∂clock = +slope, reaching TBASE and temperature-dependent ageing). `reach` = slope·width·SPAN
+    is the age-death weight within a relative SPAN change of `width`: the caller keeps `sur` where
+    DALV + reach would win DRLV = max(DSLV, DALV), i.e. the surrogate looks `width` ahead.
     """
     w_qm, w_q, c_qm, c_q = g[0, :, 1], g[0, :, 2], g[3, :, 1], g[3, :, 2]
     has_dead = q >= 1
     dalv = torch.where(has_dead, torch.clamp(w_qm - dead, min=0.0), 0.0)
+    zero = torch.zeros_like(dalv)
     if not surrogate:
-        return dalv
+        return dalv, zero, zero
     cstar = clock - span
     with torch.no_grad():
         dc = c_q - c_qm
         ok = has_dead & (dc > 0)
         slope = torch.where(ok, (w_q - w_qm) / torch.where(ok, dc, 1.0), 0.0)
-        w_relaxed = w_qm + slope * (cstar - c_qm)
-        ok = ok & (w_relaxed > dead)
-    return dalv + torch.where(ok, slope * (cstar - cstar.detach()), 0.0)
+        reach = slope * width * span
+        ok = ok & (w_qm + slope * (cstar - c_qm) + reach > dead)
+    return dalv, torch.where(ok, slope * (cstar - cstar.detach()), 0.0), torch.where(ok, reach, 0.0)

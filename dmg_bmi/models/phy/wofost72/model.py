@@ -102,8 +102,20 @@ def initial_state(batch: int, n_days: int, dtype=torch.float64, device="cpu") ->
     return s
 
 
-def day_step(s: dict, d: dict, p: dict, cal: Calendar, t: int, init: dict, surrogate: bool = True):
-    """One day for all fields: `(state, drivers_t, prepared params, calendar, day index, crop init)`."""
+def day_step(
+    s: dict,
+    d: dict,
+    p: dict,
+    cal: Calendar,
+    t: int,
+    init: dict,
+    surrogate: bool = True,
+    span_width: float = 0.05,
+):
+    """One day for all fields: `(state, drivers_t, prepared params, calendar, day index, crop init)`.
+
+    `surrogate`: straight-through gradients at discontinuities (README.md); `span_width`: look-ahead of the
+    SPAN surrogate as a fraction of SPAN (`leaves.age_death`)."""
     zero = torch.zeros_like(s["DVS"])
     integ = s["ALIVE"]
     start = cal.start == t
@@ -212,7 +224,8 @@ def day_step(s: dict, d: dict, p: dict, cal: Calendar, t: int, init: dict, surro
     dslv = torch.maximum(
         wlv * (1.0 - et["RFTRA"]) * p["PERDL"], wlv * (0.03 * (lai - laicr) / laicr).clamp(0.0, 0.03)
     )
-    dalv = leaves.age_death(g, q, n["DEAD"], n["CLK"], p["SPAN"], surrogate)
+    dalv, dalv_sur, dalv_reach = leaves.age_death(g, q, n["DEAD"], n["CLK"], p["SPAN"], surrogate, span_width)
+    drlv = torch.maximum(dslv, dalv) + torch.where(dalv + dalv_reach >= dslv, dalv_sur, 0.0)
     fysage = torch.clamp((d["TEMP"] - p["TBASE"]) / (35.0 - p["TBASE"]), min=0.0)
     slat = tv[:, IDX["SLATB"]]
     expo = n["LAIEXP"] < 6.0
@@ -221,7 +234,7 @@ def day_step(s: dict, d: dict, p: dict, cal: Calendar, t: int, init: dict, surro
     slat = torch.where(expo & (grlv > 0), gla / torch.where(grlv > 0, grlv, 1.0), slat)
     rates = {
         "R_GWRT": gwrt, "R_DRRT": drrt, "R_RR": rr, "R_GRST": grst, "R_DRST": drst, "R_GRSO": grso,
-        "R_GRLV": grlv, "R_SLAT": slat, "R_DRLV": torch.maximum(dslv, dalv), "R_FYSAGE": fysage,
+        "R_GRLV": grlv, "R_SLAT": slat, "R_DRLV": drlv, "R_FYSAGE": fysage,
         "R_GLAIEX": glaiex, "R_GASS": gass, "R_MRES": mres, "R_TRA": et["TRA"],
     }  # fmt: skip
     keep = grow & ~finish  # rates a later day will integrate
@@ -260,6 +273,7 @@ def run(
     lat: torch.Tensor,
     surrogate: bool = True,
     check: bool = True,
+    span_width: float = 0.05,
     field_names=None,
     day0=None,
     state: dict | None = None,
@@ -283,7 +297,9 @@ def run(
     t0 = int(s["DAY"][0])  # a hot start continues the day count (calendar and slots are absolute)
     rows = []
     for i in range(n_days):
-        s, out = day_step(s, {k: v[i] for k, v in drv.items()}, p, calendar, t0 + i, init, surrogate)
+        s, out = day_step(
+            s, {k: v[i] for k, v in drv.items()}, p, calendar, t0 + i, init, surrogate, span_width
+        )
         rows.append(out)
     n_days += t0
     outputs = {k: torch.stack([o[k] for o in rows]) for k in OUTPUT_NAMES}
