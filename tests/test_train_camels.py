@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import warnings
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from conftest import shared_path
 
 from dmg_bmi.checkpoint import load_checkpoint
+from dmg_bmi.cli import main
 from dmg_bmi.forcing import InputDerivation
 from dmg_bmi.train.config import Period
 from dmg_bmi.train.configs import package_config
@@ -48,3 +50,13 @@ def test_brief_dhbv_training_beats_climatology(tmp_path):
     model_nse = np.array([r["nse"] for r in score(pred)])
     clim = np.array(climatology_nse(ds, cfg.data.train, cfg.data.test))
     assert np.nanmedian(model_nse) > np.nanmedian(clim) + 0.15, (model_nse, clim)
+    # the checkpoint alone evaluates other basins of a CAMELS-layout folder (here: two of them)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["evaluate", "--checkpoint", str(result.last), "--data", str(camels), "--basins",
+                     "01013500", "12010000", "--no-plots", "--out", str(tmp_path / "ev")]) == 0
+    rows = list(csv.DictReader((tmp_path / "ev" / "metrics.csv").open()))
+    assert [r["basin"] for r in rows] == ["01013500", "12010000"]
+    by_basin = {r["basin"]: float(r["nse"]) for r in score(pred)}
+    np.testing.assert_allclose([float(r["nse"]) for r in rows], [by_basin[r["basin"]] for r in rows],
+                               atol=1e-4)

@@ -25,12 +25,14 @@ def learned_static_parameters(
 
 
 def recovery_table(model: DeltaModel, normalizer: Normalizer, ds: HydroDataset) -> list[dict]:
-    """Per parameter with a `true_<name>` attribute that varies: Pearson r and RMSE of learned vs true."""
+    """Per parameter with a `true_<name>` attribute that varies (those the twin's `true_parameters`
+    metadata lists, when present): Pearson r and RMSE of learned vs true."""
     learned = learned_static_parameters(model, normalizer, ds)
+    listed = [n for n in str(ds.metadata.get("true_parameters", "")).split(",") if n]
     rows = []
     for name, est in learned.items():
         true = ds.static.get(TRUE_PREFIX + name)
-        if true is None or np.nanstd(true) == 0:
+        if true is None or np.ptp(true) == 0 or (listed and name not in listed):
             continue
         r = float(np.corrcoef(est, true)[0, 1]) if np.std(est) > 0 else float("nan")
         rows.append({"parameter": name, "corr": r, "rmse": float(np.sqrt(np.mean((est - true) ** 2))),

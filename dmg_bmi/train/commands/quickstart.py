@@ -3,6 +3,10 @@
 1. write the twin dataset (no download); 2. train the package's `quickstart.yaml` config on 80 % of the
 catchments; 3. evaluate the held-out catchments on the test years; 4. report how well the learned
 parameters match the true ones; 5. print where everything went, including the BMI-ready checkpoint.
+
+As in a classic twin (identifiability) experiment, the parameters the twin holds constant are fixed at
+their true values (`model.phy.fixed_params` from `dmg_bmi.data.twin.fixed_params`) and the network learns
+the varying ones (FC, BETA, K0, K1) from the attributes; `--learn-all` learns every parameter instead.
 """
 
 from __future__ import annotations
@@ -15,19 +19,23 @@ HELP = "Make twin data, train, evaluate held-out catchments and write a BMI-read
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="dmg_bmi_quickstart",
                         help="folder for everything (default %(default)s)")
-    parser.add_argument("--basins", type=int, default=40, help="synthetic catchments (20 %% held out)")
+    parser.add_argument("--basins", type=int, default=100, help="synthetic catchments (20 %% held out)")
+    parser.add_argument("--learn-all", action="store_true",
+                        help="learn every HBV parameter, not only those the twin varies")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a quickstart.yaml value, e.g. --set train.epochs=2 (repeatable)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the twin data")
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
     import time
     from pathlib import Path
 
     from dmg_bmi.checkpoint import load_checkpoint
     from dmg_bmi.data.dataset import HydroDataset
-    from dmg_bmi.data.twin import write_twin
+    from dmg_bmi.data.twin import VARYING_PARAMS, write_twin
+    from dmg_bmi.data.twin import fixed_params as twin_fixed_params
     from dmg_bmi.train.configs import package_config
     from dmg_bmi.train.evaluate import predict, score, summary_table, write_metrics_csv
     from dmg_bmi.train.plots import hydrographs, matplotlib_available
@@ -51,8 +59,13 @@ def run(args: argparse.Namespace) -> int:
     overrides = [f"data.path={data_path}", f"data.basins={train_basins}", f"run.run_dir={out}",
                  *args.overrides]
     cfg = package_config("quickstart", overrides)
-    print(f"[2/4] training on {len(train_basins)} catchments, {cfg.data.train.start}..{cfg.data.train.end}",
-          flush=True)
+    learning = "every parameter"
+    if not args.learn_all and not cfg.model.phy.fixed_params:
+        fixed = twin_fixed_params(cfg.model.phy.name)
+        cfg = package_config("quickstart", [*overrides, f"model.phy.fixed_params={json.dumps(fixed)}"])
+        learning = f"{', '.join(VARYING_PARAMS)} (the rest fixed at the twin's values)"
+    print(f"[2/4] training on {len(train_basins)} catchments, {cfg.data.train.start}..{cfg.data.train.end}, "
+          f"learning {learning}", flush=True)
     result = train(cfg)
 
     ckpt = load_checkpoint(result.best)
