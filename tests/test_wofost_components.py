@@ -16,9 +16,18 @@ from dmg_bmi.models.phy.wofost72 import afgen, phenology
 from dmg_bmi.models.phy.wofost72.assimilation import gross_assimilation, push_tmin
 from dmg_bmi.models.phy.wofost72.astro import astro, daily_drivers
 from dmg_bmi.models.phy.wofost72.evapotranspiration import evapotranspiration
+from dmg_bmi.models.phy.wofost72.organs import root_rates
 from dmg_bmi.models.phy.wofost72.respiration import maintenance_respiration
 
-FAMILIES = ("astro", "partitioning", "respiration", "assimilation", "transpiration", "phenology")
+FAMILIES = (
+    "astro",
+    "partitioning",
+    "respiration",
+    "assimilation",
+    "transpiration",
+    "phenology",
+    "rootdynamics",
+)
 FAST = ("01", "17", "31")
 CASES = [pytest.param(f, n, marks=() if n in FAST else pytest.mark.slow) for f in FAMILIES for n in
          (f"{i:02d}" for i in range(1, 45))]  # fmt: skip
@@ -179,6 +188,23 @@ def _phenology_case(case):
     model = {k: torch.cat([row[k] for row in rows]) for k in rows[0]}
     _check(case, model)
     assert case.results.dates[-1] - case.results.dates[0] == dt.timedelta(days=len(rows) - 1)
+
+
+def _rootdynamics_case(case):
+    """Roots from forced DVS, DMI and FR: rates from emergence on, integrated the next day."""
+    ext = _external(case)
+    p = {k: _t([case.params[k]]) for k in ("RDI", "RRI", "RDMCR", "RDMSOL", "TDWI")}
+    rdrr = _table(case, "RDRRTB")
+    wrt, dwrt, rd = p["TDWI"] * ext["FR"][:1], _t([0.0]), p["RDI"]
+    rdm = torch.maximum(p["RDI"], torch.minimum(p["RDMCR"], p["RDMSOL"]))
+    rates, rows = (_t([0.0]),) * 3, []
+    for t in range(len(case.results.dates)):
+        wrt, dwrt, rd = wrt + rates[0], dwrt + rates[1], rd + rates[2]
+        rows.append((rd, wrt + dwrt))
+        dvs = ext["DVS"][t : t + 1]
+        new = root_rates(p, ext["FR"][t : t + 1], ext["DMI"][t : t + 1], wrt, _lookup(rdrr, dvs), rd, rdm)
+        rates = tuple(torch.where(dvs >= 0, r, 0.0) for r in new)
+    _check(case, {"RD": torch.cat([r[0] for r in rows]), "TWRT": torch.cat([r[1] for r in rows])})
 
 
 @pytest.mark.parametrize("family,number", CASES)
