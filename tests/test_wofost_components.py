@@ -12,7 +12,7 @@ from conftest import shared_path
 
 from dmg_bmi.crop.pcse_yaml import load_case_cached
 from dmg_bmi.crop.tables import parse_afgen
-from dmg_bmi.models.phy.wofost72 import afgen, phenology
+from dmg_bmi.models.phy.wofost72 import afgen, leaves, phenology
 from dmg_bmi.models.phy.wofost72.assimilation import gross_assimilation, push_tmin
 from dmg_bmi.models.phy.wofost72.astro import astro, daily_drivers
 from dmg_bmi.models.phy.wofost72.evapotranspiration import evapotranspiration
@@ -27,6 +27,7 @@ FAMILIES = (
     "transpiration",
     "phenology",
     "rootdynamics",
+    "leafdynamics",
 )
 FAST = ("01", "17", "31")
 CASES = [pytest.param(f, n, marks=() if n in FAST else pytest.mark.slow) for f in FAMILIES for n in
@@ -205,6 +206,43 @@ def _rootdynamics_case(case):
         new = root_rates(p, ext["FR"][t : t + 1], ext["DMI"][t : t + 1], wrt, _lookup(rdrr, dvs), rd, rdm)
         rates = tuple(torch.where(dvs >= 0, r, 0.0) for r in new)
     _check(case, {"RD": torch.cat([r[0] for r in rows]), "TWRT": torch.cat([r[1] for r in rows])})
+
+
+def _leafdynamics_case(case):
+    """Leaves from forced ADMI, DVS, FL, FR, RFTRA, SAI, PAI, through the model's class arrays and rates."""
+    ext = _external(case)
+    temp = _aligned(case, _weather(case))["TEMP"]
+    p = {k: _t([case.params[k]]) for k in ("PERDL", "RGRLAI", "SPAN", "TBASE", "TDWI")}
+    kdiftb, slatb = _table(case, "KDIFTB"), _table(case, "SLATB")
+    n = len(case.results.dates)
+    s = leaves.new_buffers(1, n, torch.float64, "cpu") | {"TOKEN": _t(0.0)}
+    wlv0 = p["TDWI"] * (1 - ext["FR"][:1]) * ext["FL"][:1]
+    sla0 = _lookup(slatb, ext["DVS"][:1])
+    w_tot, a_tot, dead, clock, laiexp = wlv0, wlv0 * sla0, _t([0.0]), _t([0.0]), wlv0 * sla0
+    lasum = laiexp
+    r = dict.fromkeys(("R_GRLV", "R_SLAT", "R_DRLV", "R_FYSAGE", "R_GLAIEX"), _t([0.0]))
+    lai_rows, twlv_rows = [], []
+    for t in range(n):
+        grew = t > 0 and bool(ext["DVS"][t - 1] >= 0)
+        dead, clock, laiexp = dead + r["R_DRLV"], clock + r["R_FYSAGE"], laiexp + r["R_GLAIEX"]
+        w_tot, a_tot = w_tot + r["R_GRLV"], a_tot + r["R_GRLV"] * r["R_SLAT"]
+        sla = r["R_SLAT"] if t > 0 else sla0
+        s["TOKEN"], g, q = leaves.update_classes(
+            s, t, r["R_FYSAGE"], w_tot, a_tot, sla, clock, dead, p["SPAN"]
+        )
+        if grew:
+            lasum = leaves.leaf_area_sum(g, a_tot, dead)
+        lai = lasum + ext["SAI"][t : t + 1] + ext["PAI"][t : t + 1]
+        lai_rows.append(lai)
+        twlv_rows.append(w_tot)
+        dvs = ext["DVS"][t : t + 1]
+        if bool(dvs >= 0):
+            args = (ext["ADMI"][t : t + 1] * ext["FL"][t : t + 1], w_tot - dead, lai, _lookup(kdiftb, dvs))
+            r = leaves.rates(p, *args, ext["RFTRA"][t : t + 1], temp[t : t + 1], laiexp, _lookup(slatb, dvs),
+                             (g, q, dead, clock))  # fmt: skip
+        else:
+            r = {k: _t([0.0]) for k in r}
+    _check(case, {"LAI": torch.cat(lai_rows), "TWLV": torch.cat(twlv_rows)})
 
 
 @pytest.mark.parametrize("family,number", CASES)

@@ -136,3 +136,39 @@ def age_death(g, q, dead, clock, span, surrogate: bool, width: float = 0.05):
         reach = slope * width * span
         ok = ok & (w_qm + slope * (cstar - c_qm) + reach > dead)
     return dalv, torch.where(ok, slope * (cstar - cstar.detach()), 0.0), torch.where(ok, reach, 0.0)
+
+
+def update_classes(s: dict, t: int, fysage, w_tot, a_tot, sla, clock, dead, span):
+    """Day `t`'s class update: age the existing classes by yesterday's FYSAGE (in place, no gradient), write
+    slot t (W, A, SLA, C; age 0) and read the slots that LASUM and DALV need.
+
+    `s` holds the arrays (CHANNELS, LV_NEGAGE) and TOKEN; returns `(token, gathered [4, B, 3], q)`."""
+    bufs = [s[k] for k in CHANNELS]
+    neg_age = s["LV_NEGAGE"]
+    neg_age[:, :t] -= fysage.detach()[:, None]
+    neg_age[:, t] = 0.0
+    token = append(s["TOKEN"], t, bufs, torch.stack([w_tot, a_tot, sla, clock]))
+    idx, q = locate(bufs, neg_age, dead, span, t)
+    return token, read(token, bufs, idx), q
+
+
+def rates(p, grlv, wlv, lai, kdif, rftra, temp, laiexp, slatb, age, surrogate=True, span_width=0.05):
+    """Leaf rates (kg ha-1 d-1 unless noted): growth GRLV, death DRLV = max(DSLV, DALV), physiological ageing
+    FYSAGE (d d-1), LAI growth in the exponential phase GLAIEX (ha ha-1 d-1) and the new class's SLA.
+
+    DSLV = max(stress death WLV(1 − RFTRA)PERDL, self-shading WLV·limit(0, 0.03, 0.03(LAI − LAICR)/LAICR)),
+    LAICR = 3.2/KDIF; `age` = (gathered slots, q, D, clock) from `update_classes`."""
+    kdif_s = torch.where(kdif > 0, kdif, 1.0)
+    laicr = 3.2 / kdif_s
+    dslv = torch.maximum(
+        wlv * (1.0 - rftra) * p["PERDL"], wlv * (0.03 * (lai - laicr) / laicr).clamp(0.0, 0.03)
+    )
+    g, q, dead, clock = age
+    dalv, sur, reach = age_death(g, q, dead, clock, p["SPAN"], surrogate, span_width)
+    drlv = torch.maximum(dslv, dalv) + torch.where(dalv + reach >= dslv, sur, 0.0)
+    fysage = torch.clamp((temp - p["TBASE"]) / (35.0 - p["TBASE"]), min=0.0)
+    expo = laiexp < 6.0
+    glaiex = torch.where(expo, laiexp * p["RGRLAI"] * torch.clamp(temp - p["TBASE"], min=0.0), 0.0)
+    gla = torch.minimum(glaiex, grlv * slatb)
+    slat = torch.where(expo & (grlv > 0), gla / torch.where(grlv > 0, grlv, 1.0), slatb)
+    return {"R_GRLV": grlv, "R_SLAT": slat, "R_DRLV": drlv, "R_FYSAGE": fysage, "R_GLAIEX": glaiex}

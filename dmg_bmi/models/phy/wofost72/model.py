@@ -186,14 +186,10 @@ def day_step(
     n["PAI"] = torch.where(org, n["WSO"] * p["SPA"], n["PAI"])
 
     # leaf classes: write today's slot (new class, crop start's first class, or an empty class)
-    bufs = [s[k] for k in leaves.CHANNELS]
-    neg_age = s["LV_NEGAGE"]  # in place, no gradient: age the existing classes, then today's slot is age 0
-    neg_age[:, :t] -= r("R_FYSAGE").detach()[:, None]
-    neg_age[:, t] = 0.0
     sla = torch.where(org, s["R_SLAT"], torch.where(start, init["SLA0"], zero))
-    token = leaves.append(s["TOKEN"], t, bufs, torch.stack([n["WTOT"], n["ATOT"], sla, n["CLK"]]))
-    idx, q = leaves.locate(bufs, neg_age, n["DEAD"], p["SPAN"], t)
-    g = leaves.read(token, bufs, idx)
+    token, g, q = leaves.update_classes(
+        s, t, r("R_FYSAGE"), n["WTOT"], n["ATOT"], sla, n["CLK"], n["DEAD"], p["SPAN"]
+    )
     lasum = leaves.leaf_area_sum(g, n["ATOT"], n["DEAD"])
     lasum = lasum - tau * (lasum - s["LASUM"]).detach()
     n["LASUM"] = torch.where(org, lasum, n["LASUM"])
@@ -218,24 +214,11 @@ def day_step(
     gwrt, drrt, rr = root_rates(p, fr, dmi, n["WRT"], tv[:, IDX["RDRRTB"]], n["RD"], n["RDM"])
     grst, drst = stem_rates(admi, fs, n["WST"], tv[:, IDX["RDRSTB"]])
     grso = storage_rates(admi, fo)
-    grlv = admi * fl
-    kdif_s = torch.where(kdif > 0, kdif, 1.0)
-    laicr = 3.2 / kdif_s
-    dslv = torch.maximum(
-        wlv * (1.0 - et["RFTRA"]) * p["PERDL"], wlv * (0.03 * (lai - laicr) / laicr).clamp(0.0, 0.03)
-    )
-    dalv, dalv_sur, dalv_reach = leaves.age_death(g, q, n["DEAD"], n["CLK"], p["SPAN"], surrogate, span_width)
-    drlv = torch.maximum(dslv, dalv) + torch.where(dalv + dalv_reach >= dslv, dalv_sur, 0.0)
-    fysage = torch.clamp((d["TEMP"] - p["TBASE"]) / (35.0 - p["TBASE"]), min=0.0)
-    slat = tv[:, IDX["SLATB"]]
-    expo = n["LAIEXP"] < 6.0
-    glaiex = torch.where(expo, n["LAIEXP"] * p["RGRLAI"] * torch.clamp(d["TEMP"] - p["TBASE"], min=0.0), 0.0)
-    gla = torch.minimum(glaiex, grlv * slat)
-    slat = torch.where(expo & (grlv > 0), gla / torch.where(grlv > 0, grlv, 1.0), slat)
+    lr = leaves.rates(p, admi * fl, wlv, lai, kdif, et["RFTRA"], d["TEMP"], n["LAIEXP"], tv[:, IDX["SLATB"]],
+                      (g, q, n["DEAD"], n["CLK"]), surrogate, span_width)  # fmt: skip
     rates = {
         "R_GWRT": gwrt, "R_DRRT": drrt, "R_RR": rr, "R_GRST": grst, "R_DRST": drst, "R_GRSO": grso,
-        "R_GRLV": grlv, "R_SLAT": slat, "R_DRLV": drlv, "R_FYSAGE": fysage,
-        "R_GLAIEX": glaiex, "R_GASS": gass, "R_MRES": mres, "R_TRA": et["TRA"],
+        "R_GASS": gass, "R_MRES": mres, "R_TRA": et["TRA"], **lr,
     }  # fmt: skip
     keep = grow & ~finish  # rates a later day will integrate
     n.update(zip(rates, torch.where(keep, torch.stack(list(rates.values())), 0.0).unbind(0), strict=True))
