@@ -36,7 +36,7 @@ CASES = [pytest.param(f, n, marks=() if n in FAST else pytest.mark.slow) for f i
 
 @pytest.fixture
 def load(request):
-    directory = shared_path("pcse_wofost72_pp", "components", env="DMG_BMI_PCSE_COMPONENTS_DIR")
+    directory = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR") / "components"
     cache = request.config.cache.mkdir("wofost_components")
 
     def _load(family, number):
