@@ -5,7 +5,8 @@ repeating the last pair (a repeated pair adds nothing). A *group* stacks M table
 input, `[B, M, N, 2]`, so one lookup serves them all.
 
 Evaluation: y_1 below x_1, y_n above x_n, linear interpolation in between (PCSE's AFGEN), found by a
-binary search per field and table.
+binary search per field and table. The eleven tables of DVS are *merged* once per run (`merge`): resampled
+on the union of their breakpoints, so each day needs one search per field for all of them.
 
 Gradients (see README.md): exact with respect to the y-values and to the query; with respect to an
 x-breakpoint exact away from the breakpoints (the derivative jumps where q crosses one).
