@@ -17,3 +17,14 @@ def shared_path(*parts: str, env: str | None = None) -> Path:
     if not path.exists():
         pytest.skip(f"development data not found at {path} (set {env or 'DMG_BMI_SHARED_DATA'} to run)")
     return path
+
+
+@pytest.fixture(scope="session")
+def parse_cache(request, tmp_path_factory):
+    """Folders for caches of parsed input files: in pytest's cache, or temporary without the cacheprovider."""
+    cache = getattr(request.config, "cache", None)
+
+    def mkdir(name: str) -> Path:
+        return cache.mkdir(name) if cache is not None else tmp_path_factory.mktemp(name)
+
+    return mkdir

@@ -15,9 +15,9 @@ START = (1.10, 0.90, 1.15, 0.90)  # perturbation factors of the starting values
 
 
 @pytest.mark.slow
-def test_adam_recovers_parameters_from_lai_and_twso(request):
+def test_adam_recovers_parameters_from_lai_and_twso(parse_cache):
     directory = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
-    cases = load_dir(directory, "*.yaml", cache_dir=request.config.cache.mkdir("wofost_cases"))
+    cases = load_dir(directory, "*.yaml", cache_dir=parse_cache("wofost_cases"))
     # a short spring-barley season (maturity-ended), where all four parameters shape LAI and TWSO
     case = next((c for c in cases if c.name.endswith("_30")), cases[0])
     batch = cases_to_batch([case], extra_days=30)  # room to mature later while perturbed

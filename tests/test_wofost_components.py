@@ -35,9 +35,9 @@ CASES = [pytest.param(f, n, marks=() if n in FAST else pytest.mark.slow) for f i
 
 
 @pytest.fixture
-def load(request):
+def load(parse_cache):
     directory = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR") / "components"
-    cache = request.config.cache.mkdir("wofost_components")
+    cache = parse_cache("wofost_components")
 
     def _load(family, number):
         path = directory / f"test_{family}_wofost72_{number}.yaml"

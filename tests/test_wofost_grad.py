@@ -18,9 +18,9 @@ EXTRA = 40  # days of repeated weather after a maturity-ended crop's last record
 
 
 @pytest.fixture(scope="module")
-def cases(request):
+def cases(parse_cache):
     directory = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
-    return load_dir(directory, "*.yaml", cache_dir=request.config.cache.mkdir("wofost_cases"))
+    return load_dir(directory, "*.yaml", cache_dir=parse_cache("wofost_cases"))
 
 
 def _replicate(batch, k: int):

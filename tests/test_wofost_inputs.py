@@ -15,9 +15,9 @@ from dmg_bmi.models.phy.wofost72 import Calendar, run
 
 
 @pytest.fixture(scope="module")
-def cases(request):
+def cases(parse_cache):
     directory = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
-    return load_dir(directory, "*.yaml", cache_dir=request.config.cache.mkdir("wofost_cases"))
+    return load_dir(directory, "*.yaml", cache_dir=parse_cache("wofost_cases"))
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ F32_FACTOR = 50.0  # float32 tolerance = 50 × the file's Precision (see test_al
 
 
 @pytest.fixture(scope="module")
-def cases(request):
+def cases(parse_cache):
     directory = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
-    return load_dir(directory, "*.yaml", cache_dir=request.config.cache.mkdir("wofost_cases"))
+    return load_dir(directory, "*.yaml", cache_dir=parse_cache("wofost_cases"))
 
 
 def compare(cases, batch, out, state, factor=1.0):
