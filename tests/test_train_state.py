@@ -14,6 +14,7 @@ from dmg_bmi.checkpoint import save_checkpoint
 from dmg_bmi.cli import main
 from dmg_bmi.config import InputConfig, ModelConfig, NNConfig, PhyConfig
 from dmg_bmi.data.twin import make_twin
+from dmg_bmi.errors import InputError
 from dmg_bmi.models.delta import DeltaModel
 from dmg_bmi.normalization import Normalizer, VarStats
 
@@ -67,12 +68,15 @@ def test_bmi_loads_simulate_state_and_its_own_state_loads_back(setup, tmp_path, 
     cfg = {"checkpoint": str(root / "m.pt"), "area_km2": float(ds.static["area_km2"][i]),
            "latitude": float(ds.static["lat"][i]), "attributes": {a: float(ds.static[a][i]) for a in ATTRS},
            "start_time": "2001-04-01 00:00:00", "end_time": "2001-06-30 00:00:00", "time_step": 86400,
-           "initial_state": str(root / "st" / "twin0001.state"), "backend": "torch"}
+           "initial_state": str(root / "st" / "twin0001.state")}
     (tmp_path / "bmi.yml").write_text(yaml.safe_dump(cfg))
     bmi = DeltaModelBmi()
     bmi.initialize(str(tmp_path / "bmi.yml"))
     bmi.save_state(tmp_path / "from_bmi.state")
     bmi.finalize()
+    (tmp_path / "hourly.yml").write_text(yaml.safe_dump({**cfg, "time_step": 3600}))
+    with pytest.raises(InputError, match="time_step"):  # written for a daily BMI (--state-time-step 86400)
+        DeltaModelBmi().initialize(str(tmp_path / "hourly.yml"))
     via_bmi = sim(root, "p2_bmi", "2001-04-01", "2001-06-30", "--basins", "twin0001",
                   "--initial-state", str(tmp_path / "from_bmi.state"))
     direct = sim(root, "part2", "2001-04-01", "2001-06-30", "--initial-state", str(root / "st"))
