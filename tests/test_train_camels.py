@@ -49,7 +49,8 @@ def test_brief_dhbv_training_beats_climatology(tmp_path):
         pred = predict(ckpt.build_model(), ckpt.normalization, ds, cfg.data.test, target="streamflow")
     model_nse = np.array([r["nse"] for r in score(pred)])
     clim = np.array(climatology_nse(ds, cfg.data.train, cfg.data.test))
-    assert np.nanmedian(model_nse) > np.nanmedian(clim) + 0.15, (model_nse, clim)
+    # measured: model median 0.60 vs climatology -0.01 (5 epochs, nmul 2, hidden 16)
+    assert np.nanmedian(model_nse) > np.nanmedian(clim) + 0.3, (model_nse, clim)
     # the checkpoint alone evaluates other basins of a CAMELS-layout folder (here: two of them)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
