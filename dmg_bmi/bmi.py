@@ -22,6 +22,7 @@ import numpy as np
 from bmipy import Bmi
 
 from dmg_bmi import variables as V
+from dmg_bmi.atomic import write_bytes
 from dmg_bmi.bmi_config import load_bmi_config, member_paths, resolve
 from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.ngen import payload
@@ -154,7 +155,7 @@ class DeltaModelBmi(Bmi):
     # ------------------------------------------------------------------ state files
     def save_state(self, path: str | Path) -> None:
         """Write the full state (all chains, forcing window, mass sums, time) to `path` atomically."""
-        payload.write_file(path, self._serialize())
+        write_bytes(path, self._serialize())
 
     def _serialize(self) -> bytes:
         self._check_ready()

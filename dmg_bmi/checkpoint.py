@@ -24,11 +24,8 @@ version, or weights that do not match the config.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +34,7 @@ from typing import Any
 import torch
 
 from dmg_bmi import __version__
+from dmg_bmi.atomic import atomic_path
 from dmg_bmi.config import ModelConfig, from_dict, to_dict
 from dmg_bmi.errors import CheckpointError, DmgBmiError
 from dmg_bmi.models.delta import DeltaModel
@@ -125,20 +123,9 @@ class Checkpoint:
     def save(self, path: str | Path) -> Path:
         """Write atomically to `path` (parent directories are created)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = self.to_payload()
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(payload, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        _fsync_dir(path.parent)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            torch.save(payload, fh)
         self.path = path
         return path
 
@@ -285,15 +272,3 @@ def _check_weights(expected: dict[str, torch.Tensor], got: dict[str, torch.Tenso
         raise CheckpointError(f"{where}: weights do not match the config: unexpected key {extra[0]!r}")
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

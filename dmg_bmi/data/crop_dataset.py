@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
-import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dmg_bmi.atomic import atomic_path
 from dmg_bmi.crop_weather import WEATHER_NAMES, WEATHER_UNITS
 from dmg_bmi.errors import InputError
 
@@ -287,64 +286,55 @@ class CropDataset:
         import netCDF4
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
         days_units = "days since 1970-01-01"
-        try:
-            with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
-                nc.set_auto_mask(False)
-                for dim, size in (("field", self.n_fields), ("day", self.n_days),
-                                  ("weather_var", len(self.weather_names)),
-                                  ("attribute", len(self.attribute_names)), ("obs_var", len(self.obs_names))):
-                    nc.createDimension(dim, size)
+        with atomic_path(path) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+            nc.set_auto_mask(False)
+            for dim, size in (("field", self.n_fields), ("day", self.n_days),
+                              ("weather_var", len(self.weather_names)),
+                              ("attribute", len(self.attribute_names)), ("obs_var", len(self.obs_names))):
+                nc.createDimension(dim, size)
 
-                def strings(name, dim, values, long_name):
-                    v = nc.createVariable(name, str, (dim,))
-                    v.long_name = long_name
-                    if len(values):
-                        v[:] = np.asarray(values, dtype=object)
+            def strings(name, dim, values, long_name):
+                v = nc.createVariable(name, str, (dim,))
+                v.long_name = long_name
+                if len(values):
+                    v[:] = np.asarray(values, dtype=object)
 
-                def ints(name, values, units, long_name):
-                    v = nc.createVariable(name, "i4", ("field",))
-                    v.units, v.long_name = units, long_name
-                    v[:] = np.asarray(values, dtype=np.int64)
+            def ints(name, values, units, long_name):
+                v = nc.createVariable(name, "i4", ("field",))
+                v.units, v.long_name = units, long_name
+                v[:] = np.asarray(values, dtype=np.int64)
 
-                strings("field", "field", self.fields, "field id")
-                strings("site", "field", self.sites, "site id")
-                ints("weather_start", (self.weather_start - np.datetime64(_EPOCH, "D")).astype(np.int64),
-                     days_units, "date of day index 0 of this field")
-                strings("weather_var", "weather_var", self.weather_names, "weather variable")
-                wunits = [WEATHER_UNITS.get(n, "") for n in self.weather_names]
-                strings("weather_units", "weather_var", wunits, "units of each weather variable")
-                v = nc.createVariable("weather", "f8", ("field", "day", "weather_var"), zlib=True)
-                v.long_name = "daily weather in WOFOST (PCSE) units; NaN past the field's coverage"
-                v[:] = self.weather
-                strings("attribute", "attribute", self.attribute_names, "attribute name")
-                strings("attribute_units", "attribute", self.attribute_units, "units of each attribute")
-                v = nc.createVariable("attributes", "f8", ("field", "attribute"))
-                v.long_name = "static field/site attributes"
-                v[:] = self.attributes
-                for key in ("crop_name", "variety_name", "crop_start_type", "crop_end_type"):
-                    strings(key, "field", [getattr(c, key) for c in self.calendars], f"crop calendar {key}")
-                epoch = np.datetime64(_EPOCH, "D")
-                ints("crop_start_date", [(np.datetime64(c.crop_start_date, "D") - epoch).astype(int)
-                                         for c in self.calendars], days_units, "crop start date")
-                ints("crop_end_date", [(np.datetime64(c.crop_end_date, "D") - epoch).astype(int)
-                                       if c.crop_end_date else _NO_DATE for c in self.calendars],
-                     days_units, f"crop end date ({_NO_DATE} = none)")
-                ints("max_duration", [c.max_duration for c in self.calendars], "d", "maximum season length")
-                strings("obs_var", "obs_var", self.obs_names, "observed variable")
-                strings("obs_units", "obs_var", self.obs_units, "units of each observed variable")
-                v = nc.createVariable("observations", "f8", ("field", "day", "obs_var"), zlib=True)
-                v.long_name = "sparse observations on the field's day axis; NaN = unobserved"
-                v[:] = self.observations
-                nc.setncatts({**self.metadata, "dmg_bmi_format": FORMAT_TAG})
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+            strings("field", "field", self.fields, "field id")
+            strings("site", "field", self.sites, "site id")
+            ints("weather_start", (self.weather_start - np.datetime64(_EPOCH, "D")).astype(np.int64),
+                 days_units, "date of day index 0 of this field")
+            strings("weather_var", "weather_var", self.weather_names, "weather variable")
+            wunits = [WEATHER_UNITS.get(n, "") for n in self.weather_names]
+            strings("weather_units", "weather_var", wunits, "units of each weather variable")
+            v = nc.createVariable("weather", "f8", ("field", "day", "weather_var"), zlib=True)
+            v.long_name = "daily weather in WOFOST (PCSE) units; NaN past the field's coverage"
+            v[:] = self.weather
+            strings("attribute", "attribute", self.attribute_names, "attribute name")
+            strings("attribute_units", "attribute", self.attribute_units, "units of each attribute")
+            v = nc.createVariable("attributes", "f8", ("field", "attribute"))
+            v.long_name = "static field/site attributes"
+            v[:] = self.attributes
+            for key in ("crop_name", "variety_name", "crop_start_type", "crop_end_type"):
+                strings(key, "field", [getattr(c, key) for c in self.calendars], f"crop calendar {key}")
+            epoch = np.datetime64(_EPOCH, "D")
+            ints("crop_start_date", [(np.datetime64(c.crop_start_date, "D") - epoch).astype(int)
+                                     for c in self.calendars], days_units, "crop start date")
+            ints("crop_end_date", [(np.datetime64(c.crop_end_date, "D") - epoch).astype(int)
+                                   if c.crop_end_date else _NO_DATE for c in self.calendars],
+                 days_units, f"crop end date ({_NO_DATE} = none)")
+            ints("max_duration", [c.max_duration for c in self.calendars], "d", "maximum season length")
+            strings("obs_var", "obs_var", self.obs_names, "observed variable")
+            strings("obs_units", "obs_var", self.obs_units, "units of each observed variable")
+            v = nc.createVariable("observations", "f8", ("field", "day", "obs_var"), zlib=True)
+            v.long_name = "sparse observations on the field's day axis; NaN = unobserved"
+            v[:] = self.observations
+            nc.setncatts({**self.metadata, "dmg_bmi_format": FORMAT_TAG})
         return path
 
     @classmethod

@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dmg_bmi.atomic import atomic_path
 from dmg_bmi.errors import InputError
 from dmg_bmi.forcing import InputDerivation
 
@@ -192,36 +191,27 @@ class HydroDataset:
         import netCDF4
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
-                nc.set_auto_mask(False)
-                nc.createDimension("basin", self.n_basins)
-                nc.createDimension("time", self.n_time)
-                v = nc.createVariable("basin", str, ("basin",))
-                v.long_name = "basin id"
-                v[:] = self.basins
-                v = nc.createVariable("time", "i4", ("time",))
-                v.units, v.calendar, v.standard_name = "days since 1970-01-01", "standard", "time"
-                v[:] = (self.dates - _EPOCH).astype(np.int64)
-                for name, data in self.dynamic.items():
-                    v = nc.createVariable(name, "f8", ("basin", "time"), zlib=True, complevel=1)
-                    v.units = self.units[name]
-                    v.role = "target" if name in self.targets else "forcing"
-                    v[:] = data
-                for name, data in self.static.items():
-                    v = nc.createVariable(name, "f8", ("basin",))
-                    v.units = self.units[name]
-                    v.role = "attribute"
-                    v[:] = data
-                nc.setncatts({**self.metadata, "dmg_bmi_format": FORMAT_TAG})
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_path(path) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+            nc.set_auto_mask(False)
+            nc.createDimension("basin", self.n_basins)
+            nc.createDimension("time", self.n_time)
+            v = nc.createVariable("basin", str, ("basin",))
+            v.long_name = "basin id"
+            v[:] = self.basins
+            v = nc.createVariable("time", "i4", ("time",))
+            v.units, v.calendar, v.standard_name = "days since 1970-01-01", "standard", "time"
+            v[:] = (self.dates - _EPOCH).astype(np.int64)
+            for name, data in self.dynamic.items():
+                v = nc.createVariable(name, "f8", ("basin", "time"), zlib=True, complevel=1)
+                v.units = self.units[name]
+                v.role = "target" if name in self.targets else "forcing"
+                v[:] = data
+            for name, data in self.static.items():
+                v = nc.createVariable(name, "f8", ("basin",))
+                v.units = self.units[name]
+                v.role = "attribute"
+                v[:] = data
+            nc.setncatts({**self.metadata, "dmg_bmi_format": FORMAT_TAG})
         return path
 
     @classmethod

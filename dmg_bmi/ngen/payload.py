@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -48,14 +45,3 @@ def decode(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     return header, arrays
 
 
-def write_file(path: str | Path, data: bytes) -> None:
-    """Write `data` atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

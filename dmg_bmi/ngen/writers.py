@@ -20,9 +20,9 @@ from pathlib import Path
 
 import yaml
 
+from dmg_bmi.atomic import write_bytes
 from dmg_bmi.bmi_config import parse_time
 from dmg_bmi.errors import ConfigError
-from dmg_bmi.ngen.payload import write_file
 from dmg_bmi.variables import MAIN_OUTPUT
 
 PYTHON_TYPE = "dmg_bmi.bmi.DeltaModelBmi"
@@ -113,7 +113,7 @@ def bmi_config_dict(catchment_id: str, values: Mapping[str, float], checkpoint: 
 
 
 def write_yaml(path: Path, data: dict) -> None:
-    write_file(path, yaml.safe_dump(data, sort_keys=False).encode())
+    write_bytes(path, yaml.safe_dump(data, sort_keys=False).encode())
 
 
 def write_bmi_configs(out_dir: Path, attributes: Mapping[str, Mapping[str, float]], checkpoint: Path,
@@ -198,9 +198,9 @@ def write_run_folder(out_dir: str | Path, catchments_geojson: str | Path, forcin
         shutil.copy2(nexus_geojson, out / "nexus.geojson")
     forcing_rel = os.path.relpath(forcing_dir.resolve(), out.resolve()) + "/"
     real = realization_dict(style, "./config/{{id}}.yml", forcing_rel, start, end, time_step)
-    write_file(out / "realization.json", (json.dumps(real, indent=2) + "\n").encode())
+    write_bytes(out / "realization.json", (json.dumps(real, indent=2) + "\n").encode())
     columns = ["id", "area_km2", "latitude", *needed]
     lines = [",".join(columns)]
     lines += [",".join([cid] + [repr(v[c]) for c in columns[1:]]) for cid, v in attrs.items()]
-    write_file(out / "attributes.csv", ("\n".join(lines) + "\n").encode())
+    write_bytes(out / "attributes.csv", ("\n".join(lines) + "\n").encode())
     return out

@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dmg_bmi.atomic import write_text
 from dmg_bmi.checkpoint import load_checkpoint
 from dmg_bmi.data.crop_dataset import CropDataset
 from dmg_bmi.errors import CheckpointError
 from dmg_bmi.models.crop_checkpoint import build_crop_model, is_crop, parameter_sets
 from dmg_bmi.train.crop import build_crop_tensors
-from dmg_bmi.train.rundir import atomic_write_text
 
 
 def checkpoint_path(args: argparse.Namespace) -> Path:
@@ -103,7 +103,7 @@ def write_csv(rows: list[dict], path: Path) -> Path:
     writer = csv.DictWriter(buf, fieldnames=keys)
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
+    write_text(path, buf.getvalue())
     return path
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dmg_bmi.atomic import write_text
 from dmg_bmi.data.dataset import HydroDataset
 from dmg_bmi.models.delta import DeltaModel
 from dmg_bmi.normalization import Normalizer
@@ -22,7 +23,6 @@ from dmg_bmi.train.config import Period
 from dmg_bmi.train.data import with_warmup
 from dmg_bmi.train.inputs import build_tensors
 from dmg_bmi.train.metrics import METRICS, compute_all
-from dmg_bmi.train.rundir import atomic_write_text
 
 
 @dataclass
@@ -141,7 +141,7 @@ def write_metrics_csv(rows: list[dict], path: Path) -> Path:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    atomic_write_text(path, buf.getvalue())
+    write_text(path, buf.getvalue())
     return path
 
 

@@ -12,31 +12,17 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
-import tempfile
 from pathlib import Path
 
 import yaml
 
 from dmg_bmi import __version__
+from dmg_bmi.atomic import write_text
 from dmg_bmi.errors import ConfigError
 
 CONFIG_NAME = "config.yaml"
 LOG_NAME = "train_log.csv"
 LOG_FIELDS = ("epoch", "loss", "lr", "skipped_batches", "seconds")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temp file in the same folder and `os.replace`."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def create_run_dir(parent: str | Path, name: str, exact: str | Path | None = None) -> Path:
@@ -57,7 +43,7 @@ def write_config(run_dir: Path, config: dict) -> Path:
     body = dict(config)
     body["package_version"] = __version__
     path = Path(run_dir) / CONFIG_NAME
-    atomic_write_text(path, yaml.safe_dump(body, sort_keys=False))
+    write_text(path, yaml.safe_dump(body, sort_keys=False))
     return path
 
 

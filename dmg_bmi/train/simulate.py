@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from dmg_bmi.atomic import atomic_path, write_text
 from dmg_bmi.train.evaluate import Prediction
-from dmg_bmi.train.rundir import atomic_write_text
 
 _EPOCH = np.datetime64("1970-01-01", "D")
 
@@ -41,27 +39,20 @@ def write_netcdf(pred: Prediction, path: Path, units: dict[str, str]) -> Path:
     import netCDF4
 
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
-            nc.createDimension("basin", len(pred.basins))
-            nc.createDimension("time", pred.dates.size)
-            v = nc.createVariable("basin", str, ("basin",))
-            v[:] = np.asarray(pred.basins, dtype=object)
-            v = nc.createVariable("time", "i4", ("time",))
-            v.units, v.calendar = "days since 1970-01-01", "standard"
-            v[:] = (pred.dates - _EPOCH).astype(np.int64)
-            for name, values in pred.outputs.items():
-                if values.ndim != 2:
-                    continue
-                var = nc.createVariable(name, "f8", ("basin", "time"), zlib=True, complevel=1)
-                var.units = units.get(name, "unknown")
-                var[:] = values
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+        nc.createDimension("basin", len(pred.basins))
+        nc.createDimension("time", pred.dates.size)
+        v = nc.createVariable("basin", str, ("basin",))
+        v[:] = np.asarray(pred.basins, dtype=object)
+        v = nc.createVariable("time", "i4", ("time",))
+        v.units, v.calendar = "days since 1970-01-01", "standard"
+        v[:] = (pred.dates - _EPOCH).astype(np.int64)
+        for name, values in pred.outputs.items():
+            if values.ndim != 2:
+                continue
+            var = nc.createVariable(name, "f8", ("basin", "time"), zlib=True, complevel=1)
+            var.units = units.get(name, "unknown")
+            var[:] = values
     return path
 
 
@@ -79,7 +70,7 @@ def write_csv(pred: Prediction, out_dir: Path) -> list[Path]:
         for t, day in enumerate(pred.dates):
             w.writerow([str(day), *(f"{c[t]:.6g}" for c in cols)])
         path = out_dir / f"{basin}.csv"
-        atomic_write_text(path, buf.getvalue())
+        write_text(path, buf.getvalue())
         paths.append(path)
     return paths
 

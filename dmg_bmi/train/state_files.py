@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dmg_bmi.atomic import write_bytes
 from dmg_bmi.data.dataset import HydroDataset
 from dmg_bmi.errors import InputError
 from dmg_bmi.ngen import payload
@@ -83,7 +84,7 @@ def save_states(state: dict, basins: list[str], ds: HydroDataset, checkpoint: Pa
         arrays["inputs"] = np.zeros(len(INPUT_NAMES))
         arrays["last_valid"] = np.full(len(INPUT_NAMES), np.nan)
         path = folder / f"{basin}{SUFFIX}"
-        payload.write_file(path, payload.encode(header, arrays))
+        write_bytes(path, payload.encode(header, arrays))
         paths.append(path)
     return paths
 
