@@ -21,6 +21,7 @@ import torch
 from dmg_bmi.checkpoint import load_checkpoint
 from dmg_bmi.data.crop_dataset import CropCalendar
 from dmg_bmi.errors import CheckpointError, ConfigError, InputError
+from dmg_bmi.handler import check_attributes
 from dmg_bmi.models.crop_checkpoint import (
     PHY_ATTRIBUTES,
     build_crop_model,
@@ -104,13 +105,7 @@ class CropHandler:
 
     def bind(self, attrs: dict[str, float], calendar: CropCalendar, run_start: dt.date, n_days: int) -> None:
         """Fix the field's attributes, calendar and run length; the network predicts its parameters."""
-        missing = [n for n in self.attribute_names if n not in attrs]
-        if missing:
-            raise ConfigError(f"missing attribute(s) {missing}; the checkpoint needs "
-                              f"{list(self.attribute_names)}")
-        bad = [n for n in self.attribute_names if not np.isfinite(attrs[n])]
-        if bad:
-            raise InputError(f"attribute(s) {bad} are not finite numbers")
+        check_attributes(attrs, self.attribute_names)
         self.check_calendar(calendar)
         start, end = season_days(calendar, run_start)
         names = list(self.ckpt.nn_attributes)

@@ -53,6 +53,16 @@ class _Loaded:
     fingerprint: str
 
 
+def check_attributes(attrs: dict[str, float], names) -> None:
+    """Every name in `names` must be in `attrs` (else ConfigError) and finite (else InputError), named."""
+    missing = [n for n in names if n not in attrs]
+    if missing:
+        raise ConfigError(f"missing attribute(s) {missing}; the checkpoint needs {list(names)}")
+    bad = [n for n in names if not np.isfinite(attrs[n])]
+    if bad:
+        raise InputError(f"attribute(s) {bad} are not finite numbers")
+
+
 def _resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -241,13 +251,7 @@ class ModelHandler:
     # --- attributes -----------------------------------------------------------------------------
     def set_attributes(self, attrs: dict[str, float]) -> None:
         """Bind static catchment attributes (every name in `attribute_names`) and reset `state`."""
-        missing = [n for n in self.attribute_names if n not in attrs]
-        if missing:
-            raise ConfigError(f"missing attribute(s) {missing}; the checkpoint needs "
-                              f"{list(self.attribute_names)}")
-        bad = [n for n in self.attribute_names if not np.isfinite(attrs[n])]
-        if bad:
-            raise InputError(f"attribute(s) {bad} are not finite numbers")
+        check_attributes(attrs, self.attribute_names)
         for m in self.members:
             m.bind(attrs)
         self.state = self.initial_state()
