@@ -173,10 +173,9 @@ def train_crop(cfg: ExperimentConfig, resume: str | Path | None = None):
     scales = torch.as_tensor(np.nan_to_num(np.nanstd(obs_np, axis=(0, 1)), nan=1.0) + 1e-9, dtype=dtype)
 
     model = CropDeltaModel.from_config(cfg.model, len(names))
-    opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr) if tcfg.optimizer == "adam" else \
-        torch.optim.Adadelta(model.parameters(), lr=tcfg.lr)
-    from dmg_bmi.train.trainer import _scheduler
+    from dmg_bmi.train.trainer import _optimizer, _scheduler
 
+    opt = _optimizer(cfg, model.parameters())
     sched = _scheduler(cfg, opt)
     if state is not None:
         model.load_state_dict(state.model_state)
