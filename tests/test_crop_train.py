@@ -7,7 +7,7 @@ import csv
 import numpy as np
 import pytest
 import yaml
-from conftest import shared_path
+from conftest import REPO, shared_path
 
 from dmg_bmi.checkpoint import load_checkpoint
 from dmg_bmi.cli import main
@@ -101,3 +101,10 @@ def test_split_holds_out_whole_sites():
     assert len(held) == 2 and test.sum() == 6  # every field of a held-out site, none of the others
     assert not ({s for s, t in zip(layout.sites, test, strict=True) if not t} & held)
     np.testing.assert_array_equal(test, split_fields(layout, 0.2, seed=4))
+
+
+def test_simulate_refuses_a_crop_checkpoint_and_says_what_to_use(capsys):
+    rc = main(["simulate", "--checkpoint", str(REPO / "bmi_configs" / "crop_twin_wofost72.pt")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "δWOFOST checkpoint" in err and "dmg-bmi evaluate" in err

@@ -27,11 +27,16 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from dmg_bmi.errors import ConfigError
     from dmg_bmi.train.commands._common import load
+    from dmg_bmi.train.crop_eval import is_crop_source
     from dmg_bmi.train.evaluate import predict
     from dmg_bmi.train.simulate import end_state, output_units, write_csv, write_netcdf
     from dmg_bmi.train.state_files import load_states, save_states
 
+    if is_crop_source(args):
+        raise ConfigError("simulate runs hydrology checkpoints; this is a δWOFOST checkpoint: score it "
+                          "with `dmg-bmi evaluate`, or run it through the BMI (bmi_configs/crop_twin.yml)")
     job = load(args)
     initial = None
     if args.initial_state:
