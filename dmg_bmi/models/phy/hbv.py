@@ -178,19 +178,12 @@ class _Hbv(PhysicsModel):
         new, fluxes = member_step(xp, stores, P, T, PET, params_t["core"], self.variant)
         means = xp.mean_last(xp.stack(new + fluxes))
         out = {_SERIES_OUT[k]: means[i] for i, k in enumerate(SERIES)}
-        out["streamflow_no_rout"] = out["srflow_no_rout"] + out["ssflow_no_rout"] + out["gwflow_no_rout"]
         new_state = dict(zip(STORES, new, strict=True))
+        routed = None
         if self.routing:
             q = xp.stack([out[f"{k}_no_rout"] for k in ROUTED], -1)
             routed, new_state["route_tail"] = route_step(state["route_tail"], q, params_t["uh"], xp)
-            for i, k in enumerate(ROUTED):
-                out[k] = routed[:, i]
-        else:
-            for k in ROUTED:
-                out[k] = out[f"{k}_no_rout"]
-        out["streamflow"] = out["srflow"] + out["ssflow"] + out["gwflow"]
-        out["PET"] = forcing_t[:, 2]
-        out["SWE"] = out["snowpack"]
+        self._add_totals(out, routed, forcing_t)
         return new_state, {k: out[k] for k in self.output_names}
 
     # ---- sequence -------------------------------------------------------------------------------
@@ -224,19 +217,27 @@ class _Hbv(PhysicsModel):
         means, stores, diag_grad = self._run(forcing, stores, static, dynamic)
         out = {_SERIES_OUT[k]: means[:, i] if i < N_DIFF or diag_grad else means[:, i].detach()
                for i, k in enumerate(SERIES)}
-        out["streamflow_no_rout"] = out["srflow_no_rout"] + out["ssflow_no_rout"] + out["gwflow_no_rout"]
         final = dict(zip(STORES, stores, strict=True))
+        routed = None
         if self.routing:
             routed, final["route_tail"] = route_sequence(means[:, 5:8], self.uh(params), state["route_tail"])
-            for i, k in enumerate(ROUTED):
-                out[k] = routed[:, i]
-        else:
-            for k in ROUTED:
-                out[k] = out[f"{k}_no_rout"]
-        out["streamflow"] = out["srflow"] + out["ssflow"] + out["gwflow"]
-        out["PET"] = forcing[:, :, 2]
-        out["SWE"] = out["snowpack"]
+        self._add_totals(out, routed, forcing)
         return {k: out[k][trim:] for k in self.output_names}, final
+
+    @staticmethod
+    def _add_totals(out: dict, routed, forcing) -> None:
+        """Complete `out` in place: routed components (or, without routing, copies of the unrouted ones),
+        the total streamflow with and without routing, PET and SWE.
+
+        Works for one step (`out` values `[B]`, routed `[B, 3]`, forcing `[B, 3]`) and for a sequence
+        (`[T, B]`, routed `[T, 3, B]`, forcing `[T, B, 3]`); routed is None when routing is off.
+        """
+        out["streamflow_no_rout"] = out["srflow_no_rout"] + out["ssflow_no_rout"] + out["gwflow_no_rout"]
+        for i, k in enumerate(ROUTED):
+            out[k] = out[f"{k}_no_rout"] if routed is None else routed[:, i]
+        out["streamflow"] = out["srflow"] + out["ssflow"] + out["gwflow"]
+        out["PET"] = forcing[..., 2]
+        out["SWE"] = out["snowpack"]
 
     def _run(self, forcing, stores, static, dynamic):
         """(means [T, K, B], final stores, whether the diagnostic series carry gradient)."""
