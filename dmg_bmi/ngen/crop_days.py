@@ -17,32 +17,25 @@ import numpy as np
 
 from dmg_bmi.crop_weather import AORC_INPUTS, aorc_hourly_to_wofost_daily
 from dmg_bmi.errors import InputError
+from dmg_bmi.ngen.day_ring import DayRing
 from dmg_bmi.variables import INPUT_NAMES
 
-SECONDS_PER_DAY = 86400
 
-
-class CropDays:
+class CropDays(DayRing):
     """Daily δWOFOST fed one framework record per update (see the module docstring)."""
 
     def __init__(self, handler, dt: int, start: datetime):
-        if dt <= 0 or dt % 3600 or SECONDS_PER_DAY % dt:
-            raise InputError(f"time step {dt} s must be a whole number of hours that divides 86400 s")
+        super().__init__(dt)
         self.handler = handler
-        self.k = SECONDS_PER_DAY // dt
         self.start = start.date()
-        self._repeat = 24 // self.k
         self._fields = [(INPUT_NAMES.index(name), name) for name in AORC_INPUTS]
-        self.ring = np.zeros((self.k, len(INPUT_NAMES)))
-        self.n = 0
         self.state = handler.initial_state()
         self.outputs = dict.fromkeys(("DVS", "LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "RD", "TRA"), 0.0)
         self.weather: dict[str, float] = {}
 
     def advance(self, record: np.ndarray) -> dict[str, float]:
         """Take one record (BMI input units, INPUT_NAMES order); step the crop when a day is complete."""
-        self.ring[self.n % self.k] = record
-        self.n += 1
+        self.push(record)
         if self.n % self.k == 0:
             day = self.n // self.k - 1
             if day >= self.handler.n_days:
@@ -66,19 +59,14 @@ class CropDays:
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Everything needed to continue exactly, as named arrays."""
-        arrays = {"ring": self.ring.copy(), "n": np.array([self.n]),
+        arrays = {**self.ring_to_arrays(),
                   "outputs": np.array([self.outputs[k] for k in self.outputs], dtype=np.float64)}
         arrays.update({f"crop/{k}": v for k, v in self.handler.state_to_arrays(self.state).items()})
         return arrays
 
     def from_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Restore from `to_arrays` output; a mismatched step count raises InputError."""
-        if arrays["ring"].shape != self.ring.shape:
-            raise InputError(
-                f"state was saved with {arrays['ring'].shape[0]} steps per day, this run has {self.k}"
-            )
-        self.ring = arrays["ring"].astype(np.float64)
-        self.n = int(arrays["n"][0])
+        self.ring_from_arrays(arrays)
         self.outputs = dict(zip(self.outputs, (float(v) for v in arrays["outputs"]), strict=True))
         self.state = self.handler.state_from_arrays(
             {k[len("crop/"):]: v for k, v in arrays.items() if k.startswith("crop/")})

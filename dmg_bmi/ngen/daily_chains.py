@@ -24,34 +24,29 @@ import numpy as np
 
 from dmg_bmi.errors import InputError
 from dmg_bmi.forcing import aorc_hourly_to_daily, aorc_required_inputs
+from dmg_bmi.ngen.day_ring import DayRing
 from dmg_bmi.variables import INPUT_NAMES
 
-SECONDS_PER_DAY = 86400
 PRECIP = INPUT_NAMES.index("atmosphere_water__liquid_equivalent_precipitation_rate")
 FLUXES = ("runoff", "aet", "pet", "precip", "leak")
 MASS_TERMS = ("mass_in", "mass_out", "mass_stored", "mass_leaked")
 
 
-class DailyChains:
+class DailyChains(DayRing):
     """k phase-shifted daily chains of one ModelHandler, fed one framework record per update."""
 
     def __init__(self, handler, dt: int, start: datetime, latitude: float):
-        if dt <= 0 or dt % 3600 or SECONDS_PER_DAY % dt:
-            raise InputError(f"time step {dt} s must be a whole number of hours that divides 86400 s")
+        super().__init__(dt)
         self.handler = handler
         self.dt = dt
-        self.k = SECONDS_PER_DAY // dt
         self.start = start
         self.latitude = latitude
-        self._repeat = 24 // self.k  # each record stands for this many hours of the 24-h window
         needed = set(aorc_required_inputs(handler.derivation)) | set(handler.aorc_inputs)
         self._fields = [(i, name) for i, name in enumerate(INPUT_NAMES) if name in needed]
         self._doy_cache = (None, 0)
         s0 = handler.initial_state()
         self.states = [s0] * self.k  # states are immutable structures: sharing the cold start is safe
         first = handler.describe(s0)
-        self.ring = np.zeros((self.k, len(INPUT_NAMES)))
-        self.n = 0
         self.outputs = {**{f: 0.0 for f in FLUXES}, **first}
         self.store0 = np.full(self.k, first["storage"])
         self.storage = self.store0.copy()
@@ -64,9 +59,8 @@ class DailyChains:
     # --- stepping -------------------------------------------------------------------------------
     def advance(self, record: np.ndarray) -> dict[str, float]:
         """Take one framework record (BMI input units, INPUT_NAMES order) and return the current outputs."""
-        self.ring[self.n % self.k] = record
+        self.push(record)
         self.p_received += float(record[PRECIP]) * self.dt
-        self.n += 1
         if self.n < self.k:
             self.outputs = {**self.outputs, **{f: 0.0 for f in FLUXES}}
             return self.outputs
@@ -140,7 +134,7 @@ class DailyChains:
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Everything needed to continue exactly, as named float64/int64 arrays."""
         arrays = {
-            "ring": self.ring.copy(), "n": np.array([self.n]), "store0": self.store0.copy(),
+            **self.ring_to_arrays(), "store0": self.store0.copy(),
             "storage": self.storage.copy(), "consumed": self.consumed.copy(), "out": self.out.copy(),
             "leak": self.leak.copy(), "p_received": np.array([self.p_received]),
             "sums": np.array([self._store0_mean, *self._sums]),
@@ -154,12 +148,7 @@ class DailyChains:
 
     def from_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Restore from `to_arrays` output; a mismatched step count raises InputError."""
-        if arrays["ring"].shape != self.ring.shape:
-            raise InputError(
-                f"state was saved with {arrays['ring'].shape[0]} steps per day, this run has {self.k}"
-            )
-        self.ring = arrays["ring"].astype(np.float64)
-        self.n = int(arrays["n"][0])
+        self.ring_from_arrays(arrays)
         for name in ("store0", "storage", "consumed", "out", "leak"):
             setattr(self, name, arrays[name].astype(np.float64))
         self.p_received = float(arrays["p_received"][0])
