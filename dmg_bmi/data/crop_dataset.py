@@ -32,6 +32,7 @@ import numpy as np
 
 from dmg_bmi.atomic import atomic_path
 from dmg_bmi.crop_weather import WEATHER_NAMES, WEATHER_UNITS
+from dmg_bmi.data.netcdf_read import open_netcdf
 from dmg_bmi.errors import InputError
 
 FORMAT_TAG = "crop-dataset-1"
@@ -340,21 +341,12 @@ class CropDataset:
     @classmethod
     def load(cls, path: str | Path) -> CropDataset:
         """Read a file written by `save`; missing variables or units raise InputError naming them."""
-        import netCDF4
-
         path = Path(path)
-        if not path.is_file():
-            raise InputError(f"crop dataset file not found: {path}")
-        try:
-            nc = netCDF4.Dataset(path, "r")
-        except OSError as exc:
-            raise InputError(f"cannot read crop dataset {path}: {exc}") from exc
         need = ("field", "site", "weather_start", "weather_var", "weather_units", "weather", "attribute",
                 "attribute_units", "attributes", "crop_name", "variety_name", "crop_start_type",
                 "crop_end_type",
                 "crop_start_date", "crop_end_date", "max_duration", "obs_var", "obs_units", "observations")
-        with nc:
-            nc.set_auto_mask(False)
+        with open_netcdf(path, "crop dataset") as nc:
             missing = [k for k in need if k not in nc.variables]
             if missing:
                 raise InputError(f"crop dataset {path}: variable(s) {missing} missing")

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from dmg_bmi.atomic import atomic_path
+from dmg_bmi.data.netcdf_read import open_netcdf
 from dmg_bmi.errors import InputError
 from dmg_bmi.forcing import InputDerivation
 
@@ -217,17 +218,8 @@ class HydroDataset:
     @classmethod
     def load(cls, path: str | Path) -> HydroDataset:
         """Read a file written by `save` (or any NetCDF with this layout)."""
-        import netCDF4
-
         path = Path(path)
-        if not path.is_file():
-            raise InputError(f"dataset file not found: {path}")
-        try:
-            nc = netCDF4.Dataset(path, "r")
-        except OSError as exc:
-            raise InputError(f"cannot read dataset {path}: {exc}") from exc
-        with nc:
-            nc.set_auto_mask(False)
+        with open_netcdf(path, "dataset") as nc:
             for need in ("basin", "time"):
                 if need not in nc.variables:
                     raise InputError(f"dataset {path}: variable {need!r} is missing")
