@@ -3,7 +3,8 @@
 - `load` reads one crop checkpoint (cached per process by path, mtime and size; no ensembles) on the CPU.
 - `bind(attrs, calendar, n_days)` fixes the field: its attributes (the network's and `lat`/`elev`), its crop
   calendar (day indices counted from the run's first day) and the number of run days (leaf-class slots).
-  The network runs once here: the crop parameters are static per field.
+  The network runs once here: the crop parameters are static per field, so they are also prepared for
+  the physics once (`Wofost72PP.step_params`) and reused every day.
 - `advance(state, weather)` is one WOFOST day (`Wofost72PP.step`, B's physics) on one day of weather
   (`crop_weather.WEATHER_NAMES` in PCSE units plus `DOY`); outputs are floats in PCSE units
   (`OUTPUTS`). State is WOFOST's own state dict; `state_to_arrays` / `state_from_arrays` serialize it.
@@ -123,6 +124,8 @@ class CropHandler:
         self.n_days = n_days
         self.phy = Wofost72PP(base_params=params, surrogate=self.model.phy.surrogate, n_days=n_days,
                               check=False)
+        with torch.no_grad():
+            self.prepared = self.phy.step_params({}, self.attrs_phy)
 
     def learned(self) -> dict[str, float]:
         """The bound field's learned parameter values (physical units, after factors are applied)."""
@@ -140,7 +143,7 @@ class CropHandler:
         row["TEMP"] = 0.5 * (np.float64(row["TMIN"]) + np.float64(row["TMAX"]))  # as physics_weather
         x = torch.tensor([[float(row[n]) for n in PHYSICS_WEATHER]], dtype=torch.float64)
         with torch.no_grad():
-            state, out = self.phy.step(state, x, {}, self.attrs_phy)
+            state, out = self.phy.step(state, x, self.prepared, self.attrs_phy)
         return state, {k: float(out[k][0]) for k in OUTPUTS}
 
     def state_to_arrays(self, state: dict) -> dict[str, np.ndarray]:

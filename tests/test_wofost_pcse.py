@@ -91,7 +91,8 @@ def test_date_axis_equals_start_axis(cases):
             torch.testing.assert_close(od[v][s : s + n, b], oa[v][:n, b], rtol=1e-12, atol=1e-9)
 
 
-def test_step_equals_sequence(cases):
+@pytest.mark.parametrize("prepared", [False, True], ids=["raw", "step_params"])
+def test_step_equals_sequence(cases, prepared):
     sub = [min(cases, key=lambda c: len(c.results.dates))]
     batch = cases_to_batch(sub)
     cls = get_physics("wofost72_pp")
@@ -102,9 +103,10 @@ def test_step_equals_sequence(cases):
     with torch.no_grad():
         seq, _ = phy(forcing, batch.params, attrs)
         state = phy.initial_state(len(sub), torch.float64)
+        params = phy.step_params(batch.params, attrs) if prepared else batch.params
         rows = []
         for t in range(forcing.shape[0]):
-            state, out = phy.step(state, forcing[t], batch.params, attrs)
+            state, out = phy.step(state, forcing[t], params, attrs)
             rows.append(out)
     for v in phy.output_names:
         torch.testing.assert_close(torch.stack([r[v] for r in rows]), seq[v], rtol=0, atol=0)

@@ -82,13 +82,26 @@ class Wofost72PP(PhysicsModel):
     def initial_state(self, batch, dtype=torch.float32, device="cpu"):
         return model.initial_state(batch, self.n_days, dtype, device)
 
-    def step(self, state, forcing_t, params_t, attrs=None):
-        """One day `[B, F]` -> `(state, {name: [B]})`; the day index is `state["DAY"]`."""
+    def step_params(self, params_t: dict, attrs: dict) -> dict:
+        """Precompute what `step` derives from parameters and calendar attributes.
+
+        Returns `{"prepared": parameter tables, "calendar": Calendar, "init": crop-start states}`. Pass it
+        as `params_t` to `step` while parameters and attributes stay fixed (e.g. one season in a BMI)."""
         p = prepare(self._params(params_t))
         cal = Calendar.from_attrs(attrs)
+        return {"prepared": p, "calendar": cal, "init": model._crop_init(p, cal)}
+
+    def step(self, state, forcing_t, params_t, attrs=None):
+        """One day `[B, F]` -> `(state, {name: [B]})`; the day index is `state["DAY"]`.
+
+        `params_t`: parameters as in `forward` (prepared here every call), or the output of `step_params`."""
+        if "prepared" not in params_t:
+            params_t = self.step_params(params_t, attrs)
+        p = params_t["prepared"]
         drv = model.prepare_drivers(model.weather_dict(forcing_t), attrs["LAT"], p)
-        init = model._crop_init(p, cal)
-        return model.day_step(state, drv, p, cal, int(state["DAY"][0]), init, self.surrogate)
+        return model.day_step(
+            state, drv, p, params_t["calendar"], int(state["DAY"][0]), params_t["init"], self.surrogate
+        )
 
     def forward(self, forcing, params, attrs=None, state=None):
         """`[T, B, F]` -> `(outputs {name: [T - warmup, B]}, final state)`; same step as `step`.
