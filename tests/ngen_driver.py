@@ -19,17 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-# ngen's AORC CSV fields: CSDMS name and default units (AorcForcing.hpp)
-FIELDS = {
-    "precip_rate": ("atmosphere_water__liquid_equivalent_precipitation_rate", "mm s-1"),
-    "TMP_2maboveground": ("land_surface_air__temperature", "K"),
-    "SPFH_2maboveground": ("atmosphere_air_water~vapor__relative_saturation", "kg kg-1"),
-    "PRES_surface": ("land_surface_air__pressure", "Pa"),
-    "DSWRF_surface": ("land_surface_radiation~incoming~shortwave__energy_flux", "W m-2"),
-    "DLWRF_surface": ("land_surface_radiation~incoming~longwave__energy_flux", "W m-2"),
-    "UGRD_10maboveground": ("land_surface_wind__x_component_of_velocity", "m s-1"),
-    "VGRD_10maboveground": ("land_surface_wind__y_component_of_velocity", "m s-1"),
-}
+from dmg_bmi.variables import AORC_FIELDS  # ngen's AORC CSV fields: CSDMS name, units
+
 CONVERT = {("mm s-1", "mm h-1"): (3600.0, 0.0), ("mm h-1", "mm s-1"): (1 / 3600.0, 0.0),
            ("K", "degC"): (1.0, -273.15), ("m", "mm"): (1000.0, 0.0), ("mm", "m"): (1e-3, 0.0)}
 TIME_FMT = "%Y-%m-%d %H:%M:%S"
@@ -57,7 +48,7 @@ def read_forcing(path: Path) -> tuple[list[datetime], dict[str, tuple[np.ndarray
     for j, raw in enumerate(header[1:], start=1):
         m = re.match(r"\s*([^\[\(]+?)\s*[\[\(]([^\]\)]*)[\]\)]\s*$", raw)
         name, units = (m.group(1), m.group(2)) if m else (raw.strip(), None)
-        units = units or FIELDS.get(name, (None, "1"))[1]
+        units = units or AORC_FIELDS.get(name, (None, "1"))[1]
         cols[name] = (np.array([float(r[j]) for r in body]), units)
     return times, cols
 
@@ -86,7 +77,7 @@ class _Module:
             if alias in outputs:  # fed by an earlier module
                 value = outputs[alias]
             else:
-                field = alias if alias in forcing else next(f for f, (csdms, _) in FIELDS.items()
+                field = alias if alias in forcing else next(f for f, (csdms, _) in AORC_FIELDS.items()
                                                            if csdms == alias and f in forcing)
                 values, units = forcing[field]
                 value = convert(float(values[idx]), units, bmi.get_var_units(name))

@@ -173,15 +173,10 @@ def train_crop(cfg: ExperimentConfig, resume: str | Path | None = None):
     scales = torch.as_tensor(np.nan_to_num(np.nanstd(obs_np, axis=(0, 1)), nan=1.0) + 1e-9, dtype=dtype)
 
     model = CropDeltaModel.from_config(cfg.model, len(names))
-    from dmg_bmi.train.trainer import _optimizer, _scheduler
+    from dmg_bmi.train.trainer import optimization
 
-    opt = _optimizer(cfg, model.parameters())
-    sched = _scheduler(cfg, opt)
+    opt, sched = optimization(cfg, model, state)
     if state is not None:
-        model.load_state_dict(state.model_state)
-        opt.load_state_dict(state.optimizer_state)
-        if sched is not None and state.scheduler_state:
-            sched.load_state_dict(state.scheduler_state)
         run_dir = Path(resume).resolve().parent
     else:
         run_dir = rundir.create_run_dir(cfg.run.run_dir, cfg.run.name, cfg.run.exact_dir)

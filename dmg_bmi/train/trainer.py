@@ -49,6 +49,19 @@ def _optimizer(cfg: ExperimentConfig, params) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=cfg.train.lr)
 
 
+def optimization(cfg: ExperimentConfig, model: torch.nn.Module, state=None):
+    """The optimizer and LR scheduler for `model`; with a resume `state`, model, optimizer and scheduler
+    continue exactly from it."""
+    opt = _optimizer(cfg, model.parameters())
+    sched = _scheduler(cfg, opt)
+    if state is not None:
+        model.load_state_dict(state.model_state)
+        opt.load_state_dict(state.optimizer_state)
+        if sched is not None and state.scheduler_state:
+            sched.load_state_dict(state.scheduler_state)
+    return opt, sched
+
+
 def _scheduler(cfg: ExperimentConfig, opt: torch.optim.Optimizer):
     s = cfg.train.lr_schedule
     if s.name == "step":
@@ -119,13 +132,7 @@ def _train(cfg: ExperimentConfig, resume, ctx: distributed.DistContext, device: 
     inputs = cfg.model.inputs
     model = DeltaModel.from_config(cfg.model, len(inputs.forcings), len(inputs.attributes))
     model.to(device)
-    opt = _optimizer(cfg, model.parameters())
-    sched = _scheduler(cfg, opt)
-    if state is not None:
-        model.load_state_dict(state.model_state)
-        opt.load_state_dict(state.optimizer_state)
-        if sched is not None and state.scheduler_state:
-            sched.load_state_dict(state.scheduler_state)
+    opt, sched = optimization(cfg, model, state)
     net = torch.nn.parallel.DistributedDataParallel(model) if ctx.enabled else model
 
     if ctx.is_main:
