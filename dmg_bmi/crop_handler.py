@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from dmg_bmi.checkpoint import load_checkpoint
+from dmg_bmi.crop_weather import AORC_INPUTS
 from dmg_bmi.data.crop_dataset import CropCalendar
 from dmg_bmi.errors import CheckpointError, ConfigError, InputError
 from dmg_bmi.handler import check_attributes
@@ -32,6 +33,7 @@ from dmg_bmi.models.crop_checkpoint import (
 )
 from dmg_bmi.models.crop_delta import PHYSICS_WEATHER, base_params
 from dmg_bmi.models.phy.wofost72.physics import Wofost72PP
+from dmg_bmi.variables import INPUT_NAMES
 
 OUTPUTS = ("DVS", "LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "RD", "TRA")
 _CACHE: dict[tuple, tuple] = {}
@@ -80,6 +82,8 @@ class CropHandler:
         self.weather_options = weather_options(self.ckpt)
         names = list(self.ckpt.nn_attributes)
         self.attribute_names: tuple[str, ...] = tuple(names + [n for n in PHY_ATTRIBUTES if n not in names])
+        # the BMI inputs WOFOST's daily weather is made from (CSDMS names, dmg_bmi.variables order)
+        self.input_names: tuple[str, ...] = tuple(n for n in INPUT_NAMES if n in AORC_INPUTS)
         self.phy: Wofost72PP | None = None
 
     @classmethod

@@ -14,6 +14,7 @@ Daily variable names used across the package (the dataset format and the BMI use
 | `pres` | Pa       | surface air pressure                                      |
 | `lrad` | W m-2    | incoming longwave radiation, 24-h mean                    |
 | `wind` | m s-1    | wind speed at 10 m                                        |
+| `pet`  | mm d-1   | potential evapotranspiration given as forcing (pet_method 'forcing') |
 | `P`, `T`, `PET` | mm d-1, degC, mm d-1 | the physics inputs (= prcp, tmean, derived PET) |
 """
 
@@ -225,7 +226,13 @@ def pet_priestley_taylor(srad_w_m2, tmean_c, vp_pa, lat_deg, doy, elevation_m=No
     return _clip(alpha * delta / (delta + gamma) * rn / LAMBDA_MJ_KG, 0.0, None)
 
 
+def pet_from_forcing(pet_mm_day):
+    """PET (mm d-1) given as forcing (e.g. δHBV 2.0's PET_hargreaves column), passed through unchanged."""
+    return pet_mm_day
+
+
 PET_METHODS = {
+    "forcing": (pet_from_forcing, ("pet_mm_day",), ()),
     "hargreaves": (pet_hargreaves, ("tmin_c", "tmax_c", "lat_deg", "doy"), ()),
     "hamon": (pet_hamon, ("tmean_c", "lat_deg", "doy"), ()),
     "priestley_taylor": (
@@ -237,7 +244,8 @@ PET_METHODS = {
 
 
 def compute_pet(method: str, **inputs):
-    """PET (mm d-1) by `method` ('hargreaves', 'hamon' or 'priestley_taylor').
+    """PET (mm d-1) by `method` ('hargreaves', 'hamon', 'priestley_taylor', or 'forcing': the daily `pet`
+    variable as given).
 
     `inputs` may hold more variables than the method needs (extras are ignored), so a caller can pass every
     daily variable it has. Required names per method are in `PET_METHODS`; a missing one raises InputError
@@ -259,7 +267,9 @@ def compute_pet(method: str, **inputs):
 class InputDerivation:
     """How the physics inputs P, T, PET are derived from raw forcing; recorded in checkpoints.
 
-    pet_method: 'hamon' | 'hargreaves' | 'priestley_taylor'; albedo and pt_alpha apply to Priestley-Taylor.
+    pet_method: 'hamon' | 'hargreaves' | 'priestley_taylor' | 'forcing' (PET is a forcing: the daily `pet`,
+    mm d-1, of a dataset; the BMI input `water_potential_evaporation_flux`, mm h-1); albedo and pt_alpha
+    apply to Priestley-Taylor.
     """
 
     pet_method: str = "hamon"
@@ -291,7 +301,8 @@ class InputDerivation:
         return compute_pet(
             self.pet_method, tmin_c=daily.get("tmin"), tmax_c=daily.get("tmax"), tmean_c=daily.get("tmean"),
             srad_w_m2=daily.get("srad"), vp_pa=daily.get("vp"), pressure_pa=daily.get("pres"),
-            elevation_m=daily.get("elevation_m"), lat_deg=lat_deg, doy=doy, albedo=self.albedo,
+            elevation_m=daily.get("elevation_m"), pet_mm_day=daily.get("pet"), lat_deg=lat_deg, doy=doy,
+            albedo=self.albedo,
             alpha=self.pt_alpha,
         )
 
@@ -321,12 +332,14 @@ AORC_SWDOWN = "land_surface_radiation~incoming~shortwave__energy_flux"  # W m-2
 AORC_LWDOWN = "land_surface_radiation~incoming~longwave__energy_flux"  # W m-2
 AORC_U = "land_surface_wind__x_component_of_velocity"  # m s-1
 AORC_V = "land_surface_wind__y_component_of_velocity"  # m s-1
+AORC_PET = "water_potential_evaporation_flux"  # mm h-1 (PET given as forcing; not an AORC field)
 AORC_UNITS = {
     AORC_PRECIP: "mm s-1", AORC_TEMP: "K", AORC_SPFH: "kg kg-1", AORC_PRES: "Pa",
-    AORC_SWDOWN: "W m-2", AORC_LWDOWN: "W m-2", AORC_U: "m s-1", AORC_V: "m s-1",
+    AORC_SWDOWN: "W m-2", AORC_LWDOWN: "W m-2", AORC_U: "m s-1", AORC_V: "m s-1", AORC_PET: "mm h-1",
 }
 # Which AORC fields each derivation needs (P and T always; the rest by PET method).
 _AORC_NEEDED = {
+    "forcing": (AORC_PRECIP, AORC_TEMP, AORC_PET),
     "hamon": (AORC_PRECIP, AORC_TEMP),
     "hargreaves": (AORC_PRECIP, AORC_TEMP),
     "priestley_taylor": (AORC_PRECIP, AORC_TEMP, AORC_SPFH, AORC_PRES, AORC_SWDOWN),
@@ -348,7 +361,8 @@ def aorc_hourly_to_daily(hourly: Mapping[str, Any], lat_deg, doy,
     `P` (mm d-1, mean rate x 86400), `T` (degC, mean of the hourly K values - 273.15), `PET` (mm d-1, by the
     derivation's method from the daily values), and the daily variables `prcp`, `tmean`, `tmin`, `tmax`
     (hourly extremes) plus, when their inputs are present, `vp` (Pa, mean of hourly e(q, p)), `pres` (Pa),
-    `srad`, `lrad` (W m-2, 24-h means) and `wind` (m s-1, mean hourly speed). Missing required fields raise
+    `srad`, `lrad` (W m-2, 24-h means), `wind` (m s-1, mean hourly speed) and `pet` (mm d-1, mean hourly
+    PET rate x 24). Missing required fields raise
     InputError naming them; NaN in any hour propagates to the day.
     """
     spec = as_derivation(spec)
@@ -382,6 +396,8 @@ def aorc_hourly_to_daily(hourly: Mapping[str, Any], lat_deg, doy,
             daily[name] = mean(h[key])
     if h.get(AORC_U) is not None and h.get(AORC_V) is not None:
         daily["wind"] = mean(wind_speed(h[AORC_U], h[AORC_V]))
+    if h.get(AORC_PET) is not None:
+        daily["pet"] = mean(h[AORC_PET]) * 24.0  # mean hourly rate (mm h-1) -> mm d-1
     return {**spec.model_inputs(daily, lat_deg, doy), **daily}
 
 

@@ -33,6 +33,7 @@ from dmg_bmi.errors import CheckpointError, ConfigError, InputError
 from dmg_bmi.forcing import InputDerivation
 from dmg_bmi.models.phy.ops import NUMPY
 from dmg_bmi.normalization import _log_transform
+from dmg_bmi.variables import INPUT_NAMES
 
 _CACHE: dict[tuple, _Loaded] = {}
 # Daily model inputs (names of `aorc_hourly_to_daily`) -> the AORC fields they are computed from.
@@ -40,7 +41,7 @@ DAILY_SOURCES: dict[str, tuple[str, ...]] = {
     "P": (F.AORC_PRECIP,), "prcp": (F.AORC_PRECIP,), "T": (F.AORC_TEMP,), "tmean": (F.AORC_TEMP,),
     "tmin": (F.AORC_TEMP,), "tmax": (F.AORC_TEMP,), "PET": (), "pres": (F.AORC_PRES,),
     "vp": (F.AORC_SPFH, F.AORC_PRES), "srad": (F.AORC_SWDOWN,), "lrad": (F.AORC_LWDOWN,),
-    "wind": (F.AORC_U, F.AORC_V),
+    "wind": (F.AORC_U, F.AORC_V), "pet": (F.AORC_PET,),
 }
 
 
@@ -225,6 +226,9 @@ class ModelHandler:
                                           f"ngen's AORC forcing; derivable: {sorted(DAILY_SOURCES)}")
                 fields += [f for f in DAILY_SOURCES[name] if f not in fields]
         self.aorc_inputs: tuple[str, ...] = tuple(fields)  # AORC fields the inputs need (PET's come on top)
+        needed = {*fields, *F.aorc_required_inputs(self.derivation)}
+        # the BMI inputs this model reads (CSDMS names, dmg_bmi.variables order): all a framework must set
+        self.input_names: tuple[str, ...] = tuple(n for n in INPUT_NAMES if n in needed)
         self.fingerprint = hashlib.sha256(
             "|".join(f"{m.loaded.fingerprint}:{w!r}" for m, w in zip(members, weights, strict=True)).encode()
         ).hexdigest()

@@ -50,6 +50,9 @@ VARIABLES: tuple[Variable, ...] = (
              "eastward wind at 10 m (AORC UGRD_10maboveground)", "input"),
     Variable("v10m", "land_surface_wind__y_component_of_velocity", "m s-1",
              "northward wind at 10 m (AORC VGRD_10maboveground)", "input"),
+    Variable("pet_rate", "water_potential_evaporation_flux", "mm h-1",
+             "potential evapotranspiration rate, given as forcing (checkpoints with pet_method 'forcing', "
+             "e.g. the δHBV 2.0 CSV column PET_hargreaves in mm h-1)", "input"),
     # --- outputs: rates of the latest 24 h (see dmg_bmi.ngen.phased) ---
     Variable("runoff_depth", "land_surface_water__runoff_depth", "m",
              "runoff depth over the BMI time step (ngen's main output)", "output"),
@@ -141,6 +144,20 @@ AORC_FIELDS: dict[str, tuple[str, str]] = {
     "DLWRF_surface": ("land_surface_radiation~incoming~longwave__energy_flux", "W m-2"),
     "UGRD_10maboveground": ("land_surface_wind__x_component_of_velocity", "m s-1"),
     "VGRD_10maboveground": ("land_surface_wind__y_component_of_velocity", "m s-1"),
+}
+
+# CSV forcing column names (units in brackets stripped) that can feed each BMI input, in order of preference:
+# ngen's well-known AORC/NWM field names (AorcForcing.hpp) plus the PET columns of published layouts.
+FORCING_COLUMNS: dict[str, tuple[str, ...]] = {
+    "atmosphere_water__liquid_equivalent_precipitation_rate": ("precip_rate", "RAINRATE"),
+    "land_surface_air__temperature": ("TMP_2maboveground", "T2D"),
+    "atmosphere_air_water~vapor__relative_saturation": ("SPFH_2maboveground", "Q2D"),
+    "land_surface_air__pressure": ("PRES_surface", "PSFC"),
+    "land_surface_radiation~incoming~shortwave__energy_flux": ("DSWRF_surface", "SWDOWN"),
+    "land_surface_radiation~incoming~longwave__energy_flux": ("DLWRF_surface", "LWDOWN"),
+    "land_surface_wind__x_component_of_velocity": ("UGRD_10maboveground", "U2D"),
+    "land_surface_wind__y_component_of_velocity": ("VGRD_10maboveground", "V2D"),
+    "water_potential_evaporation_flux": ("PET_hargreaves", "PET", "pet", "potential_evapotranspiration"),
 }
 
 

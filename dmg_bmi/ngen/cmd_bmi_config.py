@@ -19,6 +19,16 @@ def needed_attributes(checkpoint: Path) -> list[str]:
     return list(dict.fromkeys([*ckpt.nn_attributes, *ckpt.phy_attributes]))
 
 
+def needed_inputs(checkpoint: Path) -> tuple[str, ...]:
+    """The BMI inputs (CSDMS names, `dmg_bmi.variables` order) the checkpoint reads: exactly what
+    `DeltaModelBmi.get_input_var_names()` declares for it, so what a realization's forcing must provide."""
+    from dmg_bmi.crop_handler import CropHandler, is_crop_checkpoint
+    from dmg_bmi.handler import ModelHandler
+
+    handler_cls = CropHandler if is_crop_checkpoint(checkpoint) else ModelHandler
+    return handler_cls.load(checkpoint).input_names
+
+
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, type=Path, help="trained checkpoint (.pt)")
     parser.add_argument("--start", required=True, help="start time, e.g. '2015-12-01 00:00:00' (UTC)")
