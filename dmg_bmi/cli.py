@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "quickstart": "dmg_bmi.train.commands.quickstart",
     "bmi-config": "dmg_bmi.ngen.cmd_bmi_config",
     "realization": "dmg_bmi.ngen.cmd_realization",
+    "inspect": "dmg_bmi.ngen.cmd_inspect",
 }
 
 

@@ -1,4 +1,5 @@
-"""`dmg-bmi` verbs end to end on the toy physics: train, evaluate, simulate, errors."""
+"""`dmg-bmi` verbs end to end on the toy physics: train, evaluate, simulate, errors; the quickstart's
+attribute table. (`inspect`: tests/test_inspect.py; `bmi-config`, `realization`: test_ngen_realization.py.)"""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import yaml
 from train_toy import toy_config, toy_dataset
 
 from dmg_bmi.cli import COMMANDS, build_parser, main
+from dmg_bmi.data.dataset import HydroDataset
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +73,35 @@ def test_errors_are_one_line_with_exit_status_2(trained, capsys):
     assert "checkpoint not found" in capsys.readouterr().err
     assert main(["simulate", "--run-dir", str(trained / "run"), "--start", "1990-01-01"]) == 2
     assert "outside the data" in capsys.readouterr().err
+
+
+def test_quickstart_writes_the_twin_attribute_table(tmp_path, capsys):
+    """Next to its checkpoint: id, area_km2, latitude and every attribute the checkpoint needs, for every twin
+    catchment, exactly the twin's values; `bmi-config` takes it as is."""
+    assert main(["quickstart", "--out", str(tmp_path), "--basins", "5", "--set", "train.epochs=1",
+                 "--set", "train.iterations_per_epoch=1", "--set", "train.batch_size=4",
+                 "--set", "run.progress=false"]) == 0
+    out = capsys.readouterr().out
+    (run,) = tmp_path.glob("quickstart_*")
+    table = run / "twin_attributes.csv"
+    assert f"attribute table: {table}" in out and (run / "best.pt").is_file()
+    from dmg_bmi.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(run / "best.pt")
+    with table.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+    assert reader.fieldnames == ["id", "area_km2", "latitude",
+                                 *[n for n in ckpt.nn_attributes if n != "area_km2"]]
+    twin = HydroDataset.load(tmp_path / "twin.nc")
+    assert [r["id"] for r in rows] == list(twin.basins)
+    for i, row in enumerate(rows):
+        assert float(row["latitude"]) == twin.static["lat"][i]
+        for name in ckpt.nn_attributes:
+            assert float(row[name]) == twin.static[name][i], name
+    assert main(["bmi-config", "--attributes", str(table), "--checkpoint", str(run / "best.pt"),
+                 "--start", "2004-01-01 00:00:00", "--end", "2004-01-02 23:00:00",
+                 "--out", str(tmp_path / "cfg")]) == 0
+    cfg = yaml.safe_load((tmp_path / "cfg" / "twin0004.yml").read_text(encoding="utf-8"))
+    assert cfg["area_km2"] == twin.static["area_km2"][4] and set(cfg["attributes"]) == set(
+        ckpt.nn_attributes) - {"area_km2"}

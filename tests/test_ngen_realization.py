@@ -1,14 +1,15 @@
 """`dmg-bmi bmi-config` / `dmg-bmi realization` and an ngen-like run of the folder they write.
 
 The driver (tests/ngen_driver.py) behaves like ngen: no-arg constructor, initialize, per-step unit-converted
-set_value, update, get_value_at_indices; it writes ngen-format catchment and nexus CSVs.
+set_value (through the realization's variables_names_map), update, get_value_at_indices; it writes
+ngen-format catchment and nexus CSVs. Input checks of the writers: tests/test_writers.py.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from dmg_bmi.cli import build_parser, main
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.ngen.demo import make_demo_checkpoint
 from dmg_bmi.ngen.writers import realization_dict
+from dmg_bmi.variables import FORCING_COLUMNS
 
 pytestmark = pytest.mark.numpy1
 
@@ -43,7 +45,7 @@ def basin_table(folder: Path) -> Path:
     """One basin-wide row (like camels_attributes_v2_01073000.csv): applies to every catchment."""
     path = folder / "basin.csv"
     path.write_text("gauge_id,gauge_lat," + ",".join(ATTRS) + "\n01073000,43.1487,"
-                    + ",".join(str(v) for v in ATTRS.values()) + "\n")
+                    + ",".join(str(v) for v in ATTRS.values()) + "\n", encoding="utf-8")
     return path
 
 
@@ -59,37 +61,56 @@ def make_folder(tmp_path, ckpt, domain, style="bmi_python") -> Path:
 
 def test_realization_folder_contents(tmp_path, ckpt, domain):
     out = make_folder(tmp_path, ckpt, domain)
-    real = json.loads((out / "realization.json").read_text())
+    real = json.loads((out / "realization.json").read_text(encoding="utf-8"))
     params = real["global"]["formulations"][0]["params"]
     assert params["python_type"] == "dmg_bmi.bmi.DeltaModelBmi"
     assert params["main_output_variable"] == "land_surface_water__runoff_depth"
+    assert params["cache_input_variable_metadata"] is True
+    # exactly the inputs the (Hamon-PET) checkpoint reads, mapped to the first matching AORC column
+    p, t = "atmosphere_water__liquid_equivalent_precipitation_rate", "land_surface_air__temperature"
+    assert params["variables_names_map"] == {p: FORCING_COLUMNS[p][0], t: FORCING_COLUMNS[t][0]}
     assert real["time"] == {"start_time": START, "end_time": END, "output_interval": 3600}
     forcing = real["global"]["forcing"]
-    assert forcing["provider"] == "CsvPerFeature" and (out / forcing["path"] / "cat-11223.csv").is_file()
+    assert forcing == {"file_pattern": "{{id}}.csv", "path": "./forcing/", "provider": "CsvPerFeature"}
     cats = [f["id"] for f in json.loads((domain / "catchments.geojson").read_text())["features"]]
+    assert sorted(p.name for p in (out / "forcing").iterdir()) == sorted(f"{c}.csv" for c in cats)
+    for c in cats:  # self-contained: byte copies of the domain's forcing
+        assert (out / "forcing" / f"{c}.csv").read_bytes() == (domain / "forcing" / f"{c}.csv").read_bytes()
     assert sorted(p.stem for p in (out / "config").glob("*.yml")) == sorted(cats)
-    cfg = yaml.safe_load((out / "config" / "cat-11223.yml").read_text())
+    cfg = yaml.safe_load((out / "config" / "cat-11223.yml").read_text(encoding="utf-8"))
     assert cfg["attributes"] == ATTRS and cfg["latitude"] == 43.1487
     assert cfg["area_km2"] == pytest.approx(13.257449383522696)
-    assert (out / "config" / cfg["checkpoint"]).resolve() == (out / "model" / "demo.pt").resolve()
-    rows = list(csv.DictReader((out / "attributes.csv").open()))
+    assert cfg["checkpoint"] == "../model/demo.pt"
+    assert (out / "model" / "demo.pt").read_bytes() == ckpt.read_bytes()
+    with (out / "attributes.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
     assert {r["id"] for r in rows} == set(cats) and float(rows[0]["aridity"]) == ATTRS["aridity"]
+    assert not list(out.rglob(".*.tmp"))  # no temp files of the atomic writes left behind
 
 
-def test_realization_missing_attribute_names_it(tmp_path, ckpt, domain, capsys):
+def test_realization_missing_attributes_all_named(tmp_path, ckpt, domain, capsys):
     table = tmp_path / "t.csv"
-    table.write_text("id,gauge_lat,p_mean\nx,43.0,3.0\n")
-    rc = main(["realization", "--catchments", str(domain / "catchments.geojson"), "--forcing",
-               str(domain / "forcing"), "--checkpoint", str(ckpt), "--start", START, "--end", END,
-               "--attributes", str(table), "--out", str(tmp_path / "o")])
-    assert rc == 2 and "catchment cat-11223: attribute 'pet_mean' missing" in capsys.readouterr().err
+    table.write_text("id,gauge_lat,p_mean\nx,43.0,3.0\n", encoding="utf-8")
+    common = ["realization", "--catchments", str(domain / "catchments.geojson"), "--forcing",
+              str(domain / "forcing"), "--checkpoint", str(ckpt), "--start", START, "--end", END,
+              "--out", str(tmp_path / "o")]
+    assert main([*common, "--attributes", str(table)]) == 2
+    err = capsys.readouterr().err
+    assert f"attributes missing for 5 of 5 catchment(s) in the attributes table {table}" in err
+    assert "cat-11223, cat-11410, cat-11371, cat-11509, cat-11224: ['pet_mean', 'aridity', 'frac_snow', " \
+           "'elev_mean', 'slope_mean']" in err
+    assert main(common) == 2  # no --attributes: the GeoJSON properties have none of them
+    err = capsys.readouterr().err
+    assert "in the catchments' GeoJSON properties" in err and "pass --attributes" in err
+    assert "['latitude', 'p_mean', 'pet_mean', 'aridity', 'frac_snow', 'elev_mean', 'slope_mean']" in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_bmi_config_verb(tmp_path, ckpt):
     table = tmp_path / "attrs.csv"
     table.write_text("divide_id,area_km2,latitude," + ",".join(ATTRS) + "\n"
                      + "cat-1,5.0,40.0," + ",".join(str(v) for v in ATTRS.values()) + "\n"
-                     + "cat-2,7.5,41.0," + ",".join(str(v) for v in ATTRS.values()) + "\n")
+                     + "cat-2,7.5,41.0," + ",".join(str(v) for v in ATTRS.values()) + "\n", encoding="utf-8")
     assert main(["bmi-config", "--attributes", str(table), "--checkpoint", str(ckpt), "--start", START,
                  "--end", END, "--out", str(tmp_path / "cfg")]) == 0
     cfg = yaml.safe_load((tmp_path / "cfg" / "cat-2.yml").read_text())
@@ -99,13 +120,16 @@ def test_bmi_config_verb(tmp_path, ckpt):
     bmi = DeltaModelBmi()
     bmi.initialize(str(tmp_path / "cfg" / "cat-2.yml"))  # checkpoint path resolves relative to the YAML
     assert bmi.get_end_time() == 3 * 86400.0
-    table.write_text("divide_id,area_km2,latitude\ncat-1,5.0,40.0\n")
+    table.write_text("divide_id,area_km2,latitude\ncat-1,5.0,40.0\ncat-2,0,41.0\ncat-3,,41.0\n",
+                     encoding="utf-8")
     from dmg_bmi.ngen import cmd_bmi_config
 
     args = build_parser().parse_args(["bmi-config", "--attributes", str(table), "--checkpoint", str(ckpt),
                                       "--start", START, "--end", END, "--out", str(tmp_path / "cfg2")])
-    with pytest.raises(ConfigError, match=r"cat-1: missing column\(s\) \['p_mean'"):
+    with pytest.raises(ConfigError, match=r"missing for 3 of 3 catchment\(s\) in .*attrs.csv: cat-1, cat-2: "
+                                          r"\['p_mean', .*'slope_mean'\]; cat-3: \['area_km2', 'p_mean'"):
         cmd_bmi_config.run(args)
+    assert not (tmp_path / "cfg2").exists()
 
 
 def test_shipped_realizations_match_the_writer():
@@ -117,11 +141,16 @@ def test_shipped_realizations_match_the_writer():
         assert shipped == realization_dict(style, "./config/{{id}}.yml", "./forcing/", t["start_time"],
                                            t["end_time"], t["output_interval"])
     multi = json.loads((folder / "bmi_multi.json").read_text())["global"]["formulations"][0]["params"]
-    assert multi["allow_exceed_end_time"] is True and multi["modules"][0]["params"]["allow_exceed_end_time"]
+    module = multi["modules"][0]["params"]
+    assert multi["allow_exceed_end_time"] is True and module["allow_exceed_end_time"]
+    assert module["cache_input_variable_metadata"] is True and "variables_names_map" not in module
 
 
 def test_ngen_like_run_over_the_domain(tmp_path, ckpt, domain):
-    out = make_folder(tmp_path, ckpt, domain)
+    original = make_folder(tmp_path, ckpt, domain)
+    out = tmp_path / "moved" / "run"  # a copied run folder still runs: nothing in it points outside it
+    shutil.copytree(original, out)
+    shutil.rmtree(original)
     results = run_ngen(out / "realization.json", out / "catchments.geojson", out, out / "outputs",
                        nexus=out / "nexus.geojson")
     n = 3 * 24
@@ -143,7 +172,6 @@ def test_ngen_like_run_over_the_domain(tmp_path, ckpt, domain):
         want = sum(results[c] * feats[c]["areasqkm"] * 1e6 / 3600 for c in feats if feats[c]["toid"] == nex)
         np.testing.assert_allclose(flow, np.round(want, 9), atol=1e-9)
     # the NGIAB-style bmi_multi realization shipped in realizations/ gives the same numbers
-    os.symlink(domain / "forcing", out / "forcing")
     multi = json.loads((REPO / "realizations" / "bmi_multi.json").read_text())
     multi["time"].update(start_time=START, end_time=END)
     (out / "multi.json").write_text(json.dumps(multi))

@@ -1,14 +1,13 @@
-"""`dmg-bmi bmi-config`: one BMI YAML per catchment from an attributes table."""
+"""`dmg-bmi bmi-config`: one BMI YAML per catchment from an attributes table (CSV) or a dataset NetCDF."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from dmg_bmi.errors import ConfigError
-from dmg_bmi.ngen.writers import LATITUDE_COLUMNS, read_attributes_table, write_bmi_configs
+from dmg_bmi.ngen.writers import read_attributes_table, table_values, write_bmi_configs
 
-HELP = "write one BMI config YAML per catchment from an attributes table (CSV with an id column)"
+HELP = "write one BMI config YAML per catchment from an attributes table (CSV) or dataset (NetCDF)"
 
 
 def needed_attributes(checkpoint: Path) -> list[str]:
@@ -39,27 +38,20 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latitude", type=float, default=None, help="latitude (deg N) for every catchment")
 
 
+ATTRIBUTES_HELP = ("attribute source: a CSV (an id column, area_km2 or areasqkm, latitude/lat and the "
+                   "checkpoint's attributes; one row per catchment) or a dataset NetCDF (dmg-bmi "
+                   "make-sample-data, the quickstart's twin.nc)")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--attributes", required=True, type=Path,
-                        help="CSV: an id column, area_km2 (or areasqkm), latitude and the checkpoint's "
-                             "attributes")
+    parser.add_argument("--attributes", required=True, type=Path, help=ATTRIBUTES_HELP)
     parser.add_argument("--out", required=True, type=Path, help="folder for the <id>.yml files")
     add_common(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     needed = needed_attributes(args.checkpoint)
-    table = read_attributes_table(args.attributes)
-    values = {}
-    for cid, row in table.items():
-        area = row.get("area_km2", row.get("areasqkm"))
-        lat = args.latitude if args.latitude is not None else next(
-            (row[c] for c in LATITUDE_COLUMNS if c in row), None)
-        missing = [n for n in needed if n not in row] + (["area_km2"] if area is None else []) \
-            + (["latitude"] if lat is None else [])
-        if missing:
-            raise ConfigError(f"{args.attributes}: catchment {cid}: missing column(s) {missing}")
-        values[cid] = {"area_km2": area, "latitude": lat, **{n: row[n] for n in needed}}
+    values = table_values(read_attributes_table(args.attributes), needed, args.latitude, args.attributes)
     paths = write_bmi_configs(args.out, values, args.checkpoint, args.start, args.end,
                               time_step=args.time_step, device=args.device, nan_policy=args.nan_policy)
     print(f"wrote {len(paths)} BMI configs to {args.out}")

@@ -1,25 +1,29 @@
-"""`dmg-bmi realization`: a ready-to-run ngen folder for a domain (realization, BMI configs, attributes)."""
+"""`dmg-bmi realization`: a self-contained ngen run folder for a domain (realization, BMI configs, forcing,
+checkpoint, attributes); every input is checked before anything is written."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-from dmg_bmi.ngen.cmd_bmi_config import add_common, needed_attributes
+from dmg_bmi.ngen.cmd_bmi_config import ATTRIBUTES_HELP, add_common, needed_attributes
 from dmg_bmi.ngen.writers import read_attributes_table, write_run_folder
 
-HELP = "set up an ngen run folder: realization.json, one BMI config per catchment, attributes used"
+HELP = "set up a self-contained ngen run folder: realization.json, BMI configs, forcing, model, attributes"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--catchments", required=True, type=Path,
-                        help="catchments GeoJSON (features with id, properties.areasqkm, toid)")
+                        help="catchments GeoJSON (features with id cat-N, properties.areasqkm, toid)")
     parser.add_argument("--forcing", required=True, type=Path,
-                        help="folder of {{id}}.csv CsvPerFeature files")
+                        help="folder of {{id}}.csv CsvPerFeature files (copied into the run folder)")
     parser.add_argument("--out", required=True, type=Path, help="run folder to write")
     parser.add_argument("--attributes", type=Path, default=None,
-                        help="CSV of attributes (per id, or one basin-wide row); default: GeoJSON properties")
-    parser.add_argument("--nexus", type=Path, default=None, help="nexus GeoJSON to copy into the folder")
+                        help=ATTRIBUTES_HELP.replace("one row per catchment", "per id, or one basin-wide row")
+                        + "; default: the catchments' GeoJSON properties")
+    parser.add_argument("--nexus", type=Path, default=None,
+                        help="nexus GeoJSON of these catchments (checked, copied into the folder)")
     parser.add_argument("--style", default="bmi_python", choices=["bmi_python", "bmi_multi"])
     add_common(parser)
 
@@ -30,7 +34,14 @@ def run(args: argparse.Namespace) -> int:
         args.out, args.catchments, args.forcing, args.checkpoint, args.start, args.end,
         needed_attributes(args.checkpoint), table=table, latitude=args.latitude, nexus_geojson=args.nexus,
         style=args.style, time_step=args.time_step, device=args.device, nan_policy=args.nan_policy,
+        attributes_source=args.attributes,
     )
+    real = json.loads((out / "realization.json").read_text(encoding="utf-8"))
+    formulation = real["global"]["formulations"][0]["params"]
+    module = formulation["modules"][0]["params"] if "modules" in formulation else formulation
+    columns = ", ".join(f"{col} -> {name}" for name, col in module.get("variables_names_map", {}).items())
+    n = len(list((out / "config").glob("*.yml")))
     nexus = "nexus.geojson" if args.nexus else "<nexus.geojson>"
-    print(f"wrote {out}; run: cd {out} && ngen catchments.geojson all {nexus} all realization.json")
+    print(f"wrote {out}: {n} catchments, forcing copied to {out / 'forcing'} (columns: {columns or 'none'})\n"
+          f"run: cd {out} && ngen catchments.geojson all {nexus} all realization.json")
     return 0

@@ -2,7 +2,10 @@
 
 1. write the twin dataset (no download); 2. train the package's `quickstart.yaml` config on 80 % of the
 catchments; 3. evaluate the held-out catchments on the test years; 4. report how well the learned
-parameters match the true ones; 5. print where everything went, including the BMI-ready checkpoint.
+parameters match the true ones; 5. print where everything went: the BMI-ready checkpoint and, next to
+it, the attribute table of every twin catchment (`twin_attributes.csv`: id, area_km2 in km2, latitude in
+degrees north and each attribute the checkpoint needs, in the twin's units), which `dmg-bmi bmi-config` and
+`dmg-bmi realization --attributes` read.
 
 As in a classic twin (identifiability) experiment, the parameters the twin holds constant are fixed at
 their true values (`model.phy.fixed_params` from `dmg_bmi.data.twin.fixed_params`) and the network learns
@@ -36,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from dmg_bmi.data.dataset import HydroDataset
     from dmg_bmi.data.twin import VARYING_PARAMS, write_twin
     from dmg_bmi.data.twin import fixed_params as twin_fixed_params
+    from dmg_bmi.ngen.cmd_bmi_config import needed_attributes
+    from dmg_bmi.ngen.writers import dataset_rows, table_values, write_attribute_table
     from dmg_bmi.train.configs import package_config
     from dmg_bmi.train.evaluate import predict, score, summary_table, write_metrics_csv
     from dmg_bmi.train.plots import hydrographs, matplotlib_available
@@ -70,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
 
     ckpt = load_checkpoint(result.best)
     model = ckpt.build_model()
+    needed = needed_attributes(result.best)
+    table = write_attribute_table(result.best.parent / "twin_attributes.csv",
+                                  table_values(dataset_rows(ds), needed, source=data_path), needed)
     test_ds = ds.sel_basins(held_out)
     print(f"[3/4] evaluating {len(held_out)} held-out catchments, {cfg.data.test.start}..{cfg.data.test.end}",
           flush=True)
@@ -92,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
           f"  data:            {data_path}\n"
           f"  run directory:   {result.run_dir}  (config.yaml, train_log.csv, checkpoints)\n"
           f"  BMI checkpoint:  {result.best}\n"
+          f"  attribute table: {table}  (dmg-bmi bmi-config --attributes ...)\n"
           f"  held-out scores: {eval_dir / 'metrics.csv'}\n"
-          f"next: dmg-bmi evaluate --run-dir {result.run_dir} ; "
+          f"next: dmg-bmi inspect {result.best} ; dmg-bmi evaluate --run-dir {result.run_dir} ; "
           f"dmg-bmi simulate --checkpoint {result.best} --save-state states")
     return 0

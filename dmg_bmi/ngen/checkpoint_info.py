@@ -1,0 +1,188 @@
+"""What a checkpoint needs and gives, as plain data (`describe`) and as text (`format_text`).
+
+`describe(path)` reads a checkpoint (δHBV or δWOFOST) and reports: the physics (registry name, variant and
+structure), the network, the BMI inputs a framework must set (`needed_inputs`, with units and the CSV forcing
+columns that can feed each), how the model's daily inputs are derived from them (PET method, crop weather),
+the time step, the BMI outputs with units, the catchment attributes by name (BMI units, and the normalization
+mean / std the network saw, in the training table's units), the training data and period, and the measured
+skill when the checkpoint records it (`training["skill"]`, a mapping such as {"period": ..., "median_nse":
+...}); otherwise skill is "not recorded".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dmg_bmi import variables as V
+
+NOT_RECORDED = "not recorded"
+TIME_STEP = {
+    "hydro": "daily (1 d physics step); the BMI steps hourly under ngen (time_step 3600 s: 24 phase-shifted "
+             "daily chains, each hour reports the latest 24 h) or daily (time_step 86400 s)",
+    "crop": "daily (1 WOFOST day); the BMI steps hourly under ngen (time_step 3600 s: one crop day per 24 "
+            "hourly records) or daily (time_step 86400 s)",
+}
+
+
+def _doc(kind: str, name: str) -> str:
+    """First docstring line of a registered physics model or network, or '' for an unknown name."""
+    from dmg_bmi.errors import ConfigError
+    from dmg_bmi.models import registry
+
+    try:
+        doc = registry.get(kind, name).__doc__ or ""
+    except ConfigError:
+        return ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def _physics(ckpt) -> dict[str, Any]:
+    phy = ckpt.config.phy
+    info: dict[str, Any] = {"name": phy.name, "variant": _doc("physics", phy.name)}
+    options = phy.options or {}
+    if "crop_params" in options:  # δWOFOST: the network scales some of each crop's parameters
+        info["crops"] = {crop: sorted(varieties) for crop, varieties in options["crop_params"].items()}
+        info["learned_parameters"] = {name: f"{spec.get('mode')} {spec.get('lo')}..{spec.get('hi')}"
+                                      for name, spec in (options.get("learned_params") or {}).items()}
+        return info
+    model = ckpt.build_model()
+    info.update({
+        "nmul": phy.nmul, "routing": phy.routing, "warmup_days": phy.warmup,
+        "static_parameters": [n for n in model.static_param_names if n not in phy.fixed_params],
+        "dynamic_parameters": list(model.dynamic_param_names),
+        "fixed_parameters": dict(phy.fixed_params),
+    })
+    return info
+
+
+def _network(ckpt) -> dict[str, Any]:
+    nn = ckpt.config.nn
+    uses_lstm = any(k.startswith("nn.lstm.") for k in ckpt.state_dict)
+    return {
+        "name": nn.name, "description": _doc("nn", nn.name),
+        "lstm": f"hidden {nn.hidden_size}" if uses_lstm else "not built (no dynamic parameters)",
+        "static_head": f"MLP {nn.mlp_layers} x {nn.mlp_hidden_size}" if nn.name != "lstm" else "linear",
+        "forcings": list(ckpt.nn_forcings), "attributes": list(ckpt.nn_attributes),
+        "weights": int(sum(t.numel() for k, t in ckpt.state_dict.items() if k.startswith("nn."))),
+        "dtype": ckpt.config.dtype,
+    }
+
+
+def _attributes(ckpt, crop: bool) -> list[dict[str, Any]]:
+    """The BMI config's area_km2 and latitude, then every attribute the checkpoint needs (one row a name)."""
+    config_keys = ({"latitude": "config key (or attributes.lat)"} if crop else
+                   {"area_km2": "config key (runoff volume flux)", "latitude": "config key (PET)"})
+    names = list(dict.fromkeys([*config_keys, *ckpt.nn_attributes, *ckpt.phy_attributes]))
+    rows = []
+    for name in names:
+        used = [what for what, group in ((config_keys.get(name), [name]), ("network", ckpt.nn_attributes),
+                                         ("physics", ckpt.phy_attributes)) if what and name in group]
+        row: dict[str, Any] = {"name": name, "units": V.parameter(name).units, "used_by": used}
+        stats = ckpt.normalization.stats.get(name)
+        if stats is not None and name in ckpt.nn_attributes:
+            row.update(mean=stats.mean, std=stats.std, log_norm=stats.log_norm)
+        rows.append(row)
+    return rows
+
+
+def _training(ckpt) -> dict[str, Any]:
+    training = ckpt.training or {}
+    data = (training.get("experiment") or {}).get("data") or {}
+    train = (training.get("experiment") or {}).get("train") or {}
+
+    def period(p):
+        return f"{p['start']}..{p['end']}" if isinstance(p, dict) and "start" in p else NOT_RECORDED
+
+    info: dict[str, Any] = {
+        "data": data.get("path", NOT_RECORDED), "kind": data.get("kind", NOT_RECORDED),
+        "train_period": period(data.get("train")), "test_period": period(data.get("test")),
+    }
+    if "basins" in training:
+        info["basins"] = len(training["basins"])
+    if "fields" in training:
+        info["fields"] = len(training["fields"])
+        info["test_fields"] = len(training.get("test_fields") or [])
+        info["observations"] = list(training.get("observations") or [])
+    for key in ("epoch", "best_loss", "note"):
+        if key in training:
+            info[key] = training[key]
+    if "loss" in train:
+        info["loss"] = train["loss"]
+    return info
+
+
+def describe(path: str | Path) -> dict[str, Any]:
+    """Everything `dmg-bmi inspect` prints about the checkpoint at `path`, as JSON-ready plain data."""
+    from dmg_bmi.checkpoint import load_checkpoint
+    from dmg_bmi.models.crop_checkpoint import is_crop
+    from dmg_bmi.ngen.cmd_bmi_config import needed_inputs
+
+    ckpt = load_checkpoint(path)
+    crop = is_crop(ckpt)
+    outputs = V.CROP_OUTPUT_NAMES if crop else V.OUTPUT_NAMES
+    skill = (ckpt.training or {}).get("skill")
+    return {
+        "checkpoint": str(path), "package_version": ckpt.package_version,
+        "kind": "crop (δWOFOST)" if crop else "hydrology (δHBV)",
+        "physics": _physics(ckpt),
+        "network": _network(ckpt),
+        "time_step": TIME_STEP["crop" if crop else "hydro"],
+        "inputs": [{"name": n, "units": V.BY_NAME[n].units, "csv_columns": list(V.FORCING_COLUMNS.get(n, ()))}
+                   for n in needed_inputs(Path(path))],
+        "derivation": {"pet_method": None if crop else ckpt.config.inputs.pet_method,
+                       "model_inputs": list(ckpt.phy_forcings), **ckpt.derivations},
+        "outputs": [{"name": n, "units": V.BY_NAME[n].units} for n in outputs],
+        "attributes": _attributes(ckpt, crop),
+        "training": _training(ckpt),
+        "skill": skill if skill else NOT_RECORDED,
+    }
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value) or "none"
+    return str(value)
+
+
+def format_text(info: dict[str, Any]) -> str:
+    """The human-readable report of `describe`'s data."""
+    phy, net, train = info["physics"], info["network"], info["training"]
+    lines = [f"checkpoint   {info['checkpoint']} (dmg_bmi {info['package_version']}), {info['kind']}",
+             f"physics      {phy['name']}: {phy['variant']}"]
+    lines += [f"             {key.replace('_', ' ')}: {_fmt(value)}" for key, value in phy.items()
+              if key not in ("name", "variant")]
+    lines += [f"network      {net['name']}: {net['description']}",
+              f"             LSTM {net['lstm']}; static head {net['static_head']}; {net['weights']} weights "
+              f"({net['dtype']})",
+              f"             sees forcings: {_fmt(net['forcings'])}",
+              f"time step    {info['time_step']}",
+              "inputs       BMI inputs the framework sets every step (units; CSV columns that can feed it):"]
+    width = max((len(i["name"]) for i in info["inputs"]), default=0)
+    lines += [f"  {i['name']:<{width}}  {i['units']:<8}  {_fmt(i['csv_columns'])}" for i in info["inputs"]]
+    deriv = info["derivation"]
+    lines += [f"derivation   daily model inputs {_fmt(deriv['model_inputs'])}"
+              + (f"; PET method {deriv['pet_method']}" if deriv["pet_method"] else "")]
+    lines += [f"             {key}: {_fmt(value)}" for key, value in deriv.items()
+              if key not in ("pet_method", "model_inputs")]
+    lines.append("outputs      BMI outputs (units):")
+    width = max(len(o["name"]) for o in info["outputs"])
+    lines += [f"  {o['name']:<{width}}  {o['units']}" for o in info["outputs"]]
+    lines.append("attributes   BMI config keys and attributes by name (BMI units; normalization mean / std "
+                 "in training units):")
+    width = max(len(a["name"]) for a in info["attributes"])
+    for a in info["attributes"]:
+        stats = f"  mean {a['mean']:.6g}, std {a['std']:.6g}" if "mean" in a else ""
+        log = " (log-normalized)" if a.get("log_norm") else ""
+        lines.append(f"  {a['name']:<{width}}  {a['units']:<12}  {', '.join(a['used_by'])}{stats}{log}")
+    lines.append(f"training     data {train['data']} ({train['kind']}); train {train['train_period']}, "
+                 f"test {train['test_period']}")
+    extra = {k: v for k, v in train.items() if k not in ("data", "kind", "train_period", "test_period")}
+    if extra:
+        lines.append(f"             {_fmt(extra)}")
+    lines.append(f"skill        {_fmt(info['skill'])}")
+    return "\n".join(lines)
