@@ -28,3 +28,24 @@ def parse_cache(request, tmp_path_factory):
         return cache.mkdir(name) if cache is not None else tmp_path_factory.mktemp(name)
 
     return mkdir
+
+
+@pytest.fixture(scope="session")
+def ngen_env():
+    """A real ngen and its venv (`dmg_bmi.ngen.runner.NgenEnv`), prepared once per machine.
+
+    The binary is `$DMG_BMI_NGEN`, else `../shared/ngen/ngen`, else one built with `../shared/ngen/build.sh`
+    into the cache (`$DMG_BMI_NGEN_CACHE`, default `~/.cache/dmg_bmi/ngen`). Where none can be had the test
+    skips with the reason, or fails when `DMG_BMI_REQUIRE_NGEN=1` (CI sets it, so ngen tests never vanish)."""
+    from dmg_bmi.ngen.runner import NgenEnv, NgenError
+
+    shared_ngen = SHARED_DATA.parent / "ngen"
+    candidates = [Path(os.environ["DMG_BMI_NGEN"])] if os.environ.get("DMG_BMI_NGEN") else []
+    candidates.append(shared_ngen / "ngen")
+    cache = Path(os.environ.get("DMG_BMI_NGEN_CACHE", Path.home() / ".cache" / "dmg_bmi" / "ngen"))
+    try:
+        return NgenEnv.prepare(candidates, cache, REPO, build_script=shared_ngen / "build.sh")
+    except NgenError as exc:
+        if os.environ.get("DMG_BMI_REQUIRE_NGEN") == "1":
+            pytest.fail(f"real ngen required (DMG_BMI_REQUIRE_NGEN=1) but unavailable: {exc}")
+        pytest.skip(f"real ngen unavailable: {exc}")
