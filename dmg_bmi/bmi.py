@@ -1,11 +1,20 @@
 """DeltaModelBmi: the CSDMS BMI 2.0 component for NextGen, a thin adapter over `ModelHandler`.
 
 Every variable is a float64 1-D array of one item on grid 0 (``scalar``, rank 0); time is in seconds from
-0.0; units are UDUNITS strings from `dmg_bmi.variables`. ngen sets the 8 AORC forcings each step, calls
-`update()` (or `update_until`), then reads outputs with `get_value_at_indices`. The daily model runs as
-phase-shifted daily chains (`dmg_bmi.ngen.daily_chains`). Catchment attributes come from the init YAML
-(`dmg_bmi.bmi_config`) or from ngen `model_params` through `set_value`. The ngen mass-balance
-(``ngen::mass_*``, m) and serialization (``ngen::serialization_*``) protocols are supported.
+0.0 (= the config's `start_time`); units are UDUNITS strings from `dmg_bmi.variables`.
+
+Inputs: `get_input_var_names()` declares only the forcings the checkpoint reads (`handler.input_names`: e.g.
+precipitation and temperature for Hamon PET). Every other forcing of `dmg_bmi.variables` may still be set
+(a framework may set all AORC fields) but is never read, so NaN there is ignored. Declared inputs start
+unset: the first `update()` names every one never set. ngen sets them each step, calls `update()` (or
+`update_until`), then reads outputs with `get_value_at_indices`. The daily model runs as phase-shifted daily
+chains (`dmg_bmi.ngen.daily_chains`). Catchment attributes come from the init YAML (`dmg_bmi.bmi_config`) or
+from ngen `model_params` through `set_value`. The ngen mass-balance (``ngen::mass_*``, m) and serialization
+(``ngen::serialization_*``) protocols are supported.
+
+State (`save_state`, serialization, the config's `initial_state` / `final_state`) records its absolute UTC
+time (`dmg_bmi.ngen.payload`); a restored run continues on the state's own day axis, so a hot start whose
+`start_time` is the state's time equals the unbroken run bit for bit.
 
 A δWOFOST checkpoint (physics `wofost72_pp`) runs one field instead: `dmg_bmi.crop_handler.CropHandler`
 stepped once per day by `dmg_bmi.ngen.crop_days.CropDays`, the crop calendar from the init YAML's
@@ -15,7 +24,7 @@ stepped once per day by `dmg_bmi.ngen.crop_days.CropDays`, the crop calendar fro
 from __future__ import annotations
 
 import warnings
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +33,7 @@ from bmipy import Bmi
 from dmg_bmi import variables as V
 from dmg_bmi.atomic import write_bytes
 from dmg_bmi.bmi_config import load_bmi_config, member_paths, resolve
-from dmg_bmi.errors import ConfigError, InputError
+from dmg_bmi.errors import ConfigError, DmgBmiError, InputError
 from dmg_bmi.ngen import payload
 from dmg_bmi.ngen.daily_chains import MASS_TERMS, DailyChains
 
@@ -40,21 +49,25 @@ _DIAGNOSTICS = (  # daily-chain output key -> BMI output published as is (units 
     ("lower_zone", "soil_lower-zone_water__volume-per-area_storage_density"),
 )
 _CROP_OUTPUTS = tuple((v.internal, v.name) for v in V.VARIABLES if v.role == "output" and v.model == "crop")
+# A declared input never set holds this quiet NaN (a payload no framework's NaN carries), so `update` can tell
+# "never set" from "set to NaN" without any bookkeeping on the hot `set_value` path.
+_UNSET_BITS = np.uint64(0x7FF8_0000_DEAD_0001)
+_UNSET = float(np.array([_UNSET_BITS]).view(np.float64)[0])
 
 
 class DeltaModelBmi(Bmi):
     """BMI 2.0 for a differentiable NN + physics model of one catchment (see module docstring)."""
 
-    _name = "dmg_bmi DeltaModel (NN-parameterized HBV)"
-
     def __init__(self) -> None:
         self._ready = False
+        self._name = "dmg_bmi DeltaModel"
         self._vars: dict[str, V.Variable] = {}
         self._values: dict[str, np.ndarray] = {}
         self._forcing: dict[str, np.ndarray] = {}
         self._chains: DailyChains | None = None
         self._dirty = False
         self._crop = False
+        self._input_names: tuple[str, ...] = ()
         self._output_names = V.OUTPUT_NAMES
 
     # ------------------------------------------------------------------ control
@@ -69,20 +82,30 @@ class DeltaModelBmi(Bmi):
         self._crop = is_crop_checkpoint(paths[0])
         handler_cls = CropHandler if self._crop else ModelHandler
         self._handler = handler_cls.load(paths, weights=weights, device=cfg.device, backend=cfg.backend)
-        self._calendar = self._crop_calendar(cfg)
-        self._output_names = V.CROP_OUTPUT_NAMES if self._crop else V.OUTPUT_NAMES
+        self._name = self._handler.description
+        self._input_names = self._handler.input_names
         self._dt = float(cfg.time_step)
         self._end = float(cfg.end_seconds)
         self._n = 0
-        self._nan_warned: set[str] = set()
+        self._origin = cfg.start  # the time of the day axis' first record (a hot start: the state's)
+        self._initial_state = resolve(base, cfg.initial_state)
+        self._final_state = resolve(base, cfg.final_state)
+        initial = self._read_initial_state() if self._initial_state is not None else None  # (arrays, origin)
+        if initial is not None:
+            self._origin = initial[1]  # the crop calendar is checked on the state's day axis
+        self._calendar = self._crop_calendar(cfg)
+        self._output_names = V.CROP_OUTPUT_NAMES if self._crop else V.OUTPUT_NAMES
         params = ["area_km2", "latitude", *self._handler.attribute_names]
         self._vars = {v.name: v for v in V.VARIABLES if (v.role != "output" or v.name in self._output_names)
                       and not (self._crop and v.name.startswith("ngen::mass"))}
         self._vars.update({p: V.parameter(p) for p in dict.fromkeys(params)})
-        self._inputs = np.zeros(len(V.INPUT_NAMES))
-        self._last_valid = np.full(len(V.INPUT_NAMES), np.nan)
-        self._values = {name: self._inputs[i : i + 1] for i, name in enumerate(V.INPUT_NAMES)}
-        self._forcing = dict(self._values)  # the hot set_value path: forcing name -> its 1-item view
+        # declared inputs: views into one record array (what the model reads), unset until set_value
+        self._inputs = np.full(len(self._input_names), _UNSET)
+        self._last_valid = np.full(len(self._input_names), np.nan)
+        self._values = {name: self._inputs[i : i + 1] for i, name in enumerate(self._input_names)}
+        for name in V.INPUT_NAMES:  # the other known forcings: settable, never read
+            self._values.setdefault(name, np.full(1, np.nan))
+        self._forcing = {name: self._values[name] for name in V.INPUT_NAMES}  # the hot set_value path
         for name, var in self._vars.items():
             if var.role in ("output", "parameter") or name.startswith("ngen::mass"):
                 self._values[name] = np.full(1, np.nan if var.role == "parameter" else 0.0)
@@ -110,15 +133,13 @@ class DeltaModelBmi(Bmi):
         self._chains = None
         self._dirty = False
         self._ready = True
-        self._initial_state = resolve(base, cfg.initial_state)
-        if self._initial_state is not None:
-            if not self._initial_state.is_file():
-                raise ConfigError(f"initial_state: file not found: {self._initial_state}")
-            self._restore(self._initial_state.read_bytes(), keep_time=False)
+        if initial is not None:
+            self._load_state(*initial, steps=0, keep_inputs=False)
         self._publish()
 
     def update(self) -> None:
-        """Advance one time step with the forcing set since the last update."""
+        """Advance one time step with the inputs set since the last update (a declared input never set, or
+        NaN under nan_policy 'error', raises InputError naming it)."""
         if self._dirty and self._chains is not None:
             self._rebind()
         chains = self._chains or self._start_chains()
@@ -145,7 +166,10 @@ class DeltaModelBmi(Bmi):
             self.update()
 
     def finalize(self) -> None:
-        """Release the model; the instance must be initialized again before further use."""
+        """Write the state to the config's `final_state` (if set), then release the model; the instance must
+        be initialized again before further use."""
+        if self._ready and self._final_state is not None:
+            self.save_state(self._final_state)
         self._chains = None
         self._handler = None
         self._values = {}
@@ -154,38 +178,81 @@ class DeltaModelBmi(Bmi):
 
     # ------------------------------------------------------------------ state files
     def save_state(self, path: str | Path) -> None:
-        """Write the full state (all chains, forcing window, mass sums, time) to `path` atomically."""
+        """Write the full state (all chains, forcing window, mass sums, its UTC time) to `path` atomically."""
         write_bytes(path, self._serialize())
 
     def _serialize(self) -> bytes:
         self._check_ready()
         chains = self._chains or self._start_chains()
-        header = {
-            "format": "dmg_bmi.bmi_state", "fingerprint": self._handler.fingerprint, "time_step": self._dt,
-            "current_time": self.get_current_time(), "steps": self._n,
-        }
+        header = payload.state_header(self._handler.fingerprint, self._dt, self._time(), self._input_names)
         arrays = {f"chains/{k}": v for k, v in chains.to_arrays().items()}
         arrays["inputs"] = self._inputs.copy()
         arrays["last_valid"] = self._last_valid.copy()
         return payload.encode(header, arrays)
 
-    def _restore(self, data: bytes, keep_time: bool = True) -> None:
-        header, arrays = payload.decode(bytes(data))
-        if header.get("format") != "dmg_bmi.bmi_state":
-            raise InputError(f"state payload format {header.get('format')!r} is not 'dmg_bmi.bmi_state'")
-        if header["fingerprint"] != self._handler.fingerprint:
-            raise InputError("state payload was written by a different checkpoint/ensemble than this config "
-                             "loads")
-        if header["time_step"] != self._dt:
-            raise InputError(f"state payload time_step {header['time_step']} s differs from the config's "
-                             f"{self._dt} s")
-        chains = self._start_chains()
-        chains.from_arrays({k[len("chains/"):]: v for k, v in arrays.items() if k.startswith("chains/")})
-        self._inputs[:] = arrays["inputs"]
-        self._last_valid[:] = arrays["last_valid"]
-        if keep_time:
-            self._n = int(header["steps"])
+    def _time(self) -> datetime:
+        """The current UTC time (naive): start_time + current time."""
+        return self._cfg.start + timedelta(seconds=self._n * self._dt)
+
+    def _decode_state(self, data: bytes, source: str) -> tuple[dict, datetime, datetime]:
+        """Decode and check a state for this model: (arrays, its time, its day axis' origin)."""
+        header, arrays, time = payload.read_state(data, self._handler.fingerprint, source, self._dt)
+        if header.get("input_names") != list(self._input_names):
+            raise InputError(f"{source}: the state's forcing records hold {header.get('input_names')}, this "
+                             f"model reads {list(self._input_names)}")
+        n = len(self._input_names)
+        for key in ("inputs", "last_valid"):
+            if arrays.get(key) is None or arrays[key].shape != (n,):
+                raise InputError(f"{source}: state array {key!r} must hold {n} values")
+        count = arrays.get("chains/n")
+        if count is None or count.shape != (1,) or count.dtype.kind not in "iu" or int(count[0]) < 0:
+            raise InputError(f"{source}: the state has no valid record count 'chains/n'")
+        return arrays, time, time - timedelta(seconds=int(count[0]) * self._dt)
+
+    def _read_initial_state(self) -> tuple[dict, datetime]:
+        """The config's `initial_state`: (arrays, day axis origin); its time must be `start_time`."""
+        path = self._initial_state
+        if not path.is_file():
+            raise ConfigError(f"initial_state: file not found: {path}")
+        arrays, time, origin = self._decode_state(path.read_bytes(), f"initial_state {path}")
+        if time != self._cfg.start:
+            raise ConfigError(f"start_time {self._cfg.start} is not the time of initial_state {path}, "
+                              f"{time} (UTC): a hot start continues from the state's time; set "
+                              f"start_time: \"{time:%Y-%m-%d %H:%M:%S}\"")
+        return arrays, origin
+
+    def _restore(self, data: bytes) -> None:
+        """ngen serialization: restore a state of this run (its time must lie on this run's step grid)."""
+        source = "ngen::serialization_state"
+        arrays, time, origin = self._decode_state(data, source)
+        steps = (time - self._cfg.start).total_seconds() / self._dt
+        if steps < 0 or steps != int(steps):
+            raise InputError(f"{source}: the state's time {time} (UTC) is not a step of this run "
+                             f"({self._cfg.start} + k x {self._dt:g} s)")
+        self._load_state(arrays, origin, steps=int(steps), keep_inputs=True)
         self._publish()
+
+    def _load_state(self, arrays: dict, origin: datetime, steps: int, keep_inputs: bool) -> None:
+        """Rebuild the chains on the state's day axis `origin` and restore them; BMI time becomes `steps`
+        updates. A state that does not fit leaves the instance as it was."""
+        before = (self._origin, self._chains.to_arrays() if self._chains is not None else None)
+        self._origin, self._chains = origin, None
+        try:
+            self._start_chains().from_arrays(
+                {k[len("chains/"):]: v for k, v in arrays.items() if k.startswith("chains/")})
+        except (KeyError, ValueError, IndexError, TypeError) as exc:
+            self._origin, self._chains = before[0], None
+            if before[1] is not None:
+                self._start_chains().from_arrays(before[1])
+            if isinstance(exc, DmgBmiError):
+                raise
+            if isinstance(exc, KeyError):
+                raise InputError(f"state payload lacks array {exc}") from None
+            raise InputError(f"state payload does not fit this model: {type(exc).__name__}: {exc}") from None
+        if keep_inputs:  # a snapshot of this run; a hot start (a new run) starts with its inputs unset
+            self._inputs[:] = arrays["inputs"]
+        self._last_valid[:] = arrays["last_valid"]
+        self._n = steps
 
     # ------------------------------------------------------------------ helpers
     def _check_ready(self) -> None:
@@ -212,7 +279,7 @@ class DeltaModelBmi(Bmi):
         latitude = float(self._values["latitude"][0])
         self._handler.set_attributes(attrs)
         self._dirty = False
-        self._chains = DailyChains(self._handler, int(self._dt), self._cfg.start, latitude)
+        self._chains = DailyChains(self._handler, int(self._dt), self._origin, latitude)
         v = self._values
         self._out_arrays = [(key, v[name]) for key, name in _DIAGNOSTICS]
         self._mass_arrays = [v[f"ngen::{key}"] for key in MASS_TERMS]
@@ -235,26 +302,37 @@ class DeltaModelBmi(Bmi):
         except InputError as exc:
             raise ConfigError(f"crop_calendar: {exc}") from None
         self._handler.check_calendar(calendar)
-        first, last = cfg.start.date(), (cfg.start + timedelta(seconds=self._cfg.end_seconds - 1)).date()
+        first, last = self._origin.date(), (cfg.start + timedelta(seconds=cfg.end_seconds - 1)).date()
         if not first <= calendar.crop_start_date <= last:
             raise ConfigError(f"crop_calendar.crop_start_date {calendar.crop_start_date} is outside the "
                               f"run's forcing {first}..{last} (start_time..end_time)")
         return calendar
 
     def _start_crop(self, attrs: dict[str, float]):
-        """Bind the field (attributes, calendar, run length) and create the daily crop engine."""
+        """Bind the field (attributes, calendar, days from the day axis' origin to the run's end) and create
+        the daily crop engine."""
         from dmg_bmi.ngen.crop_days import CropDays
 
-        n_days = int(np.ceil(self._end / 86400.0)) + 1  # one spare day for ngen's allow_exceed_end_time
-        self._handler.bind(attrs, self._calendar, self._cfg.start.date(), n_days)
+        seconds = (self._cfg.start - self._origin).total_seconds() + self._end
+        n_days = int(np.ceil(seconds / 86400.0)) + 1  # one spare day for ngen's allow_exceed_end_time
+        self._handler.bind(attrs, self._calendar, self._origin.date(), n_days)
         self._dirty = False
-        self._chains = CropDays(self._handler, int(self._dt), self._cfg.start)
+        self._chains = CropDays(self._handler, int(self._dt), self._origin)
         self._out_arrays = [(key, self._values[name]) for key, name in _CROP_OUTPUTS]
         self._mass_arrays = []
         return self._chains
 
     def _nan_record(self, record: np.ndarray) -> np.ndarray:
-        bad = [V.INPUT_NAMES[i] for i in np.flatnonzero(~np.isfinite(record))]
+        """The record to use when a declared input is not finite: never-set inputs and nan_policy 'error'
+        raise InputError naming them; 'hold_last' carries the last valid values."""
+        names = self._input_names
+        unset = [names[i] for i in np.flatnonzero(record.view(np.uint64) == _UNSET_BITS)]
+        if unset:
+            raise InputError(
+                f"input(s) {unset} never set before update() at t={self.get_current_time():g} s: this model "
+                f"reads {list(names)} every step (set_value; ngen maps forcing CSV columns to them with the "
+                f"realization's variables_names_map)")
+        bad = [names[i] for i in np.flatnonzero(~np.isfinite(record))]
         when = f"at t={self.get_current_time():g} s"
         if self._cfg.nan_policy == "error":
             raise InputError(f"NaN forcing {when} in {bad} (nan_policy: error; hold_last carries values)")
@@ -308,13 +386,14 @@ class DeltaModelBmi(Bmi):
         return self._name
 
     def get_input_item_count(self) -> int:
-        return len(V.INPUT_NAMES)
+        return len(self._input_names)
 
     def get_output_item_count(self) -> int:
         return len(self._output_names)
 
     def get_input_var_names(self) -> tuple[str, ...]:
-        return V.INPUT_NAMES
+        """The forcings this model reads (others in `dmg_bmi.variables` may be set but are ignored)."""
+        return self._input_names
 
     def get_output_var_names(self) -> tuple[str, ...]:
         return self._output_names
@@ -390,7 +469,8 @@ class DeltaModelBmi(Bmi):
             self._set_protocol(name, src)
             return
         if var.role == "output":
-            raise InputError(f"set_value({name!r}): {name} is an output; inputs are {list(V.INPUT_NAMES)}")
+            raise InputError(f"set_value({name!r}): {name} is an output; inputs are "
+                             f"{list(self._input_names)}")
         if src.size != 1:
             raise InputError(f"set_value({name!r}): expected 1 value, got {src.size} (shape {src.shape})")
         self._values[name][0] = src.reshape(-1)[0]

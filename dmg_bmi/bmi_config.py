@@ -1,7 +1,7 @@
 """The per-catchment BMI init config: a typed YAML schema (see bmi_configs/README.md).
 
-Paths inside the file (checkpoints, initial state) are resolved against the YAML file's folder, never
-the working directory. Times are UTC ``YYYY-MM-DD hh:mm:ss``; `end_time` is the start of the last
+Paths inside the file (checkpoints, initial and final state) are resolved against the YAML file's folder,
+never the working directory. Times are UTC ``YYYY-MM-DD hh:mm:ss``; `end_time` is the start of the last
 step, like ngen's realization `time.end_time`, so the BMI end time is ``end - start + time_step``.
 """
 
@@ -26,7 +26,8 @@ def read_yaml(path: Path) -> dict:
     """`config.load_yaml`, parsed with libyaml's C safe loader when available (errors: the standard path)."""
     if _C_LOADER is not None:
         try:
-            data = yaml.load(path.read_text(), Loader=_C_LOADER)  # a *safe* loader (no object tags)
+            # a *safe* loader (no object tags)
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_C_LOADER)
             if isinstance(data, dict):
                 return data
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
@@ -69,7 +70,8 @@ class BmiConfig:
     time_step: int = 3600  # s: 3600 (ngen hourly) ... 86400 (daily); whole hours dividing a day
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     backend: Literal["auto", "numpy", "torch"] = "auto"
-    initial_state: str | None = None  # a state file written by DeltaModelBmi.save_state
+    initial_state: str | None = None  # a state file (DeltaModelBmi.save_state); its time must be start_time
+    final_state: str | None = None  # finalize() writes the state here (the next run's initial_state)
     nan_policy: Literal["error", "hold_last"] = "error"
     crop_calendar: dict[str, Any] | None = None  # δWOFOST only: the field's PCSE CropCalendar keys
 

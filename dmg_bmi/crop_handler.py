@@ -7,7 +7,9 @@
   the physics once (`Wofost72PP.step_params`) and reused every day.
 - `advance(state, weather)` is one WOFOST day (`Wofost72PP.step`, B's physics) on one day of weather
   (`crop_weather.WEATHER_NAMES` in PCSE units plus `DOY`); outputs are floats in PCSE units
-  (`OUTPUTS`). State is WOFOST's own state dict; `state_to_arrays` / `state_from_arrays` serialize it.
+  (`OUTPUTS`). State is WOFOST's own state dict; `state_to_arrays` / `state_from_arrays` serialize it. The
+  leaf-class arrays hold one slot per run day; a state restored into a run with more (or fewer) days keeps
+  its written slots and gets empty ones (exact: slots past the state's day are never read).
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ from dmg_bmi.models.crop_checkpoint import (
     weather_options,
 )
 from dmg_bmi.models.crop_delta import PHYSICS_WEATHER, base_params
+from dmg_bmi.models.phy.wofost72 import leaves
 from dmg_bmi.models.phy.wofost72.physics import Wofost72PP
 from dmg_bmi.variables import INPUT_NAMES
 
 OUTPUTS = ("DVS", "LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "RD", "TRA")
+_SLOTS = frozenset(leaves.new_buffers(1, 0, torch.float64, "cpu"))  # leaf-class arrays: one slot per run day
 _CACHE: dict[tuple, tuple] = {}
 
 
@@ -84,6 +88,9 @@ class CropHandler:
         self.attribute_names: tuple[str, ...] = tuple(names + [n for n in PHY_ATTRIBUTES if n not in names])
         # the BMI inputs WOFOST's daily weather is made from (CSDMS names, dmg_bmi.variables order)
         self.input_names: tuple[str, ...] = tuple(n for n in INPUT_NAMES if n in AORC_INPUTS)
+        # for BMI get_component_name
+        self.description = (f"dmg_bmi DeltaModel: NN-parameterized crop model ({self.ckpt.config.nn.name} -> "
+                            f"{self.ckpt.config.phy.name}, WOFOST 7.2 potential production)")
         self.phy: Wofost72PP | None = None
 
     @classmethod
@@ -154,7 +161,11 @@ class CropHandler:
         return {k: v.detach().cpu().numpy().copy() for k, v in state.items()}
 
     def state_from_arrays(self, arrays: dict[str, np.ndarray]) -> dict:
-        """Inverse of `state_to_arrays`, typed like `initial_state()`; mismatches raise InputError."""
+        """Inverse of `state_to_arrays`, typed like `initial_state()`; mismatches raise InputError.
+
+        The leaf-class arrays may have another slot count (a state saved by a run of another length): the
+        slots before the state's day are kept, the others are empty (a written slot that does not fit
+        raises)."""
         ref = self.initial_state()
         if set(ref) != set(arrays):
             raise InputError(f"crop state arrays do not match this model: missing "
@@ -162,11 +173,24 @@ class CropHandler:
                              f"unexpected {sorted(set(arrays) - set(ref))[:5]}")
         out = {}
         for k, v in ref.items():
-            if tuple(v.shape) != tuple(arrays[k].shape):
+            value = torch.as_tensor(np.asarray(arrays[k])).to(v.dtype)
+            if k in _SLOTS and value.ndim == 2 and value.shape[0] == v.shape[0]:
+                value = self._fit_slots(k, value, v)
+            if tuple(v.shape) != tuple(value.shape):
                 raise InputError(f"crop state array {k!r} has shape {arrays[k].shape}, "
                                  f"expected {tuple(v.shape)}")
-            out[k] = torch.as_tensor(np.asarray(arrays[k])).to(v.dtype).clone()
+            out[k] = value.clone()
         return out
+
+    def _fit_slots(self, key: str, value: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:
+        """Leaf-class array `value` `[B, L']` fitted to this run's `[B, L]` (`empty`: unwritten slots)."""
+        width = empty.shape[1]
+        if value.shape[1] <= width:
+            return torch.cat([value, empty[:, value.shape[1]:]], dim=1)
+        if not torch.equal(value[:, width:], empty[:, :1].expand(-1, value.shape[1] - width)):
+            raise InputError(f"crop state array {key!r} has {value.shape[1]} leaf-class slots written past "
+                             f"this run's {width} days (start_time..end_time + 1 day from the state's day 0)")
+        return value[:, :width]
 
     def _check_bound(self) -> None:
         if self.phy is None:

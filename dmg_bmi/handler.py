@@ -225,10 +225,15 @@ class ModelHandler:
                     raise CheckpointError(f"{m.ckpt.path}: model input {name!r} cannot be derived from "
                                           f"ngen's AORC forcing; derivable: {sorted(DAILY_SOURCES)}")
                 fields += [f for f in DAILY_SOURCES[name] if f not in fields]
-        self.aorc_inputs: tuple[str, ...] = tuple(fields)  # AORC fields the inputs need (PET's come on top)
         needed = {*fields, *F.aorc_required_inputs(self.derivation)}
         # the BMI inputs this model reads (CSDMS names, dmg_bmi.variables order): all a framework must set
         self.input_names: tuple[str, ...] = tuple(n for n in INPUT_NAMES if n in needed)
+        models = " + ".join(dict.fromkeys(f"{m.ckpt.config.nn.name} -> {m.ckpt.config.phy.name}"
+                                          for m in members))
+        ensemble = f", ensemble of {len(members)}" if len(members) > 1 else ""
+        # for BMI get_component_name
+        self.description = (f"dmg_bmi DeltaModel: NN-parameterized hydrology ({models}; PET "
+                            f"{self.derivation.pet_method}{ensemble})")
         self.fingerprint = hashlib.sha256(
             "|".join(f"{m.loaded.fingerprint}:{w!r}" for m, w in zip(members, weights, strict=True)).encode()
         ).hexdigest()

@@ -1,7 +1,9 @@
 """The one table of BMI variables: internal name, CSDMS name, UDUNITS units, description, role.
 
 Roles:
-- ``input``: forcing set by the framework every step (ngen's AORC fields, bmi-ngen.md §4.7);
+- ``input``: forcing set by the framework every step (ngen's AORC fields, bmi-ngen.md §4.7, and a PET rate);
+  a BMI instance lists only those its checkpoint reads (`handler.input_names`), the others stay settable
+  and are ignored;
 - ``output``: values the model publishes every step (listed by `get_output_var_names`); `model` says which
   kind of checkpoint publishes it: ``hydro`` (HBV) or ``crop`` (δWOFOST, PCSE units);
 - ``parameter``: static catchment values set from the init config or by ngen `model_params` through
@@ -53,7 +55,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("pet_rate", "water_potential_evaporation_flux", "mm h-1",
              "potential evapotranspiration rate, given as forcing (checkpoints with pet_method 'forcing', "
              "e.g. the δHBV 2.0 CSV column PET_hargreaves in mm h-1)", "input"),
-    # --- outputs: rates of the latest 24 h (see dmg_bmi.ngen.phased) ---
+    # --- outputs: rates of the latest 24 h (see dmg_bmi.ngen.daily_chains) ---
     Variable("runoff_depth", "land_surface_water__runoff_depth", "m",
              "runoff depth over the BMI time step (ngen's main output)", "output"),
     Variable("runoff_flux", "land_surface_water__runoff_volume_flux", "m3 s-1",

@@ -96,17 +96,22 @@ def offline_daily(ckpt_path: Path, forcing: dict, lat: float, doy: np.ndarray, a
 
 
 # ---------------------------------------------------------------- variables table
+NGEN_NAMES = {"water_potential_evaporation_flux"}  # ngen's own names (its PET module's output), not CSDMS
+
+
 def test_variables_have_valid_names_and_units():
     from gimli.units import units
     from standard_names import StandardName
 
     for var in V.VARIABLES:
         if var.role in ("input", "output"):
-            StandardName(var.name)  # raises on an invalid CSDMS name
+            if var.name not in NGEN_NAMES:
+                StandardName(var.name)  # raises on an invalid CSDMS name
             units.Unit(var.units)  # raises on invalid UDUNITS
         assert var.units not in ("-", "", "none")
-    assert V.MAIN_OUTPUT in V.OUTPUT_NAMES and len(V.INPUT_NAMES) == 8
-    assert {v for v, _ in V.AORC_FIELDS.values()} == set(V.INPUT_NAMES)
+    assert V.MAIN_OUTPUT in V.OUTPUT_NAMES and len(V.INPUT_NAMES) == 9
+    assert set(V.INPUT_NAMES) == {v for v, _ in V.AORC_FIELDS.values()} | NGEN_NAMES
+    assert set(V.FORCING_COLUMNS) == set(V.INPUT_NAMES)
 
 
 # ---------------------------------------------------------------- basics, time
@@ -116,7 +121,8 @@ def test_info_time_and_grid(tmp_path, ckpt):
     assert bmi.get_current_time() == 0.0
     assert bmi.get_time_step() == 3600.0 and bmi.get_time_units() == "s"
     assert bmi.get_end_time() == 29 * 86400.0  # 2015-12-01 00:00 .. 2015-12-29 23:00 + one step
-    assert bmi.get_input_item_count() == 8 and len(bmi.get_output_var_names()) == bmi.get_output_item_count()
+    assert bmi.get_input_var_names() == (PRECIP, TEMP)  # Hamon PET: all the demo checkpoint reads
+    assert bmi.get_input_item_count() == 2 and len(bmi.get_output_var_names()) == bmi.get_output_item_count()
     for name in (*bmi.get_input_var_names(), *bmi.get_output_var_names()):
         assert bmi.get_var_type(name) == "float64" and bmi.get_var_itemsize(name) == 8
         assert bmi.get_var_nbytes(name) == 8 and bmi.get_var_grid(name) == 0
@@ -331,7 +337,11 @@ def test_initial_state_file_hot_start(tmp_path, ckpt):
         set_inputs(ref, f, k)
         ref.update()
     ref.save_state(tmp_path / "state.bin")
-    hot = make(tmp_path, ckpt, latitude=43.1487, initial_state="state.bin")  # relative to the YAML
+    with pytest.raises(ConfigError, match=r"start_time 2015-12-01 00:00:00 is not the time of initial_state "
+                                          r".*state.bin, 2015-12-03 00:00:00"):
+        make(tmp_path, ckpt, latitude=43.1487, initial_state="state.bin")
+    # relative to the YAML; BMI time 0 is start_time, the state's time
+    hot = make(tmp_path, ckpt, latitude=43.1487, initial_state="state.bin", start_time="2015-12-03 00:00:00")
     assert hot.get_current_time() == 0.0  # a hot start begins a new run at time 0
     for k in range(48, 96):
         for b in (ref, hot):

@@ -136,7 +136,8 @@ def test_hot_start_continues_exactly(tmp_path):
         first.update()
     state = tmp_path / "state.bin"
     first.save_state(state)
-    path2 = _config(tmp_path, time_step=86400, end_time="2015-07-19 23:00:00", initial_state=str(state))
+    path2 = _config(tmp_path, time_step=86400, start_time="2015-06-10 00:00:00",  # the state's time: day 70
+                    end_time="2015-07-19 23:00:00", initial_state=str(state))
     second = DeltaModelBmi()
     second.initialize(str(path2))
     rows, buf = [], np.zeros(1)
@@ -186,10 +187,13 @@ def test_missing_attribute_is_named(tmp_path):
     path.write_text(yaml.safe_dump(data))
     bmi = DeltaModelBmi()
     bmi.initialize(str(path))
+    for name, values in _hourly(1, start_doy=91).items():
+        bmi.set_value(name, values[:1])
     with pytest.raises(ConfigError, match=r"attribute 'elev' is not set"):
         bmi.update()
     bmi.set_value("elev", np.array([120.0]))  # ngen model_params can supply it
     bmi.update()
+    assert bmi.get_current_time() == 3600.0
 
 
 def test_hydro_checkpoint_refuses_a_crop_calendar(tmp_path):
@@ -251,3 +255,40 @@ def test_update_past_the_run_end_is_refused(tmp_path):
     assert bmi.get_current_time() == 11 * 86400.0
     with pytest.raises(InputError, match=r"update past the run's end: day 11 from 2015-04-01"):
         bmi.update()
+
+
+def test_crop_state_fits_a_run_of_another_length():
+    """Leaf-class slots (one per run day): a state restores into a longer run (empty slots added) and a
+    shorter one (unwritten slots dropped) and continues exactly; written slots past the run's days are
+    refused."""
+    from dmg_bmi.crop_handler import CropHandler
+
+    cfg = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+    calendar = CropCalendar.from_dict({**cfg["crop_calendar"], "crop_start_date": "2015-04-03"})
+    attrs = {**cfg["attributes"], "lat": cfg["latitude"]}
+    weather = [{"IRRAD": 2.0e7, "TMIN": 8.0 + d % 5, "TMAX": 22.0 + d % 3, "E0": 0.4, "ES0": 0.35, "ET0": 0.3,
+                "RAIN": 0.1 * (d % 4 == 0), "DOY": 91.0 + d} for d in range(60)]
+
+    def handler(n_days):
+        h = CropHandler.load(CKPT)
+        h.bind(attrs, calendar, calendar.crop_start_date.replace(day=1), n_days)
+        return h
+
+    ref = handler(60)
+    state = ref.initial_state()
+    rows = []
+    for d, w in enumerate(weather):
+        state, out = ref.advance(state, w)
+        rows.append(out)
+        if d == 39:
+            saved = ref.state_to_arrays(state)
+    assert rows[-1]["LAI"] > 0.1  # leaves grew: slots were written
+    for n_days in (45, 61, 200):
+        other = handler(n_days)
+        state = other.state_from_arrays(saved)
+        assert state["LV_W"].shape == (1, n_days)
+        for d in range(40, 45):
+            state, out = other.advance(state, weather[d])
+            assert out == rows[d], (n_days, d)
+    with pytest.raises(InputError, match=r"'LV_\w+' has 60 leaf-class slots written past this run's 30 days"):
+        handler(30).state_from_arrays(saved)

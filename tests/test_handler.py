@@ -152,3 +152,18 @@ def test_fast_normalize_equals_normalizer(ckpt):
     for row in ([3.0, -2.0, 1.5], [0.0, 25.0, 0.0], [12.5, np.nan, 4.0], [-1.0, 0.0, 0.0]):
         want = norm.transform(np.array([row]), m.ckpt.nn_forcings)
         np.testing.assert_allclose(m.normalize(list(row)), want, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("method, extra", [
+    ("hamon", ()), ("hargreaves", ()), ("forcing", ("water_potential_evaporation_flux",)),
+    ("priestley_taylor", ("atmosphere_air_water~vapor__relative_saturation", "land_surface_air__pressure",
+                          "land_surface_radiation~incoming~shortwave__energy_flux")),
+])
+def test_input_names_and_description_follow_the_checkpoint(tmp_path, method, extra):
+    """The BMI inputs a checkpoint reads: P and T plus what its PET method needs (CSDMS names, in order)."""
+    path = make_demo_checkpoint(tmp_path / f"{method}.pt", nmul=1, hidden=4, pet_method=method)
+    h = ModelHandler.load(path)
+    assert h.input_names == ("atmosphere_water__liquid_equivalent_precipitation_rate",
+                             "land_surface_air__temperature", *extra)
+    assert h.description == ("dmg_bmi DeltaModel: NN-parameterized hydrology (lstm_mlp -> hbv_1_1p; PET "
+                             f"{method})")

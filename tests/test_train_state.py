@@ -14,8 +14,9 @@ from dmg_bmi.checkpoint import save_checkpoint
 from dmg_bmi.cli import main
 from dmg_bmi.config import InputConfig, ModelConfig, NNConfig, PhyConfig
 from dmg_bmi.data.twin import make_twin
-from dmg_bmi.errors import InputError
+from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.models.delta import DeltaModel
+from dmg_bmi.ngen import payload
 from dmg_bmi.normalization import Normalizer, VarStats
 
 ATTRS = ["p_mean", "slope", "soil_depth", "forest_frac", "sand_frac"]
@@ -77,6 +78,13 @@ def test_bmi_loads_simulate_state_and_its_own_state_loads_back(setup, tmp_path, 
     (tmp_path / "hourly.yml").write_text(yaml.safe_dump({**cfg, "time_step": 3600}))
     with pytest.raises(InputError, match="time_step"):  # written for a daily BMI (--state-time-step 86400)
         DeltaModelBmi().initialize(str(tmp_path / "hourly.yml"))
+    # the state carries its time: 00:00 UTC after the last simulated day (2001-03-31), the BMI's start_time
+    header, _ = payload.decode((root / "st" / "twin0001.state").read_bytes())
+    assert header["time"] == "2001-04-01T00:00:00Z" and header["basin"] == "twin0001"
+    (tmp_path / "late.yml").write_text(yaml.safe_dump({**cfg, "start_time": "2001-04-02 00:00:00"}))
+    with pytest.raises(ConfigError, match=r"start_time 2001-04-02 00:00:00 is not the time of initial_state "
+                                          r".*twin0001.state, 2001-04-01 00:00:00"):
+        DeltaModelBmi().initialize(str(tmp_path / "late.yml"))
     via_bmi = sim(root, "p2_bmi", "2001-04-01", "2001-06-30", "--basins", "twin0001",
                   "--initial-state", str(tmp_path / "from_bmi.state"))
     direct = sim(root, "part2", "2001-04-01", "2001-06-30", "--initial-state", str(root / "st"))
@@ -87,3 +95,17 @@ def test_bmi_loads_simulate_state_and_its_own_state_loads_back(setup, tmp_path, 
             "--initial-state", str(root / "st")]
     assert main(args) == 2
     assert "must start on 2001-04-01" in capsys.readouterr().err
+    # an hourly BMI's state at 05:00 is no start for a daily simulation
+    (tmp_path / "cold.yml").write_text(yaml.safe_dump({**cfg, "time_step": 3600, "initial_state": None}))
+    bmi = DeltaModelBmi()
+    bmi.initialize(str(tmp_path / "cold.yml"))
+    for _ in range(5):
+        for name in bmi.get_input_var_names():
+            bmi.set_value(name, np.array([0.0 if "precipitation" in name else 283.0]))
+        bmi.update()
+    bmi.save_state(tmp_path / "five.state")
+    args[-1] = str(tmp_path / "five.state")
+    args[args.index("2001-05-01")] = "2001-04-01"
+    assert main([*args, "--basins", "twin0001"]) == 2
+    assert "the state is at 2001-04-01 05:00:00 (UTC), so the simulation cannot start a daily run" in \
+        capsys.readouterr().err

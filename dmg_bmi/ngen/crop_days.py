@@ -5,8 +5,9 @@ covers `[start + d·24 h, start + (d+1)·24 h)`: its k records (each repeated 24
 values) go through `crop_weather.aorc_hourly_to_wofost_daily` (the dataset builders' own conversion, with
 the checkpoint's options, the field's latitude and elevation), and the crop advances one day. Between day
 closes the outputs hold the latest day's values. Day d is calendar date `start.date() + d` (day of year for
-Penman and WOFOST), so a run starting at 00:00 UTC has UTC days; day 0 is the run's first day, and the crop
-calendar's dates are day indices from it.
+Penman and WOFOST), so a run starting at 00:00 UTC has UTC days; day 0 is the first day of the state's day
+axis (the run's first day, or for a hot start the first run's), and the crop calendar's dates are day
+indices from it. A record holds the inputs the handler reads (`handler.input_names`), nothing else.
 """
 
 from __future__ import annotations
@@ -15,26 +16,27 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from dmg_bmi.crop_weather import AORC_INPUTS, aorc_hourly_to_wofost_daily
+from dmg_bmi.crop_weather import aorc_hourly_to_wofost_daily
 from dmg_bmi.errors import InputError
 from dmg_bmi.ngen.day_ring import DayRing
-from dmg_bmi.variables import INPUT_NAMES
 
 
 class CropDays(DayRing):
-    """Daily δWOFOST fed one framework record per update (see the module docstring)."""
+    """Daily δWOFOST fed one framework record per update (see the module docstring).
+
+    `dt` s per record; `start` (UTC, naive) is the time of record 0, its date day 0."""
 
     def __init__(self, handler, dt: int, start: datetime):
-        super().__init__(dt)
+        super().__init__(dt, handler.input_names)
         self.handler = handler
         self.start = start.date()
-        self._fields = [(INPUT_NAMES.index(name), name) for name in AORC_INPUTS]
+        self._fields = list(enumerate(self.names))
         self.state = handler.initial_state()
         self.outputs = dict.fromkeys(("DVS", "LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "RD", "TRA"), 0.0)
         self.weather: dict[str, float] = {}
 
     def advance(self, record: np.ndarray) -> dict[str, float]:
-        """Take one record (BMI input units, INPUT_NAMES order); step the crop when a day is complete."""
+        """Take one record (BMI units, `handler.input_names` order); step the crop when a day is complete."""
         self.push(record)
         if self.n % self.k == 0:
             day = self.n // self.k - 1

@@ -4,13 +4,16 @@ With `k = 86400 / dt` framework steps per day (k = 24 for ngen's hourly step, 1 
 k independent copies ("chains") of the daily model state. After framework update `n` (1-based), chain
 `n mod k` advances one daily step on the trailing 24 h of forcing (the last k records, aggregated by
 `dmg_bmi.forcing.aorc_hourly_to_daily`, the trainer's own implementation), so every update reports the
-rates of the latest 24 h. Chain 0 steps at n = k, 2k, ... on exactly the calendar-aligned windows, so when
-the run starts at midnight its outputs equal the offline daily model on daily-aggregated forcing.
+rates of the latest 24 h. A record holds the inputs the handler reads (`handler.input_names`), nothing
+else. Chain 0 steps at n = k, 2k, ... on exactly the calendar-aligned windows, so when the run starts at
+midnight its outputs equal the offline daily model on daily-aggregated forcing.
 
 Warm-up: a chain steps only on a full 24-h window. From a cold start the first k-1 updates report zero
 fluxes (stores show the initial state); hours before a chain's first window are never consumed by that
 chain and stay counted in `mass_stored` (as forcing received but not consumed). A state file written by
-the BMI restores every chain and the forcing window, so a hot start continues exactly.
+the BMI restores every chain and the forcing window, so a hot start continues exactly. `start` is the time
+of the chains' first record (the state's day axis): a restored run passes the first run's start, so the day
+of year of every window (PET) is the unbroken run's.
 
 Mass accounting (mm, per chain, averaged over chains with equal weight): the BMI's reported fluxes are
 exactly the chain mean, so `in - out - stored - leaked` closes if the physics conserves water.
@@ -23,26 +26,27 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from dmg_bmi.errors import InputError
-from dmg_bmi.forcing import aorc_hourly_to_daily, aorc_required_inputs
+from dmg_bmi.forcing import aorc_hourly_to_daily
 from dmg_bmi.ngen.day_ring import DayRing
-from dmg_bmi.variables import INPUT_NAMES
 
-PRECIP = INPUT_NAMES.index("atmosphere_water__liquid_equivalent_precipitation_rate")
+PRECIP = "atmosphere_water__liquid_equivalent_precipitation_rate"  # mm s-1; summed for ngen::mass_in
 FLUXES = ("runoff", "aet", "pet", "precip", "leak")
 MASS_TERMS = ("mass_in", "mass_out", "mass_stored", "mass_leaked")
 
 
 class DailyChains(DayRing):
-    """k phase-shifted daily chains of one ModelHandler, fed one framework record per update."""
+    """k phase-shifted daily chains of one ModelHandler, fed one framework record per update.
+
+    `dt` s per record; `start` (UTC, naive) is the time of record 0; `latitude` in degrees north (PET)."""
 
     def __init__(self, handler, dt: int, start: datetime, latitude: float):
-        super().__init__(dt)
+        super().__init__(dt, handler.input_names)
         self.handler = handler
         self.dt = dt
         self.start = start
         self.latitude = latitude
-        needed = set(aorc_required_inputs(handler.derivation)) | set(handler.aorc_inputs)
-        self._fields = [(i, name) for i, name in enumerate(INPUT_NAMES) if name in needed]
+        self._fields = list(enumerate(self.names))
+        self._precip = self.names.index(PRECIP)
         self._doy_cache = (None, 0)
         s0 = handler.initial_state()
         self.states = [s0] * self.k  # states are immutable structures: sharing the cold start is safe
@@ -58,9 +62,9 @@ class DailyChains(DayRing):
 
     # --- stepping -------------------------------------------------------------------------------
     def advance(self, record: np.ndarray) -> dict[str, float]:
-        """Take one framework record (BMI input units, INPUT_NAMES order) and return the current outputs."""
+        """Take one framework record (BMI input units, `handler.input_names` order); return the outputs."""
         self.push(record)
-        self.p_received += float(record[PRECIP]) * self.dt
+        self.p_received += float(record[self._precip]) * self.dt
         if self.n < self.k:
             self.outputs = {**self.outputs, **{f: 0.0 for f in FLUXES}}
             return self.outputs

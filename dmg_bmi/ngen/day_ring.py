@@ -1,8 +1,9 @@
 """The last day of framework records, shared by the daily models run under a sub-daily framework step.
 
 With `k = 86400 / dt` framework steps per day (dt in s, a whole number of hours dividing 86400 s), the ring
-holds the latest k records (BMI input units, INPUT_NAMES order) at slot `n mod k`, n counting the records
-taken; each record stands for `24 / k` hours.
+holds the latest k records at slot `n mod k`, n counting the records taken; each record stands for `24 / k`
+hours. A record holds one value per input the model reads (`names`: the handler's `input_names`, CSDMS
+names in BMI input units), never the forcings it does not read.
 """
 
 from __future__ import annotations
@@ -10,24 +11,24 @@ from __future__ import annotations
 import numpy as np
 
 from dmg_bmi.errors import InputError
-from dmg_bmi.variables import INPUT_NAMES
 
 SECONDS_PER_DAY = 86400
 
 
 class DayRing:
-    """Ring buffer `ring [k, len(INPUT_NAMES)]` of the latest framework records and their count `n`."""
+    """Ring buffer `ring [k, len(names)]` of the latest framework records and their count `n`."""
 
-    def __init__(self, dt: int):
+    def __init__(self, dt: int, names: tuple[str, ...]):
         if dt <= 0 or dt % 3600 or SECONDS_PER_DAY % dt:
             raise InputError(f"time step {dt} s must be a whole number of hours that divides 86400 s")
         self.k = SECONDS_PER_DAY // dt
         self._repeat = 24 // self.k  # each record stands for this many hours of the 24-h window
-        self.ring = np.zeros((self.k, len(INPUT_NAMES)))
+        self.names = tuple(names)
+        self.ring = np.zeros((self.k, len(self.names)))
         self.n = 0
 
     def push(self, record: np.ndarray) -> None:
-        """Store one framework record and count it."""
+        """Store one framework record (`[len(names)]`, in `names` order) and count it."""
         self.ring[self.n % self.k] = record
         self.n += 1
 
@@ -36,10 +37,15 @@ class DayRing:
         return {"ring": self.ring.copy(), "n": np.array([self.n])}
 
     def ring_from_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Restore "ring" and "n"; a ring saved with another step count raises InputError."""
-        if arrays["ring"].shape != self.ring.shape:
-            raise InputError(
-                f"state was saved with {arrays['ring'].shape[0]} steps per day, this run has {self.k}"
-            )
-        self.ring = arrays["ring"].astype(np.float64)
-        self.n = int(arrays["n"][0])
+        """Restore "ring" and "n"; a ring saved with another step count or other inputs raises InputError."""
+        ring, n = arrays["ring"], arrays["n"]
+        if ring.ndim != 2 or ring.shape[0] != self.k:
+            raise InputError(f"state was saved with {ring.shape[0] if ring.ndim else 0} steps per day, this "
+                             f"run has {self.k}")
+        if ring.shape[1] != len(self.names):
+            raise InputError(f"state holds records of {ring.shape[1]} inputs, this model reads "
+                             f"{len(self.names)} ({list(self.names)})")
+        if n.shape != (1,) or n.dtype.kind not in "iu" or int(n[0]) < 0:
+            raise InputError(f"state record count {n.tolist()} is not one whole number >= 0")
+        self.ring = ring.astype(np.float64)
+        self.n = int(n[0])

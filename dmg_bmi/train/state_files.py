@@ -2,13 +2,14 @@
 
 `dmg-bmi simulate --save-state DIR` writes `DIR/<basin>.state` for every basin: a `dmg_bmi.bmi_state`
 payload (`dmg_bmi.ngen.payload`, the format `DeltaModelBmi.save_state` writes) whose daily chains all start
-from the offline end state (the midnight after the last simulated day, `DailyChains.warm_start`). A BMI
-config can name it as `initial_state` (same checkpoint, same `time_step`); with a daily step the BMI then
-continues exactly, with a sub-daily step chain 0 continues exactly and chain c starts c hours late.
+from the offline end state, `DailyChains.warm_start`. The state's `time` is 00:00 UTC of the day after the
+last simulated day. A BMI config can name it as `initial_state` with that `start_time` (same checkpoint, same
+`time_step`); with a daily step the BMI then continues exactly, with a sub-daily step chain 0 continues
+exactly and chain c starts c hours late.
 
 `dmg-bmi simulate --initial-state DIR` (or one file for one basin) reads such files, including ones the
-BMI saved: it takes the chain that stepped last (the state at the BMI's current time, a day boundary when
-the BMI run started at midnight and ran whole days) and runs the period from it without warm-up.
+BMI saved: it takes the chain that stepped last (the state at the BMI's current time) and runs the period
+from it without warm-up. The state's time must be 00:00 of the simulation's first day.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from dmg_bmi.data.dataset import HydroDataset
 from dmg_bmi.errors import InputError
 from dmg_bmi.ngen import payload
 
-FORMAT = "dmg_bmi.bmi_state"
 SUFFIX = ".state"
 
 
@@ -63,10 +63,11 @@ def _basin(tree, i: int):
 
 def save_states(state: dict, basins: list[str], ds: HydroDataset, checkpoint: Path, end: dt.date,
                 folder: Path, time_step: int = 3600) -> list[Path]:
-    """Write the batched end `state` (basins in `basins` order, rows of `ds`) as BMI state files."""
+    """Write the batched end `state` (basins in `basins` order, rows of `ds`) of the day `end` as BMI state
+    files at 00:00 UTC of the next day, for a BMI stepping `time_step` s."""
     from dmg_bmi.ngen.daily_chains import DailyChains
-    from dmg_bmi.variables import INPUT_NAMES
 
+    time = dt.datetime(end.year, end.month, end.day) + dt.timedelta(days=1)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     handler = _handler(checkpoint)
@@ -76,13 +77,12 @@ def save_states(state: dict, basins: list[str], ds: HydroDataset, checkpoint: Pa
         _bind(handler, ds, rows[basin])
         # through the handler's own (de)serializer: checks structure and shapes against the BMI's state
         member = handler.state_from_arrays(handler.state_to_arrays((_basin(state, i),)))
-        chains = DailyChains(handler, int(time_step), dt.datetime(end.year, end.month, end.day), 0.0)
+        chains = DailyChains(handler, int(time_step), time, 0.0)
         chains.warm_start(member)
-        header = {"format": FORMAT, "fingerprint": handler.fingerprint, "time_step": float(time_step),
-                  "current_time": 0.0, "steps": 0, "basin": basin, "date": str(end)}
+        header = payload.state_header(handler.fingerprint, time_step, time, handler.input_names, basin=basin)
         arrays = {f"chains/{k}": v for k, v in chains.to_arrays().items()}
-        arrays["inputs"] = np.zeros(len(INPUT_NAMES))
-        arrays["last_valid"] = np.full(len(INPUT_NAMES), np.nan)
+        arrays["inputs"] = np.full(len(handler.input_names), np.nan)  # a hot start sets its own
+        arrays["last_valid"] = np.full(len(handler.input_names), np.nan)
         path = folder / f"{basin}{SUFFIX}"
         write_bytes(path, payload.encode(header, arrays))
         paths.append(path)
@@ -98,15 +98,11 @@ def load_states(where: str | Path, ds: HydroDataset, checkpoint: Path, start: dt
         path = state_path(where, basin, ds.n_basins)
         if not path.is_file():
             raise InputError(f"initial state for basin {basin}: file not found: {path}")
-        header, arrays = payload.decode(path.read_bytes())
-        if header.get("format") != FORMAT:
-            raise InputError(f"{path}: state format {header.get('format')!r} is not {FORMAT!r}")
-        if header.get("fingerprint") != handler.fingerprint:
-            raise InputError(f"{path}: the state was written with a different checkpoint than {checkpoint}")
-        saved = header.get("date")
-        if saved is not None and dt.date.fromisoformat(saved) + dt.timedelta(days=1) != start:
-            raise InputError(f"{path}: the state is the end of {saved}, so the simulation must start on "
-                             f"{dt.date.fromisoformat(saved) + dt.timedelta(days=1)}, not {start}")
+        _, arrays, time = payload.read_state(path.read_bytes(), handler.fingerprint, str(path))
+        if time != dt.datetime(start.year, start.month, start.day):
+            when = f"must start on {time.date()}" if time.time() == dt.time() else "cannot start a daily run"
+            raise InputError(f"{path}: the state is at {time} (UTC), so the simulation {when}, not on "
+                             f"{start}")
         _bind(handler, ds, i)
         chain = int(arrays["chains/n"][0]) % arrays["chains/ring"].shape[0]  # the chain that stepped last
         prefix = f"chains/chain{chain}/"
