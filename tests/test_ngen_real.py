@@ -154,3 +154,112 @@ def test_a_copied_run_folder_still_runs(ngen_env, python_run, domain, tmp_path):
     ngen_env.run(copy)
     for path in sorted(python_run.glob("cat-*.csv")):
         assert (copy / path.name).read_text(encoding="utf-8") == path.read_text(encoding="utf-8"), path.name
+
+
+# ----------------------------------------------------------------------------- hot start across two runs
+def test_hot_start_across_two_ngen_runs_equals_one_run(ngen_env, python_run, domain, tmp_path):
+    """ngen has no serialization protocol: run one writes each catchment's final state, run two starts
+    from it (`initial_state`, start_time = run one's end + 1 h); run two equals the unbroken run bit for
+    bit."""
+    table = read_attributes_table(domain / "camels_attributes_v2_01073000.csv")
+    common = dict(needed=needed_attributes(CKPT), table=table, nexus_geojson=domain / "nexus_hf.geojson")
+    first = write_run_folder(tmp_path / "first", domain / "catchments.geojson", domain / "forcing", CKPT,
+                             START, "2015-12-15 04:00:00", save_final_states=True, **common)
+    ngen_env.run(first)
+    states = first / "states" / "final"
+    assert sorted(p.stem for p in states.glob("*.state")) == sorted(read_outputs(python_run))
+    second = write_run_folder(tmp_path / "second", domain / "catchments.geojson", domain / "forcing", CKPT,
+                              "2015-12-15 05:00:00", END, initial_states=states, **common)
+    ngen_env.run(second)
+    cut = 14 * 24 + 5  # hours in run one
+    whole, first_out, second_out = read_outputs(python_run), read_outputs(first), read_outputs(second)
+    for cid, cols in whole.items():
+        for column, values in cols.items():
+            if column == "Time Step":
+                continue
+            np.testing.assert_array_equal(first_out[cid][column], values[:cut], err_msg=f"{cid} {column}")
+            np.testing.assert_array_equal(second_out[cid][column], values[cut:], err_msg=f"{cid} {column}")
+
+
+def test_a_hot_start_at_the_wrong_time_stops_ngen_naming_both_times(ngen_env, domain, tmp_path):
+    table = read_attributes_table(domain / "camels_attributes_v2_01073000.csv")
+    common = dict(needed=needed_attributes(CKPT), table=table, nexus_geojson=domain / "nexus_hf.geojson")
+    first = write_run_folder(tmp_path / "first", domain / "catchments.geojson", domain / "forcing", CKPT,
+                             START, "2015-12-02 23:00:00", save_final_states=True, **common)
+    ngen_env.run(first)
+    second = write_run_folder(tmp_path / "second", domain / "catchments.geojson", domain / "forcing", CKPT,
+                              "2015-12-05 00:00:00", END, initial_states=first / "states" / "final", **common)
+    done = ngen_env.run(second, check=False)
+    log = (second / "ngen.log").read_text(encoding="utf-8")
+    assert done.returncode != 0
+    assert "2015-12-03" in log and "2015-12-05" in log, log[-2000:]
+
+
+# ----------------------------------------------------------------------------- the δHBV 2.0 forcing layout
+DHBV2_ATTRIBUTES = {  # network attributes (dHBV 2.0 / MERIT names) with plausible normalization (mean, std)
+    "aridity": (1.0, 0.6), "meanP": (1100.0, 500.0), "meanTa": (8.0, 6.0), "meanelevation": (700.0, 600.0),
+    "meanslope": (5.0, 5.0), "snow_fraction": (0.2, 0.2),
+}
+
+
+def dhbv2_geojson(hydrofabric: Path, ids: list[str], out: Path) -> tuple[Path, Path]:
+    """Catchment and nexus GeoJSON of the divides `ids`, read from the domain's GeoPackage (sqlite)."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{hydrofabric}?mode=ro", uri=True) as db:
+        divides = {r[0]: (r[1], r[2]) for r in db.execute("SELECT divide_id, toid, areasqkm FROM divides")}
+    box = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}  # ngen needs a type
+    cats = [{"type": "Feature", "id": cid, "geometry": box,
+             "properties": {"areasqkm": divides[cid][1], "toid": divides[cid][0]}} for cid in ids]
+    nexus = [{"type": "Feature", "id": nid, "geometry": {"type": "Point", "coordinates": [0, 0]},
+              "properties": {"toid": ""}} for nid in sorted({divides[cid][0] for cid in ids})]
+    paths = out / "catchments.geojson", out / "nexus.geojson"
+    for path, features in zip(paths, (cats, nexus), strict=True):
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
+    return paths
+
+
+@pytest.mark.slow
+def test_dhbv2_layout_a_whole_year_with_pet_as_forcing(ngen_env, tmp_path):
+    """CSVs with only precip_rate[mm h-1], TMP_2maboveground and PET_hargreaves (mm h-1): the BMI declares
+    just those three inputs, the writer maps them, and a year of real ngen equals the offline daily run."""
+    from dmg_bmi.ngen.demo import make_demo_checkpoint
+
+    domain = shared_path("hydro", "hourly", "ngen_dhbv2_mts")
+    ids = ["cat-2453", "cat-2454"]
+    ckpt = make_demo_checkpoint(tmp_path / "pet_forcing.pt", nmul=4, pet_method="forcing",
+                                attributes=DHBV2_ATTRIBUTES)
+    (tmp_path / "geo").mkdir()
+    cats, nexus = dhbv2_geojson(domain / "hydrofabric" / "camels_subset_hf2.gpkg", ids, tmp_path / "geo")
+    table = read_attributes_table(domain / "attributes_dhbv2.csv")
+    start, days = datetime(2008, 1, 9), 365
+    end = (start + timedelta(days=days) - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
+    run = write_run_folder(tmp_path / "run", cats, domain / "forcing", ckpt,
+                           start.strftime("%Y-%m-%d %H:%M:%S"), end, list(DHBV2_ATTRIBUTES), table=table,
+                           latitude=44.0, nexus_geojson=nexus)
+    params = json.loads((run / "realization.json").read_text(encoding="utf-8"))["global"]["formulations"][0]
+    assert params["params"]["variables_names_map"] == {
+        "atmosphere_water__liquid_equivalent_precipitation_rate": "precip_rate",
+        "land_surface_air__temperature": "TMP_2maboveground",
+        "water_potential_evaporation_flux": "PET_hargreaves",
+    }
+    ngen_env.run(run)
+    outputs = read_outputs(run)
+    assert sorted(outputs) == ids
+    doy = np.array([(start + timedelta(days=d)).timetuple().tm_yday for d in range(days)])
+    for cid in ids:
+        _, cols = read_forcing(domain / "forcing" / f"{cid}.csv")
+        n = days * 24
+        forcing = {  # in the BMI's units, as ngen converts them (precip mm h-1 -> mm s-1)
+            "atmosphere_water__liquid_equivalent_precipitation_rate": cols["precip_rate"][0][:n] / 3600.0,
+            "land_surface_air__temperature": cols["TMP_2maboveground"][0][:n],
+            "water_potential_evaporation_flux": cols["PET_hargreaves"][0][:n],
+        }
+        ref = offline_daily(ckpt, forcing, 44.0, doy, table[cid])
+        got = outputs[cid][RUNOFF][23::24] * 1000.0 * 24.0
+        assert len(got) == days and ref["streamflow"].max() > 0.1
+        np.testing.assert_allclose(got, ref["streamflow"], rtol=1e-6, atol=1e-12, err_msg=cid)
+        pet = outputs[cid]["land_surface_water_evapotranspiration__potential_volume_flux"][23::24]
+        np.testing.assert_allclose(pet, ref["PET"], rtol=1e-6, atol=1e-9, err_msg=cid)
+        np.testing.assert_allclose(pet, forcing["water_potential_evaporation_flux"].reshape(days, 24).sum(1),
+                                   rtol=1e-6, atol=1e-9, err_msg=f"{cid}: PET is the forcing's daily sum")

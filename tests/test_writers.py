@@ -285,3 +285,38 @@ def test_attribute_table_round_trip(tmp_path):
     assert path.read_text(encoding="utf-8").splitlines()[0] == "id,area_km2,latitude,a"
     back = W.table_values(W.read_attributes_table(path), ["a"])
     assert back == values  # repr floats: exact
+
+
+def test_features_without_geometry_are_refused(tmp_path):
+    """ngen aborts with 'No such node (type)' on a feature without a geometry: the writer says so first."""
+    features = [cat("cat-1"), {**cat("cat-2"), "geometry": None}, {**cat("cat-3"), "geometry": {}}]
+    with pytest.raises(ConfigError, match=r"\['cat-2', 'cat-3'\] have no geometry with a 'type'"):
+        W.read_catchments(geojson(tmp_path / "c.geojson", features))
+
+
+def test_run_folder_states_for_a_hot_start(tmp_path, hamon_ckpt):
+    """`save_final_states` puts `final_state: ../states/final/<id>.state` in every YAML; `initial_states`
+    copies `<id>.state` files into the folder (refusing, before writing anything, ids without one)."""
+    cats = geojson(tmp_path / "cats.geojson", [cat(f"cat-{i}", latitude=44.0, p_mean=3.3, pet_mean=2.0,
+                                                   aridity=0.6, frac_snow=0.3, elev_mean=418.0,
+                                                   slope_mean=4.4) for i in (1, 2)])
+    for i in (1, 2):
+        forcing_csv(tmp_path / "forcing" / f"cat-{i}.csv", "time,precip_rate,TMP_2maboveground")
+    needed = ["p_mean", "pet_mean", "aridity", "frac_snow", "elev_mean", "slope_mean"]
+    common = dict(catchments_geojson=cats, forcing_dir=tmp_path / "forcing", checkpoint=hamon_ckpt,
+                  end=END, needed=needed)
+    run = W.write_run_folder(tmp_path / "one", start=START, save_final_states=True, **common)
+    cfg = yaml.safe_load((run / "config" / "cat-2.yml").read_text(encoding="utf-8"))
+    assert cfg["final_state"] == "../states/final/cat-2.state" and cfg["initial_state"] is None
+    assert (run / "states" / "final").is_dir()
+    states = tmp_path / "states"
+    states.mkdir()
+    (states / "cat-1.state").write_bytes(b"state of cat-1")
+    with pytest.raises(ConfigError, match=r"no <id>.state for catchment\(s\) \['cat-2'\]"):
+        W.write_run_folder(tmp_path / "two", start=START, initial_states=states, **common)
+    assert not (tmp_path / "two").exists()
+    (states / "cat-2.state").write_bytes(b"state of cat-2")
+    run = W.write_run_folder(tmp_path / "two", start=START, initial_states=states, **common)
+    cfg = yaml.safe_load((run / "config" / "cat-2.yml").read_text(encoding="utf-8"))
+    assert cfg["initial_state"] == "../states/initial/cat-2.state" and cfg["final_state"] is None
+    assert (run / "states" / "initial" / "cat-2.state").read_bytes() == b"state of cat-2"

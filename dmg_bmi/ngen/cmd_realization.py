@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nexus", type=Path, default=None,
                         help="nexus GeoJSON of these catchments (checked, copied into the folder)")
     parser.add_argument("--style", default="bmi_python", choices=["bmi_python", "bmi_multi"])
+    parser.add_argument("--initial-states", type=Path, default=None,
+                        help="folder of <id>.state files to hot start from (e.g. a spin-up run's "
+                             "states/final; --start must be the time they were saved at)")
+    parser.add_argument("--save-final-states", action="store_true",
+                        help="each catchment writes its end state to states/final/<id>.state")
     add_common(parser)
 
 
@@ -34,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
         args.out, args.catchments, args.forcing, args.checkpoint, args.start, args.end,
         needed_attributes(args.checkpoint), table=table, latitude=args.latitude, nexus_geojson=args.nexus,
         style=args.style, time_step=args.time_step, device=args.device, nan_policy=args.nan_policy,
-        attributes_source=args.attributes,
+        attributes_source=args.attributes, initial_states=args.initial_states,
+        save_final_states=args.save_final_states,
     )
     real = json.loads((out / "realization.json").read_text(encoding="utf-8"))
     formulation = real["global"]["formulations"][0]["params"]

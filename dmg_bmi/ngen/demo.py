@@ -26,18 +26,24 @@ DEMO_FORCINGS = {"P": (0.05, 0.35, True), "T": (10.0, 9.0, False), "PET": (2.5, 
 
 
 def make_demo_checkpoint(path: str | Path, *, nmul: int = 16, hidden: int = 64, seed: int = 0,
-                         pet_method: str = "hamon", dtype: str = "float32") -> Path:
-    """Write an untrained DeltaModel checkpoint (see the module docstring) to `path`."""
+                         pet_method: str = "hamon", dtype: str = "float32",
+                         attributes: dict[str, tuple[float, float]] | None = None) -> Path:
+    """Write an untrained DeltaModel checkpoint (see the module docstring) to `path`.
+
+    `attributes`: {name: (mean, std)} of the network's attributes in their table's units (default:
+    `DEMO_ATTRIBUTES`, CAMELS names); `pet_method: "forcing"` makes a checkpoint that reads PET as a forcing.
+    """
+    attributes = DEMO_ATTRIBUTES if attributes is None else attributes
     cfg = ModelConfig(
         phy=PhyConfig(name="hbv_1_1p", nmul=nmul, dynamic_params=["parBETA", "parK0", "parBETAET"], warmup=0),
         nn=NNConfig(name="lstm_mlp", hidden_size=hidden, mlp_hidden_size=64, mlp_layers=2),
-        inputs=InputConfig(forcings=list(DEMO_FORCINGS), attributes=list(DEMO_ATTRIBUTES), log_norm=["P"],
+        inputs=InputConfig(forcings=list(DEMO_FORCINGS), attributes=list(attributes), log_norm=["P"],
                            pet_method=pet_method),
         dtype=dtype,
     )
     torch.manual_seed(seed)
-    model = DeltaModel.from_config(cfg, len(DEMO_FORCINGS), len(DEMO_ATTRIBUTES))
+    model = DeltaModel.from_config(cfg, len(DEMO_FORCINGS), len(attributes))
     stats = {k: VarStats(m, s, log) for k, (m, s, log) in DEMO_FORCINGS.items()}
-    stats.update({k: VarStats(m, s) for k, (m, s) in DEMO_ATTRIBUTES.items()})
+    stats.update({k: VarStats(m, s) for k, (m, s) in attributes.items()})
     return save_checkpoint(path, model, Normalizer(stats), derivations={"PET": {"method": pet_method}},
                            training={"note": "untrained demo checkpoint (dmg_bmi.ngen.demo)"})

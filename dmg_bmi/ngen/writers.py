@@ -251,6 +251,11 @@ def _feature_ids(features: list[dict], pattern: re.Pattern, form: str, kind: str
         seen.add(fid)
     if dup:
         problems.append(f"duplicate {kind} id(s) {dup}")
+    no_geometry = [fid for fid, feat in zip(ids, features, strict=True)
+                   if not isinstance(feat.get("geometry"), dict) or "type" not in feat["geometry"]]
+    if no_geometry:
+        problems.append(f"{kind}(s) {no_geometry} have no geometry with a 'type': ngen aborts on them "
+                        "('No such node (type)'); a bounding box or a point is enough")
     return [None if fid is None else str(fid) for fid in ids]
 
 
@@ -374,14 +379,18 @@ def variables_names_map(inputs: Sequence[str], forcing_files: Mapping[str, Path]
 # --------------------------------------------------------------------------- BMI configs
 
 def bmi_config_dict(catchment_id: str, values: Mapping[str, float], checkpoint: str, start: str, end: str,
-                    time_step: int = 3600, device: str = "cpu", nan_policy: str = "error") -> dict:
+                    time_step: int = 3600, device: str = "cpu", nan_policy: str = "error",
+                    initial_state: str | None = None, final_state: str | None = None) -> dict:
     """The YAML mapping of one catchment (see bmi_configs/README.md): `values` holds area_km2 (km2),
-    latitude (degrees north) and the checkpoint's attributes (training units)."""
+    latitude (degrees north) and the checkpoint's attributes (training units); `initial_state` /
+    `final_state` are state-file paths relative to the YAML, with `{id}` replaced by the catchment id."""
     attrs = {k: float(v) for k, v in values.items() if k not in ("area_km2", "latitude")}
     return {
         "checkpoint": checkpoint, "catchment_id": catchment_id, "area_km2": float(values["area_km2"]),
         "latitude": float(values["latitude"]), "attributes": attrs, "start_time": start, "end_time": end,
-        "time_step": time_step, "device": device, "backend": "auto", "initial_state": None,
+        "time_step": time_step, "device": device, "backend": "auto",
+        "initial_state": initial_state.format(id=catchment_id) if initial_state else None,
+        "final_state": final_state.format(id=catchment_id) if final_state else None,
         "nan_policy": nan_policy,
     }
 
@@ -495,14 +504,18 @@ def write_run_folder(out_dir: str | Path, catchments_geojson: str | Path, forcin
                      table: Mapping[str, dict] | None = None, latitude: float | None = None,
                      nexus_geojson: str | Path | None = None, style: str = "bmi_python",
                      time_step: int = 3600, device: str = "cpu", nan_policy: str = "error",
-                     attributes_source: str | Path | None = None) -> Path:
+                     attributes_source: str | Path | None = None, initial_states: str | Path | None = None,
+                     save_final_states: bool = False) -> Path:
     """Write a self-contained run folder ngen runs as `ngen catchments.geojson all nexus.geojson all
     realization.json` (see the module docstring for its layout).
 
     `needed`: the checkpoint's attribute names; `table`: attributes per id (`read_attributes_table`), else
     the GeoJSON properties; `latitude` (degrees north) for every catchment. The realization maps the BMI
-    inputs the checkpoint reads to the forcing files' columns (`variables_names_map`). All inputs are
-    checked before anything is written."""
+    inputs the checkpoint reads to the forcing files' columns (`variables_names_map`). `initial_states`: a
+    folder of `<id>.state` files (e.g. a previous run's `states/final/`), copied to `states/initial/` and
+    used as each catchment's `initial_state` (a hot start: `start` must be the time the states were saved
+    at); `save_final_states`: each BMI writes its end state to `states/final/<id>.state` when ngen
+    finalizes it. All inputs are checked before anything is written."""
     from dmg_bmi.ngen.cmd_bmi_config import needed_inputs
 
     out = Path(out_dir)
@@ -516,6 +529,13 @@ def write_run_folder(out_dir: str | Path, catchments_geojson: str | Path, forcin
         raise ConfigError(f"forcing folder {forcing_dir} has no CSV for catchment(s) {missing}")
     attrs = catchment_attributes(catchments, needed, table, latitude, attributes_source)
     check_config_values(attrs)
+    states = {}
+    if initial_states is not None:
+        states = {cid: Path(initial_states) / f"{cid}.state" for cid in forcing}
+        absent = [cid for cid, path in states.items() if not path.is_file()]
+        if absent:
+            raise ConfigError(f"initial states folder {initial_states} has no <id>.state for catchment(s) "
+                              f"{absent}")
     names_map = variables_names_map(needed_inputs(checkpoint), forcing)
     real = realization_dict(style, "./config/{{id}}.yml", "./forcing/", start, end, time_step,
                             variables_names_map=names_map)
@@ -524,8 +544,13 @@ def write_run_folder(out_dir: str | Path, catchments_geojson: str | Path, forcin
     _copy(checkpoint, model)
     for cid, path in forcing.items():
         _copy(path, out / "forcing" / f"{cid}.csv")
+    for cid, path in states.items():
+        _copy(path, out / "states" / "initial" / f"{cid}.state")
+    if save_final_states:
+        (out / "states" / "final").mkdir(parents=True, exist_ok=True)
     write_bmi_configs(out / "config", attrs, model, start, end, time_step=time_step, device=device,
-                      nan_policy=nan_policy)
+                      nan_policy=nan_policy, initial_state="../states/initial/{id}.state" if states else None,
+                      final_state="../states/final/{id}.state" if save_final_states else None)
     _copy(Path(catchments_geojson), out / "catchments.geojson")
     if nexus_geojson is not None:
         _copy(Path(nexus_geojson), out / "nexus.geojson")
