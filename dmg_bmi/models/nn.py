@@ -74,11 +74,20 @@ def _np_sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
+def _dot(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """`x @ w` for the batch-1 numpy steppers, computed by einsum's own loop instead of BLAS.
+
+    A BMI step multiplies `[1, n]` rows: a threaded BLAS splits such a product across threads that sleep
+    between the framework's steps, and waking them costs ~0.2 ms per step inside ngen (measured with
+    benchmarks/ngen_step.py), far more than the ~5 us the product takes on one core."""
+    return np.einsum("ij,jk->ik", x, w)
+
+
 def _np_mlp(layers: list[tuple[np.ndarray, np.ndarray]], z: np.ndarray) -> np.ndarray:
     for w, b in layers[:-1]:
-        z = np.maximum(z @ w.T + b, 0.0)
+        z = np.maximum(_dot(z, w.T) + b, 0.0)
     w, b = layers[-1]
-    return z @ w.T + b
+    return _dot(z, w.T) + b
 
 
 class ParamLearner(nn.Module):
@@ -185,12 +194,12 @@ class _NumpyLSTM(NumpyStepper):
     def step(self, x_t: np.ndarray, hidden: Hidden) -> tuple[np.ndarray, Hidden]:
         h, cell = hidden
         n = self.hidden_size
-        z = np.maximum(x_t @ self.w_x + self.cb, 0.0)
-        t = np.tanh(np.concatenate((z, h), axis=1) @ self.w_gates + self.b_gates)
+        z = np.maximum(_dot(x_t, self.w_x) + self.cb, 0.0)
+        t = np.tanh(_dot(np.concatenate((z, h), axis=1), self.w_gates) + self.b_gates)
         s = 0.5 * t + 0.5  # the sigmoid gates (i, f, o columns)
         cell = s[:, n : 2 * n] * cell + s[:, :n] * t[:, 2 * n : 3 * n]
         h = s[:, 3 * n :] * np.tanh(cell)
-        return _np_sigmoid(h @ self.w_out + self.b_out), (h, cell)
+        return _np_sigmoid(_dot(h, self.w_out) + self.b_out), (h, cell)
 
 
 class _NumpyMLP(NumpyStepper):
@@ -199,7 +208,7 @@ class _NumpyMLP(NumpyStepper):
         self.w_x, self.cb, self.layers = w_x.T.copy(), cb, layers
 
     def step(self, x_t: np.ndarray, hidden: Hidden) -> tuple[np.ndarray, Hidden]:
-        z = x_t @ self.w_x + self.cb
+        z = _dot(x_t, self.w_x) + self.cb
         if self.layers:  # first layer was the (split) input layer: activate, then the rest
             z = _np_mlp(self.layers, np.maximum(z, 0.0))
         return _np_sigmoid(z), hidden

@@ -16,6 +16,7 @@ when it fails.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -104,7 +105,14 @@ class NgenEnv:
         return env
 
     def _make_venv(self, project: Path) -> None:
-        """Create the venv once (VENV_PACKAGES), then (re)install `project` when its source digest changed."""
+        """Create the venv once (VENV_PACKAGES), then (re)install `project` when its source digest changed;
+        under an exclusive lock, so concurrent test runs on one machine do not build over each other."""
+        self.venv.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.venv.parent / f"{self.venv.name}.lock", "w", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._make_venv_locked(project)
+
+    def _make_venv_locked(self, project: Path) -> None:
         pip = [str(self.venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
         ready = self.venv / "dmg_bmi.venv-ready"
         if not ready.is_file():
