@@ -1,5 +1,6 @@
 """BMI speed: median us per hourly ngen cycle (set_value of each declared input + update +
-get_value_at_indices) for one catchment on CPU, and time/memory to initialize 1, 10 and 100 catchment instances in one process.
+get_value_at_indices) for one catchment on CPU, and time/memory to initialize 1, 10 and 100 catchment
+instances in one process.
 
 Model: the shipped bmi_configs/example.yml (LSTM hidden 64 -> HBV 1.1p, nmul 16, routing; one member).
 Reference measured in the same run: one step of a batch-1 torch LSTM (hidden 126) + linear head, the core
@@ -131,8 +132,8 @@ def main() -> None:
             ts = cycle_times(bmi, args.cycles if backend == "numpy" else max(500, args.cycles // 5))
             results[backend] = (float(np.median(ts)), float(np.percentile(ts, 90)))
         ref = reference_lstm_step_us(2000)
-        print(f"\nhourly cycle, one catchment, CPU ({bmi.get_input_item_count()} x set_value (the declared inputs) + update + "
-              "get_value_at_indices):")
+        print(f"\nhourly cycle, one catchment, CPU ({bmi.get_input_item_count()} x set_value (the declared "
+              "inputs) + update + get_value_at_indices):")
         for backend, (med, p90) in results.items():
             print(f"  dmg_bmi {backend:5s} backend: median {med:7.1f} us, p90 {p90:7.1f} us, "
                   f"{1e6 / med:8.0f} cycles/s")
