@@ -83,11 +83,11 @@ def read_forcing(camels_dir: str | Path, basin: str, source: str = "nldas") -> C
     """Read `<basin>_lump_*_forcing_leap.txt` of forcing `source`; srad converted to the 24-h mean."""
     path = _find_one(Path(camels_dir) / "basin_mean_forcing" / source, f"{basin}_lump_*_forcing_leap.txt",
                      f"forcing of basin {basin!r} ({source})")
-    with open(path) as fh:
+    with open(path, encoding="utf-8") as fh:
         head = [fh.readline() for _ in range(4)]
     try:
         lat, elev, area_m2 = (float(x) for x in head[:3])
-        table = np.loadtxt(path, skiprows=4, ndmin=2)
+        table = np.loadtxt(path, skiprows=4, ndmin=2, encoding="utf-8")
     except ValueError as exc:
         raise InputError(f"{path}: not a CAMELS forcing file ({exc})") from exc
     cols = [c.lower().split("(")[0] for c in head[3].split()]
@@ -114,7 +114,7 @@ def read_streamflow(camels_dir: str | Path, basin: str) -> tuple[np.ndarray, np.
     """`(dates, q_cfs, flags)` from `usgs_streamflow/**/<basin>_streamflow_qc.txt`; -999 (flag M) -> NaN."""
     path = _find_one(Path(camels_dir) / "usgs_streamflow", f"{basin}_streamflow_qc.txt",
                      f"streamflow of basin {basin!r}")
-    rows = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
+    rows = [ln.split() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
     try:
         ymd = np.array([[int(r[1]), int(r[2]), int(r[3])] for r in rows], dtype=np.int64).reshape(-1, 3)
         q = np.array([float(r[4]) for r in rows])
@@ -137,7 +137,8 @@ def read_attributes(camels_dir: str | Path, basins: list[str],
         path = folder / f"camels_{table}.txt"
         if not path.is_file():
             raise InputError(f"CAMELS attribute table not found: {path}")
-        lines = [ln.rstrip("\n").split(";") for ln in path.read_text().splitlines() if ln.strip()]
+        text = path.read_text(encoding="utf-8")
+        lines = [ln.rstrip("\n").split(";") for ln in text.splitlines() if ln.strip()]
         header, rows = lines[0], {r[0].strip(): r for r in lines[1:]}
         for j, name in enumerate(header[1:], start=1):
             values = [rows[b][j].strip() if b in rows and j < len(rows[b]) else "NaN" for b in basins]

@@ -399,7 +399,7 @@ def from_pcse_cases(paths: Sequence[str | Path]) -> tuple[CropDataset, list[dict
     cases = []
     for path in paths:
         path = Path(path)
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
         for key in ("AgroManagement", "WeatherVariables", "ModelParameters"):
             if key not in (data or {}):
                 raise InputError(f"{path}: PCSE test file lacks {key!r}")

@@ -202,7 +202,7 @@ def load_parameter_set(source: Any, where: str) -> dict[str, Any]:
     path = Path(str(source))
     if not path.is_file():
         raise ConfigError(f"{where}: crop parameter file not found: {path}")
-    data = yaml.safe_load(path.read_text())
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if isinstance(data, Mapping) and "ModelParameters" in data:
         data = data["ModelParameters"]
     if not isinstance(data, Mapping):

@@ -37,7 +37,8 @@ class NgenError(RuntimeError):
 def ngen_info(binary: Path) -> str | None:
     """`ngen --info` text when `binary` starts (it exits 1 even then: look for 'NGen version'), else None."""
     try:
-        done = subprocess.run([str(binary), "--info"], capture_output=True, text=True, timeout=60)
+        done = subprocess.run([str(binary), "--info"], capture_output=True, text=True, timeout=60,
+                              encoding="utf-8", errors="replace")
     except (OSError, subprocess.TimeoutExpired):
         return None
     text = done.stdout + done.stderr
@@ -47,7 +48,8 @@ def ngen_info(binary: Path) -> str | None:
 def linked_python(binary: Path) -> str | None:
     """'3.11' when `binary` links libpython3.11 (from `ldd`), else None."""
     try:
-        out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, timeout=60).stdout
+        out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, timeout=60,
+                             encoding="utf-8", errors="replace").stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
     m = re.search(r"libpython(\d+\.\d+)", out)
@@ -66,7 +68,8 @@ def source_digest(project: Path) -> str:
 
 
 def _run(cmd: list[str], what: str, timeout: float, **kw) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, encoding="utf-8",
+                          errors="replace", **kw)
     if done.returncode:
         raise NgenError(f"{what} failed (exit {done.returncode}): {' '.join(cmd)}\n"
                         f"{(done.stdout + done.stderr)[-3000:]}")
@@ -148,7 +151,7 @@ class NgenEnv:
         Raises NgenError with the log's tail when ngen exits non-zero (unless `check` is False)."""
         cmd = [str(self.binary), catchments, "all", nexus, "all", realization]
         done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout,
-                              env=self.environ(extra_pythonpath))
+                              encoding="utf-8", errors="replace", env=self.environ(extra_pythonpath))
         log = done.stdout + done.stderr
         (Path(workdir) / "ngen.log").write_text(log, encoding="utf-8")
         if check and done.returncode:

@@ -77,7 +77,7 @@ class DataConfig:
             path = Path(self.basins)
             if not path.is_file():
                 raise ConfigError(f"{p}basins: basin list file not found: {path}")
-            self.basins = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+            self.basins = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
         elif isinstance(self.basins, list):
             self.basins = [str(b) for b in self.basins]
         else:

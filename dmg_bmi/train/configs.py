@@ -21,4 +21,4 @@ def package_config(name: str, overrides: list[str] | None = None) -> ExperimentC
     path = resources.files("dmg_bmi") / "configs" / f"{name}.yaml"
     if not path.is_file():
         raise ConfigError(f"no packaged config {name!r}; available: {available()}")
-    return load_experiment(data=yaml.safe_load(path.read_text()), overrides=overrides)
+    return load_experiment(data=yaml.safe_load(path.read_text(encoding="utf-8")), overrides=overrides)

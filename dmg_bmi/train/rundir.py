@@ -52,7 +52,7 @@ def read_config(run_dir: Path) -> dict:
     path = Path(run_dir) / CONFIG_NAME
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory: {CONFIG_NAME} not found")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     data.pop("package_version", None)
     return data
 
@@ -64,15 +64,15 @@ class CsvLog:
         self.path = Path(path)
         rows = []
         if keep_until_epoch > 0 and self.path.is_file():
-            with self.path.open() as f:
+            with self.path.open(newline="", encoding="utf-8") as f:
                 rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= keep_until_epoch]
-        with self.path.open("w", newline="") as f:
+        with self.path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
             writer.writeheader()
             writer.writerows(rows)
 
     def append(self, **row) -> None:
-        with self.path.open("a", newline="") as f:
+        with self.path.open("a", newline="", encoding="utf-8") as f:
             csv.DictWriter(f, fieldnames=LOG_FIELDS).writerow(row)
 
 
