@@ -31,6 +31,23 @@ def parse_cache(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def hamon_ckpt(tmp_path_factory) -> Path:
+    """A small untrained checkpoint deriving PET by Hamon (reads precipitation and temperature)."""
+    from dmg_bmi.ngen.demo import make_demo_checkpoint
+
+    return make_demo_checkpoint(tmp_path_factory.mktemp("ck") / "hamon.pt", nmul=2, hidden=8)
+
+
+@pytest.fixture(scope="session")
+def pet_ckpt(tmp_path_factory) -> Path:
+    """The same with `pet_method: forcing` (reads PET as the input water_potential_evaporation_flux)."""
+    from dmg_bmi.ngen.demo import make_demo_checkpoint
+
+    return make_demo_checkpoint(tmp_path_factory.mktemp("ck") / "petforcing.pt", nmul=2, hidden=8,
+                                pet_method="forcing")
+
+
+@pytest.fixture(scope="session")
 def ngen_env():
     """A real ngen and its venv (`dmg_bmi.ngen.runner.NgenEnv`), prepared once per machine.
 

@@ -17,7 +17,6 @@ from dmg_bmi import variables as V
 from dmg_bmi.bmi import DeltaModelBmi
 from dmg_bmi.crop_weather import AORC_INPUTS
 from dmg_bmi.errors import InputError
-from dmg_bmi.ngen.demo import make_demo_checkpoint
 
 pytestmark = pytest.mark.numpy1
 
@@ -27,17 +26,6 @@ LW = "land_surface_radiation~incoming~longwave__energy_flux"
 WIND = "land_surface_wind__x_component_of_velocity"
 CROP = REPO / "bmi_configs" / "crop_twin.yml"
 QUICKSTART = REPO / "bmi_configs" / "quickstart.yml"
-
-
-@pytest.fixture(scope="module")
-def hamon(tmp_path_factory) -> Path:
-    return make_demo_checkpoint(tmp_path_factory.mktemp("hamon") / "demo.pt", nmul=2, hidden=8)
-
-
-@pytest.fixture(scope="module")
-def pet_forcing(tmp_path_factory) -> Path:
-    return make_demo_checkpoint(tmp_path_factory.mktemp("pet") / "demo.pt", nmul=2, hidden=8,
-                                pet_method="forcing")
 
 
 def make(folder: Path, ckpt: Path, **over) -> DeltaModelBmi:
@@ -67,8 +55,8 @@ def step(bmi: DeltaModelBmi, forcing: dict[str, np.ndarray], k: int, names=None)
     bmi.update()
 
 
-def test_declared_inputs_are_what_the_checkpoint_reads(tmp_path, hamon, pet_forcing):
-    expected = {hamon: (PRECIP, TEMP), pet_forcing: (PRECIP, TEMP, PET_IN)}
+def test_declared_inputs_are_what_the_checkpoint_reads(tmp_path, hamon_ckpt, pet_ckpt):
+    expected = {hamon_ckpt: (PRECIP, TEMP), pet_ckpt: (PRECIP, TEMP, PET_IN)}
     for ckpt, names in expected.items():
         bmi = make(tmp_path, ckpt)
         assert bmi.get_input_var_names() == names and bmi.get_input_item_count() == len(names)
@@ -81,19 +69,19 @@ def test_declared_inputs_are_what_the_checkpoint_reads(tmp_path, hamon, pet_forc
     assert field._chains.ring.shape == (24, 7)
 
 
-def test_component_name_describes_the_checkpoint(tmp_path, hamon):
-    assert "hbv_1_1p" in make(tmp_path, hamon).get_component_name()
+def test_component_name_describes_the_checkpoint(tmp_path, hamon_ckpt):
+    assert "hbv_1_1p" in make(tmp_path, hamon_ckpt).get_component_name()
     name = crop(tmp_path).get_component_name()
     assert "wofost72_pp" in name and "crop" in name and "HBV" not in name and "hbv" not in name
 
 
-def test_other_forcings_are_settable_but_never_read(tmp_path, hamon):
+def test_other_forcings_are_settable_but_never_read(tmp_path, hamon_ckpt):
     """ngen (or a user) may set every AORC field: the ones a Hamon checkpoint does not read change nothing."""
     f = every_forcing(30)
     junk = {name: np.where(np.arange(30) % 7 == 3, np.nan, 1e9) for name in V.INPUT_NAMES
             if name not in (PRECIP, TEMP)}
     (tmp_path / "a").mkdir()
-    lean, full = make(tmp_path / "a", hamon), make(tmp_path, hamon)
+    lean, full = make(tmp_path / "a", hamon_ckpt), make(tmp_path, hamon_ckpt)
     lw_ptr = full.get_value_ptr(LW)
     for k in range(30):
         step(lean, f, k)
@@ -105,8 +93,8 @@ def test_other_forcings_are_settable_but_never_read(tmp_path, hamon):
     assert full.get_var_units(PET_IN) == "mm h-1" and full.get_var_units(LW) == "W m-2"
 
 
-def test_first_update_names_every_input_never_set(tmp_path, hamon):
-    bmi = make(tmp_path, hamon)
+def test_first_update_names_every_input_never_set(tmp_path, hamon_ckpt):
+    bmi = make(tmp_path, hamon_ckpt)
     assert np.isnan(bmi.get_value(TEMP, np.zeros(1))[0])  # unset, not 0 K
     with pytest.raises(InputError, match=rf"input\(s\) \['{PRECIP}', '{TEMP}'\] never set before "
                                          r"update\(\) at t=0 s.*variables_names_map"):
@@ -128,14 +116,14 @@ def test_first_update_names_every_input_never_set(tmp_path, hamon):
     assert field.get_current_time() == 0.0
 
 
-def test_nan_set_is_not_unset(tmp_path, hamon):
+def test_nan_set_is_not_unset(tmp_path, hamon_ckpt):
     """A NaN the framework sets is forcing (nan_policy applies), not a missing mapping."""
-    bmi = make(tmp_path, hamon)
+    bmi = make(tmp_path, hamon_ckpt)
     bmi.set_value(PRECIP, np.array([0.0]))
     bmi.set_value(TEMP, np.array([np.nan]))
     with pytest.raises(InputError, match=r"NaN forcing at t=0 s in \['land_surface_air__temperature'\]"):
         bmi.update()
-    held = make(tmp_path, hamon, nan_policy="hold_last")
+    held = make(tmp_path, hamon_ckpt, nan_policy="hold_last")
     held.set_value(PRECIP, np.array([0.0]))
     held.set_value(TEMP, np.array([np.nan]))
     with pytest.raises(InputError, match=r"in \['land_surface_air__temperature'\] and no earlier value"):
@@ -170,10 +158,10 @@ def test_nan_in_an_unused_forcing_is_ignored(tmp_path):
     np.testing.assert_array_equal(runs["hold_last", 0], clean)
 
 
-def test_driver_sets_declared_inputs_through_the_names_map(tmp_path, pet_forcing):
+def test_driver_sets_declared_inputs_through_the_names_map(tmp_path, pet_ckpt):
     """The ngen-like driver: a δHBV 2.0-layout forcing (P, T, PET_hargreaves) feeds a pet_method 'forcing'
     checkpoint only through variables_names_map; without it the run stops naming the input."""
-    write_config(tmp_path, pet_forcing)
+    write_config(tmp_path, pet_ckpt)
     n = 48
     rng = np.random.default_rng(1)
     forcing = {"precip_rate": (rng.gamma(0.3, 0.5, n), "mm h-1"),

@@ -18,7 +18,6 @@ from dmg_bmi.data.crop_dataset import CropCalendar, CropDataset
 from dmg_bmi.data.twin import make_twin
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.ngen import writers as W
-from dmg_bmi.ngen.demo import make_demo_checkpoint
 
 P = "atmosphere_water__liquid_equivalent_precipitation_rate"
 T = "land_surface_air__temperature"
@@ -44,17 +43,6 @@ def forcing_csv(path: Path, header: str) -> Path:
     rows = [f"2015-12-01 {h:02d}:00:00," + ",".join(["1.0"] * n) for h in range(48)]
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
     return path
-
-
-@pytest.fixture(scope="module")
-def hamon_ckpt(tmp_path_factory) -> Path:
-    return make_demo_checkpoint(tmp_path_factory.mktemp("ck") / "hamon.pt", nmul=2, hidden=8)
-
-
-@pytest.fixture(scope="module")
-def pet_ckpt(tmp_path_factory) -> Path:
-    return make_demo_checkpoint(tmp_path_factory.mktemp("ck") / "petforcing.pt", nmul=2, hidden=8,
-                                pet_method="forcing")
 
 
 # --------------------------------------------------------------------------- catchments, nexuses, network
