@@ -9,7 +9,7 @@ Needs (else the test skips, naming what is missing):
 - an MPI ngen: `$DMG_BMI_NGEN_MPI`, default `~/.cache/dmg_bmi/ngen-mpi/build/ngen`
   (build it with `tools/build_ngen_mpi.sh`; see docs/ngen_mpi.md);
 - `mpirun` on PATH;
-- the development data under `../shared/data`;
+- the development data under `../shared/data` (or `$DMG_BMI_SHARED_DATA`);
 - a venv for ngen's embedded Python: `$DMG_BMI_NGEN_VENV` (numpy==1.26.4, torch, bmipy, pyyaml), else the
   one the `ngen_env` fixture prepares.
 A copy of this working tree's `dmg_bmi` goes first on ngen's PYTHONPATH, so the BMI that runs is the source
@@ -35,7 +35,7 @@ from dmg_bmi.ngen.writers import read_attributes_table, write_run_folder
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+DATA = Path(os.environ.get("DMG_BMI_SHARED_DATA") or REPO.parent / "shared" / "data")
 DOMAIN = DATA / "hydro" / "hourly" / "ngen_gauge_01073000"
 CKPT = REPO / "bmi_configs" / "demo_hbv11p.pt"
 START, END = "2015-12-01 00:00:00", "2015-12-29 23:00:00"

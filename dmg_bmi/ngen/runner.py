@@ -45,15 +45,15 @@ def ngen_info(binary: Path) -> str | None:
     return text if "NGen version" in text else None
 
 
-def linked_python(binary: Path) -> str | None:
-    """'3.11' when `binary` links libpython3.11 (from `ldd`), else None."""
+def linked_python(binary: Path) -> tuple[str, Path] | None:
+    """('3.11', prefix) when `binary` links `<prefix>/lib/libpython3.11...` (from `ldd`), else None."""
     try:
         out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, timeout=60,
                              encoding="utf-8", errors="replace").stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
-    m = re.search(r"libpython(\d+\.\d+)", out)
-    return m.group(1) if m else None
+    m = re.search(r"libpython(\d+\.\d+)\S* => (\S+)", out)
+    return (m.group(1), Path(m.group(2)).parent.parent) if m else None
 
 
 def source_digest(project: Path) -> str:
@@ -81,6 +81,7 @@ class NgenEnv:
 
     binary: Path
     venv: Path
+    python_home: Path  # the prefix of the libpython ngen links (its standard library)
 
     @property
     def site_packages(self) -> Path:
@@ -98,12 +99,12 @@ class NgenEnv:
                       None)
         if binary is None:
             binary = _build(cache, build_script, candidates)
-        version = linked_python(binary)
+        linked = linked_python(binary)
         mine = python or f"{sys.version_info.major}.{sys.version_info.minor}"
-        if version != mine:
-            raise NgenError(f"{binary} embeds Python {version}, the tests run Python {mine}; build ngen "
-                            f"against this Python ({Path(sys.base_prefix)})")
-        env = cls(binary, cache / f"venv-py{mine}")
+        if linked is None or linked[0] != mine:
+            raise NgenError(f"{binary} embeds Python {linked and linked[0]}, the tests run Python {mine}; "
+                            f"build ngen against this Python ({Path(sys.base_prefix)})")
+        env = cls(binary, cache / f"venv-py{mine}", linked[1])
         env._make_venv(project)
         return env
 
@@ -137,10 +138,13 @@ class NgenEnv:
             stamp.write_text(digest, encoding="utf-8")
 
     def environ(self, extra_pythonpath: list[Path] | None = None) -> dict[str, str]:
-        """The environment ngen needs: VIRTUAL_ENV, and PYTHONPATH with the venv first (numpy 1.26)."""
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
+        """The environment ngen needs: VIRTUAL_ENV, PYTHONPATH with the venv first (numpy 1.26), and
+        PYTHONHOME at the linked Python's prefix (else, with another python3 earlier on PATH, the embedded
+        interpreter may take that one's standard library and fail to import numpy)."""
+        env = dict(os.environ)
         paths = [str(self.site_packages), *(str(p) for p in extra_pythonpath or [])]
-        env.update(VIRTUAL_ENV=str(self.venv), PYTHONPATH=os.pathsep.join(paths))
+        env.update(VIRTUAL_ENV=str(self.venv), PYTHONPATH=os.pathsep.join(paths),
+                   PYTHONHOME=str(self.python_home))
         return env
 
     def run(self, workdir: Path, catchments: str = "catchments.geojson", nexus: str = "nexus.geojson",
