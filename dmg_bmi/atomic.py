@@ -1,7 +1,8 @@
 """Atomic file writes: a temp file in the target's folder, fsynced, then `os.replace`d onto the target.
 
 A crash or an exception mid-write never leaves a half-written file: the target is either the old file or the
-complete new one.
+complete new one. The file gets the mode an ordinary `open(path, "w")` would give (0666 less the umask), not
+the 0600 of a temp file, so other users and containers can read results.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -35,6 +37,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it: there is no read-only call)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:

@@ -110,7 +110,15 @@ class BmiConfig:
 def load_bmi_config(path: str | Path) -> tuple[BmiConfig, Path]:
     """Read and validate a BMI YAML; returns the config and the folder its paths are relative to."""
     path = Path(path)
-    cfg = from_dict(BmiConfig, read_yaml(path))
+    data = read_yaml(path)
+    try:
+        cfg = from_dict(BmiConfig, data)
+    except ConfigError as exc:
+        if isinstance(data, dict) and "checkpoint" not in data and "members" not in data:
+            raise ConfigError(f"{path}: {exc}. This is not a dmg_bmi BMI config (it names no 'checkpoint'); "
+                              "write one per catchment with `dmg-bmi bmi-config` or `dmg-bmi realization` "
+                              "(schema: bmi_configs/README.md)") from None
+        raise ConfigError(f"{path}: {exc}") from None
     return cfg, path.resolve().parent
 
 

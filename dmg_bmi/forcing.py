@@ -255,8 +255,13 @@ def compute_pet(method: str, **inputs):
         raise ConfigError(f"unknown pet_method {method!r}; valid: {sorted(PET_METHODS)}")
     fn, required, optional = PET_METHODS[method]
     missing = [k for k in required if inputs.get(k) is None]
+    if missing == ["pet_mm_day"]:
+        raise InputError("pet_method 'forcing' reads PET as a forcing: the dataset needs a daily variable "
+                         "'pet' (mm d-1); in the BMI it is the input water_potential_evaporation_flux "
+                         "(mm h-1)")
     if missing:
-        raise InputError(f"pet_method {method!r} needs input(s) {missing}; got {sorted(inputs)}")
+        given = sorted(k for k, v in inputs.items() if v is not None)
+        raise InputError(f"pet_method {method!r} needs input(s) {missing}; got {given}")
     kwargs = {k: inputs[k] for k in required + optional if inputs.get(k) is not None}
     return fn(**kwargs)
 

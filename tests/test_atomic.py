@@ -1,8 +1,11 @@
 """Atomic writes: the target is the old file or the complete new one, never a partial one."""
 
+import os
+import stat
+
 import pytest
 
-from dmg_bmi.atomic import atomic_path, write_text
+from dmg_bmi.atomic import atomic_path, write_bytes, write_text
 
 
 def test_write_replaces_and_leaves_no_temp(tmp_path):
@@ -21,3 +24,16 @@ def test_failure_mid_write_keeps_the_old_file(tmp_path):
         raise RuntimeError("disk full")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_written_files_respect_the_umask(tmp_path, umask):
+    """An atomically written file gets 0666 less the umask, like open(path, 'w'), not a temp file's 0600."""
+    old = os.umask(umask)
+    try:
+        path = write_bytes(tmp_path / "out.bin", b"x")
+        (tmp_path / "plain.bin").write_bytes(b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE((tmp_path / "plain.bin").stat().st_mode)

@@ -429,3 +429,12 @@ def test_window_day_of_year_for_non_midnight_starts(tmp_path, ckpt):
             if k >= 23:
                 want = (t0 + timedelta(hours=k - 23 + 12)).timetuple().tm_yday
                 assert bmi._chains._doy() == want
+
+
+def test_a_foreign_bmi_yaml_is_named_with_a_hint():
+    """δHBV 2.0's own per-catchment YAML (MHPI's BMI) is not ours: the error names the file and the tool
+    that writes ours, not only the unknown keys."""
+    raw = shared_path("hydro", "hourly", "ngen_dhbv2_mts", "raw_bmi_config", "bmi_cat-2453.yaml")
+    with pytest.raises(ConfigError, match=r"bmi_cat-2453.yaml: .*unknown key.*not a dmg_bmi BMI config.*"
+                                          r"dmg-bmi bmi-config"):
+        DeltaModelBmi().initialize(str(raw))

@@ -198,3 +198,16 @@ def test_scalar_path_equals_array_path_and_keeps_nan():
     hourly[F.AORC_TEMP][5] = np.nan
     out = F.aorc_hourly_to_daily(hourly, 40.0, 172, "priestley_taylor")
     assert math.isnan(out["T"]) and math.isnan(out["PET"]) and math.isnan(out["tmin"])
+
+
+def test_pet_as_forcing_is_taken_as_given_and_its_absence_is_named():
+    """pet_method 'forcing': PET is the daily `pet` variable as given (mm d-1); without it the error says
+    which variable a dataset needs and what the BMI input is, not a list of internal argument names."""
+    spec = F.InputDerivation(pet_method="forcing")
+    daily = {"prcp": np.array([1.0, 2.0]), "tmean": np.array([5.0, 6.0]), "pet": np.array([0.7, 1.9])}
+    out = spec.model_inputs(daily, 45.0, np.array([100, 101]))
+    np.testing.assert_array_equal(out["PET"], daily["pet"])
+    with pytest.raises(InputError, match=r"needs a daily variable 'pet' \(mm d-1\).*water_potential_evap"):
+        spec.model_inputs({k: v for k, v in daily.items() if k != "pet"}, 45.0, np.array([100, 101]))
+    with pytest.raises(InputError, match=r"needs input\(s\) \['tmean_c'\]; got \['doy', 'lat_deg'\]"):
+        F.compute_pet("hamon", lat_deg=45.0, doy=100, tmean_c=None)
