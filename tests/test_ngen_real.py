@@ -17,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from conftest import REPO, shared_path
 from ngen_driver import read_forcing
 from test_bmi import offline_daily
 
+from dmg_bmi.errors import ConfigError
 from dmg_bmi.ngen.cmd_bmi_config import needed_attributes
 from dmg_bmi.ngen.writers import read_attributes_table, write_run_folder
 from dmg_bmi.variables import AORC_FIELDS
@@ -187,8 +189,16 @@ def test_a_hot_start_at_the_wrong_time_stops_ngen_naming_both_times(ngen_env, do
     first = write_run_folder(tmp_path / "first", domain / "catchments.geojson", domain / "forcing", CKPT,
                              START, "2015-12-02 23:00:00", save_final_states=True, **common)
     ngen_env.run(first)
+    states = first / "states" / "final"
+    with pytest.raises(ConfigError, match="are at 2015-12-03 00:00:00, not at the run's start 2015-12-05"):
+        write_run_folder(tmp_path / "second", domain / "catchments.geojson", domain / "forcing", CKPT,
+                         "2015-12-05 00:00:00", END, initial_states=states, **common)  # the writer refuses
     second = write_run_folder(tmp_path / "second", domain / "catchments.geojson", domain / "forcing", CKPT,
-                              "2015-12-05 00:00:00", END, initial_states=first / "states" / "final", **common)
+                              "2015-12-05 00:00:00", END, **common)
+    for path in (second / "config").glob("*.yml"):  # so does the BMI, for configs edited by hand
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+        cfg["initial_state"] = str(states / f"{path.stem}.state")
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
     done = ngen_env.run(second, check=False)
     log = (second / "ngen.log").read_text(encoding="utf-8")
     assert done.returncode != 0

@@ -21,7 +21,14 @@ from ngen_driver import run as run_ngen
 from dmg_bmi.cli import build_parser, main
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.ngen.demo import make_demo_checkpoint
-from dmg_bmi.ngen.writers import realization_dict
+from dmg_bmi.ngen.writers import (
+    check_network,
+    read_attributes_table,
+    read_catchments,
+    read_nexus_ids,
+    realization_dict,
+    write_run_folder,
+)
 from dmg_bmi.variables import FORCING_COLUMNS
 
 pytestmark = pytest.mark.numpy1
@@ -178,3 +185,52 @@ def test_ngen_like_run_over_the_domain(tmp_path, ckpt, domain):
     again = run_ngen(out / "multi.json", out / "catchments.geojson", out, out / "outputs_multi")
     for cid in results:
         np.testing.assert_array_equal(again[cid], results[cid])
+
+
+def test_realization_from_the_dhbv2_geopackage_for_some_ids(tmp_path, capsys):
+    """`--catchments` a hydrofabric GeoPackage (divides, nexus: rows repeated), `--ids` two of its three
+    divides: the folder's GeoJSONs hold those and the nexuses they drain to, and pass the writer's checks
+    when written again from the folder itself. The printout names the unitless column ngen passes raw."""
+    domain = shared_path("hydro", "hourly", "ngen_dhbv2_mts")
+    gpkg = domain / "hydrofabric" / "camels_subset_hf2.gpkg"
+    attributes = {"aridity": (1.0, 0.6), "meanP": (1100.0, 500.0)}
+    ckpt = make_demo_checkpoint(tmp_path / "dhbv2.pt", nmul=2, hidden=8, pet_method="forcing",
+                                attributes=attributes)
+    common = ["realization", "--catchments", str(gpkg), "--forcing", str(domain / "forcing"), "--attributes",
+              str(domain / "attributes_dhbv2.csv"), "--latitude", "44", "--checkpoint", str(ckpt),
+              "--start", "2010-01-01", "--end", "2010-01-03 23:00:00"]
+    out = tmp_path / "run"
+    assert main([*common, "--ids", "cat-2453,cat-2454", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    cats = read_catchments(out / "catchments.geojson")
+    assert [(c["id"], c["toid"]) for c in cats] == [("cat-2454", "nex-2455"), ("cat-2453", "nex-2454")]
+    assert [c["areasqkm"] for c in cats] == pytest.approx([13.400998821, 7.780500383])
+    nexus = read_nexus_ids(out / "nexus.geojson")
+    assert nexus == ["nex-2454", "nex-2455"]  # once each (the layer repeats its rows); not nex-2456
+    check_network(cats, nexus, out / "nexus.geojson")
+    geo = json.loads((out / "catchments.geojson").read_text(encoding="utf-8"))
+    assert geo["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::5070"
+    ring = geo["features"][0]["geometry"]["coordinates"][0]  # the divide's bounding box (metres, EPSG:5070)
+    assert geo["features"][0]["geometry"]["type"] == "Polygon" and ring[0] == ring[4] == [2028435.0003,
+                                                                                        2771174.9997]
+    again = write_run_folder(tmp_path / "again", out / "catchments.geojson", out / "forcing",
+                             out / "model" / "dhbv2.pt", "2010-01-01 00:00:00", "2010-01-03 23:00:00",
+                             list(attributes), table=read_attributes_table(out / "attributes.csv"),
+                             nexus_geojson=out / "nexus.geojson")
+    for cid in ("cat-2453", "cat-2454"):
+        cfg = yaml.safe_load((out / "config" / f"{cid}.yml").read_text(encoding="utf-8"))
+        assert cfg == yaml.safe_load((again / "config" / f"{cid}.yml").read_text(encoding="utf-8"))
+        assert cfg["start_time"] == "2010-01-01 00:00:00" and cfg["latitude"] == 44.0
+    assert "note: column 'PET_hargreaves' has no [units] in its header" in printed
+    assert "passed to the BMI as is, in the BMI's declared units ('PET_hargreaves' read as mm h-1" in printed
+    assert "column 'precip_rate'" not in printed and "column 'TMP_2maboveground'" not in printed
+    assert (f"run: cd {out} && VIRTUAL_ENV=<venv> PYTHONPATH=<venv>/lib/python3.X/site-packages ngen "
+            "catchments.geojson all nexus.geojson all realization.json") in printed
+    assert "numpy 1.26 and this package installed non-editable" in printed
+    assert main([*common, "--out", str(tmp_path / "all")]) == 2  # all three divides: cat-2455 has no forcing
+    assert "has no CSV for catchment(s) ['cat-2455']" in capsys.readouterr().err
+    assert main([*common, "--ids", "cat-2453,cat-1", "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert f"--ids ['cat-1'] are not catchments of {gpkg}; its ids are ['cat-2454', 'cat-2453', 'cat-2455']" \
+        in err
+    assert not (tmp_path / "all").exists() and not (tmp_path / "bad").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +38,28 @@ def cat(fid, area=5.0, toid="nex-1", **props) -> dict:
             "geometry": {"type": "Point", "coordinates": [0.0, 0.0]}}
 
 
-def forcing_csv(path: Path, header: str) -> Path:
+def forcing_csv(path: Path, header: str, start: str = START, hours: int = 48) -> Path:
+    """Hourly rows from `start` (default: START..END), every value 1.0."""
     path.parent.mkdir(parents=True, exist_ok=True)
     n = len(header.split(",")) - 1
-    rows = [f"2015-12-01 {h:02d}:00:00," + ",".join(["1.0"] * n) for h in range(48)]
+    first = dt.datetime.fromisoformat(start)
+    times = [first + dt.timedelta(hours=h) for h in range(hours)]
+    rows = [f"{t:%Y-%m-%d %H:%M:%S}," + ",".join(["1.0"] * n) for t in times]
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
     return path
+
+
+HAMON_ATTRS = {"p_mean": 3.3, "pet_mean": 2.0, "aridity": 0.6, "frac_snow": 0.3, "elev_mean": 418.0,
+               "slope_mean": 4.4}
+
+
+def hamon_domain(tmp_path: Path, ids=("cat-1", "cat-2")) -> dict:
+    """Catchments (with the hamon checkpoint's attributes as properties) and their START..END forcing: the
+    arguments of `write_run_folder` but the folder and the times."""
+    cats = geojson(tmp_path / "cats.geojson", [cat(cid, latitude=44.0, **HAMON_ATTRS) for cid in ids])
+    for cid in ids:
+        forcing_csv(tmp_path / "forcing" / f"{cid}.csv", "time,precip_rate,TMP_2maboveground")
+    return dict(catchments_geojson=cats, forcing_dir=tmp_path / "forcing", needed=list(HAMON_ATTRS))
 
 
 # --------------------------------------------------------------------------- catchments, nexuses, network
@@ -117,8 +134,8 @@ def test_missing_attributes_all_listed_and_grouped():
     with pytest.raises(ConfigError) as err:
         W.catchment_attributes(cats, ["a", "b", "c"], table, source="t.csv")
     msg = str(err.value)
+    assert msg.startswith("no row in t.csv for ['cat-2']; its ids are ['cat-0', 'cat-1']; attributes missing")
     assert "in the attributes table t.csv: cat-1: ['b']; cat-2: ['latitude', 'c']" in msg
-    assert "no row in the table for ['cat-2']" in msg
     got = W.catchment_attributes(cats, ["a", "b"], {"basin": {"b": 9.0, "gauge_lat": 41.0}})
     assert got["cat-0"] == {"area_km2": 2.0, "latitude": 40.0, "a": 1.0, "b": 9.0}  # the table wins
     assert got["cat-2"]["latitude"] == 41.0  # a single unmatched row applies basin-wide
@@ -126,10 +143,11 @@ def test_missing_attributes_all_listed_and_grouped():
 
 def test_csv_table_utf8_duplicates_and_encoding(tmp_path):
     path = tmp_path / "t.csv"
-    path.write_text("divide_id,lat,area_km2,δ_index,note\ncat-1,40.5,3.0,0.25,forest\ncat-2,41,nan,1e3,x\n",
+    path.write_text("note,divide_id,lat,area_km2,δ_index\nforest,cat-1,40.5,3.0,0.25\nx,cat-2,41,nan,1e3\n",
                     encoding="utf-8")
-    assert W.read_attributes_table(path) == {"cat-1": {"lat": 40.5, "area_km2": 3.0, "δ_index": 0.25},
-                                             "cat-2": {"lat": 41.0, "δ_index": 1000.0}}
+    assert W.read_attributes_table(path) == {  # the id column by name, not position; texts kept as texts
+        "cat-1": {"note": "forest", "lat": 40.5, "area_km2": 3.0, "δ_index": 0.25},
+        "cat-2": {"note": "x", "lat": 41.0, "δ_index": 1000.0}}
     path.write_bytes(b"id,p_mean\ncat-1,1.0\ncat-2,2\ncat-1,3\n")
     with pytest.raises(ConfigError, match=r"duplicate id\(s\) in column 'id': \['cat-1'\]"):
         W.read_attributes_table(path)
@@ -284,27 +302,269 @@ def test_features_without_geometry_are_refused(tmp_path):
 
 def test_run_folder_states_for_a_hot_start(tmp_path, hamon_ckpt):
     """`save_final_states` puts `final_state: ../states/final/<id>.state` in every YAML; `initial_states`
-    copies `<id>.state` files into the folder (refusing, before writing anything, ids without one)."""
-    cats = geojson(tmp_path / "cats.geojson", [cat(f"cat-{i}", latitude=44.0, p_mean=3.3, pet_mean=2.0,
-                                                   aridity=0.6, frac_snow=0.3, elev_mean=418.0,
-                                                   slope_mean=4.4) for i in (1, 2)])
-    for i in (1, 2):
-        forcing_csv(tmp_path / "forcing" / f"cat-{i}.csv", "time,precip_rate,TMP_2maboveground")
-    needed = ["p_mean", "pet_mean", "aridity", "frac_snow", "elev_mean", "slope_mean"]
-    common = dict(catchments_geojson=cats, forcing_dir=tmp_path / "forcing", checkpoint=hamon_ckpt,
-                  end=END, needed=needed)
+    copies `<id>.state` files into the folder (refusing, before writing anything, ids without one), and the
+    BMI starts from them."""
+    from dmg_bmi.bmi import DeltaModelBmi
+
+    common = dict(checkpoint=hamon_ckpt, end=END, **hamon_domain(tmp_path))
     run = W.write_run_folder(tmp_path / "one", start=START, save_final_states=True, **common)
     cfg = yaml.safe_load((run / "config" / "cat-2.yml").read_text(encoding="utf-8"))
     assert cfg["final_state"] == "../states/final/cat-2.state" and cfg["initial_state"] is None
     assert (run / "states" / "final").is_dir()
     states = tmp_path / "states"
     states.mkdir()
-    (states / "cat-1.state").write_bytes(b"state of cat-1")
+    (states / "cat-1.state").write_bytes(bmi_state(tmp_path / "s1", hamon_ckpt, "cat-1", START))
     with pytest.raises(ConfigError, match=r"no <id>.state for catchment\(s\) \['cat-2'\]"):
         W.write_run_folder(tmp_path / "two", start=START, initial_states=states, **common)
     assert not (tmp_path / "two").exists()
-    (states / "cat-2.state").write_bytes(b"state of cat-2")
+    (states / "cat-2.state").write_bytes(bmi_state(tmp_path / "s2", hamon_ckpt, "cat-2", START))
     run = W.write_run_folder(tmp_path / "two", start=START, initial_states=states, **common)
     cfg = yaml.safe_load((run / "config" / "cat-2.yml").read_text(encoding="utf-8"))
     assert cfg["initial_state"] == "../states/initial/cat-2.state" and cfg["final_state"] is None
-    assert (run / "states" / "initial" / "cat-2.state").read_bytes() == b"state of cat-2"
+    assert (run / "states" / "initial" / "cat-2.state").read_bytes() == (states / "cat-2.state").read_bytes()
+    bmi = DeltaModelBmi()
+    bmi.initialize(str(run / "config" / "cat-2.yml"))  # the BMI accepts what the writer accepted
+    assert bmi.get_current_time() == 0.0
+
+
+def bmi_state(folder: Path, ckpt: Path, cid: str, start: str, time_step: int = 3600) -> bytes:
+    """The state a BMI of `ckpt` stepping `time_step` s saves at `start` (right after initialize)."""
+    from dmg_bmi.bmi import DeltaModelBmi
+
+    values = {cid: {"area_km2": 5.0, "latitude": 44.0, **HAMON_ATTRS}}
+    config = W.write_bmi_configs(folder, values, ckpt, start, start, time_step=time_step)[0]
+    bmi = DeltaModelBmi()
+    bmi.initialize(str(config))
+    bmi.save_state(folder / "saved.state")
+    bmi.finalize()
+    return (folder / "saved.state").read_bytes()
+
+
+def test_initial_states_are_checked_like_the_bmi_does_all_culprits_at_once(tmp_path, hamon_ckpt, pet_ckpt):
+    """A state at another time (the message says its time and suggests --start), of another checkpoint, of
+    another time step, or unreadable: refused before anything is written, every culprit named."""
+    ids = ("cat-1", "cat-2", "cat-3", "cat-4", "cat-5", "cat-6")
+    common = dict(checkpoint=hamon_ckpt, start=START, end=END, **hamon_domain(tmp_path, ids))
+    states = tmp_path / "states"
+    states.mkdir()
+    for cid, ckpt, start, step in (("cat-1", hamon_ckpt, START, 3600), ("cat-2", pet_ckpt, START, 3600),
+                                   ("cat-3", hamon_ckpt, START, 86400),
+                                   ("cat-4", hamon_ckpt, "2015-12-03 00:00:00", 3600),
+                                   ("cat-5", hamon_ckpt, "2015-12-03 00:00:00", 3600)):
+        (states / f"{cid}.state").write_bytes(bmi_state(tmp_path / cid, ckpt, cid, start, step))
+    (states / "cat-6.state").write_bytes(b"not a state")
+    with pytest.raises(ConfigError) as err:
+        W.write_run_folder(tmp_path / "run", initial_states=states, **common)
+    msg = str(err.value)
+    assert msg.startswith(f"initial states {states}: unreadable state file(s): {states / 'cat-6.state'} (")
+    assert f"the state(s) of ['cat-2'] were written by another checkpoint than {hamon_ckpt}" in msg
+    assert "state(s) of another time step than this run's 3600 s: cat-3: 86400.0 s" in msg
+    assert ("the state(s) of ['cat-4', 'cat-5'] are at 2015-12-03 00:00:00, not at the run's start "
+            "2015-12-01 00:00:00 (a hot start continues from the state's time): use --start "
+            "'2015-12-03 00:00:00'") in msg
+    assert "cat-1" not in msg  # the good one is not named
+    assert not (tmp_path / "run").exists()
+
+
+# --------------------------------------------------------------------------- times
+
+def test_times_are_normalised_and_an_end_before_the_start_is_refused(tmp_path, hamon_ckpt):
+    """A date-only --start (ngen dies on it: 'strftime returned 0') and an ISO time with an offset are
+    written as 'YYYY-MM-DD HH:MM:SS' UTC, in realization.json and in every YAML."""
+    common = dict(checkpoint=hamon_ckpt, **hamon_domain(tmp_path))
+    run = W.write_run_folder(tmp_path / "run", start="2015-12-01", end="2015-12-03T00:00:00+01:00", **common)
+    real = json.loads((run / "realization.json").read_text(encoding="utf-8"))
+    assert real["time"]["start_time"] == START and real["time"]["end_time"] == END
+    cfg = yaml.safe_load((run / "config" / "cat-1.yml").read_text(encoding="utf-8"))
+    assert (cfg["start_time"], cfg["end_time"]) == (START, END)
+    assert W.realization_dict("bmi_python", "c", "f", " 2015-12-01 ", "2015-12-01T05:00:00Z")["time"] == {
+        "start_time": START, "end_time": "2015-12-01 05:00:00", "output_interval": 3600}
+    with pytest.raises(ConfigError, match=r"end 2015-11-30 23:00:00 \(from '2015-11-30 23:00:00'\) is before "
+                                          r"start 2015-12-01 00:00:00 \(from '2015-12-01'\)"):
+        W.write_run_folder(tmp_path / "bad", start="2015-12-01", end="2015-11-30 23:00:00", **common)
+    with pytest.raises(ConfigError, match="end 2015-12-01 00:00:00 .* is before start 2015-12-02 00:00:00"):
+        W.write_bmi_configs(tmp_path / "cfg", {"cat-1": {"area_km2": 1.0, "latitude": 4.0}}, hamon_ckpt,
+                            "2015-12-02", "2015-12-01")
+    with pytest.raises(ConfigError, match="start: '1 Dec 2015' is not a time like '2015-12-01 00:00:00'"):
+        W.write_run_folder(tmp_path / "bad", start="1 Dec 2015", end=END, **common)
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "cfg").exists()
+
+
+def test_forcing_must_cover_the_run(tmp_path, hamon_ckpt):
+    """ngen stops on a file that begins after the start ('begins after the model start time') and indexes
+    past the end of a short one ('bad index 720'): the writer names each file, its period and the run's."""
+    common = dict(checkpoint=hamon_ckpt, **hamon_domain(tmp_path, ("cat-1", "cat-2", "cat-3", "cat-4")))
+    header = "time,precip_rate,TMP_2maboveground"
+    forcing = tmp_path / "forcing"
+    forcing_csv(forcing / "cat-2.csv", header, start="2015-12-01 05:00:00", hours=10)
+    forcing_csv(forcing / "cat-3.csv", header, start="2015-12-01 05:00:00", hours=10)
+    forcing_csv(forcing / "cat-4.csv", header, hours=47)  # one row short of END
+    with pytest.raises(ConfigError) as err:
+        W.write_run_folder(tmp_path / "run", start=START, end=END, **common)
+    msg = str(err.value)
+    assert msg.startswith("forcing: the run needs a row at every step from 2015-12-01 00:00:00 to "
+                          "2015-12-02 23:00:00 (--start .. --end): ")
+    assert (f"['{forcing / 'cat-2.csv'}', '{forcing / 'cat-3.csv'}'] cover(s) only 2015-12-01 05:00:00 .. "
+            "2015-12-01 14:00:00") in msg
+    assert f"['{forcing / 'cat-4.csv'}'] cover(s) only 2015-12-01 00:00:00 .. 2015-12-02 22:00:00" in msg
+    assert "cat-1.csv" not in msg
+    assert not (tmp_path / "run").exists()
+    run = W.write_run_folder(tmp_path / "run", start="2015-12-01 05:00:00", end="2015-12-01 14:00:00",
+                             ids=["cat-1", "cat-2"], **common)  # exactly the period cat-2.csv covers
+    assert (run / "forcing" / "cat-2.csv").read_bytes() == (forcing / "cat-2.csv").read_bytes()
+
+
+def test_forcing_period_reads_the_first_and_last_rows(tmp_path):
+    path = tmp_path / "f.csv"
+    first = dt.datetime(2015, 12, 1)
+    times = [first + dt.timedelta(hours=h) for h in range(2000)]  # more than one 8 KiB block
+    path.write_text("precip_rate,Time,T2D\n" + "".join(f"0.5,{t},1\n" for t in times) + "\n\n",
+                    encoding="utf-8")  # the time in the second column; trailing blank lines
+    assert W.forcing_period(path) == (first, times[-1])
+    path.write_text("time,T2D\n2015-12-01 00:00:00,1\n2015-12-01 01:00:00,2", encoding="utf-8")  # no newline
+    assert W.forcing_period(path) == (dt.datetime(2015, 12, 1), dt.datetime(2015, 12, 1, 1))
+    path.write_text("time,T2D\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="f.csv has no data rows"):
+        W.forcing_period(path)
+    path.write_text("time,T2D\n2015-12-01 00:00:00,1\nlast,2\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="f.csv: its last time 'last' is not a time"):
+        W.forcing_period(path)
+
+
+# --------------------------------------------------------------------------- attribute tables
+
+def test_id_columns_by_name_basin_wide_rows_and_values_that_are_not_numbers(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("latitude,elevation_m,p_mean\n44.5,300,3.1\n", encoding="utf-8")
+    table = W.read_attributes_table(path)
+    assert table == {W.BASIN_WIDE: {"latitude": 44.5, "elevation_m": 300.0, "p_mean": 3.1}}  # no id taken
+    cats = W.read_catchments(geojson(tmp_path / "c.geojson", [cat("cat-1", area=2.0), cat("cat-2")]))
+    got = W.catchment_attributes(cats, ["p_mean", "elevation_m"], table, source=path)
+    assert got == {cid: {"area_km2": area, "latitude": 44.5, "p_mean": 3.1, "elevation_m": 300.0}
+                   for cid, area in (("cat-1", 2.0), ("cat-2", 5.0))}
+    ids = r"\['id', 'divide_id', 'catchment_id', 'cat_id', 'gauge_id'\]"
+    with pytest.raises(ConfigError, match=rf"has no id column \(one of {ids}\): one BMI config is written"):
+        W.table_values(table, ["p_mean"], source=path)
+    path.write_text("latitude,elevation_m\n44.5,300\n45,10\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"t.csv has 2 rows but no id column: it looks for a column named "
+                                          rf"one of {ids}"):
+        W.read_attributes_table(path)
+    path.write_text("id,lat,frac_snow,p_mean,area_km2\ncat-1,44,abc,3,1\ncat-2,north,0.1,,1\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        W.catchment_attributes(cats, ["frac_snow", "p_mean"], W.read_attributes_table(path), source=path)
+    msg = str(err.value)
+    assert f"missing for 1 of 2 catchment(s) in the attributes table {path}: cat-2: ['p_mean']" in msg
+    assert msg.endswith("not a number: frac_snow='abc' (cat-1), lat='north' (cat-2)")
+    with pytest.raises(ConfigError, match=r"cat-2: \['p_mean'\]; not a number: frac_snow='abc' \(cat-1\)"):
+        W.table_values(W.read_attributes_table(path), ["frac_snow", "p_mean"], latitude=40.0)
+
+
+def test_bmi_config_lists_a_missing_area_once(tmp_path, capsys):
+    """The quickstart checkpoint takes area_km2 as an attribute too: a table without it says so once."""
+    table = tmp_path / "t.csv"
+    table.write_text("id,lat\ncat-1,44\n", encoding="utf-8")
+    assert main(["bmi-config", "--attributes", str(table), "--checkpoint", str(QUICKSTART), "--start", START,
+                 "--end", END, "--out", str(tmp_path / "cfg")]) == 2
+    err = capsys.readouterr().err
+    assert "cat-1: ['area_km2', " in err and err.count("'area_km2'") == 1
+    assert not (tmp_path / "cfg").exists()
+
+
+# --------------------------------------------------------------------------- domain files, ids, run folders
+
+def test_ids_keep_those_catchments_and_the_nexuses_they_drain_to(tmp_path, hamon_ckpt):
+    ids = ("cat-1", "cat-2", "cat-3")
+    common = dict(checkpoint=hamon_ckpt, start=START, end=END, **hamon_domain(tmp_path, ids))
+    collection = json.loads(common["catchments_geojson"].read_text(encoding="utf-8"))
+    collection["features"][2]["properties"]["toid"] = "nex-3"
+    collection["crs"] = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::5070"}}
+    common["catchments_geojson"].write_text(json.dumps(collection), encoding="utf-8")
+    nexus = geojson(tmp_path / "nexus.geojson", [{"type": "Feature", "id": nid, "properties": {},
+                                                  "geometry": {"type": "Point", "coordinates": [0, 0]}}
+                                                 for nid in ("nex-1", "nex-3")])
+    run = W.write_run_folder(tmp_path / "run", nexus_geojson=nexus, ids=["cat-3", "cat-2"], **common)
+    written = json.loads((run / "catchments.geojson").read_text(encoding="utf-8"))
+    assert written["crs"] == collection["crs"]  # the collection's other members are kept
+    assert written["features"] == collection["features"][1:]  # in the file's order
+    assert W.read_nexus_ids(run / "nexus.geojson") == ["nex-1", "nex-3"]
+    assert sorted(p.name for p in (run / "config").iterdir()) == ["cat-2.yml", "cat-3.yml"]
+    run = W.write_run_folder(tmp_path / "one", nexus_geojson=nexus, ids=["cat-3"], **common)
+    assert W.read_nexus_ids(run / "nexus.geojson") == ["nex-3"]  # nex-1 would be an empty nexus
+    with pytest.raises(ConfigError, match=r"--ids \['cat-9', 'nex-1'\] are not catchments of .*cats.geojson; "
+                                          r"its ids are \['cat-1', 'cat-2', 'cat-3'\]"):
+        W.write_run_folder(tmp_path / "bad", ids=["cat-1", "cat-9", "nex-1"], **common)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_a_catchments_file_that_is_neither_geojson_nor_geopackage(tmp_path):
+    path = tmp_path / "forcing.nc"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)))
+    with pytest.raises(ConfigError, match=r"catchments file .*forcing.nc is neither a GeoJSON Feature"
+                                          r"Collection nor a GeoPackage \(.gpkg\): it is not UTF-8 text"):
+        W.read_catchments(path)
+    path.write_text("id,areasqkm\ncat-1,3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"nor a GeoPackage \(.gpkg\): it is not JSON \(Expecting value"):
+        W.read_catchments(path)
+    path.write_text('{"type": "Feature"}', encoding="utf-8")
+    with pytest.raises(ConfigError, match="it has no 'features'"):
+        W.read_nexus_ids(path)
+    with pytest.raises(ConfigError, match="nexus file not found"):
+        W.read_nexus_ids(tmp_path / "nope.geojson")
+
+
+def test_geopackage_geometry_is_the_envelope_of_its_header():
+    def blob(flags: int, *envelope: float) -> bytes:
+        order = "<" if flags & 1 else ">"
+        return b"GP\x00" + bytes([flags]) + struct.pack(order + "i", 5070) + struct.pack(
+            order + f"{len(envelope)}d", *envelope) + b"wkb..."
+
+    box = W._envelope_geometry(blob(0b011, 1.0, 3.0, 2.0, 5.0))  # little-endian, envelope [x, x, y, y]
+    assert box == {"type": "Polygon", "coordinates": [[[1.0, 2.0], [3.0, 2.0], [3.0, 5.0], [1.0, 5.0],
+                                                       [1.0, 2.0]]]}
+    assert W._envelope_geometry(blob(0b0100, 1.0, 3.0, 2.0, 5.0, 0.0, 9.0)) == box  # big-endian, with z
+    point = {"type": "Point", "coordinates": [7.0, 8.0]}
+    assert W._envelope_geometry(blob(0b011, 7.0, 7.0, 8.0, 8.0)) == point  # a box that is a point
+    origin = {"type": "Point", "coordinates": [0.0, 0.0]}
+    assert W._envelope_geometry(blob(0b001)) == origin  # no envelope
+    assert W._envelope_geometry(blob(0b10011, 1.0, 3.0, 2.0, 5.0)) == origin  # flagged empty
+    assert W._envelope_geometry(None) == origin
+
+
+def test_forcing_must_be_a_folder(tmp_path, hamon_ckpt):
+    common = dict(checkpoint=hamon_ckpt, start=START, end=END, **hamon_domain(tmp_path))
+    common["forcing_dir"] = tmp_path / "forcing" / "cat-1.csv"
+    with pytest.raises(ConfigError, match=r"forcing/cat-1.csv is a file: --forcing must be a folder of "
+                                          r"<id>.csv files \(this ngen reads CSV per catchment\)"):
+        W.write_run_folder(tmp_path / "run", **common)
+    common["forcing_dir"] = tmp_path / "nope"
+    with pytest.raises(ConfigError, match="--forcing folder not found: .*nope"):
+        W.write_run_folder(tmp_path / "run", **common)
+    assert not (tmp_path / "run").exists()
+
+
+def test_unconverted_inputs_are_the_unitless_columns_ngen_does_not_know(tmp_path):
+    a = forcing_csv(tmp_path / "a.csv", "time,precip_rate,T2D,PET_hargreaves,own")
+    b = forcing_csv(tmp_path / "b.csv", "time,precip_rate[mm h-1],T2D (K),PET_hargreaves[mm h-1],own")
+    names = {P: "precip_rate", T: "T2D", PET: "PET_hargreaves", "x": "own"}
+    assert W.forcing_header(b) == {"precip_rate": "mm h-1", "T2D": "K", "PET_hargreaves": "mm h-1",
+                                   "own": None}
+    assert W.unconverted_inputs(names, [a]) == {PET: "PET_hargreaves", "x": "own"}  # ngen knows T2D's
+    assert W.unconverted_inputs(names, [b]) == {"x": "own"}
+    assert W.unconverted_inputs(names, [b, a]) == {PET: "PET_hargreaves", "x": "own"}  # unitless in one file
+
+
+def test_a_folder_holding_ngen_outputs_is_refused(tmp_path, hamon_ckpt):
+    common = dict(checkpoint=hamon_ckpt, end=END, **hamon_domain(tmp_path))
+    run = W.write_run_folder(tmp_path / "run", start=START, **common)
+    (run / "notes.csv").write_text("kept\n", encoding="utf-8")
+    (run / "cat-1.csv.bak").write_text("kept\n", encoding="utf-8")
+    W.write_run_folder(tmp_path / "run", start=START, **common)  # no ngen output: written again
+    (run / "cat-1.csv").write_text("Time Step,Time,x\n", encoding="utf-8")
+    (run / "nex-1_output.csv").write_text("0, 2015-12-01 00:00:00, 1.0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"run folder .*run holds the outputs of an earlier ngen run "
+                                          r"\(\['cat-1.csv', 'nex-1_output.csv'\]\): delete them or choose "
+                                          "another --out"):
+        W.write_run_folder(tmp_path / "run", start="2015-12-01 05:00:00", **common)
+    cfg = yaml.safe_load((run / "config" / "cat-1.yml").read_text(encoding="utf-8"))
+    assert cfg["start_time"] == START  # nothing was written

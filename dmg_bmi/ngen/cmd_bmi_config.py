@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dmg_bmi.ngen.writers import read_attributes_table, table_values, write_bmi_configs
+from dmg_bmi.ngen.writers import ID_COLUMNS, read_attributes_table, table_values, write_bmi_configs
 
 HELP = "write one BMI config YAML per catchment from an attributes table (CSV) or dataset (NetCDF)"
 
@@ -18,29 +18,37 @@ def needed_attributes(checkpoint: Path) -> list[str]:
     return list(dict.fromkeys([*ckpt.nn_attributes, *ckpt.phy_attributes]))
 
 
-def needed_inputs(checkpoint: Path) -> tuple[str, ...]:
-    """The BMI inputs (CSDMS names, `dmg_bmi.variables` order) the checkpoint reads: exactly what
-    `DeltaModelBmi.get_input_var_names()` declares for it, so what a realization's forcing must provide."""
+def load_handler(checkpoint: Path):
+    """The handler `DeltaModelBmi` loads for a config naming this one checkpoint (`ModelHandler`, or
+    `CropHandler` for a δWOFOST checkpoint): its `input_names` and `fingerprint` are the BMI's."""
     from dmg_bmi.crop_handler import CropHandler, is_crop_checkpoint
     from dmg_bmi.handler import ModelHandler
 
     handler_cls = CropHandler if is_crop_checkpoint(checkpoint) else ModelHandler
-    return handler_cls.load(checkpoint).input_names
+    return handler_cls.load(checkpoint)
+
+
+def needed_inputs(checkpoint: Path) -> tuple[str, ...]:
+    """The BMI inputs (CSDMS names, `dmg_bmi.variables` order) the checkpoint reads: exactly what
+    `DeltaModelBmi.get_input_var_names()` declares for it, so what a realization's forcing must provide."""
+    return load_handler(checkpoint).input_names
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, type=Path, help="trained checkpoint (.pt)")
-    parser.add_argument("--start", required=True, help="start time, e.g. '2015-12-01 00:00:00' (UTC)")
-    parser.add_argument("--end", required=True, help="start of the last step, like ngen's time.end_time")
+    parser.add_argument("--start", required=True,
+                        help="start time (UTC), e.g. '2015-12-01 00:00:00' or '2015-12-01'")
+    parser.add_argument("--end", required=True,
+                        help="start of the last step (UTC), like ngen's time.end_time")
     parser.add_argument("--time-step", type=int, default=3600, help="model step in s (3600 or 86400)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--nan-policy", default="error", choices=["error", "hold_last"])
     parser.add_argument("--latitude", type=float, default=None, help="latitude (deg N) for every catchment")
 
 
-ATTRIBUTES_HELP = ("attribute source: a CSV (an id column, area_km2 or areasqkm, latitude/lat and the "
-                   "checkpoint's attributes; one row per catchment) or a dataset NetCDF (dmg-bmi "
-                   "make-sample-data, the quickstart's twin.nc)")
+ATTRIBUTES_HELP = (f"attribute source: a CSV (an id column named one of {', '.join(ID_COLUMNS)}; area_km2 or "
+                   "areasqkm, latitude/lat and the checkpoint's attributes; one row per catchment) or a "
+                   "dataset NetCDF (dmg-bmi make-sample-data, the quickstart's twin.nc)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,16 +4,22 @@ Run-folder layout written by `write_run_folder` (self-contained: ngen runs from 
 still runs after being copied or moved, since nothing in it points outside it):
 
     realization.json            bmi_python (default) or NGIAB-style bmi_multi; forcing path ./forcing/
-    catchments.geojson          copy of the input (plus nexus.geojson when given)
+    catchments.geojson          the catchments run (from a GeoJSON, or a GeoPackage's `divides` layer)
+    nexus.geojson               the nexuses they drain to (from --nexus, or the GeoPackage's `nexus` layer)
     forcing/<id>.csv            copy of each catchment's CsvPerFeature forcing file
     config/<id>.yml             one BMI config per catchment (paths relative to the YAML)
     model/<checkpoint file>     copy of the checkpoint
+    states/initial/<id>.state   copies of the hot-start states (with `initial_states`)
     attributes.csv              the attributes each catchment was given
 
 Every input is checked before anything is written, and each kind of problem is reported with all its
-culprits at once (ids ngen would skip, bad areas, empty nexuses, missing attributes, missing forcing
-columns). Attribute sources (`read_attributes_table`): a CSV table, or a dataset NetCDF of this package
-(`dmg-bmi make-sample-data`, the quickstart's `twin.nc`, a crop dataset).
+culprits at once: ids ngen would skip, bad areas, empty nexuses, unknown `ids`, missing or non-numeric
+attributes, missing forcing columns, forcing files that do not cover the run, hot-start states of another
+time, checkpoint or time step, and the outputs of an earlier ngen run in the folder. Times are parsed with
+`dmg_bmi.bmi_config.parse_time` and written as ``YYYY-MM-DD HH:MM:SS`` (UTC), the only form ngen reads.
+Attribute sources (`read_attributes_table`): a CSV table, or a dataset NetCDF of this package
+(`dmg-bmi make-sample-data`, the quickstart's `twin.nc`, a crop dataset). A GeoPackage hydrofabric (NextGen
+hydrofabric 2.x: layers `divides` and `nexus`) is read with the standard library's `sqlite3`, read-only.
 """
 
 from __future__ import annotations
@@ -24,14 +30,19 @@ import math
 import os
 import re
 import shutil
+import sqlite3
+import struct
 from collections.abc import Mapping, Sequence
+from contextlib import closing
+from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
 
 from dmg_bmi.atomic import atomic_path, write_text
-from dmg_bmi.bmi_config import parse_time
-from dmg_bmi.errors import ConfigError, DmgBmiError
+from dmg_bmi.bmi_config import TIME_FORMAT, parse_time
+from dmg_bmi.errors import ConfigError, DmgBmiError, InputError
+from dmg_bmi.ngen import payload
 from dmg_bmi.variables import FORCING_COLUMNS, MAIN_OUTPUT
 
 PYTHON_TYPE = "dmg_bmi.bmi.DeltaModelBmi"
@@ -39,12 +50,20 @@ MODEL_TYPE_NAME = "dmg_bmi"
 ID_COLUMNS = ("id", "divide_id", "catchment_id", "cat_id", "gauge_id")
 LATITUDE_COLUMNS = ("latitude", "lat", "gauge_lat")
 AREA_COLUMNS = ("area_km2", "areasqkm")
+BASIN_WIDE = "<basin-wide row>"  # the key of a one-row attributes table without an id column
 # ngen's feature ids: `<type>-<number>`; features of another form are skipped without a word
 # (HY_Features_Ids.hpp: catchments 'cat', nexuses 'nex' and its terminal/coastal/inland kinds).
 CATCHMENT_ID = re.compile(r"cat-\d+")
 NEXUS_ID = re.compile(r"(nex|tnx|cnx|inx)-\d+")
 TIME_COLUMNS = ("time", "Time")
+# forcing columns ngen knows the units of when the header gives none (AorcForcing.hpp WellKnownFields)
+NGEN_KNOWN_COLUMNS = frozenset({
+    "precip_rate", "APCP_surface", "DLWRF_surface", "DSWRF_surface", "PRES_surface", "SPFH_2maboveground",
+    "TMP_2maboveground", "UGRD_10maboveground", "VGRD_10maboveground", "RAINRATE", "T2D", "Q2D", "U2D",
+    "V2D", "PSFC", "SWDOWN", "LWDOWN"})
 _NETCDF_MAGIC = (b"\x89HDF", b"CDF\x01", b"CDF\x02", b"CDF\x05")  # NetCDF-4/HDF5, classic, 64-bit, CDF5
+_SQLITE_MAGIC = b"SQLite format 3\x00"  # a GeoPackage is an SQLite database
+_SHOWN = 10  # ids listed in a message before "... (N in all)"
 
 
 def _number(value) -> float | None:
@@ -61,16 +80,49 @@ def _refuse(where: str, problems: list[str]) -> None:
         raise ConfigError(f"{where}: " + "; ".join(problems))
 
 
+def _some(ids: Sequence[str]) -> str:
+    """`ids` as a list, the first few only when there are many: "['a', 'b', ...] (1234 in all)"."""
+    ids = list(ids)
+    if len(ids) <= _SHOWN:
+        return str(ids)
+    return f"{str(ids[:_SHOWN])[:-1]}, ...] ({len(ids)} in all)"
+
+
+# --------------------------------------------------------------------------- times
+
+def _naive_utc(time: datetime) -> datetime:
+    """`time` as a naive UTC time (an offset converts; a naive time is UTC already)."""
+    return time.astimezone(timezone.utc).replace(tzinfo=None) if time.tzinfo is not None else time
+
+
+def run_period(start: str, end: str) -> tuple[datetime, datetime]:
+    """The run's first and last step (`start`, `end`: UTC times such as '2015-12-01 00:00:00' or a date
+    '2015-12-01'; an offset converts to UTC) as naive UTC datetimes; an `end` before `start` is refused."""
+    first, last = _naive_utc(parse_time(start, "start")), _naive_utc(parse_time(end, "end"))
+    if last < first:
+        raise ConfigError(f"end {last:{TIME_FORMAT}} (from {end!r}) is before start {first:{TIME_FORMAT}} "
+                          f"(from {start!r})")
+    return first, last
+
+
+def _period_text(start: str, end: str) -> tuple[str, str]:
+    """`run_period` written as ngen reads times: 'YYYY-MM-DD HH:MM:SS'."""
+    first, last = run_period(start, end)
+    return first.strftime(TIME_FORMAT), last.strftime(TIME_FORMAT)
+
+
 # --------------------------------------------------------------------------- attribute sources
 
-def read_attributes_table(path: str | Path) -> dict[str, dict[str, float]]:
+def read_attributes_table(path: str | Path) -> dict[str, dict[str, float | str]]:
     """Attributes per catchment, {id: {name: value}}, from a CSV table or a dataset NetCDF.
 
-    CSV (UTF-8): one row per catchment (or one basin-wide row); the id column is the first of ID_COLUMNS
-    present (else the first column); empty, non-numeric and non-finite cells are left out.
-    NetCDF: a hydrology dataset (`HydroDataset`: basin ids and the static attributes, with `lat` in degrees
-    north and `area_km2` in km2) or a crop dataset (`CropDataset`: field ids and their attributes).
-    Values are in the units of the table (the checkpoint's training units)."""
+    CSV (UTF-8): one row per catchment, the id in the first of ID_COLUMNS present (recognised by name
+    only), or one basin-wide row (its key `BASIN_WIDE` when it has no id column; every column is an
+    attribute). Empty and non-finite cells are left out; other cells that are not numbers are kept as their
+    text, so that a needed one is reported as "not a number". NetCDF: a hydrology dataset (`HydroDataset`:
+    basin ids and the static attributes, with `lat` in degrees north and `area_km2` in km2) or a crop
+    dataset (`CropDataset`: field ids and their attributes). Values are in the units of the table (the
+    checkpoint's training units)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"attributes table not found: {path}")
@@ -81,33 +133,39 @@ def read_attributes_table(path: str | Path) -> dict[str, dict[str, float]]:
     return _csv_rows(path)
 
 
-def _csv_rows(path: Path) -> dict[str, dict[str, float]]:
+def _cell(raw: str) -> float | str | None:
+    """A CSV cell as a finite float, its text when it is not a number, None when empty or non-finite."""
+    text = raw.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        return text or None
+    return value if math.isfinite(value) else None
+
+
+def _csv_rows(path: Path) -> dict[str, dict[str, float | str]]:
     try:
         with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
+            lines = [row for row in csv.reader(fh) if any(cell.strip() for cell in row)]
     except UnicodeDecodeError as exc:
         raise ConfigError(f"attributes table {path}: neither a UTF-8 CSV file nor a dataset NetCDF "
                           f"({exc})") from None
-    if not rows:
+    if len(lines) < 2:
         raise ConfigError(f"attributes table {path} has no rows")
-    id_col = next((c for c in ID_COLUMNS if c in rows[0]), next(iter(rows[0])))
-    table: dict[str, dict[str, float]] = {}
+    header, rows = [name.strip() for name in lines[0]], lines[1:]
+    id_col = next((c for c in ID_COLUMNS if c in header), None)
+    if id_col is None and len(rows) > 1:
+        raise ConfigError(f"attributes table {path} has {len(rows)} rows but no id column: it looks for a "
+                          f"column named one of {list(ID_COLUMNS)} (a table without one is a single "
+                          "basin-wide row)")
+    table: dict[str, dict[str, float | str]] = {}
     duplicates = []
     for row in rows:
-        values = {}
-        for key, raw in row.items():
-            if key == id_col or key is None:
-                continue
-            try:
-                value = float(raw)
-            except (TypeError, ValueError):
-                continue
-            if math.isfinite(value):
-                values[key.strip()] = value
-        cid = str(row[id_col]).strip()
+        cells = dict(zip(header, row, strict=False))
+        cid = cells.pop(id_col, "").strip() if id_col is not None else BASIN_WIDE
         if cid in table:
             duplicates.append(cid)
-        table[cid] = values
+        table[cid] = {key: value for key, raw in cells.items() if (value := _cell(raw)) is not None}
     if duplicates:
         raise ConfigError(f"attributes table {path}: duplicate id(s) in column {id_col!r}: {duplicates}")
     return table
@@ -153,61 +211,100 @@ def _missing_message(missing: Mapping[str, list[str]], total: int, source: str, 
     return msg + hint
 
 
-def table_values(table: Mapping[str, Mapping[str, float]], needed: Sequence[str],
+def _pick(cid: str, row: Mapping[str, object], needed: Sequence[str], latitude: float | None,
+          area: float | None = None) -> tuple[dict[str, float], list[str], list[str]]:
+    """One catchment's area_km2 (`area`, else an AREA_COLUMNS column of `row`), latitude (`latitude`, else a
+    LATITUDE_COLUMNS column) and `needed` attributes: (values, names missing, "name='text' (cid)" of values
+    that are not numbers). A needed name already picked (area_km2, latitude) is picked once."""
+    def column(columns: Sequence[str]) -> tuple[str, object]:
+        name = next((c for c in columns if c in row), columns[0])
+        return name, row.get(name)
+
+    picks = {"area_km2": ("areasqkm", area) if area is not None else column(AREA_COLUMNS),
+             "latitude": ("latitude", latitude) if latitude is not None else column(LATITUDE_COLUMNS)}
+    for name in needed:
+        picks.setdefault(name, (name, row.get(name)))
+    values, missing, bad = {}, [], []
+    for key, (name, raw) in picks.items():
+        if raw is None:
+            missing.append(key)
+        elif _number(raw) is None:
+            bad.append(f"{name}={raw!r} ({cid})")
+        else:
+            values[key] = float(raw)
+    return values, missing, bad
+
+
+def table_values(table: Mapping[str, Mapping[str, float | str]], needed: Sequence[str],
                  latitude: float | None = None,
                  source: str | Path | None = None) -> dict[str, dict[str, float]]:
     """Per row of `table`: area_km2 (km2, column area_km2 or areasqkm), latitude (degrees north, a
-    LATITUDE_COLUMNS column or `latitude`) and every `needed` attribute; all gaps are reported at once."""
-    result, missing = {}, {}
+    LATITUDE_COLUMNS column or `latitude`) and every `needed` attribute; all gaps and all values that are
+    not numbers are reported at once. A basin-wide row without an id (`BASIN_WIDE`) names no catchment:
+    refused."""
+    where = f"the attributes table {source}" if source else "the attributes table"
+    if BASIN_WIDE in table:
+        raise ConfigError(f"{where} has no id column (one of {list(ID_COLUMNS)}): one BMI config is written "
+                          "per catchment id, so each row needs one")
+    result, missing, bad = {}, {}, []
     for cid, row in table.items():
-        area = next((row[c] for c in AREA_COLUMNS if c in row), None)
-        lat = latitude if latitude is not None else next((row[c] for c in LATITUDE_COLUMNS if c in row), None)
-        gaps = (["area_km2"] if area is None else []) + (["latitude"] if lat is None else []) + [
-            n for n in needed if n not in row]
+        values, gaps, not_numbers = _pick(cid, row, needed, latitude)
+        bad += not_numbers
         if gaps:
             missing[cid] = gaps
-            continue
-        result[cid] = {"area_km2": area, "latitude": lat, **{n: row[n] for n in needed}}
-    if missing:
-        where = f"the attributes table {source}" if source else "the attributes table"
-        raise ConfigError(_missing_message(missing, len(table), where))
+        elif not not_numbers:
+            result[cid] = values
+    problems = [_missing_message(missing, len(table), where)] if missing else []
+    if bad:
+        problems.append(f"not a number: {', '.join(bad)}")
+    if problems:
+        raise ConfigError("; ".join(problems))
     return result
 
 
-def catchment_attributes(catchments: list[dict], needed: Sequence[str], table: Mapping[str, dict] | None,
-                         latitude: float | None = None,
+def catchment_attributes(catchments: list[dict], needed: Sequence[str],
+                         table: Mapping[str, Mapping[str, float | str]] | None, latitude: float | None = None,
                          source: str | Path | None = None) -> dict[str, dict[str, float]]:
-    """Per catchment: area_km2 (the GeoJSON's areasqkm, km2), latitude (degrees north) and every `needed`
-    attribute, from `table` (per-id rows; a single row whose id matches no catchment applies basin-wide)
-    over the GeoJSON properties. Every catchment's missing names are reported in one ConfigError."""
+    """Per catchment: area_km2 (the GeoJSON's areasqkm, km2; ngen turns runoff into nexus flow with it),
+    latitude (degrees north) and every `needed` attribute, from `table` (per-id rows; a single row whose id
+    matches no catchment, or that has no id, applies basin-wide) over the GeoJSON properties. Catchments
+    without a row in a per-id table are named first, then every catchment's missing names, then the values
+    that are not numbers, in one ConfigError."""
+    ids = [c["id"] for c in catchments]
     basin_row = None
-    if table and len(table) == 1 and not set(table) & {c["id"] for c in catchments}:
+    if table and len(table) == 1 and not set(table) & set(ids):
         basin_row = next(iter(table.values()))
-    result, missing, no_row = {}, {}, []
+    result, missing, bad, no_row = {}, {}, [], []
     for cat in catchments:
-        row = {k: v for k, v in cat["properties"].items() if _number(v) is not None}
+        row = dict(cat["properties"])
         if table:
             own = basin_row if basin_row is not None else table.get(cat["id"])
             if own is None:
                 no_row.append(cat["id"])
             row.update(own or {})
-        lat = latitude if latitude is not None else next(
-            (row[c] for c in LATITUDE_COLUMNS if c in row), None)
-        gaps = (["latitude"] if lat is None else []) + [n for n in needed if n not in row]
+        values, gaps, not_numbers = _pick(cat["id"], row, needed, latitude, area=cat["areasqkm"])
+        bad += not_numbers
         if gaps:
             missing[cat["id"]] = gaps
-            continue
-        result[cat["id"]] = {"area_km2": cat["areasqkm"], "latitude": float(lat),
-                             **{n: float(row[n]) for n in needed}}
+        elif not not_numbers:
+            result[cat["id"]] = values
+    if not (missing or bad):
+        return result
+    problems = []
+    if table:
+        where = f"the attributes table {source}" if source else "the attributes table"
+        hint = ""
+        if no_row:
+            problems.append(f"no row in {source or 'the attributes table'} for {_some(no_row)}; its ids are "
+                            f"{_some(list(table))}")
+    else:
+        where = "the catchments' GeoJSON properties"
+        hint = "; pass --attributes (a CSV table or a dataset NetCDF) to give them"
     if missing:
-        if table:
-            where = f"the attributes table {source}" if source else "the attributes table"
-            hint = f" (no row in the table for {no_row})" if no_row else ""
-        else:
-            where = "the catchments' GeoJSON properties"
-            hint = "; pass --attributes (a CSV table or a dataset NetCDF) to give them"
-        raise ConfigError(_missing_message(missing, len(catchments), where, hint))
-    return result
+        problems.append(_missing_message(missing, len(catchments), where, hint))
+    if bad:
+        problems.append(f"not a number: {', '.join(bad)}")
+    raise ConfigError("; ".join(problems))
 
 
 def write_attribute_table(path: str | Path, values: Mapping[str, Mapping[str, float]],
@@ -221,22 +318,119 @@ def write_attribute_table(path: str | Path, values: Mapping[str, Mapping[str, fl
     return write_text(path, "\n".join(lines) + "\n")
 
 
-# --------------------------------------------------------------------------- the domain: GeoJSON
+# --------------------------------------------------------------------------- the domain: GeoJSON, GeoPackage
 
-def _features(path: Path, what: str) -> list[dict]:
+def _is_geopackage(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+
+
+def read_layer(path: str | Path, what: str) -> tuple[list[dict], dict]:
+    """The `what` ('catchments' or 'nexus') features of a GeoJSON FeatureCollection or of a GeoPackage
+    hydrofabric (layer `divides` or `nexus`), and the collection's other top-level members (name, crs),
+    kept when the features are written back (`geojson_text`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} file not found: {path}")
+    if _is_geopackage(path):
+        return _geopackage_layer(path, what)
     try:
-        features = json.loads(path.read_text(encoding="utf-8"))["features"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"cannot read {what} GeoJSON {path}: {type(exc).__name__}: {exc}") from exc
+        collection = json.loads(path.read_text(encoding="utf-8"))
+        why = "" if isinstance(collection, dict) and "features" in collection else "it has no 'features'"
+    except UnicodeDecodeError:
+        why = "it is not UTF-8 text"
+    except ValueError as exc:
+        why = f"it is not JSON ({exc})"
+    if why:
+        raise ConfigError(f"{what} file {path} is neither a GeoJSON FeatureCollection nor a GeoPackage "
+                          f"(.gpkg): {why}")
+    features = collection["features"]
     if not isinstance(features, list):
         raise ConfigError(f"{what} GeoJSON {path}: 'features' is not a list")
-    return features
+    return features, {k: v for k, v in collection.items() if k not in ("type", "features")}
+
+
+def _envelope_geometry(blob: object) -> dict:
+    """A GeoPackage geometry blob as a GeoJSON geometry: the envelope of its header as a bounding-box Polygon
+    (a Point when the box is a point), else a Point at [0, 0] (ngen needs a geometry with a type, no more)."""
+    if isinstance(blob, bytes) and len(blob) >= 8 and blob[:2] == b"GP":
+        flags = blob[3]
+        if 1 <= (flags >> 1) & 7 <= 4 and not flags & 0x10 and len(blob) >= 40:  # an envelope, not empty
+            minx, maxx, miny, maxy = struct.unpack_from("<4d" if flags & 1 else ">4d", blob, 8)
+            if (minx, miny) == (maxx, maxy):
+                return {"type": "Point", "coordinates": [minx, miny]}
+            ring = [[minx, miny], [maxx, miny], [maxx, maxy], [minx, maxy], [minx, miny]]
+            return {"type": "Polygon", "coordinates": [ring]}
+    return {"type": "Point", "coordinates": [0.0, 0.0]}
+
+
+_GPKG_LAYERS = {  # what: (layer, id column, other columns) of a NextGen hydrofabric 2.x GeoPackage
+    "catchments": ("divides", "divide_id", ("toid", "areasqkm")), "nexus": ("nexus", "id", ("toid",))}
+
+
+def _geopackage_layer(path: Path, what: str) -> tuple[list[dict], dict]:
+    """Features of a hydrofabric GeoPackage's `divides` (divide_id, toid, areasqkm) or `nexus` (id, toid)
+    layer, rows repeated with the same values read once; the layer's CRS as a GeoJSON `crs` member."""
+    table, id_col, columns = _GPKG_LAYERS[what]
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            have = [row[1] for row in db.execute(f'PRAGMA table_info("{table}")')]
+            lacking = [c for c in (id_col, *columns) if c not in have]
+            if lacking:
+                raise ConfigError(f"GeoPackage {path}: layer {table!r} has no column(s) {lacking}"
+                                  + (f" (it has {have})" if have else " (no such layer)"))
+            geometry = db.execute("SELECT g.column_name, s.organization, s.organization_coordsys_id "
+                                  "FROM gpkg_geometry_columns g LEFT JOIN gpkg_spatial_ref_sys s "
+                                  "ON s.srs_id = g.srs_id WHERE g.table_name = ?", (table,)).fetchone()
+            geom_sql = f'"{geometry[0]}"' if geometry else "NULL"
+            names = ", ".join(f'"{c}"' for c in (id_col, *columns))
+            rows = db.execute(f'SELECT {names}, {geom_sql} FROM "{table}"').fetchall()
+    except sqlite3.Error as exc:
+        raise ConfigError(f"cannot read GeoPackage {path}: {exc}") from None
+    features, seen = [], set()
+    for fid, *values, blob in rows:
+        if (fid, *values) in seen:
+            continue
+        seen.add((fid, *values))
+        features.append({"type": "Feature", "id": fid, "properties": dict(zip(columns, values, strict=True)),
+                         "geometry": _envelope_geometry(blob)})
+    extra = {}
+    if geometry and geometry[1] and geometry[1].upper() != "NONE":
+        extra["crs"] = {"type": "name",
+                        "properties": {"name": f"urn:ogc:def:crs:{geometry[1].upper()}::{geometry[2]}"}}
+    return features, extra
+
+
+def geojson_text(features: list[dict], extra: Mapping[str, object]) -> str:
+    """A FeatureCollection of `features` with the top-level members `extra` (name, crs), as ASCII JSON with
+    one feature per line."""
+    head = json.dumps({"type": "FeatureCollection", **extra})[:-1]
+    return head + ', "features": [\n' + ",\n".join(json.dumps(f) for f in features) + "\n]}\n"
+
+
+def select_catchments(features: list[dict], ids: Sequence[str] | None, path: str | Path) -> list[dict]:
+    """The catchment features whose id is in `ids` (all when None), in the file's order; ids the file does
+    not have are refused, all at once."""
+    if ids is None:
+        return features
+    wanted = list(dict.fromkeys(ids))
+    have = [_feature_id(f) for f in features]
+    unknown = [i for i in wanted if i not in have]
+    if unknown:
+        raise ConfigError(f"--ids {unknown} are not catchments of {path}; its ids are "
+                          f"{_some([str(i) for i in have])}")
+    return [f for f, fid in zip(features, have, strict=True) if fid in wanted]
+
+
+def _feature_id(feature: dict) -> object:
+    """A feature's id as ngen reads it: top-level `id`, else properties.id."""
+    return feature.get("id", (feature.get("properties") or {}).get("id"))
 
 
 def _feature_ids(features: list[dict], pattern: re.Pattern, form: str, kind: str,
                  problems: list[str]) -> list[str | None]:
-    """Each feature's id (top-level `id`, else properties.id, as ngen reads it); bad ones go to `problems`."""
-    ids = [feat.get("id", (feat.get("properties") or {}).get("id")) for feat in features]
+    """Each feature's id (`_feature_id`); bad ones go to `problems`."""
+    ids = [_feature_id(feat) for feat in features]
     no_id = [i for i, fid in enumerate(ids) if fid is None]
     if no_id:
         problems.append(f"feature(s) {no_id} have no 'id'")
@@ -259,13 +453,11 @@ def _feature_ids(features: list[dict], pattern: re.Pattern, form: str, kind: str
     return [None if fid is None else str(fid) for fid in ids]
 
 
-def read_catchments(path: str | Path) -> list[dict]:
-    """Catchment features of a GeoJSON: [{id, areasqkm (km2), toid, properties}].
+def catchment_records(features: list[dict], path: str | Path) -> list[dict]:
+    """Catchment features as [{id, areasqkm (km2), toid, properties}], checked.
 
     Refused (one ConfigError listing every culprit): a feature without an id, ids not of the form `cat-N`
     (ngen skips them), duplicate ids, and a missing, non-numeric, zero or negative `properties.areasqkm`."""
-    path = Path(path)
-    features = _features(path, "catchments")
     problems: list[str] = []
     ids = _feature_ids(features, CATCHMENT_ID, "cat-N", "catchment", problems)
     out, bad_area = [], []
@@ -281,18 +473,28 @@ def read_catchments(path: str | Path) -> list[dict]:
                         f"nexus flow with it): {', '.join(bad_area)}")
     if not features:
         problems.append("no features")
-    _refuse(f"catchments GeoJSON {path}", problems)
+    _refuse(f"catchments {path}", problems)
     return out
 
 
-def read_nexus_ids(path: str | Path) -> list[str]:
-    """The nexus ids of a nexus GeoJSON; features without an id, ids not of the form `nex-N` (or ngen's
+def read_catchments(path: str | Path) -> list[dict]:
+    """The catchments of a GeoJSON or a GeoPackage (`divides`), checked (`catchment_records`):
+    [{id, areasqkm (km2), toid, properties}]."""
+    return catchment_records(read_layer(path, "catchments")[0], path)
+
+
+def nexus_ids(features: list[dict], path: str | Path) -> list[str]:
+    """The ids of nexus features; features without an id, ids not of the form `nex-N` (or ngen's
     terminal/coastal/inland `tnx-N`, `cnx-N`, `inx-N`) and duplicates are refused, all at once."""
-    path = Path(path)
     problems: list[str] = []
-    ids = _feature_ids(_features(path, "nexus"), NEXUS_ID, "nex-N", "nexus", problems)
-    _refuse(f"nexus GeoJSON {path}", problems)
+    ids = _feature_ids(features, NEXUS_ID, "nex-N", "nexus", problems)
+    _refuse(f"nexus {path}", problems)
     return [fid for fid in ids if fid is not None]
+
+
+def read_nexus_ids(path: str | Path) -> list[str]:
+    """The checked nexus ids (`nexus_ids`) of a nexus GeoJSON or a GeoPackage's `nexus` layer."""
+    return nexus_ids(read_layer(path, "nexus")[0], path)
 
 
 def check_network(catchments: list[dict], nexus_ids: Sequence[str] | None = None,
@@ -320,9 +522,19 @@ def check_network(catchments: list[dict], nexus_ids: Sequence[str] | None = None
 
 # --------------------------------------------------------------------------- forcing files
 
-def forcing_columns(path: str | Path) -> list[str]:
-    """Column names of a CsvPerFeature forcing CSV as ngen sees them: the time column left out, a trailing
-    `[units]` or `(units)` stripped (ngen converts such a column from those units to the BMI's)."""
+def _column_units(raw: str) -> tuple[str, str | None]:
+    """A forcing header cell as ngen reads it: (name, units of a trailing `[units]` or `(units)` or None)."""
+    name = raw.strip()
+    open_ = {"]": "[", ")": "("}.get(name[-1:])
+    if open_ and open_ in name:
+        cut = name.rindex(open_)
+        return name[:cut].strip(), name[cut + 1:-1].strip()
+    return name, None
+
+
+def forcing_header(path: str | Path) -> dict[str, str | None]:
+    """{column: units or None} of a CsvPerFeature forcing CSV as ngen sees it: the time column left out, a
+    trailing `[units]` or `(units)` split off (ngen converts such a column from those units to the BMI's)."""
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8") as fh:
@@ -331,16 +543,71 @@ def forcing_columns(path: str | Path) -> list[str]:
         raise ConfigError(f"cannot read forcing file {path}: {exc}") from exc
     if not header:
         raise ConfigError(f"forcing file {path} has no header row")
-    columns = []
-    for raw in header:
-        name = raw.strip()
-        if name in TIME_COLUMNS:
+    return dict(_column_units(raw) for raw in header if raw.strip() not in TIME_COLUMNS)
+
+
+def forcing_columns(path: str | Path) -> list[str]:
+    """Column names of a CsvPerFeature forcing CSV as ngen sees them (`forcing_header`)."""
+    return list(forcing_header(path))
+
+
+def unconverted_inputs(names_map: Mapping[str, str], forcing_files: Sequence[Path]) -> dict[str, str]:
+    """{BMI input: column} of the mapped columns ngen passes to the BMI as they are: no `[units]` in a file's
+    header and not one of the AORC names ngen knows the units of (NGEN_KNOWN_COLUMNS). ngen cannot convert
+    such a column (it warns 'Unit conversion failure'), so its values must be in the BMI's declared units."""
+    headers = {tuple(forcing_header(path).items()) for path in forcing_files}
+    return {name: column for name, column in names_map.items() if column not in NGEN_KNOWN_COLUMNS
+            and any(dict(header).get(column, "") is None for header in headers)}
+
+
+def _line_time(path: Path, line: bytes, index: int, which: str) -> datetime:
+    cells = next(csv.reader([line.decode("utf-8", "replace")]), [])
+    text = cells[index].strip() if index < len(cells) else ""
+    try:
+        return _naive_utc(datetime.fromisoformat(text))
+    except ValueError:
+        raise ConfigError(f"forcing file {path}: its {which} time {text!r} is not a time like "
+                          "'2015-12-01 00:00:00'") from None
+
+
+def forcing_period(path: str | Path) -> tuple[datetime, datetime]:
+    """The first and last time of a CsvPerFeature CSV, read cheaply: the header and first data line from the
+    top, the last line by seeking back from the end. The time column is `time` or `Time`, else the first
+    (as ngen reads it)."""
+    path = Path(path)
+    with path.open("rb") as fh:
+        header = next(csv.reader([fh.readline().decode("utf-8", "replace")]), [])
+        first = fh.readline().strip()
+        if not first:
+            raise ConfigError(f"forcing file {path} has no data rows")
+        end = fh.seek(0, os.SEEK_END)
+        tail, pos = b"", end
+        while pos > 0 and b"\n" not in tail.strip():
+            step = min(8192, pos)
+            pos -= step
+            fh.seek(pos)
+            tail = fh.read(step) + tail
+    last = tail.strip().rsplit(b"\n", 1)[-1]
+    index = next((i for i, cell in enumerate(header) if cell in TIME_COLUMNS), 0)
+    return _line_time(path, first, index, "first"), _line_time(path, last, index, "last")
+
+
+def check_forcing_period(forcing_files: Mapping[str, Path], start: datetime, end: datetime) -> None:
+    """Refuse forcing files that do not cover `start`..`end` (a row at both; ngen stops on a file that begins
+    after the start, and indexes past the end of a short one), naming each file and its period."""
+    problems, short = [], {}
+    for path in forcing_files.values():
+        try:
+            first, last = forcing_period(path)
+        except ConfigError as exc:
+            problems.append(str(exc))
             continue
-        close = {"]": "[", ")": "("}.get(name[-1:])
-        if close and close in name:
-            name = name[:name.rindex(close)].strip()
-        columns.append(name)
-    return columns
+        if first > start or last < end:
+            short.setdefault((first, last), []).append(str(path))
+    for (first, last), paths in short.items():
+        problems.append(f"{_some(paths)} cover(s) only {first:{TIME_FORMAT}} .. {last:{TIME_FORMAT}}")
+    _refuse(f"forcing: the run needs a row at every step from {start:{TIME_FORMAT}} to {end:{TIME_FORMAT}} "
+            "(--start .. --end)", problems)
 
 
 def variables_names_map(inputs: Sequence[str], forcing_files: Mapping[str, Path]) -> dict[str, str]:
@@ -374,6 +641,49 @@ def variables_names_map(inputs: Sequence[str], forcing_files: Mapping[str, Path]
     _refuse("forcing files disagree (a realization maps each input to one column for every catchment)",
             problems)
     return maps[0][1] if maps else {}
+
+
+# --------------------------------------------------------------------------- hot-start states
+
+def check_initial_states(states: Mapping[str, Path], folder: str | Path, checkpoint: Path, time_step: int,
+                         start: datetime) -> None:
+    """Refuse the `<id>.state` files (`dmg_bmi.ngen.payload`) a BMI of `checkpoint` stepping `time_step` s
+    from `start` would refuse at initialize, all culprits of a kind at once: an unreadable file, a state
+    written by another checkpoint (its header's fingerprint is not the one this BMI computes), a state of
+    another time step, and a state whose time is not `start` (a hot start continues from the state's time)."""
+    from dmg_bmi.ngen.cmd_bmi_config import load_handler
+
+    fingerprint = load_handler(checkpoint).fingerprint
+    unreadable, other_model, other_step, other_time = [], [], [], {}
+    for cid, path in states.items():
+        try:
+            header, _ = payload.decode(path.read_bytes())
+            if header.get("format") != payload.STATE_FORMAT:
+                raise InputError(f"format {header.get('format')!r} is not {payload.STATE_FORMAT!r}")
+            if "time" not in header:
+                raise InputError("the state does not record its time (written by an older dmg_bmi)")
+            time = payload.parse_utc(header["time"], "time")
+        except (OSError, InputError) as exc:
+            unreadable.append(f"{path} ({exc})")
+            continue
+        if header.get("fingerprint") != fingerprint:
+            other_model.append(cid)
+        if header.get("time_step") != float(time_step):
+            other_step.append(f"{cid}: {header.get('time_step')} s")
+        if time != start:
+            other_time.setdefault(time, []).append(cid)
+    problems = [f"unreadable state file(s): {'; '.join(unreadable)}"] if unreadable else []
+    if other_model:
+        problems.append(f"the state(s) of {_some(other_model)} were written by another checkpoint than "
+                        f"{checkpoint}")
+    if other_step:
+        problems.append(f"state(s) of another time step than this run's {time_step} s: "
+                        f"{', '.join(other_step)}")
+    for time, ids in other_time.items():
+        problems.append(f"the state(s) of {_some(ids)} are at {time:{TIME_FORMAT}}, not at the run's start "
+                        f"{start:{TIME_FORMAT}} (a hot start continues from the state's time): use --start "
+                        f"'{time:{TIME_FORMAT}}'")
+    _refuse(f"initial states {folder}", problems)
 
 
 # --------------------------------------------------------------------------- BMI configs
@@ -421,11 +731,11 @@ def check_config_values(attributes: Mapping[str, Mapping[str, float]]) -> None:
 
 def write_bmi_configs(out_dir: Path, attributes: Mapping[str, Mapping[str, float]], checkpoint: Path,
                       start: str, end: str, **options) -> list[Path]:
-    """One `<id>.yml` per catchment in `out_dir`, the checkpoint referenced relative to it; the values are
-    checked first (`check_config_values`), so nothing is written for bad input."""
+    """One `<id>.yml` per catchment in `out_dir`, the checkpoint referenced relative to it, `start`/`end`
+    written as 'YYYY-MM-DD HH:MM:SS' (`run_period`); the values are checked first (`check_config_values`),
+    so nothing is written for bad input."""
+    start, end = _period_text(start, end)
     check_config_values(attributes)
-    for key, value in (("start", start), ("end", end)):
-        parse_time(value, f"{key}_time")
     out_dir.mkdir(parents=True, exist_ok=True)
     rel = os.path.relpath(checkpoint.resolve(), out_dir.resolve())
     paths = []
@@ -461,6 +771,7 @@ def realization_dict(style: str, init_config: str, forcing_path: str, start: str
                      variables_names_map: Mapping[str, str] | None = None) -> dict:
     """A realization: `style` 'bmi_python' (plain) or 'bmi_multi' (NGIAB style, allow_exceed_end_time).
 
+    `start`/`end` are written as 'YYYY-MM-DD HH:MM:SS' (`run_period`: ngen reads no other form).
     `time_step` is ngen's output_interval in s. `main_output` / `output_variables`: e.g. a δWOFOST field's
     yield and every crop output (ngen writes `output_variables` to its per-catchment output files).
     `variables_names_map` {BMI input: forcing column} goes into the BMI module's params (see
@@ -480,8 +791,7 @@ def realization_dict(style: str, init_config: str, forcing_path: str, start: str
         }
     else:
         raise ConfigError(f"realization style {style!r} is not one of ['bmi_python', 'bmi_multi']")
-    for key, value in (("start", start), ("end", end)):
-        parse_time(value, f"{key}_time")
+    start, end = _period_text(start, end)
     return {
         "global": {
             "formulations": [formulation],
@@ -499,34 +809,77 @@ def _copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, tmp)
 
 
+def _is_ngen_output(name: str) -> bool:
+    """Whether `name` is an output file ngen writes into its working folder: `<catchment>.csv` or
+    `<nexus>_output.csv`."""
+    if name.endswith("_output.csv"):
+        return NEXUS_ID.fullmatch(name.removesuffix("_output.csv")) is not None
+    return name.endswith(".csv") and CATCHMENT_ID.fullmatch(name.removesuffix(".csv")) is not None
+
+
+def check_no_outputs(out_dir: Path) -> None:
+    """Refuse a run folder that holds the outputs of an earlier ngen run, so they never mix with a new run's
+    (ngen overwrites only the files of the features it runs)."""
+    if not out_dir.is_dir():
+        return
+    old = sorted(p.name for p in out_dir.iterdir() if _is_ngen_output(p.name) and p.is_file())
+    if old:
+        raise ConfigError(f"run folder {out_dir} holds the outputs of an earlier ngen run "
+                          f"({_some(old)}): delete them or choose another --out")
+
+
 def write_run_folder(out_dir: str | Path, catchments_geojson: str | Path, forcing_dir: str | Path,
                      checkpoint: str | Path, start: str, end: str, needed: list[str],
-                     table: Mapping[str, dict] | None = None, latitude: float | None = None,
-                     nexus_geojson: str | Path | None = None, style: str = "bmi_python",
-                     time_step: int = 3600, device: str = "cpu", nan_policy: str = "error",
-                     attributes_source: str | Path | None = None, initial_states: str | Path | None = None,
-                     save_final_states: bool = False) -> Path:
+                     table: Mapping[str, Mapping[str, float | str]] | None = None,
+                     latitude: float | None = None, nexus_geojson: str | Path | None = None,
+                     style: str = "bmi_python", time_step: int = 3600, device: str = "cpu",
+                     nan_policy: str = "error", attributes_source: str | Path | None = None,
+                     initial_states: str | Path | None = None, save_final_states: bool = False,
+                     ids: Sequence[str] | None = None) -> Path:
     """Write a self-contained run folder ngen runs as `ngen catchments.geojson all nexus.geojson all
     realization.json` (see the module docstring for its layout).
 
-    `needed`: the checkpoint's attribute names; `table`: attributes per id (`read_attributes_table`), else
-    the GeoJSON properties; `latitude` (degrees north) for every catchment. The realization maps the BMI
-    inputs the checkpoint reads to the forcing files' columns (`variables_names_map`). `initial_states`: a
-    folder of `<id>.state` files (e.g. a previous run's `states/final/`), copied to `states/initial/` and
-    used as each catchment's `initial_state` (a hot start: `start` must be the time the states were saved
-    at); `save_final_states`: each BMI writes its end state to `states/final/<id>.state` when ngen
-    finalizes it. All inputs are checked before anything is written."""
+    `catchments_geojson`: a catchments GeoJSON or a hydrofabric GeoPackage (`divides`; its `nexus` layer
+    is the nexus file unless `nexus_geojson`, a GeoJSON or GeoPackage, is given); `ids`: run only these
+    catchments (the nexus file keeps the nexuses they drain to). `start`/`end`: the first and last step
+    (`run_period`); every catchment's forcing CSV must cover them. `needed`: the checkpoint's attribute names;
+    `table`: attributes per id (`read_attributes_table`), else the GeoJSON properties; `latitude` (degrees
+    north) for every catchment. The realization maps the BMI inputs the checkpoint reads to the forcing files'
+    columns (`variables_names_map`). `initial_states`: a folder of `<id>.state` files (e.g. a previous run's
+    `states/final/`), checked (`check_initial_states`: `start` must be the time they were saved at), copied
+    to `states/initial/` and used as each catchment's `initial_state` (a hot start); `save_final_states`:
+    each BMI writes its end state to `states/final/<id>.state` when ngen finalizes it. A folder holding an
+    earlier run's outputs is refused. All inputs are checked before anything is written."""
     from dmg_bmi.ngen.cmd_bmi_config import needed_inputs
 
     out = Path(out_dir)
-    forcing_dir, checkpoint = Path(forcing_dir), Path(checkpoint)
-    catchments = read_catchments(catchments_geojson)
-    nexus_ids = read_nexus_ids(nexus_geojson) if nexus_geojson is not None else None
-    check_network(catchments, nexus_ids, nexus_geojson)
+    catchments_path, forcing_dir, checkpoint = Path(catchments_geojson), Path(forcing_dir), Path(checkpoint)
+    check_no_outputs(out)
+    first, last = run_period(start, end)
+    if not forcing_dir.is_dir():
+        if forcing_dir.exists():
+            raise ConfigError(f"{forcing_dir} is a file: --forcing must be a folder of <id>.csv files (this "
+                              "ngen reads CSV per catchment)")
+        raise ConfigError(f"--forcing folder not found: {forcing_dir}")
+    features, extra = read_layer(catchments_path, "catchments")
+    features = select_catchments(features, ids, catchments_path)
+    catchments = catchment_records(features, catchments_path)
+    nexus_path = Path(nexus_geojson) if nexus_geojson is not None else (
+        catchments_path if _is_geopackage(catchments_path) else None)
+    nexus = None
+    if nexus_path is None:
+        check_network(catchments)
+    else:
+        nexus = read_layer(nexus_path, "nexus")
+        if ids is not None:  # only the nexuses the catchments run drain to
+            fed = {c["toid"] for c in catchments}
+            nexus = [f for f in nexus[0] if _feature_id(f) in fed], nexus[1]
+        check_network(catchments, nexus_ids(nexus[0], nexus_path), nexus_path)
     forcing = {c["id"]: forcing_dir / f"{c['id']}.csv" for c in catchments}
     missing = [cid for cid, path in forcing.items() if not path.is_file()]
     if missing:
         raise ConfigError(f"forcing folder {forcing_dir} has no CSV for catchment(s) {missing}")
+    check_forcing_period(forcing, first, last)
     attrs = catchment_attributes(catchments, needed, table, latitude, attributes_source)
     check_config_values(attrs)
     states = {}
@@ -536,6 +889,7 @@ def write_run_folder(out_dir: str | Path, catchments_geojson: str | Path, forcin
         if absent:
             raise ConfigError(f"initial states folder {initial_states} has no <id>.state for catchment(s) "
                               f"{absent}")
+        check_initial_states(states, initial_states, checkpoint, time_step, first)
     names_map = variables_names_map(needed_inputs(checkpoint), forcing)
     real = realization_dict(style, "./config/{{id}}.yml", "./forcing/", start, end, time_step,
                             variables_names_map=names_map)
@@ -551,9 +905,9 @@ def write_run_folder(out_dir: str | Path, catchments_geojson: str | Path, forcin
     write_bmi_configs(out / "config", attrs, model, start, end, time_step=time_step, device=device,
                       nan_policy=nan_policy, initial_state="../states/initial/{id}.state" if states else None,
                       final_state="../states/final/{id}.state" if save_final_states else None)
-    _copy(Path(catchments_geojson), out / "catchments.geojson")
-    if nexus_geojson is not None:
-        _copy(Path(nexus_geojson), out / "nexus.geojson")
+    write_text(out / "catchments.geojson", geojson_text(features, extra))
+    if nexus is not None:
+        write_text(out / "nexus.geojson", geojson_text(*nexus))
     write_text(out / "realization.json", json.dumps(real, indent=2) + "\n")
     write_attribute_table(out / "attributes.csv", attrs, needed)
     return out
