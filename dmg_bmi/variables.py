@@ -12,6 +12,13 @@ Roles:
 
 Units are UDUNITS strings (never ``-``); `dmg_bmi.bmi` converts at the boundary using this table
 only, so the table is the single statement of what every number means.
+
+`valid_range` (inputs) is what the Earth makes possible, in the variable's units, wide enough for records
+and narrow enough to catch a units slip: precipitation 0..0.15 mm s-1 (540 mm h-1; the world's hourly record
+is ~305 mm in 42 min), temperature 180..340 K (records -89.2 degC, 56.7 degC; a degC value given as K is
+refused), specific humidity 0..0.05 kg kg-1, surface pressure 30..110 kPa (Everest summit ~34 kPa, sea-level
+record 108.4 kPa), shortwave 0..1500 W m-2 (top of atmosphere 1361 W m-2, plus cloud-edge enhancement),
+longwave 0..700 W m-2, wind components within +-110 m s-1 (the 113 m s-1 gust record), PET 0..5 mm h-1.
 """
 
 from __future__ import annotations
@@ -33,28 +40,31 @@ class Variable:
     role: Role
     dtype: str = "float64"
     model: Literal["hydro", "crop"] = "hydro"  # outputs only: the checkpoint kind that publishes it
+    valid_range: tuple[float, float] | None = None  # inputs: physically possible values, in `units`
 
 
 VARIABLES: tuple[Variable, ...] = (
     # --- ngen AORC forcings (CsvPerFeature / NetCDF providers publish these CSDMS names) ---
     Variable("precip_rate", "atmosphere_water__liquid_equivalent_precipitation_rate", "mm s-1",
-             "precipitation rate (AORC precip_rate, = kg m-2 s-1)", "input"),
+             "precipitation rate (AORC precip_rate, = kg m-2 s-1)", "input", valid_range=(0.0, 0.15)),
     Variable("tmp2m", "land_surface_air__temperature", "K",
-             "air temperature at 2 m (AORC TMP_2maboveground)", "input"),
+             "air temperature at 2 m (AORC TMP_2maboveground)", "input", valid_range=(180.0, 340.0)),
     Variable("spfh2m", "atmosphere_air_water~vapor__relative_saturation", "kg kg-1",
-             "specific humidity at 2 m (AORC SPFH_2maboveground; ngen's name despite the meaning)", "input"),
-    Variable("pres", "land_surface_air__pressure", "Pa", "surface pressure (AORC PRES_surface)", "input"),
+             "specific humidity at 2 m (AORC SPFH_2maboveground; ngen's name despite the meaning)", "input",
+             valid_range=(0.0, 0.05)),
+    Variable("pres", "land_surface_air__pressure", "Pa", "surface pressure (AORC PRES_surface)", "input",
+             valid_range=(30000.0, 110000.0)),
     Variable("swdown", "land_surface_radiation~incoming~shortwave__energy_flux", "W m-2",
-             "incoming shortwave radiation (AORC DSWRF_surface)", "input"),
+             "incoming shortwave radiation (AORC DSWRF_surface)", "input", valid_range=(0.0, 1500.0)),
     Variable("lwdown", "land_surface_radiation~incoming~longwave__energy_flux", "W m-2",
-             "incoming longwave radiation (AORC DLWRF_surface)", "input"),
+             "incoming longwave radiation (AORC DLWRF_surface)", "input", valid_range=(0.0, 700.0)),
     Variable("u10m", "land_surface_wind__x_component_of_velocity", "m s-1",
-             "eastward wind at 10 m (AORC UGRD_10maboveground)", "input"),
+             "eastward wind at 10 m (AORC UGRD_10maboveground)", "input", valid_range=(-110.0, 110.0)),
     Variable("v10m", "land_surface_wind__y_component_of_velocity", "m s-1",
-             "northward wind at 10 m (AORC VGRD_10maboveground)", "input"),
+             "northward wind at 10 m (AORC VGRD_10maboveground)", "input", valid_range=(-110.0, 110.0)),
     Variable("pet_rate", "water_potential_evaporation_flux", "mm h-1",
              "potential evapotranspiration rate, given as forcing (checkpoints with pet_method 'forcing', "
-             "e.g. the δHBV 2.0 CSV column PET_hargreaves in mm h-1)", "input"),
+             "e.g. the δHBV 2.0 CSV column PET_hargreaves in mm h-1)", "input", valid_range=(0.0, 5.0)),
     # --- outputs: rates of the latest 24 h (see dmg_bmi.ngen.daily_chains) ---
     Variable("runoff_depth", "land_surface_water__runoff_depth", "m",
              "runoff depth over the BMI time step (ngen's main output)", "output"),
