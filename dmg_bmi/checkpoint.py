@@ -13,13 +13,17 @@ None, lists, dicts), so it is read with `torch.load(weights_only=True)` and neve
                       "outputs"}
     derivations       {input name: {"method": ..., ...}}, how each input is derived from raw forcings,
                       e.g. {"PET": {"method": "hamon"}}
-    training          optional metadata (epoch, metrics, ...) or None
+    training          optional metadata (epoch, metrics, LR scheduler state, ...) or None
     optimizer         optional optimizer state_dict for resuming, or None
-    sha256            digest of everything above except `optimizer`, checked on load
+    sha256            digest of every entry above, checked on load
 
-Writes are atomic (temp file in the same directory, fsync, os.replace). Every failure to load raises
-CheckpointError saying which: missing, truncated, corrupt, not a dmg_bmi checkpoint, incompatible format
-version, or weights that do not match the config.
+Format 1 (older files) digested everything but `optimizer`: such files still load, for their weights are
+covered, but their optimizer state is dropped (`optimizer_state` is None), so nothing unverified is used.
+
+Writes are atomic (temp file in the same directory, fsync, os.replace). Weights or optimizer state holding NaN
+or inf are refused on save and on load. Every failure to load raises CheckpointError saying which: missing,
+truncated, corrupt, not a dmg_bmi checkpoint, incompatible format version, non-finite values (naming the
+tensors), or weights that do not match the config.
 """
 
 from __future__ import annotations
@@ -41,11 +45,11 @@ from dmg_bmi.models.delta import DeltaModel
 from dmg_bmi.normalization import Normalizer
 
 FORMAT = "dmg_bmi.checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _ZIP_MAGIC = b"PK\x03\x04"
 _VARIABLE_KEYS = ("nn_forcings", "nn_attributes", "phy_forcings", "phy_attributes", "outputs")
-_DIGESTED = ("format", "format_version", "package_version", "config", "normalization", "variables",
-             "derivations", "training")
+_V1_DIGESTED = ("format", "format_version", "package_version", "config", "normalization", "variables",
+                "derivations", "training")
 
 
 @dataclass
@@ -107,7 +111,7 @@ class Checkpoint:
         """The plain dict written to disk (tensors and plain data only)."""
         payload = {
             "format": FORMAT,
-            "format_version": self.format_version,
+            "format_version": FORMAT_VERSION,
             "package_version": self.package_version,
             "config": to_dict(self.config),
             "normalization": self.normalization.to_dict(),
@@ -121,8 +125,12 @@ class Checkpoint:
         return payload
 
     def save(self, path: str | Path) -> Path:
-        """Write atomically to `path` (parent directories are created)."""
+        """Write atomically to `path` (parent directories are created), in the current format; weights or
+        optimizer state holding NaN or inf are refused (CheckpointError naming the tensors)."""
         path = Path(path)
+        bad = _non_finite(self.state_dict) + _non_finite(self.optimizer_state, "optimizer")
+        if bad:
+            raise CheckpointError(f"cannot save {path}: {_describe(bad)}")
         payload = self.to_payload()
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             torch.save(payload, fh)
@@ -184,6 +192,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path}: corrupt checkpoint: state_dict is not a mapping of tensors")
     if payload["sha256"] != _digest(payload):
         raise CheckpointError(f"{path}: corrupt checkpoint: contents do not match their sha256 digest")
+    optimizer = payload.get("optimizer") if version >= 2 else None  # format 1 did not digest it
+    bad = _non_finite(state) + _non_finite(optimizer, "optimizer")
+    if bad:
+        raise CheckpointError(f"{path}: {_describe(bad)}")
     try:
         config = from_dict(ModelConfig, payload["config"], prefix="config")
         normalization = Normalizer.from_dict(payload["normalization"])
@@ -201,7 +213,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         **{k: variables[k] for k in _VARIABLE_KEYS},
         derivations=payload["derivations"],
         training=payload.get("training"),
-        optimizer_state=payload.get("optimizer"),
+        optimizer_state=optimizer,
         package_version=payload["package_version"],
         format_version=version,
         path=path,
@@ -233,11 +245,36 @@ def _read(path: Path) -> Any:
 
 
 def _digest(payload: dict[str, Any]) -> str:
-    """sha256 over the metadata and every state_dict tensor (name, dtype, shape, bytes)."""
+    """sha256 over every entry but `sha256` itself: metadata, tensors (name, dtype, shape, bytes), optimizer.
+
+    Format 1 digested the metadata and the state_dict only."""
     h = hashlib.sha256()
-    _feed(h, {k: payload.get(k) for k in _DIGESTED})
-    _feed(h, payload.get("state_dict"))
+    if payload.get("format_version") == 1:
+        _feed(h, {k: payload.get(k) for k in _V1_DIGESTED})
+        _feed(h, payload.get("state_dict"))
+    else:
+        _feed(h, {k: v for k, v in payload.items() if k != "sha256"})
     return h.hexdigest()
+
+
+def _non_finite(obj: Any, name: str = "") -> list[str]:
+    """Dotted names of the floating-point tensors in `obj` (nested dicts/lists) holding NaN or inf."""
+    if isinstance(obj, torch.Tensor):
+        bad = (obj.is_floating_point() or obj.is_complex()) and not bool(torch.isfinite(obj).all())
+        return [name] if bad else []
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, (list, tuple)):
+        items = enumerate(obj)
+    else:
+        return []
+    return [n for key, value in items for n in _non_finite(value, f"{name}.{key}" if name else str(key))]
+
+
+def _describe(bad: list[str]) -> str:
+    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+    return (f"non-finite values (NaN or inf) in tensor(s) {bad[:5]}{more}; a model with them computes NaN "
+            "(retrain, or lower train.lr if training diverged)")
 
 
 def _feed(h: Any, obj: Any) -> None:

@@ -7,12 +7,15 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 from test_delta import NA, NX, build, config, data  # also registers the "test_bucket" physics
 
 from dmg_bmi import __version__
 from dmg_bmi.checkpoint import FORMAT_VERSION, Checkpoint, _digest, load_checkpoint, save_checkpoint
 from dmg_bmi.errors import CheckpointError
+from dmg_bmi.models.crop_checkpoint import build_crop_model, is_crop
 from dmg_bmi.normalization import Normalizer
+from dmg_bmi.train.checkpoints import load_training_checkpoint
 
 FORCINGS = ["P", "T", "PET", "tmax"]
 ATTRS = ["aridity", "elev", "area"]
@@ -134,6 +137,78 @@ def test_corrupt_flipped_weight_byte(saved, tmp_path):
     bad.write_bytes(bytes(raw))
     with pytest.raises(CheckpointError, match="corrupt.*sha256"):
         load_checkpoint(bad)
+
+
+def _flip_tensor_byte(path, tensor, out):
+    raw = bytearray(path.read_bytes())
+    at = bytes(raw).find(tensor.numpy().tobytes())
+    assert at > 0
+    raw[at + 1] ^= 0x40
+    out.write_bytes(bytes(raw))
+    return out
+
+
+def test_a_flipped_byte_in_the_optimizer_state_is_caught(saved, tmp_path):
+    path, _ = saved
+    exp_avg = torch.load(path, weights_only=True)["optimizer"]["state"][0]["exp_avg"]
+    bad = _flip_tensor_byte(path, exp_avg, tmp_path / "opt.pt")
+    with pytest.raises(CheckpointError, match=f"{bad}: corrupt checkpoint: .*sha256"):
+        load_checkpoint(bad)
+
+
+def test_non_finite_weights_or_optimizer_state_are_refused_with_their_names(saved, tmp_path):
+    path, model = saved
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["nn.linear_out.weight"][0, 0] = float("nan")
+    payload["state_dict"]["nn.static_head.out.bias"][0] = float("inf")
+    payload["sha256"] = _digest(payload)  # a valid digest: only the values are wrong
+    bad = tmp_path / "nan.pt"
+    torch.save(payload, bad)
+    with pytest.raises(CheckpointError, match=f"{bad}: non-finite values") as info:
+        load_checkpoint(bad)
+    assert "'nn.linear_out.weight'" in str(info.value) and "'nn.static_head.out.bias'" in str(info.value)
+    payload = torch.load(path, weights_only=True)
+    payload["optimizer"]["state"][0]["exp_avg"][0] = float("nan")
+    payload["sha256"] = _digest(payload)
+    torch.save(payload, bad)
+    with pytest.raises(CheckpointError, match=rf"{bad}: non-finite values .*\['optimizer.state.0.exp_avg'\]"):
+        load_checkpoint(bad)
+    # and they are never written: a diverged model is refused on save, and no file appears
+    with torch.no_grad():
+        model.nn.linear_out.weight.fill_(float("nan"))
+    target = tmp_path / "diverged.pt"
+    with pytest.raises(CheckpointError, match=rf"cannot save {target}: non-finite .*'nn.linear_out.weight'"):
+        save_checkpoint(target, model, normalizer(), nn_forcings=FORCINGS, nn_attributes=ATTRS)
+    assert not target.exists()
+
+
+def test_format_1_files_load_without_their_undigested_optimizer_state(saved, tmp_path):
+    """Format 1 digested all but the optimizer: the weights still load, the optimizer state is never used."""
+    path, _ = saved
+    payload = torch.load(path, weights_only=True)
+    payload["format_version"] = 1
+    payload["sha256"] = _digest(payload)
+    old = tmp_path / "v1.pt"
+    torch.save(payload, old)
+    flipped = _flip_tensor_byte(old, payload["optimizer"]["state"][0]["exp_avg"], tmp_path / "v1flip.pt")
+    for file in (old, flipped):
+        ckpt = load_checkpoint(file)
+        assert ckpt.format_version == 1 and ckpt.optimizer_state is None
+        assert ckpt.state_dict.keys() == payload["state_dict"].keys()
+        with pytest.raises(CheckpointError, match=f"{file}: written in checkpoint format 1, whose digest "
+                                                  "does not cover the optimizer state; resuming from it is "
+                                                  "refused"):
+            load_training_checkpoint(file)
+    resaved = ckpt.save(tmp_path / "v2.pt")  # re-saved from its own content: the current format
+    assert torch.load(resaved, weights_only=True)["format_version"] == FORMAT_VERSION == 2
+    # the shipped checkpoints are format 1 and still load and build
+    shipped = sorted((REPO / "bmi_configs").glob("*.pt"))
+    assert len(shipped) >= 4
+    for file in shipped:
+        ckpt = load_checkpoint(file)
+        assert ckpt.format_version == 1 and ckpt.optimizer_state is None
+        model = build_crop_model(ckpt) if is_crop(ckpt) else ckpt.build_model()
+        assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
 def test_not_a_dmg_bmi_checkpoint(saved, tmp_path):

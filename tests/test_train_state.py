@@ -109,3 +109,13 @@ def test_bmi_loads_simulate_state_and_its_own_state_loads_back(setup, tmp_path, 
     assert main([*args, "--basins", "twin0001"]) == 2
     assert "the state is at 2001-04-01 05:00:00 (UTC), so the simulation cannot start a daily run" in \
         capsys.readouterr().err
+
+
+def test_simulate_and_evaluate_on_a_dataset_without_basins_say_so(setup, tmp_path, capsys):
+    root, ds = setup
+    empty = ds.sel_basins([]).save(tmp_path / "empty.nc")
+    for verb in ("simulate", "evaluate"):
+        assert main([verb, "--checkpoint", str(root / "m.pt"), "--data", str(empty), "--start", "2001-01-01",
+                     "--end", "2001-03-31", "--out", str(tmp_path / verb)]) == 2
+        err = capsys.readouterr().err
+        assert f"data.path: {empty} holds no basins (data.basins: every basin)" in err, (verb, err)

@@ -3,20 +3,34 @@
 The trainer's extras live in the checkpoint's `training` metadata (plain data): `epoch`, `best_loss`, the LR
 scheduler state, the training basins and the whole run config (`experiment`), so `evaluate`/`simulate` work
 from a checkpoint file alone. The optimizer state goes in the checkpoint's `optimizer` slot.
+
+Kill safety. After each epoch the trainers write `last.pt` first, then copy it byte for byte
+(`write_copies`) to the other files that epoch promises (`epoch_copies`: `best.pt` at an improving epoch,
+`model_epochNNN.pt` every `run.save_every` epochs); `last.pt` records their names (`training.copies`). Every
+write is atomic, so a kill at any moment leaves `last.pt` either at the previous epoch, whose copies were all
+written, or at this epoch, whose missing copies `restore_copies` writes again from `last.pt` itself when the
+run is resumed.
 """
 
 from __future__ import annotations
 
+import filecmp
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dmg_bmi.atomic import atomic_path
 from dmg_bmi.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from dmg_bmi.errors import CheckpointError
 from dmg_bmi.forcing import InputDerivation
 from dmg_bmi.models.delta import DeltaModel
 from dmg_bmi.normalization import Normalizer
+from dmg_bmi.train import rundir
+
+LAST = "last.pt"
+BEST = "best.pt"
 
 
 def derivation_record(derivation: InputDerivation) -> dict[str, dict[str, Any]]:
@@ -47,6 +61,7 @@ def save_training_checkpoint(path: Path, *, cfg, model: DeltaModel, normalizer: 
         "scheduler": trainer_state.get("scheduler") or {},
         "basins": list(basins),
         "experiment": experiment_to_dict(cfg),
+        "copies": list(trainer_state["copies"]),
     }
     return save_checkpoint(path, model, normalizer, derivations=derivation_record(derivation),
                            training=training, optimizer_state=trainer_state["optimizer"])
@@ -69,6 +84,11 @@ def load_training_checkpoint(path: str | Path) -> TrainingState:
     """Read a checkpoint written by the trainer; one without trainer state raises CheckpointError."""
     ckpt = load_checkpoint(path)
     training = ckpt.training or {}
+    if ckpt.format_version < 2:
+        raise CheckpointError(
+            f"{path}: written in checkpoint format {ckpt.format_version}, whose digest does not cover the "
+            "optimizer state; resuming from it is refused (evaluate, simulate and the BMI still load it)"
+        )
     if "epoch" not in training or ckpt.optimizer_state is None:
         raise CheckpointError(f"{path}: has no trainer state (epoch/optimizer); cannot resume from it")
     best = training.get("best_loss")
@@ -77,3 +97,37 @@ def load_training_checkpoint(path: str | Path) -> TrainingState:
         model_state=ckpt.state_dict, optimizer_state=ckpt.optimizer_state,
         scheduler_state=training.get("scheduler") or {}, normalizer=ckpt.normalization, checkpoint=ckpt,
     )
+
+
+def epoch_copies(epoch: int, is_best: bool, save_every: int) -> list[str]:
+    """Files that hold a copy of an epoch's `last.pt`: `best.pt` at an improving epoch, `model_epochNNN.pt`
+    every `save_every` epochs (module docstring)."""
+    names = [BEST] if is_best else []
+    if save_every and epoch % save_every == 0:
+        names.append(rundir.checkpoint_name(epoch))
+    return names
+
+
+def write_copies(last: Path, copies: list[str]) -> None:
+    """Copy the just written `last` (which records `copies` in `training.copies`) to each of `copies`."""
+    for name in copies:
+        _copy(last, last.parent / name)
+
+
+def restore_copies(state: TrainingState) -> list[Path]:
+    """Write again every file that the resume checkpoint promises (`training.copies`, the same bytes) and that
+    is missing or differs, e.g. after a kill between `last.pt` and its copies; returns (and prints) them."""
+    source = Path(state.checkpoint.path).resolve()
+    written = []
+    for name in state.checkpoint.training.get("copies", []):
+        target = source.parent / name
+        if not (target.is_file() and filecmp.cmp(source, target, shallow=False)):
+            _copy(source, target)
+            print(f"restored {target} from {source.name}: the run was stopped before writing it", flush=True)
+            written.append(target)
+    return written
+
+
+def _copy(source: Path, target: Path) -> None:
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)

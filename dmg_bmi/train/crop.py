@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from dmg_bmi.config import from_dict
 from dmg_bmi.data.crop_dataset import CropDataset
-from dmg_bmi.errors import ConfigError
+from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.models.crop_checkpoint import PHY_ATTRIBUTES, save_crop_checkpoint
 from dmg_bmi.models.crop_delta import (
     CropDeltaModel,
@@ -41,7 +41,14 @@ from dmg_bmi.models.crop_delta import (
 )
 from dmg_bmi.normalization import Normalizer
 from dmg_bmi.train import rundir
-from dmg_bmi.train.checkpoints import load_training_checkpoint
+from dmg_bmi.train.checkpoints import (
+    BEST,
+    LAST,
+    epoch_copies,
+    load_training_checkpoint,
+    restore_copies,
+    write_copies,
+)
 from dmg_bmi.train.config import ExperimentConfig, experiment_to_dict
 
 
@@ -84,7 +91,16 @@ def crop_options(cfg: ExperimentConfig) -> CropDataOptions:
 def load_crop_dataset(cfg: ExperimentConfig) -> CropDataset:
     if cfg.data.kind != "crop":
         raise ConfigError(f"data.kind: the crop trainer needs 'crop', got {cfg.data.kind!r}")
-    return CropDataset.load(cfg.data.path)
+    return read_crop_dataset(cfg.data.path, "data.path")
+
+
+def read_crop_dataset(path: str | Path, what: str) -> CropDataset:
+    """`CropDataset.load`, refusing a dataset without fields (InputError naming `what` and the file)."""
+    ds = CropDataset.load(path)
+    if ds.n_fields == 0:
+        raise InputError(f"{what}: crop dataset {path} holds no fields; there is nothing to train or "
+                         "evaluate")
+    return ds
 
 
 def inline_parameter_sets(cfg: ExperimentConfig) -> dict[str, dict[str, dict[str, Any]]]:
@@ -178,6 +194,7 @@ def train_crop(cfg: ExperimentConfig, resume: str | Path | None = None):
     opt, sched = optimization(cfg, model, state)
     if state is not None:
         run_dir = Path(resume).resolve().parent
+        restore_copies(state)
     else:
         run_dir = rundir.create_run_dir(cfg.run.run_dir, cfg.run.name, cfg.run.exact_dir)
         rundir.write_config(run_dir, experiment_to_dict(cfg))
@@ -226,17 +243,14 @@ def train_crop(cfg: ExperimentConfig, resume: str | Path | None = None):
                    seconds=f"{time.perf_counter() - t0:.2f}")
         is_best = epoch_loss < best_loss
         best_loss = min(best_loss, epoch_loss) if math.isfinite(epoch_loss) else best_loss
+        copies = epoch_copies(epoch, is_best, cfg.run.save_every)
         training = {**base_training, "epoch": epoch,
                     "best_loss": best_loss if math.isfinite(best_loss) else None,
                     "scheduler": sched.state_dict() if sched is not None else {},
-                    "experiment": experiment_to_dict(cfg)}
-        kw = dict(training=training, optimizer_state=opt.state_dict())
-        save_crop_checkpoint(run_dir / "last.pt", model, normalizer, **kw)
-        if is_best:
-            save_crop_checkpoint(run_dir / "best.pt", model, normalizer, **kw)
-        if cfg.run.save_every and epoch % cfg.run.save_every == 0:
-            save_crop_checkpoint(run_dir / rundir.checkpoint_name(epoch), model, normalizer, **kw)
+                    "experiment": experiment_to_dict(cfg), "copies": copies}
+        last = save_crop_checkpoint(run_dir / LAST, model, normalizer, training=training,
+                                    optimizer_state=opt.state_dict())
+        write_copies(last, copies)
         print(f"epoch {epoch}/{tcfg.epochs}  loss {epoch_loss:.4f}  lr {lr:.3g}  skipped {skipped}  "
               f"{time.perf_counter() - t0:.1f}s", flush=True)
-    return TrainResult(run_dir=run_dir, last=run_dir / "last.pt", best=run_dir / "best.pt",
-                       final_loss=epoch_loss)
+    return TrainResult(run_dir=run_dir, last=run_dir / LAST, best=run_dir / BEST, final_loss=epoch_loss)

@@ -26,7 +26,7 @@ from dmg_bmi.checkpoint import load_checkpoint
 from dmg_bmi.data.crop_dataset import CropDataset
 from dmg_bmi.errors import CheckpointError
 from dmg_bmi.models.crop_checkpoint import build_crop_model, is_crop, parameter_sets
-from dmg_bmi.train.crop import build_crop_tensors
+from dmg_bmi.train.crop import build_crop_tensors, read_crop_dataset
 
 
 def checkpoint_path(args: argparse.Namespace) -> Path:
@@ -152,7 +152,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     data_path = args.data or (training.get("experiment") or {}).get("data", {}).get("path")
     if data_path is None:
         raise CheckpointError(f"{path}: holds no training config; pass --data")
-    ds = CropDataset.load(data_path)
+    ds = read_crop_dataset(data_path, "--data" if args.data else f"data.path of {path}")
     model = build_crop_model(ckpt, dtype=torch.float64)
     outputs, learned = predict(model, ckpt, ds, args.batch_size)
     test = set(training.get("test_fields") or [])

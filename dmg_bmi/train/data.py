@@ -33,6 +33,9 @@ def load_dataset(cfg: DataConfig, derivation: InputDerivation) -> HydroDataset:
         ds = read_camels(cfg.path, basins=cfg.basins or None, pet_method=derivation, source=cfg.source)
     if cfg.basins:
         ds = ds.sel_basins(cfg.basins)
+    if ds.n_basins == 0:
+        raise InputError(f"data.path: {cfg.path} holds no basins (data.basins: "
+                         f"{cfg.basins or 'every basin'}); there is nothing to train, evaluate or simulate")
     if cfg.target not in ds.target_names:
         raise InputError(f"data.target: {cfg.target!r} is not a target in {cfg.path}; "
                          f"targets: {ds.target_names}")

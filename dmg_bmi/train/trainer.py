@@ -21,7 +21,15 @@ from dmg_bmi.forcing import InputDerivation
 from dmg_bmi.models.delta import DeltaModel
 from dmg_bmi.models.registry import get_physics
 from dmg_bmi.train import distributed, rundir
-from dmg_bmi.train.checkpoints import load_training_checkpoint, save_training_checkpoint
+from dmg_bmi.train.checkpoints import (
+    BEST,
+    LAST,
+    epoch_copies,
+    load_training_checkpoint,
+    restore_copies,
+    save_training_checkpoint,
+    write_copies,
+)
 from dmg_bmi.train.config import ExperimentConfig, experiment_to_dict
 from dmg_bmi.train.data import drop_empty_target_basins, load_dataset, with_warmup
 from dmg_bmi.train.inputs import ModelTensors, build_tensors, fit_normalizer
@@ -138,6 +146,7 @@ def _train(cfg: ExperimentConfig, resume, ctx: distributed.DistContext, device: 
     if ctx.is_main:
         if state is not None:
             run_dir = Path(resume).resolve().parent
+            restore_copies(state)
         else:
             run_dir = rundir.create_run_dir(cfg.run.run_dir, cfg.run.name, cfg.run.exact_dir)
             rundir.write_config(run_dir, experiment_to_dict(cfg))
@@ -197,22 +206,17 @@ def _train(cfg: ExperimentConfig, resume, ctx: distributed.DistContext, device: 
                        seconds=f"{time.perf_counter() - t0:.2f}")
             is_best = epoch_loss < best_loss
             best_loss = min(best_loss, epoch_loss) if math.isfinite(epoch_loss) else best_loss
+            copies = epoch_copies(epoch, is_best, cfg.run.save_every)
             trainer_state = {"epoch": epoch, "best_loss": best_loss, "optimizer": opt.state_dict(),
-                             "scheduler": sched.state_dict() if sched is not None else {}}
-            last = run_dir / "last.pt"
-            save_training_checkpoint(last, trainer_state=trainer_state, **save_kw)
-            if is_best:
-                save_training_checkpoint(run_dir / "best.pt", trainer_state=trainer_state, **save_kw)
-            if cfg.run.save_every and epoch % cfg.run.save_every == 0:
-                save_training_checkpoint(run_dir / rundir.checkpoint_name(epoch), trainer_state=trainer_state,
-                                         **save_kw)
+                             "scheduler": sched.state_dict() if sched is not None else {}, "copies": copies}
+            last = save_training_checkpoint(run_dir / LAST, trainer_state=trainer_state, **save_kw)
+            write_copies(last, copies)
             print(f"epoch {epoch}/{tcfg.epochs}  loss {epoch_loss:.4f}  lr {lr:.3g}  "
                   f"skipped {skipped}  {time.perf_counter() - t0:.1f}s", flush=True)
     ctx.barrier()
     if not ctx.is_main:
         return TrainResult(run_dir=Path(), last=Path(), best=Path(), final_loss=epoch_loss)
-    return TrainResult(run_dir=run_dir, last=run_dir / "last.pt", best=run_dir / "best.pt",
-                       final_loss=epoch_loss)
+    return TrainResult(run_dir=run_dir, last=run_dir / LAST, best=run_dir / BEST, final_loss=epoch_loss)
 
 
 __all__ = ["ModelTensors", "TrainResult", "TrainingError", "train"]
