@@ -12,9 +12,20 @@ chains (`dmg_bmi.ngen.daily_chains`). Catchment attributes come from the init YA
 from ngen `model_params` through `set_value`. The ngen mass-balance (``ngen::mass_*``, m) and serialization
 (``ngen::serialization_*``) protocols are supported.
 
+Checks (every failure a named `dmg_bmi.errors` error): at every `update()` each declared input must lie in
+its `dmg_bmi.variables.Variable.valid_range` (in the variable's units; NaN follows `nan_policy`), else
+`InputError` naming the variable, value, units, model time (s and UTC) and the range, with a hint for a
+likely units slip (degC given as K, hPa as Pa, mm h-1 as mm s-1). Catchment attributes must be finite with
+|value| <= 1e12, `area_km2` > 0 and |latitude| <= 90 (|longitude| <= 180): refused at `initialize` when
+the YAML gives them (`ConfigError` naming the file and catchment), at the next `update()` when set through
+`set_value` (ngen `model_params`; `InputError`). Destinations, indices and times handed to the getters and
+`update_until` are checked (dtype, size, range, finiteness).
+
 State (`save_state`, serialization, the config's `initial_state` / `final_state`) records its absolute UTC
 time (`dmg_bmi.ngen.payload`); a restored run continues on the state's own day axis, so a hot start whose
-`start_time` is the state's time equals the unbroken run bit for bit.
+`start_time` is the state's time equals the unbroken run bit for bit. Every field and array of a state is
+checked before it is used (`StateError` naming the file or protocol variable, the field and its value);
+a state that does not fit leaves the instance as it was.
 
 A δWOFOST checkpoint (physics `wofost72_pp`) runs one field instead: `dmg_bmi.crop_handler.CropHandler`
 stepped once per day by `dmg_bmi.ngen.crop_days.CropDays`, the crop calendar from the init YAML's
@@ -23,6 +34,7 @@ stepped once per day by `dmg_bmi.ngen.crop_days.CropDays`, the crop calendar fro
 
 from __future__ import annotations
 
+import math
 import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,7 +45,7 @@ from bmipy import Bmi
 from dmg_bmi import variables as V
 from dmg_bmi.atomic import write_bytes
 from dmg_bmi.bmi_config import load_bmi_config, member_paths, resolve
-from dmg_bmi.errors import ConfigError, DmgBmiError, InputError
+from dmg_bmi.errors import ConfigError, DmgBmiError, InputError, StateError
 from dmg_bmi.ngen import payload
 from dmg_bmi.ngen.daily_chains import MASS_TERMS, DailyChains
 
@@ -53,6 +65,15 @@ _CROP_OUTPUTS = tuple((v.internal, v.name) for v in V.VARIABLES if v.role == "ou
 # "never set" from "set to NaN" without any bookkeeping on the hot `set_value` path.
 _UNSET_BITS = np.uint64(0x7FF8_0000_DEAD_0001)
 _UNSET = float(np.array([_UNSET_BITS]).view(np.float64)[0])
+# A likely units slip behind an out-of-range input: CSDMS name -> (test on the value, hint).
+_UNITS_HINTS = {
+    "land_surface_air__temperature": (lambda v: v < 100.0, "looks like degC (K = degC + 273.15)"),
+    "land_surface_air__pressure": (lambda v: 0.0 < v < 1100.0, "looks like hPa (Pa = 100 x hPa)"),
+    "atmosphere_water__liquid_equivalent_precipitation_rate": (
+        lambda v: 0.15 < v <= 540.0, "if this is mm h-1, divide by 3600 for mm s-1"),
+}
+_ATTRIBUTE_LIMIT = 1e12  # |value| of any catchment attribute, in its units: beyond it is a corrupt number
+_COORDINATE_LIMITS = {"latitude": 90.0, "lat": 90.0, "longitude": 180.0, "lon": 180.0}  # |degrees|
 
 
 class DeltaModelBmi(Bmi):
@@ -79,18 +100,26 @@ class DeltaModelBmi(Bmi):
         cfg, base = load_bmi_config(config_file)
         paths, weights = member_paths(cfg, base)
         self._cfg = cfg
-        self._crop = is_crop_checkpoint(paths[0])
+        crop = [is_crop_checkpoint(p) for p in paths]
+        if len(set(crop)) > 1:
+            kinds = {c: [str(p) for p, k in zip(paths, crop, strict=True) if k == c] for c in (True, False)}
+            raise ConfigError(
+                f"{config_file}: members: the ensemble mixes δWOFOST (crop) checkpoint(s) {kinds[True]} with "
+                f"hydrology (HBV) checkpoint(s) {kinds[False]}; an ensemble averages models of one kind")
+        self._crop = crop[0]
         handler_cls = CropHandler if self._crop else ModelHandler
         self._handler = handler_cls.load(paths, weights=weights, device=cfg.device, backend=cfg.backend)
         self._name = self._handler.description
         self._input_names = self._handler.input_names
+        ranges = [V.BY_NAME[name].valid_range for name in self._input_names]  # units of the variables
+        self._lo, self._hi = [r[0] for r in ranges], [r[1] for r in ranges]
         self._dt = float(cfg.time_step)
         self._end = float(cfg.end_seconds)
         self._n = 0
         self._origin = cfg.start  # the time of the day axis' first record (a hot start: the state's)
         self._initial_state = resolve(base, cfg.initial_state)
         self._final_state = resolve(base, cfg.final_state)
-        initial = self._read_initial_state() if self._initial_state is not None else None  # (arrays, origin)
+        initial = self._read_initial_state() if self._initial_state is not None else None
         if initial is not None:
             self._origin = initial[1]  # the crop calendar is checked on the state's day axis
         self._calendar = self._crop_calendar(cfg)
@@ -125,6 +154,10 @@ class DeltaModelBmi(Bmi):
                 f"attributes: {unknown} are not used by the checkpoint; it needs "
                 f"{list(self._handler.attribute_names)}"
             )
+        problems = [_attribute_problem(name, value) for name, value in given.items() if value is not None]
+        if any(problems):
+            raise ConfigError(f"{config_file}: catchment {cfg.catchment_id or '(no catchment_id)'}: "
+                              f"{'; '.join(p for p in problems if p)}")
         for name, value in given.items():
             if value is not None:
                 self._values[name][0] = value
@@ -138,14 +171,17 @@ class DeltaModelBmi(Bmi):
         self._publish()
 
     def update(self) -> None:
-        """Advance one time step with the inputs set since the last update (a declared input never set, or
-        NaN under nan_policy 'error', raises InputError naming it)."""
+        """Advance one time step with the inputs set since the last update. A declared input never set, NaN
+        under nan_policy 'error', or outside its valid range raises InputError naming it (module
+        docstring)."""
         if self._dirty and self._chains is not None:
             self._rebind()
         chains = self._chains or self._start_chains()
         record = self._inputs
-        if not np.isfinite(record).all():
-            record = self._nan_record(record)
+        # the range test on Python floats: ~0.4 us for 2-9 inputs, under half numpy's; NaN fails it too
+        # (strict=False: the three have one length by construction, and strict costs ~0.2 us)
+        if not all(lo <= v <= hi for v, lo, hi in zip(record.tolist(), self._lo, self._hi, strict=False)):
+            record = self._checked_record(record)
         else:
             self._last_valid[:] = record
         chains.advance(record)
@@ -153,9 +189,16 @@ class DeltaModelBmi(Bmi):
         self._publish()
 
     def update_until(self, time: float) -> None:
-        """Advance whole time steps until `time` (s); `time` must lie on the step grid."""
+        """Advance whole time steps until `time` (s, finite); `time` must lie on the step grid."""
         self._check_ready()
-        steps = (float(time) - self.get_current_time()) / self._dt
+        try:
+            target = float(time)
+        except (TypeError, ValueError):
+            raise InputError(f"update_until({time!r}): the time must be a number of seconds") from None
+        if not math.isfinite(target):
+            raise InputError(f"update_until({time!r}): the time must be a finite number of seconds (current "
+                             f"time {self.get_current_time():.0f} s, end time {self._end:.0f} s)")
+        steps = (target - self.get_current_time()) / self._dt
         n = round(steps)
         if n < 0 or abs(steps - n) > 1e-9:
             raise InputError(
@@ -168,8 +211,11 @@ class DeltaModelBmi(Bmi):
     def finalize(self) -> None:
         """Write the state to the config's `final_state` (if set), then release the model; the instance must
         be initialized again before further use."""
-        if self._ready and self._final_state is not None:
-            self.save_state(self._final_state)
+        if self._ready and self._final_state is not None:  # a failed write keeps the instance (and state)
+            try:
+                self.save_state(self._final_state)
+            except InputError as exc:
+                raise ConfigError(f"final_state: {exc}") from None
         self._chains = None
         self._handler = None
         self._values = {}
@@ -178,8 +224,13 @@ class DeltaModelBmi(Bmi):
 
     # ------------------------------------------------------------------ state files
     def save_state(self, path: str | Path) -> None:
-        """Write the full state (all chains, forcing window, mass sums, its UTC time) to `path` atomically."""
-        write_bytes(path, self._serialize())
+        """Write the full state (all chains, forcing window, mass sums, its UTC time) to `path` atomically;
+        a path that cannot be written raises InputError naming it."""
+        data = self._serialize()
+        try:
+            write_bytes(path, data)
+        except OSError as exc:
+            raise InputError(f"cannot write the state to {path}: {exc.strerror or exc}") from None
 
     def _serialize(self) -> bytes:
         self._check_ready()
@@ -195,31 +246,36 @@ class DeltaModelBmi(Bmi):
         return self._cfg.start + timedelta(seconds=self._n * self._dt)
 
     def _decode_state(self, data: bytes, source: str) -> tuple[dict, datetime, datetime]:
-        """Decode and check a state for this model: (arrays, its time, its day axis' origin)."""
+        """Decode and check a state for this model (`payload.read_state`: every header field, the records
+        and counts): (arrays, its time, its day axis' origin)."""
         header, arrays, time = payload.read_state(data, self._handler.fingerprint, source, self._dt)
-        if header.get("input_names") != list(self._input_names):
-            raise InputError(f"{source}: the state's forcing records hold {header.get('input_names')}, this "
+        if header["input_names"] != list(self._input_names):
+            raise StateError(f"{source}: the state's forcing records hold {header['input_names']}, this "
                              f"model reads {list(self._input_names)}")
-        n = len(self._input_names)
-        for key in ("inputs", "last_valid"):
-            if arrays.get(key) is None or arrays[key].shape != (n,):
-                raise InputError(f"{source}: state array {key!r} must hold {n} values")
-        count = arrays.get("chains/n")
-        if count is None or count.shape != (1,) or count.dtype.kind not in "iu" or int(count[0]) < 0:
-            raise InputError(f"{source}: the state has no valid record count 'chains/n'")
-        return arrays, time, time - timedelta(seconds=int(count[0]) * self._dt)
+        count = int(arrays["chains/n"][0])
+        try:
+            return arrays, time, time - timedelta(seconds=count * self._dt)
+        except OverflowError:
+            raise StateError(f"{source}: state array 'chains/n' = [{count}] records of {self._dt:g} s before "
+                             f"the state's time {time} (UTC) start before the year 1") from None
 
-    def _read_initial_state(self) -> tuple[dict, datetime]:
-        """The config's `initial_state`: (arrays, day axis origin); its time must be `start_time`."""
+    def _read_initial_state(self) -> tuple[dict, datetime, str]:
+        """The config's `initial_state`: (arrays, day axis origin, source for errors); its time must be
+        `start_time`."""
         path = self._initial_state
         if not path.is_file():
             raise ConfigError(f"initial_state: file not found: {path}")
-        arrays, time, origin = self._decode_state(path.read_bytes(), f"initial_state {path}")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"initial_state: cannot read {path}: {exc.strerror or exc}") from None
+        source = f"initial_state {path}"
+        arrays, time, origin = self._decode_state(data, source)
         if time != self._cfg.start:
             raise ConfigError(f"start_time {self._cfg.start} is not the time of initial_state {path}, "
                               f"{time} (UTC): a hot start continues from the state's time; set "
                               f"start_time: \"{time:%Y-%m-%d %H:%M:%S}\"")
-        return arrays, origin
+        return arrays, origin, source
 
     def _restore(self, data: bytes) -> None:
         """ngen serialization: restore a state of this run (its time must lie on this run's step grid)."""
@@ -227,28 +283,34 @@ class DeltaModelBmi(Bmi):
         arrays, time, origin = self._decode_state(data, source)
         steps = (time - self._cfg.start).total_seconds() / self._dt
         if steps < 0 or steps != int(steps):
-            raise InputError(f"{source}: the state's time {time} (UTC) is not a step of this run "
+            raise StateError(f"{source}: the state's time {time} (UTC) is not a step of this run "
                              f"({self._cfg.start} + k x {self._dt:g} s)")
-        self._load_state(arrays, origin, steps=int(steps), keep_inputs=True)
+        self._load_state(arrays, origin, source, steps=int(steps), keep_inputs=True)
         self._publish()
 
-    def _load_state(self, arrays: dict, origin: datetime, steps: int, keep_inputs: bool) -> None:
+    def _load_state(self, arrays: dict, origin: datetime, source: str, steps: int, keep_inputs: bool) -> None:
         """Rebuild the chains on the state's day axis `origin` and restore them; BMI time becomes `steps`
-        updates. A state that does not fit leaves the instance as it was."""
-        before = (self._origin, self._chains.to_arrays() if self._chains is not None else None)
+        updates. A state that does not fit raises StateError naming `source` and leaves the instance as it
+        was."""
+        before = (self._origin, self._chains)
+        saved = self._chains.to_arrays() if self._chains is not None else None
         self._origin, self._chains = origin, None
         try:
-            self._start_chains().from_arrays(
-                {k[len("chains/"):]: v for k, v in arrays.items() if k.startswith("chains/")})
-        except (KeyError, ValueError, IndexError, TypeError) as exc:
+            chains = self._start_chains()  # its checks fail before it binds anything
+        except DmgBmiError:
+            self._origin, self._chains = before
+            raise
+        try:
+            chains.from_arrays(arrays, "chains/")
+            known = {f"chains/{k}" for k in chains.to_arrays()} | {"inputs", "last_valid"}
+            extra = sorted(set(arrays) - known)
+            if extra:
+                raise StateError(f"the state holds array(s) {extra[:5]} this model does not have")
+        except StateError as exc:
             self._origin, self._chains = before[0], None
-            if before[1] is not None:
-                self._start_chains().from_arrays(before[1])
-            if isinstance(exc, DmgBmiError):
-                raise
-            if isinstance(exc, KeyError):
-                raise InputError(f"state payload lacks array {exc}") from None
-            raise InputError(f"state payload does not fit this model: {type(exc).__name__}: {exc}") from None
+            if saved is not None:  # rebound on the previous day axis
+                self._start_chains().from_arrays(saved)
+            raise StateError(f"{source}: {exc}") from None
         if keep_inputs:  # a snapshot of this run; a hot start (a new run) starts with its inputs unset
             self._inputs[:] = arrays["inputs"]
         self._last_valid[:] = arrays["last_valid"]
@@ -260,22 +322,29 @@ class DeltaModelBmi(Bmi):
             raise InputError("DeltaModelBmi: call initialize(config_file) first")
 
     def _start_chains(self) -> DailyChains:
-        """Bind the attributes (now complete) to the model and create the daily chains."""
+        """Bind the attributes (now complete and checked: a value set through set_value that is not a
+        possible attribute raises InputError naming it) to the model and create the daily chains."""
         self._check_ready()
         attrs = {}
         for name in self._handler.attribute_names:
             value = float(self._values[name][0])
-            if not np.isfinite(value):
+            if math.isnan(value):
                 raise ConfigError(
                     f"attribute {name!r} is not set: give it under 'attributes' in the BMI config or via "
                     f"ngen model_params"
                 )
             attrs[name] = value
+        site = () if self._crop else ("latitude", "area_km2")
+        for name in site:
+            if math.isnan(self._values[name][0]):
+                raise ConfigError(f"{name!r} is not set: give it in the BMI config or via ngen model_params")
+        problems = [p for name in (*site, *attrs) if (p := _attribute_problem(name, self._values[name][0]))]
+        if problems:  # the YAML's values were checked at initialize: these came through set_value
+            raise InputError(f"catchment {self._cfg.catchment_id or '(no catchment_id)'}: attribute(s) set "
+                             f"through set_value (ngen model_params) refused at "
+                             f"t={self.get_current_time():.0f} s: {'; '.join(problems)}")
         if self._crop:
             return self._start_crop(attrs)
-        for name in ("latitude", "area_km2"):
-            if not np.isfinite(self._values[name][0]):
-                raise ConfigError(f"{name!r} is not set: give it in the BMI config or via ngen model_params")
         latitude = float(self._values["latitude"][0])
         self._handler.set_attributes(attrs)
         self._dirty = False
@@ -322,9 +391,10 @@ class DeltaModelBmi(Bmi):
         self._mass_arrays = []
         return self._chains
 
-    def _nan_record(self, record: np.ndarray) -> np.ndarray:
-        """The record to use when a declared input is not finite: never-set inputs and nan_policy 'error'
-        raise InputError naming them; 'hold_last' carries the last valid values."""
+    def _checked_record(self, record: np.ndarray) -> np.ndarray:
+        """The record to use when a declared input failed the range test: never-set inputs, NaN under
+        nan_policy 'error' and values outside their valid range raise InputError naming them; NaN under
+        'hold_last' carries the last valid values."""
         names = self._input_names
         unset = [names[i] for i in np.flatnonzero(record.view(np.uint64) == _UNSET_BITS)]
         if unset:
@@ -332,17 +402,35 @@ class DeltaModelBmi(Bmi):
                 f"input(s) {unset} never set before update() at t={self.get_current_time():g} s: this model "
                 f"reads {list(names)} every step (set_value; ngen maps forcing CSV columns to them with the "
                 f"realization's variables_names_map)")
-        bad = [names[i] for i in np.flatnonzero(~np.isfinite(record))]
+        nan = np.isnan(record)
+        bad = [names[i] for i in np.flatnonzero(nan)]
         when = f"at t={self.get_current_time():g} s"
-        if self._cfg.nan_policy == "error":
+        if bad and self._cfg.nan_policy == "error":
             raise InputError(f"NaN forcing {when} in {bad} (nan_policy: error; hold_last carries values)")
-        held = np.where(np.isfinite(record), record, self._last_valid)
-        if not np.isfinite(held).all():
+        held = np.where(nan, self._last_valid, record)
+        if np.isnan(held).any():
             raise InputError(f"NaN forcing {when} in {bad} and no earlier value to hold (hold_last)")
-        warnings.warn(f"NaN forcing {when} in {bad}: holding the last valid values", RuntimeWarning,
-                      stacklevel=3)
+        self._check_range(held)
+        if bad:
+            warnings.warn(f"NaN forcing {when} in {bad}: holding the last valid values", RuntimeWarning,
+                          stacklevel=3)
         self._last_valid[:] = held
         return held
+
+    def _check_range(self, record: np.ndarray) -> None:
+        """InputError naming every value of `record` (declared inputs, no NaN) outside its valid range."""
+        problems = []
+        for name, value, lo, hi in zip(self._input_names, record.tolist(), self._lo, self._hi, strict=True):
+            if not lo <= value <= hi:
+                units = V.BY_NAME[name].units
+                test, hint = _UNITS_HINTS.get(name, (None, ""))
+                slip = f": {hint}" if test is not None and test(value) else ""
+                problems.append(f"{name} = {value:g} {units} is outside its allowed range {lo:g}..{hi:g} "
+                                f"{units}{slip}")
+        if problems:
+            raise InputError(f"input out of range at t={self.get_current_time():.0f} s "
+                             f"({self._time():%Y-%m-%d %H:%M:%S} UTC): {'; '.join(problems)} (the physically "
+                             f"possible values, dmg_bmi.variables)")
 
     def _publish(self) -> None:
         """Copy the chains' current outputs into the output arrays (in place: pointers stay live)."""
@@ -363,10 +451,11 @@ class DeltaModelBmi(Bmi):
             arr[0] = value * _MM_TO_M
 
     def _var(self, name: str) -> V.Variable:
+        """The declared variable `name` (InputError listing the valid names if unknown)."""
         self._check_ready()
         try:
             return self._vars[name]
-        except KeyError:
+        except (KeyError, TypeError):
             raise InputError(
                 f"unknown BMI variable {name!r}; valid names: {', '.join(sorted(self._vars))}"
             ) from None
@@ -442,18 +531,31 @@ class DeltaModelBmi(Bmi):
 
     # ------------------------------------------------------------------ getters and setters
     def get_value(self, name: str, dest: np.ndarray) -> np.ndarray:
-        """Copy the values of `name` into `dest` (returned)."""
-        src = self._array(name)
-        dest[: src.size] = src
-        return dest
+        """Copy the values of `name` into `dest` (returned): a numpy array of as many items, of a dtype that
+        holds them exactly (else InputError)."""
+        return _fill(f"get_value({name!r})", dest, self._array(name))
 
     def get_value_ptr(self, name: str) -> np.ndarray:
         """A live reference to the values of `name` (updated in place by `update`)."""
         return self._array(name)
 
     def get_value_at_indices(self, name: str, dest: np.ndarray, inds: np.ndarray) -> np.ndarray:
-        dest[:] = self._array(name)[inds]
-        return dest
+        """Copy the items `inds` (integers in 0..size-1; -size..-1 count from the end) of `name` into `dest`
+        (returned; one item per index, as in `get_value`); anything else raises InputError."""
+        src = self._array(name)
+        try:  # the hot path (ngen, every step): integer indices, a destination like them of src's dtype
+            if inds.dtype.kind in "iu" and dest.dtype is src.dtype and dest.shape == inds.shape:
+                dest[:] = src[inds]
+                return dest
+        except (AttributeError, IndexError, ValueError):
+            pass
+        what = f"get_value_at_indices({name!r})"
+        inds = _indices(what, inds)
+        outside = inds[(inds < -src.size) | (inds >= src.size)]
+        if outside.size:
+            raise InputError(f"{what}: indices {outside.tolist()} out of range for {src.size} item(s) "
+                             f"(0..{src.size - 1})")
+        return _fill(what, dest, src[inds])
 
     def set_value(self, name: str, src: np.ndarray) -> None:
         """Set `name` from `src` (1 item for float64 variables; protocol payloads as uint8 bytes)."""
@@ -463,8 +565,9 @@ class DeltaModelBmi(Bmi):
             return
         var = self._var(name)
         src = np.asarray(src)
-        if src.dtype.kind not in "fiub":
-            raise InputError(f"set_value({name!r}): dtype {src.dtype} is not numeric; expected {var.dtype}")
+        if src.dtype.kind not in "fiu":
+            raise InputError(f"set_value({name!r}): dtype {src.dtype} is not numeric (integers or floats); "
+                             f"expected {var.dtype}")
         if var.role == "protocol":
             self._set_protocol(name, src)
             return
@@ -479,7 +582,7 @@ class DeltaModelBmi(Bmi):
 
     def set_value_at_indices(self, name: str, inds: np.ndarray, src: np.ndarray) -> None:
         """Set the items `inds` of `name` (only index 0 exists: every variable holds one item)."""
-        inds = np.asarray(inds).reshape(-1)
+        inds = _indices(f"set_value_at_indices({name!r})", inds)
         src = np.asarray(src).reshape(-1)
         if inds.size != src.size or inds.size == 0 or np.any((inds != 0) & (inds != -1)):
             raise InputError(f"set_value_at_indices({name!r}): indices {inds.tolist()} invalid for 1 item "
@@ -492,22 +595,38 @@ class DeltaModelBmi(Bmi):
         elif name == "ngen::serialization_free":
             self._snapshot = np.zeros(0, dtype=np.uint8)
         elif name == "ngen::serialization_size":
-            self._restore_size = int(src.reshape(-1)[0])
+            size = src.reshape(-1)[:1].astype(np.float64)
+            if size.size != 1 or not (size[0] >= 0 and float(size[0]).is_integer()):
+                raise InputError(f"set_value({name!r}): {src.tolist()} is not one whole number of bytes >= 0")
+            self._restore_size = int(size[0])
         elif name == "ngen::serialization_state":
+            if src.dtype != np.uint8 and (src.dtype.kind == "f" or src.size and (src.min() < 0
+                                                                                  or src.max() > 255)):
+                raise InputError(f"set_value({name!r}): the payload must be bytes (uint8), got {src.size} "
+                                 f"{src.dtype} values")
             data = src.astype(np.uint8, copy=False).tobytes()
-            if self._restore_size and len(data) != self._restore_size:
-                raise InputError(f"serialization_state: got {len(data)} bytes, size was set to "
-                                 f"{self._restore_size}")
-            self._restore(data)
-            self._restore_size = 0
+            try:  # the announced size serves this restore only, whatever its outcome
+                if self._restore_size and len(data) != self._restore_size:
+                    raise InputError(f"serialization_state: got {len(data)} bytes, size was set to "
+                                     f"{self._restore_size}")
+                self._restore(data)
+            finally:
+                self._restore_size = 0
         else:
             raise InputError(f"set_value({name!r}): {name} is read-only")
 
     def _rebind(self) -> None:
-        """A parameter changed mid-run: rebind the attributes, keeping every chain's state."""
-        arrays = self._chains.to_arrays()
+        """A parameter changed mid-run: rebind the attributes, keeping every chain's state (a refused value
+        keeps the chains as they were, and the change pending)."""
+        chains = self._chains
+        arrays = chains.to_arrays()
         self._chains = None
-        self._start_chains().from_arrays(arrays)
+        try:
+            fresh = self._start_chains()
+        except DmgBmiError:
+            self._chains = chains
+            raise
+        fresh.from_arrays(arrays)
 
     # ------------------------------------------------------------------ grid (one scalar node)
     def get_grid_rank(self, grid: int) -> int:
@@ -560,3 +679,48 @@ class DeltaModelBmi(Bmi):
 
     def get_grid_nodes_per_face(self, grid: int, nodes_per_face: np.ndarray) -> np.ndarray:
         return nodes_per_face
+
+
+def _attribute_problem(name: str, value: float) -> str | None:
+    """What makes `value` impossible for catchment attribute `name` (in its units, `variables.parameter`):
+    not finite, |value| > 1e12, area_km2 <= 0, |latitude| > 90 or |longitude| > 180; None when it is fine."""
+    units = V.parameter(name).units
+    shown = f"{name} = {value:g}" + ("" if units == "1" else f" {units}")
+    if not math.isfinite(value):
+        return f"{shown} is not a finite number"
+    if abs(value) > _ATTRIBUTE_LIMIT:
+        return f"{shown} is not a plausible attribute (|value| > {_ATTRIBUTE_LIMIT:g})"
+    if name == "area_km2" and value <= 0:
+        return f"{shown} must be > 0"
+    limit = _COORDINATE_LIMITS.get(name)
+    if limit is not None and abs(value) > limit:
+        return f"{shown} is outside -{limit:g}..{limit:g}"
+    return None
+
+
+def _indices(what: str, inds) -> np.ndarray:
+    """`inds` as a 1-D integer array (InputError naming `what` and the indices when they are not integers)."""
+    array = np.asarray(inds).reshape(-1)
+    if array.dtype.kind not in "iu":
+        raise InputError(f"{what}: indices {array.tolist()} ({array.dtype}) are not integers")
+    return array
+
+
+def _fill(what: str, dest, values: np.ndarray) -> np.ndarray:
+    """Copy `values` into `dest` (returned) if it is a numpy array of as many items whose dtype holds them
+    exactly; else InputError naming `what`, the size and the dtypes (nothing is truncated silently)."""
+    if (type(dest) is np.ndarray and dest.dtype is values.dtype and dest.shape == values.shape
+            and dest.flags.writeable):
+        dest[...] = values  # get_value's usual case
+        return dest
+    if not isinstance(dest, np.ndarray):
+        raise InputError(f"{what}: the destination must be a numpy array, got {type(dest).__name__}")
+    if dest.size != values.size:
+        raise InputError(f"{what}: the destination holds {dest.size} item(s), the values are {values.size}")
+    if not np.can_cast(values.dtype, dest.dtype, "safe"):
+        raise InputError(f"{what}: a {dest.dtype} destination would not hold the {values.dtype} values "
+                         f"exactly (use {values.dtype})")
+    if not dest.flags.writeable:
+        raise InputError(f"{what}: the destination array is read-only")
+    dest[...] = values.reshape(dest.shape)
+    return dest

@@ -24,7 +24,7 @@ import torch
 from dmg_bmi.checkpoint import load_checkpoint
 from dmg_bmi.crop_weather import AORC_INPUTS
 from dmg_bmi.data.crop_dataset import CropCalendar
-from dmg_bmi.errors import CheckpointError, ConfigError, InputError
+from dmg_bmi.errors import CheckpointError, ConfigError, InputError, StateError
 from dmg_bmi.handler import check_attributes
 from dmg_bmi.models.crop_checkpoint import (
     PHY_ATTRIBUTES,
@@ -36,6 +36,7 @@ from dmg_bmi.models.crop_checkpoint import (
 from dmg_bmi.models.crop_delta import PHYSICS_WEATHER, base_params
 from dmg_bmi.models.phy.wofost72 import leaves
 from dmg_bmi.models.phy.wofost72.physics import Wofost72PP
+from dmg_bmi.ngen.payload import array
 from dmg_bmi.variables import INPUT_NAMES
 
 OUTPUTS = ("DVS", "LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "RD", "TRA")
@@ -160,25 +161,28 @@ class CropHandler:
     def state_to_arrays(self, state: dict) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy().copy() for k, v in state.items()}
 
-    def state_from_arrays(self, arrays: dict[str, np.ndarray]) -> dict:
-        """Inverse of `state_to_arrays`, typed like `initial_state()`; mismatches raise InputError.
+    def state_from_arrays(self, arrays: dict[str, np.ndarray], prefix: str = "") -> dict:
+        """Inverse of `state_to_arrays` (the keys under `prefix`), typed like `initial_state()`; other keys,
+        kinds (bool, integer, float) or shapes and non-finite numbers raise StateError naming the array.
 
         The leaf-class arrays may have another slot count (a state saved by a run of another length): the
         slots before the state's day are kept, the others are empty (a written slot that does not fit
         raises)."""
         ref = self.initial_state()
-        if set(ref) != set(arrays):
-            raise InputError(f"crop state arrays do not match this model: missing "
-                             f"{sorted(set(ref) - set(arrays))[:5]}, "
-                             f"unexpected {sorted(set(arrays) - set(ref))[:5]}")
+        given = {k[len(prefix):] for k in arrays if k.startswith(prefix)}
+        if set(ref) != given:
+            where = f" under {prefix!r}" if prefix else ""
+            raise StateError(f"crop state arrays do not match this model{where}: missing "
+                             f"{sorted(set(ref) - given)[:5]}, unexpected {sorted(given - set(ref))[:5]}")
         out = {}
         for k, v in ref.items():
-            value = torch.as_tensor(np.asarray(arrays[k])).to(v.dtype)
+            kind = "b" if v.dtype == torch.bool else "f" if v.is_floating_point() else "i"
+            value = torch.as_tensor(array(arrays, prefix + k, kind=kind)).to(v.dtype)
             if k in _SLOTS and value.ndim == 2 and value.shape[0] == v.shape[0]:
-                value = self._fit_slots(k, value, v)
+                value = self._fit_slots(prefix + k, value, v)
             if tuple(v.shape) != tuple(value.shape):
-                raise InputError(f"crop state array {k!r} has shape {arrays[k].shape}, "
-                                 f"expected {tuple(v.shape)}")
+                raise StateError(f"crop state array {prefix + k!r} has shape "
+                                 f"{tuple(arrays[prefix + k].shape)}, expected {tuple(v.shape)}")
             out[k] = value.clone()
         return out
 
@@ -188,7 +192,7 @@ class CropHandler:
         if value.shape[1] <= width:
             return torch.cat([value, empty[:, value.shape[1]:]], dim=1)
         if not torch.equal(value[:, width:], empty[:, :1].expand(-1, value.shape[1] - width)):
-            raise InputError(f"crop state array {key!r} has {value.shape[1]} leaf-class slots written past "
+            raise StateError(f"crop state array {key!r} has {value.shape[1]} leaf-class slots written past "
                              f"this run's {width} days (start_time..end_time + 1 day from the state's day 0)")
         return value[:, :width]
 

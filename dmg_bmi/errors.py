@@ -15,3 +15,8 @@ class InputError(DmgBmiError, ValueError):
 
 class CheckpointError(DmgBmiError, ValueError):
     """A missing, corrupt, truncated or incompatible checkpoint (the message says which)."""
+
+
+class StateError(InputError):
+    """An unreadable or inconsistent model state (state file or ngen serialization payload): the message
+    names the field or array, its value, and the file or protocol variable it came from."""

@@ -29,13 +29,17 @@ import torch
 
 from dmg_bmi import forcing as F
 from dmg_bmi.checkpoint import Checkpoint, load_checkpoint
-from dmg_bmi.errors import CheckpointError, ConfigError, InputError
+from dmg_bmi.errors import CheckpointError, ConfigError, InputError, StateError
 from dmg_bmi.forcing import InputDerivation
+from dmg_bmi.models.crop_checkpoint import is_crop
+from dmg_bmi.models.phy.hbv_core import STORES
 from dmg_bmi.models.phy.ops import NUMPY
+from dmg_bmi.ngen.payload import array
 from dmg_bmi.normalization import _log_transform
 from dmg_bmi.variables import INPUT_NAMES
 
 _CACHE: dict[tuple, _Loaded] = {}
+_STORES = frozenset((*STORES, "route_tail"))  # HBV water stores and routing water in transit (mm, >= 0)
 # Daily model inputs (names of `aorc_hourly_to_daily`) -> the AORC fields they are computed from.
 DAILY_SOURCES: dict[str, tuple[str, ...]] = {
     "P": (F.AORC_PRECIP,), "prcp": (F.AORC_PRECIP,), "T": (F.AORC_TEMP,), "tmean": (F.AORC_TEMP,),
@@ -61,7 +65,7 @@ def check_attributes(attrs: dict[str, float], names) -> None:
         raise ConfigError(f"missing attribute(s) {missing}; the checkpoint needs {list(names)}")
     bad = [n for n in names if not np.isfinite(attrs[n])]
     if bad:
-        raise InputError(f"attribute(s) {bad} are not finite numbers")
+        raise InputError(f"attribute(s) {bad} are not finite numbers: {[attrs[n] for n in bad]}")
 
 
 def _resolve_device(device: str) -> str:
@@ -84,6 +88,10 @@ def load_cached(path: str | Path, device: str = "cpu") -> _Loaded:
     hit = _CACHE.get(key)
     if hit is None:
         ckpt = load_checkpoint(path)
+        if is_crop(ckpt):
+            raise CheckpointError(f"{path}: a δWOFOST (crop, {ckpt.config.phy.name}) checkpoint; "
+                                  f"ModelHandler runs hydrology checkpoints (the BMI runs a crop one alone, "
+                                  f"with CropHandler)")
         model = ckpt.build_model(device=device, dtype=torch.float64)
         model.requires_grad_(False)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -307,17 +315,25 @@ class ModelHandler:
             _flatten(s, f"m{i}/", out)
         return out
 
-    def state_from_arrays(self, arrays: dict[str, np.ndarray]) -> tuple:
-        """Inverse of `state_to_arrays`, shaped like `initial_state()`; mismatches raise InputError."""
+    def state_from_arrays(self, arrays: dict[str, np.ndarray], prefix: str = "") -> tuple:
+        """Inverse of `state_to_arrays` (the keys under `prefix`), shaped like `initial_state()`. Other keys,
+        shapes or list lengths, non-finite values or a negative water store (mm) raise StateError naming the
+        array and its value."""
         template = self.initial_state()
         ref = self.state_to_arrays(template)
-        if set(ref) != set(arrays):
-            raise InputError(f"state arrays do not match this model: expected {sorted(ref)[:6]}..., got "
-                             f"{sorted(arrays)[:6]}...")
+        given = {k[len(prefix):] for k in arrays if k.startswith(prefix)}
+        if set(ref) != given:
+            where = f" under {prefix!r}" if prefix else ""
+            raise StateError(f"state arrays do not match this model{where}: missing "
+                             f"{sorted(set(ref) - given)[:5]}, unexpected {sorted(given - set(ref))[:5]}")
+        checked = {}
         for key, value in ref.items():
-            if value.shape != arrays[key].shape:
-                raise InputError(f"state array {key!r} has shape {arrays[key].shape}, expected {value.shape}")
-        return tuple(_rebuild(t, arrays, f"m{i}/") for i, t in enumerate(template))
+            store = key.rsplit("/", 1)[-1] in _STORES
+            checked[key] = array(arrays, prefix + key, value.shape, lo=0.0 if store else None)
+            if key.endswith("#len") and not np.array_equal(checked[key], value):
+                raise StateError(f"state array {prefix + key!r} = {checked[key].tolist()}, this model has "
+                                 f"{value.tolist()}")
+        return tuple(_rebuild(t, checked, f"m{i}/") for i, t in enumerate(template))
 
     def _check_bound(self) -> None:
         if any(m.attrs is None for m in self.members):

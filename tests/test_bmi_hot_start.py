@@ -15,7 +15,7 @@ from test_bmi_crop import _hourly
 
 from dmg_bmi import variables as V
 from dmg_bmi.bmi import DeltaModelBmi
-from dmg_bmi.errors import ConfigError, InputError
+from dmg_bmi.errors import ConfigError, InputError, StateError
 from dmg_bmi.ngen import payload
 
 pytestmark = pytest.mark.numpy1
@@ -102,7 +102,7 @@ def test_serialized_state_lands_on_its_own_time(tmp_path, aorc):
     assert other.get_current_time() == 26 * 3600.0  # 2015-12-03 02:00 is hour 26 of this run
     header, arrays = payload.decode(bytes(blob))  # a payload missing an array is refused, nothing changes
     broken = payload.encode(header, {k: v for k, v in arrays.items() if k != "chains/outputs"})
-    with pytest.raises(InputError, match="state payload lacks array 'outputs'"):
+    with pytest.raises(StateError, match="serialization_state: state payload lacks array 'chains/outputs'"):
         other.set_value("ngen::serialization_state", np.frombuffer(broken, dtype=np.uint8))
     np.testing.assert_array_equal(run(other, aorc, range(50, 100)), ref[50:])
     late = start(QUICKSTART, tmp_path, "late.yml", start_time="2015-12-04 00:00:00",

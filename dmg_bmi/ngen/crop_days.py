@@ -19,6 +19,7 @@ import numpy as np
 from dmg_bmi.crop_weather import aorc_hourly_to_wofost_daily
 from dmg_bmi.errors import InputError
 from dmg_bmi.ngen.day_ring import DayRing
+from dmg_bmi.ngen.payload import array
 
 
 class CropDays(DayRing):
@@ -66,9 +67,10 @@ class CropDays(DayRing):
         arrays.update({f"crop/{k}": v for k, v in self.handler.state_to_arrays(self.state).items()})
         return arrays
 
-    def from_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Restore from `to_arrays` output; a mismatched step count raises InputError."""
-        self.ring_from_arrays(arrays)
-        self.outputs = dict(zip(self.outputs, (float(v) for v in arrays["outputs"]), strict=True))
-        self.state = self.handler.state_from_arrays(
-            {k[len("crop/"):]: v for k, v in arrays.items() if k.startswith("crop/")})
+    def from_arrays(self, arrays: dict[str, np.ndarray], prefix: str = "") -> None:
+        """Restore from `to_arrays` output (keys `prefix` + name); a missing, malformed or non-finite array or
+        a mismatched step count raises StateError naming the array and its value."""
+        self.ring_from_arrays(arrays, prefix)
+        values = array(arrays, prefix + "outputs", (len(self.outputs),))
+        self.state = self.handler.state_from_arrays(arrays, prefix + "crop/")
+        self.outputs = dict(zip(self.outputs, values.tolist(), strict=True))

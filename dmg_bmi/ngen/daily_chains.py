@@ -25,9 +25,10 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from dmg_bmi.errors import InputError
+from dmg_bmi.errors import InputError, StateError
 from dmg_bmi.forcing import aorc_hourly_to_daily
 from dmg_bmi.ngen.day_ring import DayRing
+from dmg_bmi.ngen.payload import array
 
 PRECIP = "atmosphere_water__liquid_equivalent_precipitation_rate"  # mm s-1; summed for ngen::mass_in
 FLUXES = ("runoff", "aet", "pet", "precip", "leak")
@@ -150,17 +151,25 @@ class DailyChains(DayRing):
                 arrays[f"chain{c}/{key}"] = value
         return arrays
 
-    def from_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Restore from `to_arrays` output; a mismatched step count raises InputError."""
-        self.ring_from_arrays(arrays)
-        for name in ("store0", "storage", "consumed", "out", "leak"):
-            setattr(self, name, arrays[name].astype(np.float64))
-        self.p_received = float(arrays["p_received"][0])
+    def from_arrays(self, arrays: dict[str, np.ndarray], prefix: str = "") -> None:
+        """Restore from `to_arrays` output (keys `prefix` + name); a missing, malformed or non-finite array,
+        a negative store or a mismatched step count raises StateError naming the array and its value."""
+        self.ring_from_arrays(arrays, prefix)
+        per_chain = {name: array(arrays, prefix + name, (self.k,), lo=0.0)  # mm, water amounts
+                     for name in ("store0", "storage", "consumed")}
+        per_chain.update({name: array(arrays, prefix + name, (self.k,)) for name in ("out", "leak")})
+        p_received = array(arrays, prefix + "p_received", (1,), lo=0.0)
+        totals = array(arrays, prefix + "sums", (5,))
+        keys = array(arrays, prefix + "outputs_keys", (len(self.outputs),), "U")
+        if sorted(keys.tolist()) != sorted(self.outputs):
+            raise StateError(f"state array {prefix + 'outputs_keys'!r} = {keys.tolist()} is not this model's "
+                             f"outputs {sorted(self.outputs)}")
+        values = array(arrays, prefix + "outputs", keys.shape)
+        states = [self.handler.state_from_arrays(arrays, f"{prefix}chain{c}/") for c in range(self.k)]
+        for name, value in per_chain.items():
+            setattr(self, name, value)
+        self.p_received = float(p_received[0])
         self._reset_sums()
-        self._store0_mean, *self._sums = (float(v) for v in arrays["sums"])
-        keys, values = arrays["outputs_keys"], arrays["outputs"]
-        self.outputs = {str(k): float(v) for k, v in zip(keys, values, strict=True)}
-        for c in range(self.k):
-            prefix = f"chain{c}/"
-            part = {key[len(prefix):]: val for key, val in arrays.items() if key.startswith(prefix)}
-            self.states[c] = self.handler.state_from_arrays(part)
+        self._store0_mean, *self._sums = totals.tolist()
+        self.outputs = dict(zip(keys.tolist(), values.tolist(), strict=True))
+        self.states = states

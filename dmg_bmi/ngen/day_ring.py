@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dmg_bmi.errors import InputError
+from dmg_bmi.errors import InputError, StateError
+from dmg_bmi.ngen.payload import array, record_count
 
 SECONDS_PER_DAY = 86400
 
@@ -36,16 +37,18 @@ class DayRing:
         """The ring and count as named arrays ("ring", "n")."""
         return {"ring": self.ring.copy(), "n": np.array([self.n])}
 
-    def ring_from_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Restore "ring" and "n"; a ring saved with another step count or other inputs raises InputError."""
-        ring, n = arrays["ring"], arrays["n"]
-        if ring.ndim != 2 or ring.shape[0] != self.k:
-            raise InputError(f"state was saved with {ring.shape[0] if ring.ndim else 0} steps per day, this "
-                             f"run has {self.k}")
-        if ring.shape[1] != len(self.names):
-            raise InputError(f"state holds records of {ring.shape[1]} inputs, this model reads "
+    def ring_from_arrays(self, arrays: dict[str, np.ndarray], prefix: str = "") -> None:
+        """Restore `prefix` + "ring" and "n"; a missing or malformed array, a ring saved with another step
+        count or other inputs raises StateError naming the array and its value."""
+        count = record_count(arrays, f"{prefix}n")
+        ring = array(arrays, f"{prefix}ring")
+        if ring.ndim == 2 and ring.shape[0] != self.k:
+            raise StateError(f"state was saved with {ring.shape[0]} steps per day, this run has {self.k}")
+        if ring.ndim == 2 and ring.shape[1] != len(self.names):
+            raise StateError(f"state holds records of {ring.shape[1]} inputs, this model reads "
                              f"{len(self.names)} ({list(self.names)})")
-        if n.shape != (1,) or n.dtype.kind not in "iu" or int(n[0]) < 0:
-            raise InputError(f"state record count {n.tolist()} is not one whole number >= 0")
-        self.ring = ring.astype(np.float64)
-        self.n = int(n[0])
+        if ring.shape != self.ring.shape:
+            raise StateError(f"state array {prefix + 'ring'!r} has shape {ring.shape}, expected "
+                             f"{self.ring.shape}")
+        self.ring = ring
+        self.n = count

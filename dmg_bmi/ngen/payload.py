@@ -7,24 +7,33 @@ A model state (`STATE_FORMAT`, written by `DeltaModelBmi` and `dmg-bmi simulate 
 header: the checkpoint/ensemble `fingerprint`, the framework `time_step` (s), its own absolute `time` (the
 UTC wall-clock time the state is at, i.e. the start of the next step, ISO 8601 such as
 ``2015-12-03T12:00:00Z``) and the `input_names` (CSDMS) its forcing records hold. `state_header` writes it and
-`read_state` checks it.
+`read_state` checks it, with the arrays every model state has: `inputs` and `last_valid` (one value per
+input, in BMI input units, NaN where unset), `chains/n` (records taken) and `chains/ring` (the latest day of
+records, `[86400 / time_step, inputs]`). Each model checks its own arrays with `array`. Every failure is a
+`StateError` naming the source (file or protocol variable), the field or array, and its value.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import struct
+import zipfile
 from datetime import datetime, timezone
 
 import numpy as np
 
-from dmg_bmi.errors import InputError
+from dmg_bmi import variables as V
+from dmg_bmi.errors import StateError
 
 MAGIC = b"DMGBMIST"
 VERSION = 1
 STATE_FORMAT = "dmg_bmi.bmi_state"
 _PREFIX = struct.Struct("<8sII")
+_ZIP_MAGIC = b"PK\x03\x04"  # a torch checkpoint (.pt) is a zip archive
+_MAX_SECONDS = 10_000 * 366 * 86400  # a state's record count covers at most 10 000 years of steps
+_KINDS = {"f": ("fiu", "numbers"), "i": ("iu", "whole numbers"), "b": ("b", "booleans"), "U": ("U", "text")}
 
 
 def encode(header: dict, arrays: dict[str, np.ndarray]) -> bytes:
@@ -35,21 +44,44 @@ def encode(header: dict, arrays: dict[str, np.ndarray]) -> bytes:
     return _PREFIX.pack(MAGIC, VERSION, len(head)) + head + buf.getvalue()
 
 
-def decode(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
-    """Unpack a payload; a foreign, truncated or newer-version payload raises InputError."""
+def decode(data: bytes, source: str = "state payload") -> tuple[dict, dict[str, np.ndarray]]:
+    """Unpack a payload; a foreign, truncated, corrupt or newer-version payload raises StateError naming
+    `source` (the file or protocol variable it came from)."""
+    if data[: len(_ZIP_MAGIC)] == _ZIP_MAGIC:
+        raise StateError(f"{source}: this is a zip archive such as a torch checkpoint (.pt), not a dmg_bmi "
+                         f"state; a state is written by DeltaModelBmi.save_state, a BMI config's "
+                         f"final_state or `dmg-bmi simulate --save-state` (a checkpoint goes under "
+                         f"'checkpoint:')")
     if len(data) < _PREFIX.size:
-        raise InputError(f"state payload too short ({len(data)} bytes)")
+        raise StateError(f"{source}: state payload too short ({len(data)} bytes; a dmg_bmi state starts "
+                         f"with {MAGIC!r} and a {_PREFIX.size}-byte prefix)")
     magic, version, n_head = _PREFIX.unpack_from(data)
     if magic != MAGIC:
-        raise InputError("state payload is not a dmg_bmi state (bad magic bytes)")
-    if version > VERSION:
-        raise InputError(f"state payload version {version} is newer than this dmg_bmi reads ({VERSION})")
+        raise StateError(f"{source}: not a dmg_bmi state (bad magic bytes {magic!r}, expected {MAGIC!r})")
+    if not 1 <= version <= VERSION:
+        raise StateError(f"{source}: state payload version {version} is not one this dmg_bmi reads "
+                         f"(1..{VERSION})")
+    body = len(data) - _PREFIX.size
+    if n_head > body:
+        raise StateError(f"{source}: state payload truncated: its header is {n_head} bytes but only {body} "
+                         f"bytes follow the prefix")
     try:
         header = json.loads(data[_PREFIX.size : _PREFIX.size + n_head].decode("utf-8"))
-        with np.load(io.BytesIO(data[_PREFIX.size + n_head :]), allow_pickle=False) as npz:
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StateError(f"{source}: state header is not UTF-8 JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise StateError(f"{source}: state header is a JSON {type(header).__name__}, not an object")
+    if header.get("payload_version") != version:
+        raise StateError(f"{source}: state header field 'payload_version' = "
+                         f"{header.get('payload_version')!r} differs from the payload's version {version}")
+    archive = data[_PREFIX.size + n_head :]
+    try:
+        with np.load(io.BytesIO(archive), allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"state payload is corrupt or truncated: {exc}") from exc
+    except (ValueError, OSError, EOFError, KeyError, NotImplementedError, struct.error,
+            zipfile.BadZipFile) as exc:
+        raise StateError(f"{source}: the state's array archive ({len(archive)} bytes after the header) is "
+                         f"truncated or corrupt: {type(exc).__name__}: {exc}") from None
     return header, arrays
 
 
@@ -63,7 +95,7 @@ def parse_utc(text: object, what: str) -> datetime:
     try:
         time = datetime.fromisoformat(str(text).strip().removesuffix("Z"))
     except ValueError:
-        raise InputError(f"{what}: {text!r} is not an ISO 8601 time like '2015-12-03T12:00:00Z'") from None
+        raise StateError(f"{what}: {text!r} is not an ISO 8601 time like '2015-12-03T12:00:00Z'") from None
     if time.tzinfo is not None:
         time = time.astimezone(timezone.utc).replace(tzinfo=None)
     return time
@@ -75,21 +107,108 @@ def state_header(fingerprint: str, time_step: float, time: datetime, input_names
             "time": utc_iso(time), "input_names": list(input_names), **extra}
 
 
+def array(arrays: dict[str, np.ndarray], key: str, shape: tuple[int, ...] | None = None, kind: str = "f",
+          lo: float | None = None) -> np.ndarray:
+    """State array `key`, checked: present, of `kind` ('f' numbers, returned as float64; 'i' whole numbers,
+    int64; 'b' booleans; 'U' text), of `shape` (None: any), every number finite and, with `lo`, >= `lo`.
+    Anything else raises StateError naming the key and what it holds (`key` is the payload's full name)."""
+    if key not in arrays:
+        raise StateError(f"state payload lacks array {key!r}")
+    value = arrays[key]
+    kinds, what = _KINDS[kind]
+    if value.dtype.kind not in kinds:
+        raise StateError(f"state array {key!r} holds {value.dtype} values, expected {what}")
+    if shape is not None and value.shape != tuple(shape):
+        raise StateError(f"state array {key!r} has shape {value.shape}, expected {tuple(shape)}")
+    if kind == "f":
+        value = value.astype(np.float64)
+        bad = np.flatnonzero(~np.isfinite(value))
+        if bad.size:
+            raise StateError(f"state array {key!r} holds {value.flat[bad[0]]} at flat index {bad[0]} "
+                             f"({bad.size} non-finite value(s)): a state holds finite numbers only")
+    elif kind == "i":
+        value = value.astype(np.int64)
+    if lo is not None and value.size and value.min() < lo:
+        i = int(np.argmin(value))
+        raise StateError(f"state array {key!r} holds {value.flat[i]} at flat index {i}, below its minimum "
+                         f"{lo}")
+    return value
+
+
+def record_count(arrays: dict[str, np.ndarray], key: str) -> int:
+    """State array `key`: one whole number >= 0 (a count of records), else StateError naming its value."""
+    count = arrays.get(key)
+    if count is None or count.shape != (1,) or count.dtype.kind not in "iu" or int(count[0]) < 0:
+        shown = "missing" if count is None else f"{count.tolist()} ({count.dtype})"
+        raise StateError(f"state record count {key!r} = {shown} is not one whole number >= 0")
+    return int(count[0])
+
+
+def _check_records(key: str, rows: np.ndarray, names: list[str], allow_nan: bool) -> None:
+    """Each value of `rows [n, len(names)]` lies in its input's valid range (NaN only if `allow_nan`)."""
+    for j, name in enumerate(names):
+        low, high = V.BY_NAME[name].valid_range
+        column = rows[:, j]
+        bad = ~((column >= low) & (column <= high))
+        if allow_nan:
+            bad &= ~np.isnan(column)
+        if bad.any():
+            value = column[np.flatnonzero(bad)[0]]
+            raise StateError(f"state array {key!r} holds {name} = {value} {V.BY_NAME[name].units}, outside "
+                             f"its valid range {low:g}..{high:g}")
+
+
+def _header_field(header: dict, key: str, check, expected: str):
+    """`header[key]` if `check(value)`, else StateError naming the field, its value and what is expected."""
+    if key not in header:
+        raise StateError(f"state header field {key!r} is missing ({expected})")
+    value = header[key]
+    if not check(value):
+        raise StateError(f"state header field {key!r} = {value!r} is not {expected}")
+    return value
+
+
 def read_state(data: bytes, fingerprint: str, source: str,
                time_step: float | None = None) -> tuple[dict, dict[str, np.ndarray], datetime]:
-    """Decode a model state and check it belongs to this model: `(header, arrays, time)`.
+    """Decode a model state, check every header field and the arrays every state has (module docstring),
+    and check it belongs to this model: `(header, arrays, time)`.
 
-    `source` names the file or protocol variable in every error; `time_step` (s), when given, must match."""
-    header, arrays = decode(bytes(data))
-    if header.get("format") != STATE_FORMAT:
-        raise InputError(f"{source}: state format {header.get('format')!r} is not {STATE_FORMAT!r}")
-    if header.get("fingerprint") != fingerprint:
-        raise InputError(f"{source}: the state was written by a different checkpoint/ensemble than this "
-                         f"model loads")
-    if time_step is not None and header.get("time_step") != float(time_step):
-        raise InputError(f"{source}: state time_step {header.get('time_step')} s differs from this run's "
-                         f"{float(time_step):g} s")
-    if "time" not in header:
-        raise InputError(f"{source}: the state does not record its time (written by an older dmg_bmi); "
-                         f"write it again")
-    return header, arrays, parse_utc(header["time"], f"{source}: time")
+    `source` names the file or protocol variable in every error (StateError); `time_step` (s), when given,
+    must match."""
+    header, arrays = decode(bytes(data), source)
+    try:
+        _header_field(header, "format", lambda v: v == STATE_FORMAT, repr(STATE_FORMAT))
+        digest = _header_field(header, "fingerprint", lambda v: isinstance(v, str) and len(v) == 64,
+                               "a 64-digit sha256 hex digest")
+        step = _header_field(header, "time_step", lambda v: type(v) in (int, float) and math.isfinite(v)
+                             and v > 0 and v % 3600 == 0 and 86400 % v == 0,
+                             "a time step in s (a whole number of hours dividing 86400)")
+        if "time" not in header:
+            raise StateError("the state does not record its time (written by an older dmg_bmi); write it "
+                             "again")
+        time = parse_utc(header["time"], "state header field 'time'")
+        names = _header_field(header, "input_names", lambda v: isinstance(v, list) and all(
+            n in V.INPUT_NAMES for n in v), f"a list of BMI input names ({list(V.INPUT_NAMES)})")
+        if digest != fingerprint:
+            raise StateError(f"the state was written by a different checkpoint/ensemble than this model "
+                             f"loads (fingerprint {digest[:12]}..., this model's {fingerprint[:12]}...)")
+        if time_step is not None and step != float(time_step):
+            raise StateError(f"state time_step {step} s differs from this run's {float(time_step):g} s")
+        width, per_day = len(names), int(86400 // step)
+        n = record_count(arrays, "chains/n")
+        if n * step > _MAX_SECONDS:
+            raise StateError(f"state record count 'chains/n' = [{n}] records of {step:g} s is not plausible "
+                             f"(at most {_MAX_SECONDS // step:.0f}, 10 000 years)")
+        ring = array(arrays, "chains/ring", (per_day, width))
+        _check_records("chains/ring", ring[: min(n, per_day)], names, allow_nan=False)
+        for key in ("inputs", "last_valid"):
+            if key not in arrays:
+                raise StateError(f"state payload lacks array {key!r}")
+            values = arrays[key]
+            if values.dtype.kind != "f" or values.shape != (width,):
+                raise StateError(f"state array {key!r} ({values.dtype}, shape {values.shape}) must hold "
+                                 f"{width} numbers, one per input {names}")
+            _check_records(key, values[None, :], names, allow_nan=True)
+    except StateError as exc:
+        raise StateError(f"{source}: {exc}") from None
+    return header, arrays, time
