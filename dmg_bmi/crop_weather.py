@@ -25,25 +25,18 @@ implementation used by the dataset builders and the BMI.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from dmg_bmi import forcing as fc
+from dmg_bmi.data.variables import DATASET_VARIABLES, check_order, check_range
 from dmg_bmi.errors import InputError
+from dmg_bmi.variables import BY_NAME
 
 WEATHER_NAMES = ("IRRAD", "TMIN", "TMAX", "VAP", "WIND", "RAIN", "E0", "ES0", "ET0")
-WEATHER_UNITS = {
-    "IRRAD": "J m-2 d-1",
-    "TMIN": "degC",
-    "TMAX": "degC",
-    "VAP": "hPa",
-    "WIND": "m s-1",
-    "RAIN": "cm d-1",
-    "E0": "cm d-1",
-    "ES0": "cm d-1",
-    "ET0": "cm d-1",
-}
+# Units and PCSE's limits of each: `dmg_bmi.data.variables`.
+WEATHER_UNITS = {name: DATASET_VARIABLES[name].units for name in WEATHER_NAMES}
 # The hourly AORC fields (CSDMS names) the conversion needs.
 AORC_INPUTS = (fc.AORC_PRECIP, fc.AORC_TEMP, fc.AORC_SPFH, fc.AORC_PRES, fc.AORC_SWDOWN, fc.AORC_U, fc.AORC_V)
 WIND_2M_FACTOR = {
@@ -52,6 +45,19 @@ WIND_2M_FACTOR = {
 }
 # Validity ranges PCSE applies to Angstrom coefficients (A, B, A + B).
 ANGSTROM_RANGES = {"A": (0.1, 0.4), "B": (0.3, 0.7), "A+B": (0.6, 0.9)}
+
+
+def check_weather(weather: Mapping[str, np.ndarray], where: str,
+                  locate: Callable[[tuple[int, ...]], str]) -> None:
+    """Raise InputError at the first daily WOFOST weather value outside PCSE's limits (IRRAD, TMIN, TMAX,
+    TEMP, VAP, WIND, RAIN, E0, ES0, ET0: `dmg_bmi.data.variables`) or a day whose TMIN is above TMAX.
+
+    `weather[name]` is `[days, ...]`; other names pass; NaN is missing (checked where the days are used).
+    The error names `where` (the field or file), the variable, the value, `locate(index)` (the day) and the
+    allowed range."""
+    for name, values in weather.items():
+        check_range(name, values, where, locate)
+    check_order("TMIN", "TMAX", weather, where, locate)
 
 
 def irrad_from_srad(srad_w_m2):
@@ -205,7 +211,9 @@ def aorc_hourly_to_wofost_daily(
     against the trailing dimensions. `day_start_hour_utc` = h > 0 makes days run from h:00 UTC (e.g. 5 for
     local days at UTC−5): the first h and last 24 − h records are dropped, so the result has one day fewer,
     the first being `start`. Returns `{name: [n, ...]}` for every name in `WEATHER_NAMES`, in `WEATHER_UNITS`.
-    Missing fields, NaN and partial days raise InputError naming the field (and the hour).
+    Missing fields, NaN and partial days raise InputError naming the field (and the hour); so does an hourly
+    value outside the BMI input's range (`dmg_bmi.variables`, e.g. shortwave below 0 W m-2), and a daily
+    value outside PCSE's weather limits (`check_weather`) names the variable and the day.
     """
     missing = [k for k in AORC_INPUTS if hourly.get(k) is None]
     if missing:
@@ -214,6 +222,7 @@ def aorc_hourly_to_wofost_daily(
         raise InputError(f"et0_method: {et0_method!r} is not one of ['penman', 'penman_monteith']")
     if not 0 <= day_start_hour_utc < 24:
         raise InputError(f"day_start_hour_utc must be in [0, 24), got {day_start_hour_utc}")
+    day0 = start.date() if isinstance(start, dt.datetime) else start
     fields = {}
     for name in AORC_INPUTS:
         arr = np.asarray(hourly[name], dtype=np.float64)
@@ -221,11 +230,13 @@ def aorc_hourly_to_wofost_daily(
             raise InputError(f"{name}: need whole days of hourly values (24·n), got shape {arr.shape}")
         if not np.all(np.isfinite(arr)):
             raise InputError(f"{name}: non-finite value at hour {int(np.argwhere(~np.isfinite(arr))[0][0])}")
+        var = BY_NAME[name]
+        _check_hourly(name, arr, var.valid_range, var.units, day0)
         if day_start_hour_utc:
             arr = arr[day_start_hour_utc: arr.shape[0] - (24 - day_start_hour_utc)]
         fields[name] = arr
     n = fields[fc.AORC_TEMP].shape[0] // 24
-    doy = day_of_year(start.date() if isinstance(start, dt.datetime) else start, n)
+    doy = day_of_year(day0, n)
     daily = fc.aorc_hourly_series_to_daily(fields, lat_deg, doy, "hamon")
     doy = doy.reshape((n,) + (1,) * (np.ndim(daily["tmin"]) - 1))
     tmin, tmax = np.asarray(daily["tmin"]), np.asarray(daily["tmax"])
@@ -238,4 +249,24 @@ def aorc_hourly_to_wofost_daily(
         et0 = penman_monteith_et0(doy, lat_deg, elev_m, tmin, tmax, irrad, vap, wind)
     out = {"IRRAD": irrad, "TMIN": tmin, "TMAX": tmax, "VAP": vap, "WIND": wind, "RAIN": rain,
            "E0": e0, "ES0": es0, "ET0": et0}
+
+    def on_day(index) -> str:
+        column = f" (column {tuple(int(i) for i in index[1:])})" if len(index) > 1 else ""
+        return f"on {day0 + dt.timedelta(days=int(index[0]))}{column}"
+
+    check_weather(out, "WOFOST weather from hourly AORC forcing", on_day)
     return {k: out[k] for k in WEATHER_NAMES}
+
+
+def _check_hourly(name: str, arr: np.ndarray, valid_range: tuple[float, float], units: str,
+                       day0: dt.date) -> None:
+    """Raise InputError naming the hourly field `name`, its value, the hour (from `day0` 00:00) and the
+    allowed range when a value of `arr` `[hours, ...]` is outside `valid_range` (in `units`)."""
+    lo, hi = valid_range
+    bad = (arr < lo) | (arr > hi)
+    if bad.any():
+        index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), arr.shape))
+        when = dt.datetime.combine(day0, dt.time()) + dt.timedelta(hours=index[0])
+        column = f", column {index[1:]}" if len(index) > 1 else ""
+        raise InputError(f"{name} = {arr[index]:.6g} {units} at hour {index[0]} ({when:%Y-%m-%d %H:%M}"
+                         f"{column}) is outside the allowed range [{lo:g}, {hi:g}] {units}")

@@ -29,7 +29,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from dmg_bmi.data.variables import DATASET_VARIABLES
 from dmg_bmi.errors import ConfigError, InputError
+from dmg_bmi.variables import BY_NAME
 
 LAMBDA_MJ_KG = 2.45  # latent heat of vaporization, MJ kg-1 (FAO-56)
 SIGMA_MJ = 4.903e-9  # Stefan-Boltzmann constant, MJ K-4 m-2 d-1
@@ -108,8 +110,21 @@ def wind_speed(u_m_s, v_m_s):
 
 
 def saturation_vapour_pressure_kpa(t_c):
-    """Saturation vapour pressure (kPa) at air temperature t_c (degC), FAO-56 eq. 11."""
+    """Saturation vapour pressure (kPa) at air temperature t_c (degC), FAO-56 eq. 11.
+
+    A temperature outside the possible range (`DATASET_VARIABLES["T"]`, e.g. a value in K given as degC, or
+    the reverse) raises InputError (the formula overflows near -237 degC); NaN passes; tensors are not
+    checked (their data was checked when loaded).
+    """
     xp, (t,) = _prep(t_c)
+    if xp is not torch:
+        lo, hi = DATASET_VARIABLES["T"].valid_range
+        t_min, t_max = (t, t) if xp is _MATH else (np.fmin.reduce(t, axis=None, initial=np.inf),
+                                                    np.fmax.reduce(t, axis=None, initial=-np.inf))
+        if t_min < lo or t_max > hi:
+            bad = t_min if t_min < lo else t_max
+            raise InputError(f"air temperature {bad:.6g} degC is outside the allowed range [{lo:g}, {hi:g}] "
+                             "degC (a value in K given as degC?)")
     return 0.6108 * xp.exp(17.27 * t / (t + 237.3))
 
 
@@ -368,7 +383,9 @@ def aorc_hourly_to_daily(hourly: Mapping[str, Any], lat_deg, doy,
     (hourly extremes) plus, when their inputs are present, `vp` (Pa, mean of hourly e(q, p)), `pres` (Pa),
     `srad`, `lrad` (W m-2, 24-h means), `wind` (m s-1, mean hourly speed) and `pet` (mm d-1, mean hourly
     PET rate x 24). Missing required fields raise
-    InputError naming them; NaN in any hour propagates to the day.
+    InputError naming them; NaN in any hour propagates to the day; an hourly temperature outside the BMI
+    input's range (`dmg_bmi.variables`, 180..340 K) raises InputError naming it, its value and hour (the
+    BMI checks every input when it is set; this guards every other caller).
     """
     spec = as_derivation(spec)
     missing = [k for k in _AORC_NEEDED[spec.pet_method] if hourly.get(k) is None]
@@ -386,11 +403,13 @@ def aorc_hourly_to_daily(hourly: Mapping[str, Any], lat_deg, doy,
         return float(a.sum()) / 24.0 if a.ndim == 1 and xp is np else a.sum(0) * (1.0 / 24.0)
 
     t_k = h[AORC_TEMP]
+    t_lo, t_hi = (t_k.amin(dim=0), t_k.amax(dim=0)) if xp is torch else (t_k.min(0), t_k.max(0))
+    _check_temperature_k(t_k, t_lo, t_hi)
     daily = {
         "prcp": precip_rate_to_mm_per_day(mean(h[AORC_PRECIP])),
         "tmean": kelvin_to_celsius(mean(t_k)),
-        "tmin": kelvin_to_celsius(t_k.amin(dim=0) if xp is torch else t_k.min(0)),
-        "tmax": kelvin_to_celsius(t_k.amax(dim=0) if xp is torch else t_k.max(0)),
+        "tmin": kelvin_to_celsius(t_lo),
+        "tmax": kelvin_to_celsius(t_hi),
     }
     if h.get(AORC_PRES) is not None:
         daily["pres"] = mean(h[AORC_PRES])
@@ -404,6 +423,18 @@ def aorc_hourly_to_daily(hourly: Mapping[str, Any], lat_deg, doy,
     if h.get(AORC_PET) is not None:
         daily["pet"] = mean(h[AORC_PET]) * 24.0  # mean hourly rate (mm h-1) -> mm d-1
     return {**spec.model_inputs(daily, lat_deg, doy), **daily}
+
+
+def _check_temperature_k(t_k, t_lo, t_hi) -> None:
+    """Raise InputError naming the AORC temperature, its value and hour when an hourly value of `t_k`
+    `[24, ...]` (extremes `t_lo`, `t_hi` over the hours) is outside the BMI input's range; NaN passes."""
+    lo, hi = BY_NAME[AORC_TEMP].valid_range
+    if (t_lo < lo or t_hi > hi) if t_k.ndim == 1 else bool(((t_lo < lo) | (t_hi > hi)).any()):
+        t = np.asarray(t_k.cpu() if isinstance(t_k, torch.Tensor) else t_k, dtype=np.float64)
+        index = tuple(int(i) for i in np.unravel_index(int(np.argmax((t < lo) | (t > hi))), t.shape))
+        where = f"hour {index[0]} of the 24-h window" + (f", element {index[1:]}" if len(index) > 1 else "")
+        raise InputError(f"{AORC_TEMP} = {t[index]:.6g} K ({where}) is outside the allowed range "
+                         f"[{lo:g}, {hi:g}] K")
 
 
 def aorc_hourly_series_to_daily(hourly: Mapping[str, Any], lat_deg, doy,

@@ -15,6 +15,7 @@ from dmg_bmi.errors import InputError
 def _dataset(n_days=40):
     rng = np.random.default_rng(0)
     weather = rng.uniform(0.1, 1.0, (3, n_days, len(WEATHER_NAMES)))
+    weather[..., WEATHER_NAMES.index("TMAX")] += 1.0  # TMAX above TMIN on every day, as PCSE requires
     weather[2, 30:] = np.nan  # field c: weather covers 30 days only
     obs = np.full((3, n_days, 2), np.nan)
     obs[0, 10, 0], obs[1, 20, 1] = 1.5, 3000.0

@@ -17,6 +17,7 @@ import torch
 
 from dmg_bmi.crop.pcse_yaml import PcseCase, Series
 from dmg_bmi.crop.tables import parse_afgen
+from dmg_bmi.crop_weather import check_weather
 from dmg_bmi.errors import InputError
 from dmg_bmi.models.phy.wofost72.calendar import Calendar
 from dmg_bmi.models.phy.wofost72.model import WEATHER_NAMES
@@ -96,7 +97,9 @@ def _span(f: FieldInput) -> tuple[dt.date, dt.date, bool, bool]:
 
 
 def _weather_window(f: FieldInput, start: dt.date, end: dt.date, at_maturity: bool) -> tuple[int, int]:
-    """Indices of the field's weather rows from crop start to the last needed (or available) day."""
+    """Indices of the field's weather rows from crop start to the last needed (or available) day.
+
+    Those days must hold every required variable (no NaN), within PCSE's weather limits, TMIN <= TMAX."""
     w = f.weather
     missing = [n for n in REQUIRED_WEATHER if n not in w.values]
     if missing:
@@ -116,6 +119,8 @@ def _weather_window(f: FieldInput, start: dt.date, end: dt.date, at_maturity: bo
         if bad.any():
             day = w.dates[i0 + int(np.argmax(bad))]
             raise InputError(f"field {f.name!r}: weather {n} is missing (NaN) on {day}")
+    check_weather({n: v[i0 : i1 + 1] for n, v in w.values.items()}, f"field {f.name!r}",
+                  lambda index: f"on {w.dates[i0 + int(index[0])]}")
     return i0, i1
 
 

@@ -25,36 +25,18 @@ from typing import Any
 import numpy as np
 
 from dmg_bmi.data.dataset import HydroDataset, to_day
+from dmg_bmi.data.variables import units_of
 from dmg_bmi.errors import InputError
 from dmg_bmi.forcing import as_derivation, cfs_to_mm_per_day
 
 ATTRIBUTE_TABLES = ("topo", "clim", "hydro", "soil", "vege", "geol")
-# Units of the numeric CAMELS v2.0 attributes (Addor et al. 2017, table 1-5).
-ATTRIBUTE_UNITS = {
-    "gauge_lat": "degrees_north", "gauge_lon": "degrees_east", "elev_mean": "m", "slope_mean": "m km-1",
-    "area_gages2": "km2", "area_geospa_fabric": "km2",
-    "p_mean": "mm d-1", "pet_mean": "mm d-1", "p_seasonality": "1", "frac_snow": "1", "aridity": "1",
-    "high_prec_freq": "d yr-1", "high_prec_dur": "d", "low_prec_freq": "d yr-1", "low_prec_dur": "d",
-    "q_mean": "mm d-1", "runoff_ratio": "1", "slope_fdc": "1", "baseflow_index": "1", "stream_elas": "1",
-    "q5": "mm d-1", "q95": "mm d-1", "high_q_freq": "d yr-1", "high_q_dur": "d", "low_q_freq": "d yr-1",
-    "low_q_dur": "d", "zero_q_freq": "percent", "hfd_mean": "d",
-    "soil_depth_pelletier": "m", "soil_depth_statsgo": "m", "soil_porosity": "1",
-    "soil_conductivity": "cm h-1",
-    "max_water_content": "m", "sand_frac": "percent", "silt_frac": "percent", "clay_frac": "percent",
-    "water_frac": "percent", "organic_frac": "percent", "other_frac": "percent",
-    "frac_forest": "1", "lai_max": "m2 m-2", "lai_diff": "m2 m-2", "gvf_max": "1", "gvf_diff": "1",
-    "dom_land_cover_frac": "1", "root_depth_50": "m", "root_depth_99": "m",
-    "glim_1st_class_frac": "1", "glim_2nd_class_frac": "1", "carbonate_rocks_frac": "1",
-    "geol_porostiy": "1", "geol_permeability": "log10(m2)",
-}
-# Daily variables stored in the dataset besides P, T, PET: name -> units.
-DAILY_UNITS = {"prcp": "mm d-1", "tmax": "degC", "tmin": "degC", "tmean": "degC", "srad": "W m-2",
-               "vp": "Pa", "dayl": "s", "swe": "mm"}
+# Daily variables stored in the dataset besides P, T, PET; units and ranges: `dmg_bmi.data.variables`.
+DAILY_NAMES = ("prcp", "tmax", "tmin", "tmean", "srad", "vp", "dayl", "swe")
 
 
 @dataclass
 class CamelsForcing:
-    """One basin's forcing file: header values and daily series (units as `DAILY_UNITS`)."""
+    """One basin's forcing file: header values and daily series (`DAILY_NAMES`, in the table's units)."""
 
     basin: str
     lat: float
@@ -129,7 +111,7 @@ def read_attributes(camels_dir: str | Path, basins: list[str],
                     tables: tuple[str, ...] = ATTRIBUTE_TABLES) -> dict[str, np.ndarray]:
     """Numeric attributes `name -> [B]` from `camels_attributes_v2.0/camels_<table>.txt` (NaN where absent).
 
-    Text columns (e.g. `dom_land_cover`) are skipped; units are in `ATTRIBUTE_UNITS`.
+    Text columns (e.g. `dom_land_cover`) are skipped; units are in `dmg_bmi.data.variables`.
     """
     folder = Path(camels_dir) / "camels_attributes_v2.0"
     out: dict[str, np.ndarray] = {}
@@ -176,7 +158,7 @@ def read_camels(camels_dir: str | Path, basins: list[str] | None = None, start: 
                              f"({f.dates[0]}..{f.dates[-1]})")
     i0 = [int((s - f.dates[0]).astype(np.int64)) for f in forcings]
     daily = {k: np.stack([f.data[k][i:i + dates.size] for f, i in zip(forcings, i0, strict=True)])
-             for k in DAILY_UNITS}
+             for k in DAILY_NAMES}
     area = np.array([f.area_km2 for f in forcings])
     flow = np.full((len(basins), dates.size), np.nan)
     for bi, b in enumerate(basins):
@@ -198,18 +180,18 @@ def read_camels(camels_dir: str | Path, basins: list[str] | None = None, start: 
     static["lon"] = static.get("gauge_lon", np.full(len(basins), np.nan))
     static["area_km2"] = area
     static["elevation_m"] = _prefer(static.get("elev_mean"), header_elev)
-    units = {k: ATTRIBUTE_UNITS.get(k, "unknown") for k in static}
-    units.update(lat="degrees_north", lon="degrees_east", area_km2="km2", elevation_m="m", **DAILY_UNITS)
-
-    doy = HydroDataset(basins, dates, {}, {}, {}).doy
-    model = spec.model_inputs({**daily, "elevation_m": static["elevation_m"][:, None]},
-                              static["lat"][:, None], doy[None, :])
-    dynamic = {**{k: np.asarray(v) for k, v in model.items()}, **daily, "streamflow": flow}
-    units.update(P="mm d-1", T="degC", PET="mm d-1", streamflow="mm d-1")
+    units = {k: units_of(k, "unknown") for k in (*static, *DAILY_NAMES, "streamflow")}
     meta = {"title": "CAMELS-US basins", "source": f"CAMELS-US {source} forcing, USGS streamflow, "
             "CAMELS v2.0 attributes (Newman et al. 2015; Addor et al. 2017)",
             "input_derivation": json.dumps(spec.to_dict())}
-    return HydroDataset(basins, dates, dynamic, static, units, targets=("streamflow",), metadata=meta)
+    # the files' values are checked before P, T and PET are derived from them
+    raw = HydroDataset(basins, dates, {**daily, "streamflow": flow}, static, units, targets=("streamflow",),
+                       metadata=meta).conform(f"CAMELS-US {camels_dir} ({source} forcing)")
+    model = spec.model_inputs({**raw.dynamic, "elevation_m": raw.static["elevation_m"][:, None]},
+                              raw.static["lat"][:, None], raw.doy[None, :])
+    dynamic = {**{k: np.asarray(v) for k, v in model.items()}, **raw.dynamic}
+    raw.units.update({k: units_of(k, "unknown") for k in model})
+    return HydroDataset(basins, dates, dynamic, raw.static, raw.units, targets=("streamflow",), metadata=meta)
 
 
 def _prefer(values: np.ndarray | None, fallback: np.ndarray) -> np.ndarray:

@@ -18,6 +18,11 @@ File layout (NetCDF-4, global attribute `dmg_bmi_format = "crop-dataset-1"`):
 
 In memory: `CropDataset` with arrays `weather [N, T, V]`, `attributes [N, A]`, `observations [N, T, O]`
 and a list of `CropCalendar`.
+
+Reading a file or PCSE cases conforms the data to the dataset variables table (`dmg_bmi.data.variables`):
+units converted by UDUNITS-2 or refused naming both; weather within PCSE's own limits with TMIN <= TMAX,
+attributes and observations within their valid ranges, or InputError naming the file, the variable, the
+value, the field, the date and the range.
 """
 
 from __future__ import annotations
@@ -31,14 +36,17 @@ from typing import Any
 import numpy as np
 
 from dmg_bmi.atomic import atomic_path
-from dmg_bmi.crop_weather import WEATHER_NAMES, WEATHER_UNITS
+from dmg_bmi.crop_weather import WEATHER_NAMES, WEATHER_UNITS, check_weather
 from dmg_bmi.data.netcdf_read import open_netcdf
+from dmg_bmi.data.variables import DATASET_VARIABLES, check_range, conform, units_of
 from dmg_bmi.errors import InputError
 
 FORMAT_TAG = "crop-dataset-1"
-REQUIRED_ATTRIBUTES = {"lat": "degrees_north", "lon": "degrees_east", "elev": "m"}
-OBS_UNITS = {"LAI": "m2 m-2", "TAGP": "kg ha-1", "TWSO": "kg ha-1", "TWLV": "kg ha-1", "TWST": "kg ha-1",
-             "TWRT": "kg ha-1", "DVS": "1", "RD": "cm", "TRA": "cm d-1"}
+# Units (and valid ranges) of the required attributes and the observable WOFOST outputs:
+# `dmg_bmi.data.variables`.
+REQUIRED_ATTRIBUTES = {name: DATASET_VARIABLES[name].units for name in ("lat", "lon", "elev")}
+OBS_UNITS = {name: DATASET_VARIABLES[name].units
+             for name in ("LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "DVS", "RD", "TRA")}
 START_TYPES = ("sowing", "emergence")
 END_TYPES = ("maturity", "harvest", "earliest")
 _EPOCH = dt.date(1970, 1, 1)
@@ -238,6 +246,32 @@ class CropDataset:
             metadata=dict(self.metadata))
 
     # ----------------------------------------------------------------- checks
+    def conform(self, where: str) -> CropDataset:
+        """Convert the attributes and observations the dataset variables table knows to its units, then
+        check weather (PCSE's limits, TMIN <= TMAX), attributes and observations against their valid ranges.
+
+        Weather is taken to be in WOFOST units (`load` converts a file's). Errors name `where` (e.g. the
+        file), the variable, the value, the field, the date and the allowed range. Returns self."""
+        for values, names, units_attr in ((self.attributes, self.attribute_names, "attribute_units"),
+                                          (self.observations, self.obs_names, "obs_units")):
+            units = list(getattr(self, units_attr))
+            for j, name in enumerate(names):
+                values[..., j], units[j] = conform(name, values[..., j], units[j], where)
+            setattr(self, units_attr, tuple(units))
+
+        def on_day(index) -> str:
+            return f"at field {self.fields[index[0]]!r} on {self.weather_start[index[0]] + int(index[1])}"
+
+        def at_field(index) -> str:
+            return f"at field {self.fields[index[0]]!r}"
+
+        check_weather({n: self.weather[:, :, k] for k, n in enumerate(self.weather_names)}, where, on_day)
+        for j, name in enumerate(self.attribute_names):
+            check_range(name, self.attributes[:, j], where, at_field)
+        for j, name in enumerate(self.obs_names):
+            check_range(name, self.observations[:, :, j], where, on_day)
+        return self
+
     def validate(self, varieties: Mapping[str, Collection[str]] | None = None,
                  attributes: Sequence[str] = ()) -> None:
         """Check calendars against the weather and known crops; errors name the field and the value.
@@ -311,7 +345,7 @@ class CropDataset:
             ints("weather_start", (self.weather_start - np.datetime64(_EPOCH, "D")).astype(np.int64),
                  days_units, "date of day index 0 of this field")
             strings("weather_var", "weather_var", self.weather_names, "weather variable")
-            wunits = [WEATHER_UNITS.get(n, "") for n in self.weather_names]
+            wunits = [units_of(n, "") for n in self.weather_names]
             strings("weather_units", "weather_var", wunits, "units of each weather variable")
             v = nc.createVariable("weather", "f8", ("field", "day", "weather_var"), zlib=True)
             v.long_name = "daily weather in WOFOST (PCSE) units; NaN past the field's coverage"
@@ -340,7 +374,8 @@ class CropDataset:
 
     @classmethod
     def load(cls, path: str | Path) -> CropDataset:
-        """Read a file written by `save`; missing variables or units raise InputError naming them."""
+        """Read a file written by `save`, conformed (see `conform`); missing variables raise InputError naming
+        them, weather in other units is converted to WOFOST's (or refused naming both units)."""
         path = Path(path)
         need = ("field", "site", "weather_start", "weather_var", "weather_units", "weather", "attribute",
                 "attribute_units", "attributes", "crop_name", "variety_name", "crop_start_type",
@@ -358,10 +393,9 @@ class CropDataset:
                 return [str(s) for s in nc.variables[name][:]] if nc.variables[name].size else []
 
             wnames, wunits = strings("weather_var"), strings("weather_units")
-            for name, units in zip(wnames, wunits, strict=True):
-                if name in WEATHER_UNITS and units != WEATHER_UNITS[name]:
-                    raise InputError(f"crop dataset {path}: weather {name!r} has units {units!r}, expected "
-                                     f"{WEATHER_UNITS[name]!r}")
+            weather = np.asarray(nc.variables["weather"][:], dtype=np.float64)
+            for k, (name, units) in enumerate(zip(wnames, wunits, strict=True)):
+                weather[:, :, k] = conform(name, weather[:, :, k], units, f"crop dataset {path}")[0]
             epoch = np.datetime64(_EPOCH, "D")
 
             def date(days):
@@ -378,13 +412,13 @@ class CropDataset:
             meta = {k: str(nc.getncattr(k)) for k in nc.ncattrs() if k != "dmg_bmi_format"}
             return cls(fields=strings("field"), sites=strings("site"),
                        weather_start=epoch + np.asarray(nc.variables["weather_start"][:], dtype=np.int64),
-                       weather=np.asarray(nc.variables["weather"][:]), weather_names=tuple(wnames),
+                       weather=weather, weather_names=tuple(wnames),
                        attributes=np.asarray(nc.variables["attributes"][:]),
                        attribute_names=tuple(strings("attribute")),
                        attribute_units=tuple(strings("attribute_units")),
                        calendars=calendars, observations=np.asarray(nc.variables["observations"][:]),
                        obs_names=tuple(strings("obs_var")), obs_units=tuple(strings("obs_units")),
-                       metadata=meta)
+                       metadata=meta).conform(f"crop dataset {path}")
 
 
 def from_pcse_cases(paths: Sequence[str | Path]) -> tuple[CropDataset, list[dict[str, Any]]]:
@@ -429,4 +463,4 @@ def from_pcse_cases(paths: Sequence[str | Path]) -> tuple[CropDataset, list[dict
                      attribute_units=tuple(REQUIRED_ATTRIBUTES.values()), calendars=calendars,
                      observations=obs, obs_names=obs_names, obs_units=tuple(OBS_UNITS[n] for n in obs_names),
                      metadata={"source": "PCSE reference cases"})
-    return ds, params
+    return ds.conform(f"PCSE cases in {Path(paths[0]).parent}"), params

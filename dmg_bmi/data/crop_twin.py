@@ -36,6 +36,7 @@ import torch
 
 from dmg_bmi.crop_weather import WEATHER_NAMES, angot_radiation, penman
 from dmg_bmi.data.crop_dataset import OBS_UNITS, CropCalendar, CropDataset
+from dmg_bmi.data.variables import units_of
 from dmg_bmi.errors import InputError
 from dmg_bmi.models.crop_delta import (
     WofostPhysics,
@@ -46,9 +47,11 @@ from dmg_bmi.models.crop_delta import (
 )
 from dmg_bmi.models.phy.wofost72.params import UNITS
 
+# Site attributes drawn uniformly: name -> (low, high), in the units of `dmg_bmi.data.variables` ("1" for the
+# latent indices, which the table does not know).
 SITE_ATTRIBUTES = {
-    "lat": (38.0, 58.0, "degrees_north"), "lon": (-5.0, 25.0, "degrees_east"), "elev": (0.0, 800.0, "m"),
-    "cultivar_index": (0.0, 1.0, "1"), "soil_index": (0.0, 1.0, "1"), "seed_index": (0.0, 1.0, "1"),
+    "lat": (38.0, 58.0), "lon": (-5.0, 25.0), "elev": (0.0, 800.0),
+    "cultivar_index": (0.0, 1.0), "soil_index": (0.0, 1.0), "seed_index": (0.0, 1.0),
 }
 VARYING_PARAMS = ("TSUM1", "SPAN", "TDWI")
 OBSERVED = ("LAI", "DVS", "TAGP", "TWSO")
@@ -131,7 +134,7 @@ def make_layout(n_sites: int = 40, fields_per_site: int = 3, crops: tuple[str, .
     if n_sites < 1 or fields_per_site < 1:
         raise InputError(f"crop twin: need n_sites, fields_per_site >= 1, got {n_sites}, {fields_per_site}")
     rng = np.random.default_rng(seed)
-    site_attrs = {k: rng.uniform(lo, hi, n_sites) for k, (lo, hi, _) in SITE_ATTRIBUTES.items()}
+    site_attrs = {k: rng.uniform(lo, hi, n_sites) for k, (lo, hi) in SITE_ATTRIBUTES.items()}
     n_days = max(int(_calendar(c, CROPS[c], 2001, 0).season_length) for c in crops)
     fields, sites, starts, weather, calendars, rows = [], [], [], [], [], []
     for s in range(n_sites):
@@ -157,7 +160,7 @@ def make_layout(n_sites: int = 40, fields_per_site: int = 3, crops: tuple[str, .
     attrs = {k: v[rows] for k, v in site_attrs.items()}
     factors = true_factors(attrs)
     names = list(SITE_ATTRIBUTES) + [f"crop_{c.replace(' ', '_').lower()}" for c in crops]
-    units = [u for (_, _, u) in SITE_ATTRIBUTES.values()] + ["1"] * len(crops)
+    units = [units_of(k, "1") for k in SITE_ATTRIBUTES] + ["1"] * len(crops)
     columns = [attrs[k] for k in SITE_ATTRIBUTES]
     columns += [np.array([cal.crop_name == c for cal in calendars], dtype=float) for c in crops]
     for p in VARYING_PARAMS:

@@ -14,6 +14,11 @@ File layout (NetCDF-4, written with netCDF4; see docs/dataset_format.md):
 
 In memory: `HydroDataset.forcings(names) -> [B, T, F]`, `attributes(names) -> [B, A]`,
 `target(name) -> [B, T]`.
+
+Reading a file conforms it to the dataset variables table (`dmg_bmi.data.variables`): a variable the table
+knows whose `units` differ from the table's is converted (UDUNITS-2, `dmg_bmi.units`) or refused naming the
+file, the variable and both units; a value outside its valid range, or tmin above tmax, is refused naming the
+file, the variable, the value, the basin, the date and the range.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import numpy as np
 
 from dmg_bmi.atomic import atomic_path
 from dmg_bmi.data.netcdf_read import open_netcdf
+from dmg_bmi.data.variables import check_order, check_range, conform
 from dmg_bmi.errors import InputError
 from dmg_bmi.forcing import InputDerivation
 
@@ -156,6 +162,27 @@ class HydroDataset:
         if target and name not in self.targets:
             self.targets = (*self.targets, name)
 
+    def conform(self, where: str) -> HydroDataset:
+        """Convert every variable the dataset variables table knows to its units, then check every value
+        against its valid range and tmin <= tmax; errors name `where` (e.g. the file), the variable, the
+        value, the basin and the date. Returns self."""
+        for data in (self.dynamic, self.static):
+            for name in data:
+                data[name], self.units[name] = conform(name, data[name], self.units[name], where)
+
+        def at_day(index) -> str:
+            return f"at basin {self.basins[index[0]]!r} on {self.dates[index[1]]}"
+
+        def at_basin(index) -> str:
+            return f"at basin {self.basins[index[0]]!r}"
+
+        for name, values in self.static.items():
+            check_range(name, values, where, at_basin)
+        for name, values in self.dynamic.items():
+            check_range(name, values, where, at_day)
+        check_order("tmin", "tmax", self.dynamic, where, at_day)
+        return self
+
     # ----------------------------------------------------------------- selection
     def sel_period(self, start: Any, end: Any) -> HydroDataset:
         """The days `start..end` (inclusive); a period outside the data raises InputError naming the dates."""
@@ -217,7 +244,7 @@ class HydroDataset:
 
     @classmethod
     def load(cls, path: str | Path) -> HydroDataset:
-        """Read a file written by `save` (or any NetCDF with this layout)."""
+        """Read a file written by `save` (or any NetCDF with this layout), conformed (see `conform`)."""
         path = Path(path)
         with open_netcdf(path, "dataset") as nc:
             for need in ("basin", "time"):
@@ -249,4 +276,4 @@ class HydroDataset:
                                      "expected (basin, time) or (basin,)")
             meta = {k: str(nc.getncattr(k)) for k in nc.ncattrs() if k != "dmg_bmi_format"}
         return cls(basins=basins, dates=dates, dynamic=dynamic, static=static, units=units,
-                   targets=tuple(targets), metadata=meta)
+                   targets=tuple(targets), metadata=meta).conform(f"dataset {path}")

@@ -4,8 +4,8 @@ Everything is deterministic given `seed`. For each of `n_basins` catchments:
 
 1. **Attributes** drawn independently and uniformly (`DRAWN_ATTRIBUTES`): `lat` (28-45 degrees_north), `lon`,
    `elevation_m` (0-1500 m), `p_mean` (1.5-5 mm d-1), `p_seasonality` (-0.6..0.6: > 0 summer-wet, < 0
-   summer-dry), `slope` (5-150 m km-1), `soil_depth` (0.3-2.5 m), `forest_frac` (0-1), `sand_frac`
-   (0.05-0.9), `permeability` (0-1, drives nothing: a distractor) and `area_km2` (20-2000 km2). Derived from
+   summer-dry), `slope` (5-150 m km-1), `soil_depth` (0.3-2.5 m), `forest_frac` (0-1), `sand_frac` (5-90
+   percent), `permeability` (0-1, drives nothing: a distractor) and `area_km2` (20-2000 km2). Derived from
    the weather: `t_mean` (degC), `pet_mean` (mm d-1), `aridity` (= pet_mean / mean P of the record) and
    `frac_snow` (share of precipitation on days with T < 0 degC).
 2. **Weather**: T = t0 - amp cos(2 pi (doy - 20)/365.25) + AR(1) anomaly (sd 2.5 degC, phi 0.7), with
@@ -16,7 +16,7 @@ Everything is deterministic given `seed`. For each of `n_basins` catchments:
 3. **True parameters** (HBV 1.1p names), each a smooth monotone function of one attribute, inside the
    ParamSpec bounds and spread widely so they stay identifiable:
    parFC = 60 + 540 (soil_depth - 0.3)/2.2 (mm), parBETA = 1 + 4.5 forest_frac,
-   parK0 = 0.05 + 0.75 (slope - 5)/145 (d-1), parK1 = 0.01 + 0.39 (sand_frac - 0.05)/0.85 (d-1).
+   parK0 = 0.05 + 0.75 (slope - 5)/145 (d-1), parK1 = 0.01 + 0.39 (sand_frac - 5)/85 (d-1).
    All others are fixed (`FIXED_PARAMS`; routing nearly instantaneous, route_a = route_b = 0).
 4. **Flow** from HBV (`physics`, default "hbv_1_1p", one member, routing on) after a spin-up run over the
    first `spinup_years` of the weather, times log-normal noise exp(sigma e - sigma^2/2), sigma = `noise`.
@@ -37,17 +37,18 @@ import numpy as np
 import torch
 
 from dmg_bmi.data.dataset import HydroDataset, to_day
+from dmg_bmi.data.variables import units_of
 from dmg_bmi.errors import InputError
 from dmg_bmi.forcing import InputDerivation, pet_hamon
 
-# Attributes drawn uniformly: name -> (low, high, units).
+# Attributes drawn uniformly: name -> (low, high) in the dataset variables table's units
+# (`dmg_bmi.data.variables`; "1" for `permeability`, which the table leaves to each dataset).
 DRAWN_ATTRIBUTES = {
-    "lat": (28.0, 45.0, "degrees_north"), "lon": (-120.0, -70.0, "degrees_east"),
-    "elevation_m": (0.0, 1500.0, "m"), "p_mean": (1.5, 5.0, "mm d-1"), "slope": (5.0, 150.0, "m km-1"),
-    "soil_depth": (0.3, 2.5, "m"), "forest_frac": (0.0, 1.0, "1"), "sand_frac": (0.05, 0.9, "1"),
-    "permeability": (0.0, 1.0, "1"), "area_km2": (20.0, 2000.0, "km2"), "p_seasonality": (-0.6, 0.6, "1"),
+    "lat": (28.0, 45.0), "lon": (-120.0, -70.0), "elevation_m": (0.0, 1500.0), "p_mean": (1.5, 5.0),
+    "slope": (5.0, 150.0), "soil_depth": (0.3, 2.5), "forest_frac": (0.0, 1.0), "sand_frac": (5.0, 90.0),
+    "permeability": (0.0, 1.0), "area_km2": (20.0, 2000.0), "p_seasonality": (-0.6, 0.6),
 }
-DERIVED_UNITS = {"t_mean": "degC", "pet_mean": "mm d-1", "aridity": "1", "frac_snow": "1"}
+DERIVED_UNITS = {k: units_of(k, "1") for k in ("t_mean", "pet_mean", "aridity", "frac_snow")}
 # Parameters that do not vary between twins (HBV 1.1p names; units as in the ParamSpecs).
 FIXED_PARAMS = {
     "parK2": 0.03, "parLP": 0.6, "parUZL": 10.0, "parPERC": 1.5, "parTT": 0.0, "parCFMAX": 3.5,
@@ -68,7 +69,7 @@ def fixed_params(physics: str = "hbv_1_1p") -> dict[str, float]:
 
 
 def _unit(x: np.ndarray, name: str) -> np.ndarray:
-    lo, hi, _ = DRAWN_ATTRIBUTES[name]
+    lo, hi = DRAWN_ATTRIBUTES[name]
     return (x - lo) / (hi - lo)
 
 
@@ -158,7 +159,7 @@ def make_twin(n_basins: int = 50, start: Any = "2000-01-01", years: int = 6, see
     rng = np.random.default_rng(seed)
     s = to_day(start, "twin start")
     dates = np.arange(s, (s.astype("datetime64[Y]") + years).astype("datetime64[D]"), dtype="datetime64[D]")
-    attrs = {k: rng.uniform(lo, hi, n_basins) for k, (lo, hi, _) in DRAWN_ATTRIBUTES.items()}
+    attrs = {k: rng.uniform(lo, hi, n_basins) for k, (lo, hi) in DRAWN_ATTRIBUTES.items()}
     met = weather(attrs, dates, rng)
     attrs["t_mean"] = met["T"].mean(1)
     attrs["pet_mean"] = met["PET"].mean(1)
@@ -172,9 +173,8 @@ def make_twin(n_basins: int = 50, start: Any = "2000-01-01", years: int = 6, see
     eps = rng.normal(0.0, 1.0, flow.shape)
     observed = flow * np.exp(noise * eps - 0.5 * noise**2)
 
-    units = {k: u for k, (_, _, u) in DRAWN_ATTRIBUTES.items()} | DERIVED_UNITS
-    units.update(P="mm d-1", T="degC", PET="mm d-1", prcp="mm d-1", tmean="degC",
-                 streamflow="mm d-1", streamflow_true="mm d-1")
+    units = {k: units_of(k, "1") for k in (*DRAWN_ATTRIBUTES, *DERIVED_UNITS, "P", "T", "PET", "prcp",
+                                            "tmean", "streamflow", "streamflow_true")}
     specs = {sp.name: sp for sp in model.param_specs()}
     static = dict(attrs)
     for name, value in params.items():
