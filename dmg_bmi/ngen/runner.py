@@ -26,7 +26,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-VENV_PACKAGES = ("numpy==1.26.4", "torch==2.13.0", "bmipy", "pyyaml", "netCDF4", "tqdm")
+VENV_PACKAGES = ("numpy==1.26.4", "torch==2.13.0", "bmipy", "pyyaml", "netCDF4", "tqdm", "cf-units")
 _STAMP = "dmg_bmi.source-digest"
 
 
@@ -118,13 +118,14 @@ class NgenEnv:
 
     def _make_venv_locked(self, project: Path) -> None:
         pip = [str(self.venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        ready = self.venv / "dmg_bmi.venv-ready"
-        if not ready.is_file():
+        ready = self.venv / "dmg_bmi.venv-ready"  # holds the package list it was made with
+        wanted = "\n".join(VENV_PACKAGES) + "\n"
+        if not ready.is_file() or ready.read_text(encoding="utf-8") != wanted:
             shutil.rmtree(self.venv, ignore_errors=True)
             base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
             _run([str(base), "-m", "venv", str(self.venv)], "creating ngen's venv", 600)
             _run([*pip, *VENV_PACKAGES], f"installing {' '.join(VENV_PACKAGES)} into {self.venv}", 1800)
-            ready.write_text("ok\n", encoding="utf-8")
+            ready.write_text(wanted, encoding="utf-8")
         digest = source_digest(project)
         stamp = self.venv / _STAMP
         if not stamp.is_file() or stamp.read_text(encoding="utf-8") != digest:
