@@ -1,46 +1,42 @@
 """The per-catchment BMI init config: a typed YAML schema (see bmi_configs/README.md).
 
 Paths inside the file (checkpoints, initial and final state) are resolved against the YAML file's folder,
-never the working directory. Times are UTC ``YYYY-MM-DD hh:mm:ss``; `end_time` is the start of the last
-step, like ngen's realization `time.end_time`, so the BMI end time is ``end - start + time_step``.
+never the working directory. Times are UTC ``YYYY-MM-DD hh:mm:ss`` (a time with an offset, ``...Z`` or
+``...+05:00``, is converted to UTC); `end_time` is the start of the last step, like ngen's realization
+`time.end_time`, so the BMI end time is ``end - start + time_step``. The YAML is read by
+`dmg_bmi.config.load_yaml`, so an unquoted `catchment_id: 01022500` keeps its leading zero.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from dmg_bmi.config import from_dict, load_yaml
+from dmg_bmi.config import from_dict
+from dmg_bmi.config import load_yaml as read_yaml
 from dmg_bmi.errors import ConfigError
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 SECONDS_PER_DAY = 86400
-_C_LOADER = getattr(yaml, "CSafeLoader", None)  # libyaml's safe loader: ~5x faster per catchment YAML
-
-
-def read_yaml(path: Path) -> dict:
-    """`config.load_yaml`, parsed with libyaml's C safe loader when available (errors: the standard path)."""
-    if _C_LOADER is not None:
-        try:
-            # a *safe* loader (no object tags)
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_C_LOADER)
-            if isinstance(data, dict):
-                return data
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            pass
-    return load_yaml(path)  # slow path; raises ConfigError naming the file for every failure
 
 
 def parse_time(value: str, key: str) -> datetime:
-    """Parse a UTC time string ``YYYY-MM-DD hh:mm:ss`` (or ISO date); errors name `key`."""
+    """A UTC time ``YYYY-MM-DD hh:mm:ss`` (or an ISO date) as a naive UTC datetime; a time with an offset
+    (``Z``, ``+05:00``) is converted to UTC. Errors name `key`."""
     try:
-        return datetime.fromisoformat(value.strip())
+        time = datetime.fromisoformat(value.strip())
     except ValueError:
         raise ConfigError(f"{key}: {value!r} is not a time like '2015-12-01 00:00:00'") from None
+    return time.astimezone(timezone.utc).replace(tzinfo=None) if time.tzinfo is not None else time
+
+
+def check_time_step(seconds: int, key: str) -> None:
+    """A model step must be a whole number of hours dividing a day (3600 ... 86400 s); errors name `key`."""
+    if seconds <= 0 or seconds % 3600 or SECONDS_PER_DAY % seconds:
+        raise ConfigError(f"{key} must be a whole number of hours dividing 86400 s (3600 ... 86400), "
+                          f"got {seconds}")
 
 
 @dataclasses.dataclass
@@ -78,11 +74,7 @@ class BmiConfig:
     def validate(self, prefix: str = "") -> None:
         if (self.checkpoint is None) == (not self.members):
             raise ConfigError("give exactly one of 'checkpoint' (one model) or 'members' (an ensemble)")
-        if self.time_step <= 0 or self.time_step % 3600 or SECONDS_PER_DAY % self.time_step:
-            raise ConfigError(
-                f"time_step must be a whole number of hours dividing 86400 s (3600 ... 86400), "
-                f"got {self.time_step}"
-            )
+        check_time_step(self.time_step, "time_step")
         start, end = self.start, self.end
         if end < start:
             raise ConfigError(f"end_time {self.end_time!r} is before start_time {self.start_time!r}")

@@ -2,14 +2,17 @@
 
 Each verb lives in its own module exposing `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`.
 Adding a verb is one line in `COMMANDS` (modules are imported lazily, so `dmg-bmi --help` stays fast).
-Library errors (`dmg_bmi.errors.DmgBmiError`) are printed as `error: ...` with exit status 2.
+Library errors (`dmg_bmi.errors.DmgBmiError`) are printed as `error: ...` with exit status 2, and so are
+file-system failures no verb could check beforehand (a disk that fills up mid-run), naming the file.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
+from pathlib import Path
 
 from dmg_bmi import __version__
 from dmg_bmi.errors import DmgBmiError
@@ -50,6 +53,20 @@ def main(argv: list[str] | None = None) -> int:
     except DmgBmiError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"error: {os_error_message(exc)}", file=sys.stderr)
+        return 2
+
+
+def os_error_message(exc: OSError) -> str:
+    """An OSError as one line: the file(s), the system's reason, and a file standing where a folder is
+    needed (`out=somefile/sub`) named."""
+    names = [str(name) for name in (exc.filename, exc.filename2) if name is not None]
+    reason = exc.strerror or str(exc)
+    blocker = next((p for name in names for p in (Path(name), *Path(name).parents) if p.is_file()), None)
+    if blocker is not None and exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        reason += f": {blocker} is a file, not a folder"
+    return f"{' -> '.join(names)}: {reason}" if names else f"{reason} (a file could not be read or written)"
 
 
 if __name__ == "__main__":

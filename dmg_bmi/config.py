@@ -2,12 +2,15 @@
 
 Each config section is a dataclass whose field defaults are the single source of defaults.
 `from_dict(cls, data)` builds one from a plain mapping (YAML), checking every key and type;
-`load_yaml(path)` reads a file with errors that name the file and line.
+`load_yaml(path)` reads a file with errors that name the file and line. Every config YAML (run configs,
+`--set key=value` values, the BMI's per-catchment configs) is parsed by `ConfigLoader`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -19,38 +22,102 @@ from dmg_bmi.errors import ConfigError
 
 T = TypeVar("T")
 
+_INT_TAG, _FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_RETYPED = (_INT_TAG, _FLOAT_TAG, "tag:yaml.org,2002:timestamp")
+_INT = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
+_FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?
+                     |[-+]?[0-9]+[eE][-+]?[0-9]+
+                     |[-+]?\.(?:inf|Inf|INF)
+                     |\.(?:nan|NaN|NAN))$""", re.X)
+_LEADING_ZERO = re.compile(r"^[-+]?0[0-9]+$")
 
-def load_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping from `path`; a missing file or malformed YAML raises ConfigError."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+
+class ConfigLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser when available
+    """The safe YAML loader of every config, with plain scalars typed as a user means them.
+
+    YAML 1.1 (PyYAML's default) differs from that in three ways, all changed here:
+    - a digit string with a leading zero (`01022500`, a CAMELS gauge id) stays the string as written, not
+      the octal number 271680; `0x1F`, `0b101` and `1:30` stay strings too (no hex, binary, base 60);
+    - `1e-3`, `1e9` and `5E+2` are numbers (YAML 1.1 needs a dot: `1.0e-3`), as are `0.5`, `.inf`, `.nan`;
+    - dates and times stay strings (`2015-12-01 00:00:00`), read by the config key that takes them.
+    """
+
+
+ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _RETYPED]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ConfigLoader.add_implicit_resolver(_INT_TAG, _INT, list("-+0123456789"))
+ConfigLoader.add_implicit_resolver(_FLOAT_TAG, _FLOAT, list("-+0123456789."))
+
+
+def parse_yaml(raw: bytes, where: str) -> dict:
+    """A YAML mapping from the bytes of `where` (a file, named in every error): UTF-8, `ConfigLoader`."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{where}: byte 0x{raw[exc.start]:02x} at byte position {exc.start} (line {line}) is not valid "
+            "UTF-8; save the file as UTF-8"
+        ) from None
+    try:
+        data = yaml.load(text, Loader=ConfigLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"malformed YAML in {path}: {exc}") from exc
+        raise ConfigError(f"malformed YAML in {where}: {_yaml_problem(exc)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+        raise ConfigError(f"{where}: top level must be a mapping, got {type(data).__name__}")
     return data
 
 
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping from `path` (`parse_yaml`); a missing or unreadable file raises ConfigError."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder, not a config file")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    return parse_yaml(raw, str(path))
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply `key.sub=value` overrides (values parsed as YAML) to a nested mapping, in place."""
+    """Apply `key.sub=value` overrides (values parsed as YAML by `ConfigLoader`) to a nested mapping, in
+    place."""
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key.sub=value")
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"override {item!r}: {key!r} is not a key like train.lr")
         node = data
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
                 raise ConfigError(f"override {key!r}: {part!r} is not a section")
             node = child
-        node[parts[-1]] = yaml.safe_load(raw)
+        try:
+            node[parts[-1]] = yaml.load(raw, Loader=ConfigLoader)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: the value {raw!r} is not valid YAML ({_yaml_problem(exc)})"
+                              ) from None
     return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error on one line: what is wrong and where, in what context (lines and columns 1-based)."""
+    def at(mark: Any) -> str:
+        return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+    problem = f"{getattr(exc, 'problem', None) or exc}{at(getattr(exc, 'problem_mark', None))}"
+    context = getattr(exc, "context", None)
+    return problem + (f" ({context}{at(getattr(exc, 'context_mark', None))})" if context else "")
 
 
 def _check(value: Any, tp: Any, key: str) -> Any:
@@ -94,17 +161,27 @@ def _check(value: Any, tp: Any, key: str) -> Any:
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
+            raise ConfigError(f"{key}: expected a number, got {value!r}{_number_hint(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+            raise ConfigError(f"{key}: expected an integer, got {value!r}{_number_hint(value)}")
         return value
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
+            raise ConfigError(f"{key}: expected a string, got {value!r}"
+                              + (f" (quote it: '{value}')" if isinstance(value, (int, float)) else ""))
         return value
     return value
+
+
+def _number_hint(value: Any) -> str:
+    """Why a number written with a leading zero (`007`) is text, and what to write instead."""
+    if isinstance(value, str) and _LEADING_ZERO.match(value):
+        return f" (a leading zero keeps it text, like an id: write {int(value)})"
+    return ""
 
 
 def from_dict(cls: type[T], data: Any, prefix: str = "") -> T:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -97,6 +98,15 @@ class ScheduleConfig:
     gamma: float = 0.5
     min_lr: float = 0.0
 
+    def validate(self, prefix: str = "") -> None:
+        p = f"{prefix}." if prefix else ""
+        if self.step_size < 1:
+            raise ConfigError(f"{p}step_size must be >= 1, got {self.step_size}")
+        if self.gamma <= 0:
+            raise ConfigError(f"{p}gamma must be > 0, got {self.gamma}")
+        if self.min_lr < 0:
+            raise ConfigError(f"{p}min_lr must be >= 0, got {self.min_lr}")
+
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -156,8 +166,10 @@ class RunConfig:
 
     def validate(self, prefix: str = "") -> None:
         p = f"{prefix}." if prefix else ""
-        if not (self.device in ("cpu", "cuda", "auto") or self.device.startswith("cuda:")):
+        if not re.fullmatch(r"cpu|auto|cuda(:[0-9]+)?", self.device):
             raise ConfigError(f"{p}device: {self.device!r} is not one of cpu, cuda, cuda:N, auto")
+        if self.seed < 0:
+            raise ConfigError(f"{p}seed must be >= 0, got {self.seed}")
         if self.save_every < 0:
             raise ConfigError(f"{p}save_every must be >= 0, got {self.save_every}")
         if self.eval_batch_size < 1:
@@ -174,8 +186,16 @@ class ExperimentConfig:
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
 
     def validate(self, prefix: str = "") -> None:
-        if self.data.train is None and self.data.kind != "crop":
+        if self.data.kind == "crop":  # δWOFOST: fields and observations, no periods, no train.output
+            return
+        if self.data.train is None:
             raise ConfigError("missing required key 'data.train' (the training period)")
+        from dmg_bmi.models.registry import get_physics
+
+        outputs = get_physics(self.model.phy.name)(self.model.phy).output_names
+        if self.train.output not in outputs:
+            raise ConfigError(f"train.output: {self.train.output!r} is not an output of the physics "
+                              f"{self.model.phy.name!r}; valid: {', '.join(outputs)}")
 
 
 def load_experiment(path: str | Path | None = None, overrides: list[str] | None = None,
@@ -192,6 +212,31 @@ def load_experiment(path: str | Path | None = None, overrides: list[str] | None 
         if not data_path.is_absolute() and not data_path.exists():
             cfg.data.path = str((Path(path).parent / data_path).resolve())
     return cfg
+
+
+# What a resumed run cannot change: the network and physics its weights belong to, and the optimizer and
+# LR schedule whose state it restores.
+RESUME_FIXED = ("model", "train.optimizer", "train.lr_schedule.name")
+
+
+def resume_differences(cfg: ExperimentConfig, checkpoint_experiment: dict) -> list[str]:
+    """`key: checkpoint value -> config value` for each `RESUME_FIXED` key where `cfg` differs from the
+    experiment stored in the checkpoint a run resumes from (its `training.experiment`)."""
+    now, then = experiment_to_dict(cfg), checkpoint_experiment
+    differences = []
+    for key in RESUME_FIXED:
+        a, b = then, now
+        for part in key.split("."):
+            a, b = (a or {}).get(part), (b or {}).get(part)
+        differences += _differences(a, b, key)
+    return differences
+
+
+def _differences(then: Any, now: Any, key: str) -> list[str]:
+    if isinstance(then, dict) and isinstance(now, dict):
+        return [d for k in sorted(set(then) | set(now), key=str)
+                for d in _differences(then.get(k), now.get(k), f"{key}.{k}")]
+    return [] if then == now else [f"{key}: {then!r} -> {now!r}"]
 
 
 def experiment_to_dict(cfg: ExperimentConfig) -> dict:

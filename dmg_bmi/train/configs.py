@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-import yaml
-
+from dmg_bmi.config import parse_yaml
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.train.config import ExperimentConfig, load_experiment
 
@@ -21,4 +20,5 @@ def package_config(name: str, overrides: list[str] | None = None) -> ExperimentC
     path = resources.files("dmg_bmi") / "configs" / f"{name}.yaml"
     if not path.is_file():
         raise ConfigError(f"no packaged config {name!r}; available: {available()}")
-    return load_experiment(data=yaml.safe_load(path.read_text(encoding="utf-8")), overrides=overrides)
+    data = parse_yaml(path.read_bytes(), f"packaged config {name}.yaml")
+    return load_experiment(data=data, overrides=overrides)

@@ -8,6 +8,7 @@ Without those variables everything runs in one process.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import torch
@@ -53,26 +54,42 @@ class DistContext:
             torch_dist.barrier()
 
 
+def resolve_device(device: str, key: str) -> torch.device:
+    """`cpu`, `cuda`, `cuda:N` or `auto` (cuda when available) as a torch device. Any other name, CUDA on a
+    machine without it, or a `cuda:N` this machine lacks raises ConfigError naming `key` (e.g. `--device`)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if not re.fullmatch(r"cpu|cuda(:[0-9]+)?", device):
+        raise ConfigError(f"{key}: {device!r} is not one of cpu, cuda, cuda:N, auto")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda} build"
+            raise ConfigError(f"{key}: {device!r} requested but CUDA is not available (torch "
+                              f"{torch.__version__}, {build}, no GPU visible); use cpu")
+        index, count = torch.device(device).index, torch.cuda.device_count()
+        if index is not None and index >= count:
+            raise ConfigError(f"{key}: {device!r} requested but this machine has {count} CUDA device(s): "
+                              f"{', '.join(f'cuda:{i}' for i in range(count))}")
+    return torch.device(device)
+
+
 def setup(device: str) -> tuple[DistContext, torch.device]:
     """Join the process group when launched by torchrun, and pick this process's device.
 
-    device: `cpu`, `cuda`, `cuda:N` or `auto` (cuda when available).
+    device: `cpu`, `cuda`, `cuda:N` or `auto` (cuda when available); see `resolve_device`.
     """
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"run.device: {device!r} requested but CUDA is not available")
+    resolved = resolve_device(device, "run.device")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     ctx = DistContext(
         rank=int(os.environ.get("RANK", "0")), world_size=world,
         local_rank=int(os.environ.get("LOCAL_RANK", "0")),
     )
     if ctx.enabled and not torch_dist.is_initialized():
-        torch_dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    if device.startswith("cuda") and ctx.enabled:
+        torch_dist.init_process_group(backend="nccl" if resolved.type == "cuda" else "gloo")
+    if resolved.type == "cuda" and ctx.enabled:
         torch.cuda.set_device(ctx.local_rank)
         return ctx, torch.device("cuda", ctx.local_rank)
-    return ctx, torch.device(device)
+    return ctx, resolved
 
 
 def teardown(ctx: DistContext) -> None:

@@ -6,18 +6,26 @@
         model_epochNNN.pt    checkpoints every `run.save_every` epochs
         best.pt, last.pt     lowest mean training loss so far / latest epoch
         evaluate/, simulate/ outputs of `dmg-bmi evaluate` / `simulate`
+
+The run's own files (config, log, checkpoints) are written atomically (`dmg_bmi.atomic`).
+`check_output_folder` refuses, before any work, an output folder that cannot be made or written (a file in
+its path, a read-only file system).
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
+import os
+import tempfile
 from pathlib import Path
 
 import yaml
 
 from dmg_bmi import __version__
 from dmg_bmi.atomic import write_text
+from dmg_bmi.config import load_yaml
 from dmg_bmi.errors import ConfigError
 
 CONFIG_NAME = "config.yaml"
@@ -32,10 +40,28 @@ def create_run_dir(parent: str | Path, name: str, exact: str | Path | None = Non
     else:
         stamp = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
         path = Path(parent) / f"{name}_{stamp}"
+    key = "run.exact_dir" if exact is not None else "run.run_dir"
+    check_output_folder(path, key)
     if path.exists() and any(path.iterdir()):
-        raise ConfigError(f"run.run_dir: {path} already exists and is not empty; pick another name")
+        raise ConfigError(f"{key}: {path} already exists and is not empty; pick another name")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def check_output_folder(path: str | Path, key: str) -> None:
+    """Refuse (ConfigError naming `key` and the folder) an output folder `path` that could not be made or
+    written: something not a folder in its place or in its path, or a nearest existing folder where no file
+    can be created (read-only, no permission, /proc). Makes nothing."""
+    path = Path(path)
+    existing = next(p for p in (path, *path.parents) if os.path.lexists(p))
+    where = f"the folder {path}" if existing == path else f"{path} (in {existing})"
+    if not existing.is_dir():
+        raise ConfigError(f"{key}: cannot write in {where}: {existing} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot write in {where}: {exc.strerror or exc}") from None
 
 
 def write_config(run_dir: Path, config: dict) -> Path:
@@ -52,28 +78,33 @@ def read_config(run_dir: Path) -> dict:
     path = Path(run_dir) / CONFIG_NAME
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory: {CONFIG_NAME} not found")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = load_yaml(path)
     data.pop("package_version", None)
     return data
 
 
 class CsvLog:
-    """Append-only per-epoch training log; a resumed run keeps the rows before the resume epoch."""
+    """Per-epoch training log, rewritten whole and atomically at each row (a kill never leaves half a row);
+    a resumed run keeps the rows before the resume epoch."""
 
     def __init__(self, path: Path, keep_until_epoch: int = 0):
         self.path = Path(path)
-        rows = []
+        self.rows: list[dict] = []
         if keep_until_epoch > 0 and self.path.is_file():
             with self.path.open(newline="", encoding="utf-8") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= keep_until_epoch]
-        with self.path.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
+                self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= keep_until_epoch]
+        self._write()
 
     def append(self, **row) -> None:
-        with self.path.open("a", newline="", encoding="utf-8") as f:
-            csv.DictWriter(f, fieldnames=LOG_FIELDS).writerow(row)
+        self.rows.append(row)
+        self._write()
+
+    def _write(self) -> None:
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text(self.path, text.getvalue())
 
 
 def checkpoint_name(epoch: int) -> str:

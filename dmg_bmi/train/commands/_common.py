@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,26 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="output folder (default: inside the run directory)")
 
 
+def at_least(args: argparse.Namespace, minimum: int, *names: str) -> None:
+    """Refuse an option of `names` (argparse dests) below `minimum` or not finite, naming it."""
+    for name in names:
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value >= minimum):
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= {minimum}, got {value}")
+
+
+def check_sources(args: argparse.Namespace) -> None:
+    """What argparse lets through for evaluate/simulate: a folder given as --checkpoint, a file as --run-dir,
+    a --batch-size below 1."""
+    if args.checkpoint and Path(args.checkpoint).is_dir():
+        raise ConfigError(f"--checkpoint {args.checkpoint} is a folder: give a checkpoint file (.pt) in it, "
+                          "or the run folder as --run-dir")
+    if args.run_dir and Path(args.run_dir).exists() and not Path(args.run_dir).is_dir():
+        raise ConfigError(f"--run-dir {args.run_dir} is a file, not a run folder: give a checkpoint file as "
+                          "--checkpoint")
+    at_least(args, 1, "batch_size")
+
+
 @dataclass
 class Loaded:
     """A model ready to run, its data and period, and where outputs go by default."""
@@ -35,17 +56,18 @@ class Loaded:
     target: str
     run_dir: Path
     checkpoint: Path
+    device: object
 
 
 def load(args: argparse.Namespace) -> Loaded:
     """Checkpoint + the experiment config stored in it -> model, dataset (P/T/PET derived) and period."""
-    import torch
-
     from dmg_bmi.config import from_dict
     from dmg_bmi.train.checkpoints import derivation_from_record
     from dmg_bmi.train.config import DataConfig, Period, load_experiment
     from dmg_bmi.train.data import load_dataset
+    from dmg_bmi.train.distributed import resolve_device
 
+    device = resolve_device(args.device, "--device")
     ckpt_path = Path(args.checkpoint) if args.checkpoint else Path(args.run_dir) / "best.pt"
     from dmg_bmi.checkpoint import load_checkpoint
 
@@ -71,7 +93,8 @@ def load(args: argparse.Namespace) -> Loaded:
         raise ConfigError("no period: the config has no data.test; pass --start and --end")
     if experiment:
         load_experiment(data=experiment)  # validates the stored config
-    model = ckpt.build_model(device=torch.device(args.device))
+    model = ckpt.build_model(device=device)
     ds = load_dataset(data_cfg, derivation_from_record(ckpt.derivations))
     return Loaded(model=model, normalizer=ckpt.normalization, dataset=ds, period=period,
-                  target=data_cfg.target, run_dir=ckpt_path.resolve().parent, checkpoint=ckpt_path)
+                  target=data_cfg.target, run_dir=ckpt_path.resolve().parent, checkpoint=ckpt_path,
+                  device=device)

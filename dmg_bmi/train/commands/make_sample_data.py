@@ -27,15 +27,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from dmg_bmi.errors import ConfigError
+    from dmg_bmi.train.commands._common import at_least
+    from dmg_bmi.train.rundir import check_output_folder
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder: give a file name, e.g. {out / 'twin.nc'}")
+    check_output_folder(out.parent, "--out")
+    at_least(args, 1, "basins", "years", "sites")
+    at_least(args, 0, "seed", "noise")
     if args.kind == "crop":
         from dmg_bmi.data.crop_twin import make_crop_twin
 
-        ds = make_crop_twin(Path(args.out), args.pcse_dir, n_sites=args.sites, seed=args.seed)
+        if not Path(args.pcse_dir).is_dir():
+            raise ConfigError(f"--pcse-dir {args.pcse_dir} is not a folder: the crop twin takes its crop "
+                              "parameter sets from a folder of PCSE reference cases "
+                              "(test_potentialproduction_wofost72_*.yaml)")
+
+        ds = make_crop_twin(out, args.pcse_dir, n_sites=args.sites, seed=args.seed)
         print(f"wrote {args.out} ({ds.n_fields} crop fields at {args.sites} sites, seed {args.seed})")
         return 0
     from dmg_bmi.data.twin import write_twin
 
-    path = write_twin(Path(args.out), n_basins=args.basins, start=args.start, years=args.years,
+    path = write_twin(out, n_basins=args.basins, start=args.start, years=args.years,
                       seed=args.seed, noise=args.noise)
     print(f"wrote {path} ({args.basins} basins x {args.years} years, seed {args.seed})")
     return 0

@@ -41,14 +41,19 @@ def run(args: argparse.Namespace) -> int:
     from dmg_bmi.data.twin import fixed_params as twin_fixed_params
     from dmg_bmi.ngen.cmd_bmi_config import needed_attributes
     from dmg_bmi.ngen.writers import dataset_rows, table_values, write_attribute_table
+    from dmg_bmi.train.commands._common import at_least
     from dmg_bmi.train.configs import package_config
     from dmg_bmi.train.evaluate import predict, score, summary_table, write_metrics_csv
     from dmg_bmi.train.plots import hydrographs, matplotlib_available
     from dmg_bmi.train.recovery import format_recovery, recovery_table
+    from dmg_bmi.train.rundir import check_output_folder
     from dmg_bmi.train.trainer import train
 
+    at_least(args, 2, "basins")  # at least one to train on and one held out
+    at_least(args, 0, "seed")
     t0 = time.perf_counter()
     out = Path(args.out).resolve()
+    check_output_folder(out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     data_path = out / "twin.nc"
     n_held = max(1, args.basins // 5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dmg_bmi.train.commands._common import add_source_arguments
+from dmg_bmi.train.commands._common import add_source_arguments, check_sources
 
 HELP = "Simulate a period with a trained model and write every output (NetCDF or CSV)."
 
@@ -25,27 +25,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import torch
-
+    from dmg_bmi.bmi_config import check_time_step
     from dmg_bmi.errors import ConfigError
     from dmg_bmi.train.commands._common import load
     from dmg_bmi.train.crop_eval import is_crop_source
     from dmg_bmi.train.evaluate import predict
+    from dmg_bmi.train.rundir import check_output_folder
     from dmg_bmi.train.simulate import end_state, output_units, write_csv, write_netcdf
     from dmg_bmi.train.state_files import load_states, save_states
 
+    check_sources(args)
+    check_time_step(args.state_time_step, "--state-time-step")
     if is_crop_source(args):
         raise ConfigError("simulate runs hydrology checkpoints; this is a δWOFOST checkpoint: score it "
                           "with `dmg-bmi evaluate`, or run it through the BMI (bmi_configs/crop_twin.yml)")
     job = load(args)
+    out = Path(args.out) if args.out else job.run_dir / f"simulate_{job.period.start}_{job.period.end}"
+    check_output_folder(out, "--out")
+    if args.save_state:
+        check_output_folder(args.save_state, "--save-state")
     initial = None
     if args.initial_state:
         initial = load_states(args.initial_state, job.dataset, job.checkpoint, job.period.start,
-                              dtype=next(job.model.parameters()).dtype, device=torch.device(args.device))
+                              dtype=next(job.model.parameters()).dtype, device=job.device)
     pred = predict(job.model, job.normalizer, job.dataset, job.period, target=None,
-                   batch_size=args.batch_size, device=args.device, what="simulation period",
+                   batch_size=args.batch_size, device=job.device, what="simulation period",
                    initial_state=initial)
-    out = Path(args.out) if args.out else job.run_dir / f"simulate_{job.period.start}_{job.period.end}"
     out.mkdir(parents=True, exist_ok=True)
     if args.format == "netcdf":
         units = {name: output_units(job.model.phy, name) for name in pred.outputs}

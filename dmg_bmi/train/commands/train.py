@@ -17,19 +17,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dmg_bmi.errors import ConfigError
+    from dmg_bmi.errors import CheckpointError, ConfigError
     from dmg_bmi.train import rundir
-    from dmg_bmi.train.config import load_experiment
+    from dmg_bmi.train.checkpoints import load_training_checkpoint
+    from dmg_bmi.train.config import load_experiment, resume_differences
     from dmg_bmi.train.trainer import train
 
+    resume = Path(args.resume) if args.resume else None
+    if resume is not None and resume.is_dir():
+        raise ConfigError(f"--resume {resume} is a folder: give a checkpoint in it, e.g. "
+                          f"{resume / 'last.pt'}")
+    if resume is not None and not resume.is_file():
+        raise CheckpointError(f"--resume: checkpoint not found: {resume}")
+    state = load_training_checkpoint(resume) if resume is not None else None
     if args.config:
         cfg = load_experiment(args.config, args.overrides)
-    elif args.resume:
-        cfg = load_experiment(data=rundir.read_config(Path(args.resume).resolve().parent),
-                              overrides=args.overrides)
+    elif resume is not None:
+        cfg = load_experiment(data=rundir.read_config(resume.resolve().parent), overrides=args.overrides)
     else:
         raise ConfigError("train needs --config X.yaml (or --resume CKPT inside a run directory)")
-    result = train(cfg, resume=args.resume)
+    if state is not None:  # before any weight is loaded: a changed network would only give a size mismatch
+        differences = resume_differences(cfg, (state.checkpoint.training or {}).get("experiment") or {})
+        if differences:
+            raise ConfigError(
+                f"--resume {resume}: the config differs from the checkpoint's in {'; '.join(differences)} "
+                "(checkpoint -> now). A resumed run keeps its network, physics and optimizer: undo these "
+                "changes, or start a new run without --resume"
+            )
+        rundir.check_output_folder(resume.resolve().parent, "--resume")
+    else:
+        rundir.check_output_folder(cfg.run.exact_dir or cfg.run.run_dir,
+                                   "run.exact_dir" if cfg.run.exact_dir else "run.run_dir")
+    result = train(cfg, resume=resume)
     if result.last.name:
         print(f"run directory: {result.run_dir}\nlast checkpoint: {result.last}\n"
               f"best checkpoint: {result.best}")
