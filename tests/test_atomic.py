@@ -37,3 +37,14 @@ def test_written_files_respect_the_umask(tmp_path, umask):
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
     assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE((tmp_path / "plain.bin").stat().st_mode)
+
+
+def test_a_failed_write_names_the_file_and_leaves_nothing(tmp_path):
+    """A write that fails without naming a file (a full disk, EFBIG) is re-raised naming the target."""
+    import errno
+
+    target = tmp_path / "out.bin"
+    with pytest.raises(OSError) as info, atomic_path(target):
+        raise OSError(errno.EFBIG, "File too large")
+    assert info.value.filename == str(target) and info.value.errno == errno.EFBIG
+    assert list(tmp_path.iterdir()) == []
