@@ -51,8 +51,10 @@ def test_quickstart_checkpoint(capsys):
     out = inspect(capsys, SHIPPED / "quickstart_hbv11p.pt")
     assert "LSTM not built (no dynamic parameters)" in out
     assert "train 2000-01-01..2003-12-31, test 2004-01-01..2005-12-31" in line(out, "training")
-    assert "basins 32, epoch 25" in out and "loss nse_batch" in out
     ckpt = load_checkpoint(SHIPPED / "quickstart_hbv11p.pt")
+    training = ckpt.training
+    assert f"basins {len(training['basins'])}, epoch {training['epoch']}" in out and "loss nse_batch" in out
+    assert f"median_nse {training['skill']['median_nse']}" in line(out, "skill")
     area = ckpt.normalization.stats["area_km2"]
     assert f"config key (runoff volume flux), network  mean {area.mean:.6g}, std {area.std:.6g}" in out
     names = [ln.split()[0] for ln in out.split("\nattributes")[1].split("\ntraining")[0].splitlines()[1:]]
