@@ -40,7 +40,24 @@ class ConfigLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's 
       the octal number 271680; `0x1F`, `0b101` and `1:30` stay strings too (no hex, binary, base 60);
     - `1e-3`, `1e9` and `5E+2` are numbers (YAML 1.1 needs a dot: `1.0e-3`), as are `0.5`, `.inf`, `.nan`;
     - dates and times stay strings (`2015-12-01 00:00:00`), read by the config key that takes them.
+    A key given twice in one mapping is an error (YAML would silently keep the last one).
     """
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} is given twice (lines {seen[key] + 1} and "
+                                    f"{key_node.start_mark.line + 1}); keep one", key_node.start_mark)
+                seen[key] = key_node.start_mark.line
+            except TypeError:  # an unhashable key: the base constructor names it
+                continue
+        return super().construct_mapping(node, deep=deep)
 
 
 ConfigLoader.yaml_implicit_resolvers = {

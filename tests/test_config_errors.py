@@ -12,7 +12,7 @@ from conftest import REPO, shared_path
 from train_toy import toy_config
 
 from dmg_bmi.bmi_config import load_bmi_config
-from dmg_bmi.config import apply_overrides, load_yaml
+from dmg_bmi.config import apply_overrides, load_yaml, parse_yaml
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.train.config import load_experiment, resume_differences
 from dmg_bmi.train.configs import package_config
@@ -157,10 +157,28 @@ def test_resume_differences_name_each_key():
     from dmg_bmi.train.config import experiment_to_dict
 
     stored = experiment_to_dict(before)
-    same = load_experiment(data=toy_config("toy.nc", "runs"), overrides=["train.epochs=9", "train.lr=1e-4"])
+    same = load_experiment(data=toy_config("toy.nc", "runs"), overrides=["train.epochs=9"])
     assert resume_differences(same, stored) == []
     changed = load_experiment(data=toy_config("toy.nc", "runs"), overrides=[
-        "model.nn.mlp_hidden_size=16", "model.phy.fixed_params={k: 0.1}", "train.optimizer=adadelta"])
+        "model.nn.mlp_hidden_size=16", "model.phy.fixed_params={k: 0.1}", "train.optimizer=adadelta",
+        "train.lr=1e-4"])  # a resumed run keeps the restored optimizer's rate: a new one would not apply
     assert resume_differences(changed, stored) == [
         "model.nn.mlp_hidden_size: 8 -> 16", "model.phy.fixed_params.k: None -> 0.1",
-        "train.optimizer: 'adam' -> 'adadelta'"]
+        "train.optimizer: 'adam' -> 'adadelta'", "train.lr: 0.01 -> 0.0001"]
+
+
+@pytest.mark.parametrize("text, key, lines", [
+    ("train:\n  lr: 0.01\n  epochs: 3\ntrain:\n  epochs: 5\n", "train", "lines 1 and 4"),
+    ("latitude: 44.0\narea_km2: 5.0\nlatitude: 45.0\n", "latitude", "lines 1 and 3"),
+    ("a: {b: 1, b: 2}\n", "b", "lines 1 and 1"),
+])
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path, text, key, lines):
+    """YAML keeps the last of two equal keys without a word (a whole `train:` block silently lost)."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"{path}.*key '{key}' is given twice \({lines}\)"):
+        load_yaml(path)
+
+
+def test_merge_keys_are_not_duplicates():
+    assert parse_yaml(b"x: &x {a: 1}\ny:\n  <<: *x\n  a: 2\n", "m.yml") == {"x": {"a": 1}, "y": {"a": 2}}

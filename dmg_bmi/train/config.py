@@ -216,7 +216,9 @@ def load_experiment(path: str | Path | None = None, overrides: list[str] | None 
 
 # What a resumed run cannot change: the network and physics its weights belong to, and the optimizer and
 # LR schedule whose state it restores.
-RESUME_FIXED = ("model", "train.optimizer", "train.lr_schedule.name")
+# Keys a resumed run cannot change: the network and physics, and the optimizer and schedule restored from the
+# checkpoint (a new learning rate would not be applied, yet the checkpoint would record it).
+RESUME_FIXED = ("model", "train.optimizer", "train.lr", "train.lr_schedule")
 
 
 def resume_differences(cfg: ExperimentConfig, checkpoint_experiment: dict) -> list[str]:
