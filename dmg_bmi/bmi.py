@@ -16,7 +16,9 @@ Checks (every failure a named `dmg_bmi.errors` error): at every `update()` each 
 its `dmg_bmi.variables.Variable.valid_range` (in the variable's units; NaN follows `nan_policy`), else
 `InputError` naming the variable, value, units, model time (s and UTC) and the range, with a hint for a
 likely units slip (degC given as K, hPa as Pa, mm h-1 as mm s-1). Catchment attributes must be finite with
-|value| <= 1e12, `area_km2` > 0 and |latitude| <= 90 (|longitude| <= 180): refused at `initialize` when
+|value| <= 1e12, `area_km2` > 0 and |latitude| <= 90 (|longitude| <= 180), and one with an entry in
+`dmg_bmi.data.variables.DATASET_VARIABLES` (e.g. p_mean, frac_snow, t_mean, elevation_m, the crop's elev)
+within its valid range in the table's units (the training table's): refused at `initialize` when
 the YAML gives them (`ConfigError` naming the file and catchment), at the next `update()` when set through
 `set_value` (ngen `model_params`; `InputError`). Destinations, indices and times handed to the getters and
 `update_until` are checked (dtype, size, range, finiteness).
@@ -45,6 +47,7 @@ from bmipy import Bmi
 from dmg_bmi import variables as V
 from dmg_bmi.atomic import write_bytes
 from dmg_bmi.bmi_config import load_bmi_config, member_paths, resolve
+from dmg_bmi.data.variables import ATTRIBUTE_LIMIT, DATASET_VARIABLES
 from dmg_bmi.errors import ConfigError, DmgBmiError, InputError, StateError
 from dmg_bmi.ngen import payload
 from dmg_bmi.ngen.daily_chains import MASS_TERMS, DailyChains
@@ -72,8 +75,9 @@ _UNITS_HINTS = {
     "atmosphere_water__liquid_equivalent_precipitation_rate": (
         lambda v: 0.15 < v <= 540.0, "if this is mm h-1, divide by 3600 for mm s-1"),
 }
-_ATTRIBUTE_LIMIT = 1e12  # |value| of any catchment attribute, in its units: beyond it is a corrupt number
+_ATTRIBUTE_LIMIT = ATTRIBUTE_LIMIT  # |value| of any catchment attribute, in its units: beyond it is corrupt
 _COORDINATE_LIMITS = {"latitude": 90.0, "lat": 90.0, "longitude": 180.0, "lon": 180.0}  # |degrees|
+_TABLE_NAMES = {"latitude": "lat", "longitude": "lon"}  # BMI site names -> DATASET_VARIABLES names
 
 
 class DeltaModelBmi(Bmi):
@@ -683,7 +687,9 @@ class DeltaModelBmi(Bmi):
 
 def _attribute_problem(name: str, value: float) -> str | None:
     """What makes `value` impossible for catchment attribute `name` (in its units, `variables.parameter`):
-    not finite, |value| > 1e12, area_km2 <= 0, |latitude| > 90 or |longitude| > 180; None when it is fine."""
+    not finite, |value| > 1e12, area_km2 <= 0, |latitude| > 90 or |longitude| > 180, or outside the valid
+    range of its entry in the dataset variables table (`DATASET_VARIABLES`, in the table's units: the
+    checkpoint's attributes are in the training table's units); None when it is fine."""
     units = V.parameter(name).units
     shown = f"{name} = {value:g}" + ("" if units == "1" else f" {units}")
     if not math.isfinite(value):
@@ -695,6 +701,12 @@ def _attribute_problem(name: str, value: float) -> str | None:
     limit = _COORDINATE_LIMITS.get(name)
     if limit is not None and abs(value) > limit:
         return f"{shown} is outside -{limit:g}..{limit:g}"
+    entry = DATASET_VARIABLES.get(_TABLE_NAMES.get(name, name))
+    if entry is not None:
+        lo, hi = entry.valid_range
+        if not lo <= value <= hi:
+            return (f"{name} = {value:g} {entry.units} is outside its valid range [{lo:g}, {hi:g}] "
+                    f"{entry.units} (dmg_bmi.data.variables.DATASET_VARIABLES['{entry.name}'])")
     return None
 
 

@@ -38,7 +38,7 @@ import numpy as np
 from dmg_bmi.atomic import atomic_path
 from dmg_bmi.crop_weather import WEATHER_NAMES, WEATHER_UNITS, check_weather
 from dmg_bmi.data.netcdf_read import open_netcdf
-from dmg_bmi.data.variables import DATASET_VARIABLES, check_range, conform, units_of
+from dmg_bmi.data.variables import DATASET_VARIABLES, check_attribute, check_range, conform, units_of
 from dmg_bmi.errors import InputError
 
 FORMAT_TAG = "crop-dataset-1"
@@ -267,7 +267,7 @@ class CropDataset:
 
         check_weather({n: self.weather[:, :, k] for k, n in enumerate(self.weather_names)}, where, on_day)
         for j, name in enumerate(self.attribute_names):
-            check_range(name, self.attributes[:, j], where, at_field)
+            check_attribute(name, self.attributes[:, j], where, at_field)
         for j, name in enumerate(self.obs_names):
             check_range(name, self.observations[:, :, j], where, on_day)
         return self

@@ -34,7 +34,7 @@ import numpy as np
 
 from dmg_bmi.atomic import atomic_path
 from dmg_bmi.data.netcdf_read import open_netcdf
-from dmg_bmi.data.variables import check_order, check_range, conform
+from dmg_bmi.data.variables import check_attribute, check_order, check_range, conform
 from dmg_bmi.errors import InputError
 from dmg_bmi.forcing import InputDerivation
 
@@ -164,7 +164,8 @@ class HydroDataset:
 
     def conform(self, where: str) -> HydroDataset:
         """Convert every variable the dataset variables table knows to its units, then check every value
-        against its valid range and tmin <= tmax; errors name `where` (e.g. the file), the variable, the
+        against its valid range (static attributes the table does not know: finite or NaN, |x| <= 1e12) and
+        tmin <= tmax; errors name `where` (e.g. the file), the variable, the
         value, the basin and the date. Returns self."""
         for data in (self.dynamic, self.static):
             for name in data:
@@ -177,7 +178,7 @@ class HydroDataset:
             return f"at basin {self.basins[index[0]]!r}"
 
         for name, values in self.static.items():
-            check_range(name, values, where, at_basin)
+            check_attribute(name, values, where, at_basin)
         for name, values in self.dynamic.items():
             check_range(name, values, where, at_day)
         check_order("tmin", "tmax", self.dynamic, where, at_day)

@@ -6,7 +6,8 @@ dataset (`dmg_bmi.data.dataset`, CAMELS, the twin), the crop dataset and WOFOST 
 test keeps equal to it. A variable whose file units differ from the table's is converted to them when UDUNITS
 can (`dmg_bmi.units`; water fluxes may be given as mass, 1 kg m-2 = 1 mm) and refused otherwise; a value
 outside `valid_range` (NaN is "missing", not out of range) raises InputError naming the variable, the value,
-where it is, and the range. Names not in the table are kept as they come, unchecked.
+where it is, and the range. Names not in the table are kept as they come, unchecked, except static
+attributes: `check_attribute` refuses an infinite value or |value| > 1e12 (a fill value) for any name.
 
 Ranges are wide enough for every record and narrow enough to catch a units slip or a fill value. Sources:
 - Weather records: WMO Archive of Weather and Climate Extremes (https://wmo.asu.edu): 24-h rainfall
@@ -208,6 +209,27 @@ def check_range(name: str, values, where: str, locate: Callable[[tuple[int, ...]
         more = f" ({count} values out of range)" if count > 1 else ""
         raise InputError(f"{where}: {name} = {a[index]:.6g} {var.units} {locate(index)} is outside the "
                          f"allowed range [{lo:g}, {hi:g}] {var.units}{more}")
+
+
+ATTRIBUTE_LIMIT = 1e12  # |value| of any static attribute, in its units: beyond it is a corrupt number
+
+
+def check_attribute(name: str, values, where: str, locate: Callable[[tuple[int, ...]], str]) -> None:
+    """Raise InputError if a static attribute `name` (in the table's units) is impossible: outside its valid
+    range for a name the table knows (`check_range`), else infinite or |value| > `ATTRIBUTE_LIMIT` (a fill
+    value or corrupt number). NaN is missing, as everywhere; `locate(index)` describes where (the basin)."""
+    if name in DATASET_VARIABLES:
+        check_range(name, values, where, locate)
+        return
+    a = np.asarray(values, dtype=np.float64)
+    bad = np.isinf(a) | (np.abs(a) > ATTRIBUTE_LIMIT)
+    if bad.any():
+        index = np.unravel_index(int(np.argmax(bad)), a.shape)
+        count = int(bad.sum())
+        more = f" ({count} such values)" if count > 1 else ""
+        raise InputError(f"{where}: attribute {name} = {a[index]:.6g} {locate(index)} is not a plausible "
+                         f"attribute value (not finite or |value| > {ATTRIBUTE_LIMIT:g}; {name} is not in "
+                         f"the dataset variables table, so only this generic check applies){more}")
 
 
 def check_order(low: str, high: str, arrays: Mapping[str, np.ndarray], where: str,
