@@ -51,6 +51,7 @@ from dmg_bmi.data.variables import ATTRIBUTE_LIMIT, DATASET_VARIABLES
 from dmg_bmi.errors import ConfigError, DmgBmiError, InputError, StateError
 from dmg_bmi.ngen import payload
 from dmg_bmi.ngen.daily_chains import MASS_TERMS, DailyChains
+from dmg_bmi.ngen.day_ring import SECONDS_PER_DAY
 
 GRID = 0
 _MM_TO_M = 1e-3
@@ -202,9 +203,16 @@ class DeltaModelBmi(Bmi):
         if not math.isfinite(target):
             raise InputError(f"update_until({time!r}): the time must be a finite number of seconds (current "
                              f"time {self.get_current_time():.0f} s, end time {self._end:.0f} s)")
-        steps = (target - self.get_current_time()) / self._dt
+        now = self.get_current_time()
+        if target < now:
+            raise InputError(f"update_until({time}): the time is before the current time {now:g} s (a BMI "
+                             "only steps forward)")
+        if target > self._end + SECONDS_PER_DAY:
+            raise InputError(f"update_until({time}): more than a day past the end time {self._end:.0f} s "
+                             f"(end_time in the config); extend end_time to run longer")
+        steps = (target - now) / self._dt
         n = round(steps)
-        if n < 0 or abs(steps - n) > 1e-9:
+        if abs(steps - n) > 1e-9:
             raise InputError(
                 f"update_until({time}): not a whole number of {self._dt:g}-s steps after the current time "
                 f"{self.get_current_time():g} s; set the realization output_interval to the config time_step"

@@ -219,6 +219,24 @@ def test_update_until_needs_a_finite_time(tmp_path, hamon_ckpt):
     assert bmi.get_current_time() == 7200.0
 
 
+def test_update_until_refuses_the_past_and_the_far_future_at_once(tmp_path, hamon_ckpt):
+    """A time before now is named as such (not 'not a whole number of steps'); a time more than a day past
+    end_time is refused at once instead of stepping for ever on held forcing (1e300 s hung before)."""
+    bmi = make(tmp_path, hamon_ckpt)
+    feed(bmi, synthetic(2), range(2))
+    for time in (0.0, -3600.0, 3600.0):
+        with pytest.raises(InputError, match=rf"update_until\({time}\): the time is before the current time "
+                                             r"7200 s"):
+            bmi.update_until(time)
+    end = bmi.get_end_time()
+    for time in (1e300, end + 86400.0 + 3600.0):
+        with pytest.raises(InputError, match=re.escape(f"more than a day past the end time {end:.0f} s")):
+            bmi.update_until(time)
+    assert bmi.get_current_time() == 7200.0
+    bmi.update_until(7200.0)  # now: no step
+    assert bmi.get_current_time() == 7200.0
+
+
 def test_get_value_at_indices_refuses_bad_indices_and_destinations(tmp_path, hamon_ckpt):
     bmi = make(tmp_path, hamon_ckpt)
     feed(bmi, synthetic(30), range(30))
