@@ -36,7 +36,7 @@ from dmg_bmi.models.crop_checkpoint import (
 from dmg_bmi.models.crop_delta import PHYSICS_WEATHER, base_params
 from dmg_bmi.models.phy.wofost72 import leaves
 from dmg_bmi.models.phy.wofost72.physics import Wofost72PP
-from dmg_bmi.ngen.payload import array
+from dmg_bmi.ngen.payload import array, check_keys
 from dmg_bmi.variables import INPUT_NAMES
 
 OUTPUTS = ("DVS", "LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "RD", "TRA")
@@ -169,11 +169,7 @@ class CropHandler:
         slots before the state's day are kept, the others are empty (a written slot that does not fit
         raises)."""
         ref = self.initial_state()
-        given = {k[len(prefix):] for k in arrays if k.startswith(prefix)}
-        if set(ref) != given:
-            where = f" under {prefix!r}" if prefix else ""
-            raise StateError(f"crop state arrays do not match this model{where}: missing "
-                             f"{sorted(set(ref) - given)[:5]}, unexpected {sorted(given - set(ref))[:5]}")
+        check_keys(ref, arrays, prefix, what="crop state arrays")
         out = {}
         for k, v in ref.items():
             kind = "b" if v.dtype == torch.bool else "f" if v.is_floating_point() else "i"

@@ -34,7 +34,7 @@ from dmg_bmi.forcing import InputDerivation
 from dmg_bmi.models.crop_checkpoint import is_crop
 from dmg_bmi.models.phy.hbv_core import STORES
 from dmg_bmi.models.phy.ops import NUMPY
-from dmg_bmi.ngen.payload import array
+from dmg_bmi.ngen.payload import array, check_keys
 from dmg_bmi.normalization import _log_transform
 from dmg_bmi.variables import INPUT_NAMES
 
@@ -321,11 +321,7 @@ class ModelHandler:
         array and its value."""
         template = self.initial_state()
         ref = self.state_to_arrays(template)
-        given = {k[len(prefix):] for k in arrays if k.startswith(prefix)}
-        if set(ref) != given:
-            where = f" under {prefix!r}" if prefix else ""
-            raise StateError(f"state arrays do not match this model{where}: missing "
-                             f"{sorted(set(ref) - given)[:5]}, unexpected {sorted(given - set(ref))[:5]}")
+        check_keys(ref, arrays, prefix)
         checked = {}
         for key, value in ref.items():
             store = key.rsplit("/", 1)[-1] in _STORES

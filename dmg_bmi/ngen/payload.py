@@ -107,6 +107,16 @@ def state_header(fingerprint: str, time_step: float, time: datetime, input_names
             "time": utc_iso(time), "input_names": list(input_names), **extra}
 
 
+def check_keys(expected, arrays: dict[str, np.ndarray], prefix: str = "", what: str = "state arrays") -> None:
+    """The keys of `arrays` under `prefix` (prefix removed) must be exactly `expected`; else a StateError
+    naming (up to five of) the missing and the unexpected ones."""
+    given, expected = {k[len(prefix):] for k in arrays if k.startswith(prefix)}, set(expected)
+    if expected != given:
+        where = f" under {prefix!r}" if prefix else ""
+        raise StateError(f"{what} do not match this model{where}: missing "
+                         f"{sorted(expected - given)[:5]}, unexpected {sorted(given - expected)[:5]}")
+
+
 def array(arrays: dict[str, np.ndarray], key: str, shape: tuple[int, ...] | None = None, kind: str = "f",
           lo: float | None = None) -> np.ndarray:
     """State array `key`, checked: present, of `kind` ('f' numbers, returned as float64; 'i' whole numbers,
