@@ -45,11 +45,12 @@ def domain() -> Path:
     return shared_path("hydro", "hourly", "ngen_gauge_01073000")
 
 
-def make_run(out: Path, domain: Path, style: str = "bmi_python") -> Path:
+def make_run(out: Path, domain: Path, start: str = START, end: str = END, **options) -> Path:
+    """A 01073000 run folder with the CAMELS checkpoint; `options` go to `write_run_folder`."""
     table = read_attributes_table(domain / "camels_attributes_v2_01073000.csv")
-    return write_run_folder(out, domain / "catchments.geojson", domain / "forcing", CKPT, START, END,
+    return write_run_folder(out, domain / "catchments.geojson", domain / "forcing", CKPT, start, end,
                             needed_attributes(CKPT), table=table, nexus_geojson=domain / "nexus_hf.geojson",
-                            style=style)
+                            **options)
 
 
 def set_mass_balance(run: Path, tolerance: float, python_type: str | None = None) -> None:
@@ -163,15 +164,11 @@ def test_hot_start_across_two_ngen_runs_equals_one_run(ngen_env, python_run, dom
     """ngen has no serialization protocol: run one writes each catchment's final state, run two starts
     from it (`initial_state`, start_time = run one's end + 1 h); run two equals the unbroken run bit for
     bit."""
-    table = read_attributes_table(domain / "camels_attributes_v2_01073000.csv")
-    common = dict(needed=needed_attributes(CKPT), table=table, nexus_geojson=domain / "nexus_hf.geojson")
-    first = write_run_folder(tmp_path / "first", domain / "catchments.geojson", domain / "forcing", CKPT,
-                             START, "2015-12-15 04:00:00", save_final_states=True, **common)
+    first = make_run(tmp_path / "first", domain, end="2015-12-15 04:00:00", save_final_states=True)
     ngen_env.run(first)
     states = first / "states" / "final"
     assert sorted(p.stem for p in states.glob("*.state")) == sorted(read_outputs(python_run))
-    second = write_run_folder(tmp_path / "second", domain / "catchments.geojson", domain / "forcing", CKPT,
-                              "2015-12-15 05:00:00", END, initial_states=states, **common)
+    second = make_run(tmp_path / "second", domain, start="2015-12-15 05:00:00", initial_states=states)
     ngen_env.run(second)
     cut = 14 * 24 + 5  # hours in run one
     whole, first_out, second_out = read_outputs(python_run), read_outputs(first), read_outputs(second)
@@ -184,17 +181,12 @@ def test_hot_start_across_two_ngen_runs_equals_one_run(ngen_env, python_run, dom
 
 
 def test_a_hot_start_at_the_wrong_time_stops_ngen_naming_both_times(ngen_env, domain, tmp_path):
-    table = read_attributes_table(domain / "camels_attributes_v2_01073000.csv")
-    common = dict(needed=needed_attributes(CKPT), table=table, nexus_geojson=domain / "nexus_hf.geojson")
-    first = write_run_folder(tmp_path / "first", domain / "catchments.geojson", domain / "forcing", CKPT,
-                             START, "2015-12-02 23:00:00", save_final_states=True, **common)
+    first = make_run(tmp_path / "first", domain, end="2015-12-02 23:00:00", save_final_states=True)
     ngen_env.run(first)
     states = first / "states" / "final"
     with pytest.raises(ConfigError, match="are at 2015-12-03 00:00:00, not at the run's start 2015-12-05"):
-        write_run_folder(tmp_path / "second", domain / "catchments.geojson", domain / "forcing", CKPT,
-                         "2015-12-05 00:00:00", END, initial_states=states, **common)  # the writer refuses
-    second = write_run_folder(tmp_path / "second", domain / "catchments.geojson", domain / "forcing", CKPT,
-                              "2015-12-05 00:00:00", END, **common)
+        make_run(tmp_path / "second", domain, start="2015-12-05 00:00:00", initial_states=states)  # refused
+    second = make_run(tmp_path / "second", domain, start="2015-12-05 00:00:00")
     for path in (second / "config").glob("*.yml"):  # so does the BMI, for configs edited by hand
         cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
         cfg["initial_state"] = str(states / f"{path.stem}.state")
