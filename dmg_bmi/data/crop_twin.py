@@ -22,12 +22,16 @@ Everything is deterministic given `seed`. For `n_sites` sites, each with `fields
 5. **Observations** from WOFOST (`simulate`): LAI every 7-10 days (15 % log-normal noise, 20 % dropped),
    DVS on the same days (± 0.03), TAGP and TWSO every ~21 days (10 % noise), and TWSO on the last season day
    (5 % noise). NaN where unobserved.
+
+Sizes are bounded (`check_size`) so that a typo cannot exhaust memory: at most `MAX_FIELDS` fields (about
+140 kB each at peak, so about 2 GB; 5000 sites of `FIELDS_PER_SITE` fields).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +40,7 @@ import torch
 
 from dmg_bmi.crop_weather import WEATHER_NAMES, angot_radiation, penman
 from dmg_bmi.data.crop_dataset import OBS_UNITS, CropCalendar, CropDataset
+from dmg_bmi.data.twin import check_count
 from dmg_bmi.data.variables import units_of
 from dmg_bmi.errors import InputError
 from dmg_bmi.models.crop_delta import (
@@ -55,6 +60,8 @@ SITE_ATTRIBUTES = {
 }
 VARYING_PARAMS = ("TSUM1", "SPAN", "TDWI")
 OBSERVED = ("LAI", "DVS", "TAGP", "TWSO")
+FIELDS_PER_SITE = 3  # the default
+MAX_FIELDS = 15_000  # sites x fields per site: ~140 kB a field at peak, about 2 GB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,14 +132,22 @@ def _calendar(crop: str, spec: TwinCrop, year: int, shift: int) -> CropCalendar:
                         max_duration=spec.max_duration)
 
 
-def make_layout(n_sites: int = 40, fields_per_site: int = 3, crops: tuple[str, ...] = tuple(CROPS),
-                years: tuple[int, ...] = (2015, 2016, 2017, 2018), seed: int = 0) -> CropDataset:
+def check_size(n_sites: Any, fields_per_site: Any, names: Mapping[str, str] | None = None) -> None:
+    """Refuse counts below 1 and a twin of more than `MAX_FIELDS` fields, each culprit named as the caller
+    calls it (`names`: argument -> option name, e.g. {"n_sites": "--sites"})."""
+    name = {"n_sites": "n_sites", "fields_per_site": "fields_per_site", **(names or {})}
+    check_count(fields_per_site, name["fields_per_site"], MAX_FIELDS)
+    check_count(n_sites, name["n_sites"], MAX_FIELDS // fields_per_site)
+
+
+def make_layout(n_sites: int = 40, fields_per_site: int = FIELDS_PER_SITE,
+                crops: tuple[str, ...] = tuple(CROPS), years: tuple[int, ...] = (2015, 2016, 2017, 2018),
+                seed: int = 0) -> CropDataset:
     """Sites, weather, calendars and true parameters (no observations yet: `observations` has 0 columns)."""
     unknown = [c for c in crops if c not in CROPS]
     if unknown:
         raise InputError(f"crop twin: unknown crop(s) {unknown}; available: {sorted(CROPS)}")
-    if n_sites < 1 or fields_per_site < 1:
-        raise InputError(f"crop twin: need n_sites, fields_per_site >= 1, got {n_sites}, {fields_per_site}")
+    check_size(n_sites, fields_per_site)
     rng = np.random.default_rng(seed)
     site_attrs = {k: rng.uniform(lo, hi, n_sites) for k, (lo, hi) in SITE_ATTRIBUTES.items()}
     n_days = max(int(_calendar(c, CROPS[c], 2001, 0).season_length) for c in crops)
@@ -234,8 +249,9 @@ def simulate(layout: CropDataset, sets, seed: int = 0) -> tuple[CropDataset, dic
     return ds, truth
 
 
-def make_crop_twin(path: str | Path, pcse_dir: str | Path, n_sites: int = 40, fields_per_site: int = 3,
-                   crops: tuple[str, ...] = tuple(CROPS), seed: int = 0) -> CropDataset:
+def make_crop_twin(path: str | Path, pcse_dir: str | Path, n_sites: int = 40,
+                   fields_per_site: int = FIELDS_PER_SITE, crops: tuple[str, ...] = tuple(CROPS),
+                   seed: int = 0) -> CropDataset:
     """Generate the whole twin (layout, WOFOST truth, observations) and save it atomically to `path`."""
     layout = make_layout(n_sites, fields_per_site, crops, seed=seed)
     ds, _ = simulate(layout, parameter_sets(crops, pcse_dir), seed)

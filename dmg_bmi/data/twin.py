@@ -25,11 +25,17 @@ The dataset holds forcings `P`, `T`, `PET` (and the same values as `prcp`, `tmea
 (mm d-1, noisy) and `streamflow_true` (noise-free), the attributes, and every HBV parameter as a static
 variable `true_<name>` (e.g. `true_parFC`, in the ParamSpec units); `true_parameters` (global attribute)
 lists the varying ones.
+
+Sizes are bounded (`check_size`) so that a typo cannot exhaust memory: at most `MAX_BASIN_DAYS` basin-days
+(about 370 bytes each at peak, so about 2 GB), `MAX_YEARS` years ending by 9999-12-31, and a noise sigma of
+at most `MAX_NOISE` (beyond it the flow is mostly 0 or huge: not a usable target).
 """
 
 from __future__ import annotations
 
 import json
+import numbers
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +62,38 @@ FIXED_PARAMS = {
     "route_a": 0.0, "route_b": 0.0,
 }
 VARYING_PARAMS = ("parFC", "parBETA", "parK0", "parK1")
+MAX_BASIN_DAYS = 5_000_000  # basins x days: ~370 B a basin-day at peak, about 2 GB
+MAX_YEARS = 200
+MAX_NOISE = 2.0  # log-normal sigma of the flow noise
+_LAST_DAY = np.datetime64("9999-12-31", "D")  # dates stay writable as YYYY-MM-DD
+
+
+def check_count(value: Any, name: str, maximum: int) -> None:
+    """Refuse a count that is not a whole number in 1..`maximum`, naming it `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= maximum:
+        raise InputError(f"{name} must be a whole number in 1..{maximum:,}, got {value!r}")
+
+
+def check_size(n_basins: Any, years: Any, start: Any = "2000-01-01", noise: Any = 0.1,
+               names: Mapping[str, str] | None = None) -> np.datetime64:
+    """Refuse a twin `make_twin` should not build (module docstring), each culprit named as the caller calls
+    it (`names`: argument -> option name, e.g. {"n_basins": "--basins"}); returns the first day."""
+    name = {"n_basins": "n_basins", "years": "years", "start": "start", "noise": "noise", **(names or {})}
+    check_count(n_basins, name["n_basins"], MAX_BASIN_DAYS // 365)
+    check_count(years, name["years"], MAX_YEARS)
+    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not 0.0 <= noise <= MAX_NOISE:
+        raise InputError(f"{name['noise']} must be in 0..{MAX_NOISE:g} (log-normal sigma of the flow noise), "
+                         f"got {noise!r}")
+    first = to_day(start, name["start"])
+    end = (first.astype("datetime64[Y]") + years).astype("datetime64[D]")
+    if end - 1 > _LAST_DAY:
+        raise InputError(f"{name['start']} {first} + {name['years']} {years} ends after {_LAST_DAY}")
+    cells = n_basins * int((end - first).astype(np.int64))
+    if cells > MAX_BASIN_DAYS:
+        raise InputError(f"{name['n_basins']} {n_basins} x {name['years']} {years} is {cells:,} basin-days, "
+                         f"more than the twin's {MAX_BASIN_DAYS:,} (about 2 GB of memory): use fewer "
+                         "basins or years")
+    return first
 
 
 def fixed_params(physics: str = "hbv_1_1p") -> dict[str, float]:
@@ -151,13 +189,11 @@ def simulate_flow(physics, forcing: dict[str, np.ndarray], params: dict[str, np.
 def make_twin(n_basins: int = 50, start: Any = "2000-01-01", years: int = 6, seed: int = 0,
               noise: float = 0.1, physics: str = "hbv_1_1p", spinup_years: int = 2) -> HydroDataset:
     """Build a synthetic-twin HydroDataset (see the module docstring); deterministic given `seed`."""
-    if n_basins < 1 or years < 1:
-        raise InputError(f"twin: n_basins and years must be >= 1, got {n_basins}, {years}")
+    s = check_size(n_basins, years, start, noise)
     from dmg_bmi.config import PhyConfig
     from dmg_bmi.models.registry import get_physics
 
     rng = np.random.default_rng(seed)
-    s = to_day(start, "twin start")
     dates = np.arange(s, (s.astype("datetime64[Y]") + years).astype("datetime64[D]"), dtype="datetime64[D]")
     attrs = {k: rng.uniform(lo, hi, n_basins) for k, (lo, hi) in DRAWN_ATTRIBUTES.items()}
     met = weather(attrs, dates, rng)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 
+TWIN_YEARS = 6  # years of twin data (quickstart.yaml's train and test periods lie in them)
 HELP = "Make twin data, train, evaluate held-out catchments and write a BMI-ready checkpoint."
 
 
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     from dmg_bmi.checkpoint import load_checkpoint
     from dmg_bmi.data.dataset import HydroDataset
-    from dmg_bmi.data.twin import VARYING_PARAMS, write_twin
+    from dmg_bmi.data.twin import VARYING_PARAMS, check_size, write_twin
     from dmg_bmi.data.twin import fixed_params as twin_fixed_params
     from dmg_bmi.ngen.cmd_bmi_config import needed_attributes
     from dmg_bmi.ngen.writers import dataset_rows, table_values, write_attribute_table
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from dmg_bmi.train.trainer import train
 
     at_least(args, 2, "basins")  # at least one to train on and one held out
+    check_size(args.basins, TWIN_YEARS, names={"n_basins": "--basins"})
     at_least(args, 0, "seed")
     t0 = time.perf_counter()
     out = Path(args.out).resolve()
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     n_held = max(1, args.basins // 5)
     if not data_path.exists():
         print(f"[1/4] writing the synthetic twin ({args.basins} catchments) -> {data_path}", flush=True)
-        write_twin(data_path, n_basins=args.basins, years=6, seed=args.seed)
+        write_twin(data_path, n_basins=args.basins, years=TWIN_YEARS, seed=args.seed)
     else:
         print(f"[1/4] reusing the synthetic twin {data_path}", flush=True)
     ds = HydroDataset.load(data_path)
