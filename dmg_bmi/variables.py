@@ -122,7 +122,8 @@ VARIABLES: tuple[Variable, ...] = (
 )
 
 # Catchment parameters every checkpoint may use; checkpoint attributes are added per instance by
-# `parameter()`, with units "1" unless known here (they are in the units of the training attribute table).
+# `parameter()`, with units known here, else those of the dataset variables table (the training attribute
+# table's units, e.g. sand_frac in percent), else "1".
 KNOWN_PARAMETER_UNITS: dict[str, str] = {
     "area_km2": "km2", "latitude": "degree_north", "longitude": "degree_east", "elevation_m": "m",
     "elev_mean": "m", "meanelevation": "m", "area_gages2": "km2", "uparea": "km2", "catchsize": "km2",
@@ -134,8 +135,10 @@ KNOWN_PARAMETER_UNITS: dict[str, str] = {
 
 def parameter(name: str) -> Variable:
     """The BMI variable for catchment parameter / checkpoint attribute `name` (settable, never listed)."""
-    return Variable(name, name, KNOWN_PARAMETER_UNITS.get(name, "1"), f"catchment attribute {name}",
-                    "parameter")
+    from dmg_bmi.data.variables import units_of
+
+    return Variable(name, name, KNOWN_PARAMETER_UNITS.get(name) or units_of(name, "1"),
+                    f"catchment attribute {name}", "parameter")
 
 
 BY_NAME: dict[str, Variable] = {v.name: v for v in VARIABLES}

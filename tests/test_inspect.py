@@ -103,3 +103,26 @@ def test_missing_checkpoint_is_an_error(tmp_path, capsys):
     assert "error: checkpoint not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["inspect"])  # the checkpoint is required
+
+
+@pytest.mark.parametrize("name", ["dhbv_camels8.pt", "quickstart_hbv11p.pt", "demo_hbv11p.pt",
+                                  "crop_twin_wofost72.pt"])
+def test_attribute_units_are_the_dataset_tables(name):
+    """Each attribute inspect shows is in the units of the dataset variables table, which the training data
+    were converted to (sand_frac in percent, was "1"); names the table lacks are "1"."""
+    from dmg_bmi.data.variables import DATASET_VARIABLES
+
+    rows = {a["name"]: a["units"] for a in describe(SHIPPED / name)["attributes"]}
+    for attr, units in rows.items():
+        table = DATASET_VARIABLES.get(attr)
+        expected = table.units if table else V.KNOWN_PARAMETER_UNITS.get(attr, "1")
+        assert units.replace("degree_", "degrees_") == expected.replace("degree_", "degrees_"), attr
+    if name == "dhbv_camels8.pt":
+        assert {k: rows[k] for k in ("sand_frac", "silt_frac", "clay_frac", "soil_conductivity",
+                                     "high_prec_freq", "low_prec_dur", "lai_max", "geol_permeability")} == {
+            "sand_frac": "percent", "silt_frac": "percent", "clay_frac": "percent",
+            "soil_conductivity": "cm h-1", "high_prec_freq": "d yr-1", "low_prec_dur": "d",
+            "lai_max": "m2 m-2", "geol_permeability": "log10(m2)"}
+    if name == "quickstart_hbv11p.pt":
+        assert rows["sand_frac"] == "percent" and rows["permeability"] == "1"
+    assert V.parameter("sand_frac").units == "percent"  # the BMI's get_var_units says the same
