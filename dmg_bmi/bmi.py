@@ -46,7 +46,7 @@ from bmipy import Bmi
 
 from dmg_bmi import variables as V
 from dmg_bmi.atomic import write_bytes
-from dmg_bmi.bmi_config import load_bmi_config, member_paths, resolve
+from dmg_bmi.bmi_config import latitude_needed, load_bmi_config, member_paths, resolve
 from dmg_bmi.data.variables import ATTRIBUTE_LIMIT, DATASET_VARIABLES
 from dmg_bmi.errors import ConfigError, DmgBmiError, InputError, StateError
 from dmg_bmi.ngen import payload
@@ -346,7 +346,8 @@ class DeltaModelBmi(Bmi):
                     f"ngen model_params"
                 )
             attrs[name] = value
-        site = () if self._crop else ("latitude", "area_km2")
+        pet_latitude = not self._crop and latitude_needed(self._handler.derivation.pet_method)
+        site = () if self._crop else ("latitude",) * pet_latitude + ("area_km2",)
         for name in site:
             if math.isnan(self._values[name][0]):
                 raise ConfigError(f"{name!r} is not set: give it in the BMI config or via ngen model_params")

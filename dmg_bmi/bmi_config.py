@@ -39,6 +39,14 @@ def check_time_step(seconds: int, key: str) -> None:
                           f"got {seconds}")
 
 
+def latitude_needed(pet_method: str) -> bool:
+    """Whether a hydrology checkpoint deriving PET by `pet_method` reads the catchment latitude (degrees
+    north): every method but 'forcing', which takes PET as the input water_potential_evaporation_flux."""
+    from dmg_bmi.forcing import PET_METHODS
+
+    return "lat_deg" in PET_METHODS[pet_method][1]
+
+
 @dataclasses.dataclass
 class Member:
     """One ensemble member: a checkpoint file and its weight in the average."""
@@ -59,7 +67,7 @@ class BmiConfig:
     members: list[Member] = dataclasses.field(default_factory=list)
     catchment_id: str = ""
     area_km2: float | None = None  # catchment area; may come later from ngen model_params
-    latitude: float | None = None  # degrees north, for PET; may come from model_params
+    latitude: float | None = None  # degrees north, for PET (not with pet_method 'forcing'); or model_params
     attributes: dict[str, float] = dataclasses.field(default_factory=dict)
     start_time: str = "2000-01-01 00:00:00"
     end_time: str = "2000-12-31 23:00:00"

@@ -328,3 +328,23 @@ def test_an_unwritable_final_state_is_named_and_the_instance_kept(tmp_path, hamo
     assert bmi.get_current_time() == 3 * 3600.0  # not released: the state can still be saved elsewhere
     bmi.save_state(tmp_path / "elsewhere.state")
     assert (tmp_path / "elsewhere.state").stat().st_size > 1000
+
+
+# ---------------------------------------------------------------- E. latitude only where PET needs it
+def test_latitude_is_required_only_where_pet_reads_it(tmp_path, pet_ckpt, hamon_ckpt):
+    """A `pet_method: forcing` checkpoint never reads latitude: it runs without one, hour for hour the same
+    as with one, and its state saves; Hamon PET still refuses a missing latitude, naming it."""
+    f = synthetic(30)
+    f[PET_IN] = np.full(30, 0.12)  # mm h-1
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    without = make(tmp_path / "a", pet_ckpt, latitude=None)
+    with_lat = make(tmp_path / "b", pet_ckpt, latitude=43.1)
+    for k in range(30):
+        feed(without, f, [k])
+        feed(with_lat, f, [k])
+        assert observed(without) == observed(with_lat)
+    assert observed(without)[0] > 0.0
+    without.save_state(tmp_path / "no_lat.state")
+    hamon = make(tmp_path, hamon_ckpt, latitude=None)
+    with pytest.raises(ConfigError, match="'latitude' is not set"):
+        feed(hamon, f, [0])

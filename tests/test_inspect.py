@@ -93,6 +93,7 @@ def test_pet_forcing_and_recorded_skill(tmp_path, capsys):
     out = inspect(capsys, path)
     assert line(out, "water_potential_evaporation_flux").split()[1:4] == ["mm", "h-1", "PET_hargreaves,"]
     assert "PET method forcing" in out
+    assert "latitude" not in out  # PET comes as an input: the BMI needs no latitude
     assert line(out, "skill") == "skill        period 2005-10-01..2013-09-30, basins 8, median_nse 0.7"
     info = json.loads(inspect(capsys, path, "--json"))
     assert info["skill"]["median_nse"] == 0.7

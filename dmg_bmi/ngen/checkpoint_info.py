@@ -70,9 +70,14 @@ def _network(ckpt) -> dict[str, Any]:
 
 
 def _attributes(ckpt, crop: bool) -> list[dict[str, Any]]:
-    """The BMI config's area_km2 and latitude, then every attribute the checkpoint needs (one row a name)."""
+    """The BMI config's area_km2 and latitude (where PET or the crop reads it), then every attribute the
+    checkpoint needs (one row a name)."""
+    from dmg_bmi.bmi_config import latitude_needed
+
     config_keys = ({"latitude": "config key (or attributes.lat)"} if crop else
                    {"area_km2": "config key (runoff volume flux)", "latitude": "config key (PET)"})
+    if not crop and not latitude_needed(ckpt.config.inputs.pet_method):
+        del config_keys["latitude"]
     names = list(dict.fromkeys([*config_keys, *ckpt.nn_attributes, *ckpt.phy_attributes]))
     rows = []
     for name in names:
