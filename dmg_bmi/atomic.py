@@ -8,10 +8,12 @@ the 0600 of a temp file, so other users and containers can read results.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -42,6 +44,27 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def netcdf_errors(path: str | Path) -> Iterator[None]:
+    """Re-raise netCDF4's RuntimeError while writing `path` (on a full disk it says only 'NetCDF: HDF error')
+    as an OSError naming `path`, which the CLI prints as one `error: ...` line."""
+    try:
+        yield
+    except RuntimeError as exc:
+        raise OSError(errno.EIO, f"NetCDF write failed ({exc}): is the disk full, or a file-size limit or "
+                                 "quota reached?", str(path)) from exc
+
+
+@contextlib.contextmanager
+def atomic_netcdf(path: str | Path) -> Iterator[Any]:
+    """An open NETCDF4 `netCDF4.Dataset` to fill; on success it replaces `path` (as `atomic_path`), on
+    failure nothing is left and netCDF4's errors name `path` (`netcdf_errors`)."""
+    import netCDF4
+
+    with netcdf_errors(path), atomic_path(path) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+        yield nc
 
 
 def _umask() -> int:

@@ -4,10 +4,15 @@ Each must be an `error: ...` naming the option, key or file (exit 2), or the rig
 
 from __future__ import annotations
 
+import resource
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pytest
-from conftest import shared_path
-from test_cli_errors import fails
+from conftest import REPO, shared_path
+from test_cli_errors import fails, trained  # noqa: F401 (a fixture)
 
 from dmg_bmi.cli import main
 from dmg_bmi.data import crop_twin, twin
@@ -64,3 +69,38 @@ def test_a_tiny_crop_twin_still_builds(tmp_path, capsys):
     assert main(["make-sample-data", "--kind", "crop", "--sites", "1", "--out", str(tmp_path / "c.nc"),
                  "--pcse-dir", str(pcse)]) == 0
     assert "wrote" in capsys.readouterr().out and (tmp_path / "c.nc").is_file()
+
+
+def test_a_full_disk_under_a_netcdf_write_is_named(tmp_path):
+    """A file-size limit stands in for a full disk under netCDF4 (which says only 'NetCDF: HDF error'):
+    make-sample-data names the file, exits 2 and leaves no file, not even a temp file."""
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000))
+
+    out = tmp_path / "twin.nc"
+    proc = subprocess.run([sys.executable, "-m", "dmg_bmi.cli", "make-sample-data", "--out", str(out),
+                           "--basins", "20", "--years", "2"], capture_output=True, text=True, timeout=300,
+                          preexec_fn=limit, cwd=REPO)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip() == (f"error: {out}: NetCDF write failed (NetCDF: HDF error): is the disk "
+                                   "full, or a file-size limit or quota reached?")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_simulate_names_the_netcdf_file_a_failed_write_left_out(trained, tmp_path, capsys, monkeypatch):  # noqa: F811
+    """netCDF4 refuses the (temp) file as on a full disk: the error names the final file, none is left."""
+    import netCDF4
+
+    real = netCDF4.Dataset
+
+    def full_disk(path, mode="r", *args, **kwargs):
+        if mode == "w":
+            raise RuntimeError("NetCDF: HDF error")
+        return real(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(netCDF4, "Dataset", full_disk)
+    out = tmp_path / "sim"
+    fails(capsys, ["simulate", "--run-dir", trained / "run", "--out", out],
+          f"error: {out / 'simulation.nc'}: NetCDF write failed (NetCDF: HDF error)")
+    assert list(out.iterdir()) == []

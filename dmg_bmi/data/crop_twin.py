@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dmg_bmi.atomic import netcdf_errors
 from dmg_bmi.crop_weather import WEATHER_NAMES, angot_radiation, penman
 from dmg_bmi.data.crop_dataset import OBS_UNITS, CropCalendar, CropDataset
 from dmg_bmi.data.twin import check_count
@@ -252,8 +253,10 @@ def simulate(layout: CropDataset, sets, seed: int = 0) -> tuple[CropDataset, dic
 def make_crop_twin(path: str | Path, pcse_dir: str | Path, n_sites: int = 40,
                    fields_per_site: int = FIELDS_PER_SITE, crops: tuple[str, ...] = tuple(CROPS),
                    seed: int = 0) -> CropDataset:
-    """Generate the whole twin (layout, WOFOST truth, observations) and save it atomically to `path`."""
+    """Generate the whole twin (layout, WOFOST truth, observations) and save it atomically to `path` (a
+    failed write names `path`)."""
     layout = make_layout(n_sites, fields_per_site, crops, seed=seed)
     ds, _ = simulate(layout, parameter_sets(crops, pcse_dir), seed)
-    ds.save(path)
+    with netcdf_errors(path):
+        ds.save(path)
     return ds

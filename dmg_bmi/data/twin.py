@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dmg_bmi.atomic import netcdf_errors
 from dmg_bmi.data.dataset import HydroDataset, to_day
 from dmg_bmi.data.variables import units_of
 from dmg_bmi.errors import InputError
@@ -231,5 +232,7 @@ def make_twin(n_basins: int = 50, start: Any = "2000-01-01", years: int = 6, see
 
 
 def write_twin(path: str | Path, **kwargs) -> Path:
-    """`make_twin(**kwargs)` written atomically to `path` (NetCDF); returns the path."""
-    return make_twin(**kwargs).save(path)
+    """`make_twin(**kwargs)` written atomically to `path` (NetCDF; a failed write names `path`)."""
+    ds = make_twin(**kwargs)
+    with netcdf_errors(path):
+        return ds.save(path)

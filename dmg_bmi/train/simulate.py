@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dmg_bmi.atomic import atomic_path, write_text
+from dmg_bmi.atomic import atomic_netcdf, write_text
 from dmg_bmi.train.evaluate import Prediction
 
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -35,11 +35,10 @@ def output_units(phy, name: str) -> str:
 
 
 def write_netcdf(pred: Prediction, path: Path, units: dict[str, str]) -> Path:
-    """All outputs as `(basin, time)` variables in one NetCDF-4 file (atomic write)."""
-    import netCDF4
-
+    """All outputs as `(basin, time)` variables in one NetCDF-4 file (atomic write; a failed write, e.g. on
+    a full disk, is an OSError naming `path` and leaves nothing)."""
     path = Path(path)
-    with atomic_path(path) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+    with atomic_netcdf(path) as nc:
         nc.createDimension("basin", len(pred.basins))
         nc.createDimension("time", pred.dates.size)
         v = nc.createVariable("basin", str, ("basin",))
