@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from dmg_bmi.data.dataset import HydroDataset, to_day
-from dmg_bmi.data.variables import units_of
+from dmg_bmi.data.variables import DATASET_VARIABLES, units_of
 from dmg_bmi.errors import InputError
 from dmg_bmi.forcing import as_derivation, cfs_to_mm_per_day
+from dmg_bmi.text import read_text
 
 ATTRIBUTE_TABLES = ("topo", "clim", "hydro", "soil", "vege", "geol")
 # Daily variables stored in the dataset besides P, T, PET; units and ranges: `dmg_bmi.data.variables`.
@@ -61,57 +62,113 @@ def list_basins(camels_dir: str | Path, source: str = "nldas") -> list[str]:
     return sorted(p.name.split("_")[0] for p in folder.rglob("*_forcing_leap.txt"))
 
 
+FORCING_COLUMNS = ("year", "mnth", "day", "hr", "dayl", "prcp", "srad", "swe", "tmax", "tmin", "vp")
+MISSING_FLOW = -999.0  # the CAMELS / USGS code of a missing streamflow day (flag M)
+
+
 def read_forcing(camels_dir: str | Path, basin: str, source: str = "nldas") -> CamelsForcing:
-    """Read `<basin>_lump_*_forcing_leap.txt` of forcing `source`; srad converted to the 24-h mean."""
+    """Read `<basin>_lump_*_forcing_leap.txt` of forcing `source`; srad converted to the 24-h mean.
+
+    Text that is not UTF-8, a field that is not a finite number and an impossible date raise InputError
+    naming the file, the line and the column."""
     path = _find_one(Path(camels_dir) / "basin_mean_forcing" / source, f"{basin}_lump_*_forcing_leap.txt",
                      f"forcing of basin {basin!r} ({source})")
-    with open(path, encoding="utf-8") as fh:
-        head = [fh.readline() for _ in range(4)]
-    try:
-        lat, elev, area_m2 = (float(x) for x in head[:3])
-        table = np.loadtxt(path, skiprows=4, ndmin=2, encoding="utf-8")
-    except ValueError as exc:
-        raise InputError(f"{path}: not a CAMELS forcing file ({exc})") from exc
-    cols = [c.lower().split("(")[0] for c in head[3].split()]
-    expected = ["year", "mnth", "day", "hr", "dayl", "prcp", "srad", "swe", "tmax", "tmin", "vp"]
-    if cols != expected:
-        raise InputError(f"{path}: unexpected columns {head[3].split()}")
-    dates = _dates(table[:, 0], table[:, 1], table[:, 2])
+    lines = read_text(path, "CAMELS forcing file").splitlines()
+    if len(lines) < 4:
+        raise InputError(f"{path}: not a CAMELS forcing file (fewer than 4 header lines)")
+    lat, elev, area_m2 = (_number(lines[i].strip(), path, i + 1, what)
+                          for i, what in enumerate(("latitude", "elevation", "area")))
+    cols = [c.lower().split("(")[0] for c in lines[3].split()]
+    if cols != list(FORCING_COLUMNS):
+        raise InputError(f"{path}: unexpected columns {lines[3].split()} (line 4)")
+    table, line_no, _ = _table(path, lines, 4, FORCING_COLUMNS)
+    dates = _dates(path, line_no, table[:, 0], table[:, 1], table[:, 2])
     if dates.size > 1 and np.any(np.diff(dates).astype(np.int64) != 1):
-        raise InputError(f"{path}: the dates are not contiguous days")
+        i = int(np.argmax(np.diff(dates).astype(np.int64) != 1))
+        raise InputError(f"{path} line {line_no[i + 1]}: the dates are not contiguous days ({dates[i]} is "
+                         f"followed by {dates[i + 1]})")
     c = {name: table[:, i] for i, name in enumerate(cols)}
     data = {"prcp": c["prcp"], "tmax": c["tmax"], "tmin": c["tmin"], "tmean": 0.5 * (c["tmax"] + c["tmin"]),
             "srad": c["srad"] * c["dayl"] / 86400.0, "vp": c["vp"], "dayl": c["dayl"], "swe": c["swe"]}
     return CamelsForcing(basin, lat, elev, area_m2 / 1e6, dates, data)
 
 
-def _dates(year, month, day) -> np.ndarray:
-    y = np.asarray(year, dtype=np.int64) - 1970
-    m = np.asarray(month, dtype=np.int64) - 1
-    months = (y * 12 + m).astype("datetime64[M]")
-    return months.astype("datetime64[D]") + (np.asarray(day, dtype=np.int64) - 1)
+def _number(text: str, path: Path, line: int, column: str) -> float:
+    """`text` as a finite float, else InputError naming the file, the line and the column."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = np.nan
+    if not np.isfinite(value):
+        raise InputError(f"{path} line {line}, column {column!r}: {text!r} is not a finite number")
+    return value
+
+
+def _table(path: Path, lines: list[str], first: int, names: tuple[str, ...],
+           skip: int = 0) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+    """`(values [rows, len(names)], line numbers [rows], split rows)` of the non-blank `lines[first:]`,
+    whitespace-separated, the numbers after `skip` leading fields; a short row or a field that is not a
+    finite number raises InputError naming the file, the line and the column."""
+    values, line_no, rows = [], [], []
+    for n, text in enumerate(lines[first:], start=first + 1):
+        fields = text.split()
+        if not fields:
+            continue
+        if len(fields) < skip + len(names):
+            raise InputError(f"{path} line {n}: {len(fields)} fields, expected at least {skip + len(names)}")
+        values.append([_number(v, path, n, name) for v, name in zip(fields[skip:], names, strict=False)])
+        line_no.append(n)
+        rows.append(fields)
+    return np.array(values, dtype=np.float64).reshape(-1, len(names)), np.array(line_no, dtype=np.int64), rows
+
+
+def _dates(path: Path, line_no: np.ndarray, year, month, day) -> np.ndarray:
+    """datetime64[D] of the year, month, day columns; a date that does not exist (month 13, day 32,
+    30 February, a fraction) raises InputError naming the file, the line and the date."""
+    y, m, d = (np.asarray(a, dtype=np.float64) for a in (year, month, day))
+    months = ((y - 1970) * 12 + (m - 1)).astype(np.int64).astype("datetime64[M]")
+    dates = months.astype("datetime64[D]") + (d.astype(np.int64) - 1)
+    ok = ((y == np.round(y)) & (m == np.round(m)) & (d == np.round(d)) & (m >= 1) & (m <= 12) & (d >= 1)
+          & (y >= 1) & (y <= 9999) & (dates.astype("datetime64[M]") == months))
+    if not ok.all():
+        i = int(np.argmin(ok))
+        raise InputError(f"{path} line {line_no[i]}: year {y[i]:g}, month {m[i]:g}, day {d[i]:g} is not a "
+                         "date")
+    return dates
 
 
 def read_streamflow(camels_dir: str | Path, basin: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`(dates, q_cfs, flags)` from `usgs_streamflow/**/<basin>_streamflow_qc.txt`; -999 (flag M) -> NaN."""
+    """`(dates, q_cfs, flags)` from `usgs_streamflow/**/<basin>_streamflow_qc.txt`; -999 (flag M) -> NaN.
+
+    Any other negative flow, a field that is not a number, an impossible date or dates out of order raise
+    InputError naming the file, the line and the value."""
     path = _find_one(Path(camels_dir) / "usgs_streamflow", f"{basin}_streamflow_qc.txt",
                      f"streamflow of basin {basin!r}")
-    rows = [ln.split() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    try:
-        ymd = np.array([[int(r[1]), int(r[2]), int(r[3])] for r in rows], dtype=np.int64).reshape(-1, 3)
-        q = np.array([float(r[4]) for r in rows])
-    except (ValueError, IndexError) as exc:
-        raise InputError(f"{path}: not a CAMELS streamflow file ({exc})") from exc
+    lines = read_text(path, "CAMELS streamflow file").splitlines()
+    table, line_no, rows = _table(path, lines, 0, ("year", "month", "day", "q_cfs"), skip=1)
+    dates = _dates(path, line_no, table[:, 0], table[:, 1], table[:, 2])
+    if dates.size > 1 and np.any(np.diff(dates).astype(np.int64) < 1):
+        i = int(np.argmax(np.diff(dates).astype(np.int64) < 1)) + 1
+        raise InputError(f"{path} line {line_no[i]}: date {dates[i]} does not follow {dates[i - 1]} (the "
+                         "dates must increase)")
+    q = table[:, 3]
+    bad = (q < 0) & (q != MISSING_FLOW)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"{path} line {line_no[i]}: streamflow {q[i]:g} ft3 s-1 on {dates[i]} is negative; "
+                         f"only {MISSING_FLOW:g} (missing) may be")
     flags = np.array([r[5] if len(r) > 5 else "" for r in rows], dtype=object)
-    q[q < 0] = np.nan
-    return _dates(ymd[:, 0], ymd[:, 1], ymd[:, 2]), q, flags
+    return dates, np.where(q == MISSING_FLOW, np.nan, q), flags
 
 
 def read_attributes(camels_dir: str | Path, basins: list[str],
                     tables: tuple[str, ...] = ATTRIBUTE_TABLES) -> dict[str, np.ndarray]:
     """Numeric attributes `name -> [B]` from `camels_attributes_v2.0/camels_<table>.txt` (NaN where absent).
 
-    Text columns (e.g. `dom_land_cover`) are skipped; units are in `dmg_bmi.data.variables`.
+    Text columns (no value is a number, e.g. `dom_land_cover`) are skipped; in a numeric column (a number
+    somewhere, or a name in the dataset variables table) a value that is not a number, nor empty or `NA`
+    (missing), raises InputError naming the file, the line, the column and the value. Units are in
+    `dmg_bmi.data.variables`.
     """
     folder = Path(camels_dir) / "camels_attributes_v2.0"
     out: dict[str, np.ndarray] = {}
@@ -119,16 +176,35 @@ def read_attributes(camels_dir: str | Path, basins: list[str],
         path = folder / f"camels_{table}.txt"
         if not path.is_file():
             raise InputError(f"CAMELS attribute table not found: {path}")
-        text = path.read_text(encoding="utf-8")
-        lines = [ln.rstrip("\n").split(";") for ln in text.splitlines() if ln.strip()]
-        header, rows = lines[0], {r[0].strip(): r for r in lines[1:]}
+        lines = [(n, ln.split(";")) for n, ln in
+                 enumerate(read_text(path, "CAMELS attribute table").splitlines(), start=1) if ln.strip()]
+        if not lines:
+            raise InputError(f"{path}: empty CAMELS attribute table (no header line)")
+        header, rows = lines[0][1], {r[0].strip(): (n, r) for n, r in lines[1:]}
         for j, name in enumerate(header[1:], start=1):
-            values = [rows[b][j].strip() if b in rows and j < len(rows[b]) else "NaN" for b in basins]
-            try:
-                out[name] = np.array([np.nan if v in ("", "NA") else float(v) for v in values])
-            except ValueError:
+            name = name.strip()
+            column = {b: (n, r[j].strip() if j < len(r) else "") for b, (n, r) in rows.items()}
+            numbers = {b: _attribute_number(v) for b, (_, v) in column.items()}
+            if name not in DATASET_VARIABLES and all(numbers[b] is None or column[b][1] in ("", "NA")
+                                                     for b in numbers):
                 continue  # a text column
+            for b, x in numbers.items():
+                if x is None:
+                    n, v = column[b]
+                    raise InputError(f"{path} line {n}, column {name!r} (basin {b!r}): {v!r} is not a number "
+                                     "(write an empty field or NA where the value is missing)")
+            out[name] = np.array([numbers[b] if b in numbers else np.nan for b in basins])
     return out
+
+
+def _attribute_number(text: str) -> float | None:
+    """A CAMELS attribute field as a float: NaN for empty or `NA` (missing); None if it is not a number."""
+    if text in ("", "NA"):
+        return np.nan
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def read_camels(camels_dir: str | Path, basins: list[str] | None = None, start: Any = None, end: Any = None,
@@ -185,13 +261,15 @@ def read_camels(camels_dir: str | Path, basins: list[str] | None = None, start: 
             "CAMELS v2.0 attributes (Newman et al. 2015; Addor et al. 2017)",
             "input_derivation": json.dumps(spec.to_dict())}
     # the files' values are checked before P, T and PET are derived from them
+    where = f"CAMELS-US {camels_dir} ({source} forcing)"
     raw = HydroDataset(basins, dates, {**daily, "streamflow": flow}, static, units, targets=("streamflow",),
-                       metadata=meta).conform(f"CAMELS-US {camels_dir} ({source} forcing)")
+                       metadata=meta, origin=where).conform(where)
     model = spec.model_inputs({**raw.dynamic, "elevation_m": raw.static["elevation_m"][:, None]},
                               raw.static["lat"][:, None], raw.doy[None, :])
     dynamic = {**{k: np.asarray(v) for k, v in model.items()}, **raw.dynamic}
     raw.units.update({k: units_of(k, "unknown") for k in model})
-    return HydroDataset(basins, dates, dynamic, raw.static, raw.units, targets=("streamflow",), metadata=meta)
+    return HydroDataset(basins, dates, dynamic, raw.static, raw.units, targets=("streamflow",), metadata=meta,
+                        origin=where)
 
 
 def _prefer(values: np.ndarray | None, fallback: np.ndarray) -> np.ndarray:
