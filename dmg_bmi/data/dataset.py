@@ -18,7 +18,8 @@ In memory: `HydroDataset.forcings(names) -> [B, T, F]`, `attributes(names) -> [B
 Reading a file conforms it to the dataset variables table (`dmg_bmi.data.variables`): a variable the table
 knows whose `units` differ from the table's is converted (UDUNITS-2, `dmg_bmi.units`) or refused naming the
 file, the variable and both units; a value outside its valid range, or tmin above tmax, is refused naming the
-file, the variable, the value, the basin, the date and the range.
+file, the variable, the value, the basin, the date and the range; so is a vapour pressure `vp` above
+saturation at `tmax` (`dmg_bmi.data.variables.check_saturation`).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ import numpy as np
 
 from dmg_bmi.atomic import atomic_path
 from dmg_bmi.data.netcdf_read import open_netcdf
-from dmg_bmi.data.variables import check_attribute, check_order, check_range, conform
-from dmg_bmi.errors import InputError
+from dmg_bmi.data.variables import check_attribute, check_order, check_range, check_saturation, conform
+from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.forcing import InputDerivation
 
 FORMAT_TAG = "hydro-dataset-1"
@@ -59,7 +60,7 @@ class HydroDataset:
 
     `dynamic[name]` is `[B, T]` float64, `static[name]` is `[B]` float64; `units[name]` holds the units of
     every variable; `targets` lists which dynamic variables are targets (the rest are forcings);
-    `metadata` holds global attributes (str values).
+    `metadata` holds global attributes (str values); `origin` names the source (e.g. the file) in errors.
     """
 
     basins: np.ndarray
@@ -69,6 +70,7 @@ class HydroDataset:
     units: dict[str, str]
     targets: tuple[str, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
+    origin: str = field(default="dataset", compare=False)  # where the data came from, named in errors
 
     def __post_init__(self):
         self.basins = np.asarray([str(b) for b in self.basins], dtype=object)
@@ -125,7 +127,7 @@ class HydroDataset:
     def derivation(self) -> InputDerivation | None:
         """How P, T and PET in this file were derived (from the `input_derivation` global attribute)."""
         raw = self.metadata.get("input_derivation")
-        return InputDerivation.from_dict(json.loads(raw)) if raw else None
+        return parse_derivation(raw, self.origin) if raw else None
 
     def _missing(self, name: str, kind: str, available: list[str]) -> InputError:
         return InputError(f"{kind} {name!r} is not in the dataset; available {kind}s: {available}")
@@ -139,10 +141,16 @@ class HydroDataset:
             (self.n_basins, self.n_time, 0))
 
     def attributes(self, names: list[str] | tuple[str, ...]) -> np.ndarray:
-        """Static attributes stacked as `[B, A]` float64 in the order of `names`."""
+        """Static attributes stacked as `[B, A]` float64 in the order of `names`: what a model reads, so a
+        missing (NaN) value raises InputError naming `origin`, the attribute and the basins."""
         for n in names:
             if n not in self.static:
                 raise self._missing(n, "attribute", self.attribute_names)
+            gaps = [str(b) for b in self.basins[np.isnan(self.static[n])]]
+            if gaps:
+                raise InputError(f"{self.origin}: attribute {n!r} is missing (NaN) at basin(s) {gaps[:5]}"
+                                 f"{f' and {len(gaps) - 5} more' if len(gaps) > 5 else ''}; the model needs "
+                                 "it: fill it in, or leave those basins out (data.basins)")
         return np.stack([self.static[n] for n in names], axis=-1) if names else np.zeros((self.n_basins, 0))
 
     def target(self, name: str) -> np.ndarray:
@@ -165,8 +173,8 @@ class HydroDataset:
     def conform(self, where: str) -> HydroDataset:
         """Convert every variable the dataset variables table knows to its units, then check every value
         against its valid range (static attributes the table does not know: finite or NaN, |x| <= 1e12) and
-        tmin <= tmax; errors name `where` (e.g. the file), the variable, the
-        value, the basin and the date. Returns self."""
+        tmin <= tmax, and vapour pressure not above saturation at tmax (`check_saturation`); errors name
+        `where` (e.g. the file), the variable, the value, the basin and the date. Returns self."""
         for data in (self.dynamic, self.static):
             for name in data:
                 data[name], self.units[name] = conform(name, data[name], self.units[name], where)
@@ -182,6 +190,7 @@ class HydroDataset:
         for name, values in self.dynamic.items():
             check_range(name, values, where, at_day)
         check_order("tmin", "tmax", self.dynamic, where, at_day)
+        check_saturation("vp", "tmax" if "tmax" in self.dynamic else "tmean", self.dynamic, where, at_day)
         return self
 
     # ----------------------------------------------------------------- selection
@@ -211,7 +220,7 @@ class HydroDataset:
             basins=self.basins[bi], dates=self.dates[ti],
             dynamic={k: v[bi][:, ti].copy() for k, v in self.dynamic.items()},
             static={k: v[bi].copy() for k, v in self.static.items()},
-            units=dict(self.units), targets=self.targets, metadata=dict(self.metadata),
+            units=dict(self.units), targets=self.targets, metadata=dict(self.metadata), origin=self.origin,
         )
 
     # ----------------------------------------------------------------- file I/O
@@ -276,5 +285,28 @@ class HydroDataset:
                     raise InputError(f"dataset {path}: variable {name!r} has dimensions {var.dimensions}, "
                                      "expected (basin, time) or (basin,)")
             meta = {k: str(nc.getncattr(k)) for k in nc.ncattrs() if k != "dmg_bmi_format"}
+        where = f"dataset {path}"
+        if "input_derivation" in meta:
+            parse_derivation(meta["input_derivation"], where)
         return cls(basins=basins, dates=dates, dynamic=dynamic, static=static, units=units,
-                   targets=tuple(targets), metadata=meta).conform(f"dataset {path}")
+                   targets=tuple(targets), metadata=meta, origin=where).conform(where)
+
+
+def parse_derivation(raw: str, where: str) -> InputDerivation:
+    """The `input_derivation` global attribute (a JSON object of `InputDerivation` fields, `pet_method`
+    required, the others defaulted) as one; malformed JSON, another JSON type, no `pet_method`, an unknown
+    key or a bad value raise InputError naming `where` (the file) and the attribute."""
+    what = f"{where}: global attribute 'input_derivation'"
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{what} is not valid JSON ({exc.msg} at character {exc.pos}): "
+                         f"{raw[:80]!r}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{what} must be a JSON object, got {type(data).__name__}: {raw[:80]!r}")
+    if "pet_method" not in data:
+        raise InputError(f"{what} lacks the key 'pet_method': {raw[:80]!r}")
+    try:
+        return InputDerivation.from_dict(data)
+    except (ConfigError, TypeError) as exc:
+        raise InputError(f"{what}: {exc}") from None
