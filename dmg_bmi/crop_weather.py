@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from dmg_bmi import forcing as fc
-from dmg_bmi.data.variables import DATASET_VARIABLES, check_order, check_range
+from dmg_bmi.data.variables import DATASET_VARIABLES, check_order, check_range, check_saturation
 from dmg_bmi.errors import InputError
 from dmg_bmi.variables import BY_NAME
 
@@ -50,7 +50,8 @@ ANGSTROM_RANGES = {"A": (0.1, 0.4), "B": (0.3, 0.7), "A+B": (0.6, 0.9)}
 def check_weather(weather: Mapping[str, np.ndarray], where: str,
                   locate: Callable[[tuple[int, ...]], str]) -> None:
     """Raise InputError at the first daily WOFOST weather value outside PCSE's limits (IRRAD, TMIN, TMAX,
-    TEMP, VAP, WIND, RAIN, E0, ES0, ET0: `dmg_bmi.data.variables`) or a day whose TMIN is above TMAX.
+    TEMP, VAP, WIND, RAIN, E0, ES0, ET0: `dmg_bmi.data.variables`), a day whose TMIN is above TMAX, or one
+    whose VAP is above saturation at TMAX (`dmg_bmi.data.variables.check_saturation`).
 
     `weather[name]` is `[days, ...]`; other names pass; NaN is missing (checked where the days are used).
     The error names `where` (the field or file), the variable, the value, `locate(index)` (the day) and the
@@ -58,6 +59,7 @@ def check_weather(weather: Mapping[str, np.ndarray], where: str,
     for name, values in weather.items():
         check_range(name, values, where, locate)
     check_order("TMIN", "TMAX", weather, where, locate)
+    check_saturation("VAP", "TMAX", weather, where, locate)
 
 
 def irrad_from_srad(srad_w_m2):
@@ -213,7 +215,8 @@ def aorc_hourly_to_wofost_daily(
     the first being `start`. Returns `{name: [n, ...]}` for every name in `WEATHER_NAMES`, in `WEATHER_UNITS`.
     Missing fields, NaN and partial days raise InputError naming the field (and the hour); so does an hourly
     value outside the BMI input's range (`dmg_bmi.variables`, e.g. shortwave below 0 W m-2), and a daily
-    value outside PCSE's weather limits (`check_weather`) names the variable and the day.
+    value outside PCSE's weather limits or a daily VAP above saturation at TMAX (`check_weather`) names the
+    variable and the day.
     """
     missing = [k for k in AORC_INPUTS if hourly.get(k) is None]
     if missing:
@@ -232,9 +235,12 @@ def aorc_hourly_to_wofost_daily(
             raise InputError(f"{name}: non-finite value at hour {int(np.argwhere(~np.isfinite(arr))[0][0])}")
         var = BY_NAME[name]
         _check_hourly(name, arr, var.valid_range, var.units, day0)
-        if day_start_hour_utc:
-            arr = arr[day_start_hour_utc: arr.shape[0] - (24 - day_start_hour_utc)]
         fields[name] = arr
+    hours = {k: v.shape[0] for k, v in fields.items()}
+    if len(set(hours.values())) > 1:
+        raise InputError(f"hourly forcing fields cover different numbers of hours: {hours}")
+    if day_start_hour_utc:
+        fields = {k: v[day_start_hour_utc: v.shape[0] - (24 - day_start_hour_utc)] for k, v in fields.items()}
     n = fields[fc.AORC_TEMP].shape[0] // 24
     doy = day_of_year(day0, n)
     daily = fc.aorc_hourly_series_to_daily(fields, lat_deg, doy, "hamon")

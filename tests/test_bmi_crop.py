@@ -19,6 +19,7 @@ from dmg_bmi.bmi import DeltaModelBmi
 from dmg_bmi.checkpoint import load_checkpoint
 from dmg_bmi.crop_weather import aorc_hourly_to_wofost_daily
 from dmg_bmi.data.crop_dataset import CropCalendar, CropDataset
+from dmg_bmi.data.variables import saturation_vp_pa
 from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.models.crop_checkpoint import build_crop_model, parameter_sets, weather_options
 from dmg_bmi.train.crop import build_crop_tensors, run_model
@@ -57,7 +58,9 @@ def _hourly(n_days: int, start_doy: int, seed: int = 0) -> dict[str, np.ndarray]
         "atmosphere_water__liquid_equivalent_precipitation_rate": np.where(wet, rng.gamma(0.8, 1e-3, h.size),
                                                                            0.0),
         "land_surface_air__temperature": temp,
-        "atmosphere_air_water~vapor__relative_saturation": 0.006 + 0.002 * rng.uniform(size=h.size),
+        # specific humidity (kg kg-1) below saturation (0.622 e_s / p) at the hour's temperature
+        "atmosphere_air_water~vapor__relative_saturation": np.minimum(
+            0.006 + 0.002 * rng.uniform(size=h.size), 0.6 * saturation_vp_pa(temp - 273.15) / 97000.0),
         "land_surface_air__pressure": 97000.0 + 500 * rng.normal(size=h.size),
         "land_surface_radiation~incoming~shortwave__energy_flux": sun,
         "land_surface_radiation~incoming~longwave__energy_flux": np.full(h.size, 300.0),

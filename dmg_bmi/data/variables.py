@@ -31,6 +31,11 @@ Ranges are wide enough for every record and narrow enough to catch a units slip 
   0..40e6 J m-2 d-1, TMIN/TMAX/TEMP -50..60 degC, VAP 0.06..199.3 hPa, RAIN 0..25 cm d-1, E0/ES0/ET0
   0..2.5 cm d-1, WIND 0..100 m s-1, ELEV -300..6000 m. PCSE refuses weather outside them, so the model
   that reproduces it does too (a -60 degC day is refused as WOFOST weather, accepted as HBV forcing).
+- Humidity: vapour pressure at most (1 + `DAILY_SATURATION_TOLERANCE`) x the saturated vapour pressure
+  over water at the day's maximum temperature (Goudriaan 1977, as PCSE's Penman). A daily mean vapour
+  pressure cannot exceed saturation at the day's warmest hour; the 25 % allows for daily means against a
+  temperature that is itself a daily mean (CAMELS NLDAS/Maurer files have tmax == tmin: up to 16 % above on
+  the developer set's basins; PCSE's cases reach 2.6 %). A units slip (hPa as Pa, kPa as hPa) is far above.
 - Crop observations: DVS -0.1 (sowing) .. DVSEND (2.0 in PCSE's crops), with room for noisy estimates;
   biomass at most 100 t ha-1 (above any recorded annual dry-matter yield); rooting depth at most 10 m;
   transpiration at most ET0's 2.5 cm d-1.
@@ -247,3 +252,38 @@ def check_order(low: str, high: str, arrays: Mapping[str, np.ndarray], where: st
         u = units_of(low, "")
         raise InputError(f"{where}: {low} = {lo[index]:.6g} {u} is above {high} = {hi[index]:.6g} {u} "
                          f"{locate(index)} ({low} must not exceed {high}{more})")
+
+
+DAILY_SATURATION_TOLERANCE = 0.25  # fraction above saturation at tmax a daily vapour pressure may reach
+_PA_PER = {"Pa": 1.0, "hPa": 100.0}  # the table's vapour-pressure units in Pa
+
+
+def saturation_vp_pa(t_c):
+    """Saturated vapour pressure over water (Pa) at `t_c` (degC): Goudriaan (1977), PCSE's Penman SVAP."""
+    t = np.asarray(t_c, dtype=np.float64)
+    return 610.588 * np.exp(17.32491 * t / (t + 238.102))
+
+
+def check_saturation(vp: str, t: str, arrays: Mapping[str, np.ndarray], where: str,
+                     locate: Callable[[tuple[int, ...]], str],
+                     tolerance: float = DAILY_SATURATION_TOLERANCE) -> None:
+    """Raise InputError where vapour pressure `arrays[vp]` (table units) exceeds (1 + `tolerance`) x
+    saturation at temperature `arrays[t]` (degC), naming `where`, both values, `locate(index)` (the day) and
+    the relative humidity; either absent passes, NaN passes."""
+    if vp not in arrays or t not in arrays:
+        return
+    pa = _PA_PER[DATASET_VARIABLES[vp].units]
+    e = np.asarray(arrays[vp], dtype=np.float64)
+    temp = np.asarray(arrays[t], dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        limit = (1.0 + tolerance) * saturation_vp_pa(temp) / pa
+    bad = e > limit
+    if bad.any():
+        index = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        count = int(bad.sum())
+        more = f"; {count} such values" if count > 1 else ""
+        rh = 100.0 * e[index] * pa / saturation_vp_pa(temp[index])
+        u = DATASET_VARIABLES[vp].units
+        raise InputError(f"{where}: {vp} = {e[index]:.6g} {u} {locate(index)} is above saturation at {t} = "
+                         f"{temp[index]:.6g} degC (relative humidity {rh:.0f} %; at most "
+                         f"{100 * (1 + tolerance):.0f} % is allowed{more})")
