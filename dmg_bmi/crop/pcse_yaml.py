@@ -4,6 +4,12 @@ A file holds `AgroManagement` (a PCSE campaign list), `ModelParameters` (flat di
 lists), `WeatherVariables` (daily records in PCSE units: IRRAD J m-2 d-1, TMIN/TMAX/TEMP °C, VAP hPa,
 RAIN/E0/ES0/ET0 cm d-1, WIND m s-1, LAT/LON deg), optional `ExternalStates` (daily forced inputs),
 `ModelResults` (daily reference values) and `Precision` (absolute tolerance per variable).
+
+Loading checks what the file holds: UTF-8 text without NUL bytes, valid YAML, numbers where numbers
+belong, consecutive dates, crop and site parameters in their ranges
+(`dmg_bmi.models.phy.wofost72.params.check_params`) and the site's LAT, LON and ELEV within the dataset
+table's lat, lon and elev; errors name the file and the key. The weather's own limits are checked where
+the days are used (`dmg_bmi.crop.batch`, `dmg_bmi.data.crop_dataset`: `check_weather`).
 """
 
 from __future__ import annotations
@@ -17,7 +23,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from dmg_bmi.data.variables import check_range
 from dmg_bmi.errors import InputError
+from dmg_bmi.models.phy.wofost72.params import check_params
+from dmg_bmi.text import read_text
 
 try:
     _Loader = yaml.CSafeLoader
@@ -45,15 +54,34 @@ class PcseCase:
     external: Series | None
 
 
+def read_yaml(path: str | Path, what: str = "PCSE file"):
+    """The YAML document in `path`; unreadable, non-UTF-8 or malformed text raises InputError naming it."""
+    text = read_text(path, what)
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or exc
+        raise InputError(f"{what} {path}: malformed YAML{at}: {problem}") from None
+
+
 def _records(name: str, recs, path) -> Series:
     if not recs:
         return Series([], {})
+    if not isinstance(recs, list) or not all(isinstance(r, dict) for r in recs):
+        raise InputError(f"{path}: {name} must be a list of records (mappings), got {type(recs).__name__}")
     dates = [r["DAY"] for r in recs] if all("DAY" in r for r in recs) else []  # astro results: by row
+    for i, day in enumerate(dates):
+        if not isinstance(day, dt.date):
+            raise InputError(f"{path}: {name} record {i + 1}, key DAY: {day!r} is not a date (YYYY-MM-DD)")
     keys = sorted({k for r in recs for k in r if k != "DAY"})
     values = {}
     for k in keys:
         col = [r.get(k) for r in recs]
-        values[k] = np.array([np.nan if v is None else float(v) for v in col], dtype=float)
+        values[k] = np.array([_number(v, f"{path}: {name} record {i + 1}"
+                                      f"{f' ({dates[i]})' if dates else ''}, key {k}")
+                              for i, v in enumerate(col)], dtype=float)
     for i in range(1, len(dates)):
         if (dates[i] - dates[i - 1]).days != 1:
             raise InputError(
@@ -62,13 +90,31 @@ def _records(name: str, recs, path) -> Series:
     return Series(dates, values)
 
 
+def _number(value, where: str) -> float:
+    """A YAML value as a float (None: NaN, missing); anything else raises InputError naming `where`."""
+    if value is None:
+        return np.nan
+    if not isinstance(value, bool):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    raise InputError(f"{where}: {value!r} is not a number")
+
+
 def _calendar(agro, path) -> dict | None:
     if not agro:
         return None
     found = []
-    for campaign in agro:
+    for i, campaign in enumerate(agro if isinstance(agro, list) else [agro]):
+        if not isinstance(campaign, dict) or not all(isinstance(b, dict | None) for b in campaign.values()):
+            raise InputError(f"{path}: AgroManagement campaign {i + 1} must map a start date to a mapping "
+                             f"(CropCalendar, TimedEvents, StateEvents), got {campaign!r:.80}")
         for start, body in campaign.items():
             if body and body.get("CropCalendar"):
+                if not isinstance(body["CropCalendar"], dict):
+                    raise InputError(f"{path}: AgroManagement CropCalendar must be a mapping, got "
+                                     f"{body['CropCalendar']!r:.80}")
                 found.append(dict(body["CropCalendar"], campaign_start=start))
     if len(found) > 1:
         raise InputError(f"{path}: {len(found)} crop campaigns; only one crop per field is supported")
@@ -78,21 +124,44 @@ def _calendar(agro, path) -> dict | None:
 def load_case(path: str | Path) -> PcseCase:
     """Parse one PCSE YAML test file."""
     path = Path(path)
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.load(fh, Loader=_Loader)
+    data = read_yaml(path, "PCSE test file")
     if not isinstance(data, dict) or "WeatherVariables" not in data:
         raise InputError(f"{path}: not a PCSE test file (no WeatherVariables)")
+    params = data.get("ModelParameters")
+    if params is not None and not isinstance(params, dict):
+        raise InputError(f"{path}: ModelParameters must be a mapping, got {type(params).__name__}")
+    check_params(params or {}, str(path))
+    weather = _records("WeatherVariables", data["WeatherVariables"], path)
+    _check_site_weather(weather, path)
+    precision = data.get("Precision") or {}
+    if not isinstance(precision, dict):
+        raise InputError(f"{path}: Precision must be a mapping, got {type(precision).__name__}")
     return PcseCase(
         name=path.stem,
-        params=data.get("ModelParameters"),
+        params=params,
         calendar=_calendar(data.get("AgroManagement"), path),
-        weather=_records("WeatherVariables", data["WeatherVariables"], path),
+        weather=weather,
         results=_records("ModelResults", data.get("ModelResults"), path),
-        precision={k: float(v) for k, v in (data.get("Precision") or {}).items()},
+        precision={k: _number(v, f"{path}: Precision, key {k}") for k, v in precision.items()},
         external=_records("ExternalStates", data["ExternalStates"], path)
         if data.get("ExternalStates")
         else None,
     )
+
+
+SITE_WEATHER = {"LAT": "lat", "LON": "lon", "ELEV": "elev"}  # weather-record keys -> dataset table names
+
+
+def _check_site_weather(weather: Series, path: Path) -> None:
+    """LAT/LON/ELEV within the dataset table's lat/lon/elev; errors name the file, the key, the value and
+    the day."""
+
+    def on_day(index) -> str:
+        return f"on {weather.dates[index[0]]}" if weather.dates else f"in record {index[0] + 1}"
+
+    for key, name in SITE_WEATHER.items():
+        if key in weather.values:
+            check_range(name, weather.values[key], f"{path}: WeatherVariables key {key}", on_day)
 
 
 def _series_json(s: Series | None):

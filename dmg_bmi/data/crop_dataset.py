@@ -424,43 +424,44 @@ class CropDataset:
 def from_pcse_cases(paths: Sequence[str | Path]) -> tuple[CropDataset, list[dict[str, Any]]]:
     """A `CropDataset` from PCSE reference test files (YAML), and each case's `ModelParameters`.
 
-    Weather comes from `WeatherVariables` (PCSE units), the calendar from the first campaign's
-    `CropCalendar`, attributes `lat`/`lon`/`elev` from the first weather record, and observations from
-    `ModelResults` (every day: DVS, LAI, TAGP, TWSO, TWLV, TWST, TWRT, RD, TRA). Field ids are file stems.
+    Files are read by `dmg_bmi.crop.pcse_yaml.load_case` (which names the file and key of a bad value).
+    Weather comes from `WeatherVariables` (PCSE units), the calendar from the campaign's `CropCalendar`,
+    attributes `lat`/`lon`/`elev` from the first weather record, and observations from `ModelResults`
+    (every day: DVS, LAI, TAGP, TWSO, TWLV, TWST, TWRT, RD, TRA). Field ids are file stems.
     """
-    import yaml
+    from dmg_bmi.crop.pcse_yaml import load_case
 
-    cases = []
-    for path in paths:
-        path = Path(path)
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        for key in ("AgroManagement", "WeatherVariables", "ModelParameters"):
-            if key not in (data or {}):
-                raise InputError(f"{path}: PCSE test file lacks {key!r}")
-        cases.append((path.stem, data))
+    cases = [load_case(p) for p in paths]
+    for path, case in zip(paths, cases, strict=True):
+        lacks = [k for k, ok in (("an AgroManagement CropCalendar", case.calendar),
+                                 ("ModelParameters", case.params),
+                                 ("WeatherVariables with DAY", case.weather.dates)) if not ok]
+        lacks += [f"WeatherVariables key {k!r}" for k in (*WEATHER_NAMES, "LAT", "LON", "ELEV")
+                  if k not in case.weather.values]
+        if lacks:
+            raise InputError(f"{path}: PCSE test file lacks {', '.join(lacks)}")
     obs_names = ("DVS", "LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "RD", "TRA")
-    n_days = max(len(d["WeatherVariables"]) for _, d in cases)
+    n_days = max(len(c.weather.dates) for c in cases)
     weather = np.full((len(cases), n_days, len(WEATHER_NAMES)), np.nan)
     obs = np.full((len(cases), n_days, len(obs_names)), np.nan)
-    starts, calendars, attrs, params = [], [], [], []
-    for i, (_, data) in enumerate(cases):
-        records = data["WeatherVariables"]
-        day0 = _as_date(records[0]["DAY"], "WeatherVariables[0].DAY")
+    starts, calendars, attrs = [], [], []
+    for i, case in enumerate(cases):
+        w, day0 = case.weather, case.weather.dates[0]
         starts.append(np.datetime64(day0, "D"))
-        for rec in records:
-            t = (_as_date(rec["DAY"], "DAY") - day0).days
-            weather[i, t] = [rec[n] for n in WEATHER_NAMES]
-        for rec in data.get("ModelResults") or []:
-            t = (_as_date(rec["DAY"], "DAY") - day0).days
-            obs[i, t] = [rec.get(n, np.nan) if rec.get(n) is not None else np.nan for n in obs_names]
-        campaign = next(iter(data["AgroManagement"][0].values()))
-        calendars.append(CropCalendar.from_dict(campaign["CropCalendar"]))
-        attrs.append([records[0]["LAT"], records[0]["LON"], records[0]["ELEV"]])
-        params.append(dict(data["ModelParameters"]))
-    ds = CropDataset(fields=[name for name, _ in cases], sites=[f"{a[0]:.4f},{a[1]:.4f}" for a in attrs],
+        weather[i, :len(w.dates)] = np.stack([w.values[n] for n in WEATHER_NAMES], axis=-1)
+        for t, day in enumerate(case.results.dates):
+            if not w.dates[0] <= day <= w.dates[-1]:
+                raise InputError(f"{paths[i]}: ModelResults day {day} is outside the weather "
+                                 f"({w.dates[0]}..{w.dates[-1]})")
+            obs[i, (day - day0).days] = [case.results.values[n][t] if n in case.results.values else np.nan
+                                         for n in obs_names]
+        calendars.append(CropCalendar.from_dict({k: v for k, v in case.calendar.items()
+                                                 if k != "campaign_start"}))
+        attrs.append([w.values[k][0] for k in ("LAT", "LON", "ELEV")])
+    ds = CropDataset(fields=[c.name for c in cases], sites=[f"{a[0]:.4f},{a[1]:.4f}" for a in attrs],
                      weather_start=np.asarray(starts), weather=weather, attributes=np.asarray(attrs),
                      attribute_names=tuple(REQUIRED_ATTRIBUTES),
                      attribute_units=tuple(REQUIRED_ATTRIBUTES.values()), calendars=calendars,
                      observations=obs, obs_names=obs_names, obs_units=tuple(OBS_UNITS[n] for n in obs_names),
                      metadata={"source": "PCSE reference cases"})
-    return ds.conform(f"PCSE cases in {Path(paths[0]).parent}"), params
+    return ds.conform(f"PCSE cases in {Path(paths[0]).parent}"), [dict(c.params) for c in cases]

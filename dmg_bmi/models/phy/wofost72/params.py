@@ -7,6 +7,10 @@ A learnable multiplicative scale of a table's y-values is the pseudo-parameter `
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
 import torch
 
 from dmg_bmi.errors import InputError
@@ -58,6 +62,79 @@ _BOUNDS = {
     "VERNSAT": (10.0, 100.0), "VERNBASE": (0.0, 30.0), "AMAXTB_SCALE": (0.5, 1.5),
     "SLATB_SCALE": (0.5, 1.5), "EFFTB_SCALE": (0.5, 1.5),
 }  # fmt: skip
+
+# What a WOFOST 7.2 parameter file (crop and site) may hold, in PCSE units: `check_params` refuses the rest.
+# Sources: the WOFOST 7.2 manual (Supit et al. 1994; de Wit et al. 2019, "WOFOST developer's response",
+# Agric. Syst. 168) and PCSE's parameter docs for meanings and units; the bounds are physical sense, wide
+# enough for every crop in the WOFOST crop-parameter repository and every PCSE reference case
+# (e.g. TDWI 0.51..75, TSUM1 150..1300, SPAN 22.8..40 in the 45 cases): fractions and conversion
+# efficiencies in [0, 1], day lengths in [0, 24] h (-99 = unused, PCSE's value where IDSL = 0), temperatures
+# of a crop's life, temperature sums up to 5000 degC d (a whole warm year's), depths within the 10 m of the
+# dataset table's RD.
+PARAM_RANGES: dict[str, tuple[float, float]] = {
+    # crop: phenology
+    "TSUMEM": (0.0, 1000.0), "TBASEM": (-10.0, 20.0), "TEFFMX": (0.0, 50.0), "TSUM1": (0.0, 5000.0),
+    "TSUM2": (0.0, 5000.0), "IDSL": (0.0, 2.0), "DLO": (0.0, 24.0), "DLC": (0.0, 24.0), "DVSI": (0.0, 2.0),
+    "DVSEND": (1.0, 3.0), "VERNSAT": (0.0, 365.0), "VERNBASE": (0.0, 365.0), "VERNDVS": (0.0, 2.0),
+    # crop: growth, respiration, leaves, roots
+    "CVL": (0.1, 1.0), "CVO": (0.1, 1.0), "CVR": (0.1, 1.0), "CVS": (0.1, 1.0), "Q10": (1.0, 5.0),
+    "RML": (0.0, 0.1), "RMO": (0.0, 0.1), "RMR": (0.0, 0.1), "RMS": (0.0, 0.1), "CFET": (0.0, 2.0),
+    "DEPNR": (1.0, 5.0), "RDI": (0.0, 1000.0), "RRI": (0.0, 10.0), "RDMCR": (0.0, 1000.0),
+    "TDWI": (0.0, 5000.0), "SPA": (0.0, 0.1), "SPAN": (1.0, 365.0), "TBASE": (-10.0, 20.0),
+    "PERDL": (0.0, 1.0), "RGRLAI": (0.0, 1.0), "LAIEM": (0.0, 10.0),
+    # site and soil (volumetric fractions, cm, cm d-1, ppm)
+    "SM0": (0.0, 1.0), "SMFCF": (0.0, 1.0), "SMW": (0.0, 1.0), "SMLIM": (0.0, 1.0), "CRAIRC": (0.0, 1.0),
+    "RDMSOL": (0.0, 1000.0), "WAV": (0.0, 1000.0), "SSI": (0.0, 100.0), "SSMAX": (0.0, 100.0),
+    "K0": (0.0, 1e5), "KSUB": (0.0, 1e5), "SOPE": (0.0, 1e5), "CO2": (100.0, 2000.0),
+    "IFUNRN": (0.0, 1.0), "NOTINF": (0.0, 1.0), "IAIRDU": (0.0, 1.0), "IOX": (0.0, 1.0),
+}  # fmt: skip
+UNUSED = {"DLO": -99.0, "DLC": -99.0}  # PCSE's "not used" value of a parameter, accepted besides its range
+# Ranges of the y-values of AFGEN tables (x is checked by `dmg_bmi.crop.tables.parse_afgen`).
+TABLE_Y_RANGES: dict[str, tuple[float, float]] = {
+    "AMAXTB": (0.0, 150.0), "DTSMTB": (0.0, 100.0), "EFFTB": (0.0, 1.0), "KDIFTB": (0.0, 3.0),
+    "FLTB": (0.0, 1.0), "FOTB": (0.0, 1.0), "FRTB": (0.0, 1.0), "FSTB": (0.0, 1.0), "RFSETB": (0.0, 1.0),
+    "RDRRTB": (0.0, 1.0), "RDRSTB": (0.0, 1.0), "SLATB": (0.0, 0.05), "SSATB": (0.0, 0.05),
+    "TMNFTB": (0.0, 1.0), "TMPFTB": (0.0, 1.0), "VERNRTB": (0.0, 1.0),
+}  # fmt: skip
+
+
+def _number(value: Any) -> float | None:
+    """`value` as a float (a YAML 1.1 string such as '1e3' too); None for a bool or a non-number."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_value(label: str, value: Any, valid: tuple[float, float], where: str, units: str = "",
+                 unused: float | None = None) -> None:
+    """InputError naming `where`, `label`, the value and the range unless `value` is a number in `valid`."""
+    x = _number(value)
+    if x is None:
+        raise InputError(f"{where}: parameter {label} = {value!r} is not a number")
+    lo, hi = valid
+    if not (lo <= x <= hi or x == unused):
+        u = f" {units}" if units else ""
+        also = f" (or {unused:g}: unused)" if unused is not None else ""
+        raise InputError(f"{where}: parameter {label} = {x:g}{u} is outside the allowed range "
+                         f"[{lo:g}, {hi:g}]{u}{also}")
+
+
+def check_params(params: Mapping[str, Any], where: str) -> None:
+    """Raise InputError naming `where` (the file), the parameter, the value, its units and the allowed range
+    for a scalar of `PARAM_RANGES` that is not a number in its range (`UNUSED` values pass), or an AFGEN
+    table of `TABLE_Y_RANGES` that is not a flat list of numbers or has a y-value out of its range."""
+    for name, value in params.items():
+        if name in PARAM_RANGES:
+            _check_value(name, value, PARAM_RANGES[name], where, UNITS.get(name, ""), UNUSED.get(name))
+        elif name in TABLE_Y_RANGES:
+            if not isinstance(value, list):
+                raise InputError(f"{where}: parameter {name} = {value!r} is not an AFGEN table (a flat list "
+                                 "x1, y1, x2, y2, ...)")
+            for k, v in enumerate(value):
+                _check_value(f"{name}[{k}]", v, TABLE_Y_RANGES[name] if k % 2 else (-np.inf, np.inf), where)
 
 
 def param_specs() -> tuple[ParamSpec, ...]:
@@ -116,17 +193,17 @@ def prepare(params: dict[str, torch.Tensor], batch: int | None = None) -> dict:
 
 def load_params_file(path, dtype=torch.float64) -> dict[str, torch.Tensor]:
     """A PCSE parameter YAML (flat dict, or a test file's `ModelParameters`) -> one-field tensors `[1]`,
-    `[1, N, 2]` (tables truncated by PCSE's AFGEN rule)."""
-    import yaml
-
+    `[1, N, 2]` (tables truncated by PCSE's AFGEN rule). Values are checked by `check_params`; unreadable
+    or malformed files raise InputError naming the file."""
+    from dmg_bmi.crop.pcse_yaml import read_yaml
     from dmg_bmi.crop.tables import parse_afgen
 
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+    data = read_yaml(path, "WOFOST parameter file")
     if isinstance(data, dict) and "ModelParameters" in data:
         data = data["ModelParameters"]
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping of WOFOST parameters")
+    check_params(data, str(path))
     out = {}
     for name, value in data.items():
         if name in TABLES or name == "VERNRTB":
