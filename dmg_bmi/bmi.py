@@ -37,6 +37,7 @@ stepped once per day by `dmg_bmi.ngen.crop_days.CropDays`, the crop calendar fro
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -98,11 +99,19 @@ class DeltaModelBmi(Bmi):
 
     # ------------------------------------------------------------------ control
     def initialize(self, config_file: str) -> None:
-        """Read the YAML config (paths relative to it), load the checkpoint(s) and set up the chains."""
+        """Read the YAML config (paths relative to it), load the checkpoint(s) and set up the chains.
+        `config_file` must be a path (str or os.PathLike) of a file; anything else raises ConfigError."""
         from dmg_bmi.crop_handler import CropHandler, is_crop_checkpoint
         from dmg_bmi.handler import ModelHandler  # keep `import dmg_bmi.bmi` light
 
-        cfg, base = load_bmi_config(config_file)
+        if not isinstance(config_file, (str, os.PathLike)) or not str(config_file).strip():
+            raise ConfigError(f"initialize: config_file must be the path of a BMI YAML file, got "
+                              f"{config_file!r} ({type(config_file).__name__})")
+        try:
+            cfg, base = load_bmi_config(config_file)
+        except OSError as exc:  # e.g. a file name too long for the file system
+            raise ConfigError(f"initialize: cannot read config file {str(config_file)[:200]!r}: "
+                              f"{exc.strerror or exc}") from None
         paths, weights = member_paths(cfg, base)
         self._cfg = cfg
         crop = [is_crop_checkpoint(p) for p in paths]

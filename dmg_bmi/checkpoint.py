@@ -221,16 +221,25 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 
 
 def _read(path: Path) -> Any:
-    """torch.load(weights_only=True) with the failure classified: missing, truncated, corrupt, foreign."""
+    """torch.load(weights_only=True) with the failure classified: missing, unreadable, truncated, corrupt,
+    foreign. Every error of the zip reader or torch.load (whatever its type) is a CheckpointError naming
+    `path`."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    with open(path, "rb") as f:
-        head = f.read(4)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+        is_zip = zipfile.is_zipfile(path)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the checkpoint: {exc.strerror or exc}") from None
+    except Exception as exc:  # is_zipfile raises BadZipFile on some damaged end records
+        raise CheckpointError(f"{path}: corrupt checkpoint: the zip archive's end record is damaged "
+                              f"({type(exc).__name__}: {exc})") from None
     if len(head) < 4 and _ZIP_MAGIC.startswith(head):
         raise CheckpointError(f"{path}: truncated checkpoint ({len(head)} bytes)")
     if head != _ZIP_MAGIC:
         raise CheckpointError(f"{path}: corrupt checkpoint: not a torch zip archive (magic bytes {head!r})")
-    if not zipfile.is_zipfile(path):
+    if not is_zip:
         raise CheckpointError(f"{path}: truncated checkpoint: the zip archive's end record is missing "
                               f"({path.stat().st_size} bytes; was the write interrupted?)")
     try:

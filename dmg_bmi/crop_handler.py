@@ -36,11 +36,17 @@ from dmg_bmi.models.crop_checkpoint import (
 from dmg_bmi.models.crop_delta import PHYSICS_WEATHER, base_params
 from dmg_bmi.models.phy.wofost72 import leaves
 from dmg_bmi.models.phy.wofost72.physics import Wofost72PP
-from dmg_bmi.ngen.payload import array, check_keys
+from dmg_bmi.ngen.payload import array, check_keys, check_range
 from dmg_bmi.variables import INPUT_NAMES
 
 OUTPUTS = ("DVS", "LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "RD", "TRA")
 _SLOTS = frozenset(leaves.new_buffers(1, 0, torch.float64, "cpu"))  # leaf-class arrays: one slot per run day
+_UNWRITTEN = float(np.finfo(np.float64).max)  # what an unwritten leaf-class slot holds (`leaves.new_buffers`)
+# The largest magnitude of a restored crop state number. The largest are dry-matter pools and totals in
+# kg ha-1 (a potato season: GASST ~3e4, WSO ~1.3e4; the most productive crops stay below ~1e5 kg ha-1 of dry
+# matter), the rest are far smaller (TSUM < 1e4 degC d, LAI < 20, root depth < 1e3 cm). 1e6 is ten times any
+# crop on Earth: a larger value is a damaged or forged state, not physics.
+CROP_STATE_MAX = 1e6
 _CACHE: dict[tuple, tuple] = {}
 
 
@@ -163,7 +169,8 @@ class CropHandler:
 
     def state_from_arrays(self, arrays: dict[str, np.ndarray], prefix: str = "") -> dict:
         """Inverse of `state_to_arrays` (the keys under `prefix`), typed like `initial_state()`; other keys,
-        kinds (bool, integer, float) or shapes and non-finite numbers raise StateError naming the array.
+        kinds (bool, integer, float) or shapes, non-finite numbers and numbers beyond +-`CROP_STATE_MAX`
+        (unwritten leaf-class slots aside) raise StateError naming the array (and index and value).
 
         The leaf-class arrays may have another slot count (a state saved by a run of another length): the
         slots before the state's day are kept, the others are empty (a written slot that does not fit
@@ -173,7 +180,13 @@ class CropHandler:
         out = {}
         for k, v in ref.items():
             kind = "b" if v.dtype == torch.bool else "f" if v.is_floating_point() else "i"
-            value = torch.as_tensor(array(arrays, prefix + k, kind=kind)).to(v.dtype)
+            raw = array(arrays, prefix + k, kind=kind)
+            if kind == "f":
+                numbers = np.where(raw == _UNWRITTEN, 0.0, raw) if k in _SLOTS else raw
+                check_range(prefix + k, numbers, -CROP_STATE_MAX, CROP_STATE_MAX,
+                            " (a crop state number is at most 1e6 in magnitude: ten times any crop's dry "
+                            "matter in kg ha-1)")
+            value = torch.as_tensor(raw).to(v.dtype)
             if k in _SLOTS and value.ndim == 2 and value.shape[0] == v.shape[0]:
                 value = self._fit_slots(prefix + k, value, v)
             if tuple(v.shape) != tuple(value.shape):

@@ -34,12 +34,16 @@ from dmg_bmi.forcing import InputDerivation
 from dmg_bmi.models.crop_checkpoint import is_crop
 from dmg_bmi.models.phy.hbv_core import STORES
 from dmg_bmi.models.phy.ops import NUMPY
-from dmg_bmi.ngen.payload import array, check_keys
+from dmg_bmi.ngen.payload import array, check_keys, check_range
 from dmg_bmi.normalization import _log_transform
 from dmg_bmi.variables import INPUT_NAMES
 
 _CACHE: dict[tuple, _Loaded] = {}
 _STORES = frozenset((*STORES, "route_tail"))  # HBV water stores and routing water in transit (mm, >= 0)
+# The most water (mm) a restored store may hold: 1e6 mm is 1 km of water, over 80 years of the wettest
+# place's rain (Mawsynram, ~11 900 mm/yr) kept without any loss, far above any soil (field capacity
+# <= ~1e3 mm) or HBV snow tower; a larger value is a damaged or forged state, not physics.
+STORE_MAX_MM = 1e6
 # Daily model inputs (names of `aorc_hourly_to_daily`) -> the AORC fields they are computed from.
 DAILY_SOURCES: dict[str, tuple[str, ...]] = {
     "P": (F.AORC_PRECIP,), "prcp": (F.AORC_PRECIP,), "T": (F.AORC_TEMP,), "tmean": (F.AORC_TEMP,),
@@ -317,8 +321,8 @@ class ModelHandler:
 
     def state_from_arrays(self, arrays: dict[str, np.ndarray], prefix: str = "") -> tuple:
         """Inverse of `state_to_arrays` (the keys under `prefix`), shaped like `initial_state()`. Other keys,
-        shapes or list lengths, non-finite values or a negative water store (mm) raise StateError naming the
-        array and its value."""
+        shapes or list lengths, non-finite values or a water store (mm) outside 0..`STORE_MAX_MM` raise
+        StateError naming the array, the index and the value."""
         template = self.initial_state()
         ref = self.state_to_arrays(template)
         check_keys(ref, arrays, prefix)
@@ -326,6 +330,9 @@ class ModelHandler:
         for key, value in ref.items():
             store = key.rsplit("/", 1)[-1] in _STORES
             checked[key] = array(arrays, prefix + key, value.shape, lo=0.0 if store else None)
+            if store:
+                check_range(prefix + key, checked[key], None, STORE_MAX_MM,
+                            " mm (1 km of water: no catchment store holds that much)")
             if key.endswith("#len") and not np.array_equal(checked[key], value):
                 raise StateError(f"state array {prefix + key!r} = {checked[key].tolist()}, this model has "
                                  f"{value.tolist()}")

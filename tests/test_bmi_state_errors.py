@@ -103,7 +103,7 @@ def test_truncated_or_cut_payloads_are_named(tmp_path, hamon_ckpt, forcing, blob
         (bytes(method), ARCHIVE.replace("corrupt", r"corrupt: NotImplementedError")),
         (not_object, r"state header is a JSON list, not an object"),
         (b"DMGBMIST" + struct.pack("<II", 7, 2) + b"{}", r"state payload version 7 is not one this dmg_bmi "
-                                                         r"reads \(1\.\.1\)"),
+                                                         r"reads \(1\.\.2\)"),
     ])
 
 
@@ -286,3 +286,69 @@ def test_a_failed_restore_does_not_leave_its_announced_size(tmp_path, hamon_ckpt
                                          rf"{len(blob) + 1}"):
         restore(bmi, blob)
     assert bmi.get_var_nbytes(STATE) == size
+
+
+def test_absurd_but_finite_stores_are_refused(tmp_path, hamon_ckpt, forcing, blob):
+    """Issue 10 (S4): 1e30 mm in an HBV store (or in routing water in transit) restored silently before;
+    now a store above 1e6 mm (1 km of water) is named with its index and value. A large but possible store
+    still restores."""
+    _, arrays = payload.decode(blob)
+    tail = "chains/chain2/m0/phy/route_tail"
+    huge_tail = arrays[tail].copy()
+    huge_tail.flat[3] = 2e6
+    above = r"above its maximum 1000000\.0 mm \(1 km of water: no catchment store holds that much\)"
+    bmi, ref = at_hour(tmp_path, hamon_ckpt, forcing), at_hour(tmp_path, hamon_ckpt, forcing)
+    refused_and_untouched(bmi, ref, forcing, [
+        (changed(blob, **{SM: np.full_like(arrays[SM], 1e30)}), rf"state array '{SM}' holds 1e\+30 at flat "
+                                                                rf"index 0, {above}"),
+        (changed(blob, **{tail: huge_tail}),
+         rf"state array '{tail}' holds 2000000\.0 at flat index 3, {above}"),
+    ])
+    restore(bmi, changed(blob, **{SM: np.full_like(arrays[SM], 5e3)}))  # a wet soil: accepted
+
+
+def test_absurd_crop_states_are_refused(tmp_path):
+    """1e30 kg ha-1 of storage organs restored silently before; unwritten leaf-class slots (float max) are
+    not numbers of the crop and still restore."""
+    field = crop_field(tmp_path)
+    feed(field, _hourly(2, 91), range(48))
+    field.set_value("ngen::serialization_create", np.array([1], dtype=np.int64))
+    state = bytes(field.get_value_ptr(STATE))
+    _, arrays = payload.decode(state)
+    assert arrays["chains/crop/LV_W"].max() == np.finfo(np.float64).max
+    for key, value in (("chains/crop/WSO", 1e30), ("chains/crop/TSUM", -2e6)):
+        side = "above its maximum 1000000.0" if value > 0 else "below its minimum -1000000.0"
+        message = f"{STATE}: state array '{key}' holds {value} at flat index 0, {side} (a crop state"
+        with pytest.raises(StateError, match=re.escape(message)):
+            restore(field, changed(state, **{key: np.array([value])}))
+    restore(field, state)
+    assert field.get_current_time() == 48 * 3600.0
+
+
+def test_a_flipped_digit_in_the_time_fails_the_digest(tmp_path, hamon_ckpt, forcing, blob):
+    """Issue 10 (S5): the header was covered by no checksum, so a state whose `time` lost one hour (a digit
+    flipped, the header as long as before) restored silently one step early; now the digest names it."""
+    head, _ = payload.decode(blob)
+    assert head["time"] == "2015-12-02T06:00:00Z"
+    early = blob.replace(b'"time": "2015-12-02T06', b'"time": "2015-12-02T05')
+    assert early != blob and len(early) == len(blob)
+    bmi, ref = at_hour(tmp_path, hamon_ckpt, forcing), at_hour(tmp_path, hamon_ckpt, forcing)
+    refused_and_untouched(bmi, ref, forcing, [(early, r"the state does not match its sha256 digest")])
+    (tmp_path / "early.state").write_bytes(early)
+    with pytest.raises(StateError, match=re.escape(f"{tmp_path / 'early.state'}: the state does not match")):
+        payload.read_state(early, head["fingerprint"], str(tmp_path / "early.state"))
+
+
+def test_bit_flips_all_over_a_real_state_are_named(blob):
+    """Issue 10 (R2), on a real BMI state: one bit flipped every 97 bytes (about 800 places): each decode is a
+    StateError naming the source, or gives the very same header and arrays."""
+    ref_head, ref_arrays = payload.decode(blob)
+    for i in range(0, len(blob), 97):
+        flipped = blob[:i] + bytes([blob[i] ^ (1 << (i % 8))]) + blob[i + 1:]
+        try:
+            head, arrays = payload.decode(flipped, "basin.state")
+        except StateError as exc:
+            assert str(exc).startswith("basin.state: ")
+            continue
+        assert head == ref_head and arrays.keys() == ref_arrays.keys()
+        assert all(np.array_equal(arrays[k], v) and arrays[k].dtype == v.dtype for k, v in ref_arrays.items())

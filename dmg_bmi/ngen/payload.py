@@ -11,15 +11,20 @@ UTC wall-clock time the state is at, i.e. the start of the next step, ISO 8601 s
 input, in BMI input units, NaN where unset), `chains/n` (records taken) and `chains/ring` (the latest day of
 records, `[86400 / time_step, inputs]`). Each model checks its own arrays with `array`. Every failure is a
 `StateError` naming the source (file or protocol variable), the field or array, and its value.
+
+Integrity: since payload version 2 the header's `sha256` field digests every other header field and every
+array (name, dtype, shape, bytes), so a flipped digit in, say, the `time` is refused (`decode`), not
+restored at the wrong time. Version 1 payloads (no digest, written before) are still read: each field and
+array is checked as above, but nothing guards them against a change that keeps them plausible.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
 import struct
-import zipfile
 from datetime import datetime, timezone
 
 import numpy as np
@@ -28,7 +33,7 @@ from dmg_bmi import variables as V
 from dmg_bmi.errors import StateError
 
 MAGIC = b"DMGBMIST"
-VERSION = 1
+VERSION = 2
 STATE_FORMAT = "dmg_bmi.bmi_state"
 _PREFIX = struct.Struct("<8sII")
 _ZIP_MAGIC = b"PK\x03\x04"  # a torch checkpoint (.pt) is a zip archive
@@ -37,11 +42,26 @@ _KINDS = {"f": ("fiu", "numbers"), "i": ("iu", "whole numbers"), "b": ("b", "boo
 
 
 def encode(header: dict, arrays: dict[str, np.ndarray]) -> bytes:
-    """Pack a JSON-able `header` and named arrays into one payload."""
-    head = json.dumps({**header, "payload_version": VERSION}, sort_keys=True).encode("utf-8")
+    """Pack a JSON-able `header` and named arrays into one payload, with its digest (module docstring; a
+    `sha256` in `header` is replaced)."""
+    body = {k: v for k, v in header.items() if k != "sha256"}
+    body["payload_version"] = VERSION
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    head = json.dumps({**body, "sha256": _digest(body, arrays)}, sort_keys=True).encode("utf-8")
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return _PREFIX.pack(MAGIC, VERSION, len(head)) + head + buf.getvalue()
+
+
+def _digest(header: dict, arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of the canonical JSON of `header` and of each array (sorted by name: name, dtype, shape,
+    bytes)."""
+    h = hashlib.sha256(json.dumps(header, sort_keys=True).encode("utf-8"))
+    for key in sorted(arrays):
+        value = arrays[key]
+        h.update(f"\0{key}\0{value.dtype.str}\0{value.shape}\0".encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    return h.hexdigest()
 
 
 def decode(data: bytes, source: str = "state payload") -> tuple[dict, dict[str, np.ndarray]]:
@@ -78,10 +98,14 @@ def decode(data: bytes, source: str = "state payload") -> tuple[dict, dict[str, 
     try:
         with np.load(io.BytesIO(archive), allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
-    except (ValueError, OSError, EOFError, KeyError, NotImplementedError, struct.error,
-            zipfile.BadZipFile) as exc:
+    except Exception as exc:  # zipfile and numpy raise many types (BadZipFile, RuntimeError 'encrypted', ...)
         raise StateError(f"{source}: the state's array archive ({len(archive)} bytes after the header) is "
                          f"truncated or corrupt: {type(exc).__name__}: {exc}") from None
+    if version >= 2:
+        digest = header.pop("sha256", None)
+        if digest != _digest(header, arrays):
+            raise StateError(f"{source}: the state does not match its sha256 digest (header field 'sha256' "
+                             f"= {digest!r}): its header or arrays were changed or damaged")
     return header, arrays
 
 
@@ -138,11 +162,21 @@ def array(arrays: dict[str, np.ndarray], key: str, shape: tuple[int, ...] | None
                              f"({bad.size} non-finite value(s)): a state holds finite numbers only")
     elif kind == "i":
         value = value.astype(np.int64)
-    if lo is not None and value.size and value.min() < lo:
-        i = int(np.argmin(value))
-        raise StateError(f"state array {key!r} holds {value.flat[i]} at flat index {i}, below its minimum "
-                         f"{lo}")
+    check_range(key, value, lo, None)
     return value
+
+
+def check_range(key: str, value: np.ndarray, lo: float | None, hi: float | None, why: str = "") -> None:
+    """Every number of state array `key` lies in `lo`..`hi` (None: unbounded), else StateError naming the
+    array, the flat index and the value (`why`: the bound's reason, appended)."""
+    for bound, below in ((lo, True), (hi, False)):
+        if bound is None or not value.size:
+            continue
+        i = int(np.argmin(value) if below else np.argmax(value))
+        if (value.flat[i] < bound) if below else (value.flat[i] > bound):
+            side = "below its minimum" if below else "above its maximum"
+            raise StateError(f"state array {key!r} holds {value.flat[i]} at flat index {i}, {side} {bound}"
+                             f"{why}")
 
 
 def record_count(arrays: dict[str, np.ndarray], key: str) -> int:

@@ -9,7 +9,8 @@ Kill safety. After each epoch the trainers write `last.pt` first, then copy it b
 `model_epochNNN.pt` every `run.save_every` epochs); `last.pt` records their names (`training.copies`). Every
 write is atomic, so a kill at any moment leaves `last.pt` either at the previous epoch, whose copies were all
 written, or at this epoch, whose missing copies `restore_copies` writes again from `last.pt` itself when the
-run is resumed.
+run is resumed; it also deletes the temp files of writes the kill cut short. `check_resume` refuses to resume
+under a config that changes what a resumed run keeps (the trainers call it before loading any weight).
 """
 
 from __future__ import annotations
@@ -21,15 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dmg_bmi.atomic import atomic_path
+from dmg_bmi.atomic import atomic_path, remove_stale_temps
 from dmg_bmi.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from dmg_bmi.errors import CheckpointError
+from dmg_bmi.errors import CheckpointError, ConfigError
 from dmg_bmi.forcing import InputDerivation
 from dmg_bmi.models.delta import DeltaModel
 from dmg_bmi.normalization import Normalizer
 from dmg_bmi.train import rundir
 
-LAST = "last.pt"
+LAST = rundir.LAST_NAME
 BEST = "best.pt"
 
 
@@ -99,6 +100,22 @@ def load_training_checkpoint(path: str | Path) -> TrainingState:
     )
 
 
+def check_resume(cfg, state: TrainingState, where: str) -> None:
+    """Refuse (ConfigError naming `where`, e.g. the checkpoint, and each key) to resume `state` under `cfg`
+    when they differ in what a resumed run keeps (`train.config.resume_differences`: network, physics,
+    optimizer); called before any weight is loaded, where a changed network would only give a size
+    mismatch."""
+    from dmg_bmi.train.config import resume_differences
+
+    differences = resume_differences(cfg, (state.checkpoint.training or {}).get("experiment") or {})
+    if differences:
+        raise ConfigError(
+            f"{where}: the config differs from the checkpoint's in {'; '.join(differences)} (checkpoint "
+            "-> now). A resumed run keeps its network, physics and optimizer: undo these changes, or start a "
+            "new run instead of resuming"
+        )
+
+
 def epoch_copies(epoch: int, is_best: bool, save_every: int) -> list[str]:
     """Files that hold a copy of an epoch's `last.pt`: `best.pt` at an improving epoch, `model_epochNNN.pt`
     every `save_every` epochs (module docstring)."""
@@ -116,8 +133,11 @@ def write_copies(last: Path, copies: list[str]) -> None:
 
 def restore_copies(state: TrainingState) -> list[Path]:
     """Write again every file that the resume checkpoint promises (`training.copies`, the same bytes) and that
-    is missing or differs, e.g. after a kill between `last.pt` and its copies; returns (and prints) them."""
+    is missing or differs, e.g. after a kill between `last.pt` and its copies; returns (and prints) them.
+    Temp files that killed writes left in the run folder (`atomic.remove_stale_temps`) are deleted first."""
     source = Path(state.checkpoint.path).resolve()
+    for stale in remove_stale_temps(source.parent):
+        print(f"removed {stale}: the temp file of a write the stopped run did not finish", flush=True)
     written = []
     for name in state.checkpoint.training.get("copies", []):
         target = source.parent / name

@@ -9,11 +9,14 @@
 
 The run's own files (config, log, checkpoints) are written atomically (`dmg_bmi.atomic`).
 `check_output_folder` refuses, before any work, an output folder that cannot be made or written (a file in
-its path, a read-only file system).
+its path, a read-only file system). A run that fails before its first `last.pt` leaves nothing behind
+(`discard_on_failure`); temp files of writes killed mid-way are deleted when a run starts or resumes there.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import csv
 import datetime as dt
 import io
@@ -24,13 +27,16 @@ from pathlib import Path
 import yaml
 
 from dmg_bmi import __version__
-from dmg_bmi.atomic import write_text
+from dmg_bmi.atomic import remove_stale_temps, write_text
 from dmg_bmi.config import load_yaml
 from dmg_bmi.errors import ConfigError
 
 CONFIG_NAME = "config.yaml"
 LOG_NAME = "train_log.csv"
 LOG_FIELDS = ("epoch", "loss", "lr", "skipped_batches", "seconds")
+LAST_NAME = "last.pt"
+# (folder, made here) of each run folder `create_run_dir` makes inside `discard_on_failure`
+_MADE: contextvars.ContextVar[list[tuple[Path, bool]] | None] = contextvars.ContextVar("made", default=None)
 
 
 def create_run_dir(parent: str | Path, name: str, exact: str | Path | None = None) -> Path:
@@ -42,10 +48,38 @@ def create_run_dir(parent: str | Path, name: str, exact: str | Path | None = Non
         path = Path(parent) / f"{name}_{stamp}"
     key = "run.exact_dir" if exact is not None else "run.run_dir"
     check_output_folder(path, key)
+    if path.is_dir():  # a killed write's temp file does not make a folder "not empty"
+        remove_stale_temps(path)
     if path.exists() and any(path.iterdir()):
         raise ConfigError(f"{key}: {path} already exists and is not empty; pick another name")
+    made = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
+    tracked = _MADE.get()
+    if tracked is not None:
+        tracked.append((path, made))
     return path
+
+
+@contextlib.contextmanager
+def discard_on_failure():
+    """If the block raises, each run folder `create_run_dir` made in it that has no `last.pt` yet loses what
+    the run wrote there (config.yaml, train_log.csv, temp files), and is removed if the run made it: a run
+    that failed before its first epoch was saved leaves nothing that looks like a run."""
+    token = _MADE.set([])
+    try:
+        yield
+    except BaseException:
+        for path, made in _MADE.get():
+            if not (path / LAST_NAME).exists():
+                with contextlib.suppress(OSError):  # never hide the failure itself
+                    for name in (CONFIG_NAME, LOG_NAME):
+                        (path / name).unlink(missing_ok=True)
+                    remove_stale_temps(path)
+                    if made:
+                        path.rmdir()
+        raise
+    finally:
+        _MADE.reset(token)
 
 
 def check_output_folder(path: str | Path, key: str) -> None:

@@ -24,6 +24,7 @@ from dmg_bmi.train import distributed, rundir
 from dmg_bmi.train.checkpoints import (
     BEST,
     LAST,
+    check_resume,
     epoch_copies,
     load_training_checkpoint,
     restore_copies,
@@ -111,26 +112,33 @@ def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> TrainResul
     """Train a delta model as configured; returns where the run directory and checkpoints are.
 
     resume: a checkpoint written by this trainer; training continues in its run directory from the next
-    epoch, up to `cfg.train.epochs`.
+    epoch, up to `cfg.train.epochs`. A `cfg` that changes what a resumed run keeps raises ConfigError
+    (`check_resume`) before any weight is loaded. A run that fails before its first `last.pt` leaves no
+    run folder behind (`rundir.discard_on_failure`).
     """
-    if cfg.data.kind == "crop":  # δWOFOST: fields and sparse observations (dmg_bmi.train.crop)
-        from dmg_bmi.train.crop import train_crop
+    state = None
+    if resume is not None:
+        state = load_training_checkpoint(resume)
+        check_resume(cfg, state, f"resume {resume}")
+    with rundir.discard_on_failure():
+        if cfg.data.kind == "crop":  # δWOFOST: fields and sparse observations (dmg_bmi.train.crop)
+            from dmg_bmi.train.crop import train_crop
 
-        return train_crop(cfg, resume)
-    ctx, device = distributed.setup(cfg.run.device)
-    try:
-        return _train(cfg, resume, ctx, device)
-    finally:
-        distributed.teardown(ctx)
+            return train_crop(cfg, resume)
+        ctx, device = distributed.setup(cfg.run.device)
+        try:
+            return _train(cfg, resume, state, ctx, device)
+        finally:
+            distributed.teardown(ctx)
 
 
-def _train(cfg: ExperimentConfig, resume, ctx: distributed.DistContext, device: torch.device) -> TrainResult:
+def _train(cfg: ExperimentConfig, resume, state, ctx: distributed.DistContext,
+           device: torch.device) -> TrainResult:
     tcfg = cfg.train
     warmup = cfg.model.phy.warmup
     torch.manual_seed(cfg.run.seed)
-    start_epoch, best_loss, state = 1, math.inf, None
-    if resume is not None:
-        state = load_training_checkpoint(resume)
+    start_epoch, best_loss = 1, math.inf
+    if state is not None:
         start_epoch = state.epoch + 1
         best_loss = state.best_loss
 

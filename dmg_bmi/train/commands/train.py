@@ -19,8 +19,8 @@ def run(args: argparse.Namespace) -> int:
 
     from dmg_bmi.errors import CheckpointError, ConfigError
     from dmg_bmi.train import rundir
-    from dmg_bmi.train.checkpoints import load_training_checkpoint
-    from dmg_bmi.train.config import load_experiment, resume_differences
+    from dmg_bmi.train.checkpoints import check_resume, load_training_checkpoint
+    from dmg_bmi.train.config import load_experiment
     from dmg_bmi.train.trainer import train
 
     resume = Path(args.resume) if args.resume else None
@@ -37,13 +37,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise ConfigError("train needs --config X.yaml (or --resume CKPT inside a run directory)")
     if state is not None:  # before any weight is loaded: a changed network would only give a size mismatch
-        differences = resume_differences(cfg, (state.checkpoint.training or {}).get("experiment") or {})
-        if differences:
-            raise ConfigError(
-                f"--resume {resume}: the config differs from the checkpoint's in {'; '.join(differences)} "
-                "(checkpoint -> now). A resumed run keeps its network, physics and optimizer: undo these "
-                "changes, or start a new run without --resume"
-            )
+        check_resume(cfg, state, f"--resume {resume}")
         rundir.check_output_folder(resume.resolve().parent, "--resume")
     else:
         rundir.check_output_folder(cfg.run.exact_dir or cfg.run.run_dir,
