@@ -63,9 +63,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def _named(exc: OSError, path: Path, tmp: Path | None) -> OSError:
-    """`exc` about the temp file `tmp` (or about no file) as an OSError naming the target `path`, its reason
-    'No space left on device' where the disk is full (module docstring); `exc` itself when it names another
-    file (e.g. the unreadable source of a copy)."""
+    """`exc` from making (`tmp` None) or writing the temp file `tmp` as an OSError naming the target `path`,
+    its reason 'No space left on device' where the disk is full (module docstring); `exc` itself when it
+    names another file only (e.g. the unreadable source of a copy)."""
     names = {str(n) for n in (exc.filename, exc.filename2) if n is not None}
     if tmp is not None and names and str(tmp) not in names:
         return exc
