@@ -3,7 +3,8 @@
 Each verb lives in its own module exposing `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`.
 Adding a verb is one line in `COMMANDS` (modules are imported lazily, so `dmg-bmi --help` stays fast).
 Library errors (`dmg_bmi.errors.DmgBmiError`) are printed as `error: ...` with exit status 2, and so are
-file-system failures no verb could check beforehand (a disk that fills up mid-run), naming the file.
+file-system failures no verb could check beforehand (a disk that fills up mid-run), naming the file, and an
+allocation that fails (a size too large for the machine), naming the verb and the sizes to lower.
 """
 
 from __future__ import annotations
@@ -56,6 +57,21 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: {os_error_message(exc)}", file=sys.stderr)
         return 2
+    except (MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+        print(f"error: dmg-bmi {args.command}: out of memory ({reason}): a size is too large for this "
+              "machine; lower it (the number of basins, sites or years, a batch size, train.rho, "
+              "model.phy.nmul or a network size in model.nn)", file=sys.stderr)
+        return 2
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """An allocation that failed: Python's or numpy's MemoryError, torch's CPU allocator ("can't allocate
+    memory") or CUDA ("out of memory", `torch.OutOfMemoryError`)."""
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "can't allocate memory" in text or "out of memory" in text
 
 
 def os_error_message(exc: OSError) -> str:

@@ -104,3 +104,41 @@ def test_simulate_names_the_netcdf_file_a_failed_write_left_out(trained, tmp_pat
     fails(capsys, ["simulate", "--run-dir", trained / "run", "--out", out],
           f"error: {out / 'simulation.nc'}: NetCDF write failed (NetCDF: HDF error)")
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("override", ["train.batch_size=1000000000000", "model.nn.mlp_hidden_size=100000000"])
+def test_a_size_too_large_for_memory_is_one_error_line(trained, tmp_path, override):  # noqa: F811
+    """numpy's MemoryError and torch's CPU allocator failure (a RuntimeError) under a 6 GB address-space
+    limit: one `error:` line naming the verb and what to lower, exit 2 (was a traceback)."""
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+
+    code = (f"import sys; sys.path.insert(0, {str(REPO / 'tests')!r}); import train_toy; "
+            "from dmg_bmi.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.run([sys.executable, "-c", code, "train", "--config", str(trained / "cfg.yaml"),
+                           "--set", f"run.exact_dir={tmp_path / 'run'}", "--set", override],
+                          capture_output=True, text=True, timeout=300, preexec_fn=limit, cwd=REPO)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    err = proc.stderr.strip()
+    assert err.startswith("error: dmg-bmi train: out of memory (") and "\n" not in err, err
+    assert "lower it (" in err and "train.rho" in err
+    assert not list(tmp_path.glob("run/*.pt"))
+
+
+@pytest.mark.parametrize("verb", ["bmi-config", "realization"])
+def test_a_time_step_the_bmi_refuses_writes_nothing(trained, tmp_path, capsys, verb):  # noqa: F811
+    """--time-step 7 used to write configs that every BMI initialize then refused."""
+    table = tmp_path / "attrs.csv"
+    table.write_text("id,area_km2,latitude,a1,a2\ncat-1,10,40,0.5,0.5\n", encoding="utf-8")
+    where = (["--attributes", table] if verb == "bmi-config" else
+             ["--catchments", tmp_path / "c.geojson", "--forcing", tmp_path / "f"])
+    fails(capsys, [verb, "--checkpoint", trained / "run" / "last.pt", *where, "--start", "2001-01-01",
+                   "--end", "2001-01-02", "--time-step", "7", "--out", tmp_path / "out"],
+          "--time-step must be a whole number of hours dividing 86400 s (3600 ... 86400), got 7")
+    assert not (tmp_path / "out").exists()
+
+
+def test_inspect_a_folder_says_so(trained, capsys):  # noqa: F811
+    run = trained / "run"
+    fails(capsys, ["inspect", run], f"{run} is a folder: give a checkpoint file (.pt), e.g. "
+                                    f"{run / 'best.pt'}")

@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dmg_bmi.bmi_config import check_time_step
+
+    check_time_step(args.time_step, "--time-step")  # the BMI would refuse it only at initialize
     needed = needed_attributes(args.checkpoint)
     values = table_values(read_attributes_table(args.attributes), needed, args.latitude, args.attributes)
     paths = write_bmi_configs(args.out, values, args.checkpoint, args.start, args.end,

@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dmg_bmi.bmi_config import check_time_step
+
+    check_time_step(args.time_step, "--time-step")  # the BMI would refuse it only at initialize
     table = read_attributes_table(args.attributes) if args.attributes else None
     out = write_run_folder(
         args.out, args.catchments, args.forcing, args.checkpoint, args.start, args.end,
