@@ -93,5 +93,8 @@ def test_netcdf_attribute_outside_the_table_gets_the_generic_check(tmp_path):
                                          r"at basin 'twin0001' is not a plausible attribute value"):
         HydroDataset.load(path)
     with netCDF4.Dataset(path, "a") as nc:
-        nc.variables["permeability"][1] = np.nan  # NaN is missing, as for every variable
-    assert np.isnan(HydroDataset.load(path).attributes(["permeability"])[1, 0])
+        nc.variables["permeability"][1] = np.nan  # NaN is missing, as for every variable: loads,
+    ds = HydroDataset.load(path)  # but a model that reads it is refused, naming the basin
+    with pytest.raises(InputError,
+                       match=r"attribute 'permeability' is missing \(NaN\) at basin\(s\) \['twin0001'\]"):
+        ds.attributes(["permeability"])
