@@ -568,3 +568,31 @@ def test_a_folder_holding_ngen_outputs_is_refused(tmp_path, hamon_ckpt):
         W.write_run_folder(tmp_path / "run", start="2015-12-01 05:00:00", **common)
     cfg = yaml.safe_load((run / "config" / "cat-1.yml").read_text(encoding="utf-8"))
     assert cfg["start_time"] == START  # nothing was written
+
+
+def test_latitude_only_where_the_checkpoint_reads_it(tmp_path, pet_ckpt, hamon_ckpt, capsys):
+    """A `pet_method: forcing` checkpoint never reads latitude: `bmi-config` and `realization` write its
+    configs without one (and without a latitude column), the BMI accepts them; Hamon still needs it."""
+    from dmg_bmi.bmi import DeltaModelBmi
+
+    table = tmp_path / "t.csv"
+    table.write_text("id,area_km2," + ",".join(HAMON_ATTRS) + "\ncat-1,5.0,"
+                     + ",".join(map(str, HAMON_ATTRS.values())) + "\n", encoding="utf-8")
+    times = ["--start", START, "--end", END]
+    assert main(["bmi-config", "--attributes", str(table), "--out", str(tmp_path / "cfg"),
+                 "--checkpoint", str(pet_ckpt), *times]) == 0
+    config = tmp_path / "cfg" / "cat-1.yml"
+    assert "latitude" not in yaml.safe_load(config.read_text(encoding="utf-8"))
+    DeltaModelBmi().initialize(str(config))
+    assert main(["bmi-config", "--attributes", str(table), "--out", str(tmp_path / "hamon"),
+                 "--checkpoint", str(hamon_ckpt), *times]) == 2
+    assert "cat-1: ['latitude']" in capsys.readouterr().err
+    cats = geojson(tmp_path / "cats.geojson", [cat("cat-1", **HAMON_ATTRS)])
+    forcing_csv(tmp_path / "forcing" / "cat-1.csv", "time,precip_rate,TMP_2maboveground,PET_hargreaves")
+    run = W.write_run_folder(tmp_path / "run", cats, tmp_path / "forcing", pet_ckpt, START, END,
+                             list(HAMON_ATTRS))
+    assert "latitude" not in yaml.safe_load((run / "config" / "cat-1.yml").read_text(encoding="utf-8"))
+    assert (run / "attributes.csv").read_text(encoding="utf-8").startswith("id,area_km2,p_mean,")
+    with pytest.raises(ConfigError, match=r"cat-1: \['latitude'\]"):
+        W.write_run_folder(tmp_path / "h", cats, tmp_path / "forcing", hamon_ckpt, START, END,
+                           list(HAMON_ATTRS))

@@ -18,6 +18,18 @@ def needed_attributes(checkpoint: Path) -> list[str]:
     return list(dict.fromkeys([*ckpt.nn_attributes, *ckpt.phy_attributes]))
 
 
+def reads_latitude(checkpoint: Path) -> bool:
+    """Whether the checkpoint reads the catchment latitude (degrees north): a δWOFOST checkpoint does, a
+    hydrology one where it derives PET (`dmg_bmi.bmi_config.latitude_needed`: not with pet_method
+    'forcing')."""
+    from dmg_bmi.bmi_config import latitude_needed
+    from dmg_bmi.checkpoint import load_checkpoint
+    from dmg_bmi.models.crop_checkpoint import is_crop
+
+    ckpt = load_checkpoint(checkpoint)
+    return is_crop(ckpt) or latitude_needed(ckpt.config.inputs.pet_method)
+
+
 def load_handler(checkpoint: Path):
     """The handler `DeltaModelBmi` loads for a config naming this one checkpoint (`ModelHandler`, or
     `CropHandler` for a δWOFOST checkpoint): its `input_names` and `fingerprint` are the BMI's."""
@@ -43,7 +55,8 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-step", type=int, default=3600, help="model step in s (3600 or 86400)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--nan-policy", default="error", choices=["error", "hold_last"])
-    parser.add_argument("--latitude", type=float, default=None, help="latitude (deg N) for every catchment")
+    parser.add_argument("--latitude", type=float, default=None,
+                        help="latitude (deg N) for every catchment (not read with pet_method forcing)")
 
 
 ATTRIBUTES_HELP = (f"attribute source: a CSV (an id column named one of {', '.join(ID_COLUMNS)}; area_km2 or "
@@ -62,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_time_step(args.time_step, "--time-step")  # the BMI would refuse it only at initialize
     needed = needed_attributes(args.checkpoint)
-    values = table_values(read_attributes_table(args.attributes), needed, args.latitude, args.attributes)
+    values = table_values(read_attributes_table(args.attributes), needed, args.latitude, args.attributes,
+                          reads_latitude(args.checkpoint))
     paths = write_bmi_configs(args.out, values, args.checkpoint, args.start, args.end,
                               time_step=args.time_step, device=args.device, nan_policy=args.nan_policy)
     print(f"wrote {len(paths)} BMI configs to {args.out}")

@@ -212,16 +212,19 @@ def _missing_message(missing: Mapping[str, list[str]], total: int, source: str, 
 
 
 def _pick(cid: str, row: Mapping[str, object], needed: Sequence[str], latitude: float | None,
-          area: float | None = None) -> tuple[dict[str, float], list[str], list[str]]:
+          area: float | None = None,
+          with_latitude: bool = True) -> tuple[dict[str, float], list[str], list[str]]:
     """One catchment's area_km2 (`area`, else an AREA_COLUMNS column of `row`), latitude (`latitude`, else a
-    LATITUDE_COLUMNS column) and `needed` attributes: (values, names missing, "name='text' (cid)" of values
-    that are not numbers). A needed name already picked (area_km2, latitude) is picked once."""
+    LATITUDE_COLUMNS column; only `with_latitude`) and `needed` attributes: (values, names missing,
+    "name='text' (cid)" of values that are not numbers). A needed name already picked (area_km2, latitude)
+    is picked once."""
     def column(columns: Sequence[str]) -> tuple[str, object]:
         name = next((c for c in columns if c in row), columns[0])
         return name, row.get(name)
 
-    picks = {"area_km2": ("areasqkm", area) if area is not None else column(AREA_COLUMNS),
-             "latitude": ("latitude", latitude) if latitude is not None else column(LATITUDE_COLUMNS)}
+    picks = {"area_km2": ("areasqkm", area) if area is not None else column(AREA_COLUMNS)}
+    if with_latitude:
+        picks["latitude"] = ("latitude", latitude) if latitude is not None else column(LATITUDE_COLUMNS)
     for name in needed:
         picks.setdefault(name, (name, row.get(name)))
     values, missing, bad = {}, [], []
@@ -236,19 +239,19 @@ def _pick(cid: str, row: Mapping[str, object], needed: Sequence[str], latitude: 
 
 
 def table_values(table: Mapping[str, Mapping[str, float | str]], needed: Sequence[str],
-                 latitude: float | None = None,
-                 source: str | Path | None = None) -> dict[str, dict[str, float]]:
+                 latitude: float | None = None, source: str | Path | None = None,
+                 with_latitude: bool = True) -> dict[str, dict[str, float]]:
     """Per row of `table`: area_km2 (km2, column area_km2 or areasqkm), latitude (degrees north, a
-    LATITUDE_COLUMNS column or `latitude`) and every `needed` attribute; all gaps and all values that are
-    not numbers are reported at once. A basin-wide row without an id (`BASIN_WIDE`) names no catchment:
-    refused."""
+    LATITUDE_COLUMNS column or `latitude`; only `with_latitude`, see `reads_latitude`) and every `needed`
+    attribute; all gaps and all values that are not numbers are reported at once. A basin-wide row without
+    an id (`BASIN_WIDE`) names no catchment: refused."""
     where = f"the attributes table {source}" if source else "the attributes table"
     if BASIN_WIDE in table:
         raise ConfigError(f"{where} has no id column (one of {list(ID_COLUMNS)}): one BMI config is written "
                           "per catchment id, so each row needs one")
     result, missing, bad = {}, {}, []
     for cid, row in table.items():
-        values, gaps, not_numbers = _pick(cid, row, needed, latitude)
+        values, gaps, not_numbers = _pick(cid, row, needed, latitude, with_latitude=with_latitude)
         bad += not_numbers
         if gaps:
             missing[cid] = gaps
@@ -264,12 +267,13 @@ def table_values(table: Mapping[str, Mapping[str, float | str]], needed: Sequenc
 
 def catchment_attributes(catchments: list[dict], needed: Sequence[str],
                          table: Mapping[str, Mapping[str, float | str]] | None, latitude: float | None = None,
-                         source: str | Path | None = None) -> dict[str, dict[str, float]]:
+                         source: str | Path | None = None,
+                         with_latitude: bool = True) -> dict[str, dict[str, float]]:
     """Per catchment: area_km2 (the GeoJSON's areasqkm, km2; ngen turns runoff into nexus flow with it),
-    latitude (degrees north) and every `needed` attribute, from `table` (per-id rows; a single row whose id
-    matches no catchment, or that has no id, applies basin-wide) over the GeoJSON properties. Catchments
-    without a row in a per-id table are named first, then every catchment's missing names, then the values
-    that are not numbers, in one ConfigError."""
+    latitude (degrees north; only `with_latitude`) and every `needed` attribute, from `table` (per-id rows;
+    a single row whose id matches no catchment, or that has no id, applies basin-wide) over the GeoJSON
+    properties. Catchments without a row in a per-id table are named first, then every catchment's missing
+    names, then the values that are not numbers, in one ConfigError."""
     ids = [c["id"] for c in catchments]
     basin_row = None
     if table and len(table) == 1 and not set(table) & set(ids):
@@ -282,7 +286,7 @@ def catchment_attributes(catchments: list[dict], needed: Sequence[str],
             if own is None:
                 no_row.append(cat["id"])
             row.update(own or {})
-        values, gaps, not_numbers = _pick(cat["id"], row, needed, latitude, area=cat["areasqkm"])
+        values, gaps, not_numbers = _pick(cat["id"], row, needed, latitude, cat["areasqkm"], with_latitude)
         bad += not_numbers
         if gaps:
             missing[cat["id"]] = gaps
@@ -311,8 +315,10 @@ def write_attribute_table(path: str | Path, values: Mapping[str, Mapping[str, fl
                           names: Sequence[str]) -> Path:
     """Write (atomically, UTF-8) a CSV `id,area_km2,latitude,<names>` (km2, degrees north, the attributes in
     their training units) that `read_attributes_table` and `dmg-bmi bmi-config/realization --attributes`
-    read back exactly (floats as repr); `values` as from `table_values`."""
-    columns = list(dict.fromkeys(["area_km2", "latitude", *names]))
+    read back exactly (floats as repr); `values` as from `table_values` (latitude left out when a row has
+    none: the checkpoint does not read it)."""
+    site = ["area_km2", "latitude"] if all("latitude" in v for v in values.values()) else ["area_km2"]
+    columns = list(dict.fromkeys([*site, *names]))
     lines = [",".join(["id", *columns])]
     lines += [",".join([cid] + [repr(float(v[c])) for c in columns]) for cid, v in values.items()]
     return write_text(path, "\n".join(lines) + "\n")
@@ -692,13 +698,16 @@ def bmi_config_dict(catchment_id: str, values: Mapping[str, float], checkpoint: 
                     time_step: int = 3600, device: str = "cpu", nan_policy: str = "error",
                     initial_state: str | None = None, final_state: str | None = None) -> dict:
     """The YAML mapping of one catchment (see bmi_configs/README.md): `values` holds area_km2 (km2),
-    latitude (degrees north) and the checkpoint's attributes (training units); `initial_state` /
-    `final_state` are state-file paths relative to the YAML, with `{id}` replaced by the catchment id."""
+    latitude (degrees north; the key is left out without it: a checkpoint taking PET as a forcing does not
+    read it) and the checkpoint's attributes (training units); `initial_state` / `final_state` are
+    state-file paths relative to the YAML, with `{id}` replaced by the catchment id."""
     attrs = {k: float(v) for k, v in values.items() if k not in ("area_km2", "latitude")}
+    site = {"area_km2": float(values["area_km2"])}
+    if "latitude" in values:
+        site["latitude"] = float(values["latitude"])
     return {
-        "checkpoint": checkpoint, "catchment_id": catchment_id, "area_km2": float(values["area_km2"]),
-        "latitude": float(values["latitude"]), "attributes": attrs, "start_time": start, "end_time": end,
-        "time_step": time_step, "device": device, "backend": "auto",
+        "checkpoint": checkpoint, "catchment_id": catchment_id, **site, "attributes": attrs,
+        "start_time": start, "end_time": end, "time_step": time_step, "device": device, "backend": "auto",
         "initial_state": initial_state.format(id=catchment_id) if initial_state else None,
         "final_state": final_state.format(id=catchment_id) if final_state else None,
         "nan_policy": nan_policy,
@@ -710,15 +719,17 @@ def write_yaml(path: Path, data: dict) -> None:
     write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
-def check_config_values(attributes: Mapping[str, Mapping[str, float]]) -> None:
+def check_config_values(attributes: Mapping[str, Mapping[str, float]], with_latitude: bool = True) -> None:
     """Refuse ids that cannot be file names, areas (km2) that are missing, non-numeric, zero or negative, and
-    latitudes outside -90..90 degrees north; every culprit of a kind in one ConfigError."""
+    latitudes outside -90..90 degrees north (or missing, when `with_latitude`); every culprit of a kind in
+    one ConfigError."""
     bad_ids = [cid for cid in attributes
                if not cid or cid in (".", "..") or any(ch in cid for ch in "/\\\0")]
     bad_area = [f"{cid}: {v.get('area_km2')!r}" for cid, v in attributes.items()
                 if (_number(v.get("area_km2")) or 0.0) <= 0]
     bad_lat = [f"{cid}: {v.get('latitude')!r}" for cid, v in attributes.items()
-               if _number(v.get("latitude")) is None or abs(v["latitude"]) > 90]
+               if (with_latitude or "latitude" in v)
+               and (_number(v.get("latitude")) is None or abs(v["latitude"]) > 90)]
     problems = []
     if bad_ids:
         problems.append(f"id(s) {bad_ids} cannot name a config file")
@@ -732,10 +743,12 @@ def check_config_values(attributes: Mapping[str, Mapping[str, float]]) -> None:
 def write_bmi_configs(out_dir: Path, attributes: Mapping[str, Mapping[str, float]], checkpoint: Path,
                       start: str, end: str, **options) -> list[Path]:
     """One `<id>.yml` per catchment in `out_dir`, the checkpoint referenced relative to it, `start`/`end`
-    written as 'YYYY-MM-DD HH:MM:SS' (`run_period`); the values are checked first (`check_config_values`),
-    so nothing is written for bad input."""
+    written as 'YYYY-MM-DD HH:MM:SS' (`run_period`); the values are checked first (`check_config_values`;
+    latitude only where the checkpoint reads it, `reads_latitude`), so nothing is written for bad input."""
+    from dmg_bmi.ngen.cmd_bmi_config import reads_latitude
+
     start, end = _period_text(start, end)
-    check_config_values(attributes)
+    check_config_values(attributes, reads_latitude(checkpoint))
     out_dir.mkdir(parents=True, exist_ok=True)
     rel = os.path.relpath(checkpoint.resolve(), out_dir.resolve())
     paths = []
@@ -850,7 +863,7 @@ def write_run_folder(out_dir: str | Path, catchments_geojson: str | Path, forcin
     to `states/initial/` and used as each catchment's `initial_state` (a hot start); `save_final_states`:
     each BMI writes its end state to `states/final/<id>.state` when ngen finalizes it. A folder holding an
     earlier run's outputs is refused. All inputs are checked before anything is written."""
-    from dmg_bmi.ngen.cmd_bmi_config import needed_inputs
+    from dmg_bmi.ngen.cmd_bmi_config import needed_inputs, reads_latitude
 
     out = Path(out_dir)
     catchments_path, forcing_dir, checkpoint = Path(catchments_geojson), Path(forcing_dir), Path(checkpoint)
@@ -880,8 +893,9 @@ def write_run_folder(out_dir: str | Path, catchments_geojson: str | Path, forcin
     if missing:
         raise ConfigError(f"forcing folder {forcing_dir} has no CSV for catchment(s) {missing}")
     check_forcing_period(forcing, first, last)
-    attrs = catchment_attributes(catchments, needed, table, latitude, attributes_source)
-    check_config_values(attrs)
+    with_latitude = reads_latitude(checkpoint)
+    attrs = catchment_attributes(catchments, needed, table, latitude, attributes_source, with_latitude)
+    check_config_values(attrs, with_latitude)
     states = {}
     if initial_states is not None:
         states = {cid: Path(initial_states) / f"{cid}.state" for cid in forcing}
