@@ -235,6 +235,19 @@ def to_dict(obj: Any) -> dict:
     return dataclasses.asdict(obj)
 
 
+# Structural sizes beyond any published δ model (δHBV uses nmul 16, hidden 256), refused at load so that a
+# typo (`nmul: 1e8`) is named before anything is allocated.
+MAX_NMUL = 256  # parallel physics components per basin
+MAX_HIDDEN = 8192  # units of the LSTM and of each MLP layer
+MAX_MLP_LAYERS = 64
+
+
+def check_at_most(value: int, limit: int, key: str) -> None:
+    """Refuse a size above its documented maximum, naming `key` and the value."""
+    if value > limit:
+        raise ConfigError(f"{key} must be <= {limit}, got {value}")
+
+
 @dataclasses.dataclass
 class PhyConfig:
     """The physics model: a registry name plus its structural options."""
@@ -253,6 +266,7 @@ class PhyConfig:
         p = f"{prefix}." if prefix else ""
         if self.nmul < 1:
             raise ConfigError(f"{p}nmul must be >= 1, got {self.nmul}")
+        check_at_most(self.nmul, MAX_NMUL, f"{p}nmul")
         if self.warmup < 0:
             raise ConfigError(f"{p}warmup must be >= 0, got {self.warmup}")
 
@@ -273,6 +287,9 @@ class NNConfig:
             raise ConfigError(f"{p}hidden sizes must be >= 1")
         if self.mlp_layers < 0:
             raise ConfigError(f"{p}mlp_layers must be >= 0, got {self.mlp_layers}")
+        for name, limit in (("hidden_size", MAX_HIDDEN), ("mlp_hidden_size", MAX_HIDDEN),
+                            ("mlp_layers", MAX_MLP_LAYERS)):
+            check_at_most(getattr(self, name), limit, f"{p}{name}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"{p}dropout must be in [0, 1), got {self.dropout}")
 

@@ -93,10 +93,36 @@ def test_exponent_numbers_are_numbers(tmp_path):
     ("run.device=cuda:x", r"run\.device: 'cuda:x' is not one of cpu, cuda, cuda:N, auto"),
     ("train.lr=[1,", r"override 'train\.lr=\[1,': the value '\[1,' is not valid YAML"),
     ("train..lr=1", r"override 'train\.\.lr=1': 'train\.\.lr' is not a key like train\.lr"),
+    ("train.batch_size=1e8", r"train\.batch_size: expected an integer, got 100000000\.0"),
+    ("train.batch_size=100000000", r"train\.batch_size must be <= 100000, got 100000000"),
+    ("run.eval_batch_size=100001", r"run\.eval_batch_size must be <= 100000, got 100001"),
+    ("model.phy.nmul=257", r"model\.phy\.nmul must be <= 256, got 257"),
+    ("model.nn.hidden_size=8193", r"model\.nn\.hidden_size must be <= 8192, got 8193"),
+    ("model.nn.mlp_hidden_size=100000", r"model\.nn\.mlp_hidden_size must be <= 8192, got 100000"),
+    ("model.nn.mlp_layers=65", r"model\.nn\.mlp_layers must be <= 64, got 65"),
+    ("train.rho=1000000000", r"train\.batch_size 4 x \(model\.phy\.warmup 20 \+ train\.rho 1000000000\) "
+                            r"days .* needs about [\d.e+]+ GiB per training window, over the 1024 GiB limit"),
 ])
 def test_bad_values_name_the_key(override, match):
     with pytest.raises(ConfigError, match=match):
         load_experiment(data=toy_config("toy.nc", "runs"), overrides=[override])
+
+
+def test_size_limits_are_generous():
+    """The shipped configs and the δHBV reference size (batch 100, warmup + rho 730 d, hidden 256, nmul 16:
+    about 1.4 GiB) are far inside the limits; so is a batch of 90 000 basins of the quickstart model; the
+    same in float64 counts twice."""
+    from dmg_bmi.train.config import MAX_WINDOW_BYTES, window_bytes
+    from dmg_bmi.train.configs import available
+
+    for name in available():
+        assert window_bytes(package_config(name)) < MAX_WINDOW_BYTES / 100
+    reference = ["train.batch_size=100", "train.rho=365", "model.phy.warmup=365", "model.nn.hidden_size=256",
+                 "model.phy.nmul=16"]
+    assert 1.2 < window_bytes(package_config("dhbv_camels", reference)) / 2**30 < 1.6
+    big = package_config("quickstart", ["train.batch_size=90000"])
+    doubled = package_config("quickstart", ["train.batch_size=90000", "model.dtype=float64"])
+    assert window_bytes(doubled) == 2 * window_bytes(big) < MAX_WINDOW_BYTES
 
 
 def test_invalid_utf8_names_the_file_and_byte(tmp_path):

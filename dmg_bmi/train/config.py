@@ -12,12 +12,20 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from dmg_bmi.config import ModelConfig, apply_overrides, from_dict, load_yaml, to_dict
+from dmg_bmi.config import ModelConfig, apply_overrides, check_at_most, from_dict, load_yaml, to_dict
 from dmg_bmi.errors import ConfigError
 
 LOSSES = ("nse_batch", "rmse_comb", "kge")
 OPTIMIZERS = ("adam", "adadelta")
 SCHEDULES = ("none", "step", "exponential", "cosine")
+MAX_BATCH_SIZE = 100_000  # basins (fields) per minibatch: more than any dataset holds
+# Memory of one training window, forward and backward, per basin-day in float32 (measured on CPU, HBV 1.1p
+# with three dynamic parameters: about 72 B per LSTM hidden unit plus 150 B per physics component; float64
+# about twice): `window_bytes`. Beyond MAX_WINDOW_BYTES no single accelerator (an H200 has 141 GB) nor
+# common host holds it; the δHBV reference (batch 100, warmup + rho 730 days, hidden 256, nmul 16) needs
+# about 1.5 GB.
+BYTES_PER_HIDDEN, BYTES_PER_NMUL = 72, 150
+MAX_WINDOW_BYTES = 2**40  # 1 TiB
 
 
 def parse_date(value: Any, key: str) -> dt.date:
@@ -136,6 +144,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "rho", "max_bad_batches"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{p}{name} must be >= 1, got {getattr(self, name)}")
+        check_at_most(self.batch_size, MAX_BATCH_SIZE, f"{p}batch_size")
         if self.iterations_per_epoch is not None and self.iterations_per_epoch < 1:
             raise ConfigError(f"{p}iterations_per_epoch must be >= 1, got {self.iterations_per_epoch}")
         if self.lr <= 0:
@@ -174,6 +183,7 @@ class RunConfig:
             raise ConfigError(f"{p}save_every must be >= 0, got {self.save_every}")
         if self.eval_batch_size < 1:
             raise ConfigError(f"{p}eval_batch_size must be >= 1, got {self.eval_batch_size}")
+        check_at_most(self.eval_batch_size, MAX_BATCH_SIZE, f"{p}eval_batch_size")
 
 
 @dataclasses.dataclass
@@ -190,12 +200,29 @@ class ExperimentConfig:
             return
         if self.data.train is None:
             raise ConfigError("missing required key 'data.train' (the training period)")
+        need = window_bytes(self)
+        if need > MAX_WINDOW_BYTES:
+            t, m = self.train, self.model
+            raise ConfigError(
+                f"train.batch_size {t.batch_size} x (model.phy.warmup {m.phy.warmup} + train.rho {t.rho}) "
+                f"days with model.nn.hidden_size {m.nn.hidden_size}, model.phy.nmul {m.phy.nmul} and "
+                f"{m.dtype} needs about {need / 2**30:.3g} GiB per training window, over the "
+                f"{MAX_WINDOW_BYTES / 2**30:.0f} GiB limit (more than one accelerator or common host holds): "
+                "lower them")
         from dmg_bmi.models.registry import get_physics
 
         outputs = get_physics(self.model.phy.name)(self.model.phy).output_names
         if self.train.output not in outputs:
             raise ConfigError(f"train.output: {self.train.output!r} is not an output of the physics "
                               f"{self.model.phy.name!r}; valid: {', '.join(outputs)}")
+
+
+def window_bytes(cfg: ExperimentConfig) -> float:
+    """Estimated memory (bytes) of one training window's forward and backward pass: batch_size x
+    (warmup + rho) basin-days x (BYTES_PER_HIDDEN x hidden_size + BYTES_PER_NMUL x nmul), twice in float64."""
+    t, m = cfg.train, cfg.model
+    per_day = BYTES_PER_HIDDEN * m.nn.hidden_size + BYTES_PER_NMUL * m.phy.nmul
+    return float(t.batch_size) * (m.phy.warmup + t.rho) * per_day * (2 if m.dtype == "float64" else 1)
 
 
 def load_experiment(path: str | Path | None = None, overrides: list[str] | None = None,
