@@ -220,12 +220,20 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     )
 
 
+def require_file(path: Path) -> None:
+    """Refuse a checkpoint path that is a folder (naming a checkpoint file in it) or does not exist."""
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder: give a checkpoint file (.pt), e.g. {path / 'best.pt'} "
+                              "of a run folder")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+
+
 def _read(path: Path) -> Any:
     """torch.load(weights_only=True) with the failure classified: missing, unreadable, truncated, corrupt,
     foreign. Every error of the zip reader or torch.load (whatever its type) is a CheckpointError naming
     `path`."""
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+    require_file(path)
     try:
         with open(path, "rb") as f:
             head = f.read(4)

@@ -83,7 +83,7 @@ def parse_yaml(raw: bytes, where: str) -> dict:
     except yaml.YAMLError as exc:
         raise ConfigError(f"malformed YAML in {where}: {_yaml_problem(exc)}") from None
     if data is None:
-        data = {}
+        raise ConfigError(f"{where} is empty (no keys, only blanks or comments)")
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: top level must be a mapping, got {type(data).__name__}")
     return data

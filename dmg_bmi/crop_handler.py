@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dmg_bmi.checkpoint import load_checkpoint
+from dmg_bmi.checkpoint import load_checkpoint, require_file
 from dmg_bmi.crop_weather import AORC_INPUTS
 from dmg_bmi.data.crop_dataset import CropCalendar
 from dmg_bmi.errors import CheckpointError, ConfigError, InputError, StateError
@@ -59,8 +59,7 @@ def _load(path: str | Path):
     """(checkpoint, model in float64, sha256) of a crop checkpoint, None for any other (cached by path,
     mtime and size; other checkpoints are not kept: the hydrology handler has its own cache)."""
     path = Path(path).resolve()
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+    require_file(path)
     st = path.stat()
     key = (str(path), st.st_mtime_ns, st.st_size)
     if key not in _CACHE:

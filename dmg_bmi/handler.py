@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from dmg_bmi import forcing as F
-from dmg_bmi.checkpoint import Checkpoint, load_checkpoint
+from dmg_bmi.checkpoint import Checkpoint, load_checkpoint, require_file
 from dmg_bmi.errors import CheckpointError, ConfigError, InputError, StateError
 from dmg_bmi.forcing import InputDerivation
 from dmg_bmi.models.crop_checkpoint import is_crop
@@ -85,8 +85,7 @@ def _resolve_device(device: str) -> str:
 def load_cached(path: str | Path, device: str = "cpu") -> _Loaded:
     """Load (or fetch from the process cache) the checkpoint at `path` on `device`, model in float64."""
     path = Path(path).resolve()
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+    require_file(path)
     st = path.stat()
     key = (str(path), st.st_mtime_ns, st.st_size, device)
     hit = _CACHE.get(key)

@@ -140,7 +140,18 @@ def test_a_time_step_the_bmi_refuses_writes_nothing(trained, tmp_path, capsys, v
     assert not (tmp_path / "out").exists()
 
 
-def test_inspect_a_folder_says_so(trained, capsys):  # noqa: F811
+def test_a_folder_or_an_empty_file_says_so(trained, tmp_path, capsys):  # noqa: F811
+    """A folder given where a file goes is named as a folder (not "not found"): a checkpoint to inspect and
+    bmi-config, an attributes table, a dataset `data.path`; an empty config names its file."""
     run = trained / "run"
-    fails(capsys, ["inspect", run], f"{run} is a folder: give a checkpoint file (.pt), e.g. "
-                                    f"{run / 'best.pt'}")
+    folder = f"{run} is a folder: give a checkpoint file (.pt), e.g. {run / 'best.pt'}"
+    fails(capsys, ["inspect", run], folder)
+    times = ["--start", "2001-01-01", "--end", "2001-01-02", "--out", tmp_path / "out"]
+    fails(capsys, ["bmi-config", "--checkpoint", run, "--attributes", trained / "toy.nc", *times], folder)
+    fails(capsys, ["bmi-config", "--checkpoint", run / "last.pt", "--attributes", run, *times],
+          f"attributes table {run} is a folder, not a CSV or NetCDF file")
+    fails(capsys, ["train", "--config", trained / "cfg.yaml", "--set", f"data.path={run}"],
+          f"dataset {run} is a folder, not a NetCDF file")
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n", encoding="utf-8")
+    fails(capsys, ["train", "--config", tmp_path / "empty.yaml"], f"{tmp_path / 'empty.yaml'} is empty")
+    assert not (tmp_path / "out").exists()

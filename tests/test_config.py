@@ -99,8 +99,10 @@ def test_load_yaml(tmp_path):
     good.write_text("phy:\n  name: hbv_2\n  nmul: 2\nnn:\n  name: lstm\n")
     assert from_dict(ModelConfig, load_yaml(good)).phy.nmul == 2
     empty = tmp_path / "empty.yaml"
-    empty.write_text("")
-    assert load_yaml(empty) == {}
+    for text in ("", "\n  \n# only a comment\n"):
+        empty.write_text(text)
+        with pytest.raises(ConfigError, match=rf"{empty} is empty \(no keys, only blanks or comments\)"):
+            load_yaml(empty)
     with pytest.raises(ConfigError, match="not found"):
         load_yaml(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"

@@ -106,6 +106,11 @@ def test_missing_and_bad_attributes():
     with pytest.raises(InputError, match="attribute 'lon' of field 'a' is not finite"):
         CropDataset(attributes=[[1.0, np.nan, 3.0]], attribute_names=("lat", "lon", "elev"),
                     attribute_units=("", "", ""), **kw)
+    two = dict(kw, fields=["a", "a"], sites=["s", "s"], weather_start=["2010-01-01"] * 2,
+               weather=np.zeros((2, 5, 9)), calendars=kw["calendars"] * 2, observations=np.zeros((2, 5, 0)))
+    with pytest.raises(InputError, match=r"duplicate field id\(s\) \['a'\]"):
+        CropDataset(attributes=[[1.0, 2.0, 3.0]] * 2, attribute_names=("lat", "lon", "elev"),
+                    attribute_units=("", "", ""), **two)
 
 
 def test_bad_calendar_values():

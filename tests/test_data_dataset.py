@@ -73,11 +73,15 @@ def test_errors_name_the_culprit():
         HydroDataset(["a"], ds.dates, {"X": np.zeros((2, 20))}, {}, {"X": "1"})
     with pytest.raises(InputError, match="'X' has no units"):
         HydroDataset(["a"], ds.dates, {"X": np.zeros((1, 20))}, {}, {})
+    with pytest.raises(InputError, match=r"here\.nc: duplicate basin id\(s\) \['a', 'c'\]"):
+        HydroDataset(["a", "b", "a", "c", "c"], ds.dates, {}, {}, {}, origin="here.nc")
 
 
 def test_load_errors(tmp_path):
     with pytest.raises(InputError, match="not found"):
         HydroDataset.load(tmp_path / "missing.nc")
+    with pytest.raises(InputError, match=f"dataset {tmp_path} is a folder, not a NetCDF file"):
+        HydroDataset.load(tmp_path)
     bad = tmp_path / "bad.nc"
     bad.write_text("not netcdf")
     with pytest.raises(InputError, match="bad.nc"):

@@ -158,7 +158,8 @@ class CropDataset:
                           for c in self.calendars]
         n = self.fields.size
         if len(set(self.fields)) != n:
-            raise InputError("crop dataset: duplicate field ids")
+            ids, counts = np.unique(self.fields.astype(str), return_counts=True)
+            raise InputError(f"crop dataset: duplicate field id(s) {ids[counts > 1].tolist()}")
         nv = len(self.weather_names)
         if self.weather.ndim != 3 or self.weather.shape[0] != n or self.weather.shape[2] != nv:
             raise InputError(f"crop dataset: weather has shape {self.weather.shape}, expected "

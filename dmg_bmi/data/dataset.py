@@ -78,7 +78,8 @@ class HydroDataset:
         self.targets = tuple(self.targets)
         b, t = self.basins.size, self.dates.size
         if len(set(self.basins)) != b:
-            raise InputError("dataset: duplicate basin ids")
+            ids, counts = np.unique(self.basins.astype(str), return_counts=True)
+            raise InputError(f"{self.origin}: duplicate basin id(s) {ids[counts > 1].tolist()}")
         if t > 1 and np.any(np.diff(self.dates).astype(np.int64) != 1):
             raise InputError("dataset: the time axis must be contiguous days")
         for name, a in self.dynamic.items():

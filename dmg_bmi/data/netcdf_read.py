@@ -10,10 +10,12 @@ from dmg_bmi.errors import InputError
 def open_netcdf(path: Path, what: str):
     """Open `path` read-only with auto-masking off; `what` names the file kind in errors ("dataset").
 
-    A missing file or one netCDF4 cannot read raises InputError naming the path.
+    A folder, a missing file or one netCDF4 cannot read raises InputError naming the path.
     """
     import netCDF4
 
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder, not a NetCDF file")
     if not path.is_file():
         raise InputError(f"{what} file not found: {path}")
     try:

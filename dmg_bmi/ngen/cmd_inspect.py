@@ -16,12 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dmg_bmi.errors import ConfigError
     from dmg_bmi.ngen.checkpoint_info import describe, format_text
 
-    if args.checkpoint.is_dir():
-        raise ConfigError(f"{args.checkpoint} is a folder: give a checkpoint file (.pt), e.g. "
-                          f"{args.checkpoint / 'best.pt'} of a run folder")
     info = describe(args.checkpoint)
     print(json.dumps(info, indent=2) if args.json else format_text(info))
     return 0

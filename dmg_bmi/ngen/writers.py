@@ -124,6 +124,8 @@ def read_attributes_table(path: str | Path) -> dict[str, dict[str, float | str]]
     dataset (`CropDataset`: field ids and their attributes). Values are in the units of the table (the
     checkpoint's training units)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"attributes table {path} is a folder, not a CSV or NetCDF file")
     if not path.is_file():
         raise ConfigError(f"attributes table not found: {path}")
     with path.open("rb") as fh:
