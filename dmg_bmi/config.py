@@ -18,7 +18,8 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 
-from dmg_bmi.errors import ConfigError
+from dmg_bmi.errors import ConfigError, InputError
+from dmg_bmi.text import decode_text
 
 T = TypeVar("T")
 
@@ -69,15 +70,12 @@ ConfigLoader.add_implicit_resolver(_FLOAT_TAG, _FLOAT, list("-+0123456789."))
 
 
 def parse_yaml(raw: bytes, where: str) -> dict:
-    """A YAML mapping from the bytes of `where` (a file, named in every error): UTF-8, `ConfigLoader`."""
+    """A YAML mapping from the bytes of `where` (a file, named in every error): UTF-8 text
+    (`dmg_bmi.text.decode_text`: no NUL byte, a leading byte-order mark dropped), `ConfigLoader`."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(
-            f"{where}: byte 0x{raw[exc.start]:02x} at byte position {exc.start} (line {line}) is not valid "
-            "UTF-8; save the file as UTF-8"
-        ) from None
+        text = decode_text(raw, where)
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         data = yaml.load(text, Loader=ConfigLoader)
     except yaml.YAMLError as exc:

@@ -134,6 +134,9 @@ def test_invalid_utf8_names_the_file_and_byte(tmp_path):
         load_experiment(tmp_path / "run.yaml")
     with pytest.raises(ConfigError, match=r"bmi\.yml: byte 0xe9 at byte position 30 \(line 2\)"):
         load_bmi_config(tmp_path / "bmi.yml")
+    (tmp_path / "nul.yaml").write_bytes(b"train:\n  loss: nse_batch\0\n")  # the text reader's own checks
+    with pytest.raises(ConfigError, match=r"nul\.yaml: NUL byte at byte position 25 \(line 2\)"):
+        load_experiment(tmp_path / "nul.yaml")
 
 
 def test_a_folder_is_not_a_config_file(tmp_path):
