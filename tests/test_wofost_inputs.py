@@ -115,6 +115,20 @@ def test_afgen_with_two_breaks_is_rejected():
     assert parse_afgen("X", [0.0, 1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 0.0]).shape == (2, 2)
 
 
+@pytest.mark.parametrize("flat, match", [
+    ([0.0, 1.0, "abc", 2.0], r"table SLATB \(field f1\): item 2 \('abc'\) is not a number"),
+    ([0.0, None], r"table SLATB \(field f1\): item 1 \(None\) is not a number"),
+    ([[0.0, 1.0], [1.0, 2.0]], r"table SLATB \(field f1\): item 0 \(\[0\.0, 1\.0\]\) is not a number"),
+    (3.5, r"table SLATB \(field f1\): expected a flat list of x, y numbers, got 3\.5"),
+    ("0 1 1 2", r"table SLATB \(field f1\): expected a flat list of x, y numbers, got '0 1 1 2'"),
+])
+def test_afgen_items_that_are_not_numbers_are_named(flat, match):
+    """Called directly, a table with text, None, nested pairs or a scalar raised a raw ValueError/TypeError
+    (or, nested, passed): each is an InputError naming the key and the value."""
+    with pytest.raises(InputError, match=match):
+        parse_afgen("SLATB", flat, "f1")
+
+
 def test_bad_calendar_is_rejected(maturity_field):
     batch = build_batch([maturity_field])
     bad = Calendar(

@@ -11,10 +11,24 @@ import numpy as np
 from dmg_bmi.errors import InputError
 
 
+def _numbers(name: str, flat, where: str) -> np.ndarray:
+    """`flat` as a 1-D float array; anything else (not a list, a nested list, an item that is not a number)
+    raises InputError naming the table key and the value."""
+    if isinstance(flat, (str, bytes, dict)) or not hasattr(flat, "__iter__"):
+        raise InputError(f"table {name}{where}: expected a flat list of x, y numbers, got {flat!r}")
+    items = list(flat)
+    for i, item in enumerate(items):
+        try:
+            float(item)
+        except (TypeError, ValueError):
+            raise InputError(f"table {name}{where}: item {i} ({item!r}) is not a number") from None
+    return np.asarray(items, dtype=float)
+
+
 def parse_afgen(name: str, flat, field: str = "") -> np.ndarray:
     """Flat list -> `(n, 2)` float array of the ascending part; raises InputError naming the table."""
     where = f" (field {field})" if field else ""
-    values = np.asarray(list(flat), dtype=float)
+    values = _numbers(name, flat, where)
     if values.size == 0:
         return np.zeros((1, 2))
     if values.size % 2:
