@@ -86,3 +86,28 @@ def test_load_errors(tmp_path):
     bad.write_text("not netcdf")
     with pytest.raises(InputError, match="bad.nc"):
         HydroDataset.load(bad)
+
+
+def test_latitude_is_checked_where_pet_is_derived(tmp_path):
+    """A NaN latitude used to give NaN PET, later blamed on the forcing: where PET is derived from it, a NaN
+    or impossible `lat` is refused naming the file and the basin; PET as a forcing needs no latitude."""
+    from train_toy import toy_dataset
+
+    from dmg_bmi.train.data import derive_inputs
+
+    ds = toy_dataset(n_basins=3, days=40)
+    ds.static["lat"][1] = np.nan
+    path = ds.save(tmp_path / "nan_lat.nc")
+    nan = rf"{path}: attribute 'lat' is missing \(NaN\) at basin\(s\) \['b1'\]"
+    with pytest.raises(InputError, match=nan):
+        derive_inputs(HydroDataset.load(path), InputDerivation("hamon"))
+    ds = toy_dataset(n_basins=3, days=40)
+    ds.static["lat"][2] = 95.0
+    with pytest.raises(InputError, match=r"lat = 95 degrees_north at basin 'b2' is outside the allowed"):
+        derive_inputs(ds, InputDerivation("hargreaves"))
+    ds.static["lat"][:] = np.nan  # never read with PET as a forcing
+    ds.add_dynamic("pet", ds.dynamic["PET"] * 0.5, "mm d-1")
+    out = derive_inputs(ds, InputDerivation("forcing"))
+    np.testing.assert_array_equal(out.dynamic["PET"], ds.dynamic["pet"])
+    del ds.static["lat"]
+    assert np.isfinite(derive_inputs(ds, InputDerivation("forcing")).dynamic["PET"]).all()

@@ -13,7 +13,9 @@ import warnings
 
 import numpy as np
 
+from dmg_bmi.bmi_config import latitude_needed
 from dmg_bmi.data.dataset import HydroDataset
+from dmg_bmi.data.variables import check_range
 from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.forcing import InputDerivation
 from dmg_bmi.train.config import DataConfig, Period
@@ -51,9 +53,14 @@ def derive_inputs(ds: HydroDataset, derivation: InputDerivation) -> HydroDataset
         daily["tmean"] = 0.5 * (daily["tmin"] + daily["tmax"])
     if "elevation_m" in ds.static:
         daily["elevation_m"] = ds.static["elevation_m"][:, None]
-    if "lat" not in ds.static:
-        raise InputError("attribute 'lat' (degrees_north) is missing; PET needs the basin latitude")
-    derived = derivation.model_inputs(daily, ds.static["lat"][:, None], ds.doy[None, :].astype(np.float64))
+    lat = None
+    if latitude_needed(derivation.pet_method):
+        if "lat" not in ds.static:
+            raise InputError(f"{ds.origin}: attribute 'lat' (degrees_north) is missing; PET "
+                             f"({derivation.pet_method}) needs the basin latitude")
+        lat = ds.attributes(["lat"])  # a NaN latitude is refused naming the basins
+        check_range("lat", lat, ds.origin, lambda index: f"at basin {ds.basins[index[0]]!r}")
+    derived = derivation.model_inputs(daily, lat, ds.doy[None, :].astype(np.float64))
     for name in PHYSICS_INPUTS:
         value = np.broadcast_to(np.asarray(derived[name], dtype=np.float64), (ds.n_basins, ds.n_time))
         ds.add_dynamic(name, value.copy(), PHYSICS_UNITS[name])
