@@ -1,8 +1,8 @@
 """Hostile CLI inputs beyond test_cli_errors: sizes that would exhaust memory (refused up front, or one error
 line when an allocation fails), impossible dates and noise, NetCDF writes on a full disk, a --time-step the
-BMI would refuse, a folder given to inspect. Each must be an `error: ...` naming the option or file (exit 2)
-and leave no file. (Units shown by inspect: test_inspect.py; latitude only where PET reads it:
-test_bmi_errors.py.)"""
+BMI would refuse, a folder or an empty file given where a file goes. Each must be an `error: ...` naming
+the option or file (exit 2) and leave no file. (Units shown by inspect: test_inspect.py; latitude only where
+PET reads it: test_bmi_errors.py, test_writers.py.)"""
 
 from __future__ import annotations
 
