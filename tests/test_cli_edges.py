@@ -108,23 +108,40 @@ def test_simulate_names_the_netcdf_file_a_failed_write_left_out(trained, tmp_pat
     assert list(out.iterdir()) == []
 
 
-@pytest.mark.parametrize("override", ["train.batch_size=1000000000000", "model.nn.mlp_hidden_size=100000000"])
-def test_a_size_too_large_for_memory_is_one_error_line(trained, tmp_path, override):  # noqa: F811
-    """numpy's MemoryError and torch's CPU allocator failure (a RuntimeError) under a 6 GB address-space
-    limit: one `error:` line naming the verb and what to lower, exit 2 (was a traceback)."""
+OUT_OF_MEMORY = "error: dmg-bmi train: out of memory ("
+
+
+@pytest.mark.parametrize("overrides", [
+    ["model.nn.mlp_hidden_size=8192", "model.nn.mlp_layers=64"],  # 34 GB of float64 weights
+    ["train.batch_size=100000", "model.phy.nmul=256"],  # states of 200 MB a step, kept for the gradient
+])
+def test_a_size_too_large_for_memory_is_one_error_line(trained, tmp_path, overrides):  # noqa: F811
+    """Sizes within the config maxima that still exceed a 6 GB address-space limit: torch's CPU allocator
+    failure (a RuntimeError) is one `error:` line naming the verb and what to lower, exit 2 (was a
+    traceback); no checkpoint is left. (Sizes above the maxima are refused at load: test_config_errors.)"""
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
 
     code = (f"import sys; sys.path.insert(0, {str(REPO / 'tests')!r}); import train_toy; "
             "from dmg_bmi.cli import main; sys.exit(main(sys.argv[1:]))")
+    sets = [arg for item in overrides for arg in ("--set", item)]
     proc = subprocess.run([sys.executable, "-c", code, "train", "--config", str(trained / "cfg.yaml"),
-                           "--set", f"run.exact_dir={tmp_path / 'run'}", "--set", override],
+                           "--set", f"run.exact_dir={tmp_path / 'run'}", *sets],
                           capture_output=True, text=True, timeout=300, preexec_fn=limit, cwd=REPO)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     err = proc.stderr.strip()
-    assert err.startswith("error: dmg-bmi train: out of memory (") and "\n" not in err, err
+    assert err.startswith(OUT_OF_MEMORY) and "\n" not in err, err
     assert "lower it (" in err and "train.rho" in err
     assert not list(tmp_path.glob("run/*.pt"))
+
+
+def test_numpy_memory_error_is_one_error_line(monkeypatch, capsys):
+    """numpy's MemoryError (an array too large to allocate) raised inside a verb is the same one line."""
+    import dmg_bmi.train.commands.train as train_command
+
+    monkeypatch.setattr(train_command, "run", lambda args: np.empty(1 << 50))
+    err = fails(capsys, ["train", "--config", "unused.yaml"], OUT_OF_MEMORY, "Unable to allocate")
+    assert "lower it (" in err
 
 
 @pytest.mark.parametrize("verb", ["bmi-config", "realization"])
