@@ -1,4 +1,4 @@
-"""DeltaModelBmi: the CSDMS BMI 2.0 component for NextGen, a thin adapter over `ModelHandler`.
+"""DeltaModelBmi: the CSDMS BMI 2.0 component for NextGen, a thin adapter over a domain's handler.
 
 Every variable is a float64 1-D array of one item on grid 0 (``scalar``, rank 0); time is in seconds from
 0.0 (= the config's `start_time`); units are UDUNITS strings from `dmg_bmi.variables`.
@@ -7,17 +7,23 @@ Inputs: `get_input_var_names()` declares only the forcings the checkpoint reads 
 precipitation and temperature for Hamon PET). Every other forcing of `dmg_bmi.variables` may still be set
 (a framework may set all AORC fields) but is never read, so NaN there is ignored. Declared inputs start
 unset: the first `update()` names every one never set. ngen sets them each step, calls `update()` (or
-`update_until`), then reads outputs with `get_value_at_indices`. The daily model runs as phase-shifted daily
-chains (`dmg_bmi.ngen.daily_chains`). Catchment attributes come from the init YAML (`dmg_bmi.bmi_config`) or
-from ngen `model_params` through `set_value`. The ngen mass-balance (``ngen::mass_*``, m) and serialization
-(``ngen::serialization_*``) protocols are supported.
+`update_until`), then reads outputs with `get_value_at_indices`. Catchment attributes come from the init YAML
+(`dmg_bmi.bmi_config`) or from ngen `model_params` through `set_value`. The ngen serialization protocol
+(``ngen::serialization_*``) is supported.
+
+Domains: what differs between models lives in their domain (`dmg_bmi.domains`), found from the checkpoint's
+physics name. The domain loads the handler and opens a `dmg_bmi.domains.BmiSession`: the outputs it
+publishes, extra protocol variables (e.g. the ngen mass balance, ``ngen::mass_*``), the site parameters it
+needs, its config keys, and the time adapter that turns the framework's records into the physics' native
+step (e.g. phase-shifted daily chains, `dmg_bmi.ngen.daily_chains`). This module never tests which domain
+it holds.
 
 Checks (every failure a named `dmg_bmi.errors` error): at every `update()` each declared input must lie in
 its `dmg_bmi.variables.Variable.valid_range` (in the variable's units; NaN follows `nan_policy`), else
 `InputError` naming the variable, value, units, model time (s and UTC) and the range, with a hint for a
 likely units slip (degC given as K, hPa as Pa, mm h-1 as mm s-1). Catchment attributes must be finite with
 |value| <= 1e12, `area_km2` > 0 and |latitude| <= 90 (|longitude| <= 180), and one with an entry in
-`dmg_bmi.data.variables.DATASET_VARIABLES` (e.g. p_mean, frac_snow, t_mean, elevation_m, the crop's elev)
+`dmg_bmi.data.variables.DATASET_VARIABLES` (e.g. p_mean, frac_snow, t_mean, elevation_m, elev)
 within its valid range in the table's units (the training table's): refused at `initialize` when
 the YAML gives them (`ConfigError` naming the file and catchment), at the next `update()` when set through
 `set_value` (ngen `model_params`; `InputError`). Destinations, indices and times handed to the getters and
@@ -28,10 +34,6 @@ time (`dmg_bmi.ngen.payload`); a restored run continues on the state's own day a
 `start_time` is the state's time equals the unbroken run bit for bit. Every field and array of a state is
 checked before it is used (`StateError` naming the file or protocol variable, the field and its value);
 a state that does not fit leaves the instance as it was.
-
-A δWOFOST checkpoint (physics `wofost72_pp`) runs one field instead: `dmg_bmi.crop_handler.CropHandler`
-stepped once per day by `dmg_bmi.ngen.crop_days.CropDays`, the crop calendar from the init YAML's
-`crop_calendar`, the crop outputs of `dmg_bmi.variables` (no mass-balance protocol: potential production).
 """
 
 from __future__ import annotations
@@ -45,27 +47,19 @@ from pathlib import Path
 import numpy as np
 from bmipy import Bmi
 
+from dmg_bmi import domains
 from dmg_bmi import variables as V
 from dmg_bmi.atomic import write_bytes
-from dmg_bmi.bmi_config import latitude_needed, load_bmi_config, member_paths, resolve
+from dmg_bmi.bmi_config import load_bmi_config, member_paths, resolve
 from dmg_bmi.data.variables import ATTRIBUTE_LIMIT, DATASET_VARIABLES
 from dmg_bmi.errors import ConfigError, DmgBmiError, InputError, StateError
 from dmg_bmi.ngen import payload
-from dmg_bmi.ngen.daily_chains import MASS_TERMS, DailyChains
 from dmg_bmi.ngen.day_ring import SECONDS_PER_DAY
 
 GRID = 0
-_MM_TO_M = 1e-3
 _PROTOCOL_TRIGGERS = ("ngen::serialization_create", "ngen::serialization_free")
-_DIAGNOSTICS = (  # daily-chain output key -> BMI output published as is (units in dmg_bmi.variables)
-    ("aet", "land_surface_water_evapotranspiration__volume_flux"),
-    ("pet", "land_surface_water_evapotranspiration__potential_volume_flux"),
-    ("swe", "snowpack__leq_depth"),
-    ("soil_moisture", "land_surface_soil_water__volume-per-area_storage_density"),
-    ("upper_zone", "soil_upper-zone_water__volume-per-area_storage_density"),
-    ("lower_zone", "soil_lower-zone_water__volume-per-area_storage_density"),
-)
-_CROP_OUTPUTS = tuple((v.internal, v.name) for v in V.VARIABLES if v.role == "output" and v.model == "crop")
+_SERIALIZATION = tuple(v.name for v in V.VARIABLES if v.name.startswith("ngen::serialization_"))
+_STATE_PREFIX = "chains/"  # the time adapter's arrays in a state payload (`dmg_bmi.ngen.payload`)
 # A declared input never set holds this quiet NaN (a payload no framework's NaN carries), so `update` can tell
 # "never set" from "set to NaN" without any bookkeeping on the hot `set_value` path.
 _UNSET_BITS = np.uint64(0x7FF8_0000_DEAD_0001)
@@ -91,19 +85,17 @@ class DeltaModelBmi(Bmi):
         self._vars: dict[str, V.Variable] = {}
         self._values: dict[str, np.ndarray] = {}
         self._forcing: dict[str, np.ndarray] = {}
-        self._chains: DailyChains | None = None
+        self._session: domains.BmiSession | None = None
+        self._adapter: domains.TimeAdapter | None = None
         self._dirty = False
-        self._crop = False
         self._input_names: tuple[str, ...] = ()
-        self._output_names = V.OUTPUT_NAMES
+        self._output_names: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ control
     def initialize(self, config_file: str) -> None:
-        """Read the YAML config (paths relative to it), load the checkpoint(s) and set up the chains.
-        `config_file` must be a path (str or os.PathLike) of a file; anything else raises ConfigError."""
-        from dmg_bmi.crop_handler import CropHandler, is_crop_checkpoint
-        from dmg_bmi.handler import ModelHandler  # keep `import dmg_bmi.bmi` light
-
+        """Read the YAML config (paths relative to it), load the checkpoint(s) through their domain and open
+        its session. `config_file` must be a path (str or os.PathLike) of a file; anything else raises
+        ConfigError."""
         if not isinstance(config_file, (str, os.PathLike)) or not str(config_file).strip():
             raise ConfigError(f"initialize: config_file must be the path of a BMI YAML file, got "
                               f"{config_file!r} ({type(config_file).__name__})")
@@ -114,15 +106,8 @@ class DeltaModelBmi(Bmi):
                               f"{exc.strerror or exc}") from None
         paths, weights = member_paths(cfg, base)
         self._cfg = cfg
-        crop = [is_crop_checkpoint(p) for p in paths]
-        if len(set(crop)) > 1:
-            kinds = {c: [str(p) for p, k in zip(paths, crop, strict=True) if k == c] for c in (True, False)}
-            raise ConfigError(
-                f"{config_file}: members: the ensemble mixes δWOFOST (crop) checkpoint(s) {kinds[True]} with "
-                f"hydrology (HBV) checkpoint(s) {kinds[False]}; an ensemble averages models of one kind")
-        self._crop = crop[0]
-        handler_cls = CropHandler if self._crop else ModelHandler
-        self._handler = handler_cls.load(paths, weights=weights, device=cfg.device, backend=cfg.backend)
+        domain = _domain_of(paths, config_file)
+        self._handler = domain.load_handler(paths, weights, cfg.device, cfg.backend)
         self._name = self._handler.description
         self._input_names = self._handler.input_names
         ranges = [V.BY_NAME[name].valid_range for name in self._input_names]  # units of the variables
@@ -135,13 +120,15 @@ class DeltaModelBmi(Bmi):
         self._final_state = resolve(base, cfg.final_state)
         initial = self._read_initial_state() if self._initial_state is not None else None
         if initial is not None:
-            self._origin = initial[1]  # the crop calendar is checked on the state's day axis
-        self._calendar = self._crop_calendar(cfg)
-        self._output_names = V.CROP_OUTPUT_NAMES if self._crop else V.OUTPUT_NAMES
-        params = ["area_km2", "latitude", *self._handler.attribute_names]
-        self._vars = {v.name: v for v in V.VARIABLES if (v.role != "output" or v.name in self._output_names)
-                      and not (self._crop and v.name.startswith("ngen::mass"))}
-        self._vars.update({p: V.parameter(p) for p in dict.fromkeys(params)})
+            self._origin = initial[1]  # the session checks its config on the state's day axis
+        domains.refuse_foreign_config_keys(domain, cfg)
+        self._session = session = domain.bmi_session(self._handler, cfg, self._origin)
+        self._output_names = tuple(session.output_names)
+        params = session.parameters
+        declared = {*self._output_names, *_SERIALIZATION, *session.protocols}
+        self._vars = {v.name: v for v in V.VARIABLES
+                      if v.role not in ("output", "protocol") or v.name in declared}
+        self._vars.update({p: V.parameter(p) for p in params})
         # declared inputs: views into one record array (what the model reads), unset until set_value
         self._inputs = np.full(len(self._input_names), _UNSET)
         self._last_valid = np.full(len(self._input_names), np.nan)
@@ -150,18 +137,14 @@ class DeltaModelBmi(Bmi):
             self._values.setdefault(name, np.full(1, np.nan))
         self._forcing = {name: self._values[name] for name in V.INPUT_NAMES}  # the hot set_value path
         for name, var in self._vars.items():
-            if var.role in ("output", "parameter") or name.startswith("ngen::mass"):
+            if var.role in ("output", "parameter") or name in session.protocols:
                 self._values[name] = np.full(1, np.nan if var.role == "parameter" else 0.0)
         for key in ("area_km2", "latitude"):
             top, attr = getattr(cfg, key), cfg.attributes.get(key)
             if top is not None and attr is not None and top != attr:
                 raise ConfigError(f"{key} is given twice with different values: {top} and "
                                   f"attributes.{key} {attr}")
-        given = {"area_km2": cfg.area_km2, "latitude": cfg.latitude, **cfg.attributes}
-        if self._crop and "lat" not in cfg.attributes:
-            given["lat"] = cfg.latitude  # a field's latitude: top-level `latitude` or attributes.lat
-        elif self._crop and cfg.latitude is not None and cfg.latitude != cfg.attributes["lat"]:
-            raise ConfigError(f"latitude {cfg.latitude} and attributes.lat {cfg.attributes['lat']} differ")
+        given = session.given()
         unknown = sorted(set(cfg.attributes) - set(params))
         if unknown:
             raise ConfigError(
@@ -177,7 +160,7 @@ class DeltaModelBmi(Bmi):
                 self._values[name][0] = value
         self._snapshot = np.zeros(0, dtype=np.uint8)
         self._restore_size = 0
-        self._chains = None
+        self._adapter = None
         self._dirty = False
         self._ready = True
         if initial is not None:
@@ -188,9 +171,9 @@ class DeltaModelBmi(Bmi):
         """Advance one time step with the inputs set since the last update. A declared input never set, NaN
         under nan_policy 'error', or outside its valid range raises InputError naming it (module
         docstring)."""
-        if self._dirty and self._chains is not None:
+        if self._dirty and self._adapter is not None:
             self._rebind()
-        chains = self._chains or self._start_chains()
+        adapter = self._adapter or self._start_adapter()
         record = self._inputs
         # the range test on Python floats: ~0.4 us for 2-9 inputs, under half numpy's; NaN fails it too
         # (strict=False: the three have one length by construction, and strict costs ~0.2 us)
@@ -198,7 +181,7 @@ class DeltaModelBmi(Bmi):
             record = self._checked_record(record)
         else:
             self._last_valid[:] = record
-        chains.advance(record)
+        adapter.advance(record)
         self._n += 1
         self._publish()
 
@@ -237,15 +220,16 @@ class DeltaModelBmi(Bmi):
                 self.save_state(self._final_state)
             except InputError as exc:
                 raise ConfigError(f"final_state: {exc}") from None
-        self._chains = None
+        self._adapter = None
         self._handler = None
+        self._session = None
         self._values = {}
         self._forcing = {}
         self._ready = False
 
     # ------------------------------------------------------------------ state files
     def save_state(self, path: str | Path) -> None:
-        """Write the full state (all chains, forcing window, mass sums, its UTC time) to `path` atomically;
+        """Write the full state (the time adapter's arrays, the inputs, its UTC time) to `path` atomically;
         a path that cannot be written raises InputError naming it."""
         data = self._serialize()
         try:
@@ -255,9 +239,9 @@ class DeltaModelBmi(Bmi):
 
     def _serialize(self) -> bytes:
         self._check_ready()
-        chains = self._chains or self._start_chains()
+        adapter = self._adapter or self._start_adapter()
         header = payload.state_header(self._handler.fingerprint, self._dt, self._time(), self._input_names)
-        arrays = {f"chains/{k}": v for k, v in chains.to_arrays().items()}
+        arrays = {f"{_STATE_PREFIX}{k}": v for k, v in adapter.to_arrays().items()}
         arrays["inputs"] = self._inputs.copy()
         arrays["last_valid"] = self._last_valid.copy()
         return payload.encode(header, arrays)
@@ -273,12 +257,13 @@ class DeltaModelBmi(Bmi):
         if header["input_names"] != list(self._input_names):
             raise StateError(f"{source}: the state's forcing records hold {header['input_names']}, this "
                              f"model reads {list(self._input_names)}")
-        count = int(arrays["chains/n"][0])
+        count = int(arrays[f"{_STATE_PREFIX}n"][0])
         try:
             return arrays, time, time - timedelta(seconds=count * self._dt)
         except OverflowError:
-            raise StateError(f"{source}: state array 'chains/n' = [{count}] records of {self._dt:g} s before "
-                             f"the state's time {time} (UTC) start before the year 1") from None
+            raise StateError(f"{source}: state array '{_STATE_PREFIX}n' = [{count}] records of "
+                             f"{self._dt:g} s before the state's time {time} (UTC) start before the year "
+                             "1") from None
 
     def _read_initial_state(self) -> tuple[dict, datetime, str]:
         """The config's `initial_state`: (arrays, day axis origin, source for errors); its time must be
@@ -310,27 +295,27 @@ class DeltaModelBmi(Bmi):
         self._publish()
 
     def _load_state(self, arrays: dict, origin: datetime, source: str, steps: int, keep_inputs: bool) -> None:
-        """Rebuild the chains on the state's day axis `origin` and restore them; BMI time becomes `steps`
+        """Rebuild the time adapter on the state's day axis `origin` and restore it; BMI time becomes `steps`
         updates. A state that does not fit raises StateError naming `source` and leaves the instance as it
         was."""
-        before = (self._origin, self._chains)
-        saved = self._chains.to_arrays() if self._chains is not None else None
-        self._origin, self._chains = origin, None
+        before = (self._origin, self._adapter)
+        saved = self._adapter.to_arrays() if self._adapter is not None else None
+        self._origin, self._adapter = origin, None
         try:
-            chains = self._start_chains()  # its checks fail before it binds anything
+            adapter = self._start_adapter()  # its checks fail before it binds anything
         except DmgBmiError:
-            self._origin, self._chains = before
+            self._origin, self._adapter = before
             raise
         try:
-            chains.from_arrays(arrays, "chains/")
-            known = {f"chains/{k}" for k in chains.to_arrays()} | {"inputs", "last_valid"}
+            adapter.from_arrays(arrays, _STATE_PREFIX)
+            known = {f"{_STATE_PREFIX}{k}" for k in adapter.to_arrays()} | {"inputs", "last_valid"}
             extra = sorted(set(arrays) - known)
             if extra:
                 raise StateError(f"the state holds array(s) {extra[:5]} this model does not have")
         except StateError as exc:
-            self._origin, self._chains = before[0], None
+            self._origin, self._adapter = before[0], None
             if saved is not None:  # rebound on the previous day axis
-                self._start_chains().from_arrays(saved)
+                self._start_adapter().from_arrays(saved)
             raise StateError(f"{source}: {exc}") from None
         if keep_inputs:  # a snapshot of this run; a hot start (a new run) starts with its inputs unset
             self._inputs[:] = arrays["inputs"]
@@ -342,9 +327,9 @@ class DeltaModelBmi(Bmi):
         if not self._ready:
             raise InputError("DeltaModelBmi: call initialize(config_file) first")
 
-    def _start_chains(self) -> DailyChains:
+    def _start_adapter(self) -> domains.TimeAdapter:
         """Bind the attributes (now complete and checked: a value set through set_value that is not a
-        possible attribute raises InputError naming it) to the model and create the daily chains."""
+        possible attribute raises InputError naming it) to the model and create the domain's time adapter."""
         self._check_ready()
         attrs = {}
         for name in self._handler.attribute_names:
@@ -355,8 +340,7 @@ class DeltaModelBmi(Bmi):
                     f"ngen model_params"
                 )
             attrs[name] = value
-        pet_latitude = not self._crop and latitude_needed(self._handler.derivation.pet_method)
-        site = () if self._crop else ("latitude",) * pet_latitude + ("area_km2",)
+        site = self._session.required
         for name in site:
             if math.isnan(self._values[name][0]):
                 raise ConfigError(f"{name!r} is not set: give it in the BMI config or via ngen model_params")
@@ -365,53 +349,9 @@ class DeltaModelBmi(Bmi):
             raise InputError(f"catchment {self._cfg.catchment_id or '(no catchment_id)'}: attribute(s) set "
                              f"through set_value (ngen model_params) refused at "
                              f"t={self.get_current_time():.0f} s: {'; '.join(problems)}")
-        if self._crop:
-            return self._start_crop(attrs)
-        latitude = float(self._values["latitude"][0])
-        self._handler.set_attributes(attrs)
+        self._adapter = self._session.start(attrs, self._origin, self._values)
         self._dirty = False
-        self._chains = DailyChains(self._handler, int(self._dt), self._origin, latitude)
-        v = self._values
-        self._out_arrays = [(key, v[name]) for key, name in _DIAGNOSTICS]
-        self._mass_arrays = [v[f"ngen::{key}"] for key in MASS_TERMS]
-        return self._chains
-
-    def _crop_calendar(self, cfg):
-        """The field's crop calendar (δWOFOST) from `crop_calendar`, checked against crop sets and run."""
-        from dmg_bmi.data.crop_dataset import CropCalendar
-
-        if not self._crop:
-            if cfg.crop_calendar is not None:
-                raise ConfigError("crop_calendar: only a δWOFOST (wofost72_pp) checkpoint takes one")
-            return None
-        if cfg.crop_calendar is None:
-            raise ConfigError("crop_calendar: a δWOFOST checkpoint needs the field's crop calendar "
-                              "(crop_name, variety_name, crop_start_date, crop_start_type, crop_end_date, "
-                              "crop_end_type, max_duration)")
-        try:
-            calendar = CropCalendar.from_dict(cfg.crop_calendar)
-        except InputError as exc:
-            raise ConfigError(f"crop_calendar: {exc}") from None
-        self._handler.check_calendar(calendar)
-        first, last = self._origin.date(), (cfg.start + timedelta(seconds=cfg.end_seconds - 1)).date()
-        if not first <= calendar.crop_start_date <= last:
-            raise ConfigError(f"crop_calendar.crop_start_date {calendar.crop_start_date} is outside the "
-                              f"run's forcing {first}..{last} (start_time..end_time)")
-        return calendar
-
-    def _start_crop(self, attrs: dict[str, float]):
-        """Bind the field (attributes, calendar, days from the day axis' origin to the run's end) and create
-        the daily crop engine."""
-        from dmg_bmi.ngen.crop_days import CropDays
-
-        seconds = (self._cfg.start - self._origin).total_seconds() + self._end
-        n_days = int(np.ceil(seconds / 86400.0)) + 1  # one spare day for ngen's allow_exceed_end_time
-        self._handler.bind(attrs, self._calendar, self._origin.date(), n_days)
-        self._dirty = False
-        self._chains = CropDays(self._handler, int(self._dt), self._origin)
-        self._out_arrays = [(key, self._values[name]) for key, name in _CROP_OUTPUTS]
-        self._mass_arrays = []
-        return self._chains
+        return self._adapter
 
     def _checked_record(self, record: np.ndarray) -> np.ndarray:
         """The record to use when a declared input failed the range test: never-set inputs, NaN under
@@ -455,22 +395,10 @@ class DeltaModelBmi(Bmi):
                              f"possible values, dmg_bmi.variables)")
 
     def _publish(self) -> None:
-        """Copy the chains' current outputs into the output arrays (in place: pointers stay live)."""
-        if self._chains is None:
-            return
-        out = self._chains.outputs
-        if self._crop:
-            for key, arr in self._out_arrays:
-                arr[0] = out[key]
-            return
-        vals = self._values
-        runoff_m_per_s = out["runoff"] * _MM_TO_M / 86400.0
-        vals["land_surface_water__runoff_depth"][0] = runoff_m_per_s * self._dt
-        vals["land_surface_water__runoff_volume_flux"][0] = runoff_m_per_s * vals["area_km2"][0] * 1e6
-        for key, arr in self._out_arrays:
-            arr[0] = out[key]
-        for arr, value in zip(self._mass_arrays, self._chains.mass_terms(), strict=True):
-            arr[0] = value * _MM_TO_M
+        """The time adapter writes its current outputs into the output arrays (in place: pointers stay
+        live); before the first update they hold 0."""
+        if self._adapter is not None:
+            self._adapter.publish()
 
     def _var(self, name: str) -> V.Variable:
         """The declared variable `name` (InputError listing the valid names if unknown)."""
@@ -638,15 +566,15 @@ class DeltaModelBmi(Bmi):
             raise InputError(f"set_value({name!r}): {name} is read-only")
 
     def _rebind(self) -> None:
-        """A parameter changed mid-run: rebind the attributes, keeping every chain's state (a refused value
-        keeps the chains as they were, and the change pending)."""
-        chains = self._chains
-        arrays = chains.to_arrays()
-        self._chains = None
+        """A parameter changed mid-run: rebind the attributes, keeping the time adapter's state (a refused
+        value keeps the time adapter as it was, and the change pending)."""
+        adapter = self._adapter
+        arrays = adapter.to_arrays()
+        self._adapter = None
         try:
-            fresh = self._start_chains()
+            fresh = self._start_adapter()
         except DmgBmiError:
-            self._chains = chains
+            self._adapter = adapter
             raise
         fresh.from_arrays(arrays)
 
@@ -701,6 +629,20 @@ class DeltaModelBmi(Bmi):
 
     def get_grid_nodes_per_face(self, grid: int, nodes_per_face: np.ndarray) -> np.ndarray:
         return nodes_per_face
+
+
+def _domain_of(paths: list[Path], config_file) -> domains.Domain:
+    """The one domain of the checkpoints `paths`; an ensemble mixing domains raises ConfigError naming each
+    domain's files."""
+    found = [domains.domain_for_checkpoint(p) for p in paths]
+    groups: dict[str, tuple[domains.Domain, list[str]]] = {}
+    for path, domain in zip(paths, found, strict=True):
+        groups.setdefault(domain.name, (domain, []))[1].append(str(path))
+    if len(groups) > 1:
+        mixed = " with ".join(f"{d.label} checkpoint(s) {files}" for _, (d, files) in sorted(groups.items()))
+        raise ConfigError(f"{config_file}: members: the ensemble mixes {mixed}; an ensemble averages models "
+                          f"of one kind")
+    return found[0]
 
 
 def _attribute_problem(name: str, value: float) -> str | None:

@@ -428,7 +428,7 @@ def test_window_day_of_year_for_non_midnight_starts(tmp_path, ckpt):
             bmi.update()
             if k >= 23:
                 want = (t0 + timedelta(hours=k - 23 + 12)).timetuple().tm_yday
-                assert bmi._chains._doy() == want
+                assert bmi._adapter._doy() == want
 
 
 def test_a_foreign_bmi_yaml_is_named_with_a_hint():

@@ -80,7 +80,7 @@ def _run_bmi(path: Path, forcing: dict[str, np.ndarray], n_records: int, per_day
         bmi.update()
         if (i + 1) % per_day == 0:
             rows.append([bmi.get_value(n, buf)[0] for n in V.CROP_OUTPUT_NAMES])
-            weather.append(dict(bmi._chains.weather))
+            weather.append(dict(bmi._adapter.weather))
     return bmi, np.array(rows), weather
 
 

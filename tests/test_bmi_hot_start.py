@@ -58,7 +58,7 @@ def run(bmi: DeltaModelBmi, forcing: dict[str, np.ndarray], hours, names=None, d
             bmi.set_value(name, forcing[name][k : k + 1])
         bmi.update()
         row = [bmi.get_value(n, np.zeros(1))[0] for n in observed]
-        rows.append(row + [bmi._chains._doy()] if doy else row)
+        rows.append(row + [bmi._adapter._doy()] if doy else row)
     return np.array(rows)
 
 
@@ -152,7 +152,7 @@ def test_crop_final_state_continues_on_the_states_day_axis(tmp_path):
               initial_state="a.state")
     got = run(b, hourly, range(n_a, 110 * 24))
     np.testing.assert_array_equal(got, full[n_a:])
-    assert b._chains.weather == full_bmi._chains.weather and b._chains.start == full_bmi._chains.start
+    assert b._adapter.weather == full_bmi._adapter.weather and b._adapter.start == full_bmi._adapter.start
     lai = V.CROP_OUTPUT_NAMES.index("crop_canopy__leaf_area_index")
     assert full[n_a, lai] > 0.5 and full[-1, lai] != full[n_a, lai]  # leaves out at the restart; growing on
     with pytest.raises(ConfigError, match=r"start_time 2015-06-11 00:00:00 is not the time of initial_state"

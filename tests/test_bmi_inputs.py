@@ -61,12 +61,12 @@ def test_declared_inputs_are_what_the_checkpoint_reads(tmp_path, hamon_ckpt, pet
         bmi = make(tmp_path, ckpt)
         assert bmi.get_input_var_names() == names and bmi.get_input_item_count() == len(names)
         step(bmi, every_forcing(1), 0)
-        assert bmi._chains.names == names and bmi._chains.ring.shape == (24, len(names))  # the record ring
+        assert bmi._adapter.names == names and bmi._adapter.ring.shape == (24, len(names))  # the record ring
     field = crop(tmp_path)
     assert field.get_input_var_names() == tuple(n for n in V.INPUT_NAMES if n in AORC_INPUTS)
     assert field.get_input_item_count() == 7 and LW not in field.get_input_var_names()
     step(field, every_forcing(1), 0)
-    assert field._chains.ring.shape == (24, 7)
+    assert field._adapter.ring.shape == (24, 7)
 
 
 def test_component_name_describes_the_checkpoint(tmp_path, hamon_ckpt):

@@ -1,0 +1,67 @@
+"""Hydrology under the BMI: daily chains publishing runoff (m per step, m3 s-1), diagnostics and mass terms.
+
+Outputs (`dmg_bmi.variables`): runoff depth per framework step (m) and volume flux (m3 s-1, with the
+catchment's `area_km2`) from the chains' daily runoff (mm d-1, the rate of the latest 24 h);
+evapotranspiration rates and stores as the chains give them; the ngen mass-balance terms (``ngen::mass_*``)
+in m.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+
+from dmg_bmi import variables as V
+from dmg_bmi.bmi_config import latitude_needed
+from dmg_bmi.domains.base import BmiSession
+from dmg_bmi.ngen.daily_chains import MASS_TERMS, DailyChains
+
+_MM_TO_M = 1e-3
+_DIAGNOSTICS = (  # daily-chain output key -> BMI output published as is (units in dmg_bmi.variables)
+    ("aet", "land_surface_water_evapotranspiration__volume_flux"),
+    ("pet", "land_surface_water_evapotranspiration__potential_volume_flux"),
+    ("swe", "snowpack__leq_depth"),
+    ("soil_moisture", "land_surface_soil_water__volume-per-area_storage_density"),
+    ("upper_zone", "soil_upper-zone_water__volume-per-area_storage_density"),
+    ("lower_zone", "soil_lower-zone_water__volume-per-area_storage_density"),
+)
+
+
+class HydrologySession(BmiSession):
+    """A hydrology checkpoint (or ensemble) under the BMI: no domain-specific config keys."""
+
+    output_names = V.OUTPUT_NAMES
+    protocols = tuple(f"ngen::{key}" for key in MASS_TERMS)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """`area_km2` (volume flux), and `latitude` unless PET comes as a forcing."""
+        return ("latitude",) * latitude_needed(self.handler.derivation.pet_method) + ("area_km2",)
+
+    def start(self, attrs, origin, values):
+        self.handler.set_attributes(attrs)
+        return HydrologyChains(self.handler, int(self.cfg.time_step), origin, values)
+
+
+class HydrologyChains(DailyChains):
+    """`DailyChains` that publish into the BMI's arrays (`values`; latitude read once, area at publish)."""
+
+    def __init__(self, handler, dt: int, start: datetime, values: dict[str, np.ndarray]):
+        super().__init__(handler, dt, start, float(values["latitude"][0]))
+        self._dt_s = float(dt)
+        self._area = values["area_km2"]
+        self._depth = values["land_surface_water__runoff_depth"]
+        self._flux = values["land_surface_water__runoff_volume_flux"]
+        self._out_arrays = [(key, values[name]) for key, name in _DIAGNOSTICS]
+        self._mass_arrays = [values[f"ngen::{key}"] for key in MASS_TERMS]
+
+    def publish(self) -> None:
+        out = self.outputs
+        runoff_m_per_s = out["runoff"] * _MM_TO_M / 86400.0
+        self._depth[0] = runoff_m_per_s * self._dt_s
+        self._flux[0] = runoff_m_per_s * self._area[0] * 1e6
+        for key, arr in self._out_arrays:
+            arr[0] = out[key]
+        for arr, value in zip(self._mass_arrays, self.mass_terms(), strict=True):
+            arr[0] = value * _MM_TO_M
