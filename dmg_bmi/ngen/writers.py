@@ -217,20 +217,21 @@ def _pick(cid: str, row: Mapping[str, object], needed: Sequence[str], latitude: 
           area: float | None = None,
           with_latitude: bool = True) -> tuple[dict[str, float], list[str], list[str]]:
     """One catchment's area_km2 (`area`, else an AREA_COLUMNS column of `row`), latitude (`latitude`, else a
-    LATITUDE_COLUMNS column; only `with_latitude`) and `needed` attributes: (values, names missing,
-    "name='text' (cid)" of values that are not numbers). A needed name already picked (area_km2, latitude)
-    is picked once."""
+    LATITUDE_COLUMNS column; missing only `with_latitude`, else kept when given) and `needed` attributes:
+    (values, names missing, "name='text' (cid)" of values that are not numbers). A needed name already
+    picked (area_km2, latitude) is picked once."""
     def column(columns: Sequence[str]) -> tuple[str, object]:
         name = next((c for c in columns if c in row), columns[0])
         return name, row.get(name)
 
-    picks = {"area_km2": ("areasqkm", area) if area is not None else column(AREA_COLUMNS)}
-    if with_latitude:
-        picks["latitude"] = ("latitude", latitude) if latitude is not None else column(LATITUDE_COLUMNS)
+    picks = {"area_km2": ("areasqkm", area) if area is not None else column(AREA_COLUMNS),
+             "latitude": ("latitude", latitude) if latitude is not None else column(LATITUDE_COLUMNS)}
     for name in needed:
         picks.setdefault(name, (name, row.get(name)))
     values, missing, bad = {}, [], []
     for key, (name, raw) in picks.items():
+        if raw is None and key == "latitude" and not with_latitude:
+            continue  # a checkpoint taking PET as a forcing never reads it
         if raw is None:
             missing.append(key)
         elif _number(raw) is None:
@@ -244,9 +245,9 @@ def table_values(table: Mapping[str, Mapping[str, float | str]], needed: Sequenc
                  latitude: float | None = None, source: str | Path | None = None,
                  with_latitude: bool = True) -> dict[str, dict[str, float]]:
     """Per row of `table`: area_km2 (km2, column area_km2 or areasqkm), latitude (degrees north, a
-    LATITUDE_COLUMNS column or `latitude`; only `with_latitude`, see `reads_latitude`) and every `needed`
-    attribute; all gaps and all values that are not numbers are reported at once. A basin-wide row without
-    an id (`BASIN_WIDE`) names no catchment: refused."""
+    LATITUDE_COLUMNS column or `latitude`; optional unless `with_latitude`, see `reads_latitude`) and every
+    `needed` attribute; all gaps and all values that are not numbers are reported at once. A basin-wide row
+    without an id (`BASIN_WIDE`) names no catchment: refused."""
     where = f"the attributes table {source}" if source else "the attributes table"
     if BASIN_WIDE in table:
         raise ConfigError(f"{where} has no id column (one of {list(ID_COLUMNS)}): one BMI config is written "
@@ -272,10 +273,10 @@ def catchment_attributes(catchments: list[dict], needed: Sequence[str],
                          source: str | Path | None = None,
                          with_latitude: bool = True) -> dict[str, dict[str, float]]:
     """Per catchment: area_km2 (the GeoJSON's areasqkm, km2; ngen turns runoff into nexus flow with it),
-    latitude (degrees north; only `with_latitude`) and every `needed` attribute, from `table` (per-id rows;
-    a single row whose id matches no catchment, or that has no id, applies basin-wide) over the GeoJSON
-    properties. Catchments without a row in a per-id table are named first, then every catchment's missing
-    names, then the values that are not numbers, in one ConfigError."""
+    latitude (degrees north; optional unless `with_latitude`) and every `needed` attribute, from `table`
+    (per-id rows; a single row whose id matches no catchment, or that has no id, applies basin-wide) over the
+    GeoJSON properties. Catchments without a row in a per-id table are named first, then every catchment's
+    missing names, then the values that are not numbers, in one ConfigError."""
     ids = [c["id"] for c in catchments]
     basin_row = None
     if table and len(table) == 1 and not set(table) & set(ids):
