@@ -48,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `dmg-bmi` console script."""
-    args = build_parser().parse_args(argv)
-    try:
+    args = argparse.Namespace(command=None)
+    try:  # building the parser loads the domain registry (a broken plugin is a named error)
+        args = build_parser().parse_args(argv)
         return int(args._run(args) or 0)
     except DmgBmiError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -334,6 +334,22 @@ class InputDerivation:
         return {"P": daily["prcp"], "T": daily["tmean"], "PET": self.pet(daily, lat_deg, doy)}
 
 
+def derivation_record(derivation: InputDerivation) -> dict[str, dict[str, Any]]:
+    """How each physics input is made from raw daily forcings, as recorded in the checkpoint."""
+    return {
+        "P": {"method": "prcp"},
+        "T": {"method": "tmean"},
+        "PET": {"method": derivation.pet_method, "albedo": derivation.albedo,
+                "pt_alpha": derivation.pt_alpha},
+    }
+
+
+def derivation_from_record(record: dict[str, dict[str, Any]]) -> InputDerivation:
+    """Inverse of `derivation_record` (defaults to Hamon when the checkpoint has no PET entry)."""
+    pet = dict(record.get("PET") or {"method": "hamon"})
+    return InputDerivation(pet_method=pet.pop("method"), **pet)
+
+
 def as_derivation(spec: InputDerivation | Mapping[str, Any] | str) -> InputDerivation:
     """Accept an InputDerivation, its dict form, or a bare PET method name."""
     if isinstance(spec, InputDerivation):

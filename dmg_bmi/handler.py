@@ -29,9 +29,9 @@ import torch
 
 from dmg_bmi import forcing as F
 from dmg_bmi.checkpoint import Checkpoint, load_checkpoint, require_file
+from dmg_bmi.domains import domain_or_core
 from dmg_bmi.errors import CheckpointError, ConfigError, InputError, StateError
-from dmg_bmi.forcing import InputDerivation
-from dmg_bmi.models.crop_checkpoint import is_crop
+from dmg_bmi.forcing import InputDerivation, derivation_from_record
 from dmg_bmi.models.phy.hbv_core import STORES
 from dmg_bmi.models.phy.ops import NUMPY
 from dmg_bmi.ngen.payload import array, check_keys, check_range
@@ -91,10 +91,11 @@ def load_cached(path: str | Path, device: str = "cpu") -> _Loaded:
     hit = _CACHE.get(key)
     if hit is None:
         ckpt = load_checkpoint(path)
-        if is_crop(ckpt):
-            raise CheckpointError(f"{path}: a δWOFOST (crop, {ckpt.config.phy.name}) checkpoint; "
-                                  f"ModelHandler runs hydrology checkpoints (the BMI runs a crop one alone, "
-                                  f"with CropHandler)")
+        domain = domain_or_core(ckpt.config.phy.name)
+        if domain.own_handler:
+            raise CheckpointError(f"{path}: a {domain.label} checkpoint ({ckpt.config.phy.name}); "
+                                  f"ModelHandler does not run it (the BMI runs it with its domain's "
+                                  f"{domain.own_handler})")
         model = ckpt.build_model(device=device, dtype=torch.float64)
         model.requires_grad_(False)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -104,8 +105,6 @@ def load_cached(path: str | Path, device: str = "cpu") -> _Loaded:
 
 def derivation_of(ckpt: Checkpoint) -> InputDerivation:
     """How P, T, PET were derived for training, as the checkpoint records it (the trainer's own reader)."""
-    from dmg_bmi.train.checkpoints import derivation_from_record
-
     try:
         return derivation_from_record(ckpt.derivations)
     except (TypeError, ValueError) as exc:

@@ -312,8 +312,9 @@ def test_an_ensemble_mixing_hydrology_and_crop_checkpoints_says_so(tmp_path, ham
         with pytest.raises(ConfigError, match=mixes) as err:
             DeltaModelBmi().initialize(str(path))
         assert "learned_params" not in str(err.value)
-    with pytest.raises(CheckpointError, match=rf"{re.escape(str(CROP_CKPT))}: a δWOFOST \(crop, "
-                                              r"wofost72_pp\) checkpoint; ModelHandler runs hydrology"):
+    with pytest.raises(CheckpointError, match=rf"{re.escape(str(CROP_CKPT))}: a δWOFOST \(crop\) checkpoint "
+                                              r"\(wofost72_pp\); ModelHandler does not run it \(the BMI runs "
+                                              r"it with its domain's CropHandler\)"):
         ModelHandler.load([hamon_ckpt, CROP_CKPT])
 
 

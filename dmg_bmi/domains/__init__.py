@@ -4,6 +4,10 @@ What lives here: `base.py` (the `Domain` interface and the BMI session it opens)
 package per built-in domain (`hydrology/`, `crop/`), each defining its `DOMAIN` instance. Plugins add theirs
 under the entry-point group ``dmg_bmi.domains`` (the entry point resolves to a `Domain` instance or class).
 
+Callers outside this package ask the registry for the domain of a physics (`domain_or_core`: a physics no
+domain claims runs the core's defaults, `CORE`), of a training config (`domain_of_experiment`), of a dataset
+file (`domain_of_dataset`) or of a twin name (`twins`), then call its hooks; they never test which it is.
+
 What it may import: a domain imports the core (`dmg_bmi.checkpoint`, `dmg_bmi.handler`, `dmg_bmi.ngen`,
 `dmg_bmi.variables`, ...) and its own modules; domains never import each other. The core (`dmg_bmi.bmi`)
 imports only this registry, never a domain package, and never tests which domain it holds.
@@ -16,11 +20,12 @@ import importlib
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from dmg_bmi.domains.base import BmiSession, Domain, TimeAdapter
+from dmg_bmi.domains.base import CORE, BmiSession, CheckpointFacts, Domain, TimeAdapter
 from dmg_bmi.errors import CheckpointError, ConfigError
 
-__all__ = ["BmiSession", "Domain", "TimeAdapter", "available", "domain_for_checkpoint", "domain_of_physics",
-           "get_domain", "refuse_foreign_config_keys", "register"]
+__all__ = ["CORE", "BmiSession", "CheckpointFacts", "Domain", "TimeAdapter", "available",
+           "domain_for_checkpoint", "domain_of_dataset", "domain_of_experiment", "domain_of_physics",
+           "domain_or_core", "get_domain", "refuse_foreign_config_keys", "register", "twins"]
 
 ENTRY_POINT_GROUP = "dmg_bmi.domains"
 _BUILTIN = ("dmg_bmi.domains.hydrology:DOMAIN", "dmg_bmi.domains.crop:DOMAIN")
@@ -40,6 +45,10 @@ def register(domain: Domain) -> Domain:
         if other is not domain and shared:
             raise ConfigError(f"domain {domain.name!r} claims physics {shared}, already run by domain "
                               f"{other.name!r}")
+    twin = next((o for o in _DOMAINS.values() if o is not domain and o.twin == domain.twin), None)
+    if domain.twin and twin is not None:
+        raise ConfigError(f"domain {domain.name!r} names its twin {domain.twin!r}, already domain "
+                          f"{twin.name!r}'s")
     _DOMAINS[domain.name] = domain
     return domain
 
@@ -107,6 +116,36 @@ def domain_of_physics(physics: str) -> Domain:
         if physics in domain.physics:
             return domain
     raise ConfigError(f"no domain runs physics {physics!r}; domains and their physics: {_owners()}")
+
+
+def domain_or_core(physics: str) -> Domain:
+    """The domain that runs physics `physics`, else `CORE` (the core's defaults: a physics registered in
+    `dmg_bmi.models.registry` that no domain claims trains, evaluates and simulates as a delta model)."""
+    _load()
+    return next((d for d in _DOMAINS.values() if physics in d.physics), CORE)
+
+
+def domain_of_experiment(cfg) -> Domain:
+    """The domain that trains `cfg` (an `ExperimentConfig`): the one of `model.phy.name` (`domain_or_core`);
+    ConfigError naming `data.kind` when that domain does not read it."""
+    domain = domain_or_core(cfg.model.phy.name)
+    if cfg.data.kind not in domain.data_kinds:
+        raise ConfigError(f"data.kind: {cfg.data.kind!r} is not a dataset of physics {cfg.model.phy.name!r} "
+                          f"({domain.label}); it trains on data.kind {', '.join(domain.data_kinds)}")
+    return domain
+
+
+def domain_of_dataset(tag: str | None) -> Domain:
+    """The domain whose dataset files carry format tag `tag` (their `dmg_bmi_format` attribute), else `CORE`
+    (the core's basin dataset)."""
+    _load()
+    return next((d for d in _DOMAINS.values() if tag in d.dataset_formats), CORE)
+
+
+def twins() -> dict[str, Domain]:
+    """{twin name: domain} of the domains with a synthetic dataset, built-ins first (`make-sample-data`)."""
+    _load()
+    return {d.twin: d for d in _DOMAINS.values() if d.twin}
 
 
 def domain_for_checkpoint(path: str | Path) -> Domain:

@@ -1,9 +1,12 @@
-"""The `Domain` interface: what a domain gives the domain-agnostic core (today: what `DeltaModelBmi` needs).
+"""The `Domain` interface: what a domain gives the domain-agnostic core.
 
 A domain (hydrology, crop, a plugin) is one object registered by name (`dmg_bmi.domains`). It names the
 physics whose checkpoints it runs, loads their handler, and opens a BMI session: the variables the BMI
-publishes and the time adapter that turns the framework's records into the physics' native step. Readers,
-twins, trainer hooks and plots are to join this object later.
+publishes and the time adapter that turns the framework's records into the physics' native step. It also
+answers what the trainer, the CLI verbs, the ngen writers and `dmg-bmi inspect` ask: how it trains,
+evaluates and simulates, its synthetic twin, its dataset files' site table and what a checkpoint needs and
+gives. Each of those hooks defaults to the core's delta-model path (`dmg_bmi.train`: basins x time windows,
+`ModelHandler`), which also serves a physics that no registered domain claims (`CORE`).
 
 Handler (what `load_handler` returns), as the BMI uses it: `description` (str, the component name),
 `input_names` (CSDMS names of the forcings read, `dmg_bmi.variables` order), `attribute_names` (site
@@ -12,13 +15,16 @@ attributes the checkpoint needs) and `fingerprint` (str, identifies the weights 
 
 from __future__ import annotations
 
+import argparse
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from dmg_bmi.bmi_config import BmiConfig
+from dmg_bmi.errors import ConfigError
 
 
 class TimeAdapter(Protocol):
@@ -75,22 +81,118 @@ class BmiSession:
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
+class CheckpointFacts:
+    """What `dmg-bmi inspect` reports that differs by domain, for one checkpoint (`Domain.describe`)."""
+
+    kind: str  # e.g. "hydrology (δHBV)"
+    time_step: str  # the physics step and how the BMI steps it under ngen
+    outputs: tuple[str, ...] = ()  # BMI outputs (names in `dmg_bmi.variables`)
+    physics: dict[str, Any] = field(default_factory=dict)  # facts beyond the physics' name and variant
+    config_keys: dict[str, str] = field(default_factory=dict)  # BMI config key -> what reads it
+    pet_method: str | None = None  # the PET derivation, None where the model derives no PET
+
+
 class Domain:
-    """A domain, registered by name (`dmg_bmi.domains.get_domain`); subclass it and register an instance."""
+    """A domain, registered by name (`dmg_bmi.domains.get_domain`); subclass it and register an instance.
+
+    The hooks below the BMI ones default to the core's delta-model path; a domain overrides what differs."""
 
     name: str = ""  # registry name, e.g. "hydrology"
-    label: str = ""  # for messages, e.g. "hydrology (HBV)"
+    label: str = "delta model"  # for messages, e.g. "hydrology (HBV)"
     physics: tuple[str, ...] = ()  # physics names (`ModelConfig.phy.name`) whose checkpoints it runs
     config_keys: tuple[str, ...] = ()  # BmiConfig fields only this domain reads (others refuse them)
+    own_handler: str = ""  # its handler class when not the core `ModelHandler` (which then refuses it)
+    data_kinds: tuple[str, ...] = ("netcdf", "camels")  # `data.kind` values it trains on (core: train.data)
+    dataset_formats: tuple[str, ...] = ()  # `dmg_bmi_format` tags of its own dataset NetCDF files
+    twin: str = ""  # `make-sample-data --kind` name of its synthetic dataset ("": none)
+    twin_help: str = ""  # what that dataset holds, for `--kind`'s help
 
     def load_handler(self, paths: list[Path], weights: list[float], device: str, backend: str):
         """The handler of checkpoint(s) `paths` with normalized `weights` (see the module docstring);
-        ConfigError or CheckpointError naming what the domain cannot run (device, backend, ensembles)."""
-        raise NotImplementedError
+        ConfigError or CheckpointError naming what the domain cannot run (device, backend, ensembles).
+        Core: `dmg_bmi.handler.ModelHandler`."""
+        from dmg_bmi.handler import ModelHandler
+
+        return ModelHandler.load(paths, weights=weights, device=device, backend=backend)
 
     def bmi_session(self, handler, cfg: BmiConfig, origin: datetime) -> BmiSession:
         """This domain's `BmiSession` for `handler` and `cfg`; `origin`: the day axis' first record (UTC)."""
         raise NotImplementedError
 
+    # --- training and the CLI verbs (`dmg_bmi.train`, `dmg_bmi.train.commands`) ---
+
+    def check_experiment(self, cfg) -> None:
+        """Check the parts of a training config (`ExperimentConfig`) this domain's trainer reads; ConfigError
+        naming the key (core: a training period, the window's memory, `train.output`)."""
+        from dmg_bmi.train.config import check_window_experiment
+
+        check_window_experiment(cfg)
+
+    def train(self, cfg, resume: Path | None, state):
+        """Train `cfg` (`state`: the `TrainingState` of checkpoint `resume`, or None); returns a
+        `dmg_bmi.train.common.TrainResult`. Core: `dmg_bmi.train.trainer.train_windows`."""
+        from dmg_bmi.train.trainer import train_windows
+
+        return train_windows(cfg, resume, state)
+
+    def evaluate(self, args: argparse.Namespace) -> int:
+        """`dmg-bmi evaluate` on one of its checkpoints (core: per-basin scores and hydrographs)."""
+        from dmg_bmi.train.evaluate import run_evaluate
+
+        return run_evaluate(args)
+
+    def simulate(self, args: argparse.Namespace) -> int:
+        """`dmg-bmi simulate` on one of its checkpoints (core: every output per basin, end states); a domain
+        that cannot raises ConfigError saying what to use instead."""
+        from dmg_bmi.train.simulate import run_simulate
+
+        return run_simulate(args)
+
+    def add_twin_arguments(self, group) -> None:
+        """Add the `make-sample-data` options of its twin (`--kind <twin>`) to `group` (an argparse argument
+        group; an option another domain also adds is an argparse error)."""
+
+    def make_twin(self, args: argparse.Namespace, out: Path) -> str:
+        """Write its synthetic dataset to `out` from `make-sample-data`'s `args` (checked first; ConfigError
+        naming the option); returns the line to print."""
+        raise ConfigError(f"--kind: the {self.label} domain has no synthetic dataset")
+
+    def site_rows(self, path: Path) -> dict[str, dict[str, float]]:
+        """{site id: {attribute: value}} (finite values, the file's units) of dataset NetCDF `path` (core: a
+        basin dataset, `dmg_bmi.data.dataset`); DmgBmiError if unreadable."""
+        from dmg_bmi.data.dataset import HydroDataset
+        from dmg_bmi.ngen.writers import dataset_rows
+
+        return dataset_rows(HydroDataset.load(path))
+
+    # --- checkpoints: the ngen writers and `dmg-bmi inspect` ---
+
+    def needs_latitude(self, ckpt) -> bool:
+        """Whether a BMI of checkpoint `ckpt` reads the site latitude (degrees north); core: where it derives
+        PET from it (`dmg_bmi.bmi_config.latitude_needed`)."""
+        from dmg_bmi.bmi_config import latitude_needed
+
+        return latitude_needed(ckpt.config.inputs.pet_method)
+
+    def describe(self, ckpt) -> CheckpointFacts:
+        """What `dmg-bmi inspect` reports of checkpoint `ckpt` that differs by domain (core: a delta model's
+        parameters, daily steps, area and latitude keys)."""
+        phy = ckpt.config.phy
+        model = ckpt.build_model()
+        keys = {"area_km2": "config key (runoff volume flux)", "latitude": "config key (PET)"}
+        if not self.needs_latitude(ckpt):
+            del keys["latitude"]
+        return CheckpointFacts(
+            kind=self.label, time_step="daily (1 d physics step)", config_keys=keys,
+            pet_method=ckpt.config.inputs.pet_method,
+            physics={"nmul": phy.nmul, "routing": phy.routing, "warmup_days": phy.warmup,
+                     "static_parameters": [n for n in model.static_param_names if n not in phy.fixed_params],
+                     "dynamic_parameters": list(model.dynamic_param_names),
+                     "fixed_parameters": dict(phy.fixed_params)})
+
     def __repr__(self) -> str:
         return f"<Domain {self.name!r}: physics {list(self.physics)}>"
+
+
+CORE = Domain()  # the core's delta-model path, for a physics no registered domain claims

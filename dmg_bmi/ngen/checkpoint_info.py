@@ -1,12 +1,13 @@
 """What a checkpoint needs and gives, as plain data (`describe`) and as text (`format_text`).
 
-`describe(path)` reads a checkpoint (δHBV or δWOFOST) and reports: the physics (registry name, variant and
-structure), the network, the BMI inputs a framework must set (`needed_inputs`, with units and the CSV forcing
-columns that can feed each), how the model's daily inputs are derived from them (PET method, crop weather),
-the time step, the BMI outputs with units, the catchment attributes by name (BMI units, and the normalization
-mean / std the network saw, in the training table's units), the training data and period, and the measured
-skill when the checkpoint records it (`training["skill"]`, a mapping such as {"period": ..., "median_nse":
-...}); otherwise skill is "not recorded".
+`describe(path)` reads a checkpoint of any domain (`Domain.describe` gives what differs) and reports: the
+physics (registry name, variant and structure), the network, the BMI inputs a framework must set
+(`needed_inputs`, with units and the CSV forcing columns that can feed each), how the model's daily inputs
+are derived from them (e.g. the PET method), the time step, the BMI outputs with units, the catchment
+attributes by name (BMI units, and the normalization mean / std the network saw, in the training table's
+units), the training data and period, and the measured skill when the checkpoint records it
+(`training["skill"]`, a mapping such as {"period": ..., "median_nse": ...}); otherwise skill is "not
+recorded".
 """
 
 from __future__ import annotations
@@ -17,12 +18,6 @@ from typing import Any
 from dmg_bmi import variables as V
 
 NOT_RECORDED = "not recorded"
-TIME_STEP = {
-    "hydro": "daily (1 d physics step); the BMI steps hourly under ngen (time_step 3600 s: 24 phase-shifted "
-             "daily chains, each hour reports the latest 24 h) or daily (time_step 86400 s)",
-    "crop": "daily (1 WOFOST day); the BMI steps hourly under ngen (time_step 3600 s: one crop day per 24 "
-            "hourly records) or daily (time_step 86400 s)",
-}
 
 
 def _doc(kind: str, name: str) -> str:
@@ -37,23 +32,9 @@ def _doc(kind: str, name: str) -> str:
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
-def _physics(ckpt) -> dict[str, Any]:
+def _physics(ckpt, facts) -> dict[str, Any]:
     phy = ckpt.config.phy
-    info: dict[str, Any] = {"name": phy.name, "variant": _doc("physics", phy.name)}
-    options = phy.options or {}
-    if "crop_params" in options:  # δWOFOST: the network scales some of each crop's parameters
-        info["crops"] = {crop: sorted(varieties) for crop, varieties in options["crop_params"].items()}
-        info["learned_parameters"] = {name: f"{spec.get('mode')} {spec.get('lo')}..{spec.get('hi')}"
-                                      for name, spec in (options.get("learned_params") or {}).items()}
-        return info
-    model = ckpt.build_model()
-    info.update({
-        "nmul": phy.nmul, "routing": phy.routing, "warmup_days": phy.warmup,
-        "static_parameters": [n for n in model.static_param_names if n not in phy.fixed_params],
-        "dynamic_parameters": list(model.dynamic_param_names),
-        "fixed_parameters": dict(phy.fixed_params),
-    })
-    return info
+    return {"name": phy.name, "variant": _doc("physics", phy.name), **facts.physics}
 
 
 def _network(ckpt) -> dict[str, Any]:
@@ -69,15 +50,9 @@ def _network(ckpt) -> dict[str, Any]:
     }
 
 
-def _attributes(ckpt, crop: bool) -> list[dict[str, Any]]:
-    """The BMI config's area_km2 and latitude (where PET or the crop reads it), then every attribute the
-    checkpoint needs (one row a name)."""
-    from dmg_bmi.bmi_config import latitude_needed
-
-    config_keys = ({"latitude": "config key (or attributes.lat)"} if crop else
-                   {"area_km2": "config key (runoff volume flux)", "latitude": "config key (PET)"})
-    if not crop and not latitude_needed(ckpt.config.inputs.pet_method):
-        del config_keys["latitude"]
+def _attributes(ckpt, config_keys: dict[str, str]) -> list[dict[str, Any]]:
+    """The BMI config keys the checkpoint reads (e.g. area_km2, latitude; `CheckpointFacts.config_keys`),
+    then every attribute the checkpoint needs (one row a name)."""
     names = list(dict.fromkeys([*config_keys, *ckpt.nn_attributes, *ckpt.phy_attributes]))
     rows = []
     for name in names:
@@ -120,25 +95,24 @@ def _training(ckpt) -> dict[str, Any]:
 def describe(path: str | Path) -> dict[str, Any]:
     """Everything `dmg-bmi inspect` prints about the checkpoint at `path`, as JSON-ready plain data."""
     from dmg_bmi.checkpoint import load_checkpoint
-    from dmg_bmi.models.crop_checkpoint import is_crop
+    from dmg_bmi.domains import domain_or_core
     from dmg_bmi.ngen.cmd_bmi_config import needed_inputs
 
     ckpt = load_checkpoint(path)
-    crop = is_crop(ckpt)
-    outputs = V.CROP_OUTPUT_NAMES if crop else V.OUTPUT_NAMES
+    facts = domain_or_core(ckpt.config.phy.name).describe(ckpt)
     skill = (ckpt.training or {}).get("skill")
     return {
         "checkpoint": str(path), "package_version": ckpt.package_version,
-        "kind": "crop (δWOFOST)" if crop else "hydrology (δHBV)",
-        "physics": _physics(ckpt),
+        "kind": facts.kind,
+        "physics": _physics(ckpt, facts),
         "network": _network(ckpt),
-        "time_step": TIME_STEP["crop" if crop else "hydro"],
+        "time_step": facts.time_step,
         "inputs": [{"name": n, "units": V.BY_NAME[n].units, "csv_columns": list(V.FORCING_COLUMNS.get(n, ()))}
                    for n in needed_inputs(Path(path))],
-        "derivation": {"pet_method": None if crop else ckpt.config.inputs.pet_method,
+        "derivation": {"pet_method": facts.pet_method,
                        "model_inputs": list(ckpt.phy_forcings), **ckpt.derivations},
-        "outputs": [{"name": n, "units": V.BY_NAME[n].units} for n in outputs],
-        "attributes": _attributes(ckpt, crop),
+        "outputs": [{"name": n, "units": V.BY_NAME[n].units} for n in facts.outputs],
+        "attributes": _attributes(ckpt, facts.config_keys),
         "training": _training(ckpt),
         "skill": skill if skill else NOT_RECORDED,
     }
@@ -175,7 +149,7 @@ def format_text(info: dict[str, Any]) -> str:
     lines += [f"             {key}: {_fmt(value)}" for key, value in deriv.items()
               if key not in ("pet_method", "model_inputs")]
     lines.append("outputs      BMI outputs (units):")
-    width = max(len(o["name"]) for o in info["outputs"])
+    width = max((len(o["name"]) for o in info["outputs"]), default=0)
     lines += [f"  {o['name']:<{width}}  {o['units']}" for o in info["outputs"]]
     lines.append("attributes   BMI config keys and attributes by name (BMI units; normalization mean / std "
                  "in training units):")

@@ -19,25 +19,23 @@ def needed_attributes(checkpoint: Path) -> list[str]:
 
 
 def reads_latitude(checkpoint: Path) -> bool:
-    """Whether the checkpoint reads the catchment latitude (degrees north): a δWOFOST checkpoint does, a
-    hydrology one where it derives PET (`dmg_bmi.bmi_config.latitude_needed`: not with pet_method
-    'forcing')."""
-    from dmg_bmi.bmi_config import latitude_needed
+    """Whether the checkpoint reads the site latitude (degrees north), as its domain says
+    (`Domain.needs_latitude`: e.g. not a hydrology one taking PET as a forcing)."""
     from dmg_bmi.checkpoint import load_checkpoint
-    from dmg_bmi.models.crop_checkpoint import is_crop
+    from dmg_bmi.domains import domain_or_core
 
     ckpt = load_checkpoint(checkpoint)
-    return is_crop(ckpt) or latitude_needed(ckpt.config.inputs.pet_method)
+    return domain_or_core(ckpt.config.phy.name).needs_latitude(ckpt)
 
 
 def load_handler(checkpoint: Path):
-    """The handler `DeltaModelBmi` loads for a config naming this one checkpoint (`ModelHandler`, or
-    `CropHandler` for a δWOFOST checkpoint): its `input_names` and `fingerprint` are the BMI's."""
-    from dmg_bmi.crop_handler import CropHandler, is_crop_checkpoint
-    from dmg_bmi.handler import ModelHandler
+    """The handler `DeltaModelBmi` loads for a config naming this one checkpoint (its domain's, else the
+    core `ModelHandler`): its `input_names` and `fingerprint` are the BMI's."""
+    from dmg_bmi.checkpoint import load_checkpoint
+    from dmg_bmi.domains import domain_or_core
 
-    handler_cls = CropHandler if is_crop_checkpoint(checkpoint) else ModelHandler
-    return handler_cls.load(checkpoint)
+    domain = domain_or_core(load_checkpoint(checkpoint).config.phy.name)
+    return domain.load_handler([checkpoint], [1.0], "cpu", "auto")
 
 
 def needed_inputs(checkpoint: Path) -> tuple[str, ...]:

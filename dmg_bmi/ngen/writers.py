@@ -174,18 +174,14 @@ def _csv_rows(path: Path) -> dict[str, dict[str, float | str]]:
 
 
 def _dataset_rows(path: Path) -> dict[str, dict[str, float]]:
-    from dmg_bmi.data import crop_dataset
-    from dmg_bmi.data.dataset import HydroDataset
+    """The site table of a dataset NetCDF, read by the domain of its format tag (`Domain.site_rows`)."""
     from dmg_bmi.data.netcdf_read import open_netcdf
+    from dmg_bmi.domains import domain_of_dataset
 
     try:
         with open_netcdf(path, "attributes dataset") as nc:
             tag = getattr(nc, "dmg_bmi_format", None)
-        if tag == crop_dataset.FORMAT_TAG:
-            ds = crop_dataset.CropDataset.load(path)
-            return {field: _finite(dict(zip(ds.attribute_names, row, strict=True)))
-                    for field, row in zip(ds.fields, ds.attributes, strict=True)}
-        return dataset_rows(HydroDataset.load(path))
+        return domain_of_dataset(tag).site_rows(path)
     except DmgBmiError as exc:
         raise ConfigError(f"attributes table {path}: cannot read it as a dataset NetCDF: {exc}") from exc
 

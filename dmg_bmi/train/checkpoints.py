@@ -20,34 +20,17 @@ import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from dmg_bmi.atomic import atomic_path, remove_stale_temps
 from dmg_bmi.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from dmg_bmi.errors import CheckpointError, ConfigError
-from dmg_bmi.forcing import InputDerivation
+from dmg_bmi.forcing import InputDerivation, derivation_record
 from dmg_bmi.models.delta import DeltaModel
 from dmg_bmi.normalization import Normalizer
 from dmg_bmi.train import rundir
 
 LAST = rundir.LAST_NAME
 BEST = "best.pt"
-
-
-def derivation_record(derivation: InputDerivation) -> dict[str, dict[str, Any]]:
-    """How each physics input is made from raw daily forcings, as recorded in the checkpoint."""
-    return {
-        "P": {"method": "prcp"},
-        "T": {"method": "tmean"},
-        "PET": {"method": derivation.pet_method, "albedo": derivation.albedo,
-                "pt_alpha": derivation.pt_alpha},
-    }
-
-
-def derivation_from_record(record: dict[str, dict[str, Any]]) -> InputDerivation:
-    """Inverse of `derivation_record` (defaults to Hamon when the checkpoint has no PET entry)."""
-    pet = dict(record.get("PET") or {"method": "hamon"})
-    return InputDerivation(pet_method=pet.pop("method"), **pet)
 
 
 def save_training_checkpoint(path: Path, *, cfg, model: DeltaModel, normalizer: Normalizer,

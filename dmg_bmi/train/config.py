@@ -65,7 +65,8 @@ class DataConfig:
     """Where the data is and which part of it is used.
 
     kind: `netcdf` (our dataset format, see README), `camels` (a CAMELS-US directory tree) or `crop` (a crop
-    dataset for δWOFOST, trained by `dmg_bmi.train.crop`; its options go in `crop`, no periods needed).
+    dataset for δWOFOST, trained by `dmg_bmi.train.crop`; its options go in `crop`, no periods needed); it
+    must be one the domain of `model.phy.name` reads (`Domain.data_kinds`).
     source: CAMELS forcing folder (`nldas`, `daymet`, `maurer`); only for kind `camels`.
     basins: basin ids to use, or a path to a text file with one id per line; empty = every basin.
     target: the observed variable the loss compares with (e.g. `streamflow`, mm/d).
@@ -196,25 +197,33 @@ class ExperimentConfig:
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
 
     def validate(self, prefix: str = "") -> None:
-        if self.data.kind == "crop":  # δWOFOST: fields and observations, no periods, no train.output
-            return
-        if self.data.train is None:
-            raise ConfigError("missing required key 'data.train' (the training period)")
-        need = window_bytes(self)
-        if need > MAX_WINDOW_BYTES:
-            t, m = self.train, self.model
-            raise ConfigError(
-                f"train.batch_size {t.batch_size} x (model.phy.warmup {m.phy.warmup} + train.rho {t.rho}) "
-                f"days with model.nn.hidden_size {m.nn.hidden_size}, model.phy.nmul {m.phy.nmul} and "
-                f"{m.dtype} needs about {need / 2**30:.3g} GiB per training window, over the "
-                f"{MAX_WINDOW_BYTES / 2**30:.0f} GiB limit (more than one accelerator or common host holds): "
-                "lower them")
-        from dmg_bmi.models.registry import get_physics
+        """The domain of `model.phy.name` checks what it trains (`Domain.check_experiment`; ConfigError naming
+        the key), after `data.kind` is checked against it (`domain_of_experiment`)."""
+        from dmg_bmi.domains import domain_of_experiment
 
-        outputs = get_physics(self.model.phy.name)(self.model.phy).output_names
-        if self.train.output not in outputs:
-            raise ConfigError(f"train.output: {self.train.output!r} is not an output of the physics "
-                              f"{self.model.phy.name!r}; valid: {', '.join(outputs)}")
+        domain_of_experiment(self).check_experiment(self)
+
+
+def check_window_experiment(cfg: ExperimentConfig) -> None:
+    """What the core's windowed trainer needs (`Domain.check_experiment`'s default): a training period, a
+    window within memory limits and a `train.output` the physics gives (ConfigError naming the key)."""
+    if cfg.data.train is None:
+        raise ConfigError("missing required key 'data.train' (the training period)")
+    need = window_bytes(cfg)
+    if need > MAX_WINDOW_BYTES:
+        t, m = cfg.train, cfg.model
+        raise ConfigError(
+            f"train.batch_size {t.batch_size} x (model.phy.warmup {m.phy.warmup} + train.rho {t.rho}) "
+            f"days with model.nn.hidden_size {m.nn.hidden_size}, model.phy.nmul {m.phy.nmul} and "
+            f"{m.dtype} needs about {need / 2**30:.3g} GiB per training window, over the "
+            f"{MAX_WINDOW_BYTES / 2**30:.0f} GiB limit (more than one accelerator or common host holds): "
+            "lower them")
+    from dmg_bmi.models.registry import get_physics
+
+    outputs = get_physics(cfg.model.phy.name)(cfg.model.phy).output_names
+    if cfg.train.output not in outputs:
+        raise ConfigError(f"train.output: {cfg.train.output!r} is not an output of the physics "
+                          f"{cfg.model.phy.name!r}; valid: {', '.join(outputs)}")
 
 
 def window_bytes(cfg: ExperimentConfig) -> float:

@@ -49,6 +49,7 @@ from dmg_bmi.train.checkpoints import (
     restore_copies,
     write_copies,
 )
+from dmg_bmi.train.common import TrainingError, TrainResult, optimization
 from dmg_bmi.train.config import ExperimentConfig, experiment_to_dict
 
 
@@ -164,15 +165,14 @@ def _check_model_config(cfg: ExperimentConfig) -> None:
         raise ConfigError("data.kind crop trains in one process; run it without torchrun")
 
 
-def train_crop(cfg: ExperimentConfig, resume: str | Path | None = None):
-    """Train δWOFOST as configured; returns the trainer's `TrainResult`."""
-    from dmg_bmi.train.trainer import TrainingError, TrainResult
-
+def train_crop(cfg: ExperimentConfig, resume: str | Path | None = None, state=None) -> TrainResult:
+    """Train δWOFOST as configured (`state`: the `TrainingState` of `resume`, read here when None)."""
     _check_model_config(cfg)
     opts = crop_options(cfg)
     tcfg = cfg.train
     torch.manual_seed(cfg.run.seed)
-    state = load_training_checkpoint(resume) if resume is not None else None
+    if state is None and resume is not None:
+        state = load_training_checkpoint(resume)
     start_epoch = 1 if state is None else state.epoch + 1
     best_loss = math.inf if state is None else state.best_loss
 
@@ -189,8 +189,6 @@ def train_crop(cfg: ExperimentConfig, resume: str | Path | None = None):
     scales = torch.as_tensor(np.nan_to_num(np.nanstd(obs_np, axis=(0, 1)), nan=1.0) + 1e-9, dtype=dtype)
 
     model = CropDeltaModel.from_config(cfg.model, len(names))
-    from dmg_bmi.train.trainer import optimization
-
     opt, sched = optimization(cfg, model, state)
     if state is not None:
         run_dir = Path(resume).resolve().parent

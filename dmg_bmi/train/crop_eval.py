@@ -25,17 +25,9 @@ from dmg_bmi.atomic import write_text
 from dmg_bmi.checkpoint import load_checkpoint
 from dmg_bmi.data.crop_dataset import CropDataset
 from dmg_bmi.errors import CheckpointError
-from dmg_bmi.models.crop_checkpoint import build_crop_model, is_crop, parameter_sets
+from dmg_bmi.models.crop_checkpoint import build_crop_model, parameter_sets
+from dmg_bmi.train.commands._common import checkpoint_path
 from dmg_bmi.train.crop import build_crop_tensors, read_crop_dataset
-
-
-def checkpoint_path(args: argparse.Namespace) -> Path:
-    return Path(args.checkpoint) if args.checkpoint else Path(args.run_dir) / "best.pt"
-
-
-def is_crop_source(args: argparse.Namespace) -> bool:
-    """True when the evaluate/simulate source (`--checkpoint` / `--run-dir`) is a δWOFOST checkpoint."""
-    return is_crop(load_checkpoint(checkpoint_path(args)))
 
 
 def predict(model, ckpt, ds: CropDataset, batch_size: int = 64):

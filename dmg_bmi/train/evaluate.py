@@ -2,7 +2,8 @@
 
 `predict` runs basins in blocks over `[start - warmup, end]` (the warm-up taken from the data before the
 period where it exists) and returns every model output for the period's days; days the warm-up could not
-cover are NaN. `evaluate` adds the per-basin metrics table (NSE, KGE, corr, bias, FHV, FLV).
+cover are NaN. `score` gives the per-basin metrics table (NSE, KGE, corr, bias, FHV, FLV); `run_evaluate` is
+the core's `dmg-bmi evaluate` (`Domain.evaluate`'s default).
 """
 
 from __future__ import annotations
@@ -158,3 +159,36 @@ def summary_table(rows: list[dict]) -> str:
     lines.append("-" * len(head))
     lines.append(f"{'median':<12} {'':>6} " + " ".join(f"{med[m]:>8.3f}" for m in METRICS))
     return "\n".join(lines)
+
+
+def run_evaluate(args) -> int:
+    """`dmg-bmi evaluate` on a delta-model checkpoint (`args` of `dmg_bmi.train.commands.evaluate`):
+    metrics.csv, the summary table and hydrographs."""
+    from dmg_bmi.errors import ConfigError
+    from dmg_bmi.train.commands._common import load
+    from dmg_bmi.train.plots import hydrographs, matplotlib_available
+    from dmg_bmi.train.rundir import check_output_folder
+
+    job = load(args)
+    outputs = job.model.phy.output_names
+    if args.output not in outputs:
+        raise ConfigError(f"--output: {args.output!r} is not an output of the checkpoint's physics "
+                          f"{job.model.cfg.phy.name!r}; valid: {', '.join(outputs)}")
+    out = Path(args.out) if args.out else job.run_dir / f"evaluate_{job.period.start}_{job.period.end}"
+    check_output_folder(out, "--out")
+    pred = predict(job.model, job.normalizer, job.dataset, job.period, target=job.target,
+                   batch_size=args.batch_size, device=job.device, what="evaluation period")
+    rows = score(pred, args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = write_metrics_csv(rows, out / "metrics.csv")
+    print(f"evaluation {job.period.start}..{job.period.end}, {len(rows)} basins")
+    print(summary_table(rows))
+    print(f"metrics: {csv_path}")
+    if not args.no_plots:
+        if matplotlib_available():
+            paths = hydrographs(pred.dates, pred.basins, pred.outputs[args.output], pred.observed,
+                                out / "hydrographs", rows)
+            print(f"hydrographs: {paths[0].parent} ({len(paths)} PNGs)")
+        else:
+            print("hydrographs skipped: install the plot extra (pip install 'dmg_bmi[plot]')")
+    return 0

@@ -3,6 +3,7 @@
 NetCDF: dimensions `basin`, `time` (days since 1970-01-01), one `(basin, time)` float64 variable per model
 output with its `units`. CSV: one file per basin, `date` plus one column per output.
 End state (`--save-state`) and hot start (`--initial-state`): BMI state files, `dmg_bmi.train.state_files`.
+`run_simulate` is the core's `dmg-bmi simulate` (`Domain.simulate`'s default).
 """
 
 from __future__ import annotations
@@ -86,3 +87,38 @@ def _cat(parts: list):
     if isinstance(first, dict):
         return {k: _cat([p[k] for p in parts]) for k in first}
     return [_cat([p[i] for p in parts]) for i in range(len(first))]
+
+
+def run_simulate(args) -> int:
+    """`dmg-bmi simulate` on a delta-model checkpoint (`args` of `dmg_bmi.train.commands.simulate`): every
+    output to NetCDF or CSV, optionally from and to BMI state files."""
+    from dmg_bmi.train.commands._common import load
+    from dmg_bmi.train.evaluate import predict
+    from dmg_bmi.train.rundir import check_output_folder
+    from dmg_bmi.train.state_files import load_states, save_states
+
+    job = load(args)
+    out = Path(args.out) if args.out else job.run_dir / f"simulate_{job.period.start}_{job.period.end}"
+    check_output_folder(out, "--out")
+    if args.save_state:
+        check_output_folder(args.save_state, "--save-state")
+    initial = None
+    if args.initial_state:
+        initial = load_states(args.initial_state, job.dataset, job.checkpoint, job.period.start,
+                              dtype=next(job.model.parameters()).dtype, device=job.device)
+    pred = predict(job.model, job.normalizer, job.dataset, job.period, target=None,
+                   batch_size=args.batch_size, device=job.device, what="simulation period",
+                   initial_state=initial)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.format == "netcdf":
+        units = {name: output_units(job.model.phy, name) for name in pred.outputs}
+        path = write_netcdf(pred, out / "simulation.nc", units)
+        print(f"simulation: {path} ({len(pred.basins)} basins x {pred.dates.size} days)")
+    else:
+        paths = write_csv(pred, out)
+        print(f"simulation: {out} ({len(paths)} CSV files)")
+    if args.save_state:
+        paths = save_states(end_state(pred), pred.basins, job.dataset, job.checkpoint, job.period.end,
+                            Path(args.save_state), args.state_time_step)
+        print(f"end state ({pred.dates[-1]}): {len(paths)} BMI state file(s) in {args.save_state}")
+    return 0

@@ -1,4 +1,6 @@
-"""The training loop: random basin x window minibatches, a NaN-masked loss, checkpoints in a run directory.
+"""`train`: the domain of the config's physics trains it (`dmg_bmi.domains.domain_of_experiment`); the core's
+training loop (`train_windows`, every domain's default): random basin x window minibatches, a NaN-masked loss,
+checkpoints in a run directory.
 
 Determinism: every epoch reseeds its minibatch generator from `(seed, epoch, rank)` and torch from
 `(seed, epoch)`, so a run resumed from the checkpoint of epoch k (weights + optimizer + schedule) repeats
@@ -9,14 +11,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from dmg_bmi.errors import DmgBmiError
+from dmg_bmi.domains import domain_of_experiment
 from dmg_bmi.forcing import InputDerivation
 from dmg_bmi.models.delta import DeltaModel
 from dmg_bmi.models.registry import get_physics
@@ -31,55 +32,12 @@ from dmg_bmi.train.checkpoints import (
     save_training_checkpoint,
     write_copies,
 )
+from dmg_bmi.train.common import TrainingError, TrainResult, optimization
 from dmg_bmi.train.config import ExperimentConfig, experiment_to_dict
 from dmg_bmi.train.data import drop_empty_target_basins, load_dataset, with_warmup
 from dmg_bmi.train.inputs import ModelTensors, build_tensors, fit_normalizer
 from dmg_bmi.train.losses import get_loss
 from dmg_bmi.train.sampler import WindowSampler
-
-
-class TrainingError(DmgBmiError, RuntimeError):
-    """Training cannot go on (e.g. too many non-finite batches in a row)."""
-
-
-@dataclass
-class TrainResult:
-    """Where a finished run put things, and its last mean training loss."""
-
-    run_dir: Path
-    last: Path
-    best: Path
-    final_loss: float
-
-
-def _optimizer(cfg: ExperimentConfig, params) -> torch.optim.Optimizer:
-    if cfg.train.optimizer == "adadelta":
-        return torch.optim.Adadelta(params, lr=cfg.train.lr)
-    return torch.optim.Adam(params, lr=cfg.train.lr)
-
-
-def optimization(cfg: ExperimentConfig, model: torch.nn.Module, state=None):
-    """The optimizer and LR scheduler for `model`; with a resume `state`, model, optimizer and scheduler
-    continue exactly from it."""
-    opt = _optimizer(cfg, model.parameters())
-    sched = _scheduler(cfg, opt)
-    if state is not None:
-        model.load_state_dict(state.model_state)
-        opt.load_state_dict(state.optimizer_state)
-        if sched is not None and state.scheduler_state:
-            sched.load_state_dict(state.scheduler_state)
-    return opt, sched
-
-
-def _scheduler(cfg: ExperimentConfig, opt: torch.optim.Optimizer):
-    s = cfg.train.lr_schedule
-    if s.name == "step":
-        return torch.optim.lr_scheduler.StepLR(opt, step_size=s.step_size, gamma=s.gamma)
-    if s.name == "exponential":
-        return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=s.gamma)
-    if s.name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.train.epochs, eta_min=s.min_lr)
-    return None
 
 
 def _window_index(starts: np.ndarray, warmup: int, rho: int) -> torch.Tensor:
@@ -109,7 +67,8 @@ def prepare_training_data(cfg: ExperimentConfig, device: torch.device, normalize
 
 
 def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> TrainResult:
-    """Train a delta model as configured; returns where the run directory and checkpoints are.
+    """Train a model as configured (by `Domain.train` of the config's domain); returns where the run
+    directory and checkpoints are.
 
     resume: a checkpoint written by this trainer; training continues in its run directory from the next
     epoch, up to `cfg.train.epochs`. A `cfg` that changes what a resumed run keeps raises ConfigError
@@ -121,15 +80,17 @@ def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> TrainResul
         state = load_training_checkpoint(resume)
         check_resume(cfg, state, f"resume {resume}")
     with rundir.discard_on_failure():
-        if cfg.data.kind == "crop":  # δWOFOST: fields and sparse observations (dmg_bmi.train.crop)
-            from dmg_bmi.train.crop import train_crop
+        return domain_of_experiment(cfg).train(cfg, resume, state)
 
-            return train_crop(cfg, resume)
-        ctx, device = distributed.setup(cfg.run.device)
-        try:
-            return _train(cfg, resume, state, ctx, device)
-        finally:
-            distributed.teardown(ctx)
+
+def train_windows(cfg: ExperimentConfig, resume: str | Path | None, state) -> TrainResult:
+    """The core trainer (`Domain.train`'s default): random basin x window minibatches of a `DeltaModel`,
+    distributed under torchrun; `state`: the `TrainingState` of `resume`, or None."""
+    ctx, device = distributed.setup(cfg.run.device)
+    try:
+        return _train(cfg, resume, state, ctx, device)
+    finally:
+        distributed.teardown(ctx)
 
 
 def _train(cfg: ExperimentConfig, resume, state, ctx: distributed.DistContext,
@@ -227,4 +188,4 @@ def _train(cfg: ExperimentConfig, resume, state, ctx: distributed.DistContext,
     return TrainResult(run_dir=run_dir, last=run_dir / LAST, best=run_dir / BEST, final_loss=epoch_loss)
 
 
-__all__ = ["ModelTensors", "TrainResult", "TrainingError", "train"]
+__all__ = ["ModelTensors", "TrainResult", "TrainingError", "optimization", "train", "train_windows"]

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from dmg_bmi.domains import Domain, domain_or_core
 from dmg_bmi.errors import CheckpointError, ConfigError
 
 
@@ -16,7 +17,7 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--checkpoint", help="a checkpoint file (.pt) written by `dmg-bmi train`")
     where.add_argument("--run-dir", help="a run directory (uses its best.pt)")
     parser.add_argument("--data", help="dataset to run on (default: the training config's data.path)")
-    parser.add_argument("--kind", choices=["netcdf", "camels"], help="dataset kind for --data")
+    parser.add_argument("--kind", choices=Domain.data_kinds, help="dataset kind for --data")
     parser.add_argument("--basins", nargs="+", help="basin ids (default: all basins of the data)")
     parser.add_argument("--start", help="first day YYYY-MM-DD (default: the config's data.test period)")
     parser.add_argument("--end", help="last day YYYY-MM-DD (default: the config's data.test period)")
@@ -45,6 +46,18 @@ def check_sources(args: argparse.Namespace) -> None:
     at_least(args, 1, "batch_size")
 
 
+def checkpoint_path(args: argparse.Namespace) -> Path:
+    """The checkpoint of `--checkpoint`, or `--run-dir`'s best.pt."""
+    return Path(args.checkpoint) if args.checkpoint else Path(args.run_dir) / "best.pt"
+
+
+def source_domain(args: argparse.Namespace) -> Domain:
+    """The domain of the evaluate/simulate source's checkpoint (`dmg_bmi.domains.domain_or_core`)."""
+    from dmg_bmi.checkpoint import load_checkpoint
+
+    return domain_or_core(load_checkpoint(checkpoint_path(args)).config.phy.name)
+
+
 @dataclass
 class Loaded:
     """A model ready to run, its data and period, and where outputs go by default."""
@@ -62,13 +75,13 @@ class Loaded:
 def load(args: argparse.Namespace) -> Loaded:
     """Checkpoint + the experiment config stored in it -> model, dataset (P/T/PET derived) and period."""
     from dmg_bmi.config import from_dict
-    from dmg_bmi.train.checkpoints import derivation_from_record
+    from dmg_bmi.forcing import derivation_from_record
     from dmg_bmi.train.config import DataConfig, Period, load_experiment
     from dmg_bmi.train.data import load_dataset
     from dmg_bmi.train.distributed import resolve_device
 
     device = resolve_device(args.device, "--device")
-    ckpt_path = Path(args.checkpoint) if args.checkpoint else Path(args.run_dir) / "best.pt"
+    ckpt_path = checkpoint_path(args)
     from dmg_bmi.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(ckpt_path)

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for everything (default %(default)s)")
     parser.add_argument("--basins", type=int, default=100, help="synthetic catchments (20 %% held out)")
     parser.add_argument("--learn-all", action="store_true",
-                        help="learn every HBV parameter, not only those the twin varies")
+                        help="learn every physics parameter, not only those the twin varies")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a quickstart.yaml value, e.g. --set train.epochs=2 (repeatable)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the twin data")
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     test_ds = ds.sel_basins(held_out)
     print(f"[3/4] evaluating {len(held_out)} held-out catchments, {cfg.data.test.start}..{cfg.data.test.end}",
           flush=True)
-    from dmg_bmi.train.checkpoints import derivation_from_record
+    from dmg_bmi.forcing import derivation_from_record
     from dmg_bmi.train.data import derive_inputs
 
     test_ds = derive_inputs(test_ds, derivation_from_record(ckpt.derivations))

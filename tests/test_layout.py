@@ -1,0 +1,197 @@
+"""The package's layout (issue 11): no import cycles, a runtime that does not import training code, and a
+trainer, CLI verbs and ngen writers that ask the domain instead of switching on crop or HBV."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+from test_domains import fresh_registry, toy_ckpt  # noqa: F401  (fixtures)
+
+from dmg_bmi import domains
+from dmg_bmi.cli import main
+from dmg_bmi.errors import CheckpointError, ConfigError
+
+PACKAGE = Path(__file__).resolve().parents[1] / "dmg_bmi"
+# Files that ask the domain: no domain words in them (issue 11's grep), not even in docstrings.
+ASKING = [PACKAGE / "cli.py", PACKAGE / "train" / "trainer.py",
+          *sorted((PACKAGE / "train" / "commands").glob("*.py"))]
+ALLOWED_WORDS: dict[str, list[str]] = {}  # file -> lines allowed as docstring examples (none today)
+NGEN_ASKING = ["cmd_bmi_config.py", "checkpoint_info.py", "cmd_realization.py", "writers.py"]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def _targets(node: ast.Import | ast.ImportFrom, here: str) -> set[str]:
+    """The package modules an import statement in module `here` loads (`from pkg import mod`: pkg.mod)."""
+    if isinstance(node, ast.Import):
+        return {a.name for a in node.names if a.name in MODULES}
+    assert not node.level, f"{here}: a relative import"  # the package uses absolute imports only
+    base = node.module or ""
+    found = {f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in MODULES}
+    return found | ({base} if base in MODULES and len(found) < len(node.names) else set())
+
+
+def import_graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(imports run at import time: module body and class bodies, imports inside functions), per module."""
+    top: dict[str, set[str]] = {m: set() for m in MODULES}
+    inner: dict[str, set[str]] = {m: set() for m in MODULES}
+
+    def visit(node: ast.AST, here: str, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                (inner if in_function else top)[here] |= _targets(child, here) - {here}
+            visit(child, here, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                                 ast.Lambda)))
+
+    for name, path in MODULES.items():
+        visit(ast.parse(path.read_text(encoding="utf-8")), name, False)
+    return top, inner
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            connect(v)
+    return found
+
+
+def test_the_graph_sees_imports_at_both_levels():
+    top, inner = import_graph()
+    assert "dmg_bmi.train.common" in top["dmg_bmi.train.trainer"]  # from dmg_bmi.train.common import ...
+    assert "dmg_bmi.train.rundir" in top["dmg_bmi.train.trainer"]  # from dmg_bmi.train import rundir
+    assert "dmg_bmi.train.crop" in inner["dmg_bmi.domains.crop"]  # inside CropDomain.train
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_cycles(capsys):
+    top, inner = import_graph()
+    assert cycles(top) == []
+    both = {m: top[m] | inner[m] for m in MODULES}
+    through_functions = cycles(both)
+    for component in through_functions:  # reported, not refused: a lazy import that closes a loop
+        print("import cycle through a function-level import:", ", ".join(component))
+    assert not any({"dmg_bmi.train.trainer", "dmg_bmi.train.crop"} <= set(c) for c in through_functions)
+    assert "dmg_bmi.train.crop" not in both["dmg_bmi.train.trainer"]
+    assert "dmg_bmi.train.trainer" not in both["dmg_bmi.train.crop"]
+
+
+@pytest.mark.parametrize("module", ["dmg_bmi.bmi", "dmg_bmi.handler"])
+def test_the_runtime_imports_no_training_code(module):
+    top, inner = import_graph()
+    imported = top[module] | inner[module]
+    assert not [m for m in imported if m == "dmg_bmi.train" or m.startswith("dmg_bmi.train.")]
+    assert not [m for m in imported if "crop" in m]
+
+
+@pytest.mark.parametrize("path", ASKING, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_cli_and_trainer_name_no_domain(path):
+    words = re.compile(r"crop|wofost|hbv|camels", re.IGNORECASE)
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if words.search(ln)]
+    assert lines == ALLOWED_WORDS.get(path.name, [])
+
+
+def test_no_kind_switch_outside_the_domains():
+    switch = re.compile(r"""kind\s*==\s*["']crop["']""")
+    hits = [f"{p.relative_to(PACKAGE)}: {ln.strip()}" for p in MODULES.values()
+            if "domains" not in p.relative_to(PACKAGE).parts
+            for ln in p.read_text(encoding="utf-8").splitlines() if switch.search(ln)]
+    assert hits == []
+
+
+@pytest.mark.parametrize("name", NGEN_ASKING)
+def test_the_ngen_writers_and_inspect_import_no_crop_code(name):
+    top, inner = import_graph()
+    module = f"dmg_bmi.ngen.{name[:-3]}"
+    assert not [m for m in top[module] | inner[module] if "crop" in m]
+    assert not re.search(r"is_crop|CropHandler|crop_dataset", (PACKAGE / "ngen" / name).read_text("utf-8"))
+
+
+# ---------------------------------------------------------------- asking the domain, behaviour
+
+
+def test_a_training_config_goes_to_the_domain_of_its_physics():
+    from dmg_bmi.train.config import load_experiment
+    from dmg_bmi.train.configs import package_config
+
+    crop = package_config("crop_twin", [])
+    assert domains.domain_of_experiment(crop) is domains.get_domain("crop")
+    with pytest.raises(ConfigError, match=r"data\.kind: 'crop' is not a dataset of physics 'hbv_1_1p' "
+                                          r"\(hydrology \(HBV\)\); it trains on data\.kind netcdf, camels"):
+        load_experiment(data={"data": {"path": "x.nc", "kind": "crop"},
+                              "model": {"phy": {"name": "hbv_1_1p"}}})
+
+
+def test_make_sample_data_offers_every_registered_twin(tmp_path, capsys, fresh_registry):  # noqa: F811
+    class Tiny(domains.Domain):
+        name, label, twin, twin_help = "tiny", "tiny (test)", "tiny", "one number"
+
+        def add_twin_arguments(self, group):
+            group.add_argument("--value", type=float, default=1.5)
+
+        def make_twin(self, args, out):
+            out.write_text(f"{args.value} {args.seed}\n", encoding="utf-8")
+            return f"wrote {out}"
+
+    assert list(domains.twins()) == ["hydro", "crop"]
+    domains.register(Tiny())
+    out = tmp_path / "tiny.txt"
+    argv = ["make-sample-data", "--kind", "tiny", "--value", "2.5", "--seed", "3", "--out", str(out)]
+    assert main(argv) == 0
+    assert out.read_text(encoding="utf-8") == "2.5 3\n" and capsys.readouterr().out == f"wrote {out}\n"
+    with pytest.raises(ConfigError, match=r"domain 'twin2' names its twin 'tiny', already domain 'tiny''s"):
+        domains.register(type("Twin2", (Tiny,), {"name": "twin2"})())
+    from dmg_bmi.cli import build_parser
+
+    args = build_parser().parse_args(["make-sample-data"])
+    assert args.kind == "hydro" and args.basins == 50 and args.sites == 40 and args.value == 1.5
+
+
+def test_the_handler_refuses_a_checkpoint_its_domain_runs_elsewhere(toy_ckpt, fresh_registry,  # noqa: F811
+                                                                    tmp_path):
+    import shutil
+
+    from dmg_bmi.handler import ModelHandler
+
+    assert ModelHandler.load(toy_ckpt).input_names  # no domain claims train_toy: the core handler runs it
+
+    class Own(domains.Domain):
+        name, label, physics, own_handler = "own", "own (test)", ("train_toy",), "OwnHandler"
+
+    domains.register(Own())
+    with pytest.raises(CheckpointError, match=r"a own \(test\) checkpoint \(train_toy\); ModelHandler does "
+                                              r"not run it \(the BMI runs it with its domain's OwnHandler\)"):
+        ModelHandler.load(shutil.copy(toy_ckpt, tmp_path / "own.pt"))  # a file the handler has not cached
