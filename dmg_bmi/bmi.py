@@ -126,7 +126,7 @@ class DeltaModelBmi(Bmi):
         self._output_names = tuple(session.output_names)
         params = session.parameters
         declared = {*self._output_names, *_SERIALIZATION, *session.protocols}
-        self._vars = {v.name: v for v in V.VARIABLES
+        self._vars = {v.name: v for v in (*V.VARIABLES, *session.variables)
                       if v.role not in ("output", "protocol") or v.name in declared}
         self._vars.update({p: V.parameter(p) for p in params})
         # declared inputs: views into one record array (what the model reads), unset until set_value

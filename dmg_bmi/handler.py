@@ -287,7 +287,7 @@ class ModelHandler:
         for m, s in zip(self.members, state, strict=True):
             s2, raw = m.advance(s, daily)
             new.append(s2)
-            outs.append(summarize(m, s2, raw, daily))
+            outs.append(self.summarize(m, s2, raw, daily))
         if len(outs) == 1:
             return tuple(new), outs[0]
         return tuple(new), {k: float(sum(w * o[k] for w, o in zip(self.weights, outs, strict=True)))
@@ -301,8 +301,17 @@ class ModelHandler:
 
     def describe(self, state: tuple) -> dict[str, float]:
         """Stores (mm) of `state` without stepping: swe, soil_moisture, upper_zone, lower_zone, storage."""
-        outs = [stores_of(m, s) for m, s in zip(self.members, state, strict=True)]
+        outs = [self.stores(m, s) for m, s in zip(self.members, state, strict=True)]
         return {k: float(sum(w * o[k] for w, o in zip(self.weights, outs, strict=True))) for k in outs[0]}
+
+    def summarize(self, member: _Member, state: dict, raw: dict, daily: dict) -> dict[str, float]:
+        """One member's daily outputs from its physics step (`advance`; default: the HBV family's,
+        `summarize`); a domain whose physics differs overrides it in a subclass."""
+        return summarize(member, state, raw, daily)
+
+    def stores(self, member: _Member, state: dict) -> dict[str, float]:
+        """One member's stores (mm) of `state` (`describe`; default: the HBV family's, `stores_of`)."""
+        return stores_of(member, state)
 
     def get_state(self) -> tuple:
         return self.state

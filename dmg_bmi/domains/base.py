@@ -53,6 +53,7 @@ class BmiSession:
 
     output_names: tuple[str, ...] = ()  # BMI outputs it publishes (names in dmg_bmi.variables)
     protocols: tuple[str, ...] = ()  # extra ngen protocol variables it publishes (e.g. ngen::mass_*)
+    variables: tuple = ()  # its own `dmg_bmi.variables.Variable`s beyond that table (e.g. its outputs)
 
     def __init__(self, handler, cfg: BmiConfig, origin: datetime):
         self.handler = handler
@@ -87,7 +88,8 @@ class CheckpointFacts:
 
     kind: str  # e.g. "hydrology (δHBV)"
     time_step: str  # the physics step and how the BMI steps it under ngen
-    outputs: tuple[str, ...] = ()  # BMI outputs (names in `dmg_bmi.variables`)
+    outputs: tuple[str, ...] = ()  # BMI outputs (names in `dmg_bmi.variables` or `variables`)
+    variables: tuple = ()  # the domain's own `dmg_bmi.variables.Variable`s (`BmiSession.variables`)
     physics: dict[str, Any] = field(default_factory=dict)  # facts beyond the physics' name and variant
     config_keys: dict[str, str] = field(default_factory=dict)  # BMI config key -> what reads it
     pet_method: str | None = None  # the PET derivation, None where the model derives no PET

@@ -101,6 +101,7 @@ def describe(path: str | Path) -> dict[str, Any]:
     ckpt = load_checkpoint(path)
     facts = domain_or_core(ckpt.config.phy.name).describe(ckpt)
     skill = (ckpt.training or {}).get("skill")
+    own = {v.name: v for v in facts.variables}  # the domain's own variables
     return {
         "checkpoint": str(path), "package_version": ckpt.package_version,
         "kind": facts.kind,
@@ -111,7 +112,7 @@ def describe(path: str | Path) -> dict[str, Any]:
                    for n in needed_inputs(Path(path))],
         "derivation": {"pet_method": facts.pet_method,
                        "model_inputs": list(ckpt.phy_forcings), **ckpt.derivations},
-        "outputs": [{"name": n, "units": V.BY_NAME[n].units} for n in facts.outputs],
+        "outputs": [{"name": n, "units": (own.get(n) or V.BY_NAME[n]).units} for n in facts.outputs],
         "attributes": _attributes(ckpt, facts.config_keys),
         "training": _training(ckpt),
         "skill": skill if skill else NOT_RECORDED,
