@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from dmg_bmi.config import ModelConfig, NNConfig, apply_overrides, from_dict, load_yaml, to_dict
+from dmg_bmi.core.config import ModelConfig, NNConfig, apply_overrides, from_dict, load_yaml, to_dict
 from dmg_bmi.errors import ConfigError
 
 

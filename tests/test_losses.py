@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dmg_bmi.errors import ConfigError
-from dmg_bmi.train import losses
+from dmg_bmi.core.train import losses
 
 
 def _data():

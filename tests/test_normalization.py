@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dmg_bmi.errors import ConfigError, InputError
-from dmg_bmi.normalization import Normalizer
+from dmg_bmi.core.normalization import Normalizer
 
 
 def sample():

@@ -2,7 +2,7 @@
 
 Every reader and builder takes expected units and valid ranges from `DATASET_VARIABLES` only: the hydrology
 dataset (`dmg_bmi.data.dataset`, CAMELS, the twin), the crop dataset and WOFOST weather
-(`dmg_bmi.data.crop_dataset`, `dmg_bmi.crop`, `dmg_bmi.crop_weather`), and docs/dataset_format.md, which a
+(`dmg_bmi.domains.crop.dataset`, `dmg_bmi.domains.crop.pcse`, `dmg_bmi.domains.crop.weather`), and docs/dataset_format.md, which a
 test keeps equal to it. A variable whose file units differ from the table's is converted to them when UDUNITS
 can (`dmg_bmi.units`; water fluxes may be given as mass, 1 kg m-2 = 1 mm) and refused otherwise; a value
 outside `valid_range` (NaN is "missing", not out of range) raises InputError naming the variable, the value,

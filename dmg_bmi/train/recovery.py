@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from dmg_bmi.data.dataset import HydroDataset
-from dmg_bmi.models.delta import DeltaModel
-from dmg_bmi.normalization import Normalizer
+from dmg_bmi.core.delta import DeltaModel
+from dmg_bmi.core.normalization import Normalizer
 
 TRUE_PREFIX = "true_"
 

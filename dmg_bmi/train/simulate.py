@@ -94,7 +94,7 @@ def run_simulate(args) -> int:
     output to NetCDF or CSV, optionally from and to BMI state files."""
     from dmg_bmi.train.commands._common import load
     from dmg_bmi.train.evaluate import predict
-    from dmg_bmi.train.rundir import check_output_folder
+    from dmg_bmi.core.train.rundir import check_output_folder
     from dmg_bmi.train.state_files import load_states, save_states
 
     job = load(args)
