@@ -17,12 +17,12 @@ from conftest import REPO
 from dmg_bmi import variables as V
 from dmg_bmi.bmi import DeltaModelBmi
 from dmg_bmi.core.checkpoint import load_checkpoint
-from dmg_bmi.domains.crop.weather import aorc_hourly_to_wofost_daily
-from dmg_bmi.domains.crop.dataset import CropCalendar, CropDataset
 from dmg_bmi.data.variables import saturation_vp_pa
-from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.domains.crop.checkpoint import build_crop_model, parameter_sets, weather_options
+from dmg_bmi.domains.crop.dataset import CropCalendar, CropDataset
 from dmg_bmi.domains.crop.train import build_crop_tensors, run_model
+from dmg_bmi.domains.crop.weather import aorc_hourly_to_wofost_daily
+from dmg_bmi.errors import ConfigError, InputError
 
 pytestmark = pytest.mark.numpy1
 

@@ -12,10 +12,10 @@ from test_delta import NA, NX, build, config, data  # also registers the "test_b
 
 from dmg_bmi import __version__
 from dmg_bmi.core.checkpoint import FORMAT_VERSION, Checkpoint, _digest, load_checkpoint, save_checkpoint
-from dmg_bmi.errors import CheckpointError
-from dmg_bmi.domains.crop.checkpoint import build_crop_model, is_crop
 from dmg_bmi.core.normalization import Normalizer
 from dmg_bmi.core.train.checkpoints import load_training_checkpoint
+from dmg_bmi.domains.crop.checkpoint import build_crop_model, is_crop
+from dmg_bmi.errors import CheckpointError
 
 FORCINGS = ["P", "T", "PET", "tmax"]
 ATTRS = ["aridity", "elev", "area"]
@@ -70,7 +70,7 @@ def test_round_trip(saved):
 def test_plain_weights_only_load_and_no_temp_files(saved):
     path, _ = saved
     payload = torch.load(path, weights_only=True)
-    assert payload["format"] == "dmg_bmi.core.checkpoint"
+    assert payload["format"] == "dmg_bmi.checkpoint"
     assert os.listdir(path.parent) == ["model.pt"]
 
 
@@ -219,7 +219,7 @@ def test_not_a_dmg_bmi_checkpoint(saved, tmp_path):
         load_checkpoint(plain)
     # a pickled arbitrary object is refused, never unpickled
     foreign = tmp_path / "obj.pt"
-    torch.save({"format": "dmg_bmi.core.checkpoint", "x": Checkpoint}, foreign)
+    torch.save({"format": "dmg_bmi.checkpoint", "x": Checkpoint}, foreign)
     with pytest.raises(CheckpointError, match="not a dmg_bmi checkpoint.*never unpickled"):
         load_checkpoint(foreign)
 

@@ -19,8 +19,8 @@ import yaml
 from conftest import REPO
 from train_toy import toy_config, toy_dataset
 
-from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.cli import main
+from dmg_bmi.core.checkpoint import load_checkpoint
 
 TESTS = Path(__file__).resolve().parent
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from dmg_bmi.domains.hydrology import twin
-from dmg_bmi.data.dataset import HydroDataset
-from dmg_bmi.errors import InputError
 from dmg_bmi.core.registry import get_physics
+from dmg_bmi.data.dataset import HydroDataset
+from dmg_bmi.domains.hydrology import twin
+from dmg_bmi.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_true_parameters_follow_attributes_within_bounds(small):
 def twin_cfg():
     from dmg_bmi.core.config import PhyConfig
 
-    return PhyConfig(nmul=1, routing=True, warmup=0)
+    return PhyConfig(name="hbv_1_1p", nmul=1, routing=True, warmup=0)
 
 
 def test_weather_and_flow_are_plausible(small):

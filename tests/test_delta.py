@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from dmg_bmi.core.config import ModelConfig, from_dict
-from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.core.delta import DeltaModel
 from dmg_bmi.core.physics import ParamSpec, PhysicsModel
 from dmg_bmi.core.registry import available, register_physics
+from dmg_bmi.errors import ConfigError, InputError
 
 NX, NA = 4, 3
 

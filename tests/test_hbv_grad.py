@@ -7,8 +7,8 @@ import torch
 from test_hbv_physics import DYNAMIC, VARIANTS, make_case
 
 from dmg_bmi.core.config import PhyConfig
-from dmg_bmi.domains.hydrology.hbv_core import STORES
 from dmg_bmi.core.registry import get_physics
+from dmg_bmi.domains.hydrology.hbv_core import STORES
 
 
 def _loss(out, state):

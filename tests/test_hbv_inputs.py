@@ -7,8 +7,8 @@ import torch
 from test_hbv_physics import make_case
 
 from dmg_bmi.core.config import PhyConfig
-from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.core.registry import get_physics
+from dmg_bmi.errors import ConfigError, InputError
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ from importlib.metadata import EntryPoint
 import pytest
 import torch
 
-from dmg_bmi.core.config import ModelConfig, from_dict
-from dmg_bmi.errors import ConfigError
 from dmg_bmi.core import registry
+from dmg_bmi.core.config import ModelConfig, from_dict
 from dmg_bmi.core.delta import DeltaModel
 from dmg_bmi.core.nn import LSTMLearner, LSTMMLPLearner, MLPLearner
 from dmg_bmi.core.physics import ParamSpec, PhysicsModel
+from dmg_bmi.errors import ConfigError
 
 
 class PluginPhysics(PhysicsModel):

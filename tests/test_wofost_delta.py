@@ -6,8 +6,8 @@ import torch
 from conftest import shared_path
 
 from dmg_bmi.core.config import ModelConfig, from_dict
-from dmg_bmi.domains.crop.pcse import cases_to_batch, load_case
 from dmg_bmi.core.delta import DeltaModel
+from dmg_bmi.domains.crop.pcse import cases_to_batch, load_case
 from dmg_bmi.domains.crop.wofost72 import WEATHER_NAMES, param_specs
 
 

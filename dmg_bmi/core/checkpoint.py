@@ -3,7 +3,7 @@
 The file is a `torch.save` zip archive of a dict holding only tensors and plain data (str, int, float, bool,
 None, lists, dicts), so it is read with `torch.load(weights_only=True)` and never unpickles arbitrary objects:
 
-    format            "dmg_bmi.core.checkpoint"
+    format            "dmg_bmi.checkpoint"
     format_version    int (FORMAT_VERSION; newer files are refused)
     package_version   dmg_bmi version that wrote it
     config            ModelConfig as a plain dict
@@ -40,11 +40,11 @@ import torch
 from dmg_bmi import __version__
 from dmg_bmi.atomic import atomic_path
 from dmg_bmi.core.config import ModelConfig, from_dict, to_dict
-from dmg_bmi.errors import CheckpointError, DmgBmiError
 from dmg_bmi.core.delta import DeltaModel
 from dmg_bmi.core.normalization import Normalizer
+from dmg_bmi.errors import CheckpointError, DmgBmiError
 
-FORMAT = "dmg_bmi.core.checkpoint"
+FORMAT = "dmg_bmi.checkpoint"
 FORMAT_VERSION = 2
 _ZIP_MAGIC = b"PK\x03\x04"
 _VARIABLE_KEYS = ("nn_forcings", "nn_attributes", "phy_forcings", "phy_attributes", "outputs")

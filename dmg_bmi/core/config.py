@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import re
 import types
 import typing
@@ -37,7 +38,7 @@ class ConfigLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's 
     """The safe YAML loader of every config, with plain scalars typed as a user means them.
 
     YAML 1.1 (PyYAML's default) differs from that in three ways, all changed here:
-    - a digit string with a leading zero (`01022500`, a CAMELS gauge id) stays the string as written, not
+    - a digit string with a leading zero (`01022500`, a gauge id) stays the string as written, not
       the octal number 271680; `0x1F`, `0b101` and `1:30` stay strings too (no hex, binary, base 60);
     - `1e-3`, `1e9` and `5E+2` are numbers (YAML 1.1 needs a dot: `1.0e-3`), as are `0.5`, `.inf`, `.nan`;
     - dates and times stay strings (`2015-12-01 00:00:00`), read by the config key that takes them.
@@ -233,7 +234,7 @@ def to_dict(obj: Any) -> dict:
     return dataclasses.asdict(obj)
 
 
-# Structural sizes beyond any published δ model (δHBV uses nmul 16, hidden 256), refused at load so that a
+# Structural sizes beyond any published δ model (those use nmul 16, hidden 256), refused at load so that a
 # typo (`nmul: 1e8`) is named before anything is allocated.
 MAX_NMUL = 256  # parallel physics components per basin
 MAX_HIDDEN = 8192  # units of the LSTM and of each MLP layer
@@ -246,11 +247,17 @@ def check_at_most(value: int, limit: int, key: str) -> None:
         raise ConfigError(f"{key} must be <= {limit}, got {value}")
 
 
+def check_count(value: Any, name: str, maximum: int) -> None:
+    """Refuse a count that is not a whole number in 1..`maximum`, naming it `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= maximum:
+        raise InputError(f"{name} must be a whole number in 1..{maximum:,}, got {value!r}")
+
+
 @dataclasses.dataclass
 class PhyConfig:
     """The physics model: a registry name plus its structural options."""
 
-    name: str = "hbv_1_1p"
+    name: str = ""  # required: a registered physics (`dmg_bmi.core.registry`)
     nmul: int = 16
     dynamic_params: list[str] = dataclasses.field(default_factory=list)
     routing: bool = True
@@ -267,6 +274,8 @@ class PhyConfig:
         check_at_most(self.nmul, MAX_NMUL, f"{p}nmul")
         if self.warmup < 0:
             raise ConfigError(f"{p}warmup must be >= 0, got {self.warmup}")
+        if not self.name:
+            raise ConfigError(f"missing required key '{p}name' (the physics model's registry name)")
 
 
 @dataclasses.dataclass

@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 from dmg_bmi.core.config import ModelConfig
-from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.core.nn import Hidden, NumpyStepper, ParamLearner
 from dmg_bmi.core.physics import ParamSpec, PhysicsModel
 from dmg_bmi.core.registry import get_nn, get_physics
+from dmg_bmi.errors import ConfigError, InputError
 
 State = dict  # {"nn": hidden tuple, "phy": {name: tensor}}
 Params = dict  # {name: tensor} in physical units

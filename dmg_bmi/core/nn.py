@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from dmg_bmi.core.config import NNConfig
-from dmg_bmi.errors import InputError
 from dmg_bmi.core.registry import register_nn
+from dmg_bmi.errors import InputError
 
 Hidden = tuple  # () or (h [B, H], c [B, H])
 

@@ -5,7 +5,7 @@ Layout and units
 - Parameters are a dict `name -> tensor` in physical units (already inside their bounds):
   per-member parameters are `[B, nmul]` when static or `[T, B, nmul]` when dynamic;
   per-basin parameters (`ParamSpec.per_member == False`, e.g. routing) are `[B]`.
-- Attributes the physics itself needs (e.g. HBV 2.0's area and elevation) are a dict `name -> [B]`.
+- Attributes the physics itself needs (e.g. a catchment's area and elevation) are a dict `name -> [B]`.
 - State is a dict `name -> tensor` with batch first, so it can be indexed, stacked and serialized.
 
 The pure step `step(state, forcing_t, params_t, attrs) -> (state, outputs_t)` advances one time step;

@@ -17,11 +17,9 @@ from dmg_bmi.errors import ConfigError
 C = TypeVar("C")
 
 _REGISTRIES: dict[str, dict[str, type]] = {"physics": {}, "nn": {}}
-# Modules whose import registers the built-ins (imported lazily so `import dmg_bmi` stays light).
-_BUILTIN_MODULES = {
-    "physics": ("dmg_bmi.domains.hydrology.hbv", "dmg_bmi.domains.crop.wofost72"),
-    "nn": ("dmg_bmi.core.nn",),
-}
+# Modules whose import registers the built-ins (imported lazily so `import dmg_bmi` stays light). The core
+# names only its networks; the package adds its domains' physics modules (`add_builtin_modules`).
+_BUILTIN_MODULES: dict[str, tuple[str, ...]] = {"physics": (), "nn": ("dmg_bmi.core.nn",)}
 _loaded: set[str] = set()
 
 
@@ -44,6 +42,12 @@ def register_physics(name: str) -> Callable[[C], C]:
 def register_nn(name: str) -> Callable[[C], C]:
     """Class decorator: register a parameter-learning network under `name`."""
     return _register("nn", name)
+
+
+def add_builtin_modules(kind: str, *modules: str) -> None:
+    """Modules (dotted names) whose import registers built-in `kind` models, imported at the first lookup."""
+    _BUILTIN_MODULES[kind] = (*_BUILTIN_MODULES[kind], *modules)
+    _loaded.discard(kind)
 
 
 def _load(kind: str) -> None:

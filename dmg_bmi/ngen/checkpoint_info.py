@@ -22,8 +22,8 @@ NOT_RECORDED = "not recorded"
 
 def _doc(kind: str, name: str) -> str:
     """First docstring line of a registered physics model or network, or '' for an unknown name."""
-    from dmg_bmi.errors import ConfigError
     from dmg_bmi.core import registry
+    from dmg_bmi.errors import ConfigError
 
     try:
         doc = registry.get(kind, name).__doc__ or ""

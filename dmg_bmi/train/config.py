@@ -65,8 +65,8 @@ class DataConfig:
     """Where the data is and which part of it is used.
 
     kind: `netcdf` (our dataset format, see README), `camels` (a CAMELS-US directory tree) or `crop` (a crop
-    dataset for δWOFOST, trained by `dmg_bmi.domains.crop.train`; its options go in `crop`, no periods needed); it
-    must be one the domain of `model.phy.name` reads (`Domain.data_kinds`).
+    dataset for δWOFOST, trained by `dmg_bmi.domains.crop.train`; its options go in `crop`, no periods
+    needed); it must be one the domain of `model.phy.name` reads (`Domain.data_kinds`).
     source: CAMELS forcing folder (`nldas`, `daymet`, `maurer`); only for kind `camels`.
     basins: basin ids to use, or a path to a text file with one id per line; empty = every basin.
     target: the observed variable the loss compares with (e.g. `streamflow`, mm/d).
@@ -79,7 +79,7 @@ class DataConfig:
     target: str = "streamflow"
     train: Period | None = None
     test: Period | None = None
-    crop: dict[str, Any] = dataclasses.field(default_factory=dict)  # kind crop: see dmg_bmi.domains.crop.train
+    crop: dict[str, Any] = dataclasses.field(default_factory=dict)  # kind crop: dmg_bmi.domains.crop.train
 
     def validate(self, prefix: str = "") -> None:
         p = f"{prefix}." if prefix else ""

@@ -1,4 +1,5 @@
-"""Training checkpoints on top of `dmg_bmi.core.checkpoint`: the BMI-ready model file plus what resuming needs.
+"""Training checkpoints on top of `dmg_bmi.core.checkpoint`: the BMI-ready model file plus what resuming
+needs.
 
 The trainer's extras live in the checkpoint's `training` metadata (plain data): `epoch`, `best_loss`, the LR
 scheduler state, the training basins and the whole run config (`experiment`), so `evaluate`/`simulate` work
@@ -23,11 +24,11 @@ from pathlib import Path
 
 from dmg_bmi.atomic import atomic_path, remove_stale_temps
 from dmg_bmi.core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from dmg_bmi.errors import CheckpointError, ConfigError
-from dmg_bmi.forcing import InputDerivation, derivation_record
 from dmg_bmi.core.delta import DeltaModel
 from dmg_bmi.core.normalization import Normalizer
 from dmg_bmi.core.train import rundir
+from dmg_bmi.errors import CheckpointError, ConfigError
+from dmg_bmi.forcing import InputDerivation, derivation_record
 
 LAST = rundir.LAST_NAME
 BEST = "best.pt"

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from dmg_bmi.core.config import ModelConfig
+from dmg_bmi.core.normalization import Normalizer
 from dmg_bmi.data.dataset import HydroDataset
 from dmg_bmi.errors import InputError
-from dmg_bmi.core.normalization import Normalizer
 
 
 @dataclass

@@ -1,6 +1,6 @@
-"""`train`: the domain of the config's physics trains it (`dmg_bmi.domains.domain_of_experiment`); the core's
-training loop (`train_windows`, every domain's default): random basin x window minibatches, a NaN-masked loss,
-checkpoints in a run directory.
+"""The core's training loop (`train_windows`, every domain's default `Domain.train`): random basin x window
+minibatches, a NaN-masked loss, checkpoints in a run directory. `dmg_bmi.train.run.train` hands a config to
+its domain, which calls this loop or its own.
 
 Determinism: every epoch reseeds its minibatch generator from `(seed, epoch, rank)` and torch from
 `(seed, epoch)`, so a run resumed from the checkpoint of epoch k (weights + optimizer + schedule) repeats
@@ -17,27 +17,24 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from dmg_bmi.domains import domain_of_experiment
-from dmg_bmi.forcing import InputDerivation
 from dmg_bmi.core.delta import DeltaModel
 from dmg_bmi.core.registry import get_physics
 from dmg_bmi.core.train import distributed, rundir
 from dmg_bmi.core.train.checkpoints import (
     BEST,
     LAST,
-    check_resume,
     epoch_copies,
-    load_training_checkpoint,
     restore_copies,
     save_training_checkpoint,
     write_copies,
 )
 from dmg_bmi.core.train.common import TrainingError, TrainResult, optimization
-from dmg_bmi.train.config import ExperimentConfig, experiment_to_dict
-from dmg_bmi.train.data import drop_empty_target_basins, load_dataset, with_warmup
 from dmg_bmi.core.train.inputs import ModelTensors, build_tensors, fit_normalizer
 from dmg_bmi.core.train.losses import get_loss
 from dmg_bmi.core.train.sampler import WindowSampler
+from dmg_bmi.forcing import InputDerivation
+from dmg_bmi.train.config import ExperimentConfig, experiment_to_dict
+from dmg_bmi.train.data import drop_empty_target_basins, load_dataset, with_warmup
 
 
 def _window_index(starts: np.ndarray, warmup: int, rho: int) -> torch.Tensor:
@@ -64,23 +61,6 @@ def prepare_training_data(cfg: ExperimentConfig, device: torch.device, normalize
     obs = train_ds.target(cfg.data.target)
     std = torch.as_tensor(np.nanstd(obs, axis=1), dtype=tensors.x_phy.dtype, device=device)
     return tensors, [str(b) for b in train_ds.basins], std, normalizer, derivation
-
-
-def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> TrainResult:
-    """Train a model as configured (by `Domain.train` of the config's domain); returns where the run
-    directory and checkpoints are.
-
-    resume: a checkpoint written by this trainer; training continues in its run directory from the next
-    epoch, up to `cfg.train.epochs`. A `cfg` that changes what a resumed run keeps raises ConfigError
-    (`check_resume`) before any weight is loaded. A run that fails before its first `last.pt` leaves no
-    run folder behind (`rundir.discard_on_failure`).
-    """
-    state = None
-    if resume is not None:
-        state = load_training_checkpoint(resume)
-        check_resume(cfg, state, f"resume {resume}")
-    with rundir.discard_on_failure():
-        return domain_of_experiment(cfg).train(cfg, resume, state)
 
 
 def train_windows(cfg: ExperimentConfig, resume: str | Path | None, state) -> TrainResult:
@@ -188,4 +168,4 @@ def _train(cfg: ExperimentConfig, resume, state, ctx: distributed.DistContext,
     return TrainResult(run_dir=run_dir, last=run_dir / LAST, best=run_dir / BEST, final_loss=epoch_loss)
 
 
-__all__ = ["ModelTensors", "TrainResult", "TrainingError", "optimization", "train", "train_windows"]
+__all__ = ["ModelTensors", "TrainResult", "TrainingError", "optimization", "train_windows"]

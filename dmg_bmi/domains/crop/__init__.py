@@ -1,10 +1,15 @@
 """The crop domain: δWOFOST (WOFOST 7.2 potential production with learned parameters), one field per BMI.
 
 Its BMI session (`bmi_adapter`) steps `dmg_bmi.domains.crop.handler.CropHandler` once per day
-(`dmg_bmi.domains.crop.days`) on the field's crop calendar (the BMI config's `crop_calendar`) and publishes the
-crop outputs of `dmg_bmi.variables` (no mass-balance protocol: potential production). It trains on crop
-datasets (`data.kind: crop`, `dmg_bmi.domains.crop.train`), evaluates per field (`dmg_bmi.domains.crop.evaluate`), has no
-simulate verb, and its twin is `dmg_bmi.domains.crop.twin`.
+(`days`) on the field's crop calendar (the BMI config's `crop_calendar`) and publishes the crop outputs of
+`dmg_bmi.variables` (no mass-balance protocol: potential production). It trains on crop datasets
+(`data.kind: crop`, `train`), evaluates per field (`evaluate`), has no simulate verb, and its twin is `twin`.
+
+What lives here: WOFOST 7.2 PP (`wofost72/`), the PCSE readers (`pcse/`), crop weather (`weather`), the crop
+dataset and twin (`dataset`, `twin`), the δWOFOST model and its checkpoint (`delta`, `checkpoint`), its
+trainer and scores (`train`, `evaluate`), its handler (`handler`), the daily BMI steps (`days`), the ngen run
+folder (`run_folder`) and the BMI session (`bmi_adapter`). It may import the core and the shared runtime
+(`dmg_bmi.core`, `dmg_bmi.forcing`, `dmg_bmi.ngen`, `dmg_bmi.variables`, ...), never another domain.
 """
 
 from __future__ import annotations
@@ -47,8 +52,8 @@ class CropDomain(Domain):
         return CropSession(handler, cfg, origin)
 
     def check_experiment(self, cfg):
-        """Fields and observations: no periods and no `train.output` to check (`dmg_bmi.domains.crop.train` checks
-        `data.crop` when it trains)."""
+        """Fields and observations: no periods and no `train.output` to check (`dmg_bmi.domains.crop.train`
+        checks `data.crop` when it trains)."""
 
     def train(self, cfg, resume, state):
         from dmg_bmi.domains.crop.train import train_crop
@@ -72,8 +77,8 @@ class CropDomain(Domain):
     def make_twin(self, args, out):
         from pathlib import Path
 
-        from dmg_bmi.domains.crop.twin import FIELDS_PER_SITE, check_size, make_crop_twin
         from dmg_bmi.core.train.rundir import check_output_folder
+        from dmg_bmi.domains.crop.twin import FIELDS_PER_SITE, check_size, make_crop_twin
 
         check_size(args.sites, FIELDS_PER_SITE, names={"n_sites": "--sites"})
         check_output_folder(out.parent, "--out")

@@ -18,10 +18,10 @@ from typing import Any
 import torch
 
 from dmg_bmi.core.checkpoint import Checkpoint
-from dmg_bmi.errors import CheckpointError, DmgBmiError
+from dmg_bmi.core.normalization import Normalizer
 from dmg_bmi.domains.crop.delta import PHYSICS_WEATHER, CropDeltaModel, resolve_parameter_sets
 from dmg_bmi.domains.crop.wofost72.model import OUTPUT_NAMES
-from dmg_bmi.core.normalization import Normalizer
+from dmg_bmi.errors import CheckpointError, DmgBmiError
 
 CROP_PHYSICS = "wofost72_pp"
 PHY_ATTRIBUTES = ("lat", "elev")

@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from dmg_bmi.atomic import atomic_path
-from dmg_bmi.domains.crop.weather import WEATHER_NAMES, WEATHER_UNITS, check_weather
 from dmg_bmi.data.netcdf_read import open_netcdf
 from dmg_bmi.data.variables import DATASET_VARIABLES, check_attribute, check_range, conform, units_of
+from dmg_bmi.domains.crop.weather import WEATHER_NAMES, WEATHER_UNITS, check_weather
 from dmg_bmi.errors import InputError
 
 FORMAT_TAG = "crop-dataset-1"
@@ -425,7 +425,8 @@ class CropDataset:
 def from_pcse_cases(paths: Sequence[str | Path]) -> tuple[CropDataset, list[dict[str, Any]]]:
     """A `CropDataset` from PCSE reference test files (YAML), and each case's `ModelParameters`.
 
-    Files are read by `dmg_bmi.domains.crop.pcse.pcse_yaml.load_case` (which names the file and key of a bad value).
+    Files are read by `dmg_bmi.domains.crop.pcse.pcse_yaml.load_case` (which names the file and key of a bad
+    value).
     Weather comes from `WeatherVariables` (PCSE units), the calendar from the campaign's `CropCalendar`,
     attributes `lat`/`lon`/`elev` from the first weather record, and observations from `ModelResults`
     (every day: DVS, LAI, TAGP, TWSO, TWLV, TWST, TWRT, RD, TRA). Field ids are file stems.

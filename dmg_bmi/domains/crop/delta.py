@@ -27,13 +27,13 @@ import yaml
 from torch import nn
 
 from dmg_bmi.core.config import ModelConfig
-from dmg_bmi.domains.crop.pcse.tables import parse_afgen
-from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.core.nn import ParamLearner
+from dmg_bmi.core.registry import get_nn
+from dmg_bmi.domains.crop.pcse.tables import parse_afgen
 from dmg_bmi.domains.crop.wofost72 import params as wofost_params
 from dmg_bmi.domains.crop.wofost72.calendar import Calendar
 from dmg_bmi.domains.crop.wofost72.model import run
-from dmg_bmi.core.registry import get_nn
+from dmg_bmi.errors import ConfigError, InputError
 
 MODES = ("absolute", "factor")
 

@@ -23,11 +23,11 @@ import torch
 
 from dmg_bmi.atomic import write_text
 from dmg_bmi.core.checkpoint import load_checkpoint
-from dmg_bmi.domains.crop.dataset import CropDataset
-from dmg_bmi.errors import CheckpointError
 from dmg_bmi.domains.crop.checkpoint import build_crop_model, parameter_sets
-from dmg_bmi.train.commands._common import checkpoint_path
+from dmg_bmi.domains.crop.dataset import CropDataset
 from dmg_bmi.domains.crop.train import build_crop_tensors, read_crop_dataset
+from dmg_bmi.errors import CheckpointError
+from dmg_bmi.train.commands._common import checkpoint_path
 
 
 def predict(model, ckpt, ds: CropDataset, batch_size: int = 64):

@@ -22,10 +22,6 @@ import numpy as np
 import torch
 
 from dmg_bmi.core.checkpoint import load_checkpoint, require_file
-from dmg_bmi.domains.crop.weather import AORC_INPUTS
-from dmg_bmi.domains.crop.dataset import CropCalendar
-from dmg_bmi.errors import CheckpointError, ConfigError, InputError, StateError
-from dmg_bmi.handler import check_attributes
 from dmg_bmi.domains.crop.checkpoint import (
     PHY_ATTRIBUTES,
     build_crop_model,
@@ -33,9 +29,13 @@ from dmg_bmi.domains.crop.checkpoint import (
     parameter_sets,
     weather_options,
 )
+from dmg_bmi.domains.crop.dataset import CropCalendar
 from dmg_bmi.domains.crop.delta import PHYSICS_WEATHER, base_params
+from dmg_bmi.domains.crop.weather import AORC_INPUTS
 from dmg_bmi.domains.crop.wofost72 import leaves
 from dmg_bmi.domains.crop.wofost72.physics import Wofost72PP
+from dmg_bmi.errors import CheckpointError, ConfigError, InputError, StateError
+from dmg_bmi.handler import check_attributes
 from dmg_bmi.ngen.payload import array, check_keys, check_range
 from dmg_bmi.variables import INPUT_NAMES
 

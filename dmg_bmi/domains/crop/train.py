@@ -28,17 +28,6 @@ import torch
 from tqdm.auto import tqdm
 
 from dmg_bmi.core.config import from_dict
-from dmg_bmi.domains.crop.dataset import CropDataset
-from dmg_bmi.errors import ConfigError, InputError
-from dmg_bmi.domains.crop.checkpoint import PHY_ATTRIBUTES, save_crop_checkpoint
-from dmg_bmi.domains.crop.delta import (
-    CropDeltaModel,
-    base_params,
-    physics_attrs,
-    physics_weather,
-    resolve_parameter_sets,
-    sparse_obs_loss,
-)
 from dmg_bmi.core.normalization import Normalizer
 from dmg_bmi.core.train import rundir
 from dmg_bmi.core.train.checkpoints import (
@@ -50,6 +39,17 @@ from dmg_bmi.core.train.checkpoints import (
     write_copies,
 )
 from dmg_bmi.core.train.common import TrainingError, TrainResult, optimization
+from dmg_bmi.domains.crop.checkpoint import PHY_ATTRIBUTES, save_crop_checkpoint
+from dmg_bmi.domains.crop.dataset import CropDataset
+from dmg_bmi.domains.crop.delta import (
+    CropDeltaModel,
+    base_params,
+    physics_attrs,
+    physics_weather,
+    resolve_parameter_sets,
+    sparse_obs_loss,
+)
+from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.train.config import ExperimentConfig, experiment_to_dict
 
 

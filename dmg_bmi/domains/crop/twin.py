@@ -39,11 +39,9 @@ import numpy as np
 import torch
 
 from dmg_bmi.atomic import netcdf_errors
-from dmg_bmi.domains.crop.weather import WEATHER_NAMES, angot_radiation, penman
-from dmg_bmi.domains.crop.dataset import OBS_UNITS, CropCalendar, CropDataset
-from dmg_bmi.domains.hydrology.twin import check_count
+from dmg_bmi.core.config import check_count
 from dmg_bmi.data.variables import units_of
-from dmg_bmi.errors import InputError
+from dmg_bmi.domains.crop.dataset import OBS_UNITS, CropCalendar, CropDataset
 from dmg_bmi.domains.crop.delta import (
     WofostPhysics,
     base_params,
@@ -51,7 +49,9 @@ from dmg_bmi.domains.crop.delta import (
     physics_attrs,
     physics_weather,
 )
+from dmg_bmi.domains.crop.weather import WEATHER_NAMES, angot_radiation, penman
 from dmg_bmi.domains.crop.wofost72.params import UNITS
+from dmg_bmi.errors import InputError
 
 # Site attributes drawn uniformly: name -> (low, high), in the units of `dmg_bmi.data.variables` ("1" for the
 # latent indices, which the table does not know).

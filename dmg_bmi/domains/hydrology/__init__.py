@@ -1,9 +1,14 @@
 """The hydrology domain: the HBV family (with routing) on daily steps, driven by hourly AORC forcing.
 
 Its BMI session (`bmi_adapter`) runs the core's `dmg_bmi.handler.ModelHandler` as phase-shifted daily chains
-(`dmg_bmi.domains.hydrology.daily_chains`), publishing runoff, evapotranspiration and stores, and the ngen mass balance.
+(`daily_chains`), publishing runoff, evapotranspiration and stores, and the ngen mass balance.
 It trains, evaluates and simulates with the core's defaults (`dmg_bmi.train`); its twin is
 `dmg_bmi.domains.hydrology.twin`.
+
+What lives here: the HBV family (`hbv`, `hbv_core`, `hbv_fused`) and its routing (`routing`), the CAMELS-US
+reader (`camels`), the synthetic twin (`twin`), the phase-shifted daily chains (`daily_chains`) and the BMI
+session (`bmi_adapter`). It may import the core and the shared runtime (`dmg_bmi.core`, `dmg_bmi.forcing`,
+`dmg_bmi.handler`, `dmg_bmi.ngen`, ...), never another domain.
 """
 
 from __future__ import annotations
@@ -39,8 +44,8 @@ class HydrologyDomain(Domain):
                            help="log-normal noise sigma on the flow (0..2)")
 
     def make_twin(self, args, out):
-        from dmg_bmi.domains.hydrology.twin import check_size, write_twin
         from dmg_bmi.core.train.rundir import check_output_folder
+        from dmg_bmi.domains.hydrology.twin import check_size, write_twin
 
         check_size(args.basins, args.years, args.start, args.noise,
                    names={"n_basins": "--basins", "years": "--years", "start": "--start", "noise": "--noise"})

@@ -24,13 +24,13 @@ from __future__ import annotations
 import torch
 
 from dmg_bmi.core.config import PhyConfig
-from dmg_bmi.errors import ConfigError, InputError
+from dmg_bmi.core.ops import TORCH, backend_of
 from dmg_bmi.core.physics import ParamSpec, PhysicsModel
+from dmg_bmi.core.registry import register_physics
 from dmg_bmi.domains.hydrology.hbv_core import STORES, Variant, member_step
 from dmg_bmi.domains.hydrology.hbv_fused import N_DIFF, SERIES, run_eager, run_fused, run_nograd
-from dmg_bmi.core.ops import TORCH, backend_of
 from dmg_bmi.domains.hydrology.routing import route_sequence, route_step, tail_water, uh_weights
-from dmg_bmi.core.registry import register_physics
+from dmg_bmi.errors import ConfigError, InputError
 
 INITIAL_STORE = 0.001  # mm, cold-start value of every store (as hydrodl2)
 ROUTED = ("srflow", "ssflow", "gwflow")  # the routed series, in route_tail channel order (Q0, Q1, Q2)

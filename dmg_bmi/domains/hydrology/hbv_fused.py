@@ -18,6 +18,7 @@ from functools import cache
 
 import torch
 
+from dmg_bmi.core.ops import TORCH
 from dmg_bmi.domains.hydrology.hbv_core import (
     DIAG_FLUXES,
     DIFF_FLUXES,
@@ -26,7 +27,6 @@ from dmg_bmi.domains.hydrology.hbv_core import (
     member_step,
     member_step_vjp,
 )
-from dmg_bmi.core.ops import TORCH
 
 SERIES = STORES + DIFF_FLUXES + DIAG_FLUXES
 N_DIFF = len(STORES) + len(DIFF_FLUXES)

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from dmg_bmi.atomic import netcdf_errors
+from dmg_bmi.core.config import check_count
 from dmg_bmi.data.dataset import HydroDataset, to_day
 from dmg_bmi.data.variables import units_of
 from dmg_bmi.errors import InputError
@@ -67,12 +68,6 @@ MAX_BASIN_DAYS = 5_000_000  # basins x days: ~370 B a basin-day at peak, about 2
 MAX_YEARS = 200
 MAX_NOISE = 2.0  # log-normal sigma of the flow noise
 _LAST_DAY = np.datetime64("9999-12-31", "D")  # dates stay writable as YYYY-MM-DD
-
-
-def check_count(value: Any, name: str, maximum: int) -> None:
-    """Refuse a count that is not a whole number in 1..`maximum`, naming it `name`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= maximum:
-        raise InputError(f"{name} must be a whole number in 1..{maximum:,}, got {value!r}")
 
 
 def check_size(n_basins: Any, years: Any, start: Any = "2000-01-01", noise: Any = 0.1,
@@ -221,8 +216,8 @@ def make_twin(n_basins: int = 50, start: Any = "2000-01-01", years: int = 6, see
                "tmean": met["T"].copy(), "streamflow": observed, "streamflow_true": flow}
     meta = {
         "title": "dmg_bmi synthetic twin",
-        "source": f"dmg_bmi.domains.hydrology.twin.make_twin(n_basins={n_basins}, years={years}, seed={seed}, "
-                  f"noise={noise}, physics={physics!r})",
+        "source": f"dmg_bmi.domains.hydrology.twin.make_twin(n_basins={n_basins}, years={years}, "
+                  f"seed={seed}, noise={noise}, physics={physics!r})",
         "input_derivation": json.dumps(InputDerivation(pet_method="hamon").to_dict()),
         "true_parameters": ",".join(VARYING_PARAMS),
     }

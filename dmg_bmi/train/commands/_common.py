@@ -75,10 +75,10 @@ class Loaded:
 def load(args: argparse.Namespace) -> Loaded:
     """Checkpoint + the experiment config stored in it -> model, dataset (P/T/PET derived) and period."""
     from dmg_bmi.core.config import from_dict
+    from dmg_bmi.core.train.distributed import resolve_device
     from dmg_bmi.forcing import derivation_from_record
     from dmg_bmi.train.config import DataConfig, Period, load_experiment
     from dmg_bmi.train.data import load_dataset
-    from dmg_bmi.core.train.distributed import resolve_device
 
     device = resolve_device(args.device, "--device")
     ckpt_path = checkpoint_path(args)

@@ -18,10 +18,10 @@ import torch
 from dmg_bmi.domains.crop.pcse.pcse_yaml import PcseCase, Series
 from dmg_bmi.domains.crop.pcse.tables import parse_afgen
 from dmg_bmi.domains.crop.weather import check_weather
-from dmg_bmi.errors import InputError
 from dmg_bmi.domains.crop.wofost72.calendar import Calendar
 from dmg_bmi.domains.crop.wofost72.model import WEATHER_NAMES
 from dmg_bmi.domains.crop.wofost72.params import SCALARS, TABLES, VERN_SCALARS
+from dmg_bmi.errors import InputError
 
 REQUIRED_WEATHER = ("IRRAD", "TMIN", "TMAX", "E0", "ES0", "ET0", "RAIN")
 

@@ -24,8 +24,8 @@ import numpy as np
 import yaml
 
 from dmg_bmi.data.variables import check_range
-from dmg_bmi.errors import InputError
 from dmg_bmi.domains.crop.wofost72.params import check_params
+from dmg_bmi.errors import InputError
 from dmg_bmi.text import read_text
 
 try:

@@ -15,7 +15,6 @@ import datetime as dt
 
 import torch
 
-from dmg_bmi.errors import InputError
 from dmg_bmi.domains.crop.wofost72 import afgen, leaves, phenology
 from dmg_bmi.domains.crop.wofost72.assimilation import gross_assimilation, push_tmin
 from dmg_bmi.domains.crop.wofost72.astro import daily_drivers
@@ -26,6 +25,7 @@ from dmg_bmi.domains.crop.wofost72.params import IDX, prepare
 from dmg_bmi.domains.crop.wofost72.partitioning import check_partitioning, conversion_factor
 from dmg_bmi.domains.crop.wofost72.respiration import maintenance_respiration
 from dmg_bmi.domains.crop.wofost72.waterbalance import soil_evaporation
+from dmg_bmi.errors import InputError
 
 WEATHER_NAMES = ("IRRAD", "TMIN", "TMAX", "TEMP", "E0", "ES0", "ET0", "RAIN", "DOY")
 WEATHER_UNITS = ("J m-2 d-1", "degC", "degC", "degC", "cm d-1", "cm d-1", "cm d-1", "cm d-1", "d")

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from dmg_bmi.errors import InputError
 from dmg_bmi.core.physics import ParamSpec
 from dmg_bmi.domains.crop.wofost72 import afgen
+from dmg_bmi.errors import InputError
 
 SCALARS = (
     "TSUMEM", "TBASEM", "TEFFMX", "TSUM1", "TSUM2", "IDSL", "DLO", "DLC", "DVSI", "DVSEND",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from dmg_bmi.errors import InputError
 from dmg_bmi.domains.crop.wofost72 import afgen
+from dmg_bmi.errors import InputError
 
 
 def conversion_factor(p, fr, fl, fs, fo):
