@@ -7,7 +7,7 @@ A crop checkpoint is an ordinary `Checkpoint` whose `config.phy.name` is "wofost
 - `phy_forcings` the daily WOFOST weather channels, `phy_attributes` ("lat", "elev"): latitude (degrees_north)
   for the crop's day length and elevation (m) for Penman's rates from hourly forcing;
 - `derivations["weather"]`: how daily WOFOST weather is made from hourly AORC forcing
-  (`crop_weather.aorc_hourly_to_wofost_daily` keyword arguments).
+  (`weather.aorc_hourly_to_wofost_daily` keyword arguments).
 """
 
 from __future__ import annotations

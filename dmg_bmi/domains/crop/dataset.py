@@ -7,7 +7,7 @@ File layout (NetCDF-4, global attribute `dmg_bmi_format = "crop-dataset-1"`):
 - `weather_start(field)`: int, `units = "days since 1970-01-01"`: the date of day index 0 *of that field*
   (each field has its own day axis, so fields of different years and seasons share one file);
 - `weather(field, day, weather_var)` float64 in WOFOST units, NaN past the field's coverage;
-  `weather_var(weather_var)` names, `weather_units(weather_var)` units (see `crop_weather.WEATHER_UNITS`);
+  `weather_var(weather_var)` names, `weather_units(weather_var)` units (see `weather.WEATHER_UNITS`);
 - `attributes(field, attribute)` float64, `attribute(attribute)` names, `attribute_units(attribute)`;
   `lat` (degrees_north), `lon` (degrees_east) and `elev` (m) are required attributes (the physics needs them);
 - calendar per field: `crop_name`, `variety_name`, `crop_start_type` (sowing|emergence), `crop_end_type`

@@ -2,7 +2,7 @@
 
 With `k = 86400 / dt` framework steps per day, updates n = k, 2k, ... (1-based) close day d = n/k − 1, which
 covers `[start + d·24 h, start + (d+1)·24 h)`: its k records (each repeated 24/k times to make 24 hourly
-values) go through `crop_weather.aorc_hourly_to_wofost_daily` (the dataset builders' own conversion, with
+values) go through `weather.aorc_hourly_to_wofost_daily` (the dataset builders' own conversion, with
 the checkpoint's options, the field's latitude and elevation), and the crop advances one day. Between day
 closes the outputs hold the latest day's values. Day d is calendar date `start.date() + d` (day of year for
 Penman and WOFOST), so a run starting at 00:00 UTC has UTC days; day 0 is the first day of the state's day

@@ -6,7 +6,7 @@
   The network runs once here: the crop parameters are static per field, so they are also prepared for
   the physics once (`Wofost72PP.step_params`) and reused every day.
 - `advance(state, weather)` is one WOFOST day (`Wofost72PP.step`, B's physics) on one day of weather
-  (`crop_weather.WEATHER_NAMES` in PCSE units plus `DOY`); outputs are floats in PCSE units
+  (`weather.WEATHER_NAMES` in PCSE units plus `DOY`); outputs are floats in PCSE units
   (`OUTPUTS`). State is WOFOST's own state dict; `state_to_arrays` / `state_from_arrays` serialize it. The
   leaf-class arrays hold one slot per run day; a state restored into a run with more (or fewer) days keeps
   its written slots and gets empty ones (exact: slots past the state's day are never read).

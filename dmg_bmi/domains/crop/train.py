@@ -5,7 +5,7 @@ the hydrology trainer; the checkpoint is C's format with the crop parameter sets
 (`dmg_bmi.domains.crop.checkpoint`). Options under `data.crop` (`CropDataOptions`):
 
 - `observations`: observed variables the loss uses (default LAI, DVS, TAGP, TWSO), each term scaled by the
-  training fields' standard deviation of that variable (`crop_delta.sparse_obs_loss`);
+  training fields' standard deviation of that variable (`delta.sparse_obs_loss`);
 - `test_site_fraction`: share of the *sites* held out (all their fields), drawn with `split_seed`; the
   held-out fields are never trained on and are recorded in the checkpoint (`training.test_fields`).
 

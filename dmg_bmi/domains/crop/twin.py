@@ -4,13 +4,13 @@ Everything is deterministic given `seed`. For `n_sites` sites, each with `fields
 
 1. **Site attributes** drawn uniformly: `lat` (38-58 degrees_north), `lon` (-5..25 degrees_east),
    `elev` (0-800 m), and three latent indices in [0, 1]: `cultivar_index`, `soil_index`, `seed_index`.
-2. **Weather** per site and year (WOFOST units, `crop_weather.WEATHER_NAMES`):
+2. **Weather** per site and year (WOFOST units, `weather.WEATHER_NAMES`):
    TEMP = t0 − amp·cos(2π(doy − 15)/365) + AR(1) anomaly (sd 2.5 °C, φ 0.75) with t0 = 17 − 0.45(lat − 38)
    − 6.5e-3·elev and amp = 8 + 0.15(lat − 38) (°C); wet days from a two-state Markov chain (P(wet|dry) 0.25,
    P(wet|wet) 0.6) with gamma amounts (shape 0.8, mean 0.5 cm); atmospheric transmission 0.62 on dry and
    0.35 on wet days (± 0.08 uniform), IRRAD = ANGOT·transmission; diurnal range 11 °C dry / 6 °C wet,
    TMIN/TMAX = TEMP ∓ range/2; VAP = saturation pressure at TMIN times U(0.8, 1.0) (hPa); WIND gamma
-   (shape 4, mean 2.5 m s-1); E0, ES0, ET0 by `crop_weather.penman`.
+   (shape 4, mean 2.5 m s-1); E0, ES0, ET0 by `weather.penman`.
 3. **Fields**: a crop drawn from `crops` (each a PCSE reference case giving the parameter set, with the twin's
    own calendar in `CROPS`), a year in `years`, the crop's start date shifted by U(−10, +10) days. The
    field's day axis starts on its crop start date.
