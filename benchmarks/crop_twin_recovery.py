@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dmg_bmi.checkpoint import load_checkpoint
-from dmg_bmi.data import crop_twin as ct
-from dmg_bmi.models.crop_checkpoint import build_crop_model
-from dmg_bmi.train import crop_eval
+from dmg_bmi.core.checkpoint import load_checkpoint
+from dmg_bmi.domains.crop import evaluate as crop_eval
+from dmg_bmi.domains.crop import twin as ct
+from dmg_bmi.domains.crop.checkpoint import build_crop_model
 from dmg_bmi.train.config import load_experiment
-from dmg_bmi.train.trainer import train
+from dmg_bmi.train.run import train
 
 CONFIG = Path(__file__).resolve().parents[1] / "dmg_bmi" / "configs" / "crop_twin.yaml"
 

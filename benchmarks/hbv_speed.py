@@ -30,8 +30,8 @@ NMUL = 16
 def _measure(args) -> dict:
     import torch
 
-    from dmg_bmi.config import PhyConfig
-    from dmg_bmi.models.registry import get_physics
+    from dmg_bmi.core.config import PhyConfig
+    from dmg_bmi.core.registry import get_physics
 
     torch.set_num_threads(args.threads)
     options = {"fused": args.mode != "eager", "compile": args.mode == "compiled"}

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from dmg_bmi.data.twin import write_twin
+from dmg_bmi.domains.hydrology.twin import write_twin
 from dmg_bmi.train.config import load_experiment
-from dmg_bmi.train.trainer import train
+from dmg_bmi.train.run import train
 
 BATCH, WARMUP, RHO, ITERS = 16, 180, 365, 4
 

@@ -37,8 +37,8 @@ def _data_dir() -> Path:
 
 
 def _one(batch: int, dtype: str, backward: bool, device: str, threads: int | None, chunk: int) -> dict:
-    from dmg_bmi.crop import cases_to_batch, load_case
-    from dmg_bmi.models.phy.wofost72 import run
+    from dmg_bmi.domains.crop.pcse import cases_to_batch, load_case
+    from dmg_bmi.domains.crop.wofost72 import run
 
     if threads:
         torch.set_num_threads(threads)

@@ -15,8 +15,8 @@ Domains: what differs between models lives in their domain (`dmg_bmi.domains`), 
 physics name. The domain loads the handler and opens a `dmg_bmi.domains.BmiSession`: the outputs it
 publishes, extra protocol variables (e.g. the ngen mass balance, ``ngen::mass_*``), the site parameters it
 needs, its config keys, and the time adapter that turns the framework's records into the physics' native
-step (e.g. phase-shifted daily chains, `dmg_bmi.ngen.daily_chains`). This module never tests which domain
-it holds.
+step (e.g. phase-shifted daily chains, `dmg_bmi.domains.hydrology.daily_chains`). This module never tests
+which domain it holds.
 
 Checks (every failure a named `dmg_bmi.errors` error): at every `update()` each declared input must lie in
 its `dmg_bmi.variables.Variable.valid_range` (in the variable's units; NaN follows `nan_policy`), else

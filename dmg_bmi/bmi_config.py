@@ -4,7 +4,7 @@ Paths inside the file (checkpoints, initial and final state) are resolved agains
 never the working directory. Times are UTC ``YYYY-MM-DD hh:mm:ss`` (a time with an offset, ``...Z`` or
 ``...+05:00``, is converted to UTC); `end_time` is the start of the last step, like ngen's realization
 `time.end_time`, so the BMI end time is ``end - start + time_step``. The YAML is read by
-`dmg_bmi.config.load_yaml`, so an unquoted `catchment_id: 01022500` keeps its leading zero.
+`dmg_bmi.core.config.load_yaml`, so an unquoted `catchment_id: 01022500` keeps its leading zero.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from dmg_bmi.config import from_dict
-from dmg_bmi.config import load_yaml as read_yaml
+from dmg_bmi.core.config import from_dict
+from dmg_bmi.core.config import load_yaml as read_yaml
 from dmg_bmi.errors import ConfigError
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"

@@ -28,14 +28,14 @@ import numpy as np
 import torch
 
 from dmg_bmi import forcing as F
-from dmg_bmi.checkpoint import Checkpoint, load_checkpoint, require_file
+from dmg_bmi.core.checkpoint import Checkpoint, load_checkpoint, require_file
+from dmg_bmi.core.normalization import _log_transform
+from dmg_bmi.core.ops import NUMPY
 from dmg_bmi.domains import domain_or_core
+from dmg_bmi.domains.hydrology.hbv_core import STORES
 from dmg_bmi.errors import CheckpointError, ConfigError, InputError, StateError
 from dmg_bmi.forcing import InputDerivation, derivation_from_record
-from dmg_bmi.models.phy.hbv_core import STORES
-from dmg_bmi.models.phy.ops import NUMPY
 from dmg_bmi.ngen.payload import array, check_keys, check_range
-from dmg_bmi.normalization import _log_transform
 from dmg_bmi.variables import INPUT_NAMES
 
 _CACHE: dict[tuple, _Loaded] = {}

@@ -65,7 +65,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("pet_rate", "water_potential_evaporation_flux", "mm h-1",
              "potential evapotranspiration rate, given as forcing (checkpoints with pet_method 'forcing', "
              "e.g. the δHBV 2.0 CSV column PET_hargreaves in mm h-1)", "input", valid_range=(0.0, 5.0)),
-    # --- outputs: rates of the latest 24 h (see dmg_bmi.ngen.daily_chains) ---
+    # --- outputs: rates of the latest 24 h (see dmg_bmi.domains.hydrology.daily_chains) ---
     Variable("runoff_depth", "land_surface_water__runoff_depth", "m",
              "runoff depth over the BMI time step (ngen's main output)", "output"),
     Variable("runoff_flux", "land_surface_water__runoff_volume_flux", "m3 s-1",

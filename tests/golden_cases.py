@@ -117,7 +117,7 @@ def _training(run_root: Path) -> dict[str, np.ndarray]:
     `run_root`."""
     import torch
 
-    from dmg_bmi.checkpoint import load_checkpoint
+    from dmg_bmi.core.checkpoint import load_checkpoint
 
     (run_dir,) = [p for p in run_root.iterdir() if p.is_dir()]
     with open(run_dir / "train_log.csv", newline="") as fh:

@@ -16,7 +16,7 @@ from test_bmi import synthetic
 
 from dmg_bmi.bmi import DeltaModelBmi
 from dmg_bmi.data.dataset import HydroDataset
-from dmg_bmi.data.twin import write_twin
+from dmg_bmi.domains.hydrology.twin import write_twin
 from dmg_bmi.errors import ConfigError, InputError
 
 pytestmark = pytest.mark.numpy1

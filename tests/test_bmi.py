@@ -14,7 +14,7 @@ from ngen_driver import read_forcing
 
 from dmg_bmi import variables as V
 from dmg_bmi.bmi import DeltaModelBmi
-from dmg_bmi.checkpoint import load_checkpoint
+from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.errors import CheckpointError, ConfigError, InputError
 from dmg_bmi.forcing import aorc_hourly_series_to_daily
 from dmg_bmi.ngen.demo import DEMO_ATTRIBUTES, make_demo_checkpoint

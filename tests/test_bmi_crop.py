@@ -16,13 +16,13 @@ from conftest import REPO
 
 from dmg_bmi import variables as V
 from dmg_bmi.bmi import DeltaModelBmi
-from dmg_bmi.checkpoint import load_checkpoint
-from dmg_bmi.crop_weather import aorc_hourly_to_wofost_daily
-from dmg_bmi.data.crop_dataset import CropCalendar, CropDataset
+from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.data.variables import saturation_vp_pa
+from dmg_bmi.domains.crop.checkpoint import build_crop_model, parameter_sets, weather_options
+from dmg_bmi.domains.crop.dataset import CropCalendar, CropDataset
+from dmg_bmi.domains.crop.train import build_crop_tensors, run_model
+from dmg_bmi.domains.crop.weather import aorc_hourly_to_wofost_daily
 from dmg_bmi.errors import ConfigError, InputError
-from dmg_bmi.models.crop_checkpoint import build_crop_model, parameter_sets, weather_options
-from dmg_bmi.train.crop import build_crop_tensors, run_model
 
 pytestmark = pytest.mark.numpy1
 
@@ -266,7 +266,7 @@ def test_crop_state_fits_a_run_of_another_length():
     """Leaf-class slots (one per run day): a state restores into a longer run (empty slots added) and a
     shorter one (unwritten slots dropped) and continues exactly; written slots past the run's days are
     refused."""
-    from dmg_bmi.crop_handler import CropHandler
+    from dmg_bmi.domains.crop.handler import CropHandler
 
     cfg = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     calendar = CropCalendar.from_dict({**cfg["crop_calendar"], "crop_start_date": "2015-04-03"})

@@ -15,7 +15,7 @@ from test_bmi import PRECIP, RUNOFF, TEMP, synthetic, write_config
 
 from dmg_bmi import variables as V
 from dmg_bmi.bmi import DeltaModelBmi
-from dmg_bmi.crop_weather import AORC_INPUTS
+from dmg_bmi.domains.crop.weather import AORC_INPUTS
 from dmg_bmi.errors import InputError
 
 pytestmark = pytest.mark.numpy1

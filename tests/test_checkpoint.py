@@ -11,11 +11,11 @@ from conftest import REPO
 from test_delta import NA, NX, build, config, data  # also registers the "test_bucket" physics
 
 from dmg_bmi import __version__
-from dmg_bmi.checkpoint import FORMAT_VERSION, Checkpoint, _digest, load_checkpoint, save_checkpoint
+from dmg_bmi.core.checkpoint import FORMAT_VERSION, Checkpoint, _digest, load_checkpoint, save_checkpoint
+from dmg_bmi.core.normalization import Normalizer
+from dmg_bmi.core.train.checkpoints import load_training_checkpoint
+from dmg_bmi.domains.crop.checkpoint import build_crop_model, is_crop
 from dmg_bmi.errors import CheckpointError
-from dmg_bmi.models.crop_checkpoint import build_crop_model, is_crop
-from dmg_bmi.normalization import Normalizer
-from dmg_bmi.train.checkpoints import load_training_checkpoint
 
 FORCINGS = ["P", "T", "PET", "tmax"]
 ATTRS = ["aridity", "elev", "area"]

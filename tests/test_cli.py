@@ -85,7 +85,7 @@ def test_quickstart_writes_the_twin_attribute_table(tmp_path, capsys):
     (run,) = tmp_path.glob("quickstart_*")
     table = run / "twin_attributes.csv"
     assert f"attribute table: {table}" in out and (run / "best.pt").is_file()
-    from dmg_bmi.checkpoint import load_checkpoint
+    from dmg_bmi.core.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(run / "best.pt")
     with table.open(encoding="utf-8", newline="") as fh:

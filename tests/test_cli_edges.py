@@ -17,7 +17,8 @@ from conftest import REPO, shared_path
 from test_cli_errors import fails, trained  # noqa: F401 (a fixture)
 
 from dmg_bmi.cli import main
-from dmg_bmi.data import crop_twin, twin
+from dmg_bmi.domains.crop import twin as crop_twin
+from dmg_bmi.domains.hydrology import twin
 from dmg_bmi.errors import InputError
 
 

@@ -19,8 +19,8 @@ import yaml
 from conftest import REPO
 from train_toy import toy_config, toy_dataset
 
-from dmg_bmi.checkpoint import load_checkpoint
 from dmg_bmi.cli import main
+from dmg_bmi.core.checkpoint import load_checkpoint
 
 TESTS = Path(__file__).resolve().parent
 
@@ -118,7 +118,7 @@ def test_malformed_yaml_is_one_line_naming_file_line_and_column(tmp_path, capsys
 
 def test_resume_into_a_read_only_run_folder(trained, capsys, monkeypatch):
     """Root writes through chmod, so a read-only file system is stood in for where the probe file is made."""
-    import dmg_bmi.train.rundir as rundir
+    import dmg_bmi.core.train.rundir as rundir
 
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
@@ -214,7 +214,7 @@ def test_a_full_disk_never_leaves_half_a_log_row(tmp_path):
     """train_log.csv is rewritten atomically: a row that does not fit leaves the rows before it, whole."""
     code = (
         "import os, resource, signal, sys\n"
-        "from dmg_bmi.train.rundir import CsvLog\n"
+        "from dmg_bmi.core.train.rundir import CsvLog\n"
         "log = CsvLog(sys.argv[1])\n"
         "log.append(epoch=1, loss='0.5', lr='0.01', skipped_batches=0, seconds='1.00')\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"

@@ -6,7 +6,15 @@ import dataclasses
 
 import pytest
 
-from dmg_bmi.config import ModelConfig, NNConfig, apply_overrides, from_dict, load_yaml, to_dict
+from dmg_bmi.core.config import (
+    ModelConfig,
+    NNConfig,
+    PhyConfig,
+    apply_overrides,
+    from_dict,
+    load_yaml,
+    to_dict,
+)
 from dmg_bmi.errors import ConfigError
 
 
@@ -19,8 +27,10 @@ class Needs:
 
 
 def test_defaults_and_round_trip():
-    cfg = from_dict(ModelConfig, {})
-    assert cfg == ModelConfig()
+    cfg = from_dict(ModelConfig, {"phy": {"name": "hbv_1_1p"}})
+    assert cfg == ModelConfig(phy=PhyConfig(name="hbv_1_1p"))
+    with pytest.raises(ConfigError, match=r"missing required key 'model\.phy\.name' \(the physics model's "):
+        from_dict(ModelConfig, {"phy": {"nmul": 2}}, "model")  # the core names no default physics
     data = to_dict(cfg)
     assert from_dict(ModelConfig, data) == cfg
     cfg2 = from_dict(ModelConfig, {"phy": {"name": "hbv_2", "nmul": 4}, "nn": {"dropout": 0.5},
@@ -77,11 +87,11 @@ def test_missing_required_and_unions():
 
 
 def test_apply_overrides():
-    data = {"phy": {"nmul": 16}}
+    data = {"phy": {"name": "hbv_1_1p", "nmul": 16}}
     apply_overrides(data, ["phy.nmul=4", "nn.name=mlp", "phy.dynamic_params=[parBETA, parK0]",
                            "phy.routing=false", "dtype=float64", "phy.options.elev_threshold=true"])
-    assert data == {"phy": {"nmul": 4, "dynamic_params": ["parBETA", "parK0"], "routing": False,
-                            "options": {"elev_threshold": True}},
+    assert data == {"phy": {"name": "hbv_1_1p", "nmul": 4, "dynamic_params": ["parBETA", "parK0"],
+                            "routing": False, "options": {"elev_threshold": True}},
                     "nn": {"name": "mlp"}, "dtype": "float64"}
     cfg = from_dict(ModelConfig, data)
     assert cfg.phy.nmul == 4 and cfg.nn.name == "mlp" and cfg.dtype == "float64"

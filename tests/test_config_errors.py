@@ -12,7 +12,7 @@ from conftest import REPO, shared_path
 from train_toy import toy_config
 
 from dmg_bmi.bmi_config import load_bmi_config
-from dmg_bmi.config import apply_overrides, load_yaml, parse_yaml
+from dmg_bmi.core.config import apply_overrides, load_yaml, parse_yaml
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.train.config import load_experiment, resume_differences
 from dmg_bmi.train.configs import package_config

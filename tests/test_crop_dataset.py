@@ -7,8 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from dmg_bmi.crop_weather import WEATHER_NAMES
-from dmg_bmi.data.crop_dataset import CropCalendar, CropDataset
+from dmg_bmi.domains.crop.dataset import CropCalendar, CropDataset
+from dmg_bmi.domains.crop.weather import WEATHER_NAMES
 from dmg_bmi.errors import InputError
 
 

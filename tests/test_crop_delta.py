@@ -6,10 +6,11 @@ import pytest
 import torch
 from conftest import shared_path
 
-from dmg_bmi.config import ModelConfig, NNConfig, PhyConfig
-from dmg_bmi.data.crop_dataset import from_pcse_cases
-from dmg_bmi.errors import ConfigError, InputError
-from dmg_bmi.models.crop_delta import (
+from dmg_bmi.core.config import ModelConfig, NNConfig, PhyConfig
+from dmg_bmi.core.physics import ParamSpec
+from dmg_bmi.core.registry import get_nn
+from dmg_bmi.domains.crop.dataset import from_pcse_cases
+from dmg_bmi.domains.crop.delta import (
     CropDeltaModel,
     LearnedParam,
     WofostPhysics,
@@ -19,8 +20,7 @@ from dmg_bmi.models.crop_delta import (
     physics_weather,
     sparse_obs_loss,
 )
-from dmg_bmi.models.phy.base import ParamSpec
-from dmg_bmi.models.registry import get_nn
+from dmg_bmi.errors import ConfigError, InputError
 
 SPECS = {"TSUM1": ParamSpec("TSUM1", 100.0, 2500.0, "degC d", per_member=False),
          "SPAN": ParamSpec("SPAN", 15.0, 60.0, "d", per_member=False),

@@ -9,14 +9,14 @@ import pytest
 import yaml
 from conftest import REPO, shared_path
 
-from dmg_bmi.checkpoint import load_checkpoint
 from dmg_bmi.cli import main
-from dmg_bmi.data import crop_twin as ct
+from dmg_bmi.core.checkpoint import load_checkpoint
+from dmg_bmi.domains.crop import twin as ct
+from dmg_bmi.domains.crop.checkpoint import build_crop_model
+from dmg_bmi.domains.crop.train import split_fields
 from dmg_bmi.errors import ConfigError, InputError
-from dmg_bmi.models.crop_checkpoint import build_crop_model
 from dmg_bmi.train.config import load_experiment
-from dmg_bmi.train.crop import split_fields
-from dmg_bmi.train.trainer import train
+from dmg_bmi.train.run import train
 
 ATTRS = ["lat", "lon", "elev", "cultivar_index", "soil_index", "seed_index", "crop_grain_maize",
          "crop_spring_barley", "crop_potato"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dmg_bmi.crop_weather import WEATHER_NAMES
-from dmg_bmi.data import crop_twin as ct
+from dmg_bmi.domains.crop import twin as ct
+from dmg_bmi.domains.crop.weather import WEATHER_NAMES
 from dmg_bmi.errors import InputError
 
 

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from conftest import shared_path
 
-from dmg_bmi import crop_weather as cw
 from dmg_bmi import forcing as fc
+from dmg_bmi.domains.crop import weather as cw
 from dmg_bmi.errors import InputError
 
 

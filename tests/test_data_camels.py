@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-from dmg_bmi.data.camels import camels_to_netcdf, list_basins, read_camels
 from dmg_bmi.data.dataset import HydroDataset
+from dmg_bmi.domains.hydrology.camels import camels_to_netcdf, list_basins, read_camels
 from dmg_bmi.errors import InputError
 
 START, END = "1995-10-01", "2005-09-30"

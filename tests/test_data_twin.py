@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from dmg_bmi.data import twin
+from dmg_bmi.core.registry import get_physics
 from dmg_bmi.data.dataset import HydroDataset
+from dmg_bmi.domains.hydrology import twin
 from dmg_bmi.errors import InputError
-from dmg_bmi.models.registry import get_physics
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +37,9 @@ def test_true_parameters_follow_attributes_within_bounds(small):
 
 
 def twin_cfg():
-    from dmg_bmi.config import PhyConfig
+    from dmg_bmi.core.config import PhyConfig
 
-    return PhyConfig(nmul=1, routing=True, warmup=0)
+    return PhyConfig(name="hbv_1_1p", nmul=1, routing=True, warmup=0)
 
 
 def test_weather_and_flow_are_plausible(small):
@@ -77,7 +77,7 @@ def test_varying_parameters_are_identifiable():
     FC, BETA, K0 and K1 of 10 held-out twins (r > 0.8) with held-out NSE > 0.9."""
     import torch
 
-    from dmg_bmi.config import PhyConfig
+    from dmg_bmi.core.config import PhyConfig
 
     torch.manual_seed(0)
     ds = twin.make_twin(n_basins=40, years=4, seed=1)
@@ -119,8 +119,8 @@ def test_varying_parameters_are_identifiable():
 def test_fixed_params_hold_the_twin_values_in_a_delta_model():
     import torch
 
-    from dmg_bmi.config import ModelConfig, from_dict
-    from dmg_bmi.models.delta import DeltaModel
+    from dmg_bmi.core.config import ModelConfig, from_dict
+    from dmg_bmi.core.delta import DeltaModel
 
     cfg = from_dict(ModelConfig, {"phy": {"name": "hbv_1_1p", "nmul": 2, "warmup": 0,
                                           "fixed_params": twin.fixed_params()}, "nn": {"name": "mlp"}})

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from dmg_bmi.config import ModelConfig, from_dict
+from dmg_bmi.core.config import ModelConfig, from_dict
+from dmg_bmi.core.delta import DeltaModel
+from dmg_bmi.core.physics import ParamSpec, PhysicsModel
+from dmg_bmi.core.registry import available, register_physics
 from dmg_bmi.errors import ConfigError, InputError
-from dmg_bmi.models.delta import DeltaModel
-from dmg_bmi.models.phy.base import ParamSpec, PhysicsModel
-from dmg_bmi.models.registry import available, register_physics
 
 NX, NA = 4, 3
 

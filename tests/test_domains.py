@@ -40,10 +40,10 @@ def toy_ckpt(tmp_path_factory) -> Path:
         import train_toy  # noqa: F401  (registers the physics)
     finally:
         sys.path.remove(str(Path(__file__).parent))
-    from dmg_bmi.checkpoint import save_checkpoint
-    from dmg_bmi.config import InputConfig, ModelConfig, NNConfig, PhyConfig
-    from dmg_bmi.models.delta import DeltaModel
-    from dmg_bmi.normalization import Normalizer, VarStats
+    from dmg_bmi.core.checkpoint import save_checkpoint
+    from dmg_bmi.core.config import InputConfig, ModelConfig, NNConfig, PhyConfig
+    from dmg_bmi.core.delta import DeltaModel
+    from dmg_bmi.core.normalization import Normalizer, VarStats
 
     cfg = ModelConfig(phy=PhyConfig(name="train_toy", nmul=1, warmup=0),
                       nn=NNConfig(name="lstm_mlp", hidden_size=4, mlp_hidden_size=4, mlp_layers=1),
@@ -172,8 +172,8 @@ def test_bmi_imports_only_the_domain_registry():
                  or re.search(r"crop|daily_chains|wofost|hbv", m)]
     assert forbidden == []
     # the rule itself sees nested and aliased imports
-    assert imported_modules("def f():\n    from dmg_bmi.ngen import crop_days as c\n") >= {
-        "dmg_bmi.ngen.crop_days"}
+    assert imported_modules("def f():\n    from dmg_bmi.domains.crop import days as c\n") >= {
+        "dmg_bmi.domains.crop.days"}
 
 
 def test_importing_the_bmi_loads_no_domain_or_training_code():
@@ -182,5 +182,5 @@ def test_importing_the_bmi_loads_no_domain_or_training_code():
                             cwd=REPO).stdout.split()
     assert "dmg_bmi.bmi" in loaded and "dmg_bmi.domains" in loaded
     domain_code = ("dmg_bmi.train", "dmg_bmi.domains.hydrology", "dmg_bmi.domains.crop", "dmg_bmi.handler",
-                   "dmg_bmi.crop")
+                   "dmg_bmi.domains.crop.pcse")
     assert [m for m in loaded if m.startswith(domain_code)] == []

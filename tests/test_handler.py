@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dmg_bmi.checkpoint import load_checkpoint, save_checkpoint
+from dmg_bmi.core.checkpoint import load_checkpoint, save_checkpoint
 from dmg_bmi.errors import CheckpointError, ConfigError
 from dmg_bmi.handler import ModelHandler
 from dmg_bmi.ngen.demo import make_demo_checkpoint
@@ -124,7 +124,7 @@ def test_incompatible_checkpoint_input(ckpt, tmp_path):
     ck = load_checkpoint(ckpt)
     model = ck.build_model()
     norm = ck.normalization
-    from dmg_bmi.normalization import Normalizer, VarStats
+    from dmg_bmi.core.normalization import Normalizer, VarStats
 
     stats = dict(norm.stats)
     stats["swe_obs"] = VarStats(0.0, 1.0)

@@ -6,9 +6,9 @@ import pytest
 import torch
 from test_hbv_physics import DYNAMIC, VARIANTS, make_case
 
-from dmg_bmi.config import PhyConfig
-from dmg_bmi.models.phy.hbv_core import STORES
-from dmg_bmi.models.registry import get_physics
+from dmg_bmi.core.config import PhyConfig
+from dmg_bmi.core.registry import get_physics
+from dmg_bmi.domains.hydrology.hbv_core import STORES
 
 
 def _loss(out, state):

@@ -6,9 +6,9 @@ import pytest
 import torch
 from test_hbv_physics import make_case
 
-from dmg_bmi.config import PhyConfig
+from dmg_bmi.core.config import PhyConfig
+from dmg_bmi.core.registry import get_physics
 from dmg_bmi.errors import ConfigError, InputError
-from dmg_bmi.models.registry import get_physics
 
 
 @pytest.fixture

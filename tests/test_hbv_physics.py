@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from dmg_bmi.config import PhyConfig
-from dmg_bmi.models.phy.hbv_core import STORES
-from dmg_bmi.models.phy.routing import uh_weights
-from dmg_bmi.models.registry import get_physics
+from dmg_bmi.core.config import PhyConfig
+from dmg_bmi.core.registry import get_physics
+from dmg_bmi.domains.hydrology.hbv_core import STORES
+from dmg_bmi.domains.hydrology.routing import uh_weights
 
 VARIANTS = ("hbv_1_0", "hbv_1_1p", "hbv_2")
 DYNAMIC = {"hbv_1_0": ["parBETA", "parBETAET"], "hbv_1_1p": ["parBETA", "parK0", "parBETAET"],

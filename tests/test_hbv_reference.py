@@ -22,8 +22,8 @@ import pytest
 import torch
 from conftest import shared_path
 
-from dmg_bmi.config import PhyConfig
-from dmg_bmi.models.registry import get_physics
+from dmg_bmi.core.config import PhyConfig
+from dmg_bmi.core.registry import get_physics
 
 HYDRODL2_CLASSES = {"Hbv": "hbv_1_0", "Hbv_1_1p": "hbv_1_1p", "Hbv_2": "hbv_2"}
 # our output name -> reference array

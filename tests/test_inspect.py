@@ -9,8 +9,8 @@ import pytest
 from conftest import REPO
 
 from dmg_bmi import variables as V
-from dmg_bmi.checkpoint import load_checkpoint
 from dmg_bmi.cli import main
+from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.ngen.checkpoint_info import describe
 from dmg_bmi.ngen.cmd_bmi_config import needed_inputs
 from dmg_bmi.ngen.demo import make_demo_checkpoint

@@ -21,13 +21,13 @@ from train_toy import toy_config, toy_dataset
 
 from dmg_bmi import atomic
 from dmg_bmi.bmi import DeltaModelBmi
-from dmg_bmi.checkpoint import load_checkpoint
+from dmg_bmi.core.checkpoint import load_checkpoint
+from dmg_bmi.core.train import trainer as trainer_mod
 from dmg_bmi.errors import CheckpointError, ConfigError, InputError, StateError
 from dmg_bmi.ngen import payload
 from dmg_bmi.ngen.demo import make_demo_checkpoint
-from dmg_bmi.train import trainer as trainer_mod
 from dmg_bmi.train.config import load_experiment
-from dmg_bmi.train.trainer import train
+from dmg_bmi.train.run import train
 
 
 # ---------------------------------------------------------------- R1: damaged checkpoints
@@ -192,7 +192,7 @@ def test_a_full_disk_while_saving_a_state_or_copying_a_checkpoint_names_the_targ
     import shutil
     from pathlib import Path
 
-    from dmg_bmi.train.checkpoints import _copy
+    from dmg_bmi.core.train.checkpoints import _copy
 
     bmi = DeltaModelBmi()
     bmi.initialize(str(write_config(tmp_path, hamon_ckpt)))

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
+from dmg_bmi.core.train import losses
 from dmg_bmi.errors import ConfigError
-from dmg_bmi.train import losses
 
 
 def _data():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dmg_bmi.train import metrics
+from dmg_bmi.core.train import metrics
 
 
 def test_perfect_simulation_scores():

@@ -1,9 +1,10 @@
 """The shipped δWOFOST field runs in the real NextGen `ngen` over a season and gives the offline numbers.
 
 `bmi_configs/crop_twin.yml` (potato, sown 2015-04-24, harvested 2015-10-08; run 2015-04-01..2015-10-20) goes
-into a run folder written by `dmg_bmi.ngen.crop_run.write_crop_run_folder`, with hourly AORC CSV forcing this
-module generates (`test_bmi_crop._hourly`: diurnal temperature and sun, showers, wind). At every day-closing
-hour all nine crop outputs ngen writes equal the offline daily pipeline (`test_bmi_crop._offline`) on the
+into a run folder written by `dmg_bmi.domains.crop.run_folder.write_crop_run_folder`, with hourly AORC CSV
+forcing this module generates (`test_bmi_crop._hourly`: diurnal temperature and sun, showers, wind). At every
+day-closing hour all nine crop outputs ngen writes equal the offline daily pipeline (`test_bmi_crop._offline`)
+on the
 same forcing; the folder's config keeps the shipped header with its non-ASCII `δ`, which ngen's ASCII Python
 must read as UTF-8.
 """
@@ -22,8 +23,8 @@ from test_bmi_crop import _hourly, _offline
 from test_ngen_real import read_nexus, read_outputs
 
 from dmg_bmi.bmi_config import load_bmi_config
+from dmg_bmi.domains.crop.run_folder import write_crop_run_folder
 from dmg_bmi.errors import ConfigError
-from dmg_bmi.ngen.crop_run import write_crop_run_folder
 from dmg_bmi.ngen.writers import check_network, read_catchments, read_nexus_ids
 from dmg_bmi.variables import AORC_FIELDS, CROP_OUTPUT_NAMES
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from dmg_bmi.config import NNConfig
+from dmg_bmi.core.config import NNConfig
+from dmg_bmi.core.nn import ParamLearner
+from dmg_bmi.core.registry import available, get_nn
 from dmg_bmi.errors import InputError
-from dmg_bmi.models.nn import ParamLearner
-from dmg_bmi.models.registry import available, get_nn
 
 NAMES = ["lstm", "lstm_mlp", "mlp"]
 NX, NA, NDYN, NSTAT = 3, 5, 4, 7

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from dmg_bmi.core.normalization import Normalizer
 from dmg_bmi.errors import ConfigError, InputError
-from dmg_bmi.normalization import Normalizer
 
 
 def sample():

@@ -17,17 +17,17 @@ import torch
 import yaml
 from conftest import REPO, shared_path
 
-from dmg_bmi import crop_weather as cw
 from dmg_bmi import forcing as fc
 from dmg_bmi import units
-from dmg_bmi.crop import build_batch
-from dmg_bmi.crop.batch import field_from_case
-from dmg_bmi.crop.pcse_yaml import load_case
-from dmg_bmi.data.camels import read_camels
-from dmg_bmi.data.crop_dataset import CropCalendar, CropDataset, from_pcse_cases
 from dmg_bmi.data.dataset import HydroDataset
-from dmg_bmi.data.twin import make_twin
 from dmg_bmi.data.variables import DATASET_VARIABLES
+from dmg_bmi.domains.crop import weather as cw
+from dmg_bmi.domains.crop.dataset import CropCalendar, CropDataset, from_pcse_cases
+from dmg_bmi.domains.crop.pcse import build_batch
+from dmg_bmi.domains.crop.pcse.batch import field_from_case
+from dmg_bmi.domains.crop.pcse.pcse_yaml import load_case
+from dmg_bmi.domains.hydrology.camels import read_camels
+from dmg_bmi.domains.hydrology.twin import make_twin
 from dmg_bmi.errors import InputError
 from dmg_bmi.variables import BY_NAME
 

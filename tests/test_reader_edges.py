@@ -16,17 +16,17 @@ import torch
 import yaml
 from conftest import shared_path
 
-from dmg_bmi import crop_weather as cw
 from dmg_bmi import forcing as fc
-from dmg_bmi.crop import build_batch
-from dmg_bmi.crop.batch import field_from_case
-from dmg_bmi.crop.pcse_yaml import load_case
-from dmg_bmi.data.camels import read_camels
-from dmg_bmi.data.crop_dataset import from_pcse_cases
 from dmg_bmi.data.dataset import HydroDataset
 from dmg_bmi.data.variables import DATASET_VARIABLES
+from dmg_bmi.domains.crop import weather as cw
+from dmg_bmi.domains.crop.dataset import from_pcse_cases
+from dmg_bmi.domains.crop.pcse import build_batch
+from dmg_bmi.domains.crop.pcse.batch import field_from_case
+from dmg_bmi.domains.crop.pcse.pcse_yaml import load_case
+from dmg_bmi.domains.crop.wofost72.params import load_params_file
+from dmg_bmi.domains.hydrology.camels import read_camels
 from dmg_bmi.errors import InputError
-from dmg_bmi.models.phy.wofost72.params import load_params_file
 
 BASIN = "01013500"
 PERIOD = ("1993-10-01", "1993-10-31")

@@ -7,12 +7,12 @@ from importlib.metadata import EntryPoint
 import pytest
 import torch
 
-from dmg_bmi.config import ModelConfig, from_dict
+from dmg_bmi.core import registry
+from dmg_bmi.core.config import ModelConfig, from_dict
+from dmg_bmi.core.delta import DeltaModel
+from dmg_bmi.core.nn import LSTMLearner, LSTMMLPLearner, MLPLearner
+from dmg_bmi.core.physics import ParamSpec, PhysicsModel
 from dmg_bmi.errors import ConfigError
-from dmg_bmi.models import registry
-from dmg_bmi.models.delta import DeltaModel
-from dmg_bmi.models.nn import LSTMLearner, LSTMMLPLearner, MLPLearner
-from dmg_bmi.models.phy.base import ParamSpec, PhysicsModel
 
 
 class PluginPhysics(PhysicsModel):
@@ -107,5 +107,5 @@ def test_plugin_that_fails_to_load_is_reported(fresh, monkeypatch):
 
 
 def test_absent_builtin_module_is_skipped(fresh, monkeypatch):
-    monkeypatch.setitem(registry._BUILTIN_MODULES, "nn", ("dmg_bmi.models.nn", "dmg_bmi.models.not_written"))
+    monkeypatch.setitem(registry._BUILTIN_MODULES, "nn", ("dmg_bmi.core.nn", "dmg_bmi.core.not_written"))
     assert "lstm" in registry.available("nn")

@@ -10,11 +10,12 @@ import pytest
 import torch
 from train_toy import toy_config, toy_dataset
 
-from dmg_bmi.checkpoint import load_checkpoint
+from dmg_bmi.core.checkpoint import load_checkpoint
+from dmg_bmi.core.train import trainer as trainer_mod
+from dmg_bmi.core.train.common import TrainingError
 from dmg_bmi.errors import ConfigError, InputError
-from dmg_bmi.train import trainer as trainer_mod
 from dmg_bmi.train.config import load_experiment
-from dmg_bmi.train.trainer import TrainingError, train
+from dmg_bmi.train.run import train
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-from dmg_bmi.checkpoint import load_checkpoint
 from dmg_bmi.cli import main
+from dmg_bmi.core.checkpoint import load_checkpoint
+from dmg_bmi.core.train.metrics import nse
 from dmg_bmi.forcing import InputDerivation
 from dmg_bmi.train.config import Period
 from dmg_bmi.train.configs import package_config
 from dmg_bmi.train.data import load_dataset
 from dmg_bmi.train.evaluate import predict, score
-from dmg_bmi.train.metrics import nse
-from dmg_bmi.train.trainer import train
+from dmg_bmi.train.run import train
 
 
 def climatology_nse(ds, train: Period, test: Period) -> list[float]:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from train_toy import toy_config, toy_dataset
 
-from dmg_bmi.checkpoint import load_checkpoint
+from dmg_bmi.core.checkpoint import load_checkpoint
 
 
 @pytest.mark.slow

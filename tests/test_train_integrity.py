@@ -20,11 +20,11 @@ import torch
 from conftest import REPO
 from train_toy import toy_config, toy_dataset
 
-from dmg_bmi.checkpoint import load_checkpoint
-from dmg_bmi.data import crop_twin as ct
+from dmg_bmi.core.checkpoint import load_checkpoint
+from dmg_bmi.domains.crop import twin as ct
 from dmg_bmi.errors import InputError
 from dmg_bmi.train.config import load_experiment
-from dmg_bmi.train.trainer import train
+from dmg_bmi.train.run import train
 
 
 class Killed(BaseException):
@@ -116,7 +116,7 @@ def test_sigkill_while_best_pt_is_written_at_an_improving_epoch(toy_path, tmp_pa
         sys.path.insert(0, {str(REPO / "tests")!r})
         import train_toy  # registers the toy physics
         from dmg_bmi.train.config import load_experiment
-        from dmg_bmi.train.trainer import train
+        from dmg_bmi.train.run import train
 
         real = os.replace
         seen = []

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from dmg_bmi.core.train.sampler import WindowSampler
 from dmg_bmi.errors import ConfigError
-from dmg_bmi.train.sampler import WindowSampler
 
 
 def test_windows_inside_bounds_and_deterministic():

@@ -10,14 +10,14 @@ import torch
 import yaml
 
 from dmg_bmi.bmi import DeltaModelBmi
-from dmg_bmi.checkpoint import save_checkpoint
 from dmg_bmi.cli import main
-from dmg_bmi.config import InputConfig, ModelConfig, NNConfig, PhyConfig
-from dmg_bmi.data.twin import make_twin
+from dmg_bmi.core.checkpoint import save_checkpoint
+from dmg_bmi.core.config import InputConfig, ModelConfig, NNConfig, PhyConfig
+from dmg_bmi.core.delta import DeltaModel
+from dmg_bmi.core.normalization import Normalizer, VarStats
+from dmg_bmi.domains.hydrology.twin import make_twin
 from dmg_bmi.errors import ConfigError, InputError
-from dmg_bmi.models.delta import DeltaModel
 from dmg_bmi.ngen import payload
-from dmg_bmi.normalization import Normalizer, VarStats
 
 ATTRS = ["p_mean", "slope", "soil_depth", "forest_frac", "sand_frac"]
 

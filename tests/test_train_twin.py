@@ -7,8 +7,8 @@ import csv
 import numpy as np
 import pytest
 
-from dmg_bmi.checkpoint import load_checkpoint
 from dmg_bmi.cli import main
+from dmg_bmi.core.checkpoint import load_checkpoint
 
 
 @pytest.mark.slow

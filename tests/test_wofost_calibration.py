@@ -7,8 +7,8 @@ import pytest
 import torch
 from conftest import shared_path
 
-from dmg_bmi.crop import cases_to_batch, load_dir
-from dmg_bmi.models.phy.wofost72 import run
+from dmg_bmi.domains.crop.pcse import cases_to_batch, load_dir
+from dmg_bmi.domains.crop.wofost72 import run
 
 NAMES = ("TSUM1", "SPAN", "TDWI", "AMAXTB_SCALE")
 START = (1.10, 0.90, 1.15, 0.90)  # perturbation factors of the starting values

@@ -10,14 +10,14 @@ import pytest
 import torch
 from conftest import shared_path
 
-from dmg_bmi.crop.pcse_yaml import load_case_cached
-from dmg_bmi.crop.tables import parse_afgen
-from dmg_bmi.models.phy.wofost72 import afgen, leaves, phenology
-from dmg_bmi.models.phy.wofost72.assimilation import gross_assimilation, push_tmin
-from dmg_bmi.models.phy.wofost72.astro import astro, daily_drivers
-from dmg_bmi.models.phy.wofost72.evapotranspiration import evapotranspiration
-from dmg_bmi.models.phy.wofost72.organs import root_rates
-from dmg_bmi.models.phy.wofost72.respiration import maintenance_respiration
+from dmg_bmi.domains.crop.pcse.pcse_yaml import load_case_cached
+from dmg_bmi.domains.crop.pcse.tables import parse_afgen
+from dmg_bmi.domains.crop.wofost72 import afgen, leaves, phenology
+from dmg_bmi.domains.crop.wofost72.assimilation import gross_assimilation, push_tmin
+from dmg_bmi.domains.crop.wofost72.astro import astro, daily_drivers
+from dmg_bmi.domains.crop.wofost72.evapotranspiration import evapotranspiration
+from dmg_bmi.domains.crop.wofost72.organs import root_rates
+from dmg_bmi.domains.crop.wofost72.respiration import maintenance_respiration
 
 FAMILIES = (
     "astro",

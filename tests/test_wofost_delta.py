@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from conftest import shared_path
 
-from dmg_bmi.config import ModelConfig, from_dict
-from dmg_bmi.crop import cases_to_batch, load_case
-from dmg_bmi.models.delta import DeltaModel
-from dmg_bmi.models.phy.wofost72 import WEATHER_NAMES, param_specs
+from dmg_bmi.core.config import ModelConfig, from_dict
+from dmg_bmi.core.delta import DeltaModel
+from dmg_bmi.domains.crop.pcse import cases_to_batch, load_case
+from dmg_bmi.domains.crop.wofost72 import WEATHER_NAMES, param_specs
 
 
 def test_delta_model_drives_wofost_and_backpropagates():

@@ -7,9 +7,9 @@ import pytest
 import torch
 from conftest import shared_path
 
-from dmg_bmi.crop import cases_to_batch, load_dir
-from dmg_bmi.models.phy.wofost72 import run
-from dmg_bmi.models.phy.wofost72.params import SCALARS, TABLES
+from dmg_bmi.domains.crop.pcse import cases_to_batch, load_dir
+from dmg_bmi.domains.crop.wofost72 import run
+from dmg_bmi.domains.crop.wofost72.params import SCALARS, TABLES
 
 # Continuous parameters (IDSL is an integer switch; DVSI/DVSEND are stage thresholds of the state machine).
 CONTINUOUS = [n for n in SCALARS if n not in ("IDSL",)] + list(TABLES)

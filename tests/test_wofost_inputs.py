@@ -7,11 +7,11 @@ import copy
 import pytest
 from conftest import shared_path
 
-from dmg_bmi.crop import FieldInput, build_batch, load_dir
-from dmg_bmi.crop.pcse_yaml import Series
-from dmg_bmi.crop.tables import parse_afgen
+from dmg_bmi.domains.crop.pcse import FieldInput, build_batch, load_dir
+from dmg_bmi.domains.crop.pcse.pcse_yaml import Series
+from dmg_bmi.domains.crop.pcse.tables import parse_afgen
+from dmg_bmi.domains.crop.wofost72 import Calendar, run
 from dmg_bmi.errors import InputError
-from dmg_bmi.models.phy.wofost72 import Calendar, run
 
 
 @pytest.fixture(scope="module")

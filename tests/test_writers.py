@@ -14,9 +14,9 @@ import yaml
 from conftest import REPO, shared_path
 
 from dmg_bmi.cli import main
-from dmg_bmi.crop_weather import WEATHER_NAMES
-from dmg_bmi.data.crop_dataset import CropCalendar, CropDataset
-from dmg_bmi.data.twin import make_twin
+from dmg_bmi.domains.crop.dataset import CropCalendar, CropDataset
+from dmg_bmi.domains.crop.weather import WEATHER_NAMES
+from dmg_bmi.domains.hydrology.twin import make_twin
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.ngen import writers as W
 

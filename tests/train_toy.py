@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dmg_bmi.core.physics import ParamSpec, PhysicsModel
+from dmg_bmi.core.registry import register_physics
 from dmg_bmi.data.dataset import HydroDataset
-from dmg_bmi.models.phy.base import ParamSpec, PhysicsModel
-from dmg_bmi.models.registry import register_physics
 
 
 @register_physics("train_toy")

@@ -2,12 +2,13 @@
 
 Every reader and builder takes expected units and valid ranges from `DATASET_VARIABLES` only: the hydrology
 dataset (`dmg_bmi.data.dataset`, CAMELS, the twin), the crop dataset and WOFOST weather
-(`dmg_bmi.data.crop_dataset`, `dmg_bmi.crop`, `dmg_bmi.crop_weather`), and docs/dataset_format.md, which a
-test keeps equal to it. A variable whose file units differ from the table's is converted to them when UDUNITS
-can (`dmg_bmi.units`; water fluxes may be given as mass, 1 kg m-2 = 1 mm) and refused otherwise; a value
-outside `valid_range` (NaN is "missing", not out of range) raises InputError naming the variable, the value,
-where it is, and the range. Names not in the table are kept as they come, unchecked, except static
-attributes: `check_attribute` refuses an infinite value or |value| > 1e12 (a fill value) for any name.
+(`dmg_bmi.domains.crop.dataset`, `dmg_bmi.domains.crop.pcse`, `dmg_bmi.domains.crop.weather`), and
+docs/dataset_format.md, which a test keeps equal to it. A variable whose file units differ from the table's is
+converted to them when UDUNITS can (`dmg_bmi.units`; water fluxes may be given as mass, 1 kg m-2 = 1 mm) and
+refused otherwise; a value outside `valid_range` (NaN is "missing", not out of range) raises InputError naming
+the variable, the value, where it is, and the range. Names not in the table are kept as they come, unchecked,
+except static attributes: `check_attribute` refuses an infinite value or |value| > 1e12 (a fill value) for any
+name.
 
 Ranges are wide enough for every record and narrow enough to catch a units slip or a fill value. Sources:
 - Weather records: WMO Archive of Weather and Climate Extremes (https://wmo.asu.edu): 24-h rainfall

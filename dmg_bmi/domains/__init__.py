@@ -8,9 +8,10 @@ Callers outside this package ask the registry for the domain of a physics (`doma
 domain claims runs the core's defaults, `CORE`), of a training config (`domain_of_experiment`), of a dataset
 file (`domain_of_dataset`) or of a twin name (`twins`), then call its hooks; they never test which it is.
 
-What it may import: a domain imports the core (`dmg_bmi.checkpoint`, `dmg_bmi.handler`, `dmg_bmi.ngen`,
-`dmg_bmi.variables`, ...) and its own modules; domains never import each other. The core (`dmg_bmi.bmi`)
-imports only this registry, never a domain package, and never tests which domain it holds.
+What it may import: a domain imports the core (`dmg_bmi.core`), the shared runtime (`dmg_bmi.handler`,
+`dmg_bmi.ngen`, `dmg_bmi.variables`, `dmg_bmi.train`, ...) and its own modules; domains never import each
+other. `dmg_bmi.core` never imports this package; `dmg_bmi.bmi` imports only this registry, never a domain
+package, and never tests which domain it holds.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def domain_of_physics(physics: str) -> Domain:
 
 def domain_or_core(physics: str) -> Domain:
     """The domain that runs physics `physics`, else `CORE` (the core's defaults: a physics registered in
-    `dmg_bmi.models.registry` that no domain claims trains, evaluates and simulates as a delta model)."""
+    `dmg_bmi.core.registry` that no domain claims trains, evaluates and simulates as a delta model)."""
     _load()
     return next((d for d in _DOMAINS.values() if physics in d.physics), CORE)
 
@@ -164,7 +165,7 @@ def domain_for_checkpoint(path: str | Path) -> Domain:
 @functools.lru_cache(maxsize=1024)
 def _physics_of(path: Path, mtime_ns: int, size: int) -> str:
     """The physics name recorded in the checkpoint at `path` (cached per file version)."""
-    from dmg_bmi.checkpoint import load_checkpoint  # keep `import dmg_bmi.bmi` light
+    from dmg_bmi.core.checkpoint import load_checkpoint  # keep `import dmg_bmi.bmi` light
 
     return load_checkpoint(path).config.phy.name
 

@@ -133,8 +133,8 @@ class Domain:
 
     def train(self, cfg, resume: Path | None, state):
         """Train `cfg` (`state`: the `TrainingState` of checkpoint `resume`, or None); returns a
-        `dmg_bmi.train.common.TrainResult`. Core: `dmg_bmi.train.trainer.train_windows`."""
-        from dmg_bmi.train.trainer import train_windows
+        `dmg_bmi.core.train.common.TrainResult`. Core: `dmg_bmi.core.train.trainer.train_windows`."""
+        from dmg_bmi.core.train.trainer import train_windows
 
         return train_windows(cfg, resume, state)
 

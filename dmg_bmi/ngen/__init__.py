@@ -1,1 +1,1 @@
-"""NextGen integration: phase-shifted daily chains, state payloads, realization and BMI-config writers."""
+"""NextGen integration: state payloads, day rings, realization and BMI-config writers, `inspect`."""

@@ -22,8 +22,8 @@ NOT_RECORDED = "not recorded"
 
 def _doc(kind: str, name: str) -> str:
     """First docstring line of a registered physics model or network, or '' for an unknown name."""
+    from dmg_bmi.core import registry
     from dmg_bmi.errors import ConfigError
-    from dmg_bmi.models import registry
 
     try:
         doc = registry.get(kind, name).__doc__ or ""
@@ -94,7 +94,7 @@ def _training(ckpt) -> dict[str, Any]:
 
 def describe(path: str | Path) -> dict[str, Any]:
     """Everything `dmg-bmi inspect` prints about the checkpoint at `path`, as JSON-ready plain data."""
-    from dmg_bmi.checkpoint import load_checkpoint
+    from dmg_bmi.core.checkpoint import load_checkpoint
     from dmg_bmi.domains import domain_or_core
     from dmg_bmi.ngen.cmd_bmi_config import needed_inputs
 

@@ -12,7 +12,7 @@ HELP = "write one BMI config YAML per catchment from an attributes table (CSV) o
 
 def needed_attributes(checkpoint: Path) -> list[str]:
     """Attribute names the checkpoint's network and physics need, in order."""
-    from dmg_bmi.checkpoint import load_checkpoint
+    from dmg_bmi.core.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
     return list(dict.fromkeys([*ckpt.nn_attributes, *ckpt.phy_attributes]))
@@ -21,7 +21,7 @@ def needed_attributes(checkpoint: Path) -> list[str]:
 def reads_latitude(checkpoint: Path) -> bool:
     """Whether the checkpoint reads the site latitude (degrees north), as its domain says
     (`Domain.needs_latitude`: e.g. not a hydrology one taking PET as a forcing)."""
-    from dmg_bmi.checkpoint import load_checkpoint
+    from dmg_bmi.core.checkpoint import load_checkpoint
     from dmg_bmi.domains import domain_or_core
 
     ckpt = load_checkpoint(checkpoint)
@@ -31,7 +31,7 @@ def reads_latitude(checkpoint: Path) -> bool:
 def load_handler(checkpoint: Path):
     """The handler `DeltaModelBmi` loads for a config naming this one checkpoint (its domain's, else the
     core `ModelHandler`): its `input_names` and `fingerprint` are the BMI's."""
-    from dmg_bmi.checkpoint import load_checkpoint
+    from dmg_bmi.core.checkpoint import load_checkpoint
     from dmg_bmi.domains import domain_or_core
 
     domain = domain_or_core(load_checkpoint(checkpoint).config.phy.name)

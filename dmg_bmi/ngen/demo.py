@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from dmg_bmi.checkpoint import save_checkpoint
-from dmg_bmi.config import InputConfig, ModelConfig, NNConfig, PhyConfig
-from dmg_bmi.models.delta import DeltaModel
-from dmg_bmi.normalization import Normalizer, VarStats
+from dmg_bmi.core.checkpoint import save_checkpoint
+from dmg_bmi.core.config import InputConfig, ModelConfig, NNConfig, PhyConfig
+from dmg_bmi.core.delta import DeltaModel
+from dmg_bmi.core.normalization import Normalizer, VarStats
 
 # name: (mean, std) in the units of the CAMELS attribute tables (mm/d, m, m/km, km2, -)
 DEMO_ATTRIBUTES = {

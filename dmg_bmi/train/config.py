@@ -1,7 +1,7 @@
 """Training run configuration: data, model, optimisation and run-directory settings.
 
 A run config is one YAML file with four sections (`data`, `model`, `train`, `run`); every key is checked at
-load time by `dmg_bmi.config.from_dict`, and errors name the key at fault (e.g. `train.loss`).
+load time by `dmg_bmi.core.config.from_dict`, and errors name the key at fault (e.g. `train.loss`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from dmg_bmi.config import ModelConfig, apply_overrides, check_at_most, from_dict, load_yaml, to_dict
+from dmg_bmi.core.config import ModelConfig, apply_overrides, check_at_most, from_dict, load_yaml, to_dict
 from dmg_bmi.errors import ConfigError
 
 LOSSES = ("nse_batch", "rmse_comb", "kge")
@@ -65,8 +65,8 @@ class DataConfig:
     """Where the data is and which part of it is used.
 
     kind: `netcdf` (our dataset format, see README), `camels` (a CAMELS-US directory tree) or `crop` (a crop
-    dataset for δWOFOST, trained by `dmg_bmi.train.crop`; its options go in `crop`, no periods needed); it
-    must be one the domain of `model.phy.name` reads (`Domain.data_kinds`).
+    dataset for δWOFOST, trained by `dmg_bmi.domains.crop.train`; its options go in `crop`, no periods
+    needed); it must be one the domain of `model.phy.name` reads (`Domain.data_kinds`).
     source: CAMELS forcing folder (`nldas`, `daymet`, `maurer`); only for kind `camels`.
     basins: basin ids to use, or a path to a text file with one id per line; empty = every basin.
     target: the observed variable the loss compares with (e.g. `streamflow`, mm/d).
@@ -79,7 +79,7 @@ class DataConfig:
     target: str = "streamflow"
     train: Period | None = None
     test: Period | None = None
-    crop: dict[str, Any] = dataclasses.field(default_factory=dict)  # kind crop: see dmg_bmi.train.crop
+    crop: dict[str, Any] = dataclasses.field(default_factory=dict)  # kind crop: dmg_bmi.domains.crop.train
 
     def validate(self, prefix: str = "") -> None:
         p = f"{prefix}." if prefix else ""
@@ -218,7 +218,7 @@ def check_window_experiment(cfg: ExperimentConfig) -> None:
             f"{m.dtype} needs about {need / 2**30:.3g} GiB per training window, over the "
             f"{MAX_WINDOW_BYTES / 2**30:.0f} GiB limit (more than one accelerator or common host holds): "
             "lower them")
-    from dmg_bmi.models.registry import get_physics
+    from dmg_bmi.core.registry import get_physics
 
     outputs = get_physics(cfg.model.phy.name)(cfg.model.phy).output_names
     if cfg.train.output not in outputs:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from dmg_bmi.config import parse_yaml
+from dmg_bmi.core.config import parse_yaml
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.train.config import ExperimentConfig, load_experiment
 

@@ -30,7 +30,7 @@ def load_dataset(cfg: DataConfig, derivation: InputDerivation) -> HydroDataset:
     if cfg.kind == "netcdf":
         ds = HydroDataset.load(cfg.path)
     else:
-        from dmg_bmi.data.camels import read_camels
+        from dmg_bmi.domains.hydrology.camels import read_camels
 
         ds = read_camels(cfg.path, basins=cfg.basins or None, pet_method=derivation, source=cfg.source)
     if cfg.basins:

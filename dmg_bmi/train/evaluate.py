@@ -17,13 +17,13 @@ import numpy as np
 import torch
 
 from dmg_bmi.atomic import write_text
+from dmg_bmi.core.delta import DeltaModel
+from dmg_bmi.core.normalization import Normalizer
+from dmg_bmi.core.train.inputs import build_tensors
+from dmg_bmi.core.train.metrics import METRICS, compute_all
 from dmg_bmi.data.dataset import HydroDataset
-from dmg_bmi.models.delta import DeltaModel
-from dmg_bmi.normalization import Normalizer
 from dmg_bmi.train.config import Period
 from dmg_bmi.train.data import with_warmup
-from dmg_bmi.train.inputs import build_tensors
-from dmg_bmi.train.metrics import METRICS, compute_all
 
 
 @dataclass
@@ -164,10 +164,10 @@ def summary_table(rows: list[dict]) -> str:
 def run_evaluate(args) -> int:
     """`dmg-bmi evaluate` on a delta-model checkpoint (`args` of `dmg_bmi.train.commands.evaluate`):
     metrics.csv, the summary table and hydrographs."""
+    from dmg_bmi.core.train.rundir import check_output_folder
     from dmg_bmi.errors import ConfigError
     from dmg_bmi.train.commands._common import load
     from dmg_bmi.train.plots import hydrographs, matplotlib_available
-    from dmg_bmi.train.rundir import check_output_folder
 
     job = load(args)
     outputs = job.model.phy.output_names

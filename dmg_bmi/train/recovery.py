@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dmg_bmi.core.delta import DeltaModel
+from dmg_bmi.core.normalization import Normalizer
 from dmg_bmi.data.dataset import HydroDataset
-from dmg_bmi.models.delta import DeltaModel
-from dmg_bmi.normalization import Normalizer
 
 TRUE_PREFIX = "true_"
 

@@ -92,9 +92,9 @@ def _cat(parts: list):
 def run_simulate(args) -> int:
     """`dmg-bmi simulate` on a delta-model checkpoint (`args` of `dmg_bmi.train.commands.simulate`): every
     output to NetCDF or CSV, optionally from and to BMI state files."""
+    from dmg_bmi.core.train.rundir import check_output_folder
     from dmg_bmi.train.commands._common import load
     from dmg_bmi.train.evaluate import predict
-    from dmg_bmi.train.rundir import check_output_folder
     from dmg_bmi.train.state_files import load_states, save_states
 
     job = load(args)

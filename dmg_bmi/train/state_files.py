@@ -65,7 +65,7 @@ def save_states(state: dict, basins: list[str], ds: HydroDataset, checkpoint: Pa
                 folder: Path, time_step: int = 3600) -> list[Path]:
     """Write the batched end `state` (basins in `basins` order, rows of `ds`) of the day `end` as BMI state
     files at 00:00 UTC of the next day, for a BMI stepping `time_step` s."""
-    from dmg_bmi.ngen.daily_chains import DailyChains
+    from dmg_bmi.domains.hydrology.daily_chains import DailyChains
 
     time = dt.datetime(end.year, end.month, end.day) + dt.timedelta(days=1)
     folder = Path(folder)

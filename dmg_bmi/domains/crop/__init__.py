@@ -1,10 +1,15 @@
 """The crop domain: δWOFOST (WOFOST 7.2 potential production with learned parameters), one field per BMI.
 
-Its BMI session (`bmi_adapter`) steps `dmg_bmi.crop_handler.CropHandler` once per day
-(`dmg_bmi.ngen.crop_days`) on the field's crop calendar (the BMI config's `crop_calendar`) and publishes the
-crop outputs of `dmg_bmi.variables` (no mass-balance protocol: potential production). It trains on crop
-datasets (`data.kind: crop`, `dmg_bmi.train.crop`), evaluates per field (`dmg_bmi.train.crop_eval`), has no
-simulate verb, and its twin is `dmg_bmi.data.crop_twin`.
+Its BMI session (`bmi_adapter`) steps `dmg_bmi.domains.crop.handler.CropHandler` once per day
+(`days`) on the field's crop calendar (the BMI config's `crop_calendar`) and publishes the crop outputs of
+`dmg_bmi.variables` (no mass-balance protocol: potential production). It trains on crop datasets
+(`data.kind: crop`, `train`), evaluates per field (`evaluate`), has no simulate verb, and its twin is `twin`.
+
+What lives here: WOFOST 7.2 PP (`wofost72/`), the PCSE readers (`pcse/`), crop weather (`weather`), the crop
+dataset and twin (`dataset`, `twin`), the δWOFOST model and its checkpoint (`delta`, `checkpoint`), its
+trainer and scores (`train`, `evaluate`), its handler (`handler`), the daily BMI steps (`days`), the ngen run
+folder (`run_folder`) and the BMI session (`bmi_adapter`). It may import the core and the shared runtime
+(`dmg_bmi.core`, `dmg_bmi.forcing`, `dmg_bmi.ngen`, `dmg_bmi.variables`, ...), never another domain.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ TIME_STEP = ("daily (1 WOFOST day); the BMI steps hourly under ngen (time_step 3
 
 
 class CropDomain(Domain):
-    """δWOFOST checkpoints (`dmg_bmi.models.phy.wofost72`)."""
+    """δWOFOST checkpoints (`dmg_bmi.domains.crop.wofost72`)."""
 
     name = "crop"
     label = "δWOFOST (crop)"
@@ -32,12 +37,12 @@ class CropDomain(Domain):
 
     @property
     def dataset_formats(self):
-        from dmg_bmi.data.crop_dataset import FORMAT_TAG
+        from dmg_bmi.domains.crop.dataset import FORMAT_TAG
 
         return (FORMAT_TAG,)
 
     def load_handler(self, paths, weights, device, backend):
-        from dmg_bmi.crop_handler import CropHandler
+        from dmg_bmi.domains.crop.handler import CropHandler
 
         return CropHandler.load(paths, weights=weights, device=device, backend=backend)
 
@@ -47,16 +52,16 @@ class CropDomain(Domain):
         return CropSession(handler, cfg, origin)
 
     def check_experiment(self, cfg):
-        """Fields and observations: no periods and no `train.output` to check (`dmg_bmi.train.crop` checks
-        `data.crop` when it trains)."""
+        """Fields and observations: no periods and no `train.output` to check (`dmg_bmi.domains.crop.train`
+        checks `data.crop` when it trains)."""
 
     def train(self, cfg, resume, state):
-        from dmg_bmi.train.crop import train_crop
+        from dmg_bmi.domains.crop.train import train_crop
 
         return train_crop(cfg, resume, state)
 
     def evaluate(self, args):
-        from dmg_bmi.train.crop_eval import run_evaluate
+        from dmg_bmi.domains.crop.evaluate import run_evaluate
 
         return run_evaluate(args)
 
@@ -72,8 +77,8 @@ class CropDomain(Domain):
     def make_twin(self, args, out):
         from pathlib import Path
 
-        from dmg_bmi.data.crop_twin import FIELDS_PER_SITE, check_size, make_crop_twin
-        from dmg_bmi.train.rundir import check_output_folder
+        from dmg_bmi.core.train.rundir import check_output_folder
+        from dmg_bmi.domains.crop.twin import FIELDS_PER_SITE, check_size, make_crop_twin
 
         check_size(args.sites, FIELDS_PER_SITE, names={"n_sites": "--sites"})
         check_output_folder(out.parent, "--out")
@@ -85,7 +90,7 @@ class CropDomain(Domain):
         return f"wrote {args.out} ({ds.n_fields} crop fields at {args.sites} sites, seed {args.seed})"
 
     def site_rows(self, path):
-        from dmg_bmi.data.crop_dataset import CropDataset
+        from dmg_bmi.domains.crop.dataset import CropDataset
 
         ds = CropDataset.load(path)
         return {field: {k: float(v) for k, v in zip(ds.attribute_names, row, strict=True)

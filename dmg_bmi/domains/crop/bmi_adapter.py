@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from dmg_bmi import variables as V
-from dmg_bmi.data.crop_dataset import CropCalendar
 from dmg_bmi.domains.base import BmiSession
+from dmg_bmi.domains.crop.dataset import CropCalendar
+from dmg_bmi.domains.crop.days import CropDays
 from dmg_bmi.errors import ConfigError, InputError
-from dmg_bmi.ngen.crop_days import CropDays
 
 _CROP_OUTPUTS = tuple((v.internal, v.name) for v in V.VARIABLES if v.role == "output" and v.model == "crop")
 

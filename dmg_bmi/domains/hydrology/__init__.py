@@ -1,9 +1,14 @@
 """The hydrology domain: the HBV family (with routing) on daily steps, driven by hourly AORC forcing.
 
 Its BMI session (`bmi_adapter`) runs the core's `dmg_bmi.handler.ModelHandler` as phase-shifted daily chains
-(`dmg_bmi.ngen.daily_chains`), publishing runoff, evapotranspiration and stores, and the ngen mass balance.
+(`daily_chains`), publishing runoff, evapotranspiration and stores, and the ngen mass balance.
 It trains, evaluates and simulates with the core's defaults (`dmg_bmi.train`); its twin is
-`dmg_bmi.data.twin`.
+`dmg_bmi.domains.hydrology.twin`.
+
+What lives here: the HBV family (`hbv`, `hbv_core`, `hbv_fused`) and its routing (`routing`), the CAMELS-US
+reader (`camels`), the synthetic twin (`twin`), the phase-shifted daily chains (`daily_chains`) and the BMI
+session (`bmi_adapter`). It may import the core and the shared runtime (`dmg_bmi.core`, `dmg_bmi.forcing`,
+`dmg_bmi.handler`, `dmg_bmi.ngen`, ...), never another domain.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ TIME_STEP = ("daily (1 d physics step); the BMI steps hourly under ngen (time_st
 
 
 class HydrologyDomain(Domain):
-    """HBV 1.0, 1.1p and 2 checkpoints (`dmg_bmi.models.phy.hbv`)."""
+    """HBV 1.0, 1.1p and 2 checkpoints (`dmg_bmi.domains.hydrology.hbv`)."""
 
     name = "hydrology"
     label = "hydrology (HBV)"
@@ -39,8 +44,8 @@ class HydrologyDomain(Domain):
                            help="log-normal noise sigma on the flow (0..2)")
 
     def make_twin(self, args, out):
-        from dmg_bmi.data.twin import check_size, write_twin
-        from dmg_bmi.train.rundir import check_output_folder
+        from dmg_bmi.core.train.rundir import check_output_folder
+        from dmg_bmi.domains.hydrology.twin import check_size, write_twin
 
         check_size(args.basins, args.years, args.start, args.noise,
                    names={"n_basins": "--basins", "years": "--years", "start": "--start", "noise": "--noise"})

@@ -15,7 +15,7 @@ import numpy as np
 from dmg_bmi import variables as V
 from dmg_bmi.bmi_config import latitude_needed
 from dmg_bmi.domains.base import BmiSession
-from dmg_bmi.ngen.daily_chains import MASS_TERMS, DailyChains
+from dmg_bmi.domains.hydrology.daily_chains import MASS_TERMS, DailyChains
 
 _MM_TO_M = 1e-3
 _DIAGNOSTICS = (  # daily-chain output key -> BMI output published as is (units in dmg_bmi.variables)

@@ -53,7 +53,7 @@ def checkpoint_path(args: argparse.Namespace) -> Path:
 
 def source_domain(args: argparse.Namespace) -> Domain:
     """The domain of the evaluate/simulate source's checkpoint (`dmg_bmi.domains.domain_or_core`)."""
-    from dmg_bmi.checkpoint import load_checkpoint
+    from dmg_bmi.core.checkpoint import load_checkpoint
 
     return domain_or_core(load_checkpoint(checkpoint_path(args)).config.phy.name)
 
@@ -74,15 +74,15 @@ class Loaded:
 
 def load(args: argparse.Namespace) -> Loaded:
     """Checkpoint + the experiment config stored in it -> model, dataset (P/T/PET derived) and period."""
-    from dmg_bmi.config import from_dict
+    from dmg_bmi.core.config import from_dict
+    from dmg_bmi.core.train.distributed import resolve_device
     from dmg_bmi.forcing import derivation_from_record
     from dmg_bmi.train.config import DataConfig, Period, load_experiment
     from dmg_bmi.train.data import load_dataset
-    from dmg_bmi.train.distributed import resolve_device
 
     device = resolve_device(args.device, "--device")
     ckpt_path = checkpoint_path(args)
-    from dmg_bmi.checkpoint import load_checkpoint
+    from dmg_bmi.core.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(ckpt_path)
     experiment = (ckpt.training or {}).get("experiment")

@@ -7,9 +7,9 @@ it, the attribute table of every twin catchment (`twin_attributes.csv`: id, area
 degrees north and each attribute the checkpoint needs, in the twin's units), which `dmg-bmi bmi-config` and
 `dmg-bmi realization --attributes` read.
 
-As in a classic twin (identifiability) experiment, the parameters the twin holds constant are fixed at
-their true values (`model.phy.fixed_params` from `dmg_bmi.data.twin.fixed_params`) and the network learns
-the varying ones (FC, BETA, K0, K1) from the attributes; `--learn-all` learns every parameter instead.
+As in a classic twin (identifiability) experiment, the parameters the twin holds constant are fixed at their
+true values (`model.phy.fixed_params` from `dmg_bmi.domains.hydrology.twin.fixed_params`) and the network
+learns the varying ones (FC, BETA, K0, K1) from the attributes; `--learn-all` learns every parameter instead.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from dmg_bmi.checkpoint import load_checkpoint
+    from dmg_bmi.core.checkpoint import load_checkpoint
+    from dmg_bmi.core.train.rundir import check_output_folder
     from dmg_bmi.data.dataset import HydroDataset
-    from dmg_bmi.data.twin import VARYING_PARAMS, check_size, write_twin
-    from dmg_bmi.data.twin import fixed_params as twin_fixed_params
+    from dmg_bmi.domains.hydrology.twin import VARYING_PARAMS, check_size, write_twin
+    from dmg_bmi.domains.hydrology.twin import fixed_params as twin_fixed_params
     from dmg_bmi.ngen.cmd_bmi_config import needed_attributes
     from dmg_bmi.ngen.writers import dataset_rows, table_values, write_attribute_table
     from dmg_bmi.train.commands._common import at_least
@@ -47,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from dmg_bmi.train.evaluate import predict, score, summary_table, write_metrics_csv
     from dmg_bmi.train.plots import hydrographs, matplotlib_available
     from dmg_bmi.train.recovery import format_recovery, recovery_table
-    from dmg_bmi.train.rundir import check_output_folder
-    from dmg_bmi.train.trainer import train
+    from dmg_bmi.train.run import train
 
     at_least(args, 2, "basins")  # at least one to train on and one held out
     check_size(args.basins, TWIN_YEARS, names={"n_basins": "--basins"})

@@ -17,11 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from dmg_bmi.core.train import rundir
+    from dmg_bmi.core.train.checkpoints import check_resume, load_training_checkpoint
     from dmg_bmi.errors import CheckpointError, ConfigError
-    from dmg_bmi.train import rundir
-    from dmg_bmi.train.checkpoints import check_resume, load_training_checkpoint
     from dmg_bmi.train.config import load_experiment
-    from dmg_bmi.train.trainer import train
+    from dmg_bmi.train.run import train
 
     resume = Path(args.resume) if args.resume else None
     if resume is not None and resume.is_dir():

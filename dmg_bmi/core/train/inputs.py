@@ -1,0 +1,86 @@
+"""Model-ready tensors from a dataset: normalized NN inputs, physics forcings and attributes, target.
+
+Layouts follow the delta-model contract: `x_nn [T, B, nx]` (normalized, NaN -> 0), `c_nn [B, na]`,
+`x_phy [T, B, F]` in physics units (P mm/d, T degC, PET mm/d), `attrs_phy {name: [B]}`, target `[T, B]`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dmg_bmi.core.config import ModelConfig
+from dmg_bmi.core.normalization import Normalizer
+from dmg_bmi.data.dataset import HydroDataset
+from dmg_bmi.errors import InputError
+
+
+@dataclass
+class ModelTensors:
+    """One period of several basins, ready for `DeltaModel.forward`."""
+
+    x_nn: torch.Tensor
+    c_nn: torch.Tensor
+    x_phy: torch.Tensor
+    attrs_phy: dict[str, torch.Tensor]
+    target: torch.Tensor | None
+
+    def index(self, time_idx: torch.Tensor, basin_idx: torch.Tensor) -> ModelTensors:
+        """Windows: `time_idx [W, B]` day indices for each of the basins `basin_idx [B]`."""
+        return ModelTensors(
+            x_nn=self.x_nn[time_idx, basin_idx],
+            c_nn=self.c_nn[basin_idx],
+            x_phy=self.x_phy[time_idx, basin_idx],
+            attrs_phy={k: v[basin_idx] for k, v in self.attrs_phy.items()},
+            target=None if self.target is None else self.target[time_idx, basin_idx],
+        )
+
+    def basins(self, sl: slice) -> ModelTensors:
+        """A contiguous block of basins over the whole period."""
+        return ModelTensors(
+            x_nn=self.x_nn[:, sl], c_nn=self.c_nn[sl], x_phy=self.x_phy[:, sl],
+            attrs_phy={k: v[sl] for k, v in self.attrs_phy.items()},
+            target=None if self.target is None else self.target[:, sl],
+        )
+
+
+def fit_normalizer(ds: HydroDataset, cfg: ModelConfig) -> Normalizer:
+    """Statistics of the NN forcings (over basins and days) and attributes (over basins) of `ds`."""
+    forcings = ds.forcings(cfg.inputs.forcings)
+    attributes = ds.attributes(cfg.inputs.attributes)
+    variables = {n: forcings[..., i] for i, n in enumerate(cfg.inputs.forcings)}
+    variables.update({n: attributes[:, i] for i, n in enumerate(cfg.inputs.attributes)})
+    return Normalizer.fit(variables, log_norm=[n for n in cfg.inputs.log_norm if n in variables])
+
+
+def build_tensors(
+    ds: HydroDataset,
+    cfg: ModelConfig,
+    normalizer: Normalizer,
+    phy_forcings: tuple[str, ...],
+    phy_attributes: tuple[str, ...],
+    target: str | None = None,
+    device: torch.device | str = "cpu",
+) -> ModelTensors:
+    """All basins and days of `ds` as model-ready tensors in `cfg.dtype` on `device`."""
+    dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
+
+    def tens(a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
+
+    x_nn = normalizer.transform(ds.forcings(cfg.inputs.forcings), cfg.inputs.forcings)
+    c_nn = normalizer.transform(ds.attributes(cfg.inputs.attributes), cfg.inputs.attributes)
+    x_phy = ds.forcings(list(phy_forcings))
+    bad = [n for i, n in enumerate(phy_forcings) if not np.isfinite(x_phy[..., i]).all()]
+    if bad:
+        raise InputError(f"physics forcing(s) {bad} contain NaN or inf; fill the gaps before training")
+    attrs = ds.attributes(list(phy_attributes))
+    return ModelTensors(
+        x_nn=tens(x_nn.transpose(1, 0, 2)),
+        c_nn=tens(c_nn),
+        x_phy=tens(x_phy.transpose(1, 0, 2)),
+        attrs_phy={n: tens(attrs[:, i]) for i, n in enumerate(phy_attributes)},
+        target=None if target is None else tens(ds.target(target).T),
+    )

@@ -1,0 +1,145 @@
+"""The run directory: one self-describing folder per training run.
+
+    <run_dir>/<name>_<YYYYmmdd_HHMMSS>/
+        config.yaml          the resolved run config (+ package version)
+        train_log.csv        one row per epoch: epoch, loss, lr, skipped batches, seconds
+        model_epochNNN.pt    checkpoints every `run.save_every` epochs
+        best.pt, last.pt     lowest mean training loss so far / latest epoch
+        evaluate/, simulate/ outputs of `dmg-bmi evaluate` / `simulate`
+
+The run's own files (config, log, checkpoints) are written atomically (`dmg_bmi.atomic`).
+`check_output_folder` refuses, before any work, an output folder that cannot be made or written (a file in
+its path, a read-only file system). A run that fails before its first `last.pt` leaves nothing behind
+(`discard_on_failure`); temp files of writes killed mid-way are deleted when a run starts or resumes there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import csv
+import datetime as dt
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from dmg_bmi import __version__
+from dmg_bmi.atomic import remove_stale_temps, write_text
+from dmg_bmi.core.config import load_yaml
+from dmg_bmi.errors import ConfigError
+
+CONFIG_NAME = "config.yaml"
+LOG_NAME = "train_log.csv"
+LOG_FIELDS = ("epoch", "loss", "lr", "skipped_batches", "seconds")
+LAST_NAME = "last.pt"
+# (folder, made here) of each run folder `create_run_dir` makes inside `discard_on_failure`
+_MADE: contextvars.ContextVar[list[tuple[Path, bool]] | None] = contextvars.ContextVar("made", default=None)
+
+
+def create_run_dir(parent: str | Path, name: str, exact: str | Path | None = None) -> Path:
+    """Make a new empty run folder (`exact` if given, else `<parent>/<name>_<timestamp>`); never reuse one."""
+    if exact is not None:
+        path = Path(exact)
+    else:
+        stamp = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+        path = Path(parent) / f"{name}_{stamp}"
+    key = "run.exact_dir" if exact is not None else "run.run_dir"
+    check_output_folder(path, key)
+    if path.is_dir():  # a killed write's temp file does not make a folder "not empty"
+        remove_stale_temps(path)
+    if path.exists() and any(path.iterdir()):
+        raise ConfigError(f"{key}: {path} already exists and is not empty; pick another name")
+    made = not path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    tracked = _MADE.get()
+    if tracked is not None:
+        tracked.append((path, made))
+    return path
+
+
+@contextlib.contextmanager
+def discard_on_failure():
+    """If the block raises, each run folder `create_run_dir` made in it that has no `last.pt` yet loses what
+    the run wrote there (config.yaml, train_log.csv, temp files), and is removed if the run made it: a run
+    that failed before its first epoch was saved leaves nothing that looks like a run."""
+    token = _MADE.set([])
+    try:
+        yield
+    except BaseException:
+        for path, made in _MADE.get():
+            if not (path / LAST_NAME).exists():
+                with contextlib.suppress(OSError):  # never hide the failure itself
+                    for name in (CONFIG_NAME, LOG_NAME):
+                        (path / name).unlink(missing_ok=True)
+                    remove_stale_temps(path)
+                    if made:
+                        path.rmdir()
+        raise
+    finally:
+        _MADE.reset(token)
+
+
+def check_output_folder(path: str | Path, key: str) -> None:
+    """Refuse (ConfigError naming `key` and the folder) an output folder `path` that could not be made or
+    written: something not a folder in its place or in its path, or a nearest existing folder where no file
+    can be created (read-only, no permission, /proc). Makes nothing."""
+    path = Path(path)
+    existing = next(p for p in (path, *path.parents) if os.path.lexists(p))
+    where = f"the folder {path}" if existing == path else f"{path} (in {existing})"
+    if not existing.is_dir():
+        raise ConfigError(f"{key}: cannot write in {where}: {existing} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot write in {where}: {exc.strerror or exc}") from None
+
+
+def write_config(run_dir: Path, config: dict) -> Path:
+    """Save the resolved config (and the package version) as `config.yaml`."""
+    body = dict(config)
+    body["package_version"] = __version__
+    path = Path(run_dir) / CONFIG_NAME
+    write_text(path, yaml.safe_dump(body, sort_keys=False))
+    return path
+
+
+def read_config(run_dir: Path) -> dict:
+    """The config dict saved in a run folder (without the version stamp)."""
+    path = Path(run_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory: {CONFIG_NAME} not found")
+    data = load_yaml(path)
+    data.pop("package_version", None)
+    return data
+
+
+class CsvLog:
+    """Per-epoch training log, rewritten whole and atomically at each row (a kill never leaves half a row);
+    a resumed run keeps the rows before the resume epoch."""
+
+    def __init__(self, path: Path, keep_until_epoch: int = 0):
+        self.path = Path(path)
+        self.rows: list[dict] = []
+        if keep_until_epoch > 0 and self.path.is_file():
+            with self.path.open(newline="", encoding="utf-8") as f:
+                self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= keep_until_epoch]
+        self._write()
+
+    def append(self, **row) -> None:
+        self.rows.append(row)
+        self._write()
+
+    def _write(self) -> None:
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text(self.path, text.getvalue())
+
+
+def checkpoint_name(epoch: int) -> str:
+    return f"model_epoch{epoch:03d}.pt"

@@ -1,0 +1,171 @@
+"""The core's training loop (`train_windows`, every domain's default `Domain.train`): random basin x window
+minibatches, a NaN-masked loss, checkpoints in a run directory. `dmg_bmi.train.run.train` hands a config to
+its domain, which calls this loop or its own.
+
+Determinism: every epoch reseeds its minibatch generator from `(seed, epoch, rank)` and torch from
+`(seed, epoch)`, so a run resumed from the checkpoint of epoch k (weights + optimizer + schedule) repeats
+epochs k+1.. exactly as an unbroken run would.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from dmg_bmi.core.delta import DeltaModel
+from dmg_bmi.core.registry import get_physics
+from dmg_bmi.core.train import distributed, rundir
+from dmg_bmi.core.train.checkpoints import (
+    BEST,
+    LAST,
+    epoch_copies,
+    restore_copies,
+    save_training_checkpoint,
+    write_copies,
+)
+from dmg_bmi.core.train.common import TrainingError, TrainResult, optimization
+from dmg_bmi.core.train.inputs import ModelTensors, build_tensors, fit_normalizer
+from dmg_bmi.core.train.losses import get_loss
+from dmg_bmi.core.train.sampler import WindowSampler
+from dmg_bmi.forcing import InputDerivation
+from dmg_bmi.train.config import ExperimentConfig, experiment_to_dict
+from dmg_bmi.train.data import drop_empty_target_basins, load_dataset, with_warmup
+
+
+def _window_index(starts: np.ndarray, warmup: int, rho: int) -> torch.Tensor:
+    """Day indices `[warmup + rho, B]` of the windows starting (first target day) at `starts`."""
+    return torch.as_tensor(starts[None, :] + np.arange(-warmup, rho)[:, None], dtype=torch.long)
+
+
+def prepare_training_data(cfg: ExperimentConfig, device: torch.device, normalizer=None):
+    """Dataset -> (train tensors, basin ids, per-basin target std, normalizer, derivation).
+
+    normalizer: reuse these statistics (a resumed run) instead of fitting them on the training period.
+    """
+    derivation = InputDerivation(pet_method=cfg.model.inputs.pet_method)
+    ds = load_dataset(cfg.data, derivation)
+    warmup = cfg.model.phy.warmup
+    train_ds, lead = with_warmup(ds, cfg.data.train, warmup, "data.train")
+    train_ds.dynamic[cfg.data.target][:, :lead] = np.nan  # targets before the period are not used
+    train_ds = drop_empty_target_basins(train_ds, cfg.data.target, "data.train")
+    if normalizer is None:
+        normalizer = fit_normalizer(train_ds.sel_period(cfg.data.train.start, cfg.data.train.end), cfg.model)
+    phy_cls = get_physics(cfg.model.phy.name)
+    tensors = build_tensors(train_ds, cfg.model, normalizer, phy_cls.forcing_names, phy_cls.attribute_names,
+                            target=cfg.data.target, device=device)
+    obs = train_ds.target(cfg.data.target)
+    std = torch.as_tensor(np.nanstd(obs, axis=1), dtype=tensors.x_phy.dtype, device=device)
+    return tensors, [str(b) for b in train_ds.basins], std, normalizer, derivation
+
+
+def train_windows(cfg: ExperimentConfig, resume: str | Path | None, state) -> TrainResult:
+    """The core trainer (`Domain.train`'s default): random basin x window minibatches of a `DeltaModel`,
+    distributed under torchrun; `state`: the `TrainingState` of `resume`, or None."""
+    ctx, device = distributed.setup(cfg.run.device)
+    try:
+        return _train(cfg, resume, state, ctx, device)
+    finally:
+        distributed.teardown(ctx)
+
+
+def _train(cfg: ExperimentConfig, resume, state, ctx: distributed.DistContext,
+           device: torch.device) -> TrainResult:
+    tcfg = cfg.train
+    warmup = cfg.model.phy.warmup
+    torch.manual_seed(cfg.run.seed)
+    start_epoch, best_loss = 1, math.inf
+    if state is not None:
+        start_epoch = state.epoch + 1
+        best_loss = state.best_loss
+
+    tensors, basin_ids, basin_std, normalizer, derivation = prepare_training_data(
+        cfg, device, normalizer=None if state is None else state.normalizer
+    )
+    inputs = cfg.model.inputs
+    model = DeltaModel.from_config(cfg.model, len(inputs.forcings), len(inputs.attributes))
+    model.to(device)
+    opt, sched = optimization(cfg, model, state)
+    net = torch.nn.parallel.DistributedDataParallel(model) if ctx.enabled else model
+
+    if ctx.is_main:
+        if state is not None:
+            run_dir = Path(resume).resolve().parent
+            restore_copies(state)
+        else:
+            run_dir = rundir.create_run_dir(cfg.run.run_dir, cfg.run.name, cfg.run.exact_dir)
+            rundir.write_config(run_dir, experiment_to_dict(cfg))
+        log = rundir.CsvLog(run_dir / rundir.LOG_NAME, keep_until_epoch=start_epoch - 1)
+    else:
+        run_dir, log = None, None
+
+    batch = max(1, tcfg.batch_size // ctx.world_size)
+    valid = torch.isfinite(tensors.target).T.cpu().numpy()
+    sampler = WindowSampler(valid, rho=tcfg.rho, warmup=warmup, batch_size=batch)
+    n_iter = tcfg.iterations_per_epoch or sampler.iterations_per_epoch()
+    loss_fn = get_loss(tcfg.loss, tcfg.rmse_comb_alpha)
+    save_kw = dict(cfg=cfg, model=model, normalizer=normalizer, derivation=derivation, basins=basin_ids)
+
+    epoch_loss = math.nan
+    for epoch in range(start_epoch, tcfg.epochs + 1):
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([cfg.run.seed, epoch, ctx.rank])
+        torch.manual_seed(cfg.run.seed * 1_000_003 + epoch)
+        net.train()
+        losses, skipped, bad_streak = [], 0, 0
+        bar = tqdm(range(n_iter), desc=f"epoch {epoch}/{tcfg.epochs}", leave=False,
+                   disable=True if not (cfg.run.progress and ctx.is_main) else None)
+        for _ in bar:
+            b = sampler.sample(rng)
+            basin_idx = torch.as_tensor(b.basins, device=device)
+            win = tensors.index(_window_index(b.starts, warmup, tcfg.rho).to(device), basin_idx)
+            outputs, _ = net(win.x_nn, win.c_nn, win.x_phy, win.attrs_phy)
+            pred = outputs[tcfg.output]
+            loss = loss_fn(pred, win.target[-pred.shape[0]:], basin_std[basin_idx])
+            if ctx.any_true(not torch.isfinite(loss).item(), device):
+                skipped, bad_streak = skipped + 1, bad_streak + 1
+            else:
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                max_norm = tcfg.grad_clip if tcfg.grad_clip is not None else math.inf
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+                if torch.isfinite(grad_norm):
+                    opt.step()
+                    losses.append(loss.item())
+                    bad_streak = 0
+                    bar.set_postfix(loss=f"{loss.item():.4f}")
+                else:
+                    skipped, bad_streak = skipped + 1, bad_streak + 1
+            if bad_streak >= tcfg.max_bad_batches:
+                raise TrainingError(
+                    f"{bad_streak} minibatches in a row had a non-finite loss or gradient (epoch {epoch}); "
+                    "stopping. Check the inputs for NaN/inf or lower train.lr"
+                )
+        bar.close()
+        lr = opt.param_groups[0]["lr"]
+        if sched is not None:
+            sched.step()
+        epoch_loss = ctx.mean(float(np.mean(losses)) if losses else math.nan, device)
+        if ctx.is_main:
+            log.append(epoch=epoch, loss=f"{epoch_loss:.6g}", lr=f"{lr:.6g}", skipped_batches=skipped,
+                       seconds=f"{time.perf_counter() - t0:.2f}")
+            is_best = epoch_loss < best_loss
+            best_loss = min(best_loss, epoch_loss) if math.isfinite(epoch_loss) else best_loss
+            copies = epoch_copies(epoch, is_best, cfg.run.save_every)
+            trainer_state = {"epoch": epoch, "best_loss": best_loss, "optimizer": opt.state_dict(),
+                             "scheduler": sched.state_dict() if sched is not None else {}, "copies": copies}
+            last = save_training_checkpoint(run_dir / LAST, trainer_state=trainer_state, **save_kw)
+            write_copies(last, copies)
+            print(f"epoch {epoch}/{tcfg.epochs}  loss {epoch_loss:.4f}  lr {lr:.3g}  "
+                  f"skipped {skipped}  {time.perf_counter() - t0:.1f}s", flush=True)
+    ctx.barrier()
+    if not ctx.is_main:
+        return TrainResult(run_dir=Path(), last=Path(), best=Path(), final_loss=epoch_loss)
+    return TrainResult(run_dir=run_dir, last=run_dir / LAST, best=run_dir / BEST, final_loss=epoch_loss)
+
+
+__all__ = ["ModelTensors", "TrainResult", "TrainingError", "optimization", "train_windows"]

@@ -1,0 +1,280 @@
+"""δWOFOST: a parameter learner on field attributes -> a bounded subset of crop parameters -> WOFOST.
+
+Why not `DeltaModel`: WOFOST has ~60 parameters (scalars and AFGEN tables) per field, and the network learns
+only a configurable few; the others come from the crop parameter set of each field's crop and variety. So the
+physics receives a per-field base parameter dict, and the learned values replace (or scale) entries of it.
+The learner is one of C's registered `ParamLearner`s (e.g. "mlp"), used for its static head (attributes only).
+
+Learned parameters (`phy.options.learned_params` in the model config), one value per field:
+- `mode: absolute`: value = lo + u·(hi − lo), u in (0, 1) from the network; default bounds are the WOFOST
+  `ParamSpec` bounds (PCSE units);
+- `mode: factor`: value = base·(lo + u·(hi − lo)), a multiplier of the field's crop-set value (default
+  [0.5, 1.5]); handy when fields of several crops share one network;
+- `<TABLE>_SCALE` (AMAXTB_SCALE, SLATB_SCALE, EFFTB_SCALE): a multiplier of the table's y-values in [lo, hi]
+  (the physics folds it into the table).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+from dmg_bmi.core.config import ModelConfig
+from dmg_bmi.core.nn import ParamLearner
+from dmg_bmi.core.registry import get_nn
+from dmg_bmi.domains.crop.pcse.tables import parse_afgen
+from dmg_bmi.domains.crop.wofost72 import params as wofost_params
+from dmg_bmi.domains.crop.wofost72.calendar import Calendar
+from dmg_bmi.domains.crop.wofost72.model import run
+from dmg_bmi.errors import ConfigError, InputError
+
+MODES = ("absolute", "factor")
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnedParam:
+    """One learned crop parameter: name, bounds and how the bounds apply (see module doc)."""
+
+    name: str
+    lo: float
+    hi: float
+    mode: str = "absolute"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def parse_learned(spec: Any, specs_by_name: Mapping[str, Any]) -> list[LearnedParam]:
+    """`learned_params` config (a list of names, or a mapping name -> {mode, lo, hi}) -> LearnedParam list.
+
+    `specs_by_name` maps learnable parameter names to the physics' ParamSpecs (default absolute bounds).
+    """
+    if isinstance(spec, (list, tuple)):
+        spec = {name: {} for name in spec}
+    if not isinstance(spec, Mapping) or not spec:
+        raise ConfigError(f"phy.options.learned_params: expected a non-empty list or mapping, got {spec!r}")
+    out = []
+    for name, opts in spec.items():
+        key = f"phy.options.learned_params.{name}"
+        if name not in specs_by_name:
+            raise ConfigError(f"{key}: not a learnable parameter; valid: {sorted(specs_by_name)}")
+        opts = dict(opts or {})
+        unknown = sorted(set(opts) - {"mode", "lo", "hi"})
+        if unknown:
+            raise ConfigError(f"{key}: unknown key(s) {unknown}; valid keys are ['hi', 'lo', 'mode']")
+        mode = opts.get("mode", "factor" if name.endswith("_SCALE") else "absolute")
+        if mode not in MODES:
+            raise ConfigError(f"{key}.mode: {mode!r} is not one of {list(MODES)}")
+        if name.endswith("_SCALE") and mode != "factor":
+            raise ConfigError(f"{key}.mode: a table scale is always a factor")
+        default = (0.5, 1.5) if mode == "factor" and not name.endswith("_SCALE") else (
+            specs_by_name[name].lo, specs_by_name[name].hi)
+        lo, hi = float(opts.get("lo", default[0])), float(opts.get("hi", default[1]))
+        if not lo < hi:
+            raise ConfigError(f"{key}: lo {lo} must be below hi {hi}")
+        out.append(LearnedParam(name, lo, hi, mode))
+    return out
+
+
+class WofostPhysics(nn.Module):
+    """Adapter over `wofost72.model.run`: `(x [T, B, F] in PHYSICS_WEATHER order, params, attrs) ->
+    (outputs {name: [T, B]}, final state)`; attrs: LAT and the calendar day indices (`physics_attrs`)."""
+
+    def __init__(self, cfg=None):
+        super().__init__()
+        self.surrogate = bool((getattr(cfg, "options", None) or {}).get("surrogate", True))
+
+    @staticmethod
+    def param_specs():
+        return wofost_params.param_specs()
+
+    def forward(self, x, params, attrs=None, state=None):
+        if attrs is None:
+            raise InputError("WOFOST needs physics attributes LAT, CROP_START, CROP_END, START_EMERGED, "
+                             "END_AT_MATURITY")
+        cal = Calendar.from_attrs(attrs)
+        return run(dict(params), x, cal, attrs["LAT"], surrogate=self.surrogate, state=state)
+
+
+class CropDeltaModel(nn.Module):
+    """Attributes -> learned crop parameters (bounded) -> WOFOST over each field's season."""
+
+    def __init__(self, phy: nn.Module, learner: ParamLearner, learned: list[LearnedParam], cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.phy = phy
+        self.nn = learner
+        self.learned = list(learned)
+        lo = torch.tensor([p.lo for p in learned], dtype=torch.float64)
+        span = torch.tensor([p.hi - p.lo for p in learned], dtype=torch.float64)
+        self.register_buffer("_lo", lo, persistent=False)
+        self.register_buffer("_span", span, persistent=False)
+        self.to(torch.float64 if cfg.dtype == "float64" else torch.float32)
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig, n_nn_attributes: int) -> CropDeltaModel:
+        """WOFOST physics (`cfg.phy.name` "wofost72_pp") and learner `cfg.nn.name` (static head only)."""
+        if cfg.phy.name != "wofost72_pp":
+            raise ConfigError(f"phy.name: δWOFOST runs 'wofost72_pp', got {cfg.phy.name!r}")
+        phy = WofostPhysics(cfg.phy)
+        specs = {s.name: s for s in phy.param_specs()}
+        learned = parse_learned(cfg.phy.options.get("learned_params"), specs)
+        learner = get_nn(cfg.nn.name)(0, n_nn_attributes, 0, len(learned), cfg.nn)
+        return cls(phy, learner, learned, cfg)
+
+    @property
+    def learned_names(self) -> list[str]:
+        return [p.name for p in self.learned]
+
+    def unit_to_values(self, unit: torch.Tensor) -> torch.Tensor:
+        """Network output in (0, 1) `[B, P]` -> bounded values `[B, P]` (factors for `factor` mode)."""
+        return self._lo + unit * self._span
+
+    def learned_values(self, c_nn: torch.Tensor) -> torch.Tensor:
+        """Bounded values `[B, P]` (physical, or factors) from normalized attributes `c_nn [B, na]`."""
+        return self.unit_to_values(self.nn.static(c_nn))
+
+    def crop_params(self, values: torch.Tensor, base: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Merge learned `values [B, P]` into the base parameter dict (scalars `[B]`, tables `[B, N, 2]`)."""
+        params = dict(base)
+        for i, p in enumerate(self.learned):
+            v = values[:, i]
+            if p.mode == "factor" and not p.name.endswith("_SCALE"):
+                if p.name not in base:
+                    raise InputError(f"learned parameter {p.name!r} (factor mode) has no base value")
+                v = base[p.name] * v
+            params[p.name] = v
+        return params
+
+    def forward(self, c_nn: torch.Tensor, x_phy: torch.Tensor, base: Mapping[str, torch.Tensor],
+                attrs_phy: Mapping[str, torch.Tensor] | None = None, state=None):
+        """`c_nn [B, na]`, weather `x_phy [T, B, F]`, base params, physics attributes -> (outputs, state)."""
+        params = self.crop_params(self.learned_values(c_nn), base)
+        return self.phy(x_phy, params, attrs=attrs_phy, state=state)
+
+
+# --------------------------------------------------------------------------- inputs of the crop physics
+# Physics weather channels (WOFOST model order) and how each comes from the dataset: TEMP = (TMIN + TMAX)/2
+# (PCSE's derived daily mean), DOY = day of year of each field's own date; the rest are dataset variables.
+PHYSICS_WEATHER = ("IRRAD", "TMIN", "TMAX", "TEMP", "E0", "ES0", "ET0", "RAIN", "DOY")
+
+
+def physics_weather(ds, names: tuple[str, ...] = PHYSICS_WEATHER) -> np.ndarray:
+    """Physics forcing `[T, N, F]` (WOFOST units) from a `CropDataset`; days without weather (outside every
+    season, which `validate` checks) are filled with the field's mean so masked days stay finite."""
+    base = {n: ds.weather_array([n])[..., 0] for n in ds.weather_names}
+    base["TEMP"] = 0.5 * (base["TMIN"] + base["TMAX"])
+    base["DOY"] = ds.day_of_year().astype(np.float64)
+    missing = [n for n in names if n not in base]
+    if missing:
+        raise InputError(f"physics weather {missing} cannot be derived from {list(ds.weather_names)}")
+    out = np.stack([base[n] for n in names], axis=-1)  # [N, T, F]
+    mean = np.nanmean(np.where(np.isfinite(out), out, np.nan), axis=1, keepdims=True)
+    out = np.where(np.isfinite(out), out, np.nan_to_num(mean))
+    return np.ascontiguousarray(out.transpose(1, 0, 2))
+
+
+def physics_attrs(ds) -> dict[str, np.ndarray]:
+    """Per-field physics attributes `[N]`: LAT (deg) and the calendar as day indices on the field's axis."""
+    start = ds.start_index()
+    return {
+        "LAT": ds.attribute_array(["lat"])[:, 0],
+        "CROP_START": start.astype(np.float64),
+        "CROP_END": (start + ds.season_length() - 1).astype(np.float64),
+        "START_EMERGED": np.array([c.crop_start_type == "emergence" for c in ds.calendars], dtype=np.float64),
+        "END_AT_MATURITY": np.array([c.crop_end_type in ("maturity", "earliest") for c in ds.calendars],
+                                    dtype=np.float64),
+    }
+
+
+def load_parameter_set(source: Any, where: str) -> dict[str, Any]:
+    """A crop parameter set: an inline mapping, or a YAML file (a flat PCSE-style mapping, or a PCSE
+    reference test file whose `ModelParameters` are used). Tables are flat `[x1, y1, x2, y2, ...]` lists."""
+    if isinstance(source, Mapping):
+        return dict(source)
+    path = Path(str(source))
+    if not path.is_file():
+        raise ConfigError(f"{where}: crop parameter file not found: {path}")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if isinstance(data, Mapping) and "ModelParameters" in data:
+        data = data["ModelParameters"]
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: {path} does not hold a parameter mapping")
+    return {k: v for k, v in data.items() if isinstance(v, (int, float, list))}
+
+
+def resolve_parameter_sets(spec: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    """`phy.options.crop_params` ({crop: {variety: mapping or file}}) -> inline {crop: {variety: params}}.
+
+    Inline sets are what the checkpoint stores, so a trained model needs no parameter files to run.
+    """
+    if not isinstance(spec, Mapping) or not spec:
+        raise ConfigError("phy.options.crop_params: expected a mapping {crop: {variety: parameters or file}}")
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for crop, varieties in spec.items():
+        if not isinstance(varieties, Mapping) or not varieties:
+            raise ConfigError(f"phy.options.crop_params.{crop}: expected a mapping {{variety: parameters}}")
+        out[str(crop)] = {str(v): load_parameter_set(src, f"phy.options.crop_params.{crop}.{v}")
+                          for v, src in varieties.items()}
+    return out
+
+
+def _pad_table(pairs: np.ndarray, n: int) -> np.ndarray:
+    return np.concatenate([pairs, np.repeat(pairs[-1:], n - len(pairs), axis=0)]) if len(pairs) < n else pairs
+
+
+def base_params(sets: Mapping[str, Mapping[str, Mapping[str, Any]]], calendars, dtype=torch.float64,
+                device="cpu", table_names: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
+    """Per-field base parameters: scalars `[N]`, AFGEN tables `[N, n, 2]` (padded by repeating the last pair),
+    each field's set chosen by its calendar's crop and variety (unknown ones raise InputError naming them)."""
+    chosen = []
+    for i, cal in enumerate(calendars):
+        if cal.crop_name not in sets:
+            raise InputError(f"field {i}: unknown crop {cal.crop_name!r}; known crops: {sorted(sets)}")
+        if cal.variety_name not in sets[cal.crop_name]:
+            raise InputError(f"field {i}: unknown variety {cal.variety_name!r} of crop {cal.crop_name!r}; "
+                             f"known: {sorted(sets[cal.crop_name])}")
+        chosen.append(sets[cal.crop_name][cal.variety_name])
+    names = sorted(set().union(*[set(c) for c in chosen]))
+    out = {}
+    for name in names:
+        have = [c.get(name) for c in chosen]
+        if any(isinstance(v, (str, bool)) for v in have):
+            continue  # not numeric (e.g. a crop name)
+        present = [v for v in have if v is not None]
+        # keys absent from some sets (vernalisation ones, unused where IDSL < 2) become 0 / the table [(0, 0)]
+        fill = [0.0, 0.0] if isinstance(present[0], list) else 0.0
+        have = [fill if v is None else v for v in have]
+        is_table = isinstance(have[0], list) and (table_names is None or name in table_names)
+        if is_table:
+            pairs = [parse_afgen(name, v) for v in have]
+            n = max(len(p) for p in pairs)
+            padded = np.stack([_pad_table(p, n) for p in pairs])
+            out[name] = torch.as_tensor(padded, dtype=dtype, device=device)
+        elif not isinstance(have[0], list):
+            out[name] = torch.as_tensor(np.array(have, dtype=np.float64), dtype=dtype, device=device)
+    return out
+
+
+def sparse_obs_loss(outputs: Mapping[str, torch.Tensor], obs: torch.Tensor, names: tuple[str, ...],
+                    scales: torch.Tensor) -> torch.Tensor:
+    """Mean over observed variables of the mean squared error on observed entries only, each variable
+    divided by its scale (e.g. the observations' std): `outputs[name] [T, B]`, `obs [T, B, V]` (NaN =
+    unobserved), `scales [V]`. Variables without any observation in the batch are skipped."""
+    terms = []
+    for j, name in enumerate(names):
+        o = obs[..., j]
+        mask = torch.isfinite(o)
+        if bool(mask.any()):
+            diff = torch.where(mask, outputs[name] - torch.nan_to_num(o), torch.zeros_like(o))
+            terms.append((diff**2).sum() / mask.sum() / scales[j] ** 2)
+    if not terms:
+        raise InputError(f"no observations of {list(names)} in this batch")
+    return torch.stack(terms).mean()

@@ -1,0 +1,168 @@
+"""`dmg-bmi evaluate` for δWOFOST checkpoints: per-field scores, split summaries, LAI/TWSO plots.
+
+Scores (per field, then per split: `train` fields; `test`: fields of held-out sites, as the checkpoint says):
+- yield: the last TWSO observation of the field (kg ha-1) against the simulated TWSO on that day;
+  summarized as `yield_rrmse` = RMSE(simulated − observed) / mean(observed) over the split's fields. (A mean
+  of per-field relative errors is not used: fields whose crop failed, e.g. maize not maturing at 58 °N, have
+  yields near 0 kg ha-1 and would dominate it.)
+- `lai_rmse` (m2 m-2) over every LAI observation of the split;
+- where the dataset has the twin's truth (`true_factor_<P>` attributes for factor-mode parameters,
+  `true_<P>` for absolute ones): Pearson correlation of the learned values with the truth, per split
+  (splits of 3 fields or more).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dmg_bmi.atomic import write_text
+from dmg_bmi.core.checkpoint import load_checkpoint
+from dmg_bmi.domains.crop.checkpoint import build_crop_model, parameter_sets
+from dmg_bmi.domains.crop.dataset import CropDataset
+from dmg_bmi.domains.crop.train import build_crop_tensors, read_crop_dataset
+from dmg_bmi.errors import CheckpointError
+from dmg_bmi.train.commands._common import checkpoint_path
+
+
+def predict(model, ckpt, ds: CropDataset, batch_size: int = 64):
+    """Outputs `{name: [N, T]}` and learned values `[N, P]` for every field of `ds`."""
+    tensors = build_crop_tensors(ds, ckpt.config, ckpt.normalization, parameter_sets(ckpt))
+    outs, learned = [], []
+    with torch.no_grad():
+        for i0 in range(0, ds.n_fields, batch_size):
+            part = tensors.index(torch.arange(i0, min(i0 + batch_size, ds.n_fields)))
+            values = model.learned_values(part.c_nn)
+            out, _ = model.phy(part.x, model.crop_params(values, part.base), attrs=part.attrs)
+            outs.append({k: v.numpy().T for k, v in out.items()})
+            learned.append(values.numpy())
+    return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}, np.concatenate(learned)
+
+
+def field_scores(ds: CropDataset, outputs, learned, names, is_test) -> list[dict]:
+    """One row per field (see the module docstring)."""
+    lai_obs = ds.observation_array(["LAI"])[..., 0] if "LAI" in ds.obs_names else None
+    twso_obs = ds.observation_array(["TWSO"])[..., 0] if "TWSO" in ds.obs_names else None
+    rows = []
+    for i in range(ds.n_fields):
+        row = {"field": ds.fields[i], "site": ds.sites[i], "crop": ds.calendars[i].crop_name,
+               "split": "test" if is_test[i] else "train"}
+        if twso_obs is not None and np.isfinite(twso_obs[i]).any():
+            day = int(np.flatnonzero(np.isfinite(twso_obs[i]))[-1])
+            row.update(yield_day=day, yield_obs=twso_obs[i, day], yield_sim=outputs["TWSO"][i, day])
+        if lai_obs is not None:
+            m = np.isfinite(lai_obs[i])
+            row["lai_sq_err"] = float(np.sum((outputs["LAI"][i, m] - lai_obs[i, m]) ** 2))
+            row["lai_n"] = int(m.sum())
+        row.update({f"learned_{n}": float(learned[i, k]) for k, n in enumerate(names)})
+        rows.append(row)
+    return rows
+
+
+def summarize(rows: list[dict], ds: CropDataset, learned, learned_params) -> dict[str, dict]:
+    """Per split: n fields, yield RRMSE (%), LAI RMSE, correlations with the twin truth (if present)."""
+    out = {}
+    for split in ("train", "test"):
+        idx = [i for i, r in enumerate(rows) if r["split"] == split]
+        if not idx:
+            continue
+        s: dict = {"fields": len(idx)}
+        y = [(rows[i]["yield_sim"], rows[i]["yield_obs"]) for i in idx if "yield_obs" in rows[i]]
+        if y:
+            sim, obs = np.array(y).T
+            s["yield_rrmse_pct"] = 100 * float(np.sqrt(np.mean((sim - obs) ** 2)) / np.mean(obs))
+            s["yield_mean_obs"] = float(np.mean(obs))
+        n = sum(rows[i].get("lai_n", 0) for i in idx)
+        if n:
+            s["lai_rmse"] = float(np.sqrt(sum(rows[i]["lai_sq_err"] for i in idx) / n))
+        for k, p in enumerate(learned_params):
+            truth = f"true_factor_{p.name}" if p.mode == "factor" else f"true_{p.name}"
+            if truth in ds.attribute_names and len(idx) >= 3:
+                t = ds.attribute_array([truth])[idx, 0]
+                s[f"corr_{p.name}"] = float(np.corrcoef(learned[idx, k], t)[0, 1])
+        out[split] = s
+    return out
+
+
+def write_csv(rows: list[dict], path: Path) -> Path:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buf.getvalue())
+    return path
+
+
+def crop_plots(ds: CropDataset, outputs, fields: list[int], out_dir: Path, is_test=None) -> list[Path]:
+    """One PNG per field: simulated LAI (m2 m-2) and TWSO (kg ha-1) lines with the observations as dots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dates = ds.dates()
+    paths = []
+    for i in fields:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+        active = outputs["ACTIVE"][i] > 0.5
+        last = int(np.flatnonzero(active)[-1]) + 10 if active.any() else ds.n_days
+        for ax, name, units in ((axes[0], "LAI", "m2 m-2"), (axes[1], "TWSO", "kg ha-1")):
+            ax.plot(dates[i, :last], outputs[name][i, :last], color="tab:green", lw=1.5, label="simulated")
+            if name in ds.obs_names:
+                obs = ds.observation_array([name])[i, :last, 0]
+                m = np.isfinite(obs)
+                ax.plot(dates[i, :last][m], obs[m], "o", color="black", ms=4, label="observed")
+            ax.set_ylabel(f"{name} ({units})")
+            ax.legend(loc="upper left")
+            ax.tick_params(axis="x", labelrotation=30)
+        cal = ds.calendars[i]
+        split = "" if is_test is None else (" (held-out site)" if is_test[i] else " (training field)")
+        fig.suptitle(f"field {ds.fields[i]}{split}: {cal.crop_name}, {cal.crop_start_type} "
+                     f"{cal.crop_start_date}")
+        fig.tight_layout()
+        path = out_dir / f"crop_{ds.fields[i]}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """The `evaluate` verb on a crop checkpoint: metrics.csv, summary, PNGs of sample fields."""
+    from dmg_bmi.train.plots import matplotlib_available
+
+    path = checkpoint_path(args)
+    ckpt = load_checkpoint(path)
+    training = ckpt.training or {}
+    data_path = args.data or (training.get("experiment") or {}).get("data", {}).get("path")
+    if data_path is None:
+        raise CheckpointError(f"{path}: holds no training config; pass --data")
+    ds = read_crop_dataset(data_path, "--data" if args.data else f"data.path of {path}")
+    model = build_crop_model(ckpt, dtype=torch.float64)
+    outputs, learned = predict(model, ckpt, ds, args.batch_size)
+    test = set(training.get("test_fields") or [])
+    is_test = np.array([f in test for f in ds.fields])
+    rows = field_scores(ds, outputs, learned, model.learned_names, is_test)
+    summary = summarize(rows, ds, learned, model.learned)
+    out = Path(args.out) if args.out else path.resolve().parent / "evaluate_crop"
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = write_csv(rows, out / "metrics.csv")
+    print(f"evaluation of {ds.n_fields} fields ({int(is_test.sum())} of held-out sites)")
+    for split, s in summary.items():
+        print(f"  {split:5s} " + "  ".join(f"{k} {v:.3g}" for k, v in s.items()))
+    print(f"metrics: {csv_path}")
+    if not args.no_plots:
+        if matplotlib_available():
+            sample = [*np.flatnonzero(is_test)[:3], *np.flatnonzero(~is_test)[:3]]  # held-out first
+            paths = crop_plots(ds, outputs, sample, out / "plots", is_test)
+            print(f"plots: {paths[0].parent} ({len(paths)} PNGs of LAI and TWSO)")
+        else:
+            print("plots skipped: install the plot extra (pip install 'dmg_bmi[plot]')")
+    return 0

@@ -1,0 +1,209 @@
+"""CropHandler: run a trained δWOFOST checkpoint one day at a time for one field (the BMI's crop engine).
+
+- `load` reads one crop checkpoint (cached per process by path, mtime and size; no ensembles) on the CPU.
+- `bind(attrs, calendar, n_days)` fixes the field: its attributes (the network's and `lat`/`elev`), its crop
+  calendar (day indices counted from the run's first day) and the number of run days (leaf-class slots).
+  The network runs once here: the crop parameters are static per field, so they are also prepared for
+  the physics once (`Wofost72PP.step_params`) and reused every day.
+- `advance(state, weather)` is one WOFOST day (`Wofost72PP.step`, B's physics) on one day of weather
+  (`weather.WEATHER_NAMES` in PCSE units plus `DOY`); outputs are floats in PCSE units
+  (`OUTPUTS`). State is WOFOST's own state dict; `state_to_arrays` / `state_from_arrays` serialize it. The
+  leaf-class arrays hold one slot per run day; a state restored into a run with more (or fewer) days keeps
+  its written slots and gets empty ones (exact: slots past the state's day are never read).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dmg_bmi.core.checkpoint import load_checkpoint, require_file
+from dmg_bmi.domains.crop.checkpoint import (
+    PHY_ATTRIBUTES,
+    build_crop_model,
+    is_crop,
+    parameter_sets,
+    weather_options,
+)
+from dmg_bmi.domains.crop.dataset import CropCalendar
+from dmg_bmi.domains.crop.delta import PHYSICS_WEATHER, base_params
+from dmg_bmi.domains.crop.weather import AORC_INPUTS
+from dmg_bmi.domains.crop.wofost72 import leaves
+from dmg_bmi.domains.crop.wofost72.physics import Wofost72PP
+from dmg_bmi.errors import CheckpointError, ConfigError, InputError, StateError
+from dmg_bmi.handler import check_attributes
+from dmg_bmi.ngen.payload import array, check_keys, check_range
+from dmg_bmi.variables import INPUT_NAMES
+
+OUTPUTS = ("DVS", "LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "RD", "TRA")
+_SLOTS = frozenset(leaves.new_buffers(1, 0, torch.float64, "cpu"))  # leaf-class arrays: one slot per run day
+_UNWRITTEN = float(np.finfo(np.float64).max)  # what an unwritten leaf-class slot holds (`leaves.new_buffers`)
+# The largest magnitude of a restored crop state number. The largest are dry-matter pools and totals in
+# kg ha-1 (a potato season: GASST ~3e4, WSO ~1.3e4; the most productive crops stay below ~1e5 kg ha-1 of dry
+# matter), the rest are far smaller (TSUM < 1e4 degC d, LAI < 20, root depth < 1e3 cm). 1e6 is ten times any
+# crop on Earth: a larger value is a damaged or forged state, not physics.
+CROP_STATE_MAX = 1e6
+_CACHE: dict[tuple, tuple] = {}
+
+
+def is_crop_checkpoint(path: str | Path) -> bool:
+    """True when `path` holds a δWOFOST checkpoint (read once per process, cached)."""
+    return _load(path) is not None
+
+
+def _load(path: str | Path):
+    """(checkpoint, model in float64, sha256) of a crop checkpoint, None for any other (cached by path,
+    mtime and size; other checkpoints are not kept: the hydrology handler has its own cache)."""
+    path = Path(path).resolve()
+    require_file(path)
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _CACHE:
+        ckpt = load_checkpoint(path)
+        if not is_crop(ckpt):
+            _CACHE[key] = None
+        else:
+            model = build_crop_model(ckpt, dtype=torch.float64).requires_grad_(False)
+            _CACHE[key] = (ckpt, model, hashlib.sha256(path.read_bytes()).hexdigest())
+    return _CACHE[key]
+
+
+def season_days(calendar: CropCalendar, run_start: dt.date) -> tuple[int, int]:
+    """(start, end) day indices of the season counted from `run_start` (day 0)."""
+    start = (calendar.crop_start_date - run_start).days
+    return start, start + calendar.season_length - 1
+
+
+class CropHandler:
+    """Step one field's δWOFOST (see the module docstring)."""
+
+    kind = "crop"
+
+    def __init__(self, path: str | Path):
+        loaded = _load(path)
+        if loaded is None:
+            raise CheckpointError(f"{path}: not a δWOFOST checkpoint")
+        self.ckpt, self.model, self.fingerprint = loaded
+        self.sets = parameter_sets(self.ckpt)
+        self.weather_options = weather_options(self.ckpt)
+        names = list(self.ckpt.nn_attributes)
+        self.attribute_names: tuple[str, ...] = tuple(names + [n for n in PHY_ATTRIBUTES if n not in names])
+        # the BMI inputs WOFOST's daily weather is made from (CSDMS names, dmg_bmi.variables order)
+        self.input_names: tuple[str, ...] = tuple(n for n in INPUT_NAMES if n in AORC_INPUTS)
+        # for BMI get_component_name
+        self.description = (f"dmg_bmi DeltaModel: NN-parameterized crop model ({self.ckpt.config.nn.name} -> "
+                            f"{self.ckpt.config.phy.name}, WOFOST 7.2 potential production)")
+        self.phy: Wofost72PP | None = None
+
+    @classmethod
+    def load(cls, checkpoints, weights=None, device: str = "cpu", backend: str = "auto") -> CropHandler:
+        """One crop checkpoint on the CPU (torch); ensembles, CUDA and the numpy backend are refused."""
+        paths = [checkpoints] if isinstance(checkpoints, (str, Path)) else list(checkpoints)
+        if len(paths) != 1:
+            raise ConfigError(f"members: a δWOFOST checkpoint runs alone, got {len(paths)} members")
+        if device not in ("cpu", "auto"):
+            raise ConfigError(f"device: δWOFOST runs on the CPU, got {device!r}")
+        if backend not in ("auto", "torch"):
+            raise ConfigError(f"backend: δWOFOST runs on torch ('auto' or 'torch'), got {backend!r}")
+        return cls(paths[0])
+
+    def check_calendar(self, calendar: CropCalendar) -> None:
+        """Unknown crop or variety raises ConfigError naming it and the checkpoint's known ones."""
+        if calendar.crop_name not in self.sets:
+            raise ConfigError(f"crop_calendar.crop_name: unknown crop {calendar.crop_name!r}; the checkpoint "
+                              f"knows {sorted(self.sets)}")
+        known = self.sets[calendar.crop_name]
+        if calendar.variety_name not in known:
+            raise ConfigError(f"crop_calendar.variety_name: unknown variety {calendar.variety_name!r} of "
+                              f"crop {calendar.crop_name!r}; the checkpoint knows {sorted(known)}")
+
+    def bind(self, attrs: dict[str, float], calendar: CropCalendar, run_start: dt.date, n_days: int) -> None:
+        """Fix the field's attributes, calendar and run length; the network predicts its parameters."""
+        check_attributes(attrs, self.attribute_names)
+        self.check_calendar(calendar)
+        start, end = season_days(calendar, run_start)
+        names = list(self.ckpt.nn_attributes)
+        c = np.array([[attrs[n] for n in names]], dtype=np.float64)
+        c_nn = torch.as_tensor(self.ckpt.normalization.transform(c, names), dtype=torch.float64)
+        with torch.no_grad():
+            base = base_params(self.sets, [calendar])
+            params = self.model.crop_params(self.model.learned_values(c_nn), base)
+        self.params = params
+        values = {"LAT": attrs["lat"], "CROP_START": start, "CROP_END": end,
+                  "START_EMERGED": calendar.crop_start_type == "emergence",
+                  "END_AT_MATURITY": calendar.crop_end_type in ("maturity", "earliest")}
+        self.attrs_phy = {k: torch.tensor([float(v)], dtype=torch.float64) for k, v in values.items()}
+        self.attrs = dict(attrs)
+        self.n_days = n_days
+        self.phy = Wofost72PP(base_params=params, surrogate=self.model.phy.surrogate, n_days=n_days,
+                              check=False)
+        with torch.no_grad():
+            self.prepared = self.phy.step_params({}, self.attrs_phy)
+
+    def learned(self) -> dict[str, float]:
+        """The bound field's learned parameter values (physical units, after factors are applied)."""
+        self._check_bound()
+        return {p.name: float(self.params[p.name][0]) for p in self.model.learned}
+
+    def initial_state(self) -> dict:
+        self._check_bound()
+        return self.phy.initial_state(1, torch.float64)
+
+    def advance(self, state: dict, weather: dict[str, float]) -> tuple[dict, dict[str, float]]:
+        """One day: `weather` {IRRAD, TMIN, TMAX, E0, ES0, ET0, RAIN, DOY} -> (state, outputs)."""
+        self._check_bound()
+        row = dict(weather)
+        row["TEMP"] = 0.5 * (np.float64(row["TMIN"]) + np.float64(row["TMAX"]))  # as physics_weather
+        x = torch.tensor([[float(row[n]) for n in PHYSICS_WEATHER]], dtype=torch.float64)
+        with torch.no_grad():
+            state, out = self.phy.step(state, x, self.prepared, self.attrs_phy)
+        return state, {k: float(out[k][0]) for k in OUTPUTS}
+
+    def state_to_arrays(self, state: dict) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy().copy() for k, v in state.items()}
+
+    def state_from_arrays(self, arrays: dict[str, np.ndarray], prefix: str = "") -> dict:
+        """Inverse of `state_to_arrays` (the keys under `prefix`), typed like `initial_state()`; other keys,
+        kinds (bool, integer, float) or shapes, non-finite numbers and numbers beyond +-`CROP_STATE_MAX`
+        (unwritten leaf-class slots aside) raise StateError naming the array (and index and value).
+
+        The leaf-class arrays may have another slot count (a state saved by a run of another length): the
+        slots before the state's day are kept, the others are empty (a written slot that does not fit
+        raises)."""
+        ref = self.initial_state()
+        check_keys(ref, arrays, prefix, what="crop state arrays")
+        out = {}
+        for k, v in ref.items():
+            kind = "b" if v.dtype == torch.bool else "f" if v.is_floating_point() else "i"
+            raw = array(arrays, prefix + k, kind=kind)
+            if kind == "f":
+                numbers = np.where(raw == _UNWRITTEN, 0.0, raw) if k in _SLOTS else raw
+                check_range(prefix + k, numbers, -CROP_STATE_MAX, CROP_STATE_MAX,
+                            " (a crop state number is at most 1e6 in magnitude: ten times any crop's dry "
+                            "matter in kg ha-1)")
+            value = torch.as_tensor(raw).to(v.dtype)
+            if k in _SLOTS and value.ndim == 2 and value.shape[0] == v.shape[0]:
+                value = self._fit_slots(prefix + k, value, v)
+            if tuple(v.shape) != tuple(value.shape):
+                raise StateError(f"crop state array {prefix + k!r} has shape "
+                                 f"{tuple(arrays[prefix + k].shape)}, expected {tuple(v.shape)}")
+            out[k] = value.clone()
+        return out
+
+    def _fit_slots(self, key: str, value: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:
+        """Leaf-class array `value` `[B, L']` fitted to this run's `[B, L]` (`empty`: unwritten slots)."""
+        width = empty.shape[1]
+        if value.shape[1] <= width:
+            return torch.cat([value, empty[:, value.shape[1]:]], dim=1)
+        if not torch.equal(value[:, width:], empty[:, :1].expand(-1, value.shape[1] - width)):
+            raise StateError(f"crop state array {key!r} has {value.shape[1]} leaf-class slots written past "
+                             f"this run's {width} days (start_time..end_time + 1 day from the state's day 0)")
+        return value[:, :width]
+
+    def _check_bound(self) -> None:
+        if self.phy is None:
+            raise InputError("CropHandler: call bind(...) before stepping")

@@ -1,0 +1,306 @@
+"""WOFOST 7.2 potential production as one batched daily step, a sequence runner and a PhysicsModel.
+
+Daily order (PCSE Wofost72_PP engine): on day t, (1) integrate yesterday's rates (phenology, then, unless
+the crop was still emerging, partitioning at the new DVS, roots, storage organs, stems, leaves, totals),
+(2) start the crop on its start day, (3) finish checks (harvest / max_duration / maturity), (4) today's
+rates, (5) the output row: states after integration plus today's rates (TRA). Fields before their start
+or after their finish are masked (ACTIVE = 0; states hold). No Python branch depends on data values.
+
+Units: PCSE's. Weights kg ha-1, LAI ha ha-1, RD cm, TRA/EVS cm d-1, temperatures °C, IRRAD J m-2 d-1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import torch
+
+from dmg_bmi.domains.crop.wofost72 import afgen, leaves, phenology
+from dmg_bmi.domains.crop.wofost72.assimilation import gross_assimilation, push_tmin
+from dmg_bmi.domains.crop.wofost72.astro import daily_drivers
+from dmg_bmi.domains.crop.wofost72.calendar import Calendar
+from dmg_bmi.domains.crop.wofost72.evapotranspiration import evapotranspiration
+from dmg_bmi.domains.crop.wofost72.organs import root_rates, stem_rates, storage_rates
+from dmg_bmi.domains.crop.wofost72.params import IDX, prepare
+from dmg_bmi.domains.crop.wofost72.partitioning import check_partitioning, conversion_factor
+from dmg_bmi.domains.crop.wofost72.respiration import maintenance_respiration
+from dmg_bmi.domains.crop.wofost72.waterbalance import soil_evaporation
+from dmg_bmi.errors import InputError
+
+WEATHER_NAMES = ("IRRAD", "TMIN", "TMAX", "TEMP", "E0", "ES0", "ET0", "RAIN", "DOY")
+WEATHER_UNITS = ("J m-2 d-1", "degC", "degC", "degC", "cm d-1", "cm d-1", "cm d-1", "cm d-1", "d")
+OUTPUT_NAMES = ("DVS", "LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "TRA", "RD", "SM", "EVS", "ACTIVE")
+RATES = (
+    "R_DVR", "R_DTSUM", "R_DTSUME", "R_VERNR", "R_GWRT", "R_DRRT", "R_RR", "R_GRST", "R_DRST", "R_GRSO",
+    "R_GRLV", "R_SLAT", "R_DRLV", "R_FYSAGE", "R_GLAIEX", "R_GASS", "R_MRES", "R_TRA", "R_EVS",
+)  # fmt: skip
+FLOAT_STATES = (
+    "STAGE", "DVS", "TSUM", "TSUME", "VERN", "FR", "FL", "FS", "FO", "WRT", "DWRT", "RD", "RDM", "WST",
+    "DWST", "SAI", "WSO", "PAI", "WTOT", "ATOT", "DEAD", "CLK", "LASUM", "LAIEXP", "LAIMAX", "LAI",
+    "GASST", "MREST", "CTRAT", "CEVST", "EVST", "RAINOLD", "TMINN",
+) + RATES  # fmt: skip
+# States a crop start resets to `_crop_init` values (others start from 0).
+_INIT_KEYS = (
+    "STAGE", "DVS", "FR", "FL", "FS", "FO", "WRT", "WST", "WSO", "SAI", "PAI", "WTOT", "ATOT",
+    "LASUM", "LAIEXP", "LAIMAX", "LAI", "RD", "RDM",
+)  # fmt: skip
+
+
+def weather_dict(forcing: torch.Tensor) -> dict[str, torch.Tensor]:
+    """`[..., B, F]` in WEATHER_NAMES order -> {name: `[..., B]`}."""
+    if forcing.shape[-1] != len(WEATHER_NAMES):
+        raise InputError(
+            f"forcing has {forcing.shape[-1]} channels; expected {len(WEATHER_NAMES)}: {WEATHER_NAMES}"
+        )
+    return {n: forcing[..., i] for i, n in enumerate(WEATHER_NAMES)}
+
+
+def prepare_drivers(weather: dict[str, torch.Tensor], lat: torch.Tensor, p: dict) -> dict[str, torch.Tensor]:
+    """Weather `[..., B]` -> step drivers, including the parameter tables looked up at TEMP and DTEMP."""
+    missing = [n for n in WEATHER_NAMES if n not in weather]
+    if missing:
+        raise InputError(f"missing weather variable(s): {', '.join(missing)}")
+    d = daily_drivers(weather, lat)
+    tt = afgen.evaluate(p["temp_tables"], d["TEMP"])
+    dt = afgen.evaluate(p["dtemp_tables"], d["DTEMP"])
+    d["DTSM"], d["VERNR_TB"], d["EFF"], d["TMPF"] = tt[..., 0], tt[..., 1], dt[..., 0], dt[..., 1]
+    return d
+
+
+def _crop_init(p: dict, cal: Calendar) -> dict[str, torch.Tensor]:
+    """PCSE's initial crop states (sowing: DVS −0.1, emerging; emergence: DVS = DVSI, vegetative)."""
+    dvs0 = torch.where(cal.emerged, p["DVSI"], torch.full_like(p["DVSI"], -0.1))
+    tv = afgen.evaluate_merged(p["dvs_tables"], dvs0)
+    fr, fl, fs, fo = (tv[:, IDX[k]] for k in ("FRTB", "FLTB", "FSTB", "FOTB"))
+    tdwi = p["TDWI"]
+    wlv, wst, wso = tdwi * (1 - fr) * fl, tdwi * (1 - fr) * fs, tdwi * (1 - fr) * fo
+    sai, pai, sla0 = wst * tv[:, IDX["SSATB"]], wso * p["SPA"], tv[:, IDX["SLATB"]]
+    lasum = wlv * sla0
+    init = {
+        "STAGE": cal.emerged.to(dvs0.dtype), "DVS": dvs0, "FR": fr, "FL": fl, "FS": fs, "FO": fo,
+        "WRT": tdwi * fr, "WST": wst, "WSO": wso, "SAI": sai, "PAI": pai, "WTOT": wlv, "ATOT": lasum,
+        "LASUM": lasum, "LAIEXP": lasum, "LAIMAX": lasum, "LAI": lasum + sai + pai, "RD": p["RDI"],
+        "RDM": torch.maximum(p["RDI"], torch.minimum(p["RDMCR"], p["RDMSOL"])), "SLA0": sla0,
+    }  # fmt: skip
+    init["STACK"] = torch.stack([init[k] for k in _INIT_KEYS])
+    return init
+
+
+def initial_state(batch: int, n_days: int, dtype=torch.float64, device="cpu") -> dict[str, torch.Tensor]:
+    """Empty fields (no crop yet); `n_days` bounds the leaf-class slots (one per day of the run)."""
+    z = torch.zeros(batch, dtype=dtype, device=device)
+    s = {k: z.clone() for k in FLOAT_STATES}
+    s["DSLR"] = torch.ones(batch, dtype=dtype, device=device)
+    for k in ("ISVERN", "FORCE", "ALIVE", "FINISHED"):
+        s[k] = torch.zeros(batch, dtype=torch.bool, device=device)
+    for k in ("DOE", "DOA", "DOM", "DOF"):
+        s[k] = torch.full((batch,), -1, dtype=torch.long, device=device)
+    s["DAY"] = torch.zeros(batch, dtype=torch.long, device=device)
+    s["TMINBUF"] = torch.zeros(batch, 7, dtype=dtype, device=device)
+    s.update(leaves.new_buffers(batch, n_days, dtype, device))
+    s["TOKEN"] = torch.zeros((), dtype=dtype, device=device)
+    return s
+
+
+def day_step(
+    s: dict,
+    d: dict,
+    p: dict,
+    cal: Calendar,
+    t: int,
+    init: dict,
+    surrogate: bool = True,
+    span_width: float = 0.05,
+):
+    """One day for all fields: `(state, drivers_t, prepared params, calendar, day index, crop init)`.
+
+    `surrogate`: straight-through gradients at discontinuities (README.md); `span_width`: look-ahead of the
+    SPAN surrogate as a fraction of SPAN (`leaves.age_death`)."""
+    zero = torch.zeros_like(s["DVS"])
+    integ = s["ALIVE"]
+    start = cal.start == t
+    org = integ & (s["STAGE"] > 0)  # organs integrate unless the crop was still emerging
+
+    def r(k):  # yesterday's rates are stored zero unless the crop grew on and did not finish
+        return s[k]
+
+    # (1) integrate yesterday's rates
+    ph = phenology.integrate(p, s, integ)
+    n = dict(s)
+    n.update({k: ph[k] for k in ("VERN", "ISVERN", "TSUM", "TSUME", "DVS", "STAGE")})
+    n["WRT"] = s["WRT"] + r("R_GWRT")
+    n["DWRT"] = s["DWRT"] + r("R_DRRT")
+    n["RD"] = s["RD"] + r("R_RR")
+    n["WSO"] = s["WSO"] + r("R_GRSO")
+    n["WST"] = s["WST"] + r("R_GRST") - r("R_DRST")
+    n["DWST"] = s["DWST"] + r("R_DRST")
+    n["DEAD"] = s["DEAD"] + r("R_DRLV")
+    n["CLK"] = s["CLK"] + r("R_FYSAGE")
+    n["WTOT"] = s["WTOT"] + r("R_GRLV")
+    n["ATOT"] = s["ATOT"] + r("R_GRLV") * r("R_SLAT")
+    n["LAIEXP"] = s["LAIEXP"] + r("R_GLAIEX")
+    for tot, rate in (("GASST", "R_GASS"), ("MREST", "R_MRES"), ("CTRAT", "R_TRA")):
+        n[tot] = s[tot] + r(rate)
+    n["CEVST"] = s["CEVST"] + torch.where(org, s["R_EVS"], zero)
+    n["EVST"] = s["EVST"] + torch.where(cal.start < t, s["R_EVS"], zero)
+    was = s["STAGE"]
+    n["DOE"] = torch.where((ph["TRANS"] & (was == 0)) | (start & cal.emerged), t, s["DOE"])
+    n["DOA"] = torch.where(ph["TRANS"] & (was == 1), t, s["DOA"])
+    n["DOM"] = torch.where(ph["TRANS"] & (was == 2), t, s["DOM"])
+    fin_mat = ph["TRANS"] & (was == 2) & cal.at_maturity
+
+    # (2) crop start
+    started = torch.where(start, init["STACK"], torch.stack([n[k] for k in _INIT_KEYS]))  # one op, not 19
+    n.update(zip(_INIT_KEYS, started.unbind(0), strict=True))
+    alive = integ | start
+    # (3) finish: harvest date / max_duration, or maturity
+    finish = alive & ((cal.end <= t) | fin_mat)
+
+    # phenology rates first: the transition surrogate needs the new stage's DVR
+    pr = phenology.rates(
+        p, n["STAGE"], n["DVS"], n["VERN"], n["ISVERN"], s["FORCE"], alive, d["DAYLP"], d["TEMP"], d["DTSM"],
+        d["VERNR_TB"],
+    )  # fmt: skip
+    tau = zero
+    if surrogate:
+        n["DVS"] = phenology.transition_surrogate(
+            n["DVS"], ph["TRANS"], ph["OVERSHOOT"], s["R_DVR"], pr["DVR"]
+        )
+        # Maturity end: the crop would have stopped tau = overshoot/DVR days earlier (0 in value).
+        ok = fin_mat & (s["R_DVR"] > 0)
+        tau = torch.where(
+            ok, (ph["OVERSHOOT"] - ph["OVERSHOOT"].detach()) / torch.where(ok, s["R_DVR"], 1.0), 0.0
+        )
+        for k, inc in (("WRT", r("R_GWRT")), ("DWRT", r("R_DRRT")), ("RD", r("R_RR")), ("WSO", r("R_GRSO")),
+                       ("WST", r("R_GRST") - r("R_DRST")), ("DWST", r("R_DRST")), ("WTOT", r("R_GRLV")),
+                       ("DEAD", r("R_DRLV"))):  # fmt: skip
+            n[k] = n[k] - tau * inc.detach()
+
+    if surrogate:  # DVS-table gradients: secant over one day's development (see afgen.evaluate_secant)
+        tv = afgen.evaluate_secant(p["dvs_tables"], n["DVS"], torch.clamp(pr["DVR"], min=1e-4))
+    else:
+        tv = afgen.evaluate_merged(p["dvs_tables"], n["DVS"])
+    for k, tb in (("FR", "FRTB"), ("FL", "FLTB"), ("FS", "FSTB"), ("FO", "FOTB")):
+        n[k] = torch.where(org, tv[:, IDX[tb]], n[k])
+    n["SAI"] = torch.where(org, n["WST"] * tv[:, IDX["SSATB"]], n["SAI"])
+    n["PAI"] = torch.where(org, n["WSO"] * p["SPA"], n["PAI"])
+
+    # leaf classes: write today's slot (new class, crop start's first class, or an empty class)
+    sla = torch.where(org, s["R_SLAT"], torch.where(start, init["SLA0"], zero))
+    token, g, q = leaves.update_classes(
+        s, t, r("R_FYSAGE"), n["WTOT"], n["ATOT"], sla, n["CLK"], n["DEAD"], p["SPAN"]
+    )
+    lasum = leaves.leaf_area_sum(g, n["ATOT"], n["DEAD"])
+    lasum = lasum - tau * (lasum - s["LASUM"]).detach()
+    n["LASUM"] = torch.where(org, lasum, n["LASUM"])
+    n["LAI"] = torch.where(org, n["LASUM"] + n["SAI"] + n["PAI"], n["LAI"])
+    n["LAIMAX"] = torch.where(org, torch.maximum(s["LAIMAX"], n["LAI"]), n["LAIMAX"])
+    wlv = torch.clamp(n["WTOT"] - n["DEAD"], min=0.0)
+
+    # (4) today's rates (ZEROFY: zero unless the crop exists and has emerged)
+    grow = alive & (n["STAGE"] > 0)
+    n["TMINBUF"], n["TMINN"], tminra = push_tmin(s["TMINBUF"], s["TMINN"], d["TMIN"], grow)
+    tmnf = afgen.evaluate(p["tmin_tables"], tminra)[:, 0]
+    kdif = tv[:, IDX["KDIFTB"]]
+    lai = n["LAI"]
+    pgass = gross_assimilation(d, tv[:, IDX["AMAXTB"]] * d["TMPF"], d["EFF"], lai, kdif, tmnf)
+    et = evapotranspiration(p, d, kdif, lai, p["SMFCF"])
+    gass = pgass * et["RFTRA"]
+    pmres = maintenance_respiration(p, n["WRT"], wlv, n["WST"], n["WSO"], tv[:, IDX["RFSETB"]], d["TEMP"])
+    mres = torch.minimum(gass, pmres)
+    fr, fl, fs, fo = n["FR"], n["FL"], n["FS"], n["FO"]
+    dmi = conversion_factor(p, fr, fl, fs, fo) * (gass - mres)
+    admi = (1.0 - fr) * dmi
+    gwrt, drrt, rr = root_rates(p, fr, dmi, n["WRT"], tv[:, IDX["RDRRTB"]], n["RD"], n["RDM"])
+    grst, drst = stem_rates(admi, fs, n["WST"], tv[:, IDX["RDRSTB"]])
+    grso = storage_rates(admi, fo)
+    lr = leaves.rates(p, admi * fl, wlv, lai, kdif, et["RFTRA"], d["TEMP"], n["LAIEXP"], tv[:, IDX["SLATB"]],
+                      (g, q, n["DEAD"], n["CLK"]), surrogate, span_width)  # fmt: skip
+    rates = {
+        "R_GWRT": gwrt, "R_DRRT": drrt, "R_RR": rr, "R_GRST": grst, "R_DRST": drst, "R_GRSO": grso,
+        "R_GASS": gass, "R_MRES": mres, "R_TRA": et["TRA"], **lr,
+    }  # fmt: skip
+    keep = grow & ~finish  # rates a later day will integrate
+    n.update(zip(rates, torch.where(keep, torch.stack(list(rates.values())), 0.0).unbind(0), strict=True))
+    n["R_DVR"], n["R_DTSUM"], n["R_DTSUME"], n["R_VERNR"] = pr["DVR"], pr["DTSUM"], pr["DTSUME"], pr["VERNR"]
+    n["FORCE"] = pr["FORCE"]
+
+    # soil evaporation bookkeeping (potential production: SM = SMFCF)
+    soil = cal.start <= t
+    evs, dslr, rain_old = soil_evaporation(
+        torch.where(grow, et["EVSMX"], d["ES0"]), d["RAIN"], s["DSLR"], s["RAINOLD"]
+    )
+    n["R_EVS"] = torch.where(soil, evs, zero)
+    n["DSLR"] = torch.where(soil, dslr, s["DSLR"])
+    n["RAINOLD"] = torch.where(soil, rain_old, s["RAINOLD"])
+
+    n["DOF"] = torch.where(finish, t, s["DOF"])
+    n["ALIVE"] = alive & ~finish
+    n["FINISHED"] = s["FINISHED"] | finish
+    n["DAY"] = s["DAY"] + 1
+    n["TOKEN"] = token
+    twlv = wlv + n["DEAD"]
+    twst = n["WST"] + n["DWST"]
+    out = {
+        "DVS": n["DVS"], "LAI": n["LAI"], "TAGP": twlv + twst + n["WSO"], "TWSO": n["WSO"], "TWLV": twlv,
+        "TWST": twst, "TWRT": n["WRT"] + n["DWRT"], "TRA": torch.where(grow, et["TRA"], zero), "RD": n["RD"],
+        "SM": torch.where(soil, p["SMFCF"], zero), "EVS": n["R_EVS"], "ACTIVE": alive.to(zero.dtype),
+    }  # fmt: skip
+    return n, out
+
+
+def run(
+    params: dict[str, torch.Tensor],
+    weather: dict[str, torch.Tensor] | torch.Tensor,
+    calendar: Calendar,
+    lat: torch.Tensor,
+    surrogate: bool = True,
+    check: bool = True,
+    span_width: float = 0.05,
+    field_names=None,
+    day0=None,
+    state: dict | None = None,
+) -> tuple[dict[str, torch.Tensor], dict]:
+    """Simulate every field over the `T` days of `weather` (dict `[T, B]` or `[T, B, F]` tensor).
+
+    Returns `(outputs {name: [T, B]}, final state)`. `check` validates the partitioning tables once
+    (InputError naming field and DVS) and, afterwards, that no maturity-ended crop ran out of weather
+    (`day0`, the date of day index 0 per field, turns day indices into dates in that message).
+    """
+    w = weather_dict(weather) if isinstance(weather, torch.Tensor) else weather
+    p = prepare(params)
+    n_days, batch = w["IRRAD"].shape
+    calendar.validate(n_days if state is None else n_days + int(state["DAY"][0]))
+    if check:
+        dvs_lo = torch.where(calendar.emerged, p["DVSI"], torch.full_like(p["DVSI"], -0.1))
+        check_partitioning(p["part_tables"], dvs_lo, p["DVSEND"], field_names)
+    drv = prepare_drivers(w, lat, p)
+    init = _crop_init(p, calendar)
+    s = initial_state(batch, n_days, p["TSUM1"].dtype, p["TSUM1"].device) if state is None else state
+    t0 = int(s["DAY"][0])  # a hot start continues the day count (calendar and slots are absolute)
+    rows = []
+    for i in range(n_days):
+        s, out = day_step(
+            s, {k: v[i] for k, v in drv.items()}, p, calendar, t0 + i, init, surrogate, span_width
+        )
+        rows.append(out)
+    n_days += t0
+    outputs = {k: torch.stack([o[k] for o in rows]) for k in OUTPUT_NAMES}
+    if check:
+        _check_finished(s, calendar, n_days, field_names, day0)
+    return outputs, s
+
+
+def _check_finished(s, calendar: Calendar, n_days: int, field_names, day0) -> None:
+    """A crop still alive on the last weather day with its end date beyond it ran out of weather."""
+    unfinished = s["ALIVE"] & (calendar.end >= n_days)
+    if bool(unfinished.any()):
+        b = int(torch.nonzero(unfinished)[0])
+        name = field_names[b] if field_names is not None else b
+        start, last = int(calendar.start[b]), n_days - 1
+        if day0 is not None:
+            start, last = day0[b] + dt.timedelta(days=start), day0[b] + dt.timedelta(days=last)
+        raise InputError(
+            f"weather of field {name!r} (index {b}) ends on {last} but the crop (started {start}) had not "
+            f"finished (DVS={float(s['DVS'][b]):.3f}); supply weather up to maturity or the end date"
+        )

@@ -1,0 +1,114 @@
+"""`wofost72_pp` as a registered `PhysicsModel` (forcing `[T, B, F]`, per-field params and attributes).
+
+- forcing channels `WEATHER_NAMES` in PCSE units (IRRAD J m-2 d-1, TMIN/TMAX/TEMP °C, E0/ES0/ET0/RAIN
+  cm d-1) plus DOY (day of year of each row);
+- attributes `[B]`: LAT (deg) and the calendar as day indices on the forcing's time axis: CROP_START,
+  CROP_END (harvest date or start + max_duration), START_EMERGED (1: emergence start, 0: sowing),
+  END_AT_MATURITY (1: end type maturity/earliest);
+- params: name -> `[B]` (scalars, `<TABLE>_SCALE`) or `[B, N, 2]` (tables); `base_params` given at
+  construction are merged under them, so a network need only supply the learnable ones (`param_specs`);
+- built from a `PhyConfig` like every physics (`get_physics("wofost72_pp")(cfg)`): `cfg.options` may set
+  `surrogate` (bool), `n_days` (leaf-class slots for `step`), `check` (bool) and `params_file` (a PCSE
+  parameter YAML, flat or a test file's ModelParameters: the crop's fixed base parameters, one field
+  broadcast to the batch); `cfg.warmup` drops output days.
+nmul does not apply: every parameter is per field (`ParamSpec.per_member = False`).
+The state's leaf-class arrays are updated in place (append-only), so keep the returned state, not the old one.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from dmg_bmi.core.config import PhyConfig
+from dmg_bmi.core.physics import ParamSpec, PhysicsModel
+from dmg_bmi.core.registry import register_physics
+from dmg_bmi.domains.crop.wofost72 import model
+from dmg_bmi.domains.crop.wofost72.calendar import Calendar
+from dmg_bmi.domains.crop.wofost72.params import load_params_file, param_specs, prepare
+from dmg_bmi.errors import ConfigError, InputError
+
+ATTRIBUTE_NAMES = ("LAT", "CROP_START", "CROP_END", "START_EMERGED", "END_AT_MATURITY")
+_OPTIONS = {"surrogate": bool, "n_days": int, "check": bool, "params_file": str}  # phy.options
+
+
+@register_physics("wofost72_pp")
+class Wofost72PP(PhysicsModel):
+    """Differentiable, batched WOFOST 7.2 potential production (exact PCSE forward pass by default)."""
+
+    forcing_names = model.WEATHER_NAMES
+    forcing_units = model.WEATHER_UNITS
+    attribute_names = ATTRIBUTE_NAMES
+    output_names = model.OUTPUT_NAMES
+
+    def __init__(
+        self,
+        cfg: PhyConfig | None = None,
+        base_params: dict[str, torch.Tensor] | None = None,
+        surrogate: bool | None = None,
+        n_days: int | None = None,
+        check: bool | None = None,
+    ):
+        super().__init__()
+        self.cfg = cfg
+        options = dict(cfg.options) if cfg is not None else {}
+        for key, value in options.items():
+            if key not in _OPTIONS:
+                raise ConfigError(
+                    f"phy.options.{key}: unknown option for wofost72_pp; valid: {sorted(_OPTIONS)}"
+                )
+            if not isinstance(value, _OPTIONS[key]):
+                raise ConfigError(f"phy.options.{key}: expected {_OPTIONS[key].__name__}, got {value!r}")
+        self.surrogate = options.get("surrogate", True) if surrogate is None else surrogate
+        self.n_days = options.get("n_days", 400) if n_days is None else n_days
+        self.check = options.get("check", True) if check is None else check
+        self.warmup = cfg.warmup if cfg is not None else 0
+        if base_params is None and "params_file" in options:
+            base_params = load_params_file(options["params_file"])
+        self.base_params = dict(base_params or {})
+        self.state_names = tuple(model.initial_state(1, 1))
+
+    def param_specs(self) -> tuple[ParamSpec, ...]:
+        return param_specs()
+
+    def _params(self, params):
+        """Base parameters (broadcast from one field if given so) under the supplied ones."""
+        batch = next(iter(params.values())).shape[0] if params else None
+        base = {
+            k: (v.expand(batch, *v.shape[1:]) if batch and v.shape[0] == 1 else v)
+            for k, v in self.base_params.items()
+        }
+        return {**base, **params}
+
+    def initial_state(self, batch, dtype=torch.float32, device="cpu"):
+        return model.initial_state(batch, self.n_days, dtype, device)
+
+    def step_params(self, params_t: dict, attrs: dict) -> dict:
+        """Precompute what `step` derives from parameters and calendar attributes.
+
+        Returns `{"prepared": parameter tables, "calendar": Calendar, "init": crop-start states}`. Pass it
+        as `params_t` to `step` while parameters and attributes stay fixed (e.g. one season in a BMI)."""
+        p = prepare(self._params(params_t))
+        cal = Calendar.from_attrs(attrs)
+        return {"prepared": p, "calendar": cal, "init": model._crop_init(p, cal)}
+
+    def step(self, state, forcing_t, params_t, attrs=None):
+        """One day `[B, F]` -> `(state, {name: [B]})`; the day index is `state["DAY"]`.
+
+        `params_t`: parameters as in `forward` (prepared here every call), or the output of `step_params`."""
+        if "prepared" not in params_t:
+            params_t = self.step_params(params_t, attrs)
+        p = params_t["prepared"]
+        drv = model.prepare_drivers(model.weather_dict(forcing_t), attrs["LAT"], p)
+        return model.day_step(
+            state, drv, p, params_t["calendar"], int(state["DAY"][0]), params_t["init"], self.surrogate
+        )
+
+    def forward(self, forcing, params, attrs=None, state=None):
+        """`[T, B, F]` -> `(outputs {name: [T - warmup, B]}, final state)`; same step as `step`.
+
+        A crop needs no spin-up; `cfg.warmup` (either mode) only drops the first days of output."""
+        if forcing.shape[0] <= self.warmup:
+            raise InputError(f"forcing has {forcing.shape[0]} days but warmup is {self.warmup}")
+        out, state = model.run(self._params(params), forcing, Calendar.from_attrs(attrs), attrs["LAT"],
+                               surrogate=self.surrogate, check=self.check, state=state)  # fmt: skip
+        return {k: v[self.warmup :] for k, v in out.items()}, state

@@ -1,0 +1,29 @@
+"""`train`: the domain of the config's physics trains it (`dmg_bmi.domains.domain_of_experiment`), with the
+core's loop (`dmg_bmi.core.train.trainer.train_windows`) or its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dmg_bmi.core.train import rundir
+from dmg_bmi.core.train.checkpoints import check_resume, load_training_checkpoint
+from dmg_bmi.core.train.common import TrainResult
+from dmg_bmi.domains import domain_of_experiment
+from dmg_bmi.train.config import ExperimentConfig
+
+
+def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> TrainResult:
+    """Train a model as configured (by `Domain.train` of the config's domain); returns where the run
+    directory and checkpoints are.
+
+    resume: a checkpoint written by this trainer; training continues in its run directory from the next
+    epoch, up to `cfg.train.epochs`. A `cfg` that changes what a resumed run keeps raises ConfigError
+    (`check_resume`) before any weight is loaded. A run that fails before its first `last.pt` leaves no
+    run folder behind (`rundir.discard_on_failure`).
+    """
+    state = None
+    if resume is not None:
+        state = load_training_checkpoint(resume)
+        check_resume(cfg, state, f"resume {resume}")
+    with rundir.discard_on_failure():
+        return domain_of_experiment(cfg).train(cfg, resume, state)
