@@ -4,7 +4,7 @@ passes bmi-tester.
 The plugin (`tests/plugins/bucket_domain`, a one-bucket linear reservoir with one learned parameter k) is
 never imported here: its dist-info (`tests/plugins/bucket_domain-0.1.dist-info/entry_points.txt`) registers
 the domain `bucket` and the physics `linear_bucket`, and the tests reach them through `dmg_bmi.domains` and
-`dmg_bmi.models.registry` with `tests/plugins` on the path. Its twin (`make-sample-data --kind bucket`) gives
+`dmg_bmi.core.registry` with `tests/plugins` on the path. Its twin (`make-sample-data --kind bucket`) gives
 each basin k = 0.05 + 0.4 drainage; `dmg-bmi train` must recover it, `simulate` and the BMI must equal the
 bucket's equations run offline here (S += P; AET = min(S, PET); S -= AET; Q = k S; S -= Q, from S = 0).
 """
@@ -27,9 +27,9 @@ import yaml
 
 from dmg_bmi import domains
 from dmg_bmi.bmi import DeltaModelBmi
-from dmg_bmi.checkpoint import load_checkpoint
+from dmg_bmi.core import registry
+from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.data.dataset import HydroDataset
-from dmg_bmi.models import registry
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGINS = Path(__file__).parent / "plugins"

@@ -40,7 +40,7 @@ class BucketDomain(Domain):
         group.add_argument("--bucket-years", type=int, default=3, help="years of daily data (1..50)")
 
     def make_twin(self, args, out):
-        from dmg_bmi.train.rundir import check_output_folder
+        from dmg_bmi.core.train.rundir import check_output_folder
 
         from .twin import write_bucket_twin
 

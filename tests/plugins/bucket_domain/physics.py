@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dmg_bmi.core.physics import ParamSpec, PhysicsModel
 from dmg_bmi.errors import InputError
-from dmg_bmi.models.phy.base import ParamSpec, PhysicsModel
 
 K_BOUNDS = (0.01, 0.5)  # d-1
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dmg_bmi.config import PhyConfig
+from dmg_bmi.core.config import PhyConfig
 from dmg_bmi.data.dataset import HydroDataset
 from dmg_bmi.forcing import InputDerivation
 from dmg_bmi.train.data import derive_inputs
