@@ -1,0 +1,68 @@
+"""The public surface: the nouns `dmg_bmi` exports resolve, `import dmg_bmi` stays light, every package says
+what lives in it, and the README's layout names exactly the package's folders."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import dmg_bmi
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "dmg_bmi"
+
+
+def test_every_exported_name_resolves_to_what_its_module_defines():
+    import importlib
+
+    for name in dmg_bmi.__all__:
+        value = getattr(dmg_bmi, name)
+        if name == "__version__":
+            continue
+        module, attr = dmg_bmi._EXPORTS[name]
+        assert value is getattr(importlib.import_module(module), attr), name
+    assert dmg_bmi.train.__name__ == "dmg_bmi.train"  # the subpackage is not shadowed by an export
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    try:
+        dmg_bmi.NoSuchThing  # noqa: B018
+    except AttributeError as exc:
+        assert "NoSuchThing" in str(exc)
+    else:
+        raise AssertionError("dmg_bmi.NoSuchThing resolved")
+
+
+def test_import_dmg_bmi_loads_neither_torch_nor_a_domain():
+    code = ("import sys, dmg_bmi; bad = sorted(m for m in sys.modules if m == 'torch' or "
+            "m.startswith('dmg_bmi.domains.')); print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}).stdout.strip()
+    assert out == "[]", out
+
+
+def test_every_package_has_a_docstring_saying_what_lives_there():
+    for init in sorted(PACKAGE.rglob("__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text()))
+        assert doc and len(doc.split()) >= 8, f"{init.relative_to(REPO)} has no package docstring"
+
+
+def test_readme_layout_names_exactly_the_package_folders():
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"## Layout\n\n```\n(.*?)```", text, re.S)
+    assert block, "README.md has no '## Layout' tree"
+    listed, stack = set(), []
+    for line in block.group(1).splitlines()[1:]:
+        m = re.match(r"( {2}| {4})(\S+/)\s", line + " ")  # a folder entry (deeper text is description)
+        if not m:
+            continue
+        depth = len(m.group(1)) // 2 - 1
+        stack[depth:] = [m.group(2).rstrip("/")]
+        listed.add("/".join(stack))
+    folders = {str(p.parent.relative_to(PACKAGE)) for p in PACKAGE.glob("*/__init__.py")}
+    folders |= {str(p.parent.relative_to(PACKAGE)) for p in (PACKAGE / "domains").glob("*/__init__.py")}
+    assert listed == folders, (f"README lists {sorted(listed - folders)} not in the package; the package "
+                               f"has {sorted(folders - listed)} not in the README")
