@@ -24,7 +24,9 @@ its `dmg_bmi.variables.Variable.valid_range` (in the variable's units; NaN follo
 likely units slip (degC given as K, hPa as Pa, mm h-1 as mm s-1). Catchment attributes must be finite with
 |value| <= 1e12, `area_km2` > 0 and |latitude| <= 90 (|longitude| <= 180), and one with an entry in
 `dmg_bmi.data.variables.DATASET_VARIABLES` (e.g. p_mean, frac_snow, t_mean, elevation_m, elev)
-within its valid range in the table's units (the training table's): refused at `initialize` when
+within its valid range in the table's units (the training table's), and a network attribute within
+10 standard deviations of the training mean the checkpoint's normalization records (`dmg_bmi.attributes`;
+a handler lists its checkpoints as `checkpoints`): refused at `initialize` when
 the YAML gives them (`ConfigError` naming the file and catchment), at the next `update()` when set through
 `set_value` (ngen `model_params`; `InputError`). Destinations, indices and times handed to the getters and
 `update_until` are checked (dtype, size, range, finiteness).
@@ -50,8 +52,8 @@ from bmipy import Bmi
 from dmg_bmi import domains
 from dmg_bmi import variables as V
 from dmg_bmi.atomic import write_bytes
+from dmg_bmi.attributes import attribute_problems
 from dmg_bmi.bmi_config import load_bmi_config, member_paths, resolve
-from dmg_bmi.data.variables import ATTRIBUTE_LIMIT, DATASET_VARIABLES
 from dmg_bmi.errors import ConfigError, DmgBmiError, InputError, StateError
 from dmg_bmi.ngen import payload
 from dmg_bmi.ngen.day_ring import SECONDS_PER_DAY
@@ -71,9 +73,6 @@ _UNITS_HINTS = {
     "atmosphere_water__liquid_equivalent_precipitation_rate": (
         lambda v: 0.15 < v <= 540.0, "if this is mm h-1, divide by 3600 for mm s-1"),
 }
-_ATTRIBUTE_LIMIT = ATTRIBUTE_LIMIT  # |value| of any catchment attribute, in its units: beyond it is corrupt
-_COORDINATE_LIMITS = {"latitude": 90.0, "lat": 90.0, "longitude": 180.0, "lon": 180.0}  # |degrees|
-_TABLE_NAMES = {"latitude": "lat", "longitude": "lon"}  # BMI site names -> DATASET_VARIABLES names
 
 
 class DeltaModelBmi(Bmi):
@@ -151,10 +150,10 @@ class DeltaModelBmi(Bmi):
                 f"attributes: {unknown} are not used by the checkpoint; it needs "
                 f"{list(self._handler.attribute_names)}"
             )
-        problems = [_attribute_problem(name, value) for name, value in given.items() if value is not None]
-        if any(problems):
+        problems = attribute_problems(given, self._checkpoints())
+        if problems:
             raise ConfigError(f"{config_file}: catchment {cfg.catchment_id or '(no catchment_id)'}: "
-                              f"{'; '.join(p for p in problems if p)}")
+                              f"{'; '.join(problems)}")
         for name, value in given.items():
             if value is not None:
                 self._values[name][0] = value
@@ -344,7 +343,8 @@ class DeltaModelBmi(Bmi):
         for name in site:
             if math.isnan(self._values[name][0]):
                 raise ConfigError(f"{name!r} is not set: give it in the BMI config or via ngen model_params")
-        problems = [p for name in (*site, *attrs) if (p := _attribute_problem(name, self._values[name][0]))]
+        problems = attribute_problems({name: self._values[name][0] for name in (*site, *attrs)},
+                                      self._checkpoints())
         if problems:  # the YAML's values were checked at initialize: these came through set_value
             raise InputError(f"catchment {self._cfg.catchment_id or '(no catchment_id)'}: attribute(s) set "
                              f"through set_value (ngen model_params) refused at "
@@ -352,6 +352,11 @@ class DeltaModelBmi(Bmi):
         self._adapter = self._session.start(attrs, self._origin, self._values)
         self._dirty = False
         return self._adapter
+
+    def _checkpoints(self) -> tuple:
+        """The handler's checkpoints (`checkpoints`; none for a handler without them): their network
+        attributes must lie within the training data (`dmg_bmi.attributes`)."""
+        return tuple(getattr(self._handler, "checkpoints", ()))
 
     def _checked_record(self, record: np.ndarray) -> np.ndarray:
         """The record to use when a declared input failed the range test: never-set inputs, NaN under
@@ -643,31 +648,6 @@ def _domain_of(paths: list[Path], config_file) -> domains.Domain:
         raise ConfigError(f"{config_file}: members: the ensemble mixes {mixed}; an ensemble averages models "
                           f"of one kind")
     return found[0]
-
-
-def _attribute_problem(name: str, value: float) -> str | None:
-    """What makes `value` impossible for catchment attribute `name` (in its units, `variables.parameter`):
-    not finite, |value| > 1e12, area_km2 <= 0, |latitude| > 90 or |longitude| > 180, or outside the valid
-    range of its entry in the dataset variables table (`DATASET_VARIABLES`, in the table's units: the
-    checkpoint's attributes are in the training table's units); None when it is fine."""
-    units = V.parameter(name).units
-    shown = f"{name} = {value:g}" + ("" if units == "1" else f" {units}")
-    if not math.isfinite(value):
-        return f"{shown} is not a finite number"
-    if abs(value) > _ATTRIBUTE_LIMIT:
-        return f"{shown} is not a plausible attribute (|value| > {_ATTRIBUTE_LIMIT:g})"
-    if name == "area_km2" and value <= 0:
-        return f"{shown} must be > 0"
-    limit = _COORDINATE_LIMITS.get(name)
-    if limit is not None and abs(value) > limit:
-        return f"{shown} is outside -{limit:g}..{limit:g}"
-    entry = DATASET_VARIABLES.get(_TABLE_NAMES.get(name, name))
-    if entry is not None:
-        lo, hi = entry.valid_range
-        if not lo <= value <= hi:
-            return (f"{name} = {value:g} {entry.units} is outside its valid range [{lo:g}, {hi:g}] "
-                    f"{entry.units} (dmg_bmi.data.variables.DATASET_VARIABLES['{entry.name}'])")
-    return None
 
 
 def _indices(what: str, inds) -> np.ndarray:

@@ -267,6 +267,11 @@ class ModelHandler:
             raise ConfigError("backend 'numpy' runs on the CPU only; use backend 'torch' with device 'cuda'")
         return cls([_Member(load_cached(p, device), backend) for p in paths], weights)
 
+    @property
+    def checkpoints(self) -> list[Checkpoint]:
+        """The members' checkpoints (the BMI checks attributes against their training data)."""
+        return [m.ckpt for m in self.members]
+
     # --- attributes -----------------------------------------------------------------------------
     def set_attributes(self, attrs: dict[str, float]) -> None:
         """Bind static catchment attributes (every name in `attribute_names`) and reset `state`."""

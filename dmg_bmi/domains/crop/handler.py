@@ -111,6 +111,11 @@ class CropHandler:
             raise ConfigError(f"backend: δWOFOST runs on torch ('auto' or 'torch'), got {backend!r}")
         return cls(paths[0])
 
+    @property
+    def checkpoints(self) -> list:
+        """The one checkpoint (the BMI checks attributes against its training data)."""
+        return [self.ckpt]
+
     def check_calendar(self, calendar: CropCalendar) -> None:
         """Unknown crop or variety raises ConfigError naming it and the checkpoint's known ones."""
         if calendar.crop_name not in self.sets:

@@ -1,0 +1,93 @@
+"""Findings of the issue-10 hostile trial in the BMI and its readers (R1, R5-R8, S1, S9): each refused with a
+named error instead of a raw traceback or a silent wrong number."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from test_attribute_ranges import CONFIGS, _config
+from test_bmi import synthetic
+
+from dmg_bmi.attributes import attribute_problems, check_dataset_attributes
+from dmg_bmi.bmi import DeltaModelBmi
+from dmg_bmi.core.checkpoint import load_checkpoint
+from dmg_bmi.errors import ConfigError, InputError
+
+pytestmark = pytest.mark.numpy1
+
+DHBV8 = CONFIGS / "dhbv_camels8.pt"
+HYDRO = "/work/shared/data/hydro"
+
+
+# ------------------------------------------------------------------- S1: attributes far outside training
+@pytest.mark.parametrize(("name", "attribute", "value", "lo", "hi"), [
+    ("quickstart.yml", "permeability", 1e6, "-2.32227", "3.33517"),
+    ("crop_twin.yml", "cultivar_index", 50.0, "-2.59272", "3.57657"),
+])
+def test_yaml_attribute_far_outside_training_is_refused(tmp_path, name, attribute, value, lo, hi):
+    path, catchment = _config(tmp_path, name, **{attribute: value})
+    msg = (rf"{re.escape(str(path))}: catchment {catchment}: {attribute} = {re.escape(f'{value:g}')} is far "
+           rf"outside the training data of checkpoint .*\.pt: .* standard deviations from the training mean "
+           rf".*accepted within 10, i\.e\. {re.escape(f'[{lo}, {hi}]')}")
+    with pytest.raises(ConfigError, match=msg):
+        DeltaModelBmi().initialize(str(path))
+
+
+def test_model_params_far_outside_training_are_refused_at_the_next_update(tmp_path):
+    path, catchment = _config(tmp_path, "quickstart.yml")
+    bmi = DeltaModelBmi()
+    bmi.initialize(str(path))
+    f = synthetic(2)
+    for var in bmi.get_input_var_names():
+        bmi.set_value(var, f[var][:1])
+    bmi.set_value("permeability", np.array([1e6]))
+    with pytest.raises(InputError, match=rf"catchment {catchment}: attribute\(s\) set through set_value .* "
+                                         r"permeability = 1e\+06 is far outside the training data"):
+        bmi.update()
+
+
+def _rows(path: str) -> list[dict[str, str]]:
+    import csv
+
+    with open(path, encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.parametrize("table", ["attributes/camels_attributes_v2.csv",
+                                   "hourly/ngen_gauge_01073000/camels_attributes_v2_01073000.csv",
+                                   "daily_daymet_short/camels_attributes_v2_short_basins.csv"])
+def test_real_camels_and_ngen_domain_attributes_pass_the_training_range(table):
+    ckpt = load_checkpoint(DHBV8)
+    rows = _rows(f"{HYDRO}/{table}")
+    assert rows
+    for row in rows:
+        values = {n: float(row[n]) for n in ckpt.nn_attributes}
+        assert attribute_problems(values, [ckpt]) == [], row["gauge_id"]
+
+
+def test_log_normalized_attribute_is_judged_in_its_log_space():
+    from dataclasses import replace
+
+    ckpt = load_checkpoint(DHBV8)
+    stats = ckpt.normalization.stats
+    # log10(sqrt(x) + 0.1) in 1.0 +- 10 x 0.05: x in [(10**0.5 - 0.1)**2, (10**1.5 - 0.1)**2] = [9.38, 993.7]
+    stats["area_gages2"] = replace(stats["area_gages2"], mean=1.0, std=0.05, log_norm=True)
+    assert attribute_problems({"area_gages2": 500.0}, [ckpt]) == []  # a raw z of 9980
+    (problem,) = attribute_problems({"area_gages2": 1e6}, [ckpt])
+    assert "area_gages2 = 1e+06 km2" in problem and "in its log10(sqrt(x) + 0.1) space" in problem
+    assert "i.e. [9.37754, 993.685]" in problem
+
+
+def test_simulate_dataset_attribute_far_outside_training_is_refused(tmp_path):
+    from dmg_bmi.data.dataset import HydroDataset
+    from dmg_bmi.domains.hydrology.twin import write_twin
+
+    ckpt = load_checkpoint(CONFIGS / "quickstart_hbv11p.pt")
+    ds = HydroDataset.load(write_twin(tmp_path / "twin.nc", n_basins=3, years=1, seed=1))
+    check_dataset_attributes(ds, ckpt)  # the twin the checkpoint was trained on passes
+    ds.static["permeability"][1] = 1e6
+    with pytest.raises(InputError, match=rf"twin\.nc: basin '{ds.basins[1]}': permeability = 1e\+06 is far "
+                                         r"outside the training data of checkpoint .*quickstart_hbv11p\.pt"):
+        check_dataset_attributes(ds, ckpt)
