@@ -10,7 +10,7 @@ import pytest
 from test_attribute_ranges import CONFIGS, _config
 from test_bmi import synthetic
 
-from dmg_bmi.attributes import attribute_problems, check_dataset_attributes
+from dmg_bmi.attributes import attribute_problems
 from dmg_bmi.bmi import DeltaModelBmi
 from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.errors import ConfigError, InputError
@@ -80,14 +80,21 @@ def test_log_normalized_attribute_is_judged_in_its_log_space():
     assert "i.e. [9.37754, 993.685]" in problem
 
 
-def test_simulate_dataset_attribute_far_outside_training_is_refused(tmp_path):
-    from dmg_bmi.data.dataset import HydroDataset
+def test_simulate_refuses_a_dataset_attribute_far_outside_training(tmp_path, capsys):
+    import netCDF4
+
+    from dmg_bmi.cli import main
     from dmg_bmi.domains.hydrology.twin import write_twin
 
-    ckpt = load_checkpoint(CONFIGS / "quickstart_hbv11p.pt")
-    ds = HydroDataset.load(write_twin(tmp_path / "twin.nc", n_basins=3, years=1, seed=1))
-    check_dataset_attributes(ds, ckpt)  # the twin the checkpoint was trained on passes
-    ds.static["permeability"][1] = 1e6
-    with pytest.raises(InputError, match=rf"twin\.nc: basin '{ds.basins[1]}': permeability = 1e\+06 is far "
-                                         r"outside the training data of checkpoint .*quickstart_hbv11p\.pt"):
-        check_dataset_attributes(ds, ckpt)
+    data = write_twin(tmp_path / "twin.nc", n_basins=3, years=1, seed=1)
+    argv = ["simulate", "--checkpoint", str(CONFIGS / "quickstart_hbv11p.pt"), "--data", str(data),
+            "--start", "2000-08-01", "--end", "2000-08-10", "--out", str(tmp_path / "sim")]
+    assert main(argv) == 0  # the twin the checkpoint was trained on passes
+    with netCDF4.Dataset(data, "a") as nc:
+        nc["permeability"][1] = 1e6
+        basin = str(nc["basin"][1])
+    assert main([*argv[:-1], str(tmp_path / "sim2")]) == 2
+    err = capsys.readouterr().err
+    assert f"basin {basin!r}: permeability = 1e+06 is far outside the training data of checkpoint" in err
+    assert "quickstart_hbv11p.pt" in err and "i.e. [-2.32227, 3.33517]" in err
+    assert not (tmp_path / "sim2").exists()

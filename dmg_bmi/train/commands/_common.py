@@ -108,6 +108,9 @@ def load(args: argparse.Namespace) -> Loaded:
         load_experiment(data=experiment)  # validates the stored config
     model = ckpt.build_model(device=device)
     ds = load_dataset(data_cfg, derivation_from_record(ckpt.derivations))
+    from dmg_bmi.attributes import check_dataset_attributes
+
+    check_dataset_attributes(ds, ckpt)  # the network's attributes within its training data
     return Loaded(model=model, normalizer=ckpt.normalization, dataset=ds, period=period,
                   target=data_cfg.target, run_dir=ckpt_path.resolve().parent, checkpoint=ckpt_path,
                   device=device)
