@@ -98,3 +98,34 @@ def test_simulate_refuses_a_dataset_attribute_far_outside_training(tmp_path, cap
     assert f"basin {basin!r}: permeability = 1e+06 is far outside the training data of checkpoint" in err
     assert "quickstart_hbv11p.pt" in err and "i.e. [-2.32227, 3.33517]" in err
     assert not (tmp_path / "sim2").exists()
+
+
+# ------------------------------------------------------------------- R1: crop_calendar max_duration
+def _crop_config(tmp_path, **calendar) -> str:
+    import yaml
+
+    path, _ = _config(tmp_path, "crop_twin.yml")
+    cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    cfg["crop_calendar"].update(calendar)
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("long", "'long' is not a whole number of days"),
+    (2.7, "2.7 is not a whole number of days"),
+    (True, "True is not a whole number of days"),
+    (1000000000, "1000000000 days is outside 1..1000"),
+    (0, "0 days is outside 1..1000"),
+])
+def test_crop_calendar_max_duration_must_be_whole_days(tmp_path, value, shown):
+    path = _crop_config(tmp_path, max_duration=value)
+    with pytest.raises(ConfigError, match=re.escape(f"crop_calendar: max_duration: {shown}")):
+        DeltaModelBmi().initialize(path)
+
+
+def test_crop_calendar_whole_float_max_duration_is_days():
+    from dmg_bmi.domains.crop.dataset import CropCalendar
+
+    calendar = CropCalendar("Potato", "Potato_twin", "2015-04-24", max_duration=200.0)
+    assert calendar.max_duration == 200 and type(calendar.max_duration) is int

@@ -12,7 +12,7 @@ File layout (NetCDF-4, global attribute `dmg_bmi_format = "crop-dataset-1"`):
   `lat` (degrees_north), `lon` (degrees_east) and `elev` (m) are required attributes (the physics needs them);
 - calendar per field: `crop_name`, `variety_name`, `crop_start_type` (sowing|emergence), `crop_end_type`
   (maturity|harvest|earliest) strings; `crop_start_date`, `crop_end_date` int days since 1970-01-01
-  (`crop_end_date` = -99999 when absent, allowed only for `maturity`); `max_duration` int (d);
+  (`crop_end_date` = -99999 when absent, allowed only for `maturity`); `max_duration` int (d, 1..1000);
 - `observations(field, day, obs_var)` float64 on the same per-field day axis, NaN where unobserved;
   `obs_var(obs_var)` names (e.g. LAI, TAGP, TWSO, DVS), `obs_units(obs_var)`.
 
@@ -51,6 +51,7 @@ START_TYPES = ("sowing", "emergence")
 END_TYPES = ("maturity", "harvest", "earliest")
 _EPOCH = dt.date(1970, 1, 1)
 _NO_DATE = -99999
+MAX_SEASON_DAYS = 1000  # the longest `max_duration` (d): over 3x PCSE's default 300, past any annual crop
 
 
 def _as_date(value: Any, what: str) -> dt.date:
@@ -64,6 +65,19 @@ def _as_date(value: Any, what: str) -> dt.date:
         return dt.date.fromisoformat(str(value))
     except ValueError:
         raise InputError(f"{what}: {value!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+def _season_days(value: Any) -> int:
+    """`max_duration` as whole days in 1..MAX_SEASON_DAYS (an int, or a float holding one); anything else
+    (a bool, a string, 2.7) raises InputError naming the key and value."""
+    whole = isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating))
+                                                     and float(value).is_integer())
+    if isinstance(value, (bool, np.bool_)) or not whole:
+        raise InputError(f"max_duration: {value!r} is not a whole number of days")
+    if not 1 <= value <= MAX_SEASON_DAYS:
+        raise InputError(f"max_duration: {value!r} days is outside 1..{MAX_SEASON_DAYS} (a season of one "
+                         "annual crop)")
+    return int(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +105,7 @@ class CropCalendar:
         if self.crop_end_date is not None and self.crop_end_date <= self.crop_start_date:
             raise InputError(f"crop_end_date {self.crop_end_date} is not after crop_start_date "
                              f"{self.crop_start_date}")
-        if int(self.max_duration) < 1:
-            raise InputError(f"max_duration must be >= 1 day, got {self.max_duration}")
+        object.__setattr__(self, "max_duration", _season_days(self.max_duration))
 
     @property
     def season_end(self) -> dt.date:
