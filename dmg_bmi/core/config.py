@@ -276,6 +276,9 @@ class PhyConfig:
             raise ConfigError(f"{p}warmup must be >= 0, got {self.warmup}")
         if not self.name:
             raise ConfigError(f"missing required key '{p}name' (the physics model's registry name)")
+        dup = sorted({n for n in self.dynamic_params if self.dynamic_params.count(n) > 1})
+        if dup:
+            raise ConfigError(f"{p}dynamic_params: duplicate name(s) {dup}")
 
 
 @dataclasses.dataclass

@@ -19,7 +19,9 @@ Reading a file conforms it to the dataset variables table (`dmg_bmi.data.variabl
 knows whose `units` differ from the table's is converted (UDUNITS-2, `dmg_bmi.units`) or refused naming the
 file, the variable and both units; a value outside its valid range, or tmin above tmax, is refused naming the
 file, the variable, the value, the basin, the date and the range; so is a vapour pressure `vp` above
-saturation at `tmax` (`dmg_bmi.data.variables.check_saturation`).
+saturation at `tmax` (`dmg_bmi.data.variables.check_saturation`). A `dmg_bmi_format` other than this one's,
+a time `calendar` other than standard/gregorian/proleptic_gregorian, and an empty basin id or one holding a
+path separator are refused naming the file.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from dmg_bmi.atomic import atomic_path
-from dmg_bmi.data.netcdf_read import open_netcdf
+from dmg_bmi.data.netcdf_read import check_calendar, check_ids, open_netcdf
 from dmg_bmi.data.variables import check_attribute, check_order, check_range, check_saturation, conform
 from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.forcing import InputDerivation
@@ -261,7 +263,12 @@ class HydroDataset:
             for need in ("basin", "time"):
                 if need not in nc.variables:
                     raise InputError(f"dataset {path}: variable {need!r} is missing")
+            tag = getattr(nc, "dmg_bmi_format", FORMAT_TAG)
+            if tag != FORMAT_TAG:
+                raise InputError(f"dataset {path}: format {tag!r} is not {FORMAT_TAG!r} (global attribute "
+                                 "'dmg_bmi_format')")
             tvar = nc.variables["time"]
+            check_calendar(tvar, path, "dataset")
             m = re.fullmatch(r"\s*days since (\d{4}-\d{2}-\d{2})(?:[ T]00:00(?::00)?)?\s*",
                              getattr(tvar, "units", ""))
             if not m:
@@ -269,6 +276,7 @@ class HydroDataset:
                                  f"{getattr(tvar, 'units', None)!r}")
             dates = np.datetime64(m.group(1), "D") + np.asarray(tvar[:]).astype(np.int64)
             basins = [str(b) for b in nc.variables["basin"][:]]
+            check_ids(basins, path, "dataset", "basin")
             dynamic, static, units, targets = {}, {}, {}, []
             for name, var in nc.variables.items():
                 if name in ("basin", "time"):

@@ -55,6 +55,20 @@ def fit_normalizer(ds: HydroDataset, cfg: ModelConfig) -> Normalizer:
     return Normalizer.fit(variables, log_norm=[n for n in cfg.inputs.log_norm if n in variables])
 
 
+def check_gaps(ds: HydroDataset, x_phy: np.ndarray, names: tuple[str, ...]) -> None:
+    """Physics forcings `x_phy [B, T, F]` (named `names`) must be finite every day: the physics steps
+    through each one. Otherwise InputError naming `ds.origin`, the forcing, the basin(s) and the date(s)."""
+    for i, name in enumerate(names):
+        b, t = np.nonzero(~np.isfinite(x_phy[..., i]))
+        if b.size:
+            basins = list(dict.fromkeys(str(x) for x in ds.basins[b]))
+            raise InputError(
+                f"{ds.origin}: physics forcing {name!r} is NaN or inf on {b.size} basin-day(s), first at "
+                f"basin {ds.basins[b[0]]!r} on {ds.dates[t[0]]} (last {ds.dates[t.max()]}; basin(s) "
+                f"{basins[:5]}{' ...' if len(basins) > 5 else ''}); the physics needs a value every day: "
+                "fill the gaps, or choose a period or basins without them")
+
+
 def build_tensors(
     ds: HydroDataset,
     cfg: ModelConfig,
@@ -73,9 +87,7 @@ def build_tensors(
     x_nn = normalizer.transform(ds.forcings(cfg.inputs.forcings), cfg.inputs.forcings)
     c_nn = normalizer.transform(ds.attributes(cfg.inputs.attributes), cfg.inputs.attributes)
     x_phy = ds.forcings(list(phy_forcings))
-    bad = [n for i, n in enumerate(phy_forcings) if not np.isfinite(x_phy[..., i]).all()]
-    if bad:
-        raise InputError(f"physics forcing(s) {bad} contain NaN or inf; fill the gaps before training")
+    check_gaps(ds, x_phy, phy_forcings)
     attrs = ds.attributes(list(phy_attributes))
     return ModelTensors(
         x_nn=tens(x_nn.transpose(1, 0, 2)),

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from dmg_bmi import units
 from dmg_bmi.data.dataset import HydroDataset, to_day
 from dmg_bmi.data.variables import DATASET_VARIABLES, units_of
 from dmg_bmi.errors import InputError
@@ -63,6 +64,10 @@ def list_basins(camels_dir: str | Path, source: str = "nldas") -> list[str]:
 
 
 FORCING_COLUMNS = ("year", "mnth", "day", "hr", "dayl", "prcp", "srad", "swe", "tmax", "tmin", "vp")
+# Units the reader works in (UDUNITS-2); a header's `name(units)` is converted from its own units.
+FORCING_UNITS = {"dayl": "s", "prcp": "mm d-1", "srad": "W m-2", "swe": "mm", "tmax": "degC", "tmin": "degC",
+                 "vp": "Pa"}
+_HEADER_UNITS = {"C": "degC"}  # CAMELS writes Tmax(C): degrees Celsius, not coulomb
 MISSING_FLOW = -999.0  # the CAMELS / USGS code of a missing streamflow day (flag M)
 
 
@@ -82,6 +87,9 @@ def read_forcing(camels_dir: str | Path, basin: str, source: str = "nldas") -> C
     if cols != list(FORCING_COLUMNS):
         raise InputError(f"{path}: unexpected columns {lines[3].split()} (line 4)")
     table, line_no, _ = _table(path, lines, 4, FORCING_COLUMNS)
+    for j, header in enumerate(lines[3].split()):
+        if cols[j] in FORCING_UNITS:
+            table[:, j] = _to_table_units(table[:, j], header, FORCING_UNITS[cols[j]], path)
     dates = _dates(path, line_no, table[:, 0], table[:, 1], table[:, 2])
     if dates.size > 1 and np.any(np.diff(dates).astype(np.int64) != 1):
         i = int(np.argmax(np.diff(dates).astype(np.int64) != 1))
@@ -91,6 +99,17 @@ def read_forcing(camels_dir: str | Path, basin: str, source: str = "nldas") -> C
     data = {"prcp": c["prcp"], "tmax": c["tmax"], "tmin": c["tmin"], "tmean": 0.5 * (c["tmax"] + c["tmin"]),
             "srad": c["srad"] * c["dayl"] / 86400.0, "vp": c["vp"], "dayl": c["dayl"], "swe": c["swe"]}
     return CamelsForcing(basin, lat, elev, area_m2 / 1e6, dates, data)
+
+
+def _to_table_units(values: np.ndarray, header: str, to_units: str, path: Path) -> np.ndarray:
+    """A forcing column in the units of its header `name(units)` converted to `to_units`; a header without
+    units, or units that do not convert, raise InputError naming the file and the column."""
+    name, _, rest = header.partition("(")
+    if not rest.endswith(")") or not rest[:-1].strip():
+        raise InputError(f"{path} line 4, column {header!r}: no units; write {name}(units), e.g. "
+                         f"{name}({to_units})")
+    given = _HEADER_UNITS.get(rest[:-1].strip(), rest[:-1].strip())
+    return units.convert(values, given, to_units, f"{path} line 4, column {header!r}")
 
 
 def _number(text: str, path: Path, line: int, column: str) -> float:
@@ -140,12 +159,16 @@ def _dates(path: Path, line_no: np.ndarray, year, month, day) -> np.ndarray:
 def read_streamflow(camels_dir: str | Path, basin: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`(dates, q_cfs, flags)` from `usgs_streamflow/**/<basin>_streamflow_qc.txt`; -999 (flag M) -> NaN.
 
-    Any other negative flow, a field that is not a number, an impossible date or dates out of order raise
-    InputError naming the file, the line and the value."""
+    Any other negative flow, a field that is not a number, an impossible date, dates out of order or a row
+    of another gauge id raise InputError naming the file, the line and the value."""
     path = _find_one(Path(camels_dir) / "usgs_streamflow", f"{basin}_streamflow_qc.txt",
                      f"streamflow of basin {basin!r}")
     lines = read_text(path, "CAMELS streamflow file").splitlines()
     table, line_no, rows = _table(path, lines, 0, ("year", "month", "day", "q_cfs"), skip=1)
+    wrong = [i for i, r in enumerate(rows) if r[0] != basin]
+    if wrong:
+        raise InputError(f"{path} line {line_no[wrong[0]]}: gauge id {rows[wrong[0]][0]!r} is not basin "
+                         f"{basin!r} ({len(wrong)} such row(s)); the file holds another gauge's flow")
     dates = _dates(path, line_no, table[:, 0], table[:, 1], table[:, 2])
     if dates.size > 1 and np.any(np.diff(dates).astype(np.int64) < 1):
         i = int(np.argmax(np.diff(dates).astype(np.int64) < 1)) + 1
@@ -168,7 +191,7 @@ def read_attributes(camels_dir: str | Path, basins: list[str],
     Text columns (no value is a number, e.g. `dom_land_cover`) are skipped; in a numeric column (a number
     somewhere, or a name in the dataset variables table) a value that is not a number, nor empty or `NA`
     (missing), raises InputError naming the file, the line, the column and the value. Units are in
-    `dmg_bmi.data.variables`.
+    `dmg_bmi.data.variables`. A basin with two rows in a table raises InputError naming the id and lines.
     """
     folder = Path(camels_dir) / "camels_attributes_v2.0"
     out: dict[str, np.ndarray] = {}
@@ -180,7 +203,12 @@ def read_attributes(camels_dir: str | Path, basins: list[str],
                  enumerate(read_text(path, "CAMELS attribute table").splitlines(), start=1) if ln.strip()]
         if not lines:
             raise InputError(f"{path}: empty CAMELS attribute table (no header line)")
-        header, rows = lines[0][1], {r[0].strip(): (n, r) for n, r in lines[1:]}
+        header, rows = lines[0][1], {}
+        for n, r in lines[1:]:
+            b = r[0].strip()
+            if b in rows:
+                raise InputError(f"{path}: basin {b!r} has two rows (lines {rows[b][0]} and {n}); keep one")
+            rows[b] = (n, r)
         for j, name in enumerate(header[1:], start=1):
             name = name.strip()
             column = {b: (n, r[j].strip() if j < len(r) else "") for b, (n, r) in rows.items()}
