@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
 from dmg_bmi.core.config import ModelConfig
 from dmg_bmi.core.nn import ParamLearner
 from dmg_bmi.core.registry import get_nn
+from dmg_bmi.domains.crop.pcse.pcse_yaml import read_yaml
 from dmg_bmi.domains.crop.pcse.tables import parse_afgen
 from dmg_bmi.domains.crop.wofost72 import params as wofost_params
 from dmg_bmi.domains.crop.wofost72.calendar import Calendar
@@ -76,11 +76,29 @@ def parse_learned(spec: Any, specs_by_name: Mapping[str, Any]) -> list[LearnedPa
             raise ConfigError(f"{key}.mode: a table scale is always a factor")
         default = (0.5, 1.5) if mode == "factor" and not name.endswith("_SCALE") else (
             specs_by_name[name].lo, specs_by_name[name].hi)
-        lo, hi = float(opts.get("lo", default[0])), float(opts.get("hi", default[1]))
+        lo, hi = (_bound(opts.get(b, d), f"{key}.{b}") for b, d in zip(("lo", "hi"), default, strict=True))
         if not lo < hi:
             raise ConfigError(f"{key}: lo {lo} must be below hi {hi}")
+        if mode == "factor" and lo <= 0:
+            raise ConfigError(f"{key}.lo: a factor must be > 0, got {lo:g} (it multiplies the crop set's "
+                              "value)")
+        valid = wofost_params.PARAM_RANGES.get(name)
+        if mode == "absolute" and valid and not valid[0] <= lo < hi <= valid[1]:
+            raise ConfigError(f"{key}: bounds [{lo:g}, {hi:g}] leave the allowed range [{valid[0]:g}, "
+                              f"{valid[1]:g}] {wofost_params.UNITS.get(name, '')}".rstrip())
         out.append(LearnedParam(name, lo, hi, mode))
     return out
+
+
+def _bound(value: Any, key: str) -> float:
+    """A learned-parameter bound as a finite float, else ConfigError naming `key`."""
+    try:
+        x = float(value) if not isinstance(value, bool) else np.nan
+    except (TypeError, ValueError):
+        x = np.nan
+    if not np.isfinite(x):
+        raise ConfigError(f"{key}: {value!r} is not a finite number")
+    return x
 
 
 class WofostPhysics(nn.Module):
@@ -196,17 +214,23 @@ def physics_attrs(ds) -> dict[str, np.ndarray]:
 
 def load_parameter_set(source: Any, where: str) -> dict[str, Any]:
     """A crop parameter set: an inline mapping, or a YAML file (a flat PCSE-style mapping, or a PCSE
-    reference test file whose `ModelParameters` are used). Tables are flat `[x1, y1, x2, y2, ...]` lists."""
+    reference test file whose `ModelParameters` are used). Tables are flat `[x1, y1, x2, y2, ...]` lists.
+
+    Files are read by the PCSE reader (`pcse_yaml.read_yaml`); values are checked by
+    `wofost72.params.check_params`. Errors name `where` (the config key) and the file."""
     if isinstance(source, Mapping):
-        return dict(source)
-    path = Path(str(source))
-    if not path.is_file():
-        raise ConfigError(f"{where}: crop parameter file not found: {path}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if isinstance(data, Mapping) and "ModelParameters" in data:
-        data = data["ModelParameters"]
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: {path} does not hold a parameter mapping")
+        data = source
+    else:
+        path = Path(str(source))
+        if not path.is_file():
+            raise ConfigError(f"{where}: crop parameter file not found: {path}")
+        data = read_yaml(path, f"{where}: crop parameter file")
+        if isinstance(data, Mapping) and "ModelParameters" in data:
+            data = data["ModelParameters"]
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where}: {path} does not hold a parameter mapping")
+        where = f"{where} ({path})"
+    wofost_params.check_params(data, where)
     return {k: v for k, v in data.items() if isinstance(v, (int, float, list))}
 
 
