@@ -87,6 +87,7 @@ class DeltaModelBmi(Bmi):
         self._session: domains.BmiSession | None = None
         self._adapter: domains.TimeAdapter | None = None
         self._dirty = False
+        self._n = self._last_step = 0  # updates taken, and the most possible (set by initialize)
         self._input_names: tuple[str, ...] = ()
         self._output_names: tuple[str, ...] = ()
 
@@ -113,6 +114,9 @@ class DeltaModelBmi(Bmi):
         self._lo, self._hi = [r[0] for r in ranges], [r[1] for r in ranges]
         self._dt = float(cfg.time_step)
         self._end = float(cfg.end_seconds)
+        # the most updates: each time and the day after it must stay within the year 9999
+        room = datetime.max - timedelta(days=1) - cfg.start
+        self._last_step = int(room.total_seconds() // self._dt)
         self._n = 0
         self._origin = cfg.start  # the time of the day axis' first record (a hot start: the state's)
         self._initial_state = resolve(base, cfg.initial_state)
@@ -169,7 +173,12 @@ class DeltaModelBmi(Bmi):
     def update(self) -> None:
         """Advance one time step with the inputs set since the last update. A declared input never set, NaN
         under nan_policy 'error', or outside its valid range raises InputError naming it (module
-        docstring)."""
+        docstring); an update that would end in the last day of the year 9999 raises InputError."""
+        if self._n >= self._last_step:
+            self._check_ready()
+            raise InputError(f"update() at t={self.get_current_time():.0f} s ({self._time()} UTC): the step "
+                             f"would reach the last day of the year 9999, the last a time can hold (the end "
+                             f"time is {self._end:.0f} s)")
         if self._dirty and self._adapter is not None:
             self._rebind()
         adapter = self._adapter or self._start_adapter()

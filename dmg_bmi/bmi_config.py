@@ -10,7 +10,7 @@ never the working directory. Times are UTC ``YYYY-MM-DD hh:mm:ss`` (a time with 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +30,12 @@ def parse_time(value: str, key: str) -> datetime:
     except ValueError:
         raise ConfigError(f"{key}: {value!r} is not a time like '2015-12-01 00:00:00'") from None
     return time.astimezone(timezone.utc).replace(tzinfo=None) if time.tzinfo is not None else time
+
+
+def room_after(time: datetime, seconds: float) -> bool:
+    """Whether `time` + `seconds` + a day (the day ngen may run past the end) is still a time Python holds
+    (year <= 9999): a run's end, a restored state's time."""
+    return time <= datetime.max - timedelta(seconds=seconds + SECONDS_PER_DAY)
 
 
 def check_time_step(seconds: int, key: str) -> None:
@@ -86,6 +92,9 @@ class BmiConfig:
         start, end = self.start, self.end
         if end < start:
             raise ConfigError(f"end_time {self.end_time!r} is before start_time {self.start_time!r}")
+        if not room_after(end, self.time_step):
+            raise ConfigError(f"end_time {self.end_time!r}: the run's last {self.time_step}-s step and the "
+                              "day ngen may run past it end after the year 9999, the last a time can hold")
         if self.area_km2 is not None and self.area_km2 <= 0:
             raise ConfigError(f"area_km2 must be > 0, got {self.area_km2}")
         if self.latitude is not None and not -90 <= self.latitude <= 90:

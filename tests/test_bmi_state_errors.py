@@ -97,11 +97,14 @@ def test_truncated_or_cut_payloads_are_named(tmp_path, hamon_ckpt, forcing, blob
     method = bytearray(blob)
     method[blob.index(b"PK\x01\x02") + 10] = 99  # a compression method zipfile does not know
     not_object = struct.pack("<8sII", payload.MAGIC, 1, 2) + b"[]" + blob[archive:]
+    deep = b"[" * 100000 + b"]" * 100000  # RecursionError before
+    nested = struct.pack("<8sII", payload.MAGIC, 2, len(deep)) + deep + blob[archive:]
     refused_and_untouched(bmi, ref, forcing, [
         *[(blob[:cut], pattern) for cut, pattern in cuts],
         (bytes(flipped), ARCHIVE),
         (bytes(method), ARCHIVE.replace("corrupt", r"corrupt: NotImplementedError")),
         (not_object, r"state header is a JSON list, not an object"),
+        (nested, r"state header is JSON nested too deeply to read"),
         (b"DMGBMIST" + struct.pack("<II", 7, 2) + b"{}", r"state payload version 7 is not one this dmg_bmi "
                                                          r"reads \(1\.\.2\)"),
     ])
@@ -124,6 +127,9 @@ def test_truncated_or_cut_payloads_are_named(tmp_path, hamon_ckpt, forcing, blob
     ("time", "2015-11-30T00:00:00Z",  # before the run's start: a negative current time before
      r"the state's time 2015-11-30 00:00:00 \(UTC\) is not a step of this run "
      r"\(2015-12-01 00:00:00 \+ k x 3600 s\)"),
+    ("time", "9999-12-31T23:00:00Z",  # no step and day after it fit in the year 9999 (OverflowError before)
+     r"state header field 'time' = '9999-12-31T23:00:00Z': a run from it cannot take one 3600-s step and a "
+     r"day before the year 9999 ends"),
     ("input_names", "x", r"state header field 'input_names' = 'x' is not a list of BMI input names"),
     ("input_names", ["rain"], r"state header field 'input_names' = \['rain'\] is not a list of BMI input"),
 ])

@@ -129,3 +129,38 @@ def test_crop_calendar_whole_float_max_duration_is_days():
 
     calendar = CropCalendar("Potato", "Potato_twin", "2015-04-24", max_duration=200.0)
     assert calendar.max_duration == 200 and type(calendar.max_duration) is int
+
+
+# ------------------------------------------------------------------- R5: the year 9999
+def _timed_config(tmp_path, **over):
+    import yaml
+
+    path, _ = _config(tmp_path, "quickstart.yml")
+    cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    path.write_text(yaml.safe_dump({**cfg, **over}), encoding="utf-8")
+    return str(path)
+
+
+def test_an_end_time_without_a_step_and_a_day_before_the_year_10000_is_refused(tmp_path):
+    path = _timed_config(tmp_path, start_time="9999-12-31 00:00:00", end_time="9999-12-31 23:00:00",
+                         final_state="f.state")
+    msg = "end_time '9999-12-31 23:00:00': the run's last 3600-s step and the day ngen may run past it end"
+    with pytest.raises(ConfigError, match=re.escape(f"{msg} after the year 9999")):
+        DeltaModelBmi().initialize(path)
+
+
+def test_updates_past_the_end_stop_before_the_year_10000_and_the_state_is_written(tmp_path):
+    path = _timed_config(tmp_path, start_time="9999-12-28 00:00:00", end_time="9999-12-29 23:00:00",
+                         final_state="f.state")
+    bmi = DeltaModelBmi()
+    bmi.initialize(path)
+    f = synthetic(80)
+    for i in range(71):  # 48 steps to the end, then up to 9999-12-30 23:00 (OverflowError at 107 before)
+        for var in bmi.get_input_var_names():
+            bmi.set_value(var, f[var][i : i + 1])
+        bmi.update()
+    msg = "update() at t=255600 s (9999-12-30 23:00:00 UTC): the step would reach the last day of the"
+    with pytest.raises(InputError, match=re.escape(f"{msg} year 9999")):
+        bmi.update()
+    bmi.finalize()  # writes the state at 9999-12-30 23:00
+    assert (tmp_path / "f.state").stat().st_size > 0

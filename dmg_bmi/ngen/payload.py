@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from dmg_bmi import variables as V
+from dmg_bmi.bmi_config import room_after
 from dmg_bmi.errors import StateError
 
 MAGIC = b"DMGBMIST"
@@ -89,6 +90,9 @@ def decode(data: bytes, source: str = "state payload") -> tuple[dict, dict[str, 
         header = json.loads(data[_PREFIX.size : _PREFIX.size + n_head].decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise StateError(f"{source}: state header is not UTF-8 JSON ({exc})") from None
+    except RecursionError:
+        raise StateError(f"{source}: state header is JSON nested too deeply to read (a state header is one "
+                         "flat object)") from None
     if not isinstance(header, dict):
         raise StateError(f"{source}: state header is a JSON {type(header).__name__}, not an object")
     if header.get("payload_version") != version:
@@ -231,6 +235,9 @@ def read_state(data: bytes, fingerprint: str, source: str,
             raise StateError("the state does not record its time (written by an older dmg_bmi); write it "
                              "again")
         time = parse_utc(header["time"], "state header field 'time'")
+        if not room_after(time, step):
+            raise StateError(f"state header field 'time' = {header['time']!r}: a run from it cannot take one "
+                             f"{step:g}-s step and a day before the year 9999 ends, the last a time can hold")
         names = _header_field(header, "input_names", lambda v: isinstance(v, list) and all(
             n in V.INPUT_NAMES for n in v), f"a list of BMI input names ({list(V.INPUT_NAMES)})")
         if digest != fingerprint:
