@@ -238,7 +238,9 @@ class DeltaModelBmi(Bmi):
     # ------------------------------------------------------------------ state files
     def save_state(self, path: str | Path) -> None:
         """Write the full state (the time adapter's arrays, the inputs, its UTC time) to `path` atomically;
-        a path that cannot be written raises InputError naming it."""
+        a path that cannot be written (or is not a path) raises InputError naming it."""
+        if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+            raise InputError(f"save_state: {path!r} ({type(path).__name__}) is not the path of a file")
         data = self._serialize()
         try:
             write_bytes(path, data)
@@ -612,16 +614,13 @@ class DeltaModelBmi(Bmi):
         return origin
 
     def get_grid_x(self, grid: int, x: np.ndarray) -> np.ndarray:
-        x[:] = np.nan  # a scalar grid has no coordinates
-        return x
+        return _no_coordinates("get_grid_x", x)
 
     def get_grid_y(self, grid: int, y: np.ndarray) -> np.ndarray:
-        y[:] = np.nan
-        return y
+        return _no_coordinates("get_grid_y", y)
 
     def get_grid_z(self, grid: int, z: np.ndarray) -> np.ndarray:
-        z[:] = np.nan
-        return z
+        return _no_coordinates("get_grid_z", z)
 
     def get_grid_node_count(self, grid: int) -> int:
         return 1
@@ -657,6 +656,17 @@ def _domain_of(paths: list[Path], config_file) -> domains.Domain:
         raise ConfigError(f"{config_file}: members: the ensemble mixes {mixed}; an ensemble averages models "
                           f"of one kind")
     return found[0]
+
+
+def _no_coordinates(what: str, dest) -> np.ndarray:
+    """`dest` filled with NaN (a scalar grid has no coordinates); a destination that is not a writable
+    floating-point numpy array raises InputError naming `what`."""
+    if not isinstance(dest, np.ndarray) or dest.dtype.kind != "f" or not dest.flags.writeable:
+        kind = (f"a {'' if dest.flags.writeable else 'read-only '}{dest.dtype} array"
+                if isinstance(dest, np.ndarray) else type(dest).__name__)
+        raise InputError(f"{what}: the destination must be a writable floating-point numpy array, got {kind}")
+    dest[...] = np.nan
+    return dest
 
 
 def _indices(what: str, inds) -> np.ndarray:

@@ -164,3 +164,30 @@ def test_updates_past_the_end_stop_before_the_year_10000_and_the_state_is_writte
         bmi.update()
     bmi.finalize()  # writes the state at 9999-12-30 23:00
     assert (tmp_path / "f.state").stat().st_size > 0
+
+
+# ------------------------------------------------------------------- R7: arguments that are not what BMI says
+def test_save_state_to_something_not_a_path_is_refused(tmp_path):
+    path, _ = _config(tmp_path, "quickstart.yml")
+    bmi = DeltaModelBmi()
+    bmi.initialize(str(path))
+    for bad in (None, 3, ""):
+        shown = f"save_state: {bad!r} ({type(bad).__name__}) is not the path of a file"
+        with pytest.raises(InputError, match=re.escape(shown)):
+            bmi.save_state(bad)
+
+
+@pytest.mark.parametrize("axis", ["x", "y", "z"])
+def test_grid_coordinates_into_something_not_a_float_array_are_refused(tmp_path, axis):
+    path, _ = _config(tmp_path, "quickstart.yml")
+    bmi = DeltaModelBmi()
+    bmi.initialize(str(path))
+    getter = getattr(bmi, f"get_grid_{axis}")
+    frozen = np.zeros(1)
+    frozen.flags.writeable = False
+    for dest, kind in ((None, "NoneType"), (np.zeros(1, dtype=np.int64), "a int64 array"),
+                       (frozen, "a read-only float64 array"), ([0.0], "list")):
+        with pytest.raises(InputError, match=re.escape(f"get_grid_{axis}: the destination must be a writable "
+                                                       f"floating-point numpy array, got {kind}")):
+            getter(0, dest)
+    assert np.isnan(getter(0, np.zeros(1))).all()
