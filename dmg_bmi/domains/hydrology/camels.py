@@ -7,7 +7,8 @@ Layout (Newman et al. 2015; Addor et al. 2017), HUC-02 sub-folders optional:
     <camels_dir>/camels_attributes_v2.0/camels_<table>.txt      (';'-separated, one row per gauge)
 
 `source` is the forcing folder name: `nldas`, `daymet` (files tagged `cida`), `maurer`, ... .
-The forcing header gives latitude (line 1), elevation m (line 2) and area m2 (line 3). CAMELS `SRAD(W/m2)`
+The forcing header gives latitude (line 1), elevation m (line 2) and area m2 (line 3); line 4 names the
+columns with their units, converted to `FORCING_UNITS` (`dmg_bmi.units`; CAMELS' `C` is degC). `SRAD(W/m2)`
 is the mean over the daylight period; it is converted to the 24-h mean (x dayl / 86400), which is what
 `srad` means everywhere in this package. Streamflow ft3 s-1 is converted to mm d-1 with the header area
 (the choice neuralhydrology makes); -999 means missing (NaN).
