@@ -191,3 +191,54 @@ def test_grid_coordinates_into_something_not_a_float_array_are_refused(tmp_path,
                                                        f"floating-point numpy array, got {kind}")):
             getter(0, dest)
     assert np.isnan(getter(0, np.zeros(1))).all()
+
+
+# ------------------------------------------------------------------- R8: the checkpoint's variable lists
+def _forged(tmp_path, change) -> str:
+    """quickstart_hbv11p.pt with its payload changed by `change` and its digest recomputed (crafted)."""
+    import torch
+
+    from dmg_bmi.core.checkpoint import _digest
+
+    data = torch.load(CONFIGS / "quickstart_hbv11p.pt", weights_only=True)
+    change(data)
+    data["sha256"] = _digest(data)
+    path = tmp_path / "forged.pt"
+    torch.save(data, path)
+    return str(path)
+
+
+def test_an_nn_input_without_statistics_is_refused_at_load(tmp_path, capsys):
+    from dmg_bmi.cli import main
+    from dmg_bmi.errors import CheckpointError
+
+    path = _forged(tmp_path, lambda d: d["variables"]["nn_forcings"].append("X"))
+    msg = f"{path}: invalid checkpoint metadata: variables.nn_forcings lists ['X'], without normalization"
+    with pytest.raises(CheckpointError, match=re.escape(msg)):
+        load_checkpoint(path)
+    assert main(["inspect", path]) == 2  # KeyError 'X' before
+    assert msg in capsys.readouterr().err
+
+
+def test_a_name_listed_twice_is_refused_at_load(tmp_path):
+    from dmg_bmi.errors import CheckpointError
+
+    path = _forged(tmp_path, lambda d: d["variables"]["outputs"].append("streamflow"))
+    with pytest.raises(CheckpointError, match=re.escape("variables.outputs names ['streamflow'] twice")):
+        load_checkpoint(path)
+
+
+def test_simulate_refuses_network_inputs_other_than_the_configs(tmp_path, capsys):
+    from dmg_bmi.cli import main
+    from dmg_bmi.domains.hydrology.twin import write_twin
+
+    def extra(data):
+        data["variables"]["nn_forcings"].append("X")
+        data["normalization"]["variables"]["X"] = {"mean": 0.0, "std": 1.0, "log_norm": False}
+
+    path = _forged(tmp_path, extra)
+    data = write_twin(tmp_path / "twin.nc", n_basins=2, years=1, seed=1)
+    assert main(["simulate", "--checkpoint", path, "--data", str(data), "--start", "2000-08-01", "--end",
+                 "2000-08-10", "--out", str(tmp_path / "sim")]) == 2  # "NN forcing x must have nx=4" before
+    assert (f"{path}: invalid checkpoint metadata: variables.nn_forcings ['P', 'T', 'PET', 'X'] differ from "
+            "config.inputs.forcings ['P', 'T', 'PET']") in capsys.readouterr().err

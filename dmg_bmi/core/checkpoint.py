@@ -206,6 +206,14 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         names = variables.get(key) if isinstance(variables, dict) else None
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise CheckpointError(f"{path}: invalid checkpoint metadata: variables.{key} must list names")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise CheckpointError(f"{path}: invalid checkpoint metadata: variables.{key} names {twice} twice")
+    for key in ("nn_forcings", "nn_attributes"):  # the network's inputs: each is normalized by its statistics
+        unknown = [n for n in variables[key] if n not in normalization.stats]
+        if unknown:
+            raise CheckpointError(f"{path}: invalid checkpoint metadata: variables.{key} lists {unknown}, "
+                                  f"without normalization statistics (those cover {normalization.names})")
     return Checkpoint(
         config=config,
         state_dict=payload["state_dict"],
@@ -218,6 +226,17 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         format_version=version,
         path=path,
     )
+
+
+def require_config_inputs(ckpt: Checkpoint) -> None:
+    """The network inputs the checkpoint lists (`variables.nn_forcings`, `nn_attributes`: the width it was
+    built with) must be its config's `inputs.forcings` / `inputs.attributes` (what simulate and evaluate
+    feed it); else CheckpointError naming the file and both lists."""
+    for key, given in (("forcings", ckpt.nn_forcings), ("attributes", ckpt.nn_attributes)):
+        configured = list(getattr(ckpt.config.inputs, key))
+        if list(given) != configured:
+            raise CheckpointError(f"{ckpt.path}: invalid checkpoint metadata: variables.nn_{key} "
+                                  f"{list(given)} differ from config.inputs.{key} {configured}")
 
 
 def require_file(path: Path) -> None:

@@ -82,9 +82,10 @@ def load(args: argparse.Namespace) -> Loaded:
 
     device = resolve_device(args.device, "--device")
     ckpt_path = checkpoint_path(args)
-    from dmg_bmi.core.checkpoint import load_checkpoint
+    from dmg_bmi.core.checkpoint import load_checkpoint, require_config_inputs
 
     ckpt = load_checkpoint(ckpt_path)
+    require_config_inputs(ckpt)  # the network's inputs are what this path feeds it
     experiment = (ckpt.training or {}).get("experiment")
     if experiment is None and args.data is None:
         raise CheckpointError(f"{ckpt_path}: holds no training config; pass --data and --start/--end")
