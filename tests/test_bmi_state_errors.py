@@ -186,6 +186,12 @@ def test_stores_sums_and_chain_states_must_be_finite_and_physical(tmp_path, hamo
          r"state array 'chains/outputs_keys' = \['x', .*\] is not this model's"),
         ("chains/outputs", np.array(["1"] * 10),
          r"state array 'chains/outputs' holds <U1 values, expected numbers"),
+        ("chains/outputs", np.where(keys == "runoff", 1e20, arrays["chains/outputs"]),  # 4.2e15 m before
+         r"state array 'chains/outputs': runoff = 1e\+20 is outside 0\.\.1e\+06 \(mm, or mm d-1 for a flux"),
+        ("chains/outputs", np.where(keys == "swe", -1.0, arrays["chains/outputs"]),
+         r"state array 'chains/outputs': swe = -1\.0 is outside 0\.\.1e\+06"),
+        ("chains/outputs", np.where(keys == "leak", -2e6, arrays["chains/outputs"]),
+         r"state array 'chains/outputs': leak = -2000000\.0 is outside -1e\+06\.\.1e\+06"),
         ("chains/chain0/m0/nn/#len", np.array([3]),
          r"state array 'chains/chain0/m0/nn/#len' = \[3\.0\], this model has \[2\]"),
         ("chains/chain0/m0/nn/0", MISSING,
@@ -327,6 +333,12 @@ def test_absurd_crop_states_are_refused(tmp_path):
         message = f"{STATE}: state array '{key}' holds {value} at flat index 0, {side} (a crop state"
         with pytest.raises(StateError, match=re.escape(message)):
             restore(field, changed(state, **{key: np.array([value])}))
+    outputs = arrays["chains/outputs"].copy()
+    outputs[3] = -1e20  # TWSO published until the next day closes (issue 10, S9)
+    message = (f"{STATE}: state array 'chains/outputs' holds 1e+20 at flat index 3, above its maximum "
+               "1000000.0 in magnitude (outputs ['DVS', 'LAI', 'TAGP', 'TWSO'")
+    with pytest.raises(StateError, match=re.escape(message)):
+        restore(field, changed(state, **{"chains/outputs": outputs}))
     restore(field, state)
     assert field.get_current_time() == 48 * 3600.0
 

@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from dmg_bmi.domains.crop.handler import CROP_STATE_MAX
 from dmg_bmi.domains.crop.weather import aorc_hourly_to_wofost_daily
 from dmg_bmi.errors import InputError
 from dmg_bmi.ngen.day_ring import DayRing
-from dmg_bmi.ngen.payload import array
+from dmg_bmi.ngen.payload import array, check_range
 
 
 class CropDays(DayRing):
@@ -72,5 +73,7 @@ class CropDays(DayRing):
         a mismatched step count raises StateError naming the array and its value."""
         self.ring_from_arrays(arrays, prefix)
         values = array(arrays, prefix + "outputs", (len(self.outputs),))
+        check_range(prefix + "outputs", np.abs(values), None, CROP_STATE_MAX,
+                    f" in magnitude (outputs {list(self.outputs)}: ten times any crop on Earth)")
         self.state = self.handler.state_from_arrays(arrays, prefix + "crop/")
         self.outputs = dict(zip(self.outputs, values.tolist(), strict=True))

@@ -27,6 +27,7 @@ import numpy as np
 
 from dmg_bmi.errors import InputError, StateError
 from dmg_bmi.forcing import aorc_hourly_to_daily
+from dmg_bmi.handler import STORE_MAX_MM
 from dmg_bmi.ngen.day_ring import DayRing
 from dmg_bmi.ngen.payload import array
 
@@ -165,6 +166,12 @@ class DailyChains(DayRing):
             raise StateError(f"state array {prefix + 'outputs_keys'!r} = {keys.tolist()} is not this model's "
                              f"outputs {sorted(self.outputs)}")
         values = array(arrays, prefix + "outputs", keys.shape)
+        for key, value in zip(keys.tolist(), values.tolist(), strict=True):
+            lo = -STORE_MAX_MM if key == "leak" else 0.0  # the leak is signed; the rest are amounts
+            if not lo <= value <= STORE_MAX_MM:
+                raise StateError(f"state array {prefix + 'outputs'!r}: {key} = {value!r} is outside "
+                                 f"{lo:g}..{STORE_MAX_MM:g} (mm, or mm d-1 for a flux: no store holds more, "
+                                 f"no day moves more)")
         states = [self.handler.state_from_arrays(arrays, f"{prefix}chain{c}/") for c in range(self.k)]
         for name, value in per_chain.items():
             setattr(self, name, value)
