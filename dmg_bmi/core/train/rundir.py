@@ -29,7 +29,8 @@ import yaml
 from dmg_bmi import __version__
 from dmg_bmi.atomic import remove_stale_temps, write_text
 from dmg_bmi.core.config import load_yaml
-from dmg_bmi.errors import ConfigError
+from dmg_bmi.errors import ConfigError, InputError
+from dmg_bmi.text import read_text
 
 CONFIG_NAME = "config.yaml"
 LOG_NAME = "train_log.csv"
@@ -46,6 +47,8 @@ def create_run_dir(parent: str | Path, name: str, exact: str | Path | None = Non
     else:
         stamp = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
         path = Path(parent) / f"{name}_{stamp}"
+    if exact is None:
+        check_run_name(name)
     key = "run.exact_dir" if exact is not None else "run.run_dir"
     check_output_folder(path, key)
     if path.is_dir():  # a killed write's temp file does not make a folder "not empty"
@@ -80,6 +83,15 @@ def discard_on_failure():
         raise
     finally:
         _MADE.reset(token)
+
+
+def check_run_name(name: str) -> None:
+    """Refuse (ConfigError naming `run.name`) a name that would put the run folder anywhere but directly in
+    `run.run_dir`: one holding a path separator or a NUL byte."""
+    bad = sorted({"/", "\\", "\0", os.sep} & set(name))
+    if bad:
+        raise ConfigError(f"run.name: {name!r} holds {bad[0]!r}; the run folder goes directly in "
+                          "run.run_dir: give a plain name (or run.exact_dir for a folder elsewhere)")
 
 
 def check_output_folder(path: str | Path, key: str) -> None:
@@ -125,9 +137,31 @@ class CsvLog:
         self.path = Path(path)
         self.rows: list[dict] = []
         if keep_until_epoch > 0 and self.path.is_file():
-            with self.path.open(newline="", encoding="utf-8") as f:
-                self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= keep_until_epoch]
+            self.rows = [r for r in self.read(self.path) if int(r["epoch"]) <= keep_until_epoch]
         self._write()
+
+    @staticmethod
+    def read(path: Path) -> list[dict]:
+        """The rows of a log `CsvLog` wrote; a damaged one (not UTF-8, another header, a row of another
+        width, an epoch that is not a whole number) raises InputError naming the file and the line."""
+        reader = csv.reader(io.StringIO(read_text(path, "training log"), newline=""))
+
+        def damaged(what: str) -> InputError:
+            return InputError(f"training log {path} line {reader.line_num}: {what}; repair or delete the log")
+
+        rows = []
+        try:
+            lines = filter(None, reader)  # a blank line holds no row
+            header = next(lines, None)
+            if header is not None and tuple(header) != LOG_FIELDS:
+                raise damaged(f"header {header} is not {list(LOG_FIELDS)}")
+            for fields in lines:
+                if len(fields) != len(LOG_FIELDS) or not fields[0].strip().isdecimal():
+                    raise damaged(f"{fields} is not a row of {list(LOG_FIELDS)} with a whole-number epoch")
+                rows.append(dict(zip(LOG_FIELDS, fields, strict=True)))
+        except csv.Error as exc:
+            raise damaged(str(exc)) from None
+        return rows
 
     def append(self, **row) -> None:
         self.rows.append(row)
