@@ -24,9 +24,10 @@ PHYSICS_INPUTS = ("P", "T", "PET")
 PHYSICS_UNITS = {"P": "mm d-1", "T": "degC", "PET": "mm d-1"}
 
 
-def load_dataset(cfg: DataConfig, derivation: InputDerivation) -> HydroDataset:
+def load_dataset(cfg: DataConfig, derivation: InputDerivation, need_target: bool = True) -> HydroDataset:
     """The dataset named by `data.path` / `data.kind`, restricted to `data.basins` (all when empty),
-    with P/T/PET derived by `derivation`."""
+    with P/T/PET derived by `derivation`; it must hold `data.target` unless not `need_target` (a simulation
+    reads no observations)."""
     if cfg.kind == "netcdf":
         ds = HydroDataset.load(cfg.path)
     else:
@@ -38,7 +39,7 @@ def load_dataset(cfg: DataConfig, derivation: InputDerivation) -> HydroDataset:
     if ds.n_basins == 0:
         raise InputError(f"data.path: {cfg.path} holds no basins (data.basins: "
                          f"{cfg.basins or 'every basin'}); there is nothing to train, evaluate or simulate")
-    if cfg.target not in ds.target_names:
+    if need_target and cfg.target not in ds.target_names:
         raise InputError(f"data.target: {cfg.target!r} is not a target in {cfg.path}; "
                          f"targets: {ds.target_names}")
     return derive_inputs(ds, derivation)

@@ -166,19 +166,25 @@ def run_evaluate(args) -> int:
     metrics.csv, the summary table and hydrographs."""
     from dmg_bmi.core.train.rundir import check_output_folder
     from dmg_bmi.errors import ConfigError
-    from dmg_bmi.train.commands._common import load
+    from dmg_bmi.train.commands._common import load, remove_killed_temps
     from dmg_bmi.train.plots import hydrographs, matplotlib_available
 
     job = load(args)
     outputs = job.model.phy.output_names
-    if args.output not in outputs:
-        raise ConfigError(f"--output: {args.output!r} is not an output of the checkpoint's physics "
+    output = args.output or job.output
+    if output not in outputs:
+        raise ConfigError(f"--output: {output!r} is not an output of the checkpoint's physics "
                           f"{job.model.cfg.phy.name!r}; valid: {', '.join(outputs)}")
+    if output != job.output:
+        raise ConfigError(f"--output: {output!r} is not what the observed target {job.target!r} measures: "
+                          f"the checkpoint was trained with train.output {job.output!r} against it; evaluate "
+                          "scores that output only (`dmg-bmi simulate` writes every output)")
     out = Path(args.out) if args.out else job.run_dir / f"evaluate_{job.period.start}_{job.period.end}"
     check_output_folder(out, "--out")
+    remove_killed_temps(out)
     pred = predict(job.model, job.normalizer, job.dataset, job.period, target=job.target,
                    batch_size=args.batch_size, device=job.device, what="evaluation period")
-    rows = score(pred, args.output)
+    rows = score(pred, output)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = write_metrics_csv(rows, out / "metrics.csv")
     print(f"evaluation {job.period.start}..{job.period.end}, {len(rows)} basins")
@@ -186,7 +192,7 @@ def run_evaluate(args) -> int:
     print(f"metrics: {csv_path}")
     if not args.no_plots:
         if matplotlib_available():
-            paths = hydrographs(pred.dates, pred.basins, pred.outputs[args.output], pred.observed,
+            paths = hydrographs(pred.dates, pred.basins, pred.outputs[output], pred.observed,
                                 out / "hydrographs", rows)
             print(f"hydrographs: {paths[0].parent} ({len(paths)} PNGs)")
         else:

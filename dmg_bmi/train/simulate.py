@@ -93,15 +93,16 @@ def run_simulate(args) -> int:
     """`dmg-bmi simulate` on a delta-model checkpoint (`args` of `dmg_bmi.train.commands.simulate`): every
     output to NetCDF or CSV, optionally from and to BMI state files."""
     from dmg_bmi.core.train.rundir import check_output_folder
-    from dmg_bmi.train.commands._common import load
+    from dmg_bmi.train.commands._common import load, remove_killed_temps
     from dmg_bmi.train.evaluate import predict
     from dmg_bmi.train.state_files import load_states, save_states
 
-    job = load(args)
+    job = load(args, need_target=False)
     out = Path(args.out) if args.out else job.run_dir / f"simulate_{job.period.start}_{job.period.end}"
     check_output_folder(out, "--out")
     if args.save_state:
         check_output_folder(args.save_state, "--save-state")
+    remove_killed_temps(out, args.save_state)
     initial = None
     if args.initial_state:
         initial = load_states(args.initial_state, job.dataset, job.checkpoint, job.period.start,

@@ -46,6 +46,16 @@ def check_sources(args: argparse.Namespace) -> None:
     at_least(args, 1, "batch_size")
 
 
+def remove_killed_temps(*folders: Path | str | None) -> None:
+    """Delete the temp files a killed earlier run's atomic writes left in each existing output folder
+    (`dmg_bmi.atomic.remove_stale_temps`), before this run writes there."""
+    from dmg_bmi.atomic import remove_stale_temps
+
+    for folder in folders:
+        if folder is not None and Path(folder).is_dir():
+            remove_stale_temps(folder)
+
+
 def checkpoint_path(args: argparse.Namespace) -> Path:
     """The checkpoint of `--checkpoint`, or `--run-dir`'s best.pt."""
     return Path(args.checkpoint) if args.checkpoint else Path(args.run_dir) / "best.pt"
@@ -67,13 +77,15 @@ class Loaded:
     dataset: object
     period: object
     target: str
+    output: str  # the model output the checkpoint was trained against `target` (train.output)
     run_dir: Path
     checkpoint: Path
     device: object
 
 
-def load(args: argparse.Namespace) -> Loaded:
-    """Checkpoint + the experiment config stored in it -> model, dataset (P/T/PET derived) and period."""
+def load(args: argparse.Namespace, need_target: bool = True) -> Loaded:
+    """Checkpoint + the experiment config stored in it -> model, dataset (P/T/PET derived) and period; the
+    dataset need not hold the observed target when not `need_target` (simulate)."""
     from dmg_bmi.core.config import from_dict
     from dmg_bmi.core.train.distributed import resolve_device
     from dmg_bmi.forcing import derivation_from_record
@@ -105,13 +117,13 @@ def load(args: argparse.Namespace) -> Loaded:
         period = data_cfg.test
     else:
         raise ConfigError("no period: the config has no data.test; pass --start and --end")
-    if experiment:
-        load_experiment(data=experiment)  # validates the stored config
+    # the stored config, validated; a checkpoint without one was trained against its target's namesake
+    output = load_experiment(data=experiment).train.output if experiment else data_cfg.target
     model = ckpt.build_model(device=device)
-    ds = load_dataset(data_cfg, derivation_from_record(ckpt.derivations))
+    ds = load_dataset(data_cfg, derivation_from_record(ckpt.derivations), need_target)
     from dmg_bmi.attributes import check_dataset_attributes
 
     check_dataset_attributes(ds, ckpt)  # the network's attributes within its training data
     return Loaded(model=model, normalizer=ckpt.normalization, dataset=ds, period=period,
-                  target=data_cfg.target, run_dir=ckpt_path.resolve().parent, checkpoint=ckpt_path,
-                  device=device)
+                  target=data_cfg.target, output=output, run_dir=ckpt_path.resolve().parent,
+                  checkpoint=ckpt_path, device=device)
