@@ -39,12 +39,14 @@ def cat(fid, area=5.0, toid="nex-1", **props) -> dict:
 
 
 def forcing_csv(path: Path, header: str, start: str = START, hours: int = 48) -> Path:
-    """Hourly rows from `start` (default: START..END), every value 1.0."""
+    """Hourly rows from `start` (default: START..END), each value possible in the BMI's units: 271.5 for a
+    temperature (K), 101000.0 for a pressure (Pa), else 0.01."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    n = len(header.split(",")) - 1
+    plausible = {"TMP_2maboveground": "271.5", "T2D": "271.5", "PRES_surface": "101000.0", "PSFC": "101000.0"}
+    values = [plausible.get(W._column_units(c)[0], "0.01") for c in header.split(",")[1:]]
     first = dt.datetime.fromisoformat(start)
     times = [first + dt.timedelta(hours=h) for h in range(hours)]
-    rows = [f"{t:%Y-%m-%d %H:%M:%S}," + ",".join(["1.0"] * n) for t in times]
+    rows = [f"{t:%Y-%m-%d %H:%M:%S}," + ",".join(values) for t in times]
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
     return path
 

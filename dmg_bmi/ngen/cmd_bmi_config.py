@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     needed = needed_attributes(args.checkpoint)
     values = table_values(read_attributes_table(args.attributes), needed, args.latitude, args.attributes,
                           reads_latitude(args.checkpoint))
-    paths = write_bmi_configs(args.out, values, args.checkpoint, args.start, args.end,
+    paths = write_bmi_configs(args.out, values, args.checkpoint, args.start, args.end, args.attributes,
                               time_step=args.time_step, device=args.device, nan_policy=args.nan_policy)
     print(f"wrote {len(paths)} BMI configs to {args.out}")
     return 0

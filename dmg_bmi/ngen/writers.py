@@ -24,6 +24,7 @@ hydrofabric 2.x: layers `divides` and `nexus`) is read with the standard library
 
 from __future__ import annotations
 
+import bisect
 import csv
 import json
 import math
@@ -37,6 +38,7 @@ from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from dmg_bmi.atomic import atomic_path, write_text
@@ -147,7 +149,7 @@ def _cell(raw: str) -> float | str | None:
 
 def _csv_rows(path: Path) -> dict[str, dict[str, float | str]]:
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # a byte-order mark is not the id column's
             lines = [row for row in csv.reader(fh) if any(cell.strip() for cell in row)]
     except UnicodeDecodeError as exc:
         raise ConfigError(f"attributes table {path}: neither a UTF-8 CSV file nor a dataset NetCDF "
@@ -352,6 +354,15 @@ def read_layer(path: str | Path, what: str) -> tuple[list[dict], dict]:
     features = collection["features"]
     if not isinstance(features, list):
         raise ConfigError(f"{what} GeoJSON {path}: 'features' is not a list")
+    not_objects = [i for i, f in enumerate(features) if not isinstance(f, dict)]
+    if not_objects:
+        raise ConfigError(f"{what} GeoJSON {path}: feature(s) {_some(not_objects)} are not JSON objects (the "
+                          f"first is {features[not_objects[0]]!r}); a feature is {{\"type\": \"Feature\", "
+                          "\"id\": ..., \"properties\": {...}, \"geometry\": {...}}")
+    bad_properties = [i for i, f in enumerate(features) if not isinstance(f.get("properties") or {}, dict)]
+    if bad_properties:
+        raise ConfigError(f"{what} GeoJSON {path}: the 'properties' of feature(s) {_some(bad_properties)} "
+                          "are not a JSON object")
     return features, {k: v for k, v in collection.items() if k not in ("type", "features")}
 
 
@@ -615,6 +626,89 @@ def check_forcing_period(forcing_files: Mapping[str, Path], start: datetime, end
             "(--start .. --end)", problems)
 
 
+def _is_time(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _time_cells(lines: list[str], index: int) -> list[str]:
+    """The time cell of each data line (`index`: the time column), cut cheaply (no full CSV parse)."""
+    if index == 0:
+        return [line.partition(",")[0].strip(' \t"') for line in lines]
+    return [(line.split(",", index + 1)[index:index + 1] or [""])[0].strip(' \t"') for line in lines]
+
+
+def _forcing_file_problem(path: Path, names_map: Mapping[str, str], start: datetime, end: datetime,
+                          nan_policy: str) -> str | None:
+    """The first problem of one forcing CSV (`check_forcing_values`), naming its line and column, or None.
+    Every time is parsed (~1 s per million lines); the mapped columns only over the run's period."""
+    from dmg_bmi import units as U
+    from dmg_bmi.text import read_text
+    from dmg_bmi.variables import lookup
+
+    try:
+        lines = read_text(path, "forcing file").rstrip().splitlines()  # trailing blank lines hold no row
+    except InputError as exc:
+        return str(exc)
+    header = next(csv.reader(lines[:1]), [])
+    index = next((i for i, cell in enumerate(header) if cell.strip() in TIME_COLUMNS), 0)
+    cells = _time_cells(lines[1:], index)
+    try:
+        times = [_naive_utc(datetime.fromisoformat(text)) for text in cells]
+    except ValueError:
+        n, text = next((n, t) for n, t in enumerate(cells) if not _is_time(t))
+        return f"line {n + 2}: time {text!r} is not a time like '2015-12-01 00:00:00'"
+    n = next((n for n in range(1, len(times)) if times[n] <= times[n - 1]), None)
+    if n is not None:
+        return (f"line {n + 2}: time {cells[n]!r} does not come after the line before's "
+                f"({times[n - 1]:{TIME_FORMAT}}): times must increase strictly (a duplicated row?)")
+    first, stop = bisect.bisect_left(times, start), bisect.bisect_right(times, end)
+    rows = list(csv.reader(lines[1 + first:1 + stop]))
+    columns = [_column_units(cell) for cell in header]
+    declared, positions = dict(columns), {name: i for i, (name, _) in enumerate(columns)}
+    for name, column in names_map.items():
+        var, j = lookup(name), positions[column]
+        cells = [row[j] if j < len(row) else "" for row in rows]
+        try:
+            values = np.array([float(cell) for cell in cells], dtype=np.float64)
+        except ValueError:
+            k = next(k for k, cell in enumerate(cells) if not cell.strip() or isinstance(_cell(cell), str))
+            return f"line {first + k + 2}, column {column!r}: {cells[k]!r} is not a number"
+        units = declared.get(column)
+        if units and U.convertible(units, var.units):  # ngen converts it; otherwise it passes it as is
+            values = U.convert(values, units, var.units, column)
+        lo, hi = var.valid_range
+        ok = (lo <= values) & (values <= hi)
+        if nan_policy == "hold_last":
+            ok |= np.isnan(values)  # the BMI holds the last valid values
+        if not ok.all():
+            k = int(np.flatnonzero(~ok)[0])
+            where = f"line {first + k + 2} ({times[first + k]:{TIME_FORMAT}}), column {column!r}"
+            if np.isnan(values[k]):
+                return f"{where}: {cells[k].strip()!r} is NaN (--nan-policy hold_last holds the last value)"
+            read = f"{values[k]:g} {var.units}" + (f" (from {cells[k].strip()} {units})" if units else "")
+            hint = "" if units else (f"; its header gives no units, so it is read in {var.units} (else "
+                                     f"declare them there, as '{column} [units]')")
+            return f"{where}: {read} is outside {name}'s valid range {lo:g}..{hi:g} {var.units}{hint}"
+    return None
+
+
+def check_forcing_values(forcing_files: Mapping[str, Path], names_map: Mapping[str, str], start: datetime,
+                         end: datetime, nan_policy: str = "error") -> None:
+    """Refuse forcing CSVs the BMI would stop on, naming each file's first bad line and column: a time that
+    is not one or does not increase strictly (a duplicated row), and over `start`..`end` a mapped column
+    (`names_map`, {BMI input: column}) whose cell is not a number, NaN (unless `nan_policy` 'hold_last'),
+    infinite or outside the input's `Variable.valid_range` after the header's `[units]` (converted as ngen
+    does; a column without units must be in the BMI's units)."""
+    problems = [f"{path}: {problem}" for path in forcing_files.values()
+                if (problem := _forcing_file_problem(Path(path), names_map, start, end, nan_policy))]
+    shown = problems[:_SHOWN] + ([f"... ({len(problems)} files in all)"] if len(problems) > _SHOWN else [])
+    _refuse("forcing values", shown)
+
+
 def variables_names_map(inputs: Sequence[str], forcing_files: Mapping[str, Path]) -> dict[str, str]:
     """{BMI input: forcing column} for a realization's `variables_names_map`: for each input, the first of
     its `FORCING_COLUMNS` (then its own CSDMS name) present in the files' headers.
@@ -718,10 +812,13 @@ def write_yaml(path: Path, data: dict) -> None:
     write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
-def check_config_values(attributes: Mapping[str, Mapping[str, float]], with_latitude: bool = True) -> None:
-    """Refuse ids that cannot be file names, areas (km2) that are missing, non-numeric, zero or negative, and
-    latitudes outside -90..90 degrees north (or missing, when `with_latitude`); every culprit of a kind in
-    one ConfigError."""
+def check_config_values(attributes: Mapping[str, Mapping[str, float]], with_latitude: bool = True,
+                        checkpoint: Path | None = None, source: str | Path | None = None) -> None:
+    """Refuse ids that cannot be file names, areas (km2) that are missing, non-numeric, zero or negative,
+    latitudes outside -90..90 degrees north (or missing, when `with_latitude`), and, with `checkpoint`, the
+    attributes its BMI refuses at initialize (`dmg_bmi.attributes.attribute_problems`: impossible values,
+    network attributes far outside its training data), naming `source` (the table), the catchment and the
+    attribute; every culprit of a kind in one ConfigError."""
     bad_ids = [cid for cid in attributes
                if not cid or cid in (".", "..") or any(ch in cid for ch in "/\\\0")]
     bad_area = [f"{cid}: {v.get('area_km2')!r}" for cid, v in attributes.items()
@@ -736,18 +833,32 @@ def check_config_values(attributes: Mapping[str, Mapping[str, float]], with_lati
         problems.append(f"area_km2 must be a positive number of km2: {', '.join(bad_area)}")
     if bad_lat:
         problems.append(f"latitude must be a number in -90..90 degrees north: {', '.join(bad_lat)}")
+    if checkpoint is not None:
+        from dmg_bmi.attributes import attribute_problems
+        from dmg_bmi.core.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(checkpoint)
+        refused = [f"{cid}: {'; '.join(found)}" for cid, values in attributes.items()
+                   if (found := attribute_problems({k: v for k, v in values.items()
+                                                    if k not in ("area_km2", "latitude")}, [ckpt]))]
+        if refused:
+            where = source or "the attributes"
+            problems.append(f"attributes the BMI would refuse at initialize, in {where}: "
+                            + " | ".join(refused[:_SHOWN])
+                            + (f" | ... ({len(refused)} catchments in all)" if len(refused) > _SHOWN else ""))
     _refuse("BMI configs", problems)
 
 
 def write_bmi_configs(out_dir: Path, attributes: Mapping[str, Mapping[str, float]], checkpoint: Path,
-                      start: str, end: str, **options) -> list[Path]:
+                      start: str, end: str, source: str | Path | None = None, **options) -> list[Path]:
     """One `<id>.yml` per catchment in `out_dir`, the checkpoint referenced relative to it, `start`/`end`
-    written as 'YYYY-MM-DD HH:MM:SS' (`run_period`); the values are checked first (`check_config_values`;
-    latitude only where the checkpoint reads it, `reads_latitude`), so nothing is written for bad input."""
+    written as 'YYYY-MM-DD HH:MM:SS' (`run_period`); the values (from `source`, e.g. the attributes table)
+    are checked first (`check_config_values`; latitude only where the checkpoint reads it,
+    `reads_latitude`), so nothing is written for bad input."""
     from dmg_bmi.ngen.cmd_bmi_config import reads_latitude
 
     start, end = _period_text(start, end)
-    check_config_values(attributes, reads_latitude(checkpoint))
+    check_config_values(attributes, reads_latitude(checkpoint), checkpoint, source)
     out_dir.mkdir(parents=True, exist_ok=True)
     rel = os.path.relpath(checkpoint.resolve(), out_dir.resolve())
     paths = []
@@ -894,7 +1005,6 @@ def write_run_folder(out_dir: str | Path, catchments_geojson: str | Path, forcin
     check_forcing_period(forcing, first, last)
     with_latitude = reads_latitude(checkpoint)
     attrs = catchment_attributes(catchments, needed, table, latitude, attributes_source, with_latitude)
-    check_config_values(attrs, with_latitude)
     states = {}
     if initial_states is not None:
         states = {cid: Path(initial_states) / f"{cid}.state" for cid in forcing}
@@ -904,6 +1014,9 @@ def write_run_folder(out_dir: str | Path, catchments_geojson: str | Path, forcin
                               f"{absent}")
         check_initial_states(states, initial_states, checkpoint, time_step, first)
     names_map = variables_names_map(needed_inputs(checkpoint), forcing)
+    check_forcing_values(forcing, names_map, first, last, nan_policy)
+    source = attributes_source or f"the properties of {catchments_path}"
+    check_config_values(attrs, with_latitude, checkpoint, source)  # after the inputs: which model it is
     real = realization_dict(style, "./config/{{id}}.yml", "./forcing/", start, end, time_step,
                             variables_names_map=names_map)
 
@@ -915,7 +1028,7 @@ def write_run_folder(out_dir: str | Path, catchments_geojson: str | Path, forcin
         _copy(path, out / "states" / "initial" / f"{cid}.state")
     if save_final_states:
         (out / "states" / "final").mkdir(parents=True, exist_ok=True)
-    write_bmi_configs(out / "config", attrs, model, start, end, time_step=time_step, device=device,
+    write_bmi_configs(out / "config", attrs, model, start, end, source, time_step=time_step, device=device,
                       nan_policy=nan_policy, initial_state="../states/initial/{id}.state" if states else None,
                       final_state="../states/final/{id}.state" if save_final_states else None)
     write_text(out / "catchments.geojson", geojson_text(features, extra))
