@@ -4,14 +4,18 @@ Two tests, each in the attribute's units (the training table's):
 
 - possible (`attribute_problem`): finite, |value| <= 1e12, area_km2 > 0, |latitude| <= 90, |longitude| <= 180,
   and inside the valid range of its `dmg_bmi.data.variables.DATASET_VARIABLES` entry when it has one;
-- seen in training (`training_problem`): a network attribute must lie within `TRAINING_Z_LIMIT` (10) of the
-  checkpoint's normalization standard deviations of its training mean, |value - mean| / std <= 10 (for a
-  log-normalized attribute in the normalizer's log10(sqrt(x) + 0.1) space). A normalization records only
-  mean and std, so this is the training range the checkpoint knows. Real data sit far inside it: the 8
-  CAMELS basins of the developer set, the 4 Daymet ones and the ngen domain's basin 01073000 reach at most
-  |z| = 4.1 against `dhbv_camels8.pt`, and a uniform or one-hot training attribute spans only |z| <= 1.8;
-  beyond 10 the network extrapolates without any data behind it (a units slip such as m for km or a fill
-  value), so its parameters, and every number after them, would be made up.
+- seen in training (`training_problem`), for a network attribute with no entry in `DATASET_VARIABLES` (so no
+  physical range: `permeability`, MERIT or plugin names, a crop twin's indices): it must lie within
+  `TRAINING_Z_LIMIT` (10) of the checkpoint's normalization standard deviations of its training mean,
+  |value - mean| / std <= 10 (for a log-normalized attribute in the normalizer's log10(sqrt(x) + 0.1) space).
+  A normalization records only mean and std, so this is the training range the checkpoint knows. Real data
+  sit far inside it: the 8 CAMELS basins of the developer set, the 4 Daymet ones and the ngen domain's basin
+  01073000 reach at most |z| = 4.1 against `dhbv_camels8.pt`, and a uniform or one-hot training attribute
+  spans only |z| <= 1.8; beyond 10 there is no physical range to say the value is possible and no data
+  behind it (a units slip such as m for km, or a fill value), so its parameters, and every number after
+  them, would be made up. An attribute with a physical range is judged by that range only: a possible value
+  outside a small training set (a 4-basin quickstart's held-out frac_snow lies 22 std out) is the network's
+  extrapolation, which `dmg-bmi inspect` reports through the recorded skill, not a wrong input.
 
 `attribute_problems` runs both over a catchment's attributes and returns what is wrong as sentences; the
 callers add where the values came from (file, catchment) and raise their own error class.
@@ -67,6 +71,12 @@ def attribute_problem(name: str, value: float) -> str | None:
     return None
 
 
+def has_physical_range(name: str) -> bool:
+    """Whether attribute `name` has a valid range in `DATASET_VARIABLES` (then `training_problem` is not
+    applied: see the module docstring)."""
+    return _TABLE_NAMES.get(name, name) in DATASET_VARIABLES
+
+
 def training_range(stats: VarStats) -> tuple[float, float]:
     """The values (raw units) within `TRAINING_Z_LIMIT` standard deviations of the training mean."""
     lo, hi = stats.mean - TRAINING_Z_LIMIT * stats.std, stats.mean + TRAINING_Z_LIMIT * stats.std
@@ -98,7 +108,7 @@ def attribute_problems(values: Mapping[str, float], checkpoints: Iterable[Checkp
     problems = {name: p for name, v in given.items() if (p := attribute_problem(name, v))}
     for ckpt in checkpoints:
         for name in ckpt.nn_attributes:
-            if name in given and name not in problems:
+            if name in given and name not in problems and not has_physical_range(name):
                 problem = training_problem(name, given[name], ckpt.normalization.stats[name],
                                            ckpt.path or "(unsaved)")
                 if problem:
@@ -108,11 +118,12 @@ def attribute_problems(values: Mapping[str, float], checkpoints: Iterable[Checkp
 
 def check_dataset_attributes(ds, ckpt: Checkpoint) -> None:
     """InputError naming the dataset, basin, attribute, value and training range of the first static
-    attribute of `ds` (a `HydroDataset`) the checkpoint's network reads that lies far outside its training
+    attribute of `ds` (a `HydroDataset`) the checkpoint's network reads, with no physical range (see the
+    module docstring), that lies far outside its training
     data (`training_problem`); NaN is missing and passes (the dataset reader names impossible values)."""
     source = ckpt.path or "(unsaved)"
     for name in ckpt.nn_attributes:
-        if name not in ds.static:
+        if name not in ds.static or has_physical_range(name):
             continue
         stats = ckpt.normalization.stats[name]
         for basin, value in zip(ds.basins, np.asarray(ds.static[name], np.float64).tolist(), strict=True):

@@ -70,14 +70,28 @@ def test_real_camels_and_ngen_domain_attributes_pass_the_training_range(table):
 def test_log_normalized_attribute_is_judged_in_its_log_space():
     from dataclasses import replace
 
-    ckpt = load_checkpoint(DHBV8)
+    ckpt = load_checkpoint(CONFIGS / "quickstart_hbv11p.pt")
     stats = ckpt.normalization.stats
     # log10(sqrt(x) + 0.1) in 1.0 +- 10 x 0.05: x in [(10**0.5 - 0.1)**2, (10**1.5 - 0.1)**2] = [9.38, 993.7]
-    stats["area_gages2"] = replace(stats["area_gages2"], mean=1.0, std=0.05, log_norm=True)
-    assert attribute_problems({"area_gages2": 500.0}, [ckpt]) == []  # a raw z of 9980
-    (problem,) = attribute_problems({"area_gages2": 1e6}, [ckpt])
-    assert "area_gages2 = 1e+06 km2" in problem and "in its log10(sqrt(x) + 0.1) space" in problem
+    stats["permeability"] = replace(stats["permeability"], mean=1.0, std=0.05, log_norm=True)
+    assert attribute_problems({"permeability": 500.0}, [ckpt]) == []  # a raw z of 9980
+    (problem,) = attribute_problems({"permeability": 1e6}, [ckpt])
+    assert "permeability = 1e+06" in problem and "in its log10(sqrt(x) + 0.1) space" in problem
     assert "i.e. [9.37754, 993.685]" in problem
+
+
+def test_an_attribute_with_a_physical_range_is_judged_by_it_not_by_the_training_spread():
+    """frac_snow 0.9 is possible (table range 0..1) though far outside a training set whose frac_snow is
+    all about 0.01: the network extrapolates, the input is not wrong; 1.5 is impossible: the table refuses
+    it."""
+    from dataclasses import replace
+
+    ckpt = load_checkpoint(CONFIGS / "quickstart_hbv11p.pt")
+    stats = ckpt.normalization.stats
+    stats["frac_snow"] = replace(stats["frac_snow"], mean=0.01, std=0.001)
+    assert attribute_problems({"frac_snow": 0.9}, [ckpt]) == []
+    (problem,) = attribute_problems({"frac_snow": 1.5}, [ckpt])
+    assert "frac_snow = 1.5" in problem and "valid range" in problem
 
 
 def test_simulate_refuses_a_dataset_attribute_far_outside_training(tmp_path, capsys):
