@@ -24,6 +24,10 @@ from dmg_bmi.core import registry as _registry  # noqa: E402  (after __version__
 
 _registry.add_builtin_modules("physics", "dmg_bmi.domains.hydrology.hbv", "dmg_bmi.domains.crop.wofost72")
 
+from dmg_bmi import moved as _moved  # noqa: E402
+
+_moved.install()  # the 0.1 layout's import paths keep working (dmg_bmi.moved)
+
 _EXPORTS = {  # public name -> (module defining it, its name there)
     "DeltaModel": ("dmg_bmi.core.delta", "DeltaModel"),
     "Checkpoint": ("dmg_bmi.core.checkpoint", "Checkpoint"),
