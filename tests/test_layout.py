@@ -133,6 +133,26 @@ def test_the_core_imports_no_domain():
     assert {m: t for m, t in hits.items() if t} == {}
 
 
+CORE_MAY_IMPORT = ("dmg_bmi.errors", "dmg_bmi.atomic", "dmg_bmi.text", "dmg_bmi.units")
+
+
+def imports_outside_the_core(top: dict[str, set[str]], inner: dict[str, set[str]]) -> dict[str, list[str]]:
+    """{core module: package modules it imports (module body or function) beyond the core and utilities}."""
+    core = [m for m in MODULES if m == "dmg_bmi.core" or m.startswith("dmg_bmi.core.")]
+    hits = {m: sorted(t for t in top[m] | inner[m] if t != "dmg_bmi" and t not in CORE_MAY_IMPORT
+                      and t != "dmg_bmi.core" and not t.startswith("dmg_bmi.core.")) for m in core}
+    return {m: t for m, t in hits.items() if t}
+
+
+def test_the_core_imports_only_the_core_and_the_utilities():
+    top, inner = import_graph()
+    assert imports_outside_the_core(top, inner) == {}
+    assert "dmg_bmi.atomic" in top["dmg_bmi.core.train.checkpoints"]  # the utilities are seen, and allowed
+    planted = {"dmg_bmi.core.train.trainer": {"dmg_bmi.train.data"}}  # a function-level import is caught
+    assert imports_outside_the_core(top, {**inner, **planted}) == {"dmg_bmi.core.train.trainer":
+                                                                    ["dmg_bmi.train.data"]}
+
+
 def test_domains_never_import_each_other():
     top, inner = import_graph()
     assert domain_of_module("dmg_bmi.domains.crop.pcse.batch") == "crop"

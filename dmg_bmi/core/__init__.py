@@ -5,10 +5,14 @@ What lives here: typed configs validated at load (`config`), one self-describing
 (`delta`: NN -> bounded parameters -> physics step), input normalization (`normalization`), the physics
 interface (`physics`), the numpy/torch array namespace (`ops`) and the training loop (`train/`).
 
-What it may import: the package's general utilities (`dmg_bmi.errors`, `dmg_bmi.atomic`, `dmg_bmi.text`) and
-itself; never a domain (`dmg_bmi.domains` and below). Not yet in the core, and imported by it: the dataset
-NetCDF (`dmg_bmi.data.dataset`), the forcing derivation (`dmg_bmi.forcing`) and the training config and data
-loading (`dmg_bmi.train.config`, `dmg_bmi.train.data`), which still name dataset kinds. A domain's physics
-reach the registry by name (`registry.add_builtin_modules`, entry points); a domain object reaches the core as
-an argument.
+What it may import: itself and the package's general utilities (`dmg_bmi.errors`, `dmg_bmi.atomic`,
+`dmg_bmi.text`, `dmg_bmi.units`, `dmg_bmi.__version__`); nothing else, not even lazily (tests/test_layout.py).
+What names a dataset reaches it from its caller: the window trainer (`train.trainer.train_windows`) takes a
+`prepare(device, normalizer)` that returns the model tensors, site ids, target spread, normalizer and the
+derivation record (plain data, `train.inputs.WindowData`), and the run config both as the object it reads
+(`model`, `run`, `train`) and as plain data for `config.yaml` and the checkpoint. The default caller,
+`dmg_bmi.train` (dataset loading by `data.kind`, the forcing derivation, the experiment config schema and the
+resume check), stays outside the core, as do the dataset NetCDF (`dmg_bmi.data`) and a domain's own trainer.
+A domain's physics reach the registry by name (`registry.add_builtin_modules`, entry points); a domain object
+reaches the core as an argument.
 """

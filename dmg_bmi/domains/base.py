@@ -133,10 +133,15 @@ class Domain:
 
     def train(self, cfg, resume: Path | None, state):
         """Train `cfg` (`state`: the `TrainingState` of checkpoint `resume`, or None); returns a
-        `dmg_bmi.core.train.common.TrainResult`. Core: `dmg_bmi.core.train.trainer.train_windows`."""
-        from dmg_bmi.core.train.trainer import train_windows
+        `dmg_bmi.core.train.common.TrainResult`. Core: `dmg_bmi.core.train.trainer.train_windows` on the
+        basin dataset of `data.path` (`dmg_bmi.train.data.window_data`)."""
+        from functools import partial
 
-        return train_windows(cfg, resume, state)
+        from dmg_bmi.core.train.trainer import train_windows
+        from dmg_bmi.train.config import experiment_to_dict
+        from dmg_bmi.train.data import window_data
+
+        return train_windows(cfg, resume, state, partial(window_data, cfg), experiment_to_dict(cfg))
 
     def evaluate(self, args: argparse.Namespace) -> int:
         """`dmg-bmi evaluate` on one of its checkpoints (core: per-basin scores and hydrographs)."""

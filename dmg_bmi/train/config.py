@@ -270,6 +270,20 @@ def resume_differences(cfg: ExperimentConfig, checkpoint_experiment: dict) -> li
     return differences
 
 
+def check_resume(cfg: ExperimentConfig, state, where: str) -> None:
+    """Refuse (ConfigError naming `where`, e.g. the checkpoint, and each key) to resume `state` (a
+    `dmg_bmi.core.train.checkpoints.TrainingState`) under `cfg` when they differ in what a resumed run keeps
+    (`resume_differences`: network, physics, optimizer); called before any weight is loaded, where a changed
+    network would only give a size mismatch."""
+    differences = resume_differences(cfg, (state.checkpoint.training or {}).get("experiment") or {})
+    if differences:
+        raise ConfigError(
+            f"{where}: the config differs from the checkpoint's in {'; '.join(differences)} (checkpoint "
+            "-> now). A resumed run keeps its network, physics and optimizer: undo these changes, or start a "
+            "new run instead of resuming"
+        )
+
+
 def _differences(then: Any, now: Any, key: str) -> list[str]:
     if isinstance(then, dict) and isinstance(now, dict):
         return [d for k in sorted(set(then) | set(now), key=str)

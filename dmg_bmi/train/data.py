@@ -12,13 +12,17 @@ import json
 import warnings
 
 import numpy as np
+import torch
 
 from dmg_bmi.bmi_config import latitude_needed
+from dmg_bmi.core.normalization import Normalizer
+from dmg_bmi.core.registry import get_physics
+from dmg_bmi.core.train.inputs import WindowData, build_tensors, fit_normalizer
 from dmg_bmi.data.dataset import HydroDataset
 from dmg_bmi.data.variables import check_range
 from dmg_bmi.errors import ConfigError, InputError
-from dmg_bmi.forcing import InputDerivation
-from dmg_bmi.train.config import DataConfig, Period
+from dmg_bmi.forcing import InputDerivation, derivation_record
+from dmg_bmi.train.config import DataConfig, ExperimentConfig, Period
 
 PHYSICS_INPUTS = ("P", "T", "PET")
 PHYSICS_UNITS = {"P": "mm d-1", "T": "degC", "PET": "mm d-1"}
@@ -94,3 +98,27 @@ def drop_empty_target_basins(ds: HydroDataset, target: str, what: str) -> HydroD
         raise InputError(f"{what}: every basin has an all-NaN target {target!r}: {empty}")
     warnings.warn(f"{what}: skipping basin(s) {empty}: target {target!r} is NaN on every day", stacklevel=2)
     return ds.sel_basins(keep)
+
+
+def window_data(cfg: ExperimentConfig, device: torch.device,
+                normalizer: Normalizer | None = None) -> WindowData:
+    """The core window trainer's data (`dmg_bmi.core.train.trainer.train_windows`' `prepare`): the training
+    period of `data.path` with its warm-up, P/T/PET derived by `model.inputs.pet_method`, on `device`.
+
+    normalizer: reuse these statistics (a resumed run) instead of fitting them on the training period.
+    """
+    derivation = InputDerivation(pet_method=cfg.model.inputs.pet_method)
+    ds = load_dataset(cfg.data, derivation)
+    warmup = cfg.model.phy.warmup
+    train_ds, lead = with_warmup(ds, cfg.data.train, warmup, "data.train")
+    train_ds.dynamic[cfg.data.target][:, :lead] = np.nan  # targets before the period are not used
+    train_ds = drop_empty_target_basins(train_ds, cfg.data.target, "data.train")
+    if normalizer is None:
+        normalizer = fit_normalizer(train_ds.sel_period(cfg.data.train.start, cfg.data.train.end), cfg.model)
+    phy_cls = get_physics(cfg.model.phy.name)
+    tensors = build_tensors(train_ds, cfg.model, normalizer, phy_cls.forcing_names, phy_cls.attribute_names,
+                            target=cfg.data.target, device=device)
+    obs = train_ds.target(cfg.data.target)
+    std = torch.as_tensor(np.nanstd(obs, axis=1), dtype=tensors.x_phy.dtype, device=device)
+    return WindowData(tensors=tensors, basins=[str(b) for b in train_ds.basins], basin_std=std,
+                      normalizer=normalizer, derivations=derivation_record(derivation))

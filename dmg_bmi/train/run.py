@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from dmg_bmi.core.train import rundir
-from dmg_bmi.core.train.checkpoints import check_resume, load_training_checkpoint
+from dmg_bmi.core.train.checkpoints import load_training_checkpoint
 from dmg_bmi.core.train.common import TrainResult
 from dmg_bmi.domains import domain_of_experiment
-from dmg_bmi.train.config import ExperimentConfig
+from dmg_bmi.train.config import ExperimentConfig, check_resume
 
 
 def train(cfg: ExperimentConfig, resume: str | Path | None = None) -> TrainResult:

@@ -10,8 +10,9 @@ Kill safety. After each epoch the trainers write `last.pt` first, then copy it b
 `model_epochNNN.pt` every `run.save_every` epochs); `last.pt` records their names (`training.copies`). Every
 write is atomic, so a kill at any moment leaves `last.pt` either at the previous epoch, whose copies were all
 written, or at this epoch, whose missing copies `restore_copies` writes again from `last.pt` itself when the
-run is resumed; it also deletes the temp files of writes the kill cut short. `check_resume` refuses to resume
-under a config that changes what a resumed run keeps (the trainers call it before loading any weight).
+run is resumed; it also deletes the temp files of writes the kill cut short. The caller refuses to resume
+under a config that changes what a resumed run keeps, before any weight is loaded (it compares the config with
+`training.experiment`: `dmg_bmi.train.config.check_resume`).
 """
 
 from __future__ import annotations
@@ -27,28 +28,26 @@ from dmg_bmi.core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from dmg_bmi.core.delta import DeltaModel
 from dmg_bmi.core.normalization import Normalizer
 from dmg_bmi.core.train import rundir
-from dmg_bmi.errors import CheckpointError, ConfigError
-from dmg_bmi.forcing import InputDerivation, derivation_record
+from dmg_bmi.errors import CheckpointError
 
 LAST = rundir.LAST_NAME
 BEST = "best.pt"
 
 
-def save_training_checkpoint(path: Path, *, cfg, model: DeltaModel, normalizer: Normalizer,
-                             derivation: InputDerivation, basins: list[str], trainer_state: dict) -> Path:
-    """Write model + normalization + derivation + trainer state (epoch, optimizer, scheduler) atomically."""
-    from dmg_bmi.train.config import experiment_to_dict
-
+def save_training_checkpoint(path: Path, *, experiment: dict, model: DeltaModel, normalizer: Normalizer,
+                             derivations: dict, basins: list[str], trainer_state: dict) -> Path:
+    """Write model + normalization + derivation record + trainer state (epoch, optimizer, scheduler) and the
+    run config (`experiment`, plain data) atomically."""
     best = trainer_state["best_loss"]
     training = {
         "epoch": int(trainer_state["epoch"]),
         "best_loss": float(best) if math.isfinite(best) else None,
         "scheduler": trainer_state.get("scheduler") or {},
         "basins": list(basins),
-        "experiment": experiment_to_dict(cfg),
+        "experiment": experiment,
         "copies": list(trainer_state["copies"]),
     }
-    return save_checkpoint(path, model, normalizer, derivations=derivation_record(derivation),
+    return save_checkpoint(path, model, normalizer, derivations=derivations,
                            training=training, optimizer_state=trainer_state["optimizer"])
 
 
@@ -82,22 +81,6 @@ def load_training_checkpoint(path: str | Path) -> TrainingState:
         model_state=ckpt.state_dict, optimizer_state=ckpt.optimizer_state,
         scheduler_state=training.get("scheduler") or {}, normalizer=ckpt.normalization, checkpoint=ckpt,
     )
-
-
-def check_resume(cfg, state: TrainingState, where: str) -> None:
-    """Refuse (ConfigError naming `where`, e.g. the checkpoint, and each key) to resume `state` under `cfg`
-    when they differ in what a resumed run keeps (`train.config.resume_differences`: network, physics,
-    optimizer); called before any weight is loaded, where a changed network would only give a size
-    mismatch."""
-    from dmg_bmi.train.config import resume_differences
-
-    differences = resume_differences(cfg, (state.checkpoint.training or {}).get("experiment") or {})
-    if differences:
-        raise ConfigError(
-            f"{where}: the config differs from the checkpoint's in {'; '.join(differences)} (checkpoint "
-            "-> now). A resumed run keeps its network, physics and optimizer: undo these changes, or start a "
-            "new run instead of resuming"
-        )
 
 
 def epoch_copies(epoch: int, is_best: bool, save_every: int) -> list[str]:

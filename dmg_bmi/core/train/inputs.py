@@ -2,19 +2,37 @@
 
 Layouts follow the delta-model contract: `x_nn [T, B, nx]` (normalized, NaN -> 0), `c_nn [B, na]`,
 `x_phy [T, B, F]` in physics units (P mm/d, T degC, PET mm/d), `attrs_phy {name: [B]}`, target `[T, B]`.
+The dataset is any object with the reads of `Dataset` (the package's basin NetCDF: `dmg_bmi.data.dataset`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from dmg_bmi.core.config import ModelConfig
 from dmg_bmi.core.normalization import Normalizer
-from dmg_bmi.data.dataset import HydroDataset
 from dmg_bmi.errors import InputError
+
+
+class Dataset(Protocol):
+    """What the tensors are read from: B sites x T days (`dmg_bmi.data.dataset.HydroDataset`)."""
+
+    origin: str  # where it was read from, for messages
+    basins: np.ndarray  # [B] site ids
+    dates: np.ndarray  # [T] datetime64[D]
+
+    def forcings(self, names: list[str] | tuple[str, ...]) -> np.ndarray:
+        """`[B, T, len(names)]` float64 in the dataset's units."""
+
+    def attributes(self, names: list[str] | tuple[str, ...]) -> np.ndarray:
+        """`[B, len(names)]` float64."""
+
+    def target(self, name: str) -> np.ndarray:
+        """`[B, T]` float64, NaN where not observed."""
 
 
 @dataclass
@@ -46,7 +64,7 @@ class ModelTensors:
         )
 
 
-def fit_normalizer(ds: HydroDataset, cfg: ModelConfig) -> Normalizer:
+def fit_normalizer(ds: Dataset, cfg: ModelConfig) -> Normalizer:
     """Statistics of the NN forcings (over basins and days) and attributes (over basins) of `ds`."""
     forcings = ds.forcings(cfg.inputs.forcings)
     attributes = ds.attributes(cfg.inputs.attributes)
@@ -55,7 +73,7 @@ def fit_normalizer(ds: HydroDataset, cfg: ModelConfig) -> Normalizer:
     return Normalizer.fit(variables, log_norm=[n for n in cfg.inputs.log_norm if n in variables])
 
 
-def check_gaps(ds: HydroDataset, x_phy: np.ndarray, names: tuple[str, ...]) -> None:
+def check_gaps(ds: Dataset, x_phy: np.ndarray, names: tuple[str, ...]) -> None:
     """Physics forcings `x_phy [B, T, F]` (named `names`) must be finite every day: the physics steps
     through each one. Otherwise InputError naming `ds.origin`, the forcing, the basin(s) and the date(s)."""
     for i, name in enumerate(names):
@@ -70,7 +88,7 @@ def check_gaps(ds: HydroDataset, x_phy: np.ndarray, names: tuple[str, ...]) -> N
 
 
 def build_tensors(
-    ds: HydroDataset,
+    ds: Dataset,
     cfg: ModelConfig,
     normalizer: Normalizer,
     phy_forcings: tuple[str, ...],
@@ -96,3 +114,14 @@ def build_tensors(
         attrs_phy={n: tens(attrs[:, i]) for i, n in enumerate(phy_attributes)},
         target=None if target is None else tens(ds.target(target).T),
     )
+
+
+@dataclass
+class WindowData:
+    """What the window trainer (`trainer.train_windows`) trains on, prepared by its caller."""
+
+    tensors: ModelTensors  # the training period with its warm-up, target NaN outside the period
+    basins: list[str]  # site ids, in tensor order
+    basin_std: torch.Tensor  # [B] each site's target standard deviation over the period (target units)
+    normalizer: Normalizer  # NN input statistics (fitted on the training period, or the resumed run's)
+    derivations: dict  # the checkpoint's `derivations` entry, e.g. {"PET": {"method": "hamon"}}

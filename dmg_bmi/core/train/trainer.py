@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,6 @@ import torch
 from tqdm.auto import tqdm
 
 from dmg_bmi.core.delta import DeltaModel
-from dmg_bmi.core.registry import get_physics
 from dmg_bmi.core.train import distributed, rundir
 from dmg_bmi.core.train.checkpoints import (
     BEST,
@@ -29,12 +29,9 @@ from dmg_bmi.core.train.checkpoints import (
     write_copies,
 )
 from dmg_bmi.core.train.common import TrainingError, TrainResult, optimization
-from dmg_bmi.core.train.inputs import ModelTensors, build_tensors, fit_normalizer
+from dmg_bmi.core.train.inputs import ModelTensors, WindowData
 from dmg_bmi.core.train.losses import get_loss
 from dmg_bmi.core.train.sampler import WindowSampler
-from dmg_bmi.forcing import InputDerivation
-from dmg_bmi.train.config import ExperimentConfig, experiment_to_dict
-from dmg_bmi.train.data import drop_empty_target_basins, load_dataset, with_warmup
 
 
 def _window_index(starts: np.ndarray, warmup: int, rho: int) -> torch.Tensor:
@@ -42,39 +39,24 @@ def _window_index(starts: np.ndarray, warmup: int, rho: int) -> torch.Tensor:
     return torch.as_tensor(starts[None, :] + np.arange(-warmup, rho)[:, None], dtype=torch.long)
 
 
-def prepare_training_data(cfg: ExperimentConfig, device: torch.device, normalizer=None):
-    """Dataset -> (train tensors, basin ids, per-basin target std, normalizer, derivation).
-
-    normalizer: reuse these statistics (a resumed run) instead of fitting them on the training period.
-    """
-    derivation = InputDerivation(pet_method=cfg.model.inputs.pet_method)
-    ds = load_dataset(cfg.data, derivation)
-    warmup = cfg.model.phy.warmup
-    train_ds, lead = with_warmup(ds, cfg.data.train, warmup, "data.train")
-    train_ds.dynamic[cfg.data.target][:, :lead] = np.nan  # targets before the period are not used
-    train_ds = drop_empty_target_basins(train_ds, cfg.data.target, "data.train")
-    if normalizer is None:
-        normalizer = fit_normalizer(train_ds.sel_period(cfg.data.train.start, cfg.data.train.end), cfg.model)
-    phy_cls = get_physics(cfg.model.phy.name)
-    tensors = build_tensors(train_ds, cfg.model, normalizer, phy_cls.forcing_names, phy_cls.attribute_names,
-                            target=cfg.data.target, device=device)
-    obs = train_ds.target(cfg.data.target)
-    std = torch.as_tensor(np.nanstd(obs, axis=1), dtype=tensors.x_phy.dtype, device=device)
-    return tensors, [str(b) for b in train_ds.basins], std, normalizer, derivation
-
-
-def train_windows(cfg: ExperimentConfig, resume: str | Path | None, state) -> TrainResult:
+def train_windows(cfg, resume: str | Path | None, state, prepare: Callable[..., WindowData],
+                  experiment: dict) -> TrainResult:
     """The core trainer (`Domain.train`'s default): random basin x window minibatches of a `DeltaModel`,
-    distributed under torchrun; `state`: the `TrainingState` of `resume`, or None."""
+    distributed under torchrun; `state`: the `TrainingState` of `resume`, or None.
+
+    The caller hands over what names a dataset: `prepare(device, normalizer)` -> the training data (the
+    statistics of `normalizer` reused, or fitted when None; default path `dmg_bmi.train.data.window_data`)
+    and `experiment`, the run config as plain data (`config.yaml`, `training.experiment`). `cfg`: the run
+    config (`ExperimentConfig`: `model`, `run`, `train` read here)."""
     ctx, device = distributed.setup(cfg.run.device)
     try:
-        return _train(cfg, resume, state, ctx, device)
+        return _train(cfg, resume, state, prepare, experiment, ctx, device)
     finally:
         distributed.teardown(ctx)
 
 
-def _train(cfg: ExperimentConfig, resume, state, ctx: distributed.DistContext,
-           device: torch.device) -> TrainResult:
+def _train(cfg, resume, state, prepare: Callable[..., WindowData], experiment: dict,
+           ctx: distributed.DistContext, device: torch.device) -> TrainResult:
     tcfg = cfg.train
     warmup = cfg.model.phy.warmup
     torch.manual_seed(cfg.run.seed)
@@ -83,9 +65,8 @@ def _train(cfg: ExperimentConfig, resume, state, ctx: distributed.DistContext,
         start_epoch = state.epoch + 1
         best_loss = state.best_loss
 
-    tensors, basin_ids, basin_std, normalizer, derivation = prepare_training_data(
-        cfg, device, normalizer=None if state is None else state.normalizer
-    )
+    data = prepare(device, None if state is None else state.normalizer)
+    tensors, basin_std = data.tensors, data.basin_std
     inputs = cfg.model.inputs
     model = DeltaModel.from_config(cfg.model, len(inputs.forcings), len(inputs.attributes))
     model.to(device)
@@ -98,7 +79,7 @@ def _train(cfg: ExperimentConfig, resume, state, ctx: distributed.DistContext,
             restore_copies(state)
         else:
             run_dir = rundir.create_run_dir(cfg.run.run_dir, cfg.run.name, cfg.run.exact_dir)
-            rundir.write_config(run_dir, experiment_to_dict(cfg))
+            rundir.write_config(run_dir, experiment)
         log = rundir.CsvLog(run_dir / rundir.LOG_NAME, keep_until_epoch=start_epoch - 1)
     else:
         run_dir, log = None, None
@@ -108,7 +89,8 @@ def _train(cfg: ExperimentConfig, resume, state, ctx: distributed.DistContext,
     sampler = WindowSampler(valid, rho=tcfg.rho, warmup=warmup, batch_size=batch)
     n_iter = tcfg.iterations_per_epoch or sampler.iterations_per_epoch()
     loss_fn = get_loss(tcfg.loss, tcfg.rmse_comb_alpha)
-    save_kw = dict(cfg=cfg, model=model, normalizer=normalizer, derivation=derivation, basins=basin_ids)
+    save_kw = dict(experiment=experiment, model=model, normalizer=data.normalizer,
+                   derivations=data.derivations, basins=data.basins)
 
     epoch_loss = math.nan
     for epoch in range(start_epoch, tcfg.epochs + 1):
@@ -168,4 +150,4 @@ def _train(cfg: ExperimentConfig, resume, state, ctx: distributed.DistContext,
     return TrainResult(run_dir=run_dir, last=run_dir / LAST, best=run_dir / BEST, final_loss=epoch_loss)
 
 
-__all__ = ["ModelTensors", "TrainResult", "TrainingError", "optimization", "train_windows"]
+__all__ = ["ModelTensors", "TrainResult", "TrainingError", "WindowData", "optimization", "train_windows"]

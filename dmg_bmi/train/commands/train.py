@@ -18,9 +18,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from dmg_bmi.core.train import rundir
-    from dmg_bmi.core.train.checkpoints import check_resume, load_training_checkpoint
+    from dmg_bmi.core.train.checkpoints import load_training_checkpoint
     from dmg_bmi.errors import CheckpointError, ConfigError
-    from dmg_bmi.train.config import load_experiment
+    from dmg_bmi.train.config import check_resume, load_experiment
     from dmg_bmi.train.run import train
 
     resume = Path(args.resume) if args.resume else None
