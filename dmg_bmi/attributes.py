@@ -3,8 +3,9 @@
 Two tests, each in the attribute's units (the training table's):
 
 - possible (`attribute_problem`): finite, |value| <= 1e12, area_km2 > 0, |latitude| <= 90, |longitude| <= 180,
-  and inside the valid range of its `dmg_bmi.data.variables.DATASET_VARIABLES` entry when it has one;
-- seen in training (`training_problem`), for a network attribute with no entry in `DATASET_VARIABLES` (so no
+  and inside the valid range of its entry in the dataset variables table (`dmg_bmi.data.variables
+  .dataset_variables`) when it has one;
+- seen in training (`training_problem`), for a network attribute with no entry in that table (so no
   physical range: `permeability`, MERIT or plugin names, a crop twin's indices): it must lie within
   `TRAINING_Z_LIMIT` (10) of the checkpoint's normalization standard deviations of its training mean,
   |value - mean| / std <= 10 (for a log-normalized attribute in the normalizer's log10(sqrt(x) + 0.1) space).
@@ -29,9 +30,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dmg_bmi import variables as V
+from dmg_bmi import domains
+from dmg_bmi.core import variables as V
 from dmg_bmi.core.normalization import VarStats, _log_transform
-from dmg_bmi.data.variables import ATTRIBUTE_LIMIT, DATASET_VARIABLES
+from dmg_bmi.data.variables import ATTRIBUTE_LIMIT, dataset_variables, units_of
 from dmg_bmi.errors import InputError
 
 if TYPE_CHECKING:
@@ -39,19 +41,27 @@ if TYPE_CHECKING:
 
 TRAINING_Z_LIMIT = 10.0  # training standard deviations from the training mean (see the module docstring)
 _COORDINATE_LIMITS = {"latitude": 90.0, "lat": 90.0, "longitude": 180.0, "lon": 180.0}  # |degrees|
-_TABLE_NAMES = {"latitude": "lat", "longitude": "lon"}  # BMI site names -> DATASET_VARIABLES names
+_TABLE_NAMES = {"latitude": "lat", "longitude": "lon"}  # BMI site names -> dataset variables table names
+
+
+def parameter(name: str) -> V.Variable:
+    """The BMI variable of site parameter / checkpoint attribute `name`: units of the core's site keys, else
+    a registered domain's `parameter_units`, else the dataset variables table's (the training attribute
+    table's, e.g. sand_frac in percent), else "1"."""
+    known = domains.merged("parameter_units", V.SITE_PARAMETER_UNITS)
+    return V.parameter(name, known.get(name) or units_of(name, "1"))
 
 
 def _shown(name: str, value: float) -> str:
     """'name = value units' (no units for dimensionless ones)."""
-    units = V.parameter(name).units
+    units = parameter(name).units
     return f"{name} = {value:g}" + ("" if units == "1" else f" {units}")
 
 
 def attribute_problem(name: str, value: float) -> str | None:
     """What makes `value` impossible for catchment attribute `name` (in its units): not finite,
     |value| > 1e12, area_km2 <= 0, |latitude| > 90 or |longitude| > 180, or outside the valid range of its
-    `DATASET_VARIABLES` entry (the training table's units); None when it is fine."""
+    dataset variables table entry (the training table's units); None when it is fine."""
     shown = _shown(name, value)
     if not math.isfinite(value):
         return f"{shown} is not a finite number"
@@ -62,19 +72,19 @@ def attribute_problem(name: str, value: float) -> str | None:
     limit = _COORDINATE_LIMITS.get(name)
     if limit is not None and abs(value) > limit:
         return f"{shown} is outside -{limit:g}..{limit:g}"
-    entry = DATASET_VARIABLES.get(_TABLE_NAMES.get(name, name))
+    entry = dataset_variables().get(_TABLE_NAMES.get(name, name))
     if entry is not None:
         lo, hi = entry.valid_range
         if not lo <= value <= hi:
             return (f"{name} = {value:g} {entry.units} is outside its valid range [{lo:g}, {hi:g}] "
-                    f"{entry.units} (dmg_bmi.data.variables.DATASET_VARIABLES['{entry.name}'])")
+                    f"{entry.units} (dmg_bmi.data.variables.dataset_variables()['{entry.name}'])")
     return None
 
 
 def has_physical_range(name: str) -> bool:
-    """Whether attribute `name` has a valid range in `DATASET_VARIABLES` (then `training_problem` is not
-    applied: see the module docstring)."""
-    return _TABLE_NAMES.get(name, name) in DATASET_VARIABLES
+    """Whether attribute `name` has a valid range in the dataset variables table (then `training_problem` is
+    not applied: see the module docstring)."""
+    return _TABLE_NAMES.get(name, name) in dataset_variables()
 
 
 def training_range(stats: VarStats) -> tuple[float, float]:

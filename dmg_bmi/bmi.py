@@ -1,11 +1,13 @@
 """DeltaModelBmi: the CSDMS BMI 2.0 component for NextGen, a thin adapter over a domain's handler.
 
 Every variable is a float64 1-D array of one item on grid 0 (``scalar``, rank 0); time is in seconds from
-0.0 (= the config's `start_time`); units are UDUNITS strings from `dmg_bmi.variables`.
+0.0 (= the config's `start_time`); units are UDUNITS strings from the variables tables
+(`dmg_bmi.core.variables`: the framework's inputs and protocol; the domain's `Domain.variables`: its outputs
+and protocol terms).
 
 Inputs: `get_input_var_names()` declares only the forcings the checkpoint reads (`handler.input_names`: e.g.
-precipitation and temperature for Hamon PET). Every other forcing of `dmg_bmi.variables` may still be set
-(a framework may set all AORC fields) but is never read, so NaN there is ignored. Declared inputs start
+precipitation and temperature for Hamon PET). Every other forcing of `dmg_bmi.core.variables` may still be
+set (a framework may set all AORC fields) but is never read, so NaN there is ignored. Declared inputs start
 unset: the first `update()` names every one never set. ngen sets them each step, calls `update()` (or
 `update_until`), then reads outputs with `get_value_at_indices`. Catchment attributes come from the init YAML
 (`dmg_bmi.bmi_config`) or from ngen `model_params` through `set_value`. The ngen serialization protocol
@@ -19,14 +21,14 @@ step (e.g. phase-shifted daily chains, `dmg_bmi.domains.hydrology.daily_chains`)
 which domain it holds.
 
 Checks (every failure a named `dmg_bmi.errors` error): at every `update()` each declared input must lie in
-its `dmg_bmi.variables.Variable.valid_range` (in the variable's units; NaN follows `nan_policy`), else
+its `dmg_bmi.core.variables.Variable.valid_range` (in the variable's units; NaN follows `nan_policy`), else
 `InputError` naming the variable, value, units, model time (s and UTC) and the range, with a hint for a
 likely units slip (degC given as K, hPa as Pa, mm h-1 as mm s-1). Catchment attributes must be finite with
 |value| <= 1e12, `area_km2` > 0 and |latitude| <= 90 (|longitude| <= 180), and one with an entry in
-`dmg_bmi.data.variables.DATASET_VARIABLES` (e.g. p_mean, frac_snow, t_mean, elevation_m, elev)
-within its valid range in the table's units (the training table's), and a network attribute within
-10 standard deviations of the training mean the checkpoint's normalization records (`dmg_bmi.attributes`;
-a handler lists its checkpoints as `checkpoints`): refused at `initialize` when
+the dataset variables table (`dmg_bmi.data.variables.dataset_variables`, e.g. p_mean, frac_snow, t_mean,
+elevation_m, elev) within its valid range in the table's units (the training table's), and a network
+attribute within 10 standard deviations of the training mean the checkpoint's normalization records
+(`dmg_bmi.attributes`; a handler lists its checkpoints as `checkpoints`): refused at `initialize` when
 the YAML gives them (`ConfigError` naming the file and catchment), at the next `update()` when set through
 `set_value` (ngen `model_params`; `InputError`). Destinations, indices and times handed to the getters and
 `update_until` are checked (dtype, size, range, finiteness).
@@ -50,10 +52,10 @@ import numpy as np
 from bmipy import Bmi
 
 from dmg_bmi import domains
-from dmg_bmi import variables as V
 from dmg_bmi.atomic import write_bytes
-from dmg_bmi.attributes import attribute_problems
+from dmg_bmi.attributes import attribute_problems, parameter
 from dmg_bmi.bmi_config import load_bmi_config, member_paths, resolve
+from dmg_bmi.core import variables as V
 from dmg_bmi.errors import ConfigError, DmgBmiError, InputError, StateError
 from dmg_bmi.ngen import payload
 from dmg_bmi.ngen.day_ring import SECONDS_PER_DAY
@@ -129,9 +131,9 @@ class DeltaModelBmi(Bmi):
         self._output_names = tuple(session.output_names)
         params = session.parameters
         declared = {*self._output_names, *_SERIALIZATION, *session.protocols}
-        self._vars = {v.name: v for v in (*V.VARIABLES, *session.variables)
+        self._vars = {v.name: v for v in (*V.VARIABLES, *domain.variables, *session.variables)
                       if v.role not in ("output", "protocol") or v.name in declared}
-        self._vars.update({p: V.parameter(p) for p in params})
+        self._vars.update({p: parameter(p) for p in params})
         # declared inputs: views into one record array (what the model reads), unset until set_value
         self._inputs = np.full(len(self._input_names), _UNSET)
         self._last_valid = np.full(len(self._input_names), np.nan)
@@ -408,7 +410,7 @@ class DeltaModelBmi(Bmi):
         if problems:
             raise InputError(f"input out of range at t={self.get_current_time():.0f} s "
                              f"({self._time():%Y-%m-%d %H:%M:%S} UTC): {'; '.join(problems)} (the physically "
-                             f"possible values, dmg_bmi.variables)")
+                             f"possible values, dmg_bmi.core.variables)")
 
     def _publish(self) -> None:
         """The time adapter writes its current outputs into the output arrays (in place: pointers stay
@@ -447,7 +449,7 @@ class DeltaModelBmi(Bmi):
         return len(self._output_names)
 
     def get_input_var_names(self) -> tuple[str, ...]:
-        """The forcings this model reads (others in `dmg_bmi.variables` may be set but are ignored)."""
+        """The forcings this model reads (others in `dmg_bmi.core.variables` may be set but are ignored)."""
         return self._input_names
 
     def get_output_var_names(self) -> tuple[str, ...]:

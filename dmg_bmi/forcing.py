@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from dmg_bmi.data.variables import DATASET_VARIABLES
+from dmg_bmi.core.variables import BY_NAME
+from dmg_bmi.data.variables import dataset_variables
 from dmg_bmi.errors import ConfigError, InputError
-from dmg_bmi.variables import BY_NAME
 
 LAMBDA_MJ_KG = 2.45  # latent heat of vaporization, MJ kg-1 (FAO-56)
 SIGMA_MJ = 4.903e-9  # Stefan-Boltzmann constant, MJ K-4 m-2 d-1
@@ -112,13 +112,13 @@ def wind_speed(u_m_s, v_m_s):
 def saturation_vapour_pressure_kpa(t_c):
     """Saturation vapour pressure (kPa) at air temperature t_c (degC), FAO-56 eq. 11.
 
-    A temperature outside the possible range (`DATASET_VARIABLES["T"]`, e.g. a value in K given as degC, or
+    A temperature outside the possible range (`dataset_variables()["T"]`, e.g. a value in K given as degC, or
     the reverse) raises InputError (the formula overflows near -237 degC); NaN passes; tensors are not
     checked (their data was checked when loaded).
     """
     xp, (t,) = _prep(t_c)
     if xp is not torch:
-        lo, hi = DATASET_VARIABLES["T"].valid_range
+        lo, hi = dataset_variables()["T"].valid_range
         t_min, t_max = (t, t) if xp is _MATH else (np.fmin.reduce(t, axis=None, initial=np.inf),
                                                     np.fmax.reduce(t, axis=None, initial=-np.inf))
         if t_min < lo or t_max > hi:
@@ -400,7 +400,7 @@ def aorc_hourly_to_daily(hourly: Mapping[str, Any], lat_deg, doy,
     `srad`, `lrad` (W m-2, 24-h means), `wind` (m s-1, mean hourly speed) and `pet` (mm d-1, mean hourly
     PET rate x 24). Missing required fields raise
     InputError naming them; NaN in any hour propagates to the day; an hourly temperature outside the BMI
-    input's range (`dmg_bmi.variables`, 180..340 K) raises InputError naming it, its value and hour (the
+    input's range (`dmg_bmi.core.variables`, 180..340 K) raises InputError naming it, its value and hour (the
     BMI checks every input when it is set; this guards every other caller).
     """
     spec = as_derivation(spec)

@@ -31,12 +31,12 @@ from dmg_bmi import forcing as F
 from dmg_bmi.core.checkpoint import Checkpoint, load_checkpoint, require_file
 from dmg_bmi.core.normalization import _log_transform
 from dmg_bmi.core.ops import NUMPY
+from dmg_bmi.core.variables import INPUT_NAMES
 from dmg_bmi.domains import domain_or_core
 from dmg_bmi.domains.hydrology.hbv_core import STORES
 from dmg_bmi.errors import CheckpointError, ConfigError, InputError, StateError
 from dmg_bmi.forcing import InputDerivation, derivation_from_record
 from dmg_bmi.ngen.payload import array, check_keys, check_range
-from dmg_bmi.variables import INPUT_NAMES
 
 _CACHE: dict[tuple, _Loaded] = {}
 _STORES = frozenset((*STORES, "route_tail"))  # HBV water stores and routing water in transit (mm, >= 0)
@@ -236,7 +236,7 @@ class ModelHandler:
                                           f"ngen's AORC forcing; derivable: {sorted(DAILY_SOURCES)}")
                 fields += [f for f in DAILY_SOURCES[name] if f not in fields]
         needed = {*fields, *F.aorc_required_inputs(self.derivation)}
-        # the BMI inputs this model reads (CSDMS names, dmg_bmi.variables order): all a framework must set
+        # the BMI inputs it reads (CSDMS names, dmg_bmi.core.variables order): all a framework must set
         self.input_names: tuple[str, ...] = tuple(n for n in INPUT_NAMES if n in needed)
         models = " + ".join(dict.fromkeys(f"{m.ckpt.config.nn.name} -> {m.ckpt.config.phy.name}"
                                           for m in members))

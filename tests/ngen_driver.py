@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dmg_bmi.variables import AORC_FIELDS  # ngen's AORC CSV fields: CSDMS name, units
+from dmg_bmi.core.variables import AORC_FIELDS  # ngen's AORC CSV fields: CSDMS name, units
 
 CONVERT = {("mm s-1", "mm h-1"): (3600.0, 0.0), ("mm h-1", "mm s-1"): (1 / 3600.0, 0.0),
            ("K", "degC"): (1.0, -273.15), ("m", "mm"): (1000.0, 0.0), ("mm", "m"): (1e-3, 0.0)}

@@ -12,9 +12,11 @@ import yaml
 from conftest import shared_path
 from ngen_driver import read_forcing
 
-from dmg_bmi import variables as V
 from dmg_bmi.bmi import DeltaModelBmi
+from dmg_bmi.core import variables as V
 from dmg_bmi.core.checkpoint import load_checkpoint
+from dmg_bmi.domains.crop import variables as crop_variables
+from dmg_bmi.domains.hydrology import variables as hydro_variables
 from dmg_bmi.errors import CheckpointError, ConfigError, InputError
 from dmg_bmi.forcing import aorc_hourly_series_to_daily
 from dmg_bmi.ngen.demo import DEMO_ATTRIBUTES, make_demo_checkpoint
@@ -103,13 +105,13 @@ def test_variables_have_valid_names_and_units():
     from gimli.units import units
     from standard_names import StandardName
 
-    for var in V.VARIABLES:
+    for var in (*V.VARIABLES, *hydro_variables.VARIABLES, *crop_variables.VARIABLES):
         if var.role in ("input", "output"):
             if var.name not in NGEN_NAMES:
                 StandardName(var.name)  # raises on an invalid CSDMS name
             units.Unit(var.units)  # raises on invalid UDUNITS
         assert var.units not in ("-", "", "none")
-    assert V.MAIN_OUTPUT in V.OUTPUT_NAMES and len(V.INPUT_NAMES) == 9
+    assert V.MAIN_OUTPUT in hydro_variables.OUTPUT_NAMES and len(V.INPUT_NAMES) == 9
     assert set(V.INPUT_NAMES) == {v for v, _ in V.AORC_FIELDS.values()} | NGEN_NAMES
     assert set(V.FORCING_COLUMNS) == set(V.INPUT_NAMES)
 

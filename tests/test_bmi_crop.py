@@ -14,13 +14,13 @@ import torch
 import yaml
 from conftest import REPO
 
-from dmg_bmi import variables as V
 from dmg_bmi.bmi import DeltaModelBmi
 from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.data.variables import saturation_vp_pa
 from dmg_bmi.domains.crop.checkpoint import build_crop_model, parameter_sets, weather_options
 from dmg_bmi.domains.crop.dataset import CropCalendar, CropDataset
 from dmg_bmi.domains.crop.train import build_crop_tensors, run_model
+from dmg_bmi.domains.crop.variables import OUTPUT_NAMES, OUTPUTS
 from dmg_bmi.domains.crop.weather import aorc_hourly_to_wofost_daily
 from dmg_bmi.errors import ConfigError, InputError
 
@@ -79,7 +79,7 @@ def _run_bmi(path: Path, forcing: dict[str, np.ndarray], n_records: int, per_day
             bmi.set_value(name, values[i : i + 1])
         bmi.update()
         if (i + 1) % per_day == 0:
-            rows.append([bmi.get_value(n, buf)[0] for n in V.CROP_OUTPUT_NAMES])
+            rows.append([bmi.get_value(n, buf)[0] for n in OUTPUT_NAMES])
             weather.append(dict(bmi._adapter.weather))
     return bmi, np.array(rows), weather
 
@@ -102,8 +102,8 @@ def _offline(cfg: dict, hourly: dict[str, np.ndarray], n_days: int):
     tensors = build_crop_tensors(ds, ckpt.config, ckpt.normalization, parameter_sets(ckpt))
     with torch.no_grad():
         out, _ = run_model(model, tensors)
-    internal = {v.name: v.internal for v in V.VARIABLES}
-    return np.stack([out[internal[n]][:, 0].numpy() for n in V.CROP_OUTPUT_NAMES], -1), daily
+    internal = {v.name: v.internal for v in OUTPUTS}
+    return np.stack([out[internal[n]][:, 0].numpy() for n in OUTPUT_NAMES], -1), daily
 
 
 @pytest.mark.parametrize("time_step", [pytest.param(3600, marks=pytest.mark.slow), 86400])
@@ -124,7 +124,7 @@ def test_bmi_equals_offline_pipeline_over_a_season(tmp_path, time_step):
     for name, values in daily.items():
         np.testing.assert_array_equal([w[name] for w in weather], values, err_msg=name)
     np.testing.assert_array_equal(got, want)
-    lai, twso = (V.CROP_OUTPUT_NAMES.index(n) for n in ("crop_canopy__leaf_area_index",
+    lai, twso = (OUTPUT_NAMES.index(n) for n in ("crop_canopy__leaf_area_index",
                                                          "crop_storage-organ__dry_mass-per-area_density"))
     assert got[:, lai].max() > 1.0 and got[-1, twso] > 1000.0  # a real season ran
 
@@ -150,7 +150,7 @@ def test_hot_start_continues_exactly(tmp_path):
         for name, values in hourly.items():
             second.set_value(name, values[i : i + 1])
         second.update()
-        rows.append([second.get_value(n, buf)[0] for n in V.CROP_OUTPUT_NAMES])
+        rows.append([second.get_value(n, buf)[0] for n in OUTPUT_NAMES])
     assert full[69, 1] > 0.5  # mid-season: leaves out when the state is saved
     np.testing.assert_array_equal(np.array(rows), full[70:])
 
@@ -158,7 +158,7 @@ def test_hot_start_continues_exactly(tmp_path):
 def test_crop_variables_and_units(tmp_path):
     bmi = DeltaModelBmi()
     bmi.initialize(str(_config(tmp_path)))
-    assert bmi.get_output_var_names() == V.CROP_OUTPUT_NAMES and bmi.get_output_item_count() == 9
+    assert bmi.get_output_var_names() == OUTPUT_NAMES and bmi.get_output_item_count() == 9
     assert bmi.get_var_units("crop_storage-organ__dry_mass-per-area_density") == "kg ha-1"
     assert bmi.get_var_units("crop_canopy__leaf_area_index") == "m2 m-2"
     assert bmi.get_var_units("elev") == "m"
@@ -241,7 +241,7 @@ def test_shipped_crop_realization_matches_the_writer():
     assert shipped == realization_dict(
         "bmi_python", "./config/{{id}}.yml", "./forcing/", t["start_time"], t["end_time"],
         t["output_interval"], main_output="crop_storage-organ__dry_mass-per-area_density",
-        output_variables=list(V.CROP_OUTPUT_NAMES))
+        output_variables=list(OUTPUT_NAMES))
     cfg = yaml.safe_load(CONFIG.read_text())  # the realization's period and step are the shipped config's
     assert (t["start_time"], t["end_time"], t["output_interval"]) == (cfg["start_time"], cfg["end_time"],
                                                                       cfg["time_step"])

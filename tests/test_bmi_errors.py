@@ -14,8 +14,8 @@ import yaml
 from conftest import REPO
 from test_bmi import ATTRS, PRECIP, RUNOFF, TEMP, synthetic, write_config
 
-from dmg_bmi import variables as V
 from dmg_bmi.bmi import DeltaModelBmi
+from dmg_bmi.core import variables as V
 from dmg_bmi.errors import CheckpointError, ConfigError, InputError
 from dmg_bmi.handler import ModelHandler
 

@@ -13,8 +13,10 @@ from conftest import REPO, shared_path
 from ngen_driver import read_forcing
 from test_bmi_crop import _hourly
 
-from dmg_bmi import variables as V
 from dmg_bmi.bmi import DeltaModelBmi
+from dmg_bmi.core import variables as V
+from dmg_bmi.domains.crop import variables as crop_variables
+from dmg_bmi.domains.hydrology import variables as hydro_variables
 from dmg_bmi.errors import ConfigError, InputError, StateError
 from dmg_bmi.ngen import payload
 
@@ -23,7 +25,7 @@ pytestmark = pytest.mark.numpy1
 QUICKSTART = REPO / "bmi_configs" / "quickstart.yml"
 CROP = REPO / "bmi_configs" / "crop_twin.yml"
 MASS = ("ngen::mass_in", "ngen::mass_out", "ngen::mass_stored", "ngen::mass_leaked")
-HBV_OBSERVED = (*V.OUTPUT_NAMES, *MASS)  # PET, AET, runoff, stores and the mass terms
+HBV_OBSERVED = (*hydro_variables.OUTPUT_NAMES, *MASS)  # PET, AET, runoff, stores and the mass terms
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,7 @@ def start(template: Path, folder: Path, name: str, **changes) -> DeltaModelBmi:
 def run(bmi: DeltaModelBmi, forcing: dict[str, np.ndarray], hours, names=None, doy: bool = False
         ) -> np.ndarray:
     """Set `names` (default: the declared inputs) and update for each hour; rows of every observed value."""
-    observed = HBV_OBSERVED if "ngen::mass_in" in bmi._vars else V.CROP_OUTPUT_NAMES
+    observed = HBV_OBSERVED if "ngen::mass_in" in bmi._vars else crop_variables.OUTPUT_NAMES
     rows = []
     for k in hours:
         for name in bmi.get_input_var_names() if names is None else names:
@@ -153,7 +155,7 @@ def test_crop_final_state_continues_on_the_states_day_axis(tmp_path):
     got = run(b, hourly, range(n_a, 110 * 24))
     np.testing.assert_array_equal(got, full[n_a:])
     assert b._adapter.weather == full_bmi._adapter.weather and b._adapter.start == full_bmi._adapter.start
-    lai = V.CROP_OUTPUT_NAMES.index("crop_canopy__leaf_area_index")
+    lai = crop_variables.OUTPUT_NAMES.index("crop_canopy__leaf_area_index")
     assert full[n_a, lai] > 0.5 and full[-1, lai] != full[n_a, lai]  # leaves out at the restart; growing on
     with pytest.raises(ConfigError, match=r"start_time 2015-06-11 00:00:00 is not the time of initial_state"
                                           r".*2015-06-10 06:00:00"):

@@ -13,8 +13,8 @@ from conftest import REPO, shared_path
 from ngen_driver import _Module, read_forcing
 from test_bmi import PRECIP, RUNOFF, TEMP, synthetic, write_config
 
-from dmg_bmi import variables as V
 from dmg_bmi.bmi import DeltaModelBmi
+from dmg_bmi.core import variables as V
 from dmg_bmi.domains.crop.weather import AORC_INPUTS
 from dmg_bmi.errors import InputError
 

@@ -8,9 +8,11 @@ import json
 import pytest
 from conftest import REPO
 
-from dmg_bmi import variables as V
+from dmg_bmi.attributes import parameter
 from dmg_bmi.cli import main
+from dmg_bmi.core import variables as V
 from dmg_bmi.core.checkpoint import load_checkpoint
+from dmg_bmi.domains.crop.variables import OUTPUT_NAMES as CROP_OUTPUT_NAMES
 from dmg_bmi.ngen.checkpoint_info import describe
 from dmg_bmi.ngen.cmd_bmi_config import needed_inputs
 from dmg_bmi.ngen.demo import make_demo_checkpoint
@@ -80,7 +82,7 @@ def test_json_matches_the_checkpoint(capsys):
     assert info == json.loads(json.dumps(describe(path)))
     assert [i["name"] for i in info["inputs"]] == list(needed_inputs(path))
     assert all(i["units"] == V.BY_NAME[i["name"]].units for i in info["inputs"])
-    assert [o["name"] for o in info["outputs"]] == list(V.CROP_OUTPUT_NAMES)
+    assert [o["name"] for o in info["outputs"]] == list(CROP_OUTPUT_NAMES)
     assert info["skill"] == "not recorded" and info["training"]["kind"] == "crop"
 
 
@@ -111,12 +113,14 @@ def test_missing_checkpoint_is_an_error(tmp_path, capsys):
 def test_attribute_units_are_the_dataset_tables(name):
     """Each attribute inspect shows is in the units of the dataset variables table, which the training data
     were converted to (sand_frac in percent, was "1"); names the table lacks are "1"."""
-    from dmg_bmi.data.variables import DATASET_VARIABLES
+    from dmg_bmi.data.variables import dataset_variables
+    from dmg_bmi.domains import merged
 
     rows = {a["name"]: a["units"] for a in describe(SHIPPED / name)["attributes"]}
     for attr, units in rows.items():
-        table = DATASET_VARIABLES.get(attr)
-        expected = table.units if table else V.KNOWN_PARAMETER_UNITS.get(attr, "1")
+        table = dataset_variables().get(attr)
+        known = merged("parameter_units", V.SITE_PARAMETER_UNITS)
+        expected = table.units if table else known.get(attr, "1")
         assert units.replace("degree_", "degrees_") == expected.replace("degree_", "degrees_"), attr
     if name == "dhbv_camels8.pt":
         assert {k: rows[k] for k in ("sand_frac", "silt_frac", "clay_frac", "soil_conductivity",
@@ -126,4 +130,4 @@ def test_attribute_units_are_the_dataset_tables(name):
             "lai_max": "m2 m-2", "geol_permeability": "log10(m2)"}
     if name == "quickstart_hbv11p.pt":
         assert rows["sand_frac"] == "percent" and rows["permeability"] == "1"
-    assert V.parameter("sand_frac").units == "percent"  # the BMI's get_var_units says the same
+    assert parameter("sand_frac").units == "percent"  # the BMI's get_var_units says the same

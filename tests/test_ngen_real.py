@@ -22,10 +22,10 @@ from conftest import REPO, shared_path
 from ngen_driver import read_forcing
 from test_bmi import offline_daily
 
+from dmg_bmi.core.variables import AORC_FIELDS
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.ngen.cmd_bmi_config import needed_attributes
 from dmg_bmi.ngen.writers import read_attributes_table, write_run_folder
-from dmg_bmi.variables import AORC_FIELDS
 
 pytestmark = pytest.mark.ngen
 

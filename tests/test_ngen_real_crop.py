@@ -23,10 +23,11 @@ from test_bmi_crop import _hourly, _offline
 from test_ngen_real import read_nexus, read_outputs
 
 from dmg_bmi.bmi_config import load_bmi_config
+from dmg_bmi.core.variables import AORC_FIELDS
 from dmg_bmi.domains.crop.run_folder import write_crop_run_folder
+from dmg_bmi.domains.crop.variables import OUTPUT_NAMES as CROP_OUTPUT_NAMES
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.ngen.writers import check_network, read_catchments, read_nexus_ids
-from dmg_bmi.variables import AORC_FIELDS, CROP_OUTPUT_NAMES
 
 CONFIG = REPO / "bmi_configs" / "crop_twin.yml"
 CKPT = REPO / "bmi_configs" / "crop_twin_wofost72.pt"

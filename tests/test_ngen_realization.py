@@ -19,6 +19,7 @@ from conftest import REPO, shared_path
 from ngen_driver import run as run_ngen
 
 from dmg_bmi.cli import build_parser, main
+from dmg_bmi.core.variables import FORCING_COLUMNS
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.ngen.demo import make_demo_checkpoint
 from dmg_bmi.ngen.writers import (
@@ -29,7 +30,6 @@ from dmg_bmi.ngen.writers import (
     realization_dict,
     write_run_folder,
 )
-from dmg_bmi.variables import FORCING_COLUMNS
 
 pytestmark = pytest.mark.numpy1
 

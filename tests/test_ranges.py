@@ -19,8 +19,9 @@ from conftest import REPO, shared_path
 
 from dmg_bmi import forcing as fc
 from dmg_bmi import units
+from dmg_bmi.core.variables import BY_NAME
 from dmg_bmi.data.dataset import HydroDataset
-from dmg_bmi.data.variables import DATASET_VARIABLES
+from dmg_bmi.data.variables import dataset_variables
 from dmg_bmi.domains.crop import weather as cw
 from dmg_bmi.domains.crop.dataset import CropCalendar, CropDataset, from_pcse_cases
 from dmg_bmi.domains.crop.pcse import build_batch
@@ -29,13 +30,14 @@ from dmg_bmi.domains.crop.pcse.pcse_yaml import load_case
 from dmg_bmi.domains.hydrology.camels import read_camels
 from dmg_bmi.domains.hydrology.twin import make_twin
 from dmg_bmi.errors import InputError
-from dmg_bmi.variables import BY_NAME
+
+TABLE = dataset_variables()  # the merged dataset variables table (every registered domain's)
 
 # ----------------------------------------------------------------------------------------- the table
 
 
 def test_table_units_parse_and_ranges_are_ordered():
-    for v in DATASET_VARIABLES.values():
+    for v in TABLE.values():
         lo, hi = v.valid_range
         assert lo < hi, v.name
         if v.units != "log10(m2)":  # CAMELS' own string for geol_permeability, kept as files carry it
@@ -44,21 +46,21 @@ def test_table_units_parse_and_ranges_are_ordered():
 
 def test_table_agrees_with_the_bmi_input_ranges():
     t_k = BY_NAME[fc.AORC_TEMP].valid_range
-    np.testing.assert_allclose(DATASET_VARIABLES["T"].valid_range, units.convert(t_k, "K", "degC"))
+    np.testing.assert_allclose(TABLE["T"].valid_range, units.convert(t_k, "K", "degC"))
     for name in ("tmean", "tmin", "tmax", "t_mean"):
-        assert DATASET_VARIABLES[name].valid_range == DATASET_VARIABLES["T"].valid_range
+        assert TABLE[name].valid_range == TABLE["T"].valid_range
     pet_hi = units.convert(BY_NAME[fc.AORC_PET].valid_range[1], "mm h-1", "mm d-1")
-    assert DATASET_VARIABLES["PET"].valid_range == DATASET_VARIABLES["pet"].valid_range == (0.0, pet_hi)
-    assert DATASET_VARIABLES["pres"].valid_range == BY_NAME[fc.AORC_PRES].valid_range
-    assert DATASET_VARIABLES["lrad"].valid_range == BY_NAME[fc.AORC_LWDOWN].valid_range
-    assert DATASET_VARIABLES["wind"].valid_range[1] == BY_NAME[fc.AORC_U].valid_range[1]
+    assert TABLE["PET"].valid_range == TABLE["pet"].valid_range == (0.0, pet_hi)
+    assert TABLE["pres"].valid_range == BY_NAME[fc.AORC_PRES].valid_range
+    assert TABLE["lrad"].valid_range == BY_NAME[fc.AORC_LWDOWN].valid_range
+    assert TABLE["wind"].valid_range[1] == BY_NAME[fc.AORC_U].valid_range[1]
 
 
 def test_docs_show_the_code_table():
     text = (REPO / "docs" / "dataset_format.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| `(\w+)` \| ([^|]+?) \| (\S+) \.\. (\S+) \| ([^\n]*)\|$", text, re.M)
     shown = {name: (u, float(lo), float(hi), "*water*" in meaning) for name, u, lo, hi, meaning in rows}
-    table = {v.name: (v.units, *v.valid_range, v.water) for v in DATASET_VARIABLES.values()}
+    table = {v.name: (v.units, *v.valid_range, v.water) for v in TABLE.values()}
     assert shown == table
 
 
@@ -73,7 +75,7 @@ def _hydro(tmp_path, dynamic=None, static=None, units_=None, n_days=5) -> Path:
     sta = {"lat": np.array([40.0, 45.0]), "lon": np.array([-70.0, -71.0]),
            "area_km2": np.array([100.0, 50.0]), "elevation_m": np.array([300.0, 10.0]),
            "aridity": np.array([0.8, 1.1])}
-    uni = {k: DATASET_VARIABLES[k].units for k in (*dyn, *sta)}
+    uni = {k: TABLE[k].units for k in (*dyn, *sta)}
     dyn.update(dynamic or {})
     sta.update(static or {})
     uni.update(units_ or {})

@@ -18,7 +18,7 @@ from conftest import shared_path
 
 from dmg_bmi import forcing as fc
 from dmg_bmi.data.dataset import HydroDataset
-from dmg_bmi.data.variables import DATASET_VARIABLES
+from dmg_bmi.data.variables import dataset_variables
 from dmg_bmi.domains.crop import weather as cw
 from dmg_bmi.domains.crop.dataset import from_pcse_cases
 from dmg_bmi.domains.crop.pcse import build_batch
@@ -27,6 +27,8 @@ from dmg_bmi.domains.crop.pcse.pcse_yaml import load_case
 from dmg_bmi.domains.crop.wofost72.params import load_params_file
 from dmg_bmi.domains.hydrology.camels import read_camels
 from dmg_bmi.errors import InputError
+
+TABLE = dataset_variables()  # the merged dataset variables table (every registered domain's)
 
 BASIN = "01013500"
 PERIOD = ("1993-10-01", "1993-10-31")
@@ -144,7 +146,7 @@ def _dataset(static_aridity=(0.8, np.nan), metadata=None) -> HydroDataset:
     sta = {"lat": np.array([40.0, 45.0]), "lon": np.array([-70.0, -71.0]),
            "area_km2": np.array([100.0, 50.0]), "elevation_m": np.array([300.0, 10.0]),
            "aridity": np.array(static_aridity)}
-    units = {k: DATASET_VARIABLES[k].units for k in (*dyn, *sta)}
+    units = {k: TABLE[k].units for k in (*dyn, *sta)}
     return HydroDataset(["b1", "b2"], dates, dyn, sta, units, targets=("streamflow",),
                         metadata=metadata or {})
 

@@ -9,7 +9,7 @@ domain claims runs the core's defaults, `CORE`), of a training config (`domain_o
 file (`domain_of_dataset`) or of a twin name (`twins`), then call its hooks; they never test which it is.
 
 What it may import: a domain imports the core (`dmg_bmi.core`), the shared runtime (`dmg_bmi.handler`,
-`dmg_bmi.ngen`, `dmg_bmi.variables`, `dmg_bmi.train`, ...) and its own modules; domains never import each
+`dmg_bmi.ngen`, `dmg_bmi.data`, `dmg_bmi.train`, ...) and its own modules; domains never import each
 other. `dmg_bmi.core` never imports this package; `dmg_bmi.bmi` imports only this registry, never a domain
 package, and never tests which domain it holds.
 """
@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from dmg_bmi.domains.base import CORE, BmiSession, CheckpointFacts, Domain, TimeAdapter
 from dmg_bmi.errors import CheckpointError, ConfigError
 
 __all__ = ["CORE", "BmiSession", "CheckpointFacts", "Domain", "TimeAdapter", "available",
            "domain_for_checkpoint", "domain_of_dataset", "domain_of_experiment", "domain_of_physics",
-           "domain_or_core", "get_domain", "refuse_foreign_config_keys", "register", "twins"]
+           "domain_or_core", "get_domain", "merged", "refuse_foreign_config_keys", "register", "twins"]
 
 ENTRY_POINT_GROUP = "dmg_bmi.domains"
 _BUILTIN = ("dmg_bmi.domains.hydrology:DOMAIN", "dmg_bmi.domains.crop:DOMAIN")
@@ -147,6 +149,24 @@ def twins() -> dict[str, Domain]:
     """{twin name: domain} of the domains with a synthetic dataset, built-ins first (`make-sample-data`)."""
     _load()
     return {d.twin: d for d in _DOMAINS.values() if d.twin}
+
+
+def merged(attribute: str, base: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` and every registered domain's table `attribute` (records with a `name`, or a mapping), built-ins
+    first, as {name: entry}: how a plugin adds to a shared table (`dataset_variables`, `parameter_units`). A
+    name given two different entries raises ConfigError naming both owners and the entries."""
+    _load()
+    table, owner = dict(base), dict.fromkeys(base, "the core")
+    for domain in _DOMAINS.values():
+        entries = getattr(domain, attribute)
+        pairs = entries.items() if isinstance(entries, Mapping) else ((e.name, e) for e in entries)
+        for name, entry in pairs:
+            if name in table and table[name] != entry:
+                raise ConfigError(f"{attribute}: domain {domain.name!r} defines {name!r} as {entry!r}, "
+                                  f"{owner[name]} as {table[name]!r}")
+            table[name] = entry
+            owner.setdefault(name, f"domain {domain.name!r}")
+    return table
 
 
 def domain_for_checkpoint(path: str | Path) -> Domain:

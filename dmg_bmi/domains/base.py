@@ -9,7 +9,7 @@ gives. Each of those hooks defaults to the core's delta-model path (`dmg_bmi.tra
 `ModelHandler`), which also serves a physics that no registered domain claims (`CORE`).
 
 Handler (what `load_handler` returns), as the BMI uses it: `description` (str, the component name),
-`input_names` (CSDMS names of the forcings read, `dmg_bmi.variables` order), `attribute_names` (site
+`input_names` (CSDMS names of the forcings read, `dmg_bmi.core.variables` order), `attribute_names` (site
 attributes the checkpoint needs) and `fingerprint` (str, identifies the weights in a state).
 """
 
@@ -34,8 +34,8 @@ class TimeAdapter(Protocol):
         """Take one framework record: float64 `[len(handler.input_names)]` in BMI input units."""
 
     def publish(self) -> None:
-        """Write the current outputs (and protocol terms) into the BMI's arrays, in place (units of
-        `dmg_bmi.variables`)."""
+        """Write the current outputs (and protocol terms) into the BMI's arrays, in place (units of the
+        domain's `variables`)."""
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Everything needed to continue exactly, as named arrays; "n" (int64 `[1]`) counts the records
@@ -51,9 +51,9 @@ class BmiSession:
     Created by `Domain.bmi_session` after the handler is loaded; its constructor checks the config's
     domain-specific keys (`Domain.config_keys`; ConfigError naming the key)."""
 
-    output_names: tuple[str, ...] = ()  # BMI outputs it publishes (names in dmg_bmi.variables)
+    output_names: tuple[str, ...] = ()  # BMI outputs it publishes (names in `Domain.variables`)
     protocols: tuple[str, ...] = ()  # extra ngen protocol variables it publishes (e.g. ngen::mass_*)
-    variables: tuple = ()  # its own `dmg_bmi.variables.Variable`s beyond that table (e.g. its outputs)
+    variables: tuple = ()  # `dmg_bmi.core.variables.Variable`s beyond its domain's (e.g. a plugin's outputs)
 
     def __init__(self, handler, cfg: BmiConfig, origin: datetime):
         self.handler = handler
@@ -88,8 +88,8 @@ class CheckpointFacts:
 
     kind: str  # e.g. "hydrology (δHBV)"
     time_step: str  # the physics step and how the BMI steps it under ngen
-    outputs: tuple[str, ...] = ()  # BMI outputs (names in `dmg_bmi.variables` or `variables`)
-    variables: tuple = ()  # the domain's own `dmg_bmi.variables.Variable`s (`BmiSession.variables`)
+    outputs: tuple[str, ...] = ()  # BMI outputs (names in `Domain.variables` or `variables`)
+    variables: tuple = ()  # the session's own `dmg_bmi.core.variables.Variable`s (`BmiSession.variables`)
     physics: dict[str, Any] = field(default_factory=dict)  # facts beyond the physics' name and variant
     config_keys: dict[str, str] = field(default_factory=dict)  # BMI config key -> what reads it
     pet_method: str | None = None  # the PET derivation, None where the model derives no PET
@@ -109,6 +109,12 @@ class Domain:
     dataset_formats: tuple[str, ...] = ()  # `dmg_bmi_format` tags of its own dataset NetCDF files
     twin: str = ""  # `make-sample-data --kind` name of its synthetic dataset ("": none)
     twin_help: str = ""  # what that dataset holds, for `--kind`'s help
+    # Its tables: BMI variables beyond the framework's (`dmg_bmi.core.variables.Variable`: outputs, protocol),
+    # dataset variables (`dmg_bmi.data.variables.DataVariable`, merged by `dmg_bmi.data.variables
+    # .dataset_variables`) and units of site attributes its checkpoints read ({name: UDUNITS units}).
+    variables: tuple = ()
+    dataset_variables: tuple = ()
+    parameter_units: dict[str, str] = {}  # read only
 
     def load_handler(self, paths: list[Path], weights: list[float], device: str, backend: str):
         """The handler of checkpoint(s) `paths` with normalized `weights` (see the module docstring);

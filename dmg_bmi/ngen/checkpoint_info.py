@@ -15,7 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dmg_bmi import variables as V
+from dmg_bmi.attributes import parameter
+from dmg_bmi.core import variables as V
 
 NOT_RECORDED = "not recorded"
 
@@ -58,7 +59,7 @@ def _attributes(ckpt, config_keys: dict[str, str]) -> list[dict[str, Any]]:
     for name in names:
         used = [what for what, group in ((config_keys.get(name), [name]), ("network", ckpt.nn_attributes),
                                          ("physics", ckpt.phy_attributes)) if what and name in group]
-        row: dict[str, Any] = {"name": name, "units": V.parameter(name).units, "used_by": used}
+        row: dict[str, Any] = {"name": name, "units": parameter(name).units, "used_by": used}
         stats = ckpt.normalization.stats.get(name)
         if stats is not None and name in ckpt.nn_attributes:
             row.update(mean=stats.mean, std=stats.std, log_norm=stats.log_norm)
@@ -99,9 +100,10 @@ def describe(path: str | Path) -> dict[str, Any]:
     from dmg_bmi.ngen.cmd_bmi_config import needed_inputs
 
     ckpt = load_checkpoint(path)
-    facts = domain_or_core(ckpt.config.phy.name).describe(ckpt)
+    domain = domain_or_core(ckpt.config.phy.name)
+    facts = domain.describe(ckpt)
     skill = (ckpt.training or {}).get("skill")
-    own = {v.name: v for v in facts.variables}  # the domain's own variables
+    own = {v.name: v for v in (*domain.variables, *facts.variables)}  # the domain's and its session's
     return {
         "checkpoint": str(path), "package_version": ckpt.package_version,
         "kind": facts.kind,

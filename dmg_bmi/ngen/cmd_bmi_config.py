@@ -39,7 +39,7 @@ def load_handler(checkpoint: Path):
 
 
 def needed_inputs(checkpoint: Path) -> tuple[str, ...]:
-    """The BMI inputs (CSDMS names, `dmg_bmi.variables` order) the checkpoint reads: exactly what
+    """The BMI inputs (CSDMS names, `dmg_bmi.core.variables` order) the checkpoint reads: exactly what
     `DeltaModelBmi.get_input_var_names()` declares for it, so what a realization's forcing must provide."""
     return load_handler(checkpoint).input_names
 

@@ -7,9 +7,9 @@ import argparse
 import json
 from pathlib import Path
 
+from dmg_bmi.core.variables import lookup
 from dmg_bmi.ngen.cmd_bmi_config import ATTRIBUTES_HELP, add_common, needed_attributes
 from dmg_bmi.ngen.writers import read_attributes_table, read_catchments, unconverted_inputs, write_run_folder
-from dmg_bmi.variables import lookup
 
 HELP = "set up a self-contained ngen run folder: realization.json, BMI configs, forcing, model, attributes"
 

@@ -29,8 +29,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from dmg_bmi import variables as V
 from dmg_bmi.bmi_config import room_after
+from dmg_bmi.core import variables as V
 from dmg_bmi.errors import StateError
 
 MAGIC = b"DMGBMIST"

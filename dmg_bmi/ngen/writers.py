@@ -43,9 +43,9 @@ import yaml
 
 from dmg_bmi.atomic import atomic_path, write_text
 from dmg_bmi.bmi_config import TIME_FORMAT, parse_time
+from dmg_bmi.core.variables import FORCING_COLUMNS, MAIN_OUTPUT
 from dmg_bmi.errors import ConfigError, DmgBmiError, InputError
 from dmg_bmi.ngen import payload
-from dmg_bmi.variables import FORCING_COLUMNS, MAIN_OUTPUT
 
 PYTHON_TYPE = "dmg_bmi.bmi.DeltaModelBmi"
 MODEL_TYPE_NAME = "dmg_bmi"
@@ -646,8 +646,8 @@ def _forcing_file_problem(path: Path, names_map: Mapping[str, str], start: datet
     """The first problem of one forcing CSV (`check_forcing_values`), naming its line and column, or None.
     Every time is parsed (~1 s per million lines); the mapped columns only over the run's period."""
     from dmg_bmi import units as U
+    from dmg_bmi.core.variables import lookup
     from dmg_bmi.text import read_text
-    from dmg_bmi.variables import lookup
 
     try:
         lines = read_text(path, "forcing file").rstrip().splitlines()  # trailing blank lines hold no row

@@ -2,14 +2,15 @@
 
 Its BMI session (`bmi_adapter`) steps `dmg_bmi.domains.crop.handler.CropHandler` once per day
 (`days`) on the field's crop calendar (the BMI config's `crop_calendar`) and publishes the crop outputs of
-`dmg_bmi.variables` (no mass-balance protocol: potential production). It trains on crop datasets
+its variables table (`variables`; no mass-balance protocol: potential production). It trains on crop datasets
 (`data.kind: crop`, `train`), evaluates per field (`evaluate`), has no simulate verb, and its twin is `twin`.
 
 What lives here: WOFOST 7.2 PP (`wofost72/`), the PCSE readers (`pcse/`), crop weather (`weather`), the crop
 dataset and twin (`dataset`, `twin`), the δWOFOST model and its checkpoint (`delta`, `checkpoint`), its
 trainer and scores (`train`, `evaluate`), its handler (`handler`), the daily BMI steps (`days`), the ngen run
-folder (`run_folder`) and the BMI session (`bmi_adapter`). It may import the core and the shared runtime
-(`dmg_bmi.core`, `dmg_bmi.forcing`, `dmg_bmi.ngen`, `dmg_bmi.variables`, ...), never another domain.
+folder (`run_folder`), the BMI session (`bmi_adapter`) and its variables table (`variables`). It may import
+the core and the shared runtime (`dmg_bmi.core`, `dmg_bmi.forcing`, `dmg_bmi.ngen`, `dmg_bmi.data`, ...),
+never another domain.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import math
 
 from dmg_bmi.domains.base import CheckpointFacts, Domain
+from dmg_bmi.domains.crop import variables as V
 from dmg_bmi.errors import ConfigError
 
 TIME_STEP = ("daily (1 WOFOST day); the BMI steps hourly under ngen (time_step 3600 s: one crop day per 24 "
@@ -34,6 +36,9 @@ class CropDomain(Domain):
     data_kinds = ("crop",)
     twin = "crop"
     twin_help = "WOFOST fields of several crops (weather, true parameters, observations)"
+    variables = V.VARIABLES
+    dataset_variables = V.DATASET_VARIABLES
+    parameter_units = V.PARAMETER_UNITS
 
     @property
     def dataset_formats(self):
@@ -101,13 +106,11 @@ class CropDomain(Domain):
         return True  # WOFOST's radiation and day length
 
     def describe(self, ckpt):
-        from dmg_bmi.variables import CROP_OUTPUT_NAMES
-
         options = ckpt.config.phy.options or {}
         learned = {name: f"{spec.get('mode')} {spec.get('lo')}..{spec.get('hi')}"
                    for name, spec in (options.get("learned_params") or {}).items()}
         crops = {crop: sorted(varieties) for crop, varieties in (options.get("crop_params") or {}).items()}
-        return CheckpointFacts(kind="crop (δWOFOST)", time_step=TIME_STEP, outputs=CROP_OUTPUT_NAMES,
+        return CheckpointFacts(kind="crop (δWOFOST)", time_step=TIME_STEP, outputs=V.OUTPUT_NAMES,
                                physics={"crops": crops, "learned_parameters": learned},
                                config_keys={"latitude": "config key (or attributes.lat)"})
 

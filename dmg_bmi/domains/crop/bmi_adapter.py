@@ -2,7 +2,8 @@
 
 The calendar (`crop_calendar`, PCSE CropCalendar keys) is checked at initialize against the checkpoint's
 crop sets and the run's days; the field's latitude is `attributes.lat` or the config's top-level `latitude`
-(both given: they must agree). Outputs are the crop outputs of `dmg_bmi.variables`, in PCSE units.
+(both given: they must agree). Outputs are the crop outputs of `dmg_bmi.domains.crop.variables`, in PCSE
+units.
 """
 
 from __future__ import annotations
@@ -11,19 +12,19 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from dmg_bmi import variables as V
 from dmg_bmi.domains.base import BmiSession
 from dmg_bmi.domains.crop.dataset import CropCalendar
 from dmg_bmi.domains.crop.days import CropDays
+from dmg_bmi.domains.crop.variables import OUTPUT_NAMES, OUTPUTS
 from dmg_bmi.errors import ConfigError, InputError
 
-_CROP_OUTPUTS = tuple((v.internal, v.name) for v in V.VARIABLES if v.role == "output" and v.model == "crop")
+_CROP_OUTPUTS = tuple((v.internal, v.name) for v in OUTPUTS)
 
 
 class CropSession(BmiSession):
     """A δWOFOST checkpoint under the BMI; the constructor checks `crop_calendar` (ConfigError naming it)."""
 
-    output_names = V.CROP_OUTPUT_NAMES
+    output_names = OUTPUT_NAMES
 
     def __init__(self, handler, cfg, origin: datetime):
         super().__init__(handler, cfg, origin)

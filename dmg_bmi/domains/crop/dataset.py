@@ -37,15 +37,16 @@ import numpy as np
 
 from dmg_bmi.atomic import atomic_path
 from dmg_bmi.data.netcdf_read import open_netcdf
-from dmg_bmi.data.variables import DATASET_VARIABLES, check_attribute, check_range, conform, units_of
+from dmg_bmi.data.variables import check_attribute, check_range, conform, units_of
+from dmg_bmi.domains.crop.variables import DATASET_UNITS
 from dmg_bmi.domains.crop.weather import WEATHER_NAMES, WEATHER_UNITS, check_weather
 from dmg_bmi.errors import InputError
 
 FORMAT_TAG = "crop-dataset-1"
 # Units (and valid ranges) of the required attributes and the observable WOFOST outputs:
-# `dmg_bmi.data.variables`.
-REQUIRED_ATTRIBUTES = {name: DATASET_VARIABLES[name].units for name in ("lat", "lon", "elev")}
-OBS_UNITS = {name: DATASET_VARIABLES[name].units
+# `dmg_bmi.domains.crop.variables`.
+REQUIRED_ATTRIBUTES = {name: DATASET_UNITS[name] for name in ("lat", "lon", "elev")}
+OBS_UNITS = {name: DATASET_UNITS[name]
              for name in ("LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "DVS", "RD", "TRA")}
 START_TYPES = ("sowing", "emergence")
 END_TYPES = ("maturity", "harvest", "earliest")

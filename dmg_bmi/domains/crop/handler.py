@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from dmg_bmi.core.checkpoint import load_checkpoint, require_file
+from dmg_bmi.core.variables import INPUT_NAMES
 from dmg_bmi.domains.crop.checkpoint import (
     PHY_ATTRIBUTES,
     build_crop_model,
@@ -37,7 +38,6 @@ from dmg_bmi.domains.crop.wofost72.physics import Wofost72PP
 from dmg_bmi.errors import CheckpointError, ConfigError, InputError, StateError
 from dmg_bmi.handler import check_attributes
 from dmg_bmi.ngen.payload import array, check_keys, check_range
-from dmg_bmi.variables import INPUT_NAMES
 
 OUTPUTS = ("DVS", "LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "RD", "TRA")
 _SLOTS = frozenset(leaves.new_buffers(1, 0, torch.float64, "cpu"))  # leaf-class arrays: one slot per run day
@@ -92,7 +92,7 @@ class CropHandler:
         self.weather_options = weather_options(self.ckpt)
         names = list(self.ckpt.nn_attributes)
         self.attribute_names: tuple[str, ...] = tuple(names + [n for n in PHY_ATTRIBUTES if n not in names])
-        # the BMI inputs WOFOST's daily weather is made from (CSDMS names, dmg_bmi.variables order)
+        # the BMI inputs WOFOST's daily weather is made from (CSDMS names, dmg_bmi.core.variables order)
         self.input_names: tuple[str, ...] = tuple(n for n in INPUT_NAMES if n in AORC_INPUTS)
         # for BMI get_component_name
         self.description = (f"dmg_bmi DeltaModel: NN-parameterized crop model ({self.ckpt.config.nn.name} -> "

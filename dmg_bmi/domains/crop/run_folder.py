@@ -26,9 +26,9 @@ import yaml
 from dmg_bmi.atomic import write_bytes, write_text
 from dmg_bmi.bmi_config import BmiConfig, read_yaml, resolve
 from dmg_bmi.core.config import from_dict
+from dmg_bmi.domains.crop.variables import OUTPUT_NAMES
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.ngen.writers import CATCHMENT_ID, NEXUS_ID, realization_dict, variables_names_map
-from dmg_bmi.variables import CROP_OUTPUT_NAMES
 
 CROP_MAIN_OUTPUT = "crop_storage-organ__dry_mass-per-area_density"  # TWSO, the yield (kg ha-1)
 
@@ -51,7 +51,7 @@ def write_crop_run_folder(out_dir: str | Path, config: str | Path, forcing_csv: 
     `properties.areasqkm`; `longitude` (degrees east) and the config's `latitude` (degrees north) place its
     point geometry. `forcing_csv`: hourly forcing over the config's `start_time`..`end_time` with a column
     for each input the checkpoint reads (AORC names such as `precip_rate`, see
-    `dmg_bmi.variables.FORCING_COLUMNS`); the realization's `variables_names_map` maps them. The written
+    `dmg_bmi.core.variables.FORCING_COLUMNS`); the realization's `variables_names_map` maps them. The written
     config keeps the source's leading comment lines (UTF-8) and its values; `initial_state`/`final_state`,
     when set, become absolute paths (they stay where the source config points). Everything is checked
     before anything is written; each refusal names the file, key and value."""
@@ -88,7 +88,7 @@ def write_crop_run_folder(out_dir: str | Path, config: str | Path, forcing_csv: 
     names_map = variables_names_map(needed_inputs(checkpoint), {cfg.catchment_id: forcing_csv})
     real = realization_dict("bmi_python", "./config/{{id}}.yml", "./forcing/", cfg.start_time, cfg.end_time,
                             cfg.time_step, main_output=CROP_MAIN_OUTPUT,
-                            output_variables=list(CROP_OUTPUT_NAMES), variables_names_map=names_map)
+                            output_variables=list(OUTPUT_NAMES), variables_names_map=names_map)
     data["checkpoint"] = f"../model/{checkpoint.name}"
     for key in ("initial_state", "final_state"):
         if data.get(key) is not None:

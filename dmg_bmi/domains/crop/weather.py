@@ -30,13 +30,14 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from dmg_bmi import forcing as fc
-from dmg_bmi.data.variables import DATASET_VARIABLES, check_order, check_range, check_saturation
+from dmg_bmi.core.variables import BY_NAME
+from dmg_bmi.data.variables import check_order, check_range, check_saturation
+from dmg_bmi.domains.crop.variables import DATASET_UNITS
 from dmg_bmi.errors import InputError
-from dmg_bmi.variables import BY_NAME
 
 WEATHER_NAMES = ("IRRAD", "TMIN", "TMAX", "VAP", "WIND", "RAIN", "E0", "ES0", "ET0")
-# Units and PCSE's limits of each: `dmg_bmi.data.variables`.
-WEATHER_UNITS = {name: DATASET_VARIABLES[name].units for name in WEATHER_NAMES}
+# Units and PCSE's limits of each: `dmg_bmi.domains.crop.variables`.
+WEATHER_UNITS = {name: DATASET_UNITS[name] for name in WEATHER_NAMES}
 # The hourly AORC fields (CSDMS names) the conversion needs.
 AORC_INPUTS = (fc.AORC_PRECIP, fc.AORC_TEMP, fc.AORC_SPFH, fc.AORC_PRES, fc.AORC_SWDOWN, fc.AORC_U, fc.AORC_V)
 WIND_2M_FACTOR = {
@@ -50,8 +51,8 @@ ANGSTROM_RANGES = {"A": (0.1, 0.4), "B": (0.3, 0.7), "A+B": (0.6, 0.9)}
 def check_weather(weather: Mapping[str, np.ndarray], where: str,
                   locate: Callable[[tuple[int, ...]], str]) -> None:
     """Raise InputError at the first daily WOFOST weather value outside PCSE's limits (IRRAD, TMIN, TMAX,
-    TEMP, VAP, WIND, RAIN, E0, ES0, ET0: `dmg_bmi.data.variables`), a day whose TMIN is above TMAX, or one
-    whose VAP is above saturation at TMAX (`dmg_bmi.data.variables.check_saturation`).
+    TEMP, VAP, WIND, RAIN, E0, ES0, ET0: `dmg_bmi.domains.crop.variables`), a day whose TMIN is above TMAX, or
+    one whose VAP is above saturation at TMAX (`dmg_bmi.data.variables.check_saturation`).
 
     `weather[name]` is `[days, ...]`; other names pass; NaN is missing (checked where the days are used).
     The error names `where` (the field or file), the variable, the value, `locate(index)` (the day) and the
@@ -214,7 +215,7 @@ def aorc_hourly_to_wofost_daily(
     local days at UTC−5): the first h and last 24 − h records are dropped, so the result has one day fewer,
     the first being `start`. Returns `{name: [n, ...]}` for every name in `WEATHER_NAMES`, in `WEATHER_UNITS`.
     Missing fields, NaN and partial days raise InputError naming the field (and the hour); so does an hourly
-    value outside the BMI input's range (`dmg_bmi.variables`, e.g. shortwave below 0 W m-2), and a daily
+    value outside the BMI input's range (`dmg_bmi.core.variables`, e.g. shortwave below 0 W m-2), and a daily
     value outside PCSE's weather limits or a daily VAP above saturation at TMAX (`check_weather`) names the
     variable and the day.
     """

@@ -6,8 +6,9 @@ It trains, evaluates and simulates with the core's defaults (`dmg_bmi.train`); i
 `dmg_bmi.domains.hydrology.twin`.
 
 What lives here: the HBV family (`hbv`, `hbv_core`, `hbv_fused`) and its routing (`routing`), the CAMELS-US
-reader (`camels`), the synthetic twin (`twin`), the phase-shifted daily chains (`daily_chains`) and the BMI
-session (`bmi_adapter`). It may import the core and the shared runtime (`dmg_bmi.core`, `dmg_bmi.forcing`,
+reader (`camels`), the synthetic twin (`twin`), the phase-shifted daily chains (`daily_chains`), the BMI
+session (`bmi_adapter`) and its variables table (`variables`: BMI outputs, mass protocol, dataset
+variables). It may import the core and the shared runtime (`dmg_bmi.core`, `dmg_bmi.data`, `dmg_bmi.forcing`,
 `dmg_bmi.handler`, `dmg_bmi.ngen`, ...), never another domain.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 from dmg_bmi.domains.base import Domain
+from dmg_bmi.domains.hydrology import variables as V
 
 TIME_STEP = ("daily (1 d physics step); the BMI steps hourly under ngen (time_step 3600 s: 24 phase-shifted "
              "daily chains, each hour reports the latest 24 h) or daily (time_step 86400 s)")
@@ -29,6 +31,9 @@ class HydrologyDomain(Domain):
     physics = ("hbv_1_0", "hbv_1_1p", "hbv_2")
     twin = "hydro"
     twin_help = "synthetic HBV catchments (attributes, weather, true parameters, flow)"
+    variables = V.VARIABLES
+    dataset_variables = V.DATASET_VARIABLES
+    parameter_units = V.PARAMETER_UNITS
 
     def bmi_session(self, handler, cfg, origin):
         from dmg_bmi.domains.hydrology.bmi_adapter import HydrologySession
@@ -55,10 +60,8 @@ class HydrologyDomain(Domain):
         return f"wrote {path} ({args.basins} basins x {args.years} years, seed {args.seed})"
 
     def describe(self, ckpt):
-        from dmg_bmi.variables import OUTPUT_NAMES
-
         return dataclasses.replace(super().describe(ckpt), kind="hydrology (δHBV)", time_step=TIME_STEP,
-                                   outputs=OUTPUT_NAMES)
+                                   outputs=V.OUTPUT_NAMES)
 
 
 DOMAIN = HydrologyDomain()

@@ -1,7 +1,7 @@
 """Hydrology under the BMI: daily chains publishing runoff (m per step, m3 s-1), diagnostics and mass terms.
 
-Outputs (`dmg_bmi.variables`): runoff depth per framework step (m) and volume flux (m3 s-1, with the
-catchment's `area_km2`) from the chains' daily runoff (mm d-1, the rate of the latest 24 h);
+Outputs (`dmg_bmi.domains.hydrology.variables`): runoff depth per framework step (m) and volume flux
+(m3 s-1, with the catchment's `area_km2`) from the chains' daily runoff (mm d-1, the rate of the latest 24 h);
 evapotranspiration rates and stores as the chains give them; the ngen mass-balance terms (``ngen::mass_*``)
 in m.
 """
@@ -12,13 +12,13 @@ from datetime import datetime
 
 import numpy as np
 
-from dmg_bmi import variables as V
 from dmg_bmi.bmi_config import latitude_needed
 from dmg_bmi.domains.base import BmiSession
 from dmg_bmi.domains.hydrology.daily_chains import MASS_TERMS, DailyChains
+from dmg_bmi.domains.hydrology.variables import OUTPUT_NAMES
 
 _MM_TO_M = 1e-3
-_DIAGNOSTICS = (  # daily-chain output key -> BMI output published as is (units in dmg_bmi.variables)
+_DIAGNOSTICS = (  # daily-chain output key -> BMI output published as is (units in its variables table)
     ("aet", "land_surface_water_evapotranspiration__volume_flux"),
     ("pet", "land_surface_water_evapotranspiration__potential_volume_flux"),
     ("swe", "snowpack__leq_depth"),
@@ -31,7 +31,7 @@ _DIAGNOSTICS = (  # daily-chain output key -> BMI output published as is (units 
 class HydrologySession(BmiSession):
     """A hydrology checkpoint (or ensemble) under the BMI: no domain-specific config keys."""
 
-    output_names = V.OUTPUT_NAMES
+    output_names = OUTPUT_NAMES
     protocols = tuple(f"ngen::{key}" for key in MASS_TERMS)
 
     @property

@@ -27,7 +27,7 @@ import numpy as np
 
 from dmg_bmi import units
 from dmg_bmi.data.dataset import HydroDataset, to_day
-from dmg_bmi.data.variables import DATASET_VARIABLES, units_of
+from dmg_bmi.data.variables import dataset_variables, units_of
 from dmg_bmi.errors import InputError
 from dmg_bmi.forcing import as_derivation, cfs_to_mm_per_day
 from dmg_bmi.text import read_text
@@ -196,6 +196,7 @@ def read_attributes(camels_dir: str | Path, basins: list[str],
     """
     folder = Path(camels_dir) / "camels_attributes_v2.0"
     out: dict[str, np.ndarray] = {}
+    known = dataset_variables()
     for table in tables:
         path = folder / f"camels_{table}.txt"
         if not path.is_file():
@@ -214,7 +215,7 @@ def read_attributes(camels_dir: str | Path, basins: list[str],
             name = name.strip()
             column = {b: (n, r[j].strip() if j < len(r) else "") for b, (n, r) in rows.items()}
             numbers = {b: _attribute_number(v) for b, (_, v) in column.items()}
-            if name not in DATASET_VARIABLES and all(numbers[b] is None or column[b][1] in ("", "NA")
+            if name not in known and all(numbers[b] is None or column[b][1] in ("", "NA")
                                                      for b in numbers):
                 continue  # a text column
             for b, x in numbers.items():

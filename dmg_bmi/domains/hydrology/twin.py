@@ -46,17 +46,18 @@ from dmg_bmi.atomic import netcdf_errors
 from dmg_bmi.core.config import check_count
 from dmg_bmi.data.dataset import HydroDataset, to_day
 from dmg_bmi.data.variables import units_of
+from dmg_bmi.domains.hydrology.variables import DATASET_UNITS
 from dmg_bmi.errors import InputError
 from dmg_bmi.forcing import InputDerivation, pet_hamon
 
 # Attributes drawn uniformly: name -> (low, high) in the dataset variables table's units
-# (`dmg_bmi.data.variables`; "1" for `permeability`, which the table leaves to each dataset).
+# (`dmg_bmi.domains.hydrology.variables`; "1" for `permeability`, which the table leaves to each dataset).
 DRAWN_ATTRIBUTES = {
     "lat": (28.0, 45.0), "lon": (-120.0, -70.0), "elevation_m": (0.0, 1500.0), "p_mean": (1.5, 5.0),
     "slope": (5.0, 150.0), "soil_depth": (0.3, 2.5), "forest_frac": (0.0, 1.0), "sand_frac": (5.0, 90.0),
     "permeability": (0.0, 1.0), "area_km2": (20.0, 2000.0), "p_seasonality": (-0.6, 0.6),
 }
-DERIVED_UNITS = {k: units_of(k, "1") for k in ("t_mean", "pet_mean", "aridity", "frac_snow")}
+DERIVED_UNITS = {k: DATASET_UNITS[k] for k in ("t_mean", "pet_mean", "aridity", "frac_snow")}
 # Parameters that do not vary between twins (HBV 1.1p names; units as in the ParamSpecs).
 FIXED_PARAMS = {
     "parK2": 0.03, "parLP": 0.6, "parUZL": 10.0, "parPERC": 1.5, "parTT": 0.0, "parCFMAX": 3.5,

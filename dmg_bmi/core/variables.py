@@ -1,17 +1,27 @@
-"""The one table of BMI variables: internal name, CSDMS name, UDUNITS units, description, role.
+"""The BMI `Variable` record and the framework's own variables: internal name, CSDMS name, UDUNITS units,
+description, role.
+
+Each domain's table (`Domain.variables`: its outputs, its protocol terms) extends this one; the BMI declares
+this table's variables and its domain's. What lives here is what the framework supplies whatever the model:
+- the forcings a framework sets (ngen's AORC fields, bmi-ngen.md §4.7, and a PET rate, the field ngen's PET
+  module publishes): every domain's checkpoints read from this one set, each handler naming those it reads
+  (`handler.input_names`, this table's order), so the ranges and units of a forcing are stated once;
+- ngen's catchment runoff (`RUNOFF_OUTPUTS`: a depth per step, its main output, and a volume flux), which
+  any domain with a catchment model publishes to ngen's nexuses;
+- ngen's serialization protocol (PR #957, bmi-ngen.md §4.6);
+- the site keys of a BMI config (`SITE_PARAMETER_UNITS`).
 
 Roles:
-- ``input``: forcing set by the framework every step (ngen's AORC fields, bmi-ngen.md §4.7, and a PET rate);
-  a BMI instance lists only those its checkpoint reads (`handler.input_names`), the others stay settable
-  and are ignored;
-- ``output``: values the model publishes every step (listed by `get_output_var_names`); `model` says which
-  kind of checkpoint publishes it: ``hydro`` (HBV) or ``crop`` (δWOFOST, PCSE units);
-- ``parameter``: static catchment values set from the init config or by ngen `model_params` through
-  `set_value` (area, latitude and every attribute the checkpoint needs); resolvable, never listed;
+- ``input``: forcing set by the framework every step; a BMI instance lists only those its checkpoint reads,
+  the others stay settable and are ignored;
+- ``output``: values the model publishes every step (listed by `get_output_var_names`; ngen's runoff here,
+  the others in the domain's table);
+- ``parameter``: static site values set from the init config or by ngen `model_params` through `set_value`
+  (area, latitude and every attribute the checkpoint needs; `parameter`); resolvable, never listed;
 - ``protocol``: ngen reserved variables (mass balance, serialization), resolvable but never listed.
 
-Units are UDUNITS strings (never ``-``); `dmg_bmi.bmi` converts at the boundary using this table
-only, so the table is the single statement of what every number means.
+Units are UDUNITS strings (never ``-``); `dmg_bmi.bmi` converts at the boundary using these tables only, so
+they are the single statement of what every number means.
 
 `valid_range` (inputs) is what the Earth makes possible, in the variable's units, wide enough for records
 and narrow enough to catch a units slip: precipitation 0..0.15 mm s-1 (540 mm h-1; the world's hourly record
@@ -39,7 +49,6 @@ class Variable:
     description: str
     role: Role
     dtype: str = "float64"
-    model: Literal["hydro", "crop"] = "hydro"  # outputs only: the checkpoint kind that publishes it
     valid_range: tuple[float, float] | None = None  # inputs: physically possible values, in `units`
 
 
@@ -64,53 +73,12 @@ VARIABLES: tuple[Variable, ...] = (
              "northward wind at 10 m (AORC VGRD_10maboveground)", "input", valid_range=(-110.0, 110.0)),
     Variable("pet_rate", "water_potential_evaporation_flux", "mm h-1",
              "potential evapotranspiration rate, given as forcing (checkpoints with pet_method 'forcing', "
-             "e.g. the δHBV 2.0 CSV column PET_hargreaves in mm h-1)", "input", valid_range=(0.0, 5.0)),
-    # --- outputs: rates of the latest 24 h (see dmg_bmi.domains.hydrology.daily_chains) ---
+             "e.g. the published CSV column PET_hargreaves in mm h-1)", "input", valid_range=(0.0, 5.0)),
+    # --- ngen's catchment runoff: what a catchment model hands its nexus (`RUNOFF_OUTPUTS`) ---
     Variable("runoff_depth", "land_surface_water__runoff_depth", "m",
              "runoff depth over the BMI time step (ngen's main output)", "output"),
     Variable("runoff_flux", "land_surface_water__runoff_volume_flux", "m3 s-1",
              "runoff volume flux at the catchment outlet (runoff rate x catchment area)", "output"),
-    Variable("aet", "land_surface_water_evapotranspiration__volume_flux", "mm d-1",
-             "actual evapotranspiration rate of the latest 24 h", "output"),
-    Variable("pet", "land_surface_water_evapotranspiration__potential_volume_flux", "mm d-1",
-             "potential evapotranspiration of the latest 24 h, derived as the checkpoint records", "output"),
-    Variable("swe", "snowpack__leq_depth", "mm",
-             "snow water equivalent (frozen snowpack + liquid water held in it), mean over nmul", "output"),
-    Variable("soil_moisture", "land_surface_soil_water__volume-per-area_storage_density", "mm",
-             "HBV soil-moisture store SM, mean over nmul", "output"),
-    Variable("upper_zone", "soil_upper-zone_water__volume-per-area_storage_density", "mm",
-             "HBV upper-zone store SUZ, mean over nmul", "output"),
-    Variable("lower_zone", "soil_lower-zone_water__volume-per-area_storage_density", "mm",
-             "HBV lower-zone store SLZ, mean over nmul", "output"),
-    # --- δWOFOST outputs (crop checkpoints): the latest completed day, WOFOST 7.2 potential production ---
-    Variable("DVS", "crop__development_stage_index", "1",
-             "WOFOST development stage DVS (-0.1 sowing, 0 emergence, 1 flowering, 2 maturity)", "output",
-             model="crop"),
-    Variable("LAI", "crop_canopy__leaf_area_index", "m2 m-2",
-             "WOFOST leaf area index LAI (leaves, stems and storage organs)", "output", model="crop"),
-    Variable("TAGP", "crop_above-ground__dry_mass-per-area_density", "kg ha-1",
-             "WOFOST total above-ground production TAGP (dry matter, living and dead)", "output",
-             model="crop"),
-    Variable("TWSO", "crop_storage-organ__dry_mass-per-area_density", "kg ha-1",
-             "WOFOST storage-organ dry weight TWSO (the yield)", "output", model="crop"),
-    Variable("TWLV", "crop_leaf__dry_mass-per-area_density", "kg ha-1",
-             "WOFOST leaf dry weight TWLV (living and dead)", "output", model="crop"),
-    Variable("TWST", "crop_stem__dry_mass-per-area_density", "kg ha-1",
-             "WOFOST stem dry weight TWST (living and dead)", "output", model="crop"),
-    Variable("TWRT", "crop_root__dry_mass-per-area_density", "kg ha-1",
-             "WOFOST root dry weight TWRT (living and dead)", "output", model="crop"),
-    Variable("RD", "crop_root__depth", "cm", "WOFOST rooting depth RD", "output", model="crop"),
-    Variable("TRA", "crop__transpiration_volume_flux", "cm d-1",
-             "WOFOST crop transpiration rate TRA of the latest day", "output", model="crop"),
-    # --- ngen mass-balance protocol (balance = in - out - stored - leaked), cumulative, in m ---
-    Variable("mass_in", "ngen::mass_in", "m",
-             "initial storage + cumulative precipitation received", "protocol"),
-    Variable("mass_out", "ngen::mass_out", "m", "cumulative runoff + actual evapotranspiration", "protocol"),
-    Variable("mass_stored", "ngen::mass_stored", "m",
-             "current storage: stores, routing water in transit, forcing not yet consumed", "protocol"),
-    Variable("mass_leaked", "ngen::mass_leaked", "m",
-             "cumulative water removed (+) or created (-) by the physics' floors and exchange term",
-             "protocol"),
     # --- ngen serialization protocol (PR #957, bmi-ngen.md §4.6); units are exact protocol strings ---
     Variable("ser_create", "ngen::serialization_create", "ngen::trigger",
              "set any value: snapshot the state", "protocol", "int64"),
@@ -121,33 +89,22 @@ VARIABLES: tuple[Variable, ...] = (
              "the snapshot (versioned payload)", "protocol", "uint8"),
 )
 
-# Catchment parameters every checkpoint may use; checkpoint attributes are added per instance by
-# `parameter()`, with units known here, else those of the dataset variables table (the training attribute
-# table's units, e.g. sand_frac in percent), else "1".
-KNOWN_PARAMETER_UNITS: dict[str, str] = {
+# Site keys of a BMI config, any domain's; a domain adds the units of its attributes
+# (`Domain.parameter_units`) and the dataset variables table gives the rest (`dmg_bmi.attributes.parameter`).
+SITE_PARAMETER_UNITS: dict[str, str] = {
     "area_km2": "km2", "latitude": "degree_north", "longitude": "degree_east", "elevation_m": "m",
-    "elev_mean": "m", "meanelevation": "m", "area_gages2": "km2", "uparea": "km2", "catchsize": "km2",
-    "p_mean": "mm d-1", "pet_mean": "mm d-1", "slope_mean": "m km-1", "meanP": "mm a-1",
-    "meanTa": "degC", "lengthkm": "km", "slope": "m km-1", "soil_depth": "m", "t_mean": "degC",
-    "lat": "degree_north", "lon": "degree_east", "elev": "m",  # crop field attributes
 }
 
 
-def parameter(name: str) -> Variable:
-    """The BMI variable for catchment parameter / checkpoint attribute `name` (settable, never listed)."""
-    from dmg_bmi.data.variables import units_of
-
-    return Variable(name, name, KNOWN_PARAMETER_UNITS.get(name) or units_of(name, "1"),
-                    f"catchment attribute {name}", "parameter")
+def parameter(name: str, units: str) -> Variable:
+    """The BMI variable of site parameter / checkpoint attribute `name` in `units` (settable, not listed)."""
+    return Variable(name, name, units, f"catchment attribute {name}", "parameter")
 
 
+RUNOFF_OUTPUTS: tuple[Variable, ...] = tuple(v for v in VARIABLES if v.role == "output")
 BY_NAME: dict[str, Variable] = {v.name: v for v in VARIABLES}
 INPUT_NAMES: tuple[str, ...] = tuple(v.name for v in VARIABLES if v.role == "input")
-OUTPUT_NAMES: tuple[str, ...] = tuple(v.name for v in VARIABLES if v.role == "output" and v.model == "hydro")
-CROP_OUTPUT_NAMES: tuple[str, ...] = tuple(
-    v.name for v in VARIABLES if v.role == "output" and v.model == "crop"
-)
-MAIN_OUTPUT = "land_surface_water__runoff_depth"
+MAIN_OUTPUT = "land_surface_water__runoff_depth"  # ngen's default main output
 
 # ngen forcing field (CSV/NetCDF column) -> CSDMS input name, and the field's native units.
 AORC_FIELDS: dict[str, tuple[str, str]] = {
@@ -177,7 +134,7 @@ FORCING_COLUMNS: dict[str, tuple[str, ...]] = {
 
 
 def lookup(name: str) -> Variable:
-    """The variable called `name` (CSDMS name); unknown names raise InputError listing valid ones."""
+    """The framework variable called `name` (CSDMS name); an unknown name raises InputError listing them."""
     try:
         return BY_NAME[name]
     except KeyError:
