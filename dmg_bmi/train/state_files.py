@@ -40,9 +40,9 @@ def state_path(where: str | Path, basin: str, n_basins: int) -> Path:
 
 
 def _handler(checkpoint: Path):
-    from dmg_bmi.handler import ModelHandler
+    from dmg_bmi.domains.hydrology.handler import HydrologyHandler
 
-    return ModelHandler.load(checkpoint, backend="torch")
+    return HydrologyHandler.load(checkpoint, backend="torch")
 
 
 def _bind(handler, ds: HydroDataset, i: int) -> None:

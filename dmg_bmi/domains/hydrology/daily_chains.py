@@ -25,9 +25,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from dmg_bmi.domains.hydrology.handler import STORE_MAX_MM
 from dmg_bmi.errors import InputError, StateError
 from dmg_bmi.forcing import aorc_hourly_to_daily
-from dmg_bmi.handler import STORE_MAX_MM
 from dmg_bmi.ngen.day_ring import DayRing
 from dmg_bmi.ngen.payload import array
 

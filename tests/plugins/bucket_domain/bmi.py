@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from dmg_bmi.bmi_config import latitude_needed
+from dmg_bmi.core.handler import ModelHandler
 from dmg_bmi.domains import BmiSession
 from dmg_bmi.forcing import aorc_hourly_to_daily
-from dmg_bmi.handler import ModelHandler
 from dmg_bmi.ngen.day_ring import SECONDS_PER_DAY, DayRing
 from dmg_bmi.ngen.payload import array
 from dmg_bmi.variables import Variable
