@@ -8,7 +8,8 @@ built-in domains' physics live, and exports the few nouns a user needs (imported
 
 - `DeltaModel`: NN -> bounded physical parameters -> physics step (`dmg_bmi.core.delta`);
 - `load_checkpoint` / `Checkpoint`: one self-describing model file (`dmg_bmi.core.checkpoint`);
-- `ModelHandler`: a checkpoint (or ensemble) ready to step, numpy or torch (`dmg_bmi.handler`);
+- `ModelHandler`: a checkpoint (or ensemble) ready to step, numpy or torch (`dmg_bmi.core.handler`; a
+  domain's subclass names its outputs: `get_domain(name).load_handler(...)`);
 - `DeltaModelBmi`: the CSDMS BMI 2.0 component for NextGen (`dmg_bmi.bmi`);
 - `load_experiment` / `train_experiment`: a training config from YAML, and training it through its domain
   (`dmg_bmi.train.config.load_experiment`, `dmg_bmi.train.run.train`; `dmg-bmi train` calls the same);
@@ -32,7 +33,7 @@ _EXPORTS = {  # public name -> (module defining it, its name there)
     "DeltaModel": ("dmg_bmi.core.delta", "DeltaModel"),
     "Checkpoint": ("dmg_bmi.core.checkpoint", "Checkpoint"),
     "load_checkpoint": ("dmg_bmi.core.checkpoint", "load_checkpoint"),
-    "ModelHandler": ("dmg_bmi.handler", "ModelHandler"),
+    "ModelHandler": ("dmg_bmi.core.handler", "ModelHandler"),
     "DeltaModelBmi": ("dmg_bmi.bmi", "DeltaModelBmi"),
     "load_experiment": ("dmg_bmi.train.config", "load_experiment"),
     "train_experiment": ("dmg_bmi.train.run", "train"),  # not `train`: that is the subpackage dmg_bmi.train

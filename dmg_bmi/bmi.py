@@ -34,7 +34,7 @@ the YAML gives them (`ConfigError` naming the file and catchment), at the next `
 `update_until` are checked (dtype, size, range, finiteness).
 
 State (`save_state`, serialization, the config's `initial_state` / `final_state`) records its absolute UTC
-time (`dmg_bmi.ngen.payload`); a restored run continues on the state's own day axis, so a hot start whose
+time (`dmg_bmi.core.payload`); a restored run continues on the state's own day axis, so a hot start whose
 `start_time` is the state's time equals the unbroken run bit for bit. Every field and array of a state is
 checked before it is used (`StateError` naming the file or protocol variable, the field and its value);
 a state that does not fit leaves the instance as it was.
@@ -55,15 +55,15 @@ from dmg_bmi import domains
 from dmg_bmi.atomic import write_bytes
 from dmg_bmi.attributes import attribute_problems, parameter
 from dmg_bmi.bmi_config import load_bmi_config, member_paths, resolve
+from dmg_bmi.core import payload
 from dmg_bmi.core import variables as V
 from dmg_bmi.errors import ConfigError, DmgBmiError, InputError, StateError
-from dmg_bmi.ngen import payload
 from dmg_bmi.ngen.day_ring import SECONDS_PER_DAY
 
 GRID = 0
 _PROTOCOL_TRIGGERS = ("ngen::serialization_create", "ngen::serialization_free")
 _SERIALIZATION = tuple(v.name for v in V.VARIABLES if v.name.startswith("ngen::serialization_"))
-_STATE_PREFIX = "chains/"  # the time adapter's arrays in a state payload (`dmg_bmi.ngen.payload`)
+_STATE_PREFIX = "chains/"  # the time adapter's arrays in a state payload (`dmg_bmi.core.payload`)
 # A declared input never set holds this quiet NaN (a payload no framework's NaN carries), so `update` can tell
 # "never set" from "set to NaN" without any bookkeeping on the hot `set_value` path.
 _UNSET_BITS = np.uint64(0x7FF8_0000_DEAD_0001)

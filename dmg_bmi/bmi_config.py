@@ -10,12 +10,13 @@ never the working directory. Times are UTC ``YYYY-MM-DD hh:mm:ss`` (a time with 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 from dmg_bmi.core.config import from_dict
 from dmg_bmi.core.config import load_yaml as read_yaml
+from dmg_bmi.core.payload import room_after
 from dmg_bmi.errors import ConfigError
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -30,12 +31,6 @@ def parse_time(value: str, key: str) -> datetime:
     except ValueError:
         raise ConfigError(f"{key}: {value!r} is not a time like '2015-12-01 00:00:00'") from None
     return time.astimezone(timezone.utc).replace(tzinfo=None) if time.tzinfo is not None else time
-
-
-def room_after(time: datetime, seconds: float) -> bool:
-    """Whether `time` + `seconds` + a day (the day ngen may run past the end) is still a time Python holds
-    (year <= 9999): a run's end, a restored state's time."""
-    return time <= datetime.max - timedelta(seconds=seconds + SECONDS_PER_DAY)
 
 
 def check_time_step(seconds: int, key: str) -> None:

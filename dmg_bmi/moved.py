@@ -61,6 +61,8 @@ MOVED: dict[str, tuple[str, ...]] = {
     "dmg_bmi.ngen.crop_days": ("dmg_bmi.domains.crop.days",),
     "dmg_bmi.ngen.crop_run": ("dmg_bmi.domains.crop.run_folder",),
     "dmg_bmi.ngen.daily_chains": ("dmg_bmi.domains.hydrology.daily_chains",),
+    "dmg_bmi.ngen.payload": ("dmg_bmi.core.payload",),
+    "dmg_bmi.handler": ("dmg_bmi.core.handler", "dmg_bmi.domains.hydrology.handler"),
     "dmg_bmi.variables": ("dmg_bmi.attributes", "dmg_bmi.core.variables",
                           "dmg_bmi.domains.hydrology.variables", "dmg_bmi.domains.crop.variables"),
 }

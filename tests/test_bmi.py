@@ -84,7 +84,7 @@ def offline_daily(ckpt_path: Path, forcing: dict, lat: float, doy: np.ndarray, a
     ck = load_checkpoint(ckpt_path)
     model = ck.build_model(dtype=torch.float64)
     model.phy.cfg.warmup = 0
-    from dmg_bmi.handler import derivation_of
+    from dmg_bmi.core.handler import derivation_of
 
     daily = aorc_hourly_series_to_daily(forcing, lat, doy, derivation_of(ck))
     x_phy = np.stack([daily[n] for n in ck.phy_forcings], -1)[:, None, :]

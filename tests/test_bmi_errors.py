@@ -16,8 +16,8 @@ from test_bmi import ATTRS, PRECIP, RUNOFF, TEMP, synthetic, write_config
 
 from dmg_bmi.bmi import DeltaModelBmi
 from dmg_bmi.core import variables as V
+from dmg_bmi.domains.hydrology.handler import HydrologyHandler
 from dmg_bmi.errors import CheckpointError, ConfigError, InputError
-from dmg_bmi.handler import ModelHandler
 
 pytestmark = pytest.mark.numpy1
 
@@ -312,10 +312,9 @@ def test_an_ensemble_mixing_hydrology_and_crop_checkpoints_says_so(tmp_path, ham
         with pytest.raises(ConfigError, match=mixes) as err:
             DeltaModelBmi().initialize(str(path))
         assert "learned_params" not in str(err.value)
-    with pytest.raises(CheckpointError, match=rf"{re.escape(str(CROP_CKPT))}: a δWOFOST \(crop\) checkpoint "
-                                              r"\(wofost72_pp\); ModelHandler does not run it \(the BMI runs "
-                                              r"it with its domain's CropHandler\)"):
-        ModelHandler.load([hamon_ckpt, CROP_CKPT])
+    with pytest.raises(CheckpointError, match=rf"{re.escape(str(CROP_CKPT))}: physics 'wofost72_pp' is not "
+                                              r"one HydrologyHandler runs \(hbv_1_0, hbv_1_1p, hbv_2\)"):
+        HydrologyHandler.load([hamon_ckpt, CROP_CKPT])
 
 
 def test_an_unwritable_final_state_is_named_and_the_instance_kept(tmp_path, hamon_ckpt):

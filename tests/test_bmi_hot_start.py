@@ -14,11 +14,11 @@ from ngen_driver import read_forcing
 from test_bmi_crop import _hourly
 
 from dmg_bmi.bmi import DeltaModelBmi
+from dmg_bmi.core import payload
 from dmg_bmi.core import variables as V
 from dmg_bmi.domains.crop import variables as crop_variables
 from dmg_bmi.domains.hydrology import variables as hydro_variables
 from dmg_bmi.errors import ConfigError, InputError, StateError
-from dmg_bmi.ngen import payload
 
 pytestmark = pytest.mark.numpy1
 

@@ -16,8 +16,8 @@ from test_bmi_crop import _hourly
 from test_bmi_errors import crop_field, feed, observed
 
 from dmg_bmi.bmi import DeltaModelBmi
+from dmg_bmi.core import payload
 from dmg_bmi.errors import InputError, StateError
-from dmg_bmi.ngen import payload
 
 pytestmark = pytest.mark.numpy1
 
@@ -249,9 +249,9 @@ def test_initial_state_errors_name_the_key_and_the_file(tmp_path, hamon_ckpt, bl
 def test_read_state_checks_for_every_reader(blob, hamon_ckpt):
     """`payload.read_state` (also used by `dmg-bmi simulate --initial-state`) checks the header and the
     common arrays without a time step, and names the source it is given."""
-    from dmg_bmi.handler import ModelHandler
+    from dmg_bmi.domains.hydrology.handler import HydrologyHandler
 
-    fingerprint = ModelHandler.load(hamon_ckpt).fingerprint
+    fingerprint = HydrologyHandler.load(hamon_ckpt).fingerprint
     header, arrays, time = payload.read_state(blob, fingerprint, "basin.state")
     assert str(time) == "2015-12-02 06:00:00" and arrays["chains/ring"].shape == (24, 2)
     with pytest.raises(StateError, match=r"basin.state: state array 'inputs' \(<U1, shape \(2,\)\) must "):

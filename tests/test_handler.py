@@ -1,16 +1,20 @@
-"""ModelHandler: numpy path == torch path, shared weights per process, state arrays, errors."""
+"""ModelHandler and HydrologyHandler: numpy path == torch path, shared weights per process, state arrays,
+the core defaults a domain overrides, errors."""
 
 from __future__ import annotations
 
+import hashlib
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from dmg_bmi.core.checkpoint import load_checkpoint, save_checkpoint
-from dmg_bmi.errors import CheckpointError, ConfigError
-from dmg_bmi.handler import ModelHandler
+from dmg_bmi.core.handler import ModelHandler
+from dmg_bmi.domains.hydrology.handler import HydrologyHandler
+from dmg_bmi.errors import CheckpointError, ConfigError, StateError
 from dmg_bmi.ngen.demo import make_demo_checkpoint
 
 pytestmark = pytest.mark.numpy1
@@ -36,8 +40,8 @@ def days(n: int, seed: int = 0) -> list[dict]:
 def test_numpy_path_equals_torch_path(tmp_path, dtype, rtol):
     # float32 checkpoints: the torch model keeps float32-rounded parameter bounds, numpy the exact ones
     path = make_demo_checkpoint(tmp_path / f"{dtype}.pt", nmul=8, hidden=32, dtype=dtype)
-    a = ModelHandler.load(path, backend="numpy")
-    b = ModelHandler.load(path, backend="torch")
+    a = HydrologyHandler.load(path, backend="numpy")
+    b = HydrologyHandler.load(path, backend="torch")
     for h in (a, b):
         h.set_attributes(ATTRS)
     for d in days(120):
@@ -53,7 +57,7 @@ def test_numpy_path_equals_torch_path(tmp_path, dtype, rtol):
 
 
 def test_storage_balance_per_step(ckpt):
-    h = ModelHandler.load(ckpt)
+    h = HydrologyHandler.load(ckpt)
     h.set_attributes(ATTRS)
     s0 = h.describe(h.get_state())["storage"]
     total_in = total_out = total_leak = 0.0
@@ -66,11 +70,11 @@ def test_storage_balance_per_step(ckpt):
 
 
 def test_weights_are_shared_and_second_instance_is_light(ckpt):
-    first = ModelHandler.load(ckpt)
+    first = HydrologyHandler.load(ckpt)
     first.set_attributes(ATTRS)
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    second = ModelHandler.load(ckpt)
+    second = HydrologyHandler.load(ckpt)
     second.set_attributes({**ATTRS, "aridity": 1.2})
     added = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
@@ -81,7 +85,7 @@ def test_weights_are_shared_and_second_instance_is_light(ckpt):
 
 
 def test_state_arrays_round_trip(ckpt):
-    h = ModelHandler.load(ckpt)
+    h = HydrologyHandler.load(ckpt)
     h.set_attributes(ATTRS)
     seq = days(60, seed=2)
     for d in seq[:30]:
@@ -97,8 +101,8 @@ def test_state_arrays_round_trip(ckpt):
 
 def test_ensemble_weights_and_errors(ckpt, tmp_path):
     other = make_demo_checkpoint(tmp_path / "o.pt", nmul=8, hidden=32, seed=5)
-    ens = ModelHandler.load([ckpt, other], weights=[0.25, 0.75])
-    singles = [ModelHandler.load(p) for p in (ckpt, other)]
+    ens = HydrologyHandler.load([ckpt, other], weights=[0.25, 0.75])
+    singles = [HydrologyHandler.load(p) for p in (ckpt, other)]
     for h in (ens, *singles):
         h.set_attributes(ATTRS)
     for d in days(10):
@@ -106,17 +110,17 @@ def test_ensemble_weights_and_errors(ckpt, tmp_path):
         s = [h.step(d) for h in singles]
     assert o["runoff"] == pytest.approx(0.25 * s[0]["runoff"] + 0.75 * s[1]["runoff"], rel=1e-12)
     with pytest.raises(ConfigError, match="2 weights for 1"):
-        ModelHandler.load([ckpt], weights=[0.5, 0.5])
+        HydrologyHandler.load([ckpt], weights=[0.5, 0.5])
     with pytest.raises(ConfigError, match=r"missing attribute\(s\) \['slope_mean'\]"):
-        ModelHandler.load(ckpt).set_attributes({k: v for k, v in ATTRS.items() if k != "slope_mean"})
+        HydrologyHandler.load(ckpt).set_attributes({k: v for k, v in ATTRS.items() if k != "slope_mean"})
     if torch.cuda.is_available():
         with pytest.raises(ConfigError, match="'numpy' runs on the CPU only"):
-            ModelHandler.load(ckpt, device="cuda", backend="numpy")
+            HydrologyHandler.load(ckpt, device="cuda", backend="numpy")
     else:
         with pytest.raises(ConfigError, match="torch sees no CUDA device"):
-            ModelHandler.load(ckpt, device="cuda")
+            HydrologyHandler.load(ckpt, device="cuda")
     with pytest.raises(CheckpointError, match="checkpoint not found"):
-        ModelHandler.load(tmp_path / "nope.pt")
+        HydrologyHandler.load(tmp_path / "nope.pt")
 
 
 def test_incompatible_checkpoint_input(ckpt, tmp_path):
@@ -131,13 +135,13 @@ def test_incompatible_checkpoint_input(ckpt, tmp_path):
     path = save_checkpoint(tmp_path / "bad.pt", model, Normalizer(stats),
                            nn_forcings=["P", "T", "swe_obs"], derivations=ck.derivations)
     with pytest.raises(CheckpointError, match="model input 'swe_obs' cannot be derived"):
-        ModelHandler.load(path)
+        HydrologyHandler.load(path)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_torch_path_equals_numpy(ckpt):
-    a = ModelHandler.load(ckpt, device="cuda")
-    b = ModelHandler.load(ckpt, backend="numpy")
+    a = HydrologyHandler.load(ckpt, device="cuda")
+    b = HydrologyHandler.load(ckpt, backend="numpy")
     for h in (a, b):
         h.set_attributes(ATTRS)
     for d in days(30):
@@ -146,7 +150,7 @@ def test_cuda_torch_path_equals_numpy(ckpt):
 
 
 def test_fast_normalize_equals_normalizer(ckpt):
-    h = ModelHandler.load(ckpt)
+    h = HydrologyHandler.load(ckpt)
     m = h.members[0]
     norm = m.ckpt.normalization
     for row in ([3.0, -2.0, 1.5], [0.0, 25.0, 0.0], [12.5, np.nan, 4.0], [-1.0, 0.0, 0.0]):
@@ -162,8 +166,51 @@ def test_fast_normalize_equals_normalizer(ckpt):
 def test_input_names_and_description_follow_the_checkpoint(tmp_path, method, extra):
     """The BMI inputs a checkpoint reads: P and T plus what its PET method needs (CSDMS names, in order)."""
     path = make_demo_checkpoint(tmp_path / f"{method}.pt", nmul=1, hidden=4, pet_method=method)
-    h = ModelHandler.load(path)
+    h = HydrologyHandler.load(path)
     assert h.input_names == ("atmosphere_water__liquid_equivalent_precipitation_rate",
                              "land_surface_air__temperature", *extra)
     assert h.description == ("dmg_bmi DeltaModel: NN-parameterized hydrology (lstm_mlp -> hbv_1_1p; PET "
                              f"{method})")
+
+
+def test_the_core_handler_gives_the_physics_own_outputs_and_bounds_nothing(ckpt):
+    """The core defaults a domain overrides: the physics' raw outputs and states as basin means, any finite
+    state number; HydrologyHandler names its outputs and keeps its water stores in 0..STORE_MAX_MM."""
+    core, hydro = ModelHandler.load(ckpt), HydrologyHandler.load(ckpt)
+    assert core.members[0].model is hydro.members[0].model  # one process cache, one model builder
+    assert (core.fingerprint, core.input_names) == (hydro.fingerprint, hydro.input_names)
+    assert core.description.startswith("dmg_bmi DeltaModel: NN-parameterized delta model (lstm_mlp -> hbv")
+    for h in (core, hydro):
+        h.set_attributes(ATTRS)
+    for d in days(20, seed=3):
+        raw, named = core.step(d), hydro.step(d)
+    assert (raw["streamflow"], raw["AET"]) == (named["runoff"], named["aet"]) and named["runoff"] > 0
+    assert core.describe(core.get_state())["SM"] == hydro.describe(hydro.get_state())["soil_moisture"]
+    arrays = core.state_to_arrays(core.get_state())
+    key = next(k for k in arrays if k.endswith("/SM"))
+    arrays[key] = -1.0 - arrays[key]
+    assert (core.state_from_arrays(arrays)[0]["phy"]["SM"] < 0).all()  # the core bounds no store
+    with pytest.raises(StateError, match=rf"state array '{key}' holds -\d.* below its minimum 0\.0"):
+        hydro.state_from_arrays(arrays)
+    arrays[key][0, 0] = np.nan
+    with pytest.raises(StateError, match=rf"state array '{key}' holds nan at flat index 0"):
+        core.state_from_arrays(arrays)
+
+
+def test_the_crop_handler_loads_through_the_shared_base(ckpt):
+    """CropHandler reuses the core `Handler.load`: one process cache, the file's digest as fingerprint, and
+    its refusals (ensembles, CUDA, the numpy backend, another domain's physics) named."""
+    from dmg_bmi.domains.crop.handler import CropHandler
+
+    crop = Path(__file__).resolve().parents[1] / "bmi_configs" / "crop_twin_wofost72.pt"
+    a, b = CropHandler.load(crop), CropHandler.load([crop], device="auto", backend="torch")
+    assert a.model is b.model and a.fingerprint == hashlib.sha256(crop.read_bytes()).hexdigest()
+    with pytest.raises(ConfigError, match=r"members: a δWOFOST checkpoint runs alone, got 2 members"):
+        CropHandler.load([crop, crop])
+    with pytest.raises(ConfigError, match=r"device: a δWOFOST checkpoint runs on the CPU, got 'cuda'"):
+        CropHandler.load(crop, device="cuda")
+    with pytest.raises(ConfigError, match=r"backend: 'numpy' is not one of \['auto', 'torch'\]"):
+        CropHandler.load(crop, backend="numpy")
+    with pytest.raises(CheckpointError, match=r"demo\.pt: physics 'hbv_1_1p' is not one CropHandler runs "
+                                              r"\(wofost72_pp\)"):
+        CropHandler.load(ckpt)

@@ -21,10 +21,10 @@ from train_toy import toy_config, toy_dataset
 
 from dmg_bmi import atomic
 from dmg_bmi.bmi import DeltaModelBmi
+from dmg_bmi.core import payload
 from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.core.train import trainer as trainer_mod
 from dmg_bmi.errors import CheckpointError, ConfigError, InputError, StateError
-from dmg_bmi.ngen import payload
 from dmg_bmi.ngen.demo import make_demo_checkpoint
 from dmg_bmi.train.config import load_experiment
 from dmg_bmi.train.run import train

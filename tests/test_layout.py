@@ -111,7 +111,8 @@ def test_no_import_cycles(capsys):
     assert "dmg_bmi.core.train.trainer" not in both["dmg_bmi.domains.crop.train"]
 
 
-@pytest.mark.parametrize("module", ["dmg_bmi.bmi", "dmg_bmi.handler"])
+@pytest.mark.parametrize("module", ["dmg_bmi.bmi", "dmg_bmi.core.handler",
+                                    "dmg_bmi.domains.hydrology.handler"])
 def test_the_runtime_imports_no_training_code(module):
     top, inner = import_graph()
     imported = top[module] | inner[module]
@@ -128,12 +129,14 @@ def domain_of_module(module: str) -> str | None:
 def test_the_core_imports_no_domain():
     top, inner = import_graph()
     core = [m for m in MODULES if m == "dmg_bmi.core" or m.startswith("dmg_bmi.core.")]
-    assert {"dmg_bmi.core.config", "dmg_bmi.core.train.trainer", "dmg_bmi.core.registry"} <= set(core)
+    assert {"dmg_bmi.core.config", "dmg_bmi.core.train.trainer", "dmg_bmi.core.registry",
+            "dmg_bmi.core.handler"} <= set(core)
     hits = {m: sorted(t for t in top[m] | inner[m] if t.startswith("dmg_bmi.domains")) for m in core}
     assert {m: t for m, t in hits.items() if t} == {}
 
 
-CORE_MAY_IMPORT = ("dmg_bmi.errors", "dmg_bmi.atomic", "dmg_bmi.text", "dmg_bmi.units")
+# forcing: the input-derivation record a checkpoint carries (PET method, AORC -> daily), read by the handler
+CORE_MAY_IMPORT = ("dmg_bmi.errors", "dmg_bmi.atomic", "dmg_bmi.text", "dmg_bmi.units", "dmg_bmi.forcing")
 
 
 def imports_outside_the_core(top: dict[str, set[str]], inner: dict[str, set[str]]) -> dict[str, list[str]]:
@@ -234,18 +237,16 @@ def test_make_sample_data_offers_every_registered_twin(tmp_path, capsys, fresh_r
     assert args.kind == "hydro" and args.basins == 50 and args.sites == 40 and args.value == 1.5
 
 
-def test_the_handler_refuses_a_checkpoint_its_domain_runs_elsewhere(toy_ckpt, fresh_registry,  # noqa: F811
-                                                                    tmp_path):
-    import shutil
-
-    from dmg_bmi.handler import ModelHandler
+def test_a_handler_refuses_a_physics_it_does_not_run(toy_ckpt):  # noqa: F811
+    """The core handler asks no domain: it runs what the delta model builds, and a domain's handler class
+    names the physics it runs (HydrologyHandler, CropHandler)."""
+    from dmg_bmi.core.handler import ModelHandler
 
     assert ModelHandler.load(toy_ckpt).input_names  # no domain claims train_toy: the core handler runs it
 
-    class Own(domains.Domain):
-        name, label, physics, own_handler = "own", "own (test)", ("train_toy",), "OwnHandler"
+    class Own(ModelHandler):
+        physics = ("own_physics",)
 
-    domains.register(Own())
-    with pytest.raises(CheckpointError, match=r"a own \(test\) checkpoint \(train_toy\); ModelHandler does "
-                                              r"not run it \(the BMI runs it with its domain's OwnHandler\)"):
-        ModelHandler.load(shutil.copy(toy_ckpt, tmp_path / "own.pt"))  # a file the handler has not cached
+    with pytest.raises(CheckpointError, match=r"toy\.pt: physics 'train_toy' is not one Own runs "
+                                              r"\(own_physics\)"):
+        Own.load(toy_ckpt)  # refused on a cache hit too (the core handler loaded this file, same builder)

@@ -11,13 +11,13 @@ import yaml
 
 from dmg_bmi.bmi import DeltaModelBmi
 from dmg_bmi.cli import main
+from dmg_bmi.core import payload
 from dmg_bmi.core.checkpoint import save_checkpoint
 from dmg_bmi.core.config import InputConfig, ModelConfig, NNConfig, PhyConfig
 from dmg_bmi.core.delta import DeltaModel
 from dmg_bmi.core.normalization import Normalizer, VarStats
 from dmg_bmi.domains.hydrology.twin import make_twin
 from dmg_bmi.errors import ConfigError, InputError
-from dmg_bmi.ngen import payload
 
 ATTRS = ["p_mean", "slope", "soil_depth", "forest_frac", "sand_frac"]
 

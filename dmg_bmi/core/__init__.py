@@ -3,10 +3,13 @@
 What lives here: typed configs validated at load (`config`), one self-describing checkpoint file per model
 (`checkpoint`), physics and networks by name (`registry`), the parameter learners (`nn`), the delta model
 (`delta`: NN -> bounded parameters -> physics step), input normalization (`normalization`), the physics
-interface (`physics`), the numpy/torch array namespace (`ops`) and the training loop (`train/`).
+interface (`physics`), the numpy/torch array namespace (`ops`), the handler that steps a checkpoint (or
+ensemble) for one site and the base every domain's handler shares (`handler`) and the training loop
+(`train/`).
 
-What it may import: itself and the package's general utilities (`dmg_bmi.errors`, `dmg_bmi.atomic`,
-`dmg_bmi.text`, `dmg_bmi.units`, `dmg_bmi.__version__`); nothing else, not even lazily (tests/test_layout.py).
+What it may import: itself, the package's general utilities (`dmg_bmi.errors`, `dmg_bmi.atomic`,
+`dmg_bmi.text`, `dmg_bmi.units`, `dmg_bmi.__version__`) and the input-derivation record a checkpoint carries
+(`dmg_bmi.forcing`, read by the handler); nothing else, not even lazily (tests/test_layout.py).
 What names a dataset reaches it from its caller: the window trainer (`train.trainer.train_windows`) takes a
 `prepare(device, normalizer)` that returns the model tensors, site ids, target spread, normalizer and the
 derivation record (plain data, `train.inputs.WindowData`), and the run config both as the object it reads

@@ -8,8 +8,8 @@ Callers outside this package ask the registry for the domain of a physics (`doma
 domain claims runs the core's defaults, `CORE`), of a training config (`domain_of_experiment`), of a dataset
 file (`domain_of_dataset`) or of a twin name (`twins`), then call its hooks; they never test which it is.
 
-What it may import: a domain imports the core (`dmg_bmi.core`), the shared runtime (`dmg_bmi.handler`,
-`dmg_bmi.ngen`, `dmg_bmi.data`, `dmg_bmi.train`, ...) and its own modules; domains never import each
+What it may import: a domain imports the core (`dmg_bmi.core`, its `handler` included), the shared runtime
+(`dmg_bmi.ngen`, `dmg_bmi.data`, `dmg_bmi.train`, ...) and its own modules; domains never import each
 other. `dmg_bmi.core` never imports this package; `dmg_bmi.bmi` imports only this registry, never a domain
 package, and never tests which domain it holds.
 """

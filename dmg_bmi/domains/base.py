@@ -104,7 +104,6 @@ class Domain:
     label: str = "delta model"  # for messages, e.g. "hydrology (HBV)"
     physics: tuple[str, ...] = ()  # physics names (`ModelConfig.phy.name`) whose checkpoints it runs
     config_keys: tuple[str, ...] = ()  # BmiConfig fields only this domain reads (others refuse them)
-    own_handler: str = ""  # its handler class when not the core `ModelHandler` (which then refuses it)
     data_kinds: tuple[str, ...] = ("netcdf", "camels")  # `data.kind` values it trains on (core: train.data)
     dataset_formats: tuple[str, ...] = ()  # `dmg_bmi_format` tags of its own dataset NetCDF files
     twin: str = ""  # `make-sample-data --kind` name of its synthetic dataset ("": none)
@@ -119,8 +118,8 @@ class Domain:
     def load_handler(self, paths: list[Path], weights: list[float], device: str, backend: str):
         """The handler of checkpoint(s) `paths` with normalized `weights` (see the module docstring);
         ConfigError or CheckpointError naming what the domain cannot run (device, backend, ensembles).
-        Core: `dmg_bmi.handler.ModelHandler`."""
-        from dmg_bmi.handler import ModelHandler
+        Core: `dmg_bmi.core.handler.ModelHandler`."""
+        from dmg_bmi.core.handler import ModelHandler
 
         return ModelHandler.load(paths, weights=weights, device=device, backend=backend)
 

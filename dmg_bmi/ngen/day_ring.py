@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dmg_bmi.core.payload import array, record_count
 from dmg_bmi.errors import InputError, StateError
-from dmg_bmi.ngen.payload import array, record_count
 
 SECONDS_PER_DAY = 86400
 

@@ -43,9 +43,9 @@ import yaml
 
 from dmg_bmi.atomic import atomic_path, write_text
 from dmg_bmi.bmi_config import TIME_FORMAT, parse_time
+from dmg_bmi.core import payload
 from dmg_bmi.core.variables import FORCING_COLUMNS, MAIN_OUTPUT
 from dmg_bmi.errors import ConfigError, DmgBmiError, InputError
-from dmg_bmi.ngen import payload
 
 PYTHON_TYPE = "dmg_bmi.bmi.DeltaModelBmi"
 MODEL_TYPE_NAME = "dmg_bmi"
@@ -746,7 +746,7 @@ def variables_names_map(inputs: Sequence[str], forcing_files: Mapping[str, Path]
 
 def check_initial_states(states: Mapping[str, Path], folder: str | Path, checkpoint: Path, time_step: int,
                          start: datetime) -> None:
-    """Refuse the `<id>.state` files (`dmg_bmi.ngen.payload`) a BMI of `checkpoint` stepping `time_step` s
+    """Refuse the `<id>.state` files (`dmg_bmi.core.payload`) a BMI of `checkpoint` stepping `time_step` s
     from `start` would refuse at initialize, all culprits of a kind at once: an unreadable file, a state
     written by another checkpoint (its header's fingerprint is not the one this BMI computes), a state of
     another time step, and a state whose time is not `start` (a hot start continues from the state's time)."""

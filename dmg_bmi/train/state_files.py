@@ -1,7 +1,7 @@
 """Hot-start state files shared by `dmg-bmi simulate` and the BMI: the BMI's own state payload, per basin.
 
 `dmg-bmi simulate --save-state DIR` writes `DIR/<basin>.state` for every basin: a `dmg_bmi.bmi_state`
-payload (`dmg_bmi.ngen.payload`, the format `DeltaModelBmi.save_state` writes) whose daily chains all start
+payload (`dmg_bmi.core.payload`, the format `DeltaModelBmi.save_state` writes) whose daily chains all start
 from the offline end state, `DailyChains.warm_start`. The state's `time` is 00:00 UTC of the day after the
 last simulated day. A BMI config can name it as `initial_state` with that `start_time` (same checkpoint, same
 `time_step`); with a daily step the BMI then continues exactly, with a sub-daily step chain 0 continues
@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from dmg_bmi.atomic import write_bytes
+from dmg_bmi.core import payload
 from dmg_bmi.data.dataset import HydroDataset
 from dmg_bmi.errors import InputError
-from dmg_bmi.ngen import payload
 
 SUFFIX = ".state"
 
@@ -40,9 +40,9 @@ def state_path(where: str | Path, basin: str, n_basins: int) -> Path:
 
 
 def _handler(checkpoint: Path):
-    from dmg_bmi.handler import ModelHandler
+    from dmg_bmi.domains.hydrology.handler import HydrologyHandler
 
-    return ModelHandler.load(checkpoint, backend="torch")
+    return HydrologyHandler.load(checkpoint, backend="torch")
 
 
 def _bind(handler, ds: HydroDataset, i: int) -> None:

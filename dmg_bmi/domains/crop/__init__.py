@@ -32,7 +32,6 @@ class CropDomain(Domain):
     label = "δWOFOST (crop)"
     physics = ("wofost72_pp",)
     config_keys = ("crop_calendar",)
-    own_handler = "CropHandler"
     data_kinds = ("crop",)
     twin = "crop"
     twin_help = "WOFOST fields of several crops (weather, true parameters, observations)"

@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from dmg_bmi.core.payload import array, check_range
 from dmg_bmi.domains.crop.handler import CROP_STATE_MAX
 from dmg_bmi.domains.crop.weather import aorc_hourly_to_wofost_daily
 from dmg_bmi.errors import InputError
 from dmg_bmi.ngen.day_ring import DayRing
-from dmg_bmi.ngen.payload import array, check_range
 
 
 class CropDays(DayRing):

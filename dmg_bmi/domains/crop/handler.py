@@ -1,6 +1,6 @@
 """CropHandler: run a trained δWOFOST checkpoint one day at a time for one field (the BMI's crop engine).
 
-- `load` reads one crop checkpoint (cached per process by path, mtime and size; no ensembles) on the CPU.
+- `load` reads one crop checkpoint on the CPU (the core `Handler.load`: cached per process, no ensembles).
 - `bind(attrs, calendar, n_days)` fixes the field: its attributes (the network's and `lat`/`elev`), its crop
   calendar (day indices counted from the run's first day) and the number of run days (leaf-class slots).
   The network runs once here: the crop parameters are static per field, so they are also prepared for
@@ -15,29 +15,22 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from dmg_bmi.core.checkpoint import load_checkpoint, require_file
+from dmg_bmi.core.checkpoint import Checkpoint
+from dmg_bmi.core.handler import Handler, check_attributes
+from dmg_bmi.core.payload import array, check_keys, check_range
 from dmg_bmi.core.variables import INPUT_NAMES
-from dmg_bmi.domains.crop.checkpoint import (
-    PHY_ATTRIBUTES,
-    build_crop_model,
-    is_crop,
-    parameter_sets,
-    weather_options,
-)
+from dmg_bmi.domains.crop import DOMAIN
+from dmg_bmi.domains.crop.checkpoint import PHY_ATTRIBUTES, build_crop_model, parameter_sets, weather_options
 from dmg_bmi.domains.crop.dataset import CropCalendar
 from dmg_bmi.domains.crop.delta import PHYSICS_WEATHER, base_params
 from dmg_bmi.domains.crop.weather import AORC_INPUTS
 from dmg_bmi.domains.crop.wofost72 import leaves
 from dmg_bmi.domains.crop.wofost72.physics import Wofost72PP
-from dmg_bmi.errors import CheckpointError, ConfigError, InputError, StateError
-from dmg_bmi.handler import check_attributes
-from dmg_bmi.ngen.payload import array, check_keys, check_range
+from dmg_bmi.errors import ConfigError, InputError, StateError
 
 OUTPUTS = ("DVS", "LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "RD", "TRA")
 _SLOTS = frozenset(leaves.new_buffers(1, 0, torch.float64, "cpu"))  # leaf-class arrays: one slot per run day
@@ -47,29 +40,6 @@ _UNWRITTEN = float(np.finfo(np.float64).max)  # what an unwritten leaf-class slo
 # matter), the rest are far smaller (TSUM < 1e4 degC d, LAI < 20, root depth < 1e3 cm). 1e6 is ten times any
 # crop on Earth: a larger value is a damaged or forged state, not physics.
 CROP_STATE_MAX = 1e6
-_CACHE: dict[tuple, tuple] = {}
-
-
-def is_crop_checkpoint(path: str | Path) -> bool:
-    """True when `path` holds a δWOFOST checkpoint (read once per process, cached)."""
-    return _load(path) is not None
-
-
-def _load(path: str | Path):
-    """(checkpoint, model in float64, sha256) of a crop checkpoint, None for any other (cached by path,
-    mtime and size; other checkpoints are not kept: the hydrology handler has its own cache)."""
-    path = Path(path).resolve()
-    require_file(path)
-    st = path.stat()
-    key = (str(path), st.st_mtime_ns, st.st_size)
-    if key not in _CACHE:
-        ckpt = load_checkpoint(path)
-        if not is_crop(ckpt):
-            _CACHE[key] = None
-        else:
-            model = build_crop_model(ckpt, dtype=torch.float64).requires_grad_(False)
-            _CACHE[key] = (ckpt, model, hashlib.sha256(path.read_bytes()).hexdigest())
-    return _CACHE[key]
 
 
 def season_days(calendar: CropCalendar, run_start: dt.date) -> tuple[int, int]:
@@ -78,16 +48,18 @@ def season_days(calendar: CropCalendar, run_start: dt.date) -> tuple[int, int]:
     return start, start + calendar.season_length - 1
 
 
-class CropHandler:
+class CropHandler(Handler):
     """Step one field's δWOFOST (see the module docstring)."""
 
-    kind = "crop"
+    label = "a δWOFOST checkpoint"
+    physics = DOMAIN.physics
+    ensembles = False
+    cpu_only = True
+    backends = ("torch",)
 
-    def __init__(self, path: str | Path):
-        loaded = _load(path)
-        if loaded is None:
-            raise CheckpointError(f"{path}: not a δWOFOST checkpoint")
-        self.ckpt, self.model, self.fingerprint = loaded
+    def __init__(self, loaded: list, weights: list[float], backend: str):
+        super().__init__(loaded, weights, backend)
+        self.ckpt, self.model, self.fingerprint = loaded[0].ckpt, loaded[0].model, loaded[0].fingerprint
         self.sets = parameter_sets(self.ckpt)
         self.weather_options = weather_options(self.ckpt)
         names = list(self.ckpt.nn_attributes)
@@ -100,21 +72,9 @@ class CropHandler:
         self.phy: Wofost72PP | None = None
 
     @classmethod
-    def load(cls, checkpoints, weights=None, device: str = "cpu", backend: str = "auto") -> CropHandler:
-        """One crop checkpoint on the CPU (torch); ensembles, CUDA and the numpy backend are refused."""
-        paths = [checkpoints] if isinstance(checkpoints, (str, Path)) else list(checkpoints)
-        if len(paths) != 1:
-            raise ConfigError(f"members: a δWOFOST checkpoint runs alone, got {len(paths)} members")
-        if device not in ("cpu", "auto"):
-            raise ConfigError(f"device: δWOFOST runs on the CPU, got {device!r}")
-        if backend not in ("auto", "torch"):
-            raise ConfigError(f"backend: δWOFOST runs on torch ('auto' or 'torch'), got {backend!r}")
-        return cls(paths[0])
-
-    @property
-    def checkpoints(self) -> list:
-        """The one checkpoint (the BMI checks attributes against its training data)."""
-        return [self.ckpt]
+    def build_model(cls, ckpt: Checkpoint, device: str) -> torch.nn.Module:
+        """The CropDeltaModel of a crop checkpoint, in float64."""
+        return build_crop_model(ckpt, device, dtype=torch.float64)
 
     def check_calendar(self, calendar: CropCalendar) -> None:
         """Unknown crop or variety raises ConfigError naming it and the checkpoint's known ones."""

@@ -55,7 +55,8 @@ def write_crop_run_folder(out_dir: str | Path, config: str | Path, forcing_csv: 
     config keeps the source's leading comment lines (UTF-8) and its values; `initial_state`/`final_state`,
     when set, become absolute paths (they stay where the source config points). Everything is checked
     before anything is written; each refusal names the file, key and value."""
-    from dmg_bmi.domains.crop.handler import is_crop_checkpoint
+    from dmg_bmi.core.checkpoint import load_checkpoint
+    from dmg_bmi.domains.crop.checkpoint import is_crop
     from dmg_bmi.ngen.cmd_bmi_config import needed_inputs
 
     config, forcing_csv, out = Path(config), Path(forcing_csv), Path(out_dir)
@@ -82,7 +83,7 @@ def write_crop_run_folder(out_dir: str | Path, config: str | Path, forcing_csv: 
         raise ConfigError(f"crop field config {config}: " + "; ".join(problems))
     base = config.resolve().parent
     checkpoint = resolve(base, cfg.checkpoint)
-    if not is_crop_checkpoint(checkpoint):
+    if not is_crop(load_checkpoint(checkpoint)):
         raise ConfigError(f"crop field config {config}: checkpoint {checkpoint} is not a δWOFOST (crop) "
                           "checkpoint; write hydrology run folders with dmg-bmi realization")
     names_map = variables_names_map(needed_inputs(checkpoint), {cfg.catchment_id: forcing_csv})

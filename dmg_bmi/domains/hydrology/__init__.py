@@ -1,15 +1,16 @@
 """The hydrology domain: the HBV family (with routing) on daily steps, driven by hourly AORC forcing.
 
-Its BMI session (`bmi_adapter`) runs the core's `dmg_bmi.handler.ModelHandler` as phase-shifted daily chains
-(`daily_chains`), publishing runoff, evapotranspiration and stores, and the ngen mass balance.
+Its BMI session (`bmi_adapter`) runs `handler.HydrologyHandler` (the core's `ModelHandler` with the HBV
+outputs, stores and state bounds) as phase-shifted daily chains (`daily_chains`), publishing runoff,
+evapotranspiration and stores, and the ngen mass balance.
 It trains, evaluates and simulates with the core's defaults (`dmg_bmi.train`); its twin is
 `dmg_bmi.domains.hydrology.twin`.
 
 What lives here: the HBV family (`hbv`, `hbv_core`, `hbv_fused`) and its routing (`routing`), the CAMELS-US
-reader (`camels`), the synthetic twin (`twin`), the phase-shifted daily chains (`daily_chains`), the BMI
-session (`bmi_adapter`) and its variables table (`variables`: BMI outputs, mass protocol, dataset
-variables). It may import the core and the shared runtime (`dmg_bmi.core`, `dmg_bmi.data`, `dmg_bmi.forcing`,
-`dmg_bmi.handler`, `dmg_bmi.ngen`, ...), never another domain.
+reader (`camels`), the synthetic twin (`twin`), the handler (`handler`), the phase-shifted daily chains
+(`daily_chains`), the BMI session (`bmi_adapter`) and its variables table (`variables`: BMI outputs, mass
+protocol, dataset variables). It may import the core and the shared runtime (`dmg_bmi.core`, `dmg_bmi.data`,
+`dmg_bmi.forcing`, `dmg_bmi.ngen`, ...), never another domain.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ class HydrologyDomain(Domain):
     variables = V.VARIABLES
     dataset_variables = V.DATASET_VARIABLES
     parameter_units = V.PARAMETER_UNITS
+
+    def load_handler(self, paths, weights, device, backend):
+        from dmg_bmi.domains.hydrology.handler import HydrologyHandler
+
+        return HydrologyHandler.load(paths, weights=weights, device=device, backend=backend)
 
     def bmi_session(self, handler, cfg, origin):
         from dmg_bmi.domains.hydrology.bmi_adapter import HydrologySession

@@ -25,11 +25,11 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from dmg_bmi.core.payload import array
+from dmg_bmi.domains.hydrology.handler import STORE_MAX_MM
 from dmg_bmi.errors import InputError, StateError
 from dmg_bmi.forcing import aorc_hourly_to_daily
-from dmg_bmi.handler import STORE_MAX_MM
 from dmg_bmi.ngen.day_ring import DayRing
-from dmg_bmi.ngen.payload import array
 
 PRECIP = "atmosphere_water__liquid_equivalent_precipitation_rate"  # mm s-1; summed for ngen::mass_in
 FLUXES = ("runoff", "aet", "pet", "precip", "leak")

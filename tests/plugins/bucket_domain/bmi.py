@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from dmg_bmi.bmi_config import latitude_needed
+from dmg_bmi.core.handler import ModelHandler
+from dmg_bmi.core.payload import array
 from dmg_bmi.core.variables import Variable
 from dmg_bmi.domains import BmiSession
 from dmg_bmi.forcing import aorc_hourly_to_daily
-from dmg_bmi.handler import ModelHandler
 from dmg_bmi.ngen.day_ring import SECONDS_PER_DAY, DayRing
-from dmg_bmi.ngen.payload import array
 
 RUNOFF_DEPTH = "land_surface_water__runoff_depth"  # m per framework step
 RUNOFF_FLUX = "land_surface_water__runoff_volume_flux"  # m3 s-1

@@ -25,11 +25,10 @@ import io
 import json
 import math
 import struct
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from dmg_bmi.bmi_config import room_after
 from dmg_bmi.core import variables as V
 from dmg_bmi.errors import StateError
 
@@ -40,6 +39,12 @@ _PREFIX = struct.Struct("<8sII")
 _ZIP_MAGIC = b"PK\x03\x04"  # a torch checkpoint (.pt) is a zip archive
 _MAX_SECONDS = 10_000 * 366 * 86400  # a state's record count covers at most 10 000 years of steps
 _KINDS = {"f": ("fiu", "numbers"), "i": ("iu", "whole numbers"), "b": ("b", "booleans"), "U": ("U", "text")}
+
+
+def room_after(time: datetime, seconds: float) -> bool:
+    """Whether `time` + `seconds` + a day (the day ngen may run past the end) is still a time Python holds
+    (year <= 9999): a run's end, a restored state's time."""
+    return time <= datetime.max - timedelta(seconds=seconds, days=1)
 
 
 def encode(header: dict, arrays: dict[str, np.ndarray]) -> bytes:

@@ -1,19 +1,25 @@
-"""ModelHandler: run a trained delta model one daily step at a time for one catchment.
+"""ModelHandler: run a trained delta model one daily step at a time for one site; `Handler`: what every
+domain's handler shares.
 
-- Loads one or more checkpoints (an ensemble; outputs are the weighted mean of the members) on ``cpu``,
-  ``cuda`` or ``auto``. Loaded models are cached by (path, mtime, size, device), so further catchment
-  instances in the same process share the weights and start in milliseconds.
+- `Handler.load` reads one or more checkpoints (an ensemble; outputs are the weighted mean of the members) on
+  ``cpu``, ``cuda`` or ``auto``, refusing what the handler class does not run (its physics, ensembles,
+  devices, backends). Loaded models are cached by (path, mtime, size, device, model builder), so further
+  site instances in the same process share the weights and start in milliseconds.
 - Two backends run the same maths: ``numpy`` (float64, C's `NumpyParamStepper` + the physics step on
   numpy arrays; the lean batch-1 path used on CPU) and ``torch`` (the DeltaModel's own `step`, on any
   device). ``auto`` picks numpy on CPU and torch on CUDA.
 - State is an immutable tuple (one entry per member) of {"nn": hidden, "phy": {name: array}}; `advance`
   is pure, `step` carries `self.state`. `state_to_arrays` / `state_from_arrays` give named float64 arrays
-  for serialization.
+  for serialization (finite numbers, within the domain's `state_bounds`).
 
-Daily inputs are the dict from `dmg_bmi.forcing.aorc_hourly_to_daily` (P, T, PET, prcp, tmean, ...);
-outputs are daily: fluxes in mm/d (runoff, aet, pet, precip, leak = water lost other than runoff/ET),
-stores in mm (swe, soil_moisture, upper_zone, lower_zone, and `storage` = all water held, routing water
-in transit included).
+Daily inputs are the dict from `dmg_bmi.forcing.aorc_hourly_to_daily` (P, T, PET, prcp, tmean, ...), made
+from ngen's AORC forcing as the checkpoint recorded (`input_derivation`). A domain subclasses `ModelHandler`
+for what differs: its outputs (`summarize`, `stores`), the bounds of its state arrays (`state_bounds`), its
+members (`member_type`), the physics it runs (`physics`) and how inputs are derived (`input_derivation`).
+The core defaults: the physics' own outputs and states as basin means, finite state numbers.
+
+Imports beyond the core: the shared runtime's AORC derivation (`dmg_bmi.forcing`), state-array checks
+(`dmg_bmi.core.payload`) and BMI input names (`dmg_bmi.core.variables`); never a domain.
 """
 
 from __future__ import annotations
@@ -30,20 +36,12 @@ import torch
 from dmg_bmi import forcing as F
 from dmg_bmi.core.checkpoint import Checkpoint, load_checkpoint, require_file
 from dmg_bmi.core.normalization import _log_transform
-from dmg_bmi.core.ops import NUMPY
+from dmg_bmi.core.payload import array, check_keys, check_range
 from dmg_bmi.core.variables import INPUT_NAMES
-from dmg_bmi.domains import domain_or_core
-from dmg_bmi.domains.hydrology.hbv_core import STORES
 from dmg_bmi.errors import CheckpointError, ConfigError, InputError, StateError
 from dmg_bmi.forcing import InputDerivation, derivation_from_record
-from dmg_bmi.ngen.payload import array, check_keys, check_range
 
 _CACHE: dict[tuple, _Loaded] = {}
-_STORES = frozenset((*STORES, "route_tail"))  # HBV water stores and routing water in transit (mm, >= 0)
-# The most water (mm) a restored store may hold: 1e6 mm is 1 km of water, over 80 years of the wettest
-# place's rain (Mawsynram, ~11 900 mm/yr) kept without any loss, far above any soil (field capacity
-# <= ~1e3 mm) or HBV snow tower; a larger value is a damaged or forged state, not physics.
-STORE_MAX_MM = 1e6
 # Daily model inputs (names of `aorc_hourly_to_daily`) -> the AORC fields they are computed from.
 DAILY_SOURCES: dict[str, tuple[str, ...]] = {
     "P": (F.AORC_PRECIP,), "prcp": (F.AORC_PRECIP,), "T": (F.AORC_TEMP,), "tmean": (F.AORC_TEMP,),
@@ -82,25 +80,78 @@ def _resolve_device(device: str) -> str:
     return device
 
 
-def load_cached(path: str | Path, device: str = "cpu") -> _Loaded:
-    """Load (or fetch from the process cache) the checkpoint at `path` on `device`, model in float64."""
-    path = Path(path).resolve()
-    require_file(path)
-    st = path.stat()
-    key = (str(path), st.st_mtime_ns, st.st_size, device)
-    hit = _CACHE.get(key)
-    if hit is None:
-        ckpt = load_checkpoint(path)
-        domain = domain_or_core(ckpt.config.phy.name)
-        if domain.own_handler:
-            raise CheckpointError(f"{path}: a {domain.label} checkpoint ({ckpt.config.phy.name}); "
-                                  f"ModelHandler does not run it (the BMI runs it with its domain's "
-                                  f"{domain.own_handler})")
-        model = ckpt.build_model(device=device, dtype=torch.float64)
-        model.requires_grad_(False)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        hit = _CACHE[key] = _Loaded(ckpt, model, digest)
-    return hit
+class Handler:
+    """What every domain's handler shares: `load` (arguments checked, checkpoints read through the process
+    cache) and `checkpoints`. A subclass names what it runs (class attributes below), may build its model
+    its own way (`build_model`), and is constructed from the loaded checkpoints: `cls(loaded, weights,
+    backend)` (`loaded`: one `_Loaded` per member, `weights` summing to 1, `backend` 'numpy' | 'torch')."""
+
+    label = "a delta model"  # what it runs, for messages
+    physics: tuple[str, ...] = ()  # physics names (`config.phy.name`) it runs; empty: any the model builds
+    ensembles = True  # False: exactly one checkpoint
+    cpu_only = False  # True: device 'cpu' (or 'auto', which then means the CPU)
+    backends: tuple[str, ...] = ("numpy", "torch")  # 'auto' picks numpy on the CPU where offered
+
+    def __init__(self, loaded: list[_Loaded], weights: list[float], backend: str):
+        self.loaded = list(loaded)
+
+    @classmethod
+    def load(cls, checkpoints, weights=None, device: str = "cpu", backend: str = "auto"):
+        """Members from checkpoint path(s); `weights` default equal; backend 'auto' | 'numpy' | 'torch'."""
+        paths = [checkpoints] if isinstance(checkpoints, (str, os.PathLike)) else list(checkpoints)
+        if not paths:
+            raise ConfigError("no checkpoint given")
+        if not cls.ensembles and len(paths) != 1:
+            raise ConfigError(f"members: {cls.label} runs alone, got {len(paths)} members")
+        weights = [1.0 / len(paths)] * len(paths) if weights is None else list(weights)
+        if len(weights) != len(paths):
+            raise ConfigError(f"{len(weights)} weights for {len(paths)} ensemble members")
+        if cls.cpu_only and device not in ("cpu", "auto"):
+            raise ConfigError(f"device: {cls.label} runs on the CPU, got {device!r}")
+        device = "cpu" if cls.cpu_only else _resolve_device(device)
+        if backend == "auto":
+            backend = "numpy" if device == "cpu" and "numpy" in cls.backends else "torch"
+        if backend not in cls.backends:
+            raise ConfigError(f"backend: {backend!r} is not one of {['auto', *cls.backends]}")
+        if backend == "numpy" and device != "cpu":
+            raise ConfigError("backend 'numpy' runs on the CPU only; use backend 'torch' with device 'cuda'")
+        return cls([cls.load_cached(p, device) for p in paths], weights, backend)
+
+    @classmethod
+    def build_model(cls, ckpt: Checkpoint, device: str) -> torch.nn.Module:
+        """The checkpoint's model on `device` in float64 (core: `Checkpoint.build_model`, a DeltaModel)."""
+        return ckpt.build_model(device=device, dtype=torch.float64)
+
+    @classmethod
+    def load_cached(cls, path: str | Path, device: str = "cpu") -> _Loaded:
+        """Load (or fetch from the process cache) the checkpoint at `path` on `device`, model in float64;
+        CheckpointError naming the file when its physics is not one this class runs."""
+        path = Path(path).resolve()
+        require_file(path)
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size, device, cls.build_model.__func__)
+        hit = _CACHE.get(key)
+        if hit is None:
+            ckpt = load_checkpoint(path)
+            cls._check_physics(ckpt, path)
+            model = cls.build_model(ckpt, device)
+            model.requires_grad_(False)
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            hit = _CACHE[key] = _Loaded(ckpt, model, digest)
+        cls._check_physics(hit.ckpt, path)  # a hit may come from a class that runs more physics
+        return hit
+
+    @classmethod
+    def _check_physics(cls, ckpt: Checkpoint, path: Path) -> None:
+        name = ckpt.config.phy.name
+        if cls.physics and name not in cls.physics:
+            raise CheckpointError(f"{path}: physics {name!r} is not one {cls.__name__} runs "
+                                  f"({', '.join(cls.physics)})")
+
+    @property
+    def checkpoints(self) -> list[Checkpoint]:
+        """The members' checkpoints (the BMI checks attributes against their training data)."""
+        return [loaded.ckpt for loaded in self.loaded]
 
 
 def derivation_of(ckpt: Checkpoint) -> InputDerivation:
@@ -112,8 +163,8 @@ def derivation_of(ckpt: Checkpoint) -> InputDerivation:
             from exc
 
 
-class _Member:
-    """One checkpoint bound to one catchment's attributes."""
+class Member:
+    """One checkpoint bound to one site's attributes (a domain extends `bind` for what it precomputes)."""
 
     def __init__(self, loaded: _Loaded, backend: str):
         self.loaded = loaded
@@ -148,10 +199,6 @@ class _Member:
         if self.backend == "numpy":
             self.stepper = self.model.numpy_param_stepper(self.c_nn)
             self.static = dict(self.stepper.static)
-            if getattr(self.phy, "routing", False):  # the UH depends on static params only: build it once
-                uh = self.static["uh"] = self.phy.uh(self.static, NUMPY)
-                # fraction of each tail entry still in transit (as routing.tail_water), oldest first
-                self._transit = (1.0 - np.cumsum(uh, axis=-1)[:, : uh.shape[-1] - 1])[:, ::-1].copy()
             self.attrs_phy = {n: np.array([attrs[n]], dtype=np.float64) for n in ck.phy_attributes}
         else:
             with torch.no_grad():
@@ -159,12 +206,6 @@ class _Member:
             self.attrs_phy = {n: torch.tensor([attrs[n]], dtype=torch.float64, device=device)
                               for n in ck.phy_attributes}
         self.attrs = attrs
-
-    def in_transit(self, phy_state: dict) -> float:
-        """Routing water in transit (mm): `phy.routing_storage`, with the weights precomputed on numpy."""
-        if self.backend == "numpy" and "route_tail" in phy_state:
-            return float((phy_state["route_tail"].sum(1) * self._transit).sum())
-        return _scalar(self.phy.routing_storage(phy_state, self.static))
 
     def initial_state(self) -> dict:
         with torch.no_grad():
@@ -211,23 +252,44 @@ def _flatten(tree, prefix: str, out: dict[str, np.ndarray]) -> None:
         out[prefix.rstrip("/")] = np.array(_to_numpy(tree), dtype=np.float64)
 
 
-class ModelHandler:
-    """Step a (possibly ensemble) delta model for one catchment; see the module docstring."""
+class ModelHandler(Handler):
+    """Step a (possibly ensemble) delta model for one site; see the module docstring."""
 
-    def __init__(self, members: list[_Member], weights: list[float]):
-        self.members = members
+    member_type = Member  # a domain's `Member` subclass precomputes what its physics reuses
+    noun = "delta model"  # what the network parameterizes, for `description`
+
+    def __init__(self, loaded: list[_Loaded], weights: list[float], backend: str):
+        super().__init__(loaded, weights, backend)
+        self.members = members = [self.member_type(one, backend) for one in loaded]
         self.weights = np.asarray(weights, dtype=np.float64)
-        first = members[0].ckpt
-        self.derivation = derivation_of(first)
-        for m in members[1:]:
-            if derivation_of(m.ckpt) != self.derivation:
-                raise CheckpointError(
-                    f"ensemble members derive PET differently: {derivation_of(m.ckpt)} vs {self.derivation}"
-                )
         names = []
         for m in members:
             names += [n for n in (*m.ckpt.nn_attributes, *m.ckpt.phy_attributes) if n not in names]
         self.attribute_names: tuple[str, ...] = tuple(names)
+        self.derivation, self.input_names = self.input_derivation()
+        models = " + ".join(dict.fromkeys(f"{m.ckpt.config.nn.name} -> {m.ckpt.config.phy.name}"
+                                          for m in members))
+        ensemble = f", ensemble of {len(members)}" if len(members) > 1 else ""
+        # for BMI get_component_name
+        self.description = (f"dmg_bmi DeltaModel: NN-parameterized {self.noun} ({models}; PET "
+                            f"{self.derivation.pet_method}{ensemble})")
+        self.fingerprint = hashlib.sha256(
+            "|".join(f"{m.loaded.fingerprint}:{w!r}" for m, w in zip(members, weights, strict=True)).encode()
+        ).hexdigest()
+        self.state = None
+
+    def input_derivation(self) -> tuple[InputDerivation, tuple[str, ...]]:
+        """(How the daily inputs are derived, as every member's checkpoint records it; the BMI inputs read,
+        CSDMS names in `dmg_bmi.core.variables` order: all a framework must set). Core: daily inputs from
+        ngen's AORC forcing (`DAILY_SOURCES`, `dmg_bmi.forcing`); CheckpointError naming what cannot be
+        derived."""
+        members = self.members
+        derivation = derivation_of(members[0].ckpt)
+        for m in members[1:]:
+            if derivation_of(m.ckpt) != derivation:
+                raise CheckpointError(
+                    f"ensemble members derive PET differently: {derivation_of(m.ckpt)} vs {derivation}"
+                )
         fields: list[str] = []
         for m in members:
             for name in (*m.ckpt.nn_forcings, *m.ckpt.phy_forcings):
@@ -235,42 +297,8 @@ class ModelHandler:
                     raise CheckpointError(f"{m.ckpt.path}: model input {name!r} cannot be derived from "
                                           f"ngen's AORC forcing; derivable: {sorted(DAILY_SOURCES)}")
                 fields += [f for f in DAILY_SOURCES[name] if f not in fields]
-        needed = {*fields, *F.aorc_required_inputs(self.derivation)}
-        # the BMI inputs it reads (CSDMS names, dmg_bmi.core.variables order): all a framework must set
-        self.input_names: tuple[str, ...] = tuple(n for n in INPUT_NAMES if n in needed)
-        models = " + ".join(dict.fromkeys(f"{m.ckpt.config.nn.name} -> {m.ckpt.config.phy.name}"
-                                          for m in members))
-        ensemble = f", ensemble of {len(members)}" if len(members) > 1 else ""
-        # for BMI get_component_name
-        self.description = (f"dmg_bmi DeltaModel: NN-parameterized hydrology ({models}; PET "
-                            f"{self.derivation.pet_method}{ensemble})")
-        self.fingerprint = hashlib.sha256(
-            "|".join(f"{m.loaded.fingerprint}:{w!r}" for m, w in zip(members, weights, strict=True)).encode()
-        ).hexdigest()
-        self.state = None
-
-    @classmethod
-    def load(cls, checkpoints, weights=None, device: str = "cpu", backend: str = "auto") -> ModelHandler:
-        """Members from checkpoint path(s); `weights` default equal; backend 'auto' | 'numpy' | 'torch'."""
-        paths = [checkpoints] if isinstance(checkpoints, (str, os.PathLike)) else list(checkpoints)
-        if not paths:
-            raise ConfigError("no checkpoint given")
-        weights = [1.0 / len(paths)] * len(paths) if weights is None else list(weights)
-        if len(weights) != len(paths):
-            raise ConfigError(f"{len(weights)} weights for {len(paths)} ensemble members")
-        device = _resolve_device(device)
-        if backend == "auto":
-            backend = "numpy" if device == "cpu" else "torch"
-        if backend not in ("numpy", "torch"):
-            raise ConfigError(f"backend: {backend!r} is not one of ['auto', 'numpy', 'torch']")
-        if backend == "numpy" and device != "cpu":
-            raise ConfigError("backend 'numpy' runs on the CPU only; use backend 'torch' with device 'cuda'")
-        return cls([_Member(load_cached(p, device), backend) for p in paths], weights)
-
-    @property
-    def checkpoints(self) -> list[Checkpoint]:
-        """The members' checkpoints (the BMI checks attributes against their training data)."""
-        return [m.ckpt for m in self.members]
+        needed = {*fields, *F.aorc_required_inputs(derivation)}
+        return derivation, tuple(n for n in INPUT_NAMES if n in needed)
 
     # --- attributes -----------------------------------------------------------------------------
     def set_attributes(self, attrs: dict[str, float]) -> None:
@@ -305,18 +333,23 @@ class ModelHandler:
         return out
 
     def describe(self, state: tuple) -> dict[str, float]:
-        """Stores (mm) of `state` without stepping: swe, soil_moisture, upper_zone, lower_zone, storage."""
+        """Stores of `state` without stepping (`stores`, weighted over the members)."""
         outs = [self.stores(m, s) for m, s in zip(self.members, state, strict=True)]
         return {k: float(sum(w * o[k] for w, o in zip(self.weights, outs, strict=True))) for k in outs[0]}
 
-    def summarize(self, member: _Member, state: dict, raw: dict, daily: dict) -> dict[str, float]:
-        """One member's daily outputs from its physics step (`advance`; default: the HBV family's,
-        `summarize`); a domain whose physics differs overrides it in a subclass."""
-        return summarize(member, state, raw, daily)
+    def summarize(self, member: Member, state: dict, raw: dict, daily: dict) -> dict[str, float]:
+        """One member's daily outputs from its physics step (`advance`); core: the physics' raw outputs as
+        basin means, in its units. A domain overrides it with its named outputs."""
+        return {name: basin_mean(value) for name, value in raw.items()}
 
-    def stores(self, member: _Member, state: dict) -> dict[str, float]:
-        """One member's stores (mm) of `state` (`describe`; default: the HBV family's, `stores_of`)."""
-        return stores_of(member, state)
+    def stores(self, member: Member, state: dict) -> dict[str, float]:
+        """One member's stores of `state` (`describe`); core: the physics' states as basin means."""
+        return {name: basin_mean(value) for name, value in state["phy"].items()}
+
+    def state_bounds(self, name: str) -> tuple[float, float, str] | None:
+        """(lo, hi, why) a restored state array named `name` (its last key part) must lie in, `why` appended
+        to the StateError; None: any finite number (core)."""
+        return None
 
     def get_state(self) -> tuple:
         return self.state
@@ -333,18 +366,17 @@ class ModelHandler:
 
     def state_from_arrays(self, arrays: dict[str, np.ndarray], prefix: str = "") -> tuple:
         """Inverse of `state_to_arrays` (the keys under `prefix`), shaped like `initial_state()`. Other keys,
-        shapes or list lengths, non-finite values or a water store (mm) outside 0..`STORE_MAX_MM` raise
-        StateError naming the array, the index and the value."""
+        shapes or list lengths, non-finite values or a value outside its `state_bounds` raise StateError
+        naming the array, the index and the value."""
         template = self.initial_state()
         ref = self.state_to_arrays(template)
         check_keys(ref, arrays, prefix)
         checked = {}
         for key, value in ref.items():
-            store = key.rsplit("/", 1)[-1] in _STORES
-            checked[key] = array(arrays, prefix + key, value.shape, lo=0.0 if store else None)
-            if store:
-                check_range(prefix + key, checked[key], None, STORE_MAX_MM,
-                            " mm (1 km of water: no catchment store holds that much)")
+            lo, hi, why = self.state_bounds(key.rsplit("/", 1)[-1]) or (None, None, "")
+            checked[key] = array(arrays, prefix + key, value.shape, lo=lo)
+            if hi is not None:
+                check_range(prefix + key, checked[key], None, hi, why)
             if key.endswith("#len") and not np.array_equal(checked[key], value):
                 raise StateError(f"state array {prefix + key!r} = {checked[key].tolist()}, this model has "
                                  f"{value.tolist()}")
@@ -366,34 +398,10 @@ def _rebuild(template, arrays, prefix):
     return value
 
 
-def _scalar(x) -> float:
-    """A basin value `[1]` (or a float) as float; member arrays `[1, nmul]` are averaged."""
+def basin_mean(x) -> float:
+    """A basin value `[1]` (tensor, array or float) as float; member arrays `[1, nmul]` are averaged."""
     if isinstance(x, torch.Tensor):
         return float(x.detach().double().mean().cpu())
     if isinstance(x, float):
         return x
     return x.item() if x.size == 1 else float(x.mean())
-
-
-def stores_of(member: _Member, state: dict) -> dict[str, float]:
-    """Member stores (mm, mean over nmul) and total storage incl. routing water in transit."""
-    phy = state["phy"]
-    values = {k: _scalar(phy[k]) for k in ("SNOWPACK", "MELTWATER", "SM", "SUZ", "SLZ")}
-    return {
-        "swe": values["SNOWPACK"] + values["MELTWATER"],
-        "soil_moisture": values["SM"], "upper_zone": values["SUZ"], "lower_zone": values["SLZ"],
-        "storage": _scalar(member.phy.storage(phy)) + _scalar(member.phy.routing_storage(phy, member.static)),
-    }
-
-
-def summarize(member: _Member, state: dict, raw: dict, daily: dict) -> dict[str, float]:
-    """Daily outputs from the physics step's raw outputs (basin means: mm/d, mm) and the new state."""
-    snow, melt, sm, suz, slz = (float(raw[k][0]) for k in ("snowpack", "meltwater", "SM", "SUZ", "SLZ"))
-    gain = float(raw["clamp_gain"][0]) + (float(raw["exchange"][0]) if "exchange" in raw else 0.0)
-    return {
-        "swe": snow + melt, "soil_moisture": sm, "upper_zone": suz, "lower_zone": slz,
-        "storage": snow + melt + sm + suz + slz + member.in_transit(state["phy"]),
-        "runoff": float(raw["streamflow"][0]), "aet": float(raw["AET"][0]), "pet": float(daily["PET"]),
-        "precip": float(daily["P"]),
-        "leak": -gain,  # water lost by the column (ngen's "leaked"): minus what floors and exchange add
-    }

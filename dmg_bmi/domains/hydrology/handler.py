@@ -1,0 +1,78 @@
+"""HydrologyHandler: the core `ModelHandler` for the HBV family, with its outputs, stores and state bounds.
+
+Daily inputs are the core's (`dmg_bmi.forcing.aorc_hourly_to_daily` from ngen's AORC forcing, PET as the
+checkpoint recorded). Outputs are daily: fluxes in mm/d (runoff, aet, pet, precip, leak = water lost other
+than runoff/ET), stores in mm (swe, soil_moisture, upper_zone, lower_zone, and `storage` = all water held,
+routing water in transit included). A restored water store (mm) must lie in 0..`STORE_MAX_MM`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dmg_bmi.core.handler import Member, ModelHandler, basin_mean
+from dmg_bmi.core.ops import NUMPY
+from dmg_bmi.domains.hydrology import DOMAIN
+from dmg_bmi.domains.hydrology.hbv_core import STORES
+
+_STORES = frozenset((*STORES, "route_tail"))  # HBV water stores and routing water in transit (mm, >= 0)
+# The most water (mm) a restored store may hold: 1e6 mm is 1 km of water, over 80 years of the wettest
+# place's rain (Mawsynram, ~11 900 mm/yr) kept without any loss, far above any soil (field capacity
+# <= ~1e3 mm) or HBV snow tower; a larger value is a damaged or forged state, not physics.
+STORE_MAX_MM = 1e6
+
+
+class HydrologyMember(Member):
+    """A member whose numpy path builds the routing unit hydrograph once per catchment."""
+
+    def bind(self, attrs: dict[str, float]) -> None:
+        super().bind(attrs)
+        if self.backend == "numpy" and getattr(self.phy, "routing", False):
+            # the UH depends on static params only: build it once
+            uh = self.static["uh"] = self.phy.uh(self.static, NUMPY)
+            # fraction of each tail entry still in transit (as routing.tail_water), oldest first
+            self._transit = (1.0 - np.cumsum(uh, axis=-1)[:, : uh.shape[-1] - 1])[:, ::-1].copy()
+
+    def in_transit(self, phy_state: dict) -> float:
+        """Routing water in transit (mm): `phy.routing_storage`, with the weights precomputed on numpy."""
+        if self.backend == "numpy" and "route_tail" in phy_state:
+            return float((phy_state["route_tail"].sum(1) * self._transit).sum())
+        return basin_mean(self.phy.routing_storage(phy_state, self.static))
+
+
+class HydrologyHandler(ModelHandler):
+    """Step an HBV-family delta model (or ensemble) for one catchment; see the module docstring."""
+
+    label = "a hydrology (HBV) checkpoint"
+    physics = DOMAIN.physics
+    member_type = HydrologyMember
+    noun = "hydrology"
+
+    def summarize(self, member: HydrologyMember, state: dict, raw: dict, daily: dict) -> dict[str, float]:
+        """Daily outputs from the physics step's raw outputs (basin means: mm/d, mm) and the new state."""
+        snow, melt, sm, suz, slz = (float(raw[k][0]) for k in ("snowpack", "meltwater", "SM", "SUZ", "SLZ"))
+        gain = float(raw["clamp_gain"][0]) + (float(raw["exchange"][0]) if "exchange" in raw else 0.0)
+        return {
+            "swe": snow + melt, "soil_moisture": sm, "upper_zone": suz, "lower_zone": slz,
+            "storage": snow + melt + sm + suz + slz + member.in_transit(state["phy"]),
+            "runoff": float(raw["streamflow"][0]), "aet": float(raw["AET"][0]), "pet": float(daily["PET"]),
+            "precip": float(daily["P"]),
+            "leak": -gain,  # water lost by the column (ngen's "leaked"): minus what floors and exchange add
+        }
+
+    def stores(self, member: HydrologyMember, state: dict) -> dict[str, float]:
+        """Member stores (mm, mean over nmul) and total storage incl. routing water in transit."""
+        phy = state["phy"]
+        values = {k: basin_mean(phy[k]) for k in ("SNOWPACK", "MELTWATER", "SM", "SUZ", "SLZ")}
+        in_transit = basin_mean(member.phy.routing_storage(phy, member.static))
+        return {
+            "swe": values["SNOWPACK"] + values["MELTWATER"],
+            "soil_moisture": values["SM"], "upper_zone": values["SUZ"], "lower_zone": values["SLZ"],
+            "storage": basin_mean(member.phy.storage(phy)) + in_transit,
+        }
+
+    def state_bounds(self, name: str) -> tuple[float, float, str] | None:
+        """Water stores (mm): 0..`STORE_MAX_MM`."""
+        if name in _STORES:
+            return 0.0, STORE_MAX_MM, " mm (1 km of water: no catchment store holds that much)"
+        return None
