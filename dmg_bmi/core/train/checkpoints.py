@@ -132,6 +132,21 @@ def restore_copies(state: TrainingState) -> list[Path]:
     return written
 
 
+def open_run(run, config: dict, resume: str | Path | None, state: TrainingState | None
+             ) -> tuple[Path, rundir.CsvLog]:
+    """The run folder and its log (`rundir`): a new folder as the `run` config section says, holding `config`
+    (the resolved run config), or, resuming from checkpoint `resume` (`state`), its folder with the promised
+    copies restored (`restore_copies`) and the log kept up to `state.epoch`."""
+    if state is None:
+        run_dir = rundir.create_run_dir(run.run_dir, run.name, run.exact_dir)
+        rundir.write_config(run_dir, config)
+    else:
+        run_dir = Path(resume).resolve().parent
+        restore_copies(state)
+    keep = 0 if state is None else state.epoch
+    return run_dir, rundir.CsvLog(run_dir / rundir.LOG_NAME, keep_until_epoch=keep)
+
+
 def _copy(source: Path, target: Path) -> None:
     with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
