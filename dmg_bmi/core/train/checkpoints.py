@@ -3,7 +3,8 @@ needs.
 
 The trainer's extras live in the checkpoint's `training` metadata (plain data): `epoch`, `best_loss`, the LR
 scheduler state, the training basins and the whole run config (`experiment`), so `evaluate`/`simulate` work
-from a checkpoint file alone. The optimizer state goes in the checkpoint's `optimizer` slot.
+from a checkpoint file alone. The optimizer state goes in the checkpoint's `optimizer` slot. `open_run` gives
+every trainer its run folder and log, new or resumed.
 
 Kill safety. After each epoch the trainers write `last.pt` first, then copy it byte for byte
 (`write_copies`) to the other files that epoch promises (`epoch_copies`: `best.pt` at an improving epoch,
