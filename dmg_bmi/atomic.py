@@ -15,11 +15,13 @@ leaves one, which `remove_stale_temps` deletes.
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
+import io
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +135,13 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 def write_text(path: str | Path, text: str) -> Path:
     """Write `text` (UTF-8) to `path` atomically."""
     return write_bytes(path, text.encode("utf-8"))
+
+
+def write_csv(path: str | Path, rows: Iterable[dict], fieldnames: Sequence[str]) -> Path:
+    """Write `rows` (a dict each; a key a row lacks stays empty) under the header `fieldnames` to `path`
+    atomically."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(fieldnames))
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text(path, text.getvalue())

@@ -57,6 +57,7 @@ from dmg_bmi.attributes import attribute_problems, parameter
 from dmg_bmi.bmi_config import load_bmi_config, member_paths, resolve
 from dmg_bmi.core import payload
 from dmg_bmi.core import variables as V
+from dmg_bmi.core.config import read_file
 from dmg_bmi.errors import ConfigError, DmgBmiError, InputError, StateError
 from dmg_bmi.ngen.day_ring import SECONDS_PER_DAY
 
@@ -281,14 +282,8 @@ class DeltaModelBmi(Bmi):
         """The config's `initial_state`: (arrays, day axis origin, source for errors); its time must be
         `start_time`."""
         path = self._initial_state
-        if not path.is_file():
-            raise ConfigError(f"initial_state: file not found: {path}")
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"initial_state: cannot read {path}: {exc.strerror or exc}") from None
         source = f"initial_state {path}"
-        arrays, time, origin = self._decode_state(data, source)
+        arrays, time, origin = self._decode_state(read_file(path, "initial_state"), source)
         if time != self._cfg.start:
             raise ConfigError(f"start_time {self._cfg.start} is not the time of initial_state {path}, "
                               f"{time} (UTC): a hot start continues from the state's time; set "

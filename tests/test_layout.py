@@ -93,7 +93,7 @@ def test_the_graph_sees_imports_at_both_levels():
     top, inner = import_graph()
     trainer = top["dmg_bmi.core.train.trainer"]
     assert "dmg_bmi.core.train.common" in trainer  # from dmg_bmi.core.train.common import ...
-    assert "dmg_bmi.core.train.rundir" in trainer  # from dmg_bmi.core.train import rundir
+    assert "dmg_bmi.core.train.distributed" in trainer  # from dmg_bmi.core.train import distributed
     assert "dmg_bmi.domains.crop.train" in inner["dmg_bmi.domains.crop"]  # inside CropDomain.train
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 

@@ -15,6 +15,7 @@ import netCDF4
 import pytest
 import yaml
 from conftest import REPO, shared_path
+from test_cli_errors import fails
 from train_toy import toy_config, toy_dataset
 
 from dmg_bmi.cli import main
@@ -32,16 +33,6 @@ def trained(tmp_path_factory):
     (root / "cfg.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
     assert main(["train", "--config", str(root / "cfg.yaml")]) == 0
     return root
-
-
-def fails(capsys, argv, *needles) -> str:
-    """`dmg-bmi argv` exits 2 with one `error: ...` line holding every needle."""
-    assert main([str(a) for a in argv]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
-    for needle in needles:
-        assert str(needle) in err, err
-    return err
 
 
 def copy_run(trained, tmp_path):

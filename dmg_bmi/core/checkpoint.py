@@ -151,22 +151,10 @@ class Checkpoint:
         return model.to(device).eval()
 
 
-def save_checkpoint(
-    path: str | Path,
-    model: DeltaModel,
-    normalization: Normalizer,
-    *,
-    nn_forcings: list[str] | None = None,
-    nn_attributes: list[str] | None = None,
-    derivations: dict[str, dict[str, Any]] | None = None,
-    training: dict[str, Any] | None = None,
-    optimizer_state: dict[str, Any] | None = None,
-) -> Path:
-    """Write `model` and everything needed to run it to one file at `path`, atomically."""
-    return Checkpoint.from_model(
-        model, normalization, nn_forcings=nn_forcings, nn_attributes=nn_attributes, derivations=derivations,
-        training=training, optimizer_state=optimizer_state,
-    ).save(path)
+def save_checkpoint(path: str | Path, model: DeltaModel, normalization: Normalizer, **contents: Any) -> Path:
+    """Write `model` and everything needed to run it to one file at `path`, atomically; `contents`: the
+    keywords of `Checkpoint.from_model` (NN input names, derivations, training metadata, optimizer state)."""
+    return Checkpoint.from_model(model, normalization, **contents).save(path)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

@@ -93,13 +93,18 @@ def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path} is a folder, not a config file")
+    return parse_yaml(read_file(path, "config"), str(path))
+
+
+def read_file(path: Path, what: str) -> bytes:
+    """The bytes of the `what` file `path` (e.g. "config"); a missing or unreadable one raises ConfigError
+    naming `what` and `path`."""
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(f"{what} file not found: {path}")
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    return parse_yaml(raw, str(path))
+        raise ConfigError(f"cannot read {what} file {path}: {exc.strerror or exc}") from None
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
@@ -227,6 +232,15 @@ def from_dict(cls: type[T], data: Any, prefix: str = "") -> T:
     if callable(validate):
         validate(prefix)
     return obj
+
+
+def check_keys(cls: type, data: Any, where: str, error: type[Exception] = ConfigError) -> None:
+    """Refuse (`error` naming `where` and the valid keys) keys of mapping `data` that are not fields of
+    dataclass `cls`."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise error(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(names)}")
 
 
 def to_dict(obj: Any) -> dict:

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from dmg_bmi.atomic import atomic_path
+from dmg_bmi.atomic import atomic_netcdf
 from dmg_bmi.data.netcdf_read import check_calendar, check_ids, open_netcdf
 from dmg_bmi.data.variables import check_attribute, check_order, check_range, check_saturation, conform
 from dmg_bmi.errors import ConfigError, InputError
@@ -54,6 +54,11 @@ def to_day(value: Any, what: str = "date") -> np.datetime64:
         return np.datetime64(value, "D")
     except (ValueError, TypeError):
         raise InputError(f"{what}: {value!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+def day_of_year(dates: np.ndarray) -> np.ndarray:
+    """Day of year (1 = 1 January, ..366) of each datetime64[D] of `dates`, int64, same shape."""
+    return (dates - dates.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64) + 1
 
 
 @dataclass
@@ -123,8 +128,7 @@ class HydroDataset:
     @property
     def doy(self) -> np.ndarray:
         """Day of year (1..366) of each date, `[T]` int."""
-        years = self.dates.astype("datetime64[Y]").astype("datetime64[D]")
-        return (self.dates - years).astype(np.int64) + 1
+        return day_of_year(self.dates)
 
     @property
     def derivation(self) -> InputDerivation | None:
@@ -228,11 +232,9 @@ class HydroDataset:
 
     # ----------------------------------------------------------------- file I/O
     def save(self, path: str | Path) -> Path:
-        """Write the NetCDF file atomically (temp file in the same folder, then os.replace)."""
-        import netCDF4
-
+        """Write the NetCDF file atomically (`atomic.atomic_netcdf`: a failed write names `path`)."""
         path = Path(path)
-        with atomic_path(path) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+        with atomic_netcdf(path) as nc:
             nc.set_auto_mask(False)
             nc.createDimension("basin", self.n_basins)
             nc.createDimension("time", self.n_time)

@@ -166,8 +166,9 @@ class Domain:
         group; an option another domain also adds is an argparse error)."""
 
     def make_twin(self, args: argparse.Namespace, out: Path) -> str:
-        """Write its synthetic dataset to `out` from `make-sample-data`'s `args` (checked first; ConfigError
-        naming the option); returns the line to print."""
+        """Write its synthetic dataset to `out` (its folder checked writable by the verb) from
+        `make-sample-data`'s `args` (checked first; ConfigError naming the option); returns the line to
+        print."""
         raise ConfigError(f"--kind: the {self.label} domain has no synthetic dataset")
 
     def site_rows(self, path: Path) -> dict[str, dict[str, float]]:

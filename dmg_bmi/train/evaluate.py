@@ -8,7 +8,6 @@ the core's `dmg-bmi evaluate` (`Domain.evaluate`'s default).
 
 from __future__ import annotations
 
-import csv
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dmg_bmi.atomic import write_text
+from dmg_bmi.atomic import write_csv
 from dmg_bmi.core.delta import DeltaModel
 from dmg_bmi.core.normalization import Normalizer
 from dmg_bmi.core.train.inputs import build_tensors
@@ -135,15 +134,8 @@ def score(pred: Prediction, output: str = "streamflow") -> list[dict]:
 
 def write_metrics_csv(rows: list[dict], path: Path) -> Path:
     """The per-basin metrics table as CSV (atomic write)."""
-    import io
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["basin", "n_obs", *METRICS])
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    write_text(path, buf.getvalue())
-    return path
+    return write_csv(path, ({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
+                            for row in rows), ["basin", "n_obs", *METRICS])
 
 
 def summary_table(rows: list[dict]) -> str:
@@ -167,7 +159,7 @@ def run_evaluate(args) -> int:
     from dmg_bmi.core.train.rundir import check_output_folder
     from dmg_bmi.errors import ConfigError
     from dmg_bmi.train.commands._common import load, remove_killed_temps
-    from dmg_bmi.train.plots import hydrographs, matplotlib_available
+    from dmg_bmi.train.plots import hydrographs, plot_or_say
 
     job = load(args)
     outputs = job.model.phy.output_names
@@ -191,10 +183,6 @@ def run_evaluate(args) -> int:
     print(summary_table(rows))
     print(f"metrics: {csv_path}")
     if not args.no_plots:
-        if matplotlib_available():
-            paths = hydrographs(pred.dates, pred.basins, pred.outputs[output], pred.observed,
-                                out / "hydrographs", rows)
-            print(f"hydrographs: {paths[0].parent} ({len(paths)} PNGs)")
-        else:
-            print("hydrographs skipped: install the plot extra (pip install 'dmg_bmi[plot]')")
+        plot_or_say("hydrographs", lambda: hydrographs(pred.dates, pred.basins, pred.outputs[output],
+                                                       pred.observed, out / "hydrographs", rows))
     return 0

@@ -3,7 +3,8 @@ needs.
 
 The trainer's extras live in the checkpoint's `training` metadata (plain data): `epoch`, `best_loss`, the LR
 scheduler state, the training basins and the whole run config (`experiment`), so `evaluate`/`simulate` work
-from a checkpoint file alone. The optimizer state goes in the checkpoint's `optimizer` slot.
+from a checkpoint file alone. The optimizer state goes in the checkpoint's `optimizer` slot. `open_run` gives
+every trainer its run folder and log, new or resumed.
 
 Kill safety. After each epoch the trainers write `last.pt` first, then copy it byte for byte
 (`write_copies`) to the other files that epoch promises (`epoch_copies`: `best.pt` at an improving epoch,
@@ -113,6 +114,21 @@ def restore_copies(state: TrainingState) -> list[Path]:
             print(f"restored {target} from {source.name}: the run was stopped before writing it", flush=True)
             written.append(target)
     return written
+
+
+def open_run(run, config: dict, resume: str | Path | None, state: TrainingState | None
+             ) -> tuple[Path, rundir.CsvLog]:
+    """The run folder and its log (`rundir`): a new folder as the `run` config section says, holding `config`
+    (the resolved run config), or, resuming from checkpoint `resume` (`state`), its folder with the promised
+    copies restored (`restore_copies`) and the log kept up to `state.epoch`."""
+    if state is None:
+        run_dir = rundir.create_run_dir(run.run_dir, run.name, run.exact_dir)
+        rundir.write_config(run_dir, config)
+    else:
+        run_dir = Path(resume).resolve().parent
+        restore_copies(state)
+    keep = 0 if state is None else state.epoch
+    return run_dir, rundir.CsvLog(run_dir / rundir.LOG_NAME, keep_until_epoch=keep)
 
 
 def _copy(source: Path, target: Path) -> None:

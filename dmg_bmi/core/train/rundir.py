@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from dmg_bmi import __version__
-from dmg_bmi.atomic import remove_stale_temps, write_text
+from dmg_bmi.atomic import remove_stale_temps, write_csv, write_text
 from dmg_bmi.core.config import load_yaml
 from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.text import read_text
@@ -168,11 +168,7 @@ class CsvLog:
         self._write()
 
     def _write(self) -> None:
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=LOG_FIELDS)
-        writer.writeheader()
-        writer.writerows(self.rows)
-        write_text(self.path, text.getvalue())
+        write_csv(self.path, self.rows, LOG_FIELDS)
 
 
 def checkpoint_name(epoch: int) -> str:

@@ -19,12 +19,12 @@ import torch
 from tqdm.auto import tqdm
 
 from dmg_bmi.core.delta import DeltaModel
-from dmg_bmi.core.train import distributed, rundir
+from dmg_bmi.core.train import distributed
 from dmg_bmi.core.train.checkpoints import (
     BEST,
     LAST,
     epoch_copies,
-    restore_copies,
+    open_run,
     save_training_checkpoint,
     write_copies,
 )
@@ -73,16 +73,7 @@ def _train(cfg, resume, state, prepare: Callable[..., WindowData], experiment: d
     opt, sched = optimization(cfg, model, state)
     net = torch.nn.parallel.DistributedDataParallel(model) if ctx.enabled else model
 
-    if ctx.is_main:
-        if state is not None:
-            run_dir = Path(resume).resolve().parent
-            restore_copies(state)
-        else:
-            run_dir = rundir.create_run_dir(cfg.run.run_dir, cfg.run.name, cfg.run.exact_dir)
-            rundir.write_config(run_dir, experiment)
-        log = rundir.CsvLog(run_dir / rundir.LOG_NAME, keep_until_epoch=start_epoch - 1)
-    else:
-        run_dir, log = None, None
+    run_dir, log = open_run(cfg.run, experiment, resume, state) if ctx.is_main else (None, None)
 
     batch = max(1, tcfg.batch_size // ctx.world_size)
     valid = torch.isfinite(tensors.target).T.cpu().numpy()

@@ -81,11 +81,9 @@ class CropDomain(Domain):
     def make_twin(self, args, out):
         from pathlib import Path
 
-        from dmg_bmi.core.train.rundir import check_output_folder
         from dmg_bmi.domains.crop.twin import FIELDS_PER_SITE, check_size, make_crop_twin
 
         check_size(args.sites, FIELDS_PER_SITE, names={"n_sites": "--sites"})
-        check_output_folder(out.parent, "--out")
         if not Path(args.pcse_dir).is_dir():
             raise ConfigError(f"--pcse-dir {args.pcse_dir} is not a folder: the crop twin takes its crop "
                               "parameter sets from a folder of PCSE reference cases "

@@ -35,7 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from dmg_bmi.atomic import atomic_path
+from dmg_bmi.atomic import atomic_netcdf
+from dmg_bmi.core.config import check_keys
+from dmg_bmi.data.dataset import day_of_year
 from dmg_bmi.data.netcdf_read import open_netcdf
 from dmg_bmi.data.variables import check_attribute, check_range, conform, units_of
 from dmg_bmi.domains.crop.variables import DATASET_UNITS
@@ -123,10 +125,7 @@ class CropCalendar:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CropCalendar:
         """From a PCSE-style CropCalendar mapping; unknown keys raise InputError naming them."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise InputError(f"crop calendar: unknown key(s) {unknown}; valid keys are {sorted(names)}")
+        check_keys(cls, data, "crop calendar", InputError)
         for key in ("crop_name", "variety_name", "crop_start_date"):
             if data.get(key) is None:
                 raise InputError(f"crop calendar: missing key {key!r}")
@@ -239,8 +238,7 @@ class CropDataset:
 
     def day_of_year(self) -> np.ndarray:
         """Day of year (1..366) of every (field, day): `[N, T]` int."""
-        d = self.dates()
-        return (d - d.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64) + 1
+        return day_of_year(self.dates())
 
     def start_index(self) -> np.ndarray:
         """Day index of each field's crop_start_date on its own axis, `[N]` int."""
@@ -332,12 +330,10 @@ class CropDataset:
 
     # ----------------------------------------------------------------- file I/O
     def save(self, path: str | Path) -> Path:
-        """Write the NetCDF file atomically (temp file in the same folder, then os.replace)."""
-        import netCDF4
-
+        """Write the NetCDF file atomically (`atomic.atomic_netcdf`: a failed write names `path`)."""
         path = Path(path)
         days_units = "days since 1970-01-01"
-        with atomic_path(path) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+        with atomic_netcdf(path) as nc:
             nc.set_auto_mask(False)
             for dim, size in (("field", self.n_fields), ("day", self.n_days),
                               ("weather_var", len(self.weather_names)),

@@ -14,14 +14,12 @@ Scores (per field, then per split: `train` fields; `test`: fields of held-out si
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from dmg_bmi.atomic import write_text
+from dmg_bmi.atomic import write_csv
 from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.domains.crop.checkpoint import build_crop_model, parameter_sets
 from dmg_bmi.domains.crop.dataset import CropDataset
@@ -89,24 +87,11 @@ def summarize(rows: list[dict], ds: CropDataset, learned, learned_params) -> dic
     return out
 
 
-def write_csv(rows: list[dict], path: Path) -> Path:
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, buf.getvalue())
-    return path
-
-
 def crop_plots(ds: CropDataset, outputs, fields: list[int], out_dir: Path, is_test=None) -> list[Path]:
     """One PNG per field: simulated LAI (m2 m-2) and TWSO (kg ha-1) lines with the observations as dots."""
-    import matplotlib
+    from dmg_bmi.train.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out_dir.mkdir(parents=True, exist_ok=True)
+    plt = pyplot(out_dir)
     dates = ds.dates()
     paths = []
     for i in fields:
@@ -126,17 +111,13 @@ def crop_plots(ds: CropDataset, outputs, fields: list[int], out_dir: Path, is_te
         split = "" if is_test is None else (" (held-out site)" if is_test[i] else " (training field)")
         fig.suptitle(f"field {ds.fields[i]}{split}: {cal.crop_name}, {cal.crop_start_type} "
                      f"{cal.crop_start_date}")
-        fig.tight_layout()
-        path = out_dir / f"crop_{ds.fields[i]}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_figure(fig, out_dir / f"crop_{ds.fields[i]}.png"))
     return paths
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """The `evaluate` verb on a crop checkpoint: metrics.csv, summary, PNGs of sample fields."""
-    from dmg_bmi.train.plots import matplotlib_available
+    from dmg_bmi.train.plots import plot_or_say
 
     path = checkpoint_path(args)
     ckpt = load_checkpoint(path)
@@ -153,16 +134,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     summary = summarize(rows, ds, learned, model.learned)
     out = Path(args.out) if args.out else path.resolve().parent / "evaluate_crop"
     out.mkdir(parents=True, exist_ok=True)
-    csv_path = write_csv(rows, out / "metrics.csv")
+    csv_path = write_csv(out / "metrics.csv", rows, list(dict.fromkeys(k for r in rows for k in r)))
     print(f"evaluation of {ds.n_fields} fields ({int(is_test.sum())} of held-out sites)")
     for split, s in summary.items():
         print(f"  {split:5s} " + "  ".join(f"{k} {v:.3g}" for k, v in s.items()))
     print(f"metrics: {csv_path}")
     if not args.no_plots:
-        if matplotlib_available():
-            sample = [*np.flatnonzero(is_test)[:3], *np.flatnonzero(~is_test)[:3]]  # held-out first
-            paths = crop_plots(ds, outputs, sample, out / "plots", is_test)
-            print(f"plots: {paths[0].parent} ({len(paths)} PNGs of LAI and TWSO)")
-        else:
-            print("plots skipped: install the plot extra (pip install 'dmg_bmi[plot]')")
+        sample = [*np.flatnonzero(is_test)[:3], *np.flatnonzero(~is_test)[:3]]  # held-out first
+        plot_or_say("plots", lambda: crop_plots(ds, outputs, sample, out / "plots", is_test),
+                    " of LAI and TWSO")
     return 0

@@ -29,13 +29,12 @@ from tqdm.auto import tqdm
 
 from dmg_bmi.core.config import from_dict
 from dmg_bmi.core.normalization import Normalizer
-from dmg_bmi.core.train import rundir
 from dmg_bmi.core.train.checkpoints import (
     BEST,
     LAST,
     epoch_copies,
     load_training_checkpoint,
-    restore_copies,
+    open_run,
     write_copies,
 )
 from dmg_bmi.core.train.common import TrainingError, TrainResult, optimization
@@ -190,13 +189,7 @@ def train_crop(cfg: ExperimentConfig, resume: str | Path | None = None, state=No
 
     model = CropDeltaModel.from_config(cfg.model, len(names))
     opt, sched = optimization(cfg, model, state)
-    if state is not None:
-        run_dir = Path(resume).resolve().parent
-        restore_copies(state)
-    else:
-        run_dir = rundir.create_run_dir(cfg.run.run_dir, cfg.run.name, cfg.run.exact_dir)
-        rundir.write_config(run_dir, experiment_to_dict(cfg))
-    log = rundir.CsvLog(run_dir / rundir.LOG_NAME, keep_until_epoch=start_epoch - 1)
+    run_dir, log = open_run(cfg.run, experiment_to_dict(cfg), resume, state)
     n_train = train_ds.n_fields
     batch = min(tcfg.batch_size, n_train)
     n_iter = tcfg.iterations_per_epoch or math.ceil(n_train / batch)

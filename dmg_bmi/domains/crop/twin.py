@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from dmg_bmi.atomic import netcdf_errors
 from dmg_bmi.core.config import check_count
+from dmg_bmi.data.dataset import day_of_year
 from dmg_bmi.data.variables import units_of
 from dmg_bmi.domains.crop.dataset import OBS_UNITS, CropCalendar, CropDataset
 from dmg_bmi.domains.crop.delta import (
@@ -100,8 +100,7 @@ def _svp_hpa(t_c):
 def site_weather(rng: np.random.Generator, lat: float, elev: float, year: int, n_days: int) -> np.ndarray:
     """Synthetic daily weather `[n_days, len(WEATHER_NAMES)]` from 1 January of `year` (module doc, 2)."""
     start = np.datetime64(f"{year}-01-01", "D")
-    dates = start + np.arange(n_days)
-    doy = (dates - dates.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64) + 1
+    doy = day_of_year(start + np.arange(n_days))
     t0 = 17.0 - 0.45 * (lat - 38.0) - 6.5e-3 * elev
     amp = 8.0 + 0.15 * (lat - 38.0)
     anomaly = np.zeros(n_days)
@@ -257,6 +256,5 @@ def make_crop_twin(path: str | Path, pcse_dir: str | Path, n_sites: int = 40,
     failed write names `path`)."""
     layout = make_layout(n_sites, fields_per_site, crops, seed=seed)
     ds, _ = simulate(layout, parameter_sets(crops, pcse_dir), seed)
-    with netcdf_errors(path):
-        ds.save(path)
+    ds.save(path)
     return ds

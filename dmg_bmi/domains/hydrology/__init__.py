@@ -55,12 +55,10 @@ class HydrologyDomain(Domain):
                            help="log-normal noise sigma on the flow (0..2)")
 
     def make_twin(self, args, out):
-        from dmg_bmi.core.train.rundir import check_output_folder
         from dmg_bmi.domains.hydrology.twin import check_size, write_twin
 
         check_size(args.basins, args.years, args.start, args.noise,
                    names={"n_basins": "--basins", "years": "--years", "start": "--start", "noise": "--noise"})
-        check_output_folder(out.parent, "--out")
         path = write_twin(out, n_basins=args.basins, start=args.start, years=args.years,
                           seed=args.seed, noise=args.noise)
         return f"wrote {path} ({args.basins} basins x {args.years} years, seed {args.seed})"

@@ -42,9 +42,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from dmg_bmi.atomic import netcdf_errors
 from dmg_bmi.core.config import check_count
-from dmg_bmi.data.dataset import HydroDataset, to_day
+from dmg_bmi.data.dataset import HydroDataset, day_of_year, to_day
 from dmg_bmi.data.variables import units_of
 from dmg_bmi.domains.hydrology.variables import DATASET_UNITS
 from dmg_bmi.errors import InputError
@@ -122,8 +121,7 @@ def weather(attrs: dict[str, np.ndarray], dates: np.ndarray,
             rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Daily `P` (mm d-1), `T` (degC), `PET` (mm d-1), each `[B, T]`, from the drawn attributes."""
     b, n = attrs["lat"].size, dates.size
-    years = dates.astype("datetime64[Y]").astype("datetime64[D]")
-    doy = ((dates - years).astype(np.int64) + 1).astype(np.float64)
+    doy = day_of_year(dates).astype(np.float64)
     phase = 2.0 * np.pi * (doy - 20.0) / 365.25
     t0 = 24.0 - 0.55 * (attrs["lat"] - 30.0) - 6.5e-3 * attrs["elevation_m"]
     amp = 7.0 + 0.3 * (attrs["lat"] - 30.0)
@@ -229,6 +227,4 @@ def make_twin(n_basins: int = 50, start: Any = "2000-01-01", years: int = 6, see
 
 def write_twin(path: str | Path, **kwargs) -> Path:
     """`make_twin(**kwargs)` written atomically to `path` (NetCDF; a failed write names `path`)."""
-    ds = make_twin(**kwargs)
-    with netcdf_errors(path):
-        return ds.save(path)
+    return make_twin(**kwargs).save(path)

@@ -1,5 +1,6 @@
 """`dmg-bmi make-sample-data`: write a domain's synthetic twin as a NetCDF dataset (`--kind`: the twin names
-of the registered domains, `dmg_bmi.domains.twins`; each domain adds its own options and writes its twin)."""
+of the registered domains, `dmg_bmi.domains.twins`; each domain adds its own options and writes its twin
+into the folder checked here)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from dmg_bmi.core.train.rundir import check_output_folder
     from dmg_bmi.domains import twins
     from dmg_bmi.errors import ConfigError
     from dmg_bmi.train.commands._common import at_least
@@ -31,5 +33,6 @@ def run(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder: give a file name, e.g. {out / 'twin.nc'}")
     at_least(args, 0, "seed")
+    check_output_folder(out.parent, "--out")
     print(twins()[args.kind].make_twin(args, out))
     return 0

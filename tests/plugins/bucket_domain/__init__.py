@@ -40,15 +40,12 @@ class BucketDomain(Domain):
         group.add_argument("--bucket-years", type=int, default=3, help="years of daily data (1..50)")
 
     def make_twin(self, args, out):
-        from dmg_bmi.core.train.rundir import check_output_folder
-
         from .twin import write_bucket_twin
 
         limits = (("--buckets", args.buckets, 1000), ("--bucket-years", args.bucket_years, 50))
         for option, value, hi in limits:
             if not 1 <= value <= hi:
                 raise ConfigError(f"{option} must be in 1..{hi}, got {value}")
-        check_output_folder(out.parent, "--out")
         path = write_bucket_twin(out, args.buckets, args.bucket_years, args.seed)
         return f"wrote {path} ({args.buckets} buckets x {args.bucket_years} years, seed {args.seed})"
 
