@@ -29,6 +29,7 @@ CROP_CKPT = REPO / "bmi_configs" / "crop_twin_wofost72.pt"
 def fresh_registry(monkeypatch):
     """An empty registry that loads the built-ins and the entry points again on first use."""
     monkeypatch.setattr(domains, "_DOMAINS", {})
+    monkeypatch.setattr(domains, "_MERGED", {})
     monkeypatch.setattr(domains, "_loaded", False)
 
 
@@ -185,3 +186,22 @@ def test_importing_the_bmi_loads_no_domain_or_training_code():
     domain_code = ("dmg_bmi.train", "dmg_bmi.domains.hydrology", "dmg_bmi.domains.crop",
                    "dmg_bmi.core.handler", "dmg_bmi.domains.crop.pcse")
     assert [m for m in loaded if m.startswith(domain_code)] == []
+
+
+def test_a_registered_domain_extends_the_shared_tables_at_once(fresh_registry):
+    """The merged dataset table is kept between calls (the BMI checks attributes per instance) and rebuilt
+    when a domain is registered."""
+    from dmg_bmi.data.variables import DataVariable, dataset_variables
+
+    before = dataset_variables()
+    assert dataset_variables() is before and "bucket_depth" not in before
+
+    class Extra(domains.Domain):
+        name, label = "extra", "extra (test)"
+        dataset_variables = (DataVariable("bucket_depth", "mm", (0.0, 1e4), "a test domain's variable"),)
+
+    domains.register(Extra())
+    after = dataset_variables()
+    assert after["bucket_depth"].units == "mm" and set(before) < set(after)
+    with pytest.raises(TypeError):
+        after["x"] = after["bucket_depth"]  # read-only: no caller can change the shared table

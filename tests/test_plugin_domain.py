@@ -81,6 +81,7 @@ def plugin_on_path():
     mp = pytest.MonkeyPatch()
     mp.syspath_prepend(str(PLUGINS))
     mp.setattr(domains, "_DOMAINS", dict(domains._DOMAINS))
+    mp.setattr(domains, "_MERGED", {})
     mp.setattr(domains, "_loaded", False)
     mp.setattr(registry, "_REGISTRIES", {kind: dict(table) for kind, table in registry._REGISTRIES.items()})
     mp.setattr(registry, "_loaded", set())

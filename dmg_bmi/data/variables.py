@@ -52,9 +52,9 @@ SITE_VARIABLES: tuple[DataVariable, ...] = (  # every dataset's site location
 )
 
 
-def dataset_variables() -> dict[str, DataVariable]:
-    """{name: DataVariable}: `SITE_VARIABLES` and every registered domain's `dataset_variables` (ConfigError
-    naming both domains where two define one name differently)."""
+def dataset_variables() -> Mapping[str, DataVariable]:
+    """{name: DataVariable} (read-only): `SITE_VARIABLES` and every registered domain's `dataset_variables`
+    (ConfigError naming both domains where two define one name differently)."""
     from dmg_bmi import domains
 
     return domains.merged("dataset_variables", {v.name: v for v in SITE_VARIABLES})

@@ -21,6 +21,7 @@ import importlib
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from dmg_bmi.domains.base import CORE, BmiSession, CheckpointFacts, Domain, TimeAdapter
@@ -33,6 +34,7 @@ __all__ = ["CORE", "BmiSession", "CheckpointFacts", "Domain", "TimeAdapter", "av
 ENTRY_POINT_GROUP = "dmg_bmi.domains"
 _BUILTIN = ("dmg_bmi.domains.hydrology:DOMAIN", "dmg_bmi.domains.crop:DOMAIN")
 _DOMAINS: dict[str, Domain] = {}
+_MERGED: dict[str, Mapping[str, Any]] = {}  # `merged` tables, valid while the registry is unchanged
 _loaded = False
 
 
@@ -53,6 +55,7 @@ def register(domain: Domain) -> Domain:
         raise ConfigError(f"domain {domain.name!r} names its twin {domain.twin!r}, already domain "
                           f"{twin.name!r}'s")
     _DOMAINS[domain.name] = domain
+    _MERGED.clear()
     return domain
 
 
@@ -88,6 +91,7 @@ def _load() -> None:
             register(domain)
     except ConfigError:
         _DOMAINS.clear()
+        _MERGED.clear()
         _DOMAINS.update(before)
         raise
     _loaded = True
@@ -151,11 +155,15 @@ def twins() -> dict[str, Domain]:
     return {d.twin: d for d in _DOMAINS.values() if d.twin}
 
 
-def merged(attribute: str, base: Mapping[str, Any]) -> dict[str, Any]:
+def merged(attribute: str, base: Mapping[str, Any]) -> Mapping[str, Any]:
     """`base` and every registered domain's table `attribute` (records with a `name`, or a mapping), built-ins
     first, as {name: entry}: how a plugin adds to a shared table (`dataset_variables`, `parameter_units`). A
-    name given two different entries raises ConfigError naming both owners and the entries."""
+    name given two different entries raises ConfigError naming both owners and the entries. `base` is a
+    constant table per `attribute`: the result (read-only) is kept until a domain is registered, so the BMI's
+    per-instance checks do not rebuild it."""
     _load()
+    if attribute in _MERGED:
+        return _MERGED[attribute]
     table, owner = dict(base), dict.fromkeys(base, "the core")
     for domain in _DOMAINS.values():
         entries = getattr(domain, attribute)
@@ -166,7 +174,8 @@ def merged(attribute: str, base: Mapping[str, Any]) -> dict[str, Any]:
                                   f"{owner[name]} as {table[name]!r}")
             table[name] = entry
             owner.setdefault(name, f"domain {domain.name!r}")
-    return table
+    _MERGED[attribute] = MappingProxyType(table)
+    return _MERGED[attribute]
 
 
 def domain_for_checkpoint(path: str | Path) -> Domain:
