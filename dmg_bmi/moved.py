@@ -38,7 +38,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     **{f"dmg_bmi.models.phy.wofost72.{m}": (f"dmg_bmi.domains.crop.wofost72.{m}",) for m in (
         "afgen", "assimilation", "astro", "calendar", "evapotranspiration", "leaves", "model", "organs",
         "params", "partitioning", "phenology", "physics", "respiration", "waterbalance")},
-    "dmg_bmi.train.checkpoints": ("dmg_bmi.core.train.checkpoints",),
+    "dmg_bmi.train.checkpoints": ("dmg_bmi.core.train.checkpoints", "dmg_bmi.train.config"),
     "dmg_bmi.train.distributed": ("dmg_bmi.core.train.distributed",),
     "dmg_bmi.train.inputs": ("dmg_bmi.core.train.inputs",),
     "dmg_bmi.train.losses": ("dmg_bmi.core.train.losses",),
@@ -99,7 +99,7 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         targets = MOVED[spec.name]
         if targets:
             warnings.warn(f"{spec.name} moved to {' / '.join(targets)}; import it from there",
-                          DeprecationWarning, stacklevel=3)
+                          DeprecationWarning, stacklevel=2)  # shown at the importing line
         return _Proxy(spec.name, targets)
 
     def exec_module(self, module) -> None:

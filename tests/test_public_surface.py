@@ -95,11 +95,28 @@ def test_the_old_layouts_import_paths_resolve_to_the_moved_modules():
         missing.no_such_name  # noqa: B018
 
 
-def test_every_moved_module_of_the_refactor_is_listed():
-    """Each module file the 0.1 layout had and this one lacks is in `MOVED` (list taken at the refactor)."""
+def test_every_module_of_the_last_01_layout_still_imports():
+    """Each module file of the last landed 0.1 layout (commit 5252e75) still exists or is in `MOVED`, and
+    no listed old path exists again as a file."""
     from dmg_bmi.moved import MOVED
 
-    for old in MOVED:
-        path = PACKAGE.parent / (old.replace(".", "/") + ".py")
+    listing = subprocess.run(["git", "ls-tree", "-r", "--name-only", "5252e75", "dmg_bmi"], cwd=REPO,
+                             capture_output=True, text=True)
+    if listing.returncode != 0:
+        pytest.skip(f"no git history with commit 5252e75 here: {listing.stderr.strip()}")
+    old = [p for p in listing.stdout.split() if p.endswith(".py")]
+    assert len(old) > 50
+    for path in old:
+        module = path[:-3].replace("/", ".").removesuffix(".__init__")
+        assert (REPO / path).exists() or module in MOVED, f"{module} was removed and is not in MOVED"
+    for module in MOVED:
+        path = PACKAGE.parent / (module.replace(".", "/") + ".py")
         assert not path.exists() and not (path.with_suffix("") / "__init__.py").exists(), (
-            f"{old} exists again at its old path; drop it from dmg_bmi.moved.MOVED")
+            f"{module} exists again at its old path; drop it from dmg_bmi.moved.MOVED")
+
+
+def test_the_moved_path_warning_points_at_the_importing_line():
+    code = "import warnings; warnings.simplefilter('default'); import dmg_bmi.crop_weather"
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}).stderr
+    assert "<string>:1: DeprecationWarning: dmg_bmi.crop_weather moved to dmg_bmi.domains.crop.weather" in err
