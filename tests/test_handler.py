@@ -132,8 +132,10 @@ def test_incompatible_checkpoint_input(ckpt, tmp_path):
 
     stats = dict(norm.stats)
     stats["swe_obs"] = VarStats(0.0, 1.0)
-    path = save_checkpoint(tmp_path / "bad.pt", model, Normalizer(stats),
-                           nn_forcings=["P", "T", "swe_obs"], derivations=ck.derivations)
+    from dataclasses import replace
+
+    model.cfg = replace(model.cfg, inputs=replace(model.cfg.inputs, forcings=["P", "T", "swe_obs"]))
+    path = save_checkpoint(tmp_path / "bad.pt", model, Normalizer(stats), derivations=ck.derivations)
     with pytest.raises(CheckpointError, match="model input 'swe_obs' cannot be derived"):
         HydrologyHandler.load(path)
 

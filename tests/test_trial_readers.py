@@ -191,6 +191,7 @@ def test_netcdf_gregorian_calendars_pass(tmp_path, calendar):
 @pytest.mark.parametrize(("bad", "message"), [
     ("", "is empty"), ("  ", "is empty"), ("../x", "holds a path separator"),
     ("a\\b", "holds a path separator"), ("a\nb", "holds a control character"),
+    (".", "is '.' or '..'"), ("..", "is '.' or '..'"), (" twin9", "starts or ends with a space"),
 ])
 def test_netcdf_bad_basin_ids_are_refused(tmp_path, bad, message):
     """S7: an id "" was accepted (simulate --format csv then wrote a hidden '.csv')."""

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from dmg_bmi import forcing as F
-from dmg_bmi.core.checkpoint import Checkpoint, load_checkpoint, require_file
+from dmg_bmi.core.checkpoint import Checkpoint, load_checkpoint, require_config_inputs, require_file
 from dmg_bmi.core.normalization import _log_transform
 from dmg_bmi.core.payload import array, check_keys, check_range
 from dmg_bmi.core.variables import INPUT_NAMES
@@ -134,6 +134,7 @@ class Handler:
         if hit is None:
             ckpt = load_checkpoint(path)
             cls._check_physics(ckpt, path)
+            require_config_inputs(ckpt)  # the network is fed its config's inputs, in that order
             model = cls.build_model(ckpt, device)
             model.requires_grad_(False)
             digest = hashlib.sha256(path.read_bytes()).hexdigest()

@@ -39,10 +39,12 @@ def check_calendar(var, path: Path, what: str) -> None:
 
 
 def check_ids(ids: list[str], path: Path, what: str, kind: str) -> None:
-    """Refuse an empty or blank id, or one holding a path separator or a control character (ids name
-    output files), naming the file and the index."""
+    """Refuse an empty or blank id, `.` or `..`, one starting or ending with a space, or one holding a path
+    separator or a control character (ids name output files), naming the file and the index."""
     for i, name in enumerate(ids):
         bad = ("is empty" if not name.strip() else "holds a path separator" if "/" in name or "\\" in name
-               else "holds a control character" if not name.isprintable() else "")
+               else "holds a control character" if not name.isprintable()
+               else "is '.' or '..'" if name in (".", "..")
+               else "starts or ends with a space" if name != name.strip() else "")
         if bad:
             raise InputError(f"{what} {path}: {kind} id at index {i} ({name!r}) {bad}")
