@@ -27,11 +27,11 @@ likely units slip (degC given as K, hPa as Pa, mm h-1 as mm s-1). Catchment attr
 |value| <= 1e12, `area_km2` > 0 and |latitude| <= 90 (|longitude| <= 180), and one with an entry in
 the dataset variables table (`dmg_bmi.data.variables.dataset_variables`, e.g. p_mean, frac_snow, t_mean,
 elevation_m, elev) within its valid range in the table's units (the training table's), and a network
-attribute within 10 standard deviations of the training mean the checkpoint's normalization records
-(`dmg_bmi.attributes`; a handler lists its checkpoints as `checkpoints`): refused at `initialize` when
-the YAML gives them (`ConfigError` naming the file and catchment), at the next `update()` when set through
-`set_value` (ngen `model_params`; `InputError`). Destinations, indices and times handed to the getters and
-`update_until` are checked (dtype, size, range, finiteness).
+attribute the table lacks within 10 standard deviations of the training mean the checkpoint's
+normalization records (`dmg_bmi.attributes`; a handler lists its checkpoints as `checkpoints`): refused at
+`initialize` when the YAML gives them (`ConfigError` naming the file and catchment), at the next `update()`
+when set through `set_value` (ngen `model_params`; `InputError`). Destinations, indices and times handed to
+the getters and `update_until` are checked (dtype, size, range, finiteness).
 
 State (`save_state`, serialization, the config's `initial_state` / `final_state`) records its absolute UTC
 time (`dmg_bmi.core.payload`); a restored run continues on the state's own day axis, so a hot start whose
