@@ -52,12 +52,15 @@ SITE_VARIABLES: tuple[DataVariable, ...] = (  # every dataset's site location
 )
 
 
+_SITE_BY_NAME = {v.name: v for v in SITE_VARIABLES}  # the core's part of the merged table
+
+
 def dataset_variables() -> Mapping[str, DataVariable]:
     """{name: DataVariable} (read-only): `SITE_VARIABLES` and every registered domain's `dataset_variables`
     (ConfigError naming both domains where two define one name differently)."""
     from dmg_bmi import domains
 
-    return domains.merged("dataset_variables", {v.name: v for v in SITE_VARIABLES})
+    return domains.merged("dataset_variables", _SITE_BY_NAME)
 
 
 def units_of(name: str, default: str) -> str:
