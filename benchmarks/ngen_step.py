@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from dmg_bmi.ngen.cmd_bmi_config import needed_attributes
+from dmg_bmi.ngen.needs import needed_attributes
 from dmg_bmi.ngen.runner import NgenEnv
 from dmg_bmi.ngen.writers import read_attributes_table, write_run_folder
 

@@ -13,8 +13,8 @@ built-in domains' physics live, and exports the few nouns a user needs (imported
 - `DeltaModelBmi`: the CSDMS BMI 2.0 component for NextGen (`dmg_bmi.bmi`);
 - `load_experiment` / `train_experiment`: a training config from YAML, and training it through its domain
   (`dmg_bmi.train.config.load_experiment`, `dmg_bmi.train.run.train`; `dmg-bmi train` calls the same);
-- `get_domain` / `Domain`: the domains by name, and the interface a plugin domain implements
-  (`dmg_bmi.domains`);
+- `get_domain` / `Domain` / `DeltaModelDomain`: the domains by name, the interface a plugin domain
+  implements (`dmg_bmi.domains`), and the core's delta-model path it may build on (`dmg_bmi.domains.delta`);
 - `register_physics` / `register_nn`: decorators adding physics and networks by name
   (`dmg_bmi.core.registry`).
 """
@@ -23,7 +23,8 @@ __version__ = "0.1.0"
 
 from dmg_bmi.core import registry as _registry  # noqa: E402  (after __version__, which the core reads)
 
-_registry.add_builtin_modules("physics", "dmg_bmi.domains.hydrology.hbv", "dmg_bmi.domains.crop.wofost72")
+_registry.add_builtin_modules("physics", "dmg_bmi.domains.hydrology.hbv",
+                              "dmg_bmi.domains.crop.wofost72.physics")
 
 from dmg_bmi import moved as _moved  # noqa: E402
 
@@ -39,6 +40,7 @@ _EXPORTS = {  # public name -> (module defining it, its name there)
     "train_experiment": ("dmg_bmi.train.run", "train"),  # not `train`: that is the subpackage dmg_bmi.train
     "get_domain": ("dmg_bmi.domains", "get_domain"),
     "Domain": ("dmg_bmi.domains", "Domain"),
+    "DeltaModelDomain": ("dmg_bmi.domains.delta", "DeltaModelDomain"),
     "register_physics": ("dmg_bmi.core.registry", "register_physics"),
     "register_nn": ("dmg_bmi.core.registry", "register_nn"),
 }

@@ -34,7 +34,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "dmg_bmi.models.phy.hbv_core": ("dmg_bmi.domains.hydrology.hbv_core",),
     "dmg_bmi.models.phy.hbv_fused": ("dmg_bmi.domains.hydrology.hbv_fused",),
     "dmg_bmi.models.phy.routing": ("dmg_bmi.domains.hydrology.routing",),
-    "dmg_bmi.models.phy.wofost72": ("dmg_bmi.domains.crop.wofost72",),
+    "dmg_bmi.models.phy.wofost72": ("dmg_bmi.domains.crop.wofost72", "dmg_bmi.domains.crop.wofost72.physics"),
     **{f"dmg_bmi.models.phy.wofost72.{m}": (f"dmg_bmi.domains.crop.wofost72.{m}",) for m in (
         "afgen", "assimilation", "astro", "calendar", "evapotranspiration", "leaves", "model", "organs",
         "params", "partitioning", "phenology", "physics", "respiration", "waterbalance")},
@@ -48,6 +48,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "dmg_bmi.train.trainer": ("dmg_bmi.core.train.trainer", "dmg_bmi.train.run"),
     "dmg_bmi.train.crop": ("dmg_bmi.domains.crop.train",),
     "dmg_bmi.train.crop_eval": ("dmg_bmi.domains.crop.evaluate",),
+    "dmg_bmi.train.state_files": ("dmg_bmi.domains.hydrology.state_files",),
     "dmg_bmi.crop": ("dmg_bmi.domains.crop.pcse",),
     "dmg_bmi.crop.batch": ("dmg_bmi.domains.crop.pcse.batch",),
     "dmg_bmi.crop.pcse_yaml": ("dmg_bmi.domains.crop.pcse.pcse_yaml",),

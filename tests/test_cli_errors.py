@@ -169,7 +169,6 @@ def test_missing_misplaced_and_non_positive(trained, capsys, argv, needles):
      "run.run_dir"),
     (["evaluate", "--run-dir", "{root}/run", "--no-plots", "--out", "{out}"], "--out"),
     (["simulate", "--run-dir", "{root}/run", "--out", "{out}"], "--out"),
-    (["simulate", "--run-dir", "{root}/run", "--out", "{root}/sim", "--save-state", "{out}"], "--save-state"),
     (["quickstart", "--out", "{out}", "--basins", "4"], "--out"),
     (["make-sample-data", "--out", "{out}/twin.nc", "--basins", "2", "--years", "1"], "--out"),
 ])
@@ -180,6 +179,15 @@ def test_unwritable_output_folders(trained, capsys, argv, key, where):
     err = fails(capsys, [a.format(root=trained, out=out) for a in argv], f"{key}: cannot write in {out}")
     assert (f"{trained}/afile is not a folder" if where == "file/sub" else "(in /proc)") in err
     assert not (trained / "sim").exists()
+
+
+@pytest.mark.parametrize("option", ["--save-state", "--initial-state"])
+def test_state_files_of_a_domain_without_them_are_refused_before_the_run(trained, capsys, option):
+    """The toy physics runs on the core's delta-model path, which has no BMI state files (hydrology's:
+    tests/test_train_state.py): the option is refused before anything is simulated or written."""
+    argv = ["simulate", "--run-dir", trained / "run", "--out", trained / "sim", option, trained / "st"]
+    fails(capsys, argv, f"{option}: the delta model domain has no BMI state files")
+    assert not (trained / "sim").exists() and not (trained / "st").exists()
 
 
 def test_os_errors_of_other_verbs_are_one_line(trained, tmp_path, capsys):

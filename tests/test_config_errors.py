@@ -13,6 +13,7 @@ from train_toy import toy_config
 
 from dmg_bmi.bmi_config import load_bmi_config
 from dmg_bmi.core.config import apply_overrides, load_yaml, parse_yaml
+from dmg_bmi.domains import get_domain
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.train.config import load_experiment, resume_differences
 from dmg_bmi.train.configs import package_config
@@ -64,7 +65,8 @@ def test_unquoted_camels_ids_keep_their_leading_zeros(tmp_path):
     from dmg_bmi.forcing import InputDerivation
     from dmg_bmi.train.data import load_dataset
 
-    ds = load_dataset(cfg.data, InputDerivation(pet_method=cfg.model.inputs.pet_method))
+    derivation = InputDerivation(pet_method=cfg.model.inputs.pet_method)
+    ds = load_dataset(cfg.data, derivation, get_domain("hydrology"))
     assert list(ds.basins) == ["01022500", "03439000"]
     # the same ids given on the command line
     cfg = load_experiment(tmp_path / "cfg.yaml", ["data.basins=[01013500, 01022500]"])

@@ -14,8 +14,8 @@ from dmg_bmi.core import variables as V
 from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.domains.crop.variables import OUTPUT_NAMES as CROP_OUTPUT_NAMES
 from dmg_bmi.ngen.checkpoint_info import describe
-from dmg_bmi.ngen.cmd_bmi_config import needed_inputs
 from dmg_bmi.ngen.demo import make_demo_checkpoint
+from dmg_bmi.ngen.needs import needed_inputs
 
 SHIPPED = REPO / "bmi_configs"
 P = "atmosphere_water__liquid_equivalent_precipitation_rate"

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dmg_bmi.ngen.cmd_bmi_config import needed_attributes
+from dmg_bmi.ngen.needs import needed_attributes
 from dmg_bmi.ngen.writers import read_attributes_table, write_run_folder
 
 pytestmark = pytest.mark.slow

@@ -24,7 +24,7 @@ from test_bmi import offline_daily
 
 from dmg_bmi.core.variables import AORC_FIELDS
 from dmg_bmi.errors import ConfigError
-from dmg_bmi.ngen.cmd_bmi_config import needed_attributes
+from dmg_bmi.ngen.needs import needed_attributes
 from dmg_bmi.ngen.writers import read_attributes_table, write_run_folder
 
 pytestmark = pytest.mark.ngen

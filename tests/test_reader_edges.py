@@ -23,8 +23,7 @@ from dmg_bmi.domains.crop import weather as cw
 from dmg_bmi.domains.crop.dataset import from_pcse_cases
 from dmg_bmi.domains.crop.pcse import build_batch
 from dmg_bmi.domains.crop.pcse.batch import field_from_case
-from dmg_bmi.domains.crop.pcse.pcse_yaml import load_case
-from dmg_bmi.domains.crop.wofost72.params import load_params_file
+from dmg_bmi.domains.crop.pcse.pcse_yaml import load_case, load_params_file
 from dmg_bmi.domains.hydrology.camels import read_camels
 from dmg_bmi.errors import InputError
 

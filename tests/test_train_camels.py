@@ -12,6 +12,7 @@ from conftest import shared_path
 from dmg_bmi.cli import main
 from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.core.train.metrics import nse
+from dmg_bmi.domains import get_domain
 from dmg_bmi.forcing import InputDerivation
 from dmg_bmi.train.config import Period
 from dmg_bmi.train.configs import package_config
@@ -45,7 +46,7 @@ def test_brief_dhbv_training_beats_climatology(tmp_path):
         warnings.simplefilter("ignore")
         result = train(cfg)
         ckpt = load_checkpoint(result.last)
-        ds = load_dataset(cfg.data, InputDerivation("hamon"))
+        ds = load_dataset(cfg.data, InputDerivation("hamon"), get_domain("hydrology"))
         pred = predict(ckpt.build_model(), ckpt.normalization, ds, cfg.data.test, target="streamflow")
     model_nse = np.array([r["nse"] for r in score(pred)])
     clim = np.array(climatology_nse(ds, cfg.data.train, cfg.data.test))

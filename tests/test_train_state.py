@@ -51,6 +51,20 @@ def sim(root, name, start, end, *extra):
         return {k: np.asarray(nc[k][:]) for k in ("streamflow", "SWE", "AET")}
 
 
+@pytest.mark.parametrize("where", ["file/sub", "/proc"])
+def test_an_unwritable_state_folder_is_refused_before_the_run(setup, capsys, where):
+    root, _ = setup
+    (root / "afile").write_text("x", encoding="utf-8")
+    out = f"{root}/afile/sub" if where == "file/sub" else "/proc/dmg_bmi_out"
+    args = ["simulate", "--checkpoint", str(root / "m.pt"), "--data", str(root / "twin.nc"), "--start",
+            "2001-01-01", "--end", "2001-01-31", "--out", str(root / "unwritable"), "--save-state", out]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"--save-state: cannot write in {out}" in err, err
+    assert (f"{root}/afile is not a folder" if where == "file/sub" else "(in /proc)") in err
+    assert not (root / "unwritable").exists()
+
+
 def test_save_state_then_hot_start_equals_uninterrupted_run(setup):
     root, _ = setup
     full = sim(root, "full", "2001-01-01", "2001-06-30")

@@ -10,7 +10,8 @@ from conftest import shared_path
 from dmg_bmi.core.config import PhyConfig
 from dmg_bmi.core.registry import get_physics
 from dmg_bmi.domains.crop.pcse import cases_to_batch, load_dir
-from dmg_bmi.domains.crop.wofost72 import Wofost72PP, run
+from dmg_bmi.domains.crop.wofost72 import run
+from dmg_bmi.domains.crop.wofost72.physics import Wofost72PP
 
 VARS = ("DVS", "LAI", "RD", "TAGP", "TRA", "TWLV", "TWRT", "TWSO", "TWST")
 F32_FACTOR = 50.0  # float32 tolerance = 50 × the file's Precision (see test_all_cases_float32)

@@ -194,11 +194,11 @@ def test_bmi_config_from_the_twin_netcdf_and_its_attribute_table(tmp_path):
     nc = ds.save(tmp_path / "twin.nc")
     args = ["--checkpoint", str(QUICKSTART), "--start", START, "--end", END]
     assert main(["bmi-config", "--attributes", str(nc), "--out", str(tmp_path / "a"), *args]) == 0
-    from dmg_bmi.ngen.cmd_bmi_config import needed_attributes
+    from dmg_bmi.ngen.needs import needed_attributes
 
     needed = needed_attributes(QUICKSTART)
     table = W.write_attribute_table(tmp_path / "twin_attributes.csv",
-                                    W.table_values(W.dataset_rows(ds), needed), needed)
+                                    W.table_values(ds.site_rows(), needed), needed)
     header = table.read_text(encoding="utf-8").splitlines()[0].split(",")
     assert header == ["id", "area_km2", "latitude", *[n for n in needed if n != "area_km2"]]
     assert main(["bmi-config", "--attributes", str(table), "--out", str(tmp_path / "b"), *args]) == 0

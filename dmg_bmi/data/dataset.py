@@ -222,6 +222,12 @@ class HydroDataset:
                              f"{list(self.basins[:5])})")
         return self._subset(np.array([index[str(b)] for b in basins], dtype=np.int64), slice(None))
 
+    def site_rows(self) -> dict[str, dict[str, float]]:
+        """{basin: {static attribute: value}} (`lat` degrees north, `area_km2` km2, the rest in the dataset's
+        units), non-finite values left out: the site table the ngen writers read (`dmg-bmi bmi-config`)."""
+        return {str(b): {name: float(v[i]) for name, v in self.static.items() if np.isfinite(v[i])}
+                for i, b in enumerate(self.basins)}
+
     def _subset(self, bi, ti) -> HydroDataset:
         return HydroDataset(
             basins=self.basins[bi], dates=self.dates[ti],

@@ -1,15 +1,19 @@
 """Domains: what differs between hydrology, crops and plugin models, behind one `Domain` interface.
 
-What lives here: `base.py` (the `Domain` interface and the BMI session it opens), this registry, and one
-package per built-in domain (`hydrology/`, `crop/`), each defining its `DOMAIN` instance. Plugins add theirs
-under the entry-point group ``dmg_bmi.domains`` (the entry point resolves to a `Domain` instance or class).
+What lives here: `base.py` (the `Domain` interface and the BMI session it opens), `delta.py` (the core's
+delta-model path as a `Domain`, and `CORE`), this registry, and one package per built-in domain
+(`hydrology/`, `crop/`), each defining its `DOMAIN` instance in its `domain.py`. Plugins add theirs under the
+entry-point group ``dmg_bmi.domains`` (the entry point resolves to a `Domain` instance or class).
 
 Callers outside this package ask the registry for the domain of a physics (`domain_or_core`: a physics no
-domain claims runs the core's defaults, `CORE`), of a training config (`domain_of_experiment`), of a dataset
-file (`domain_of_dataset`) or of a twin name (`twins`), then call its hooks; they never test which it is.
+domain claims runs the core's defaults, `dmg_bmi.domains.delta.CORE`), of a training config
+(`domain_of_experiment`), of a dataset file (`domain_of_dataset`) or of a twin name (`twins`), then call its
+hooks; they never test which it is.
 
-What it may import: a domain imports the core (`dmg_bmi.core`, its `handler` included), the shared runtime
-(`dmg_bmi.ngen`, `dmg_bmi.data`, `dmg_bmi.train`, ...) and its own modules; domains never import each
+What it may import: the registry imports `base` and the error types only; it loads the domains, plugins and
+`delta` by name (`module:attribute`), so a domain may import the shared runtime that asks the registry
+(`dmg_bmi.ngen`, `dmg_bmi.data`, `dmg_bmi.train`, ...) without an import cycle. A domain imports the core
+(`dmg_bmi.core`, its `handler` included), that runtime and its own modules; domains never import each
 other. `dmg_bmi.core` never imports this package; `dmg_bmi.bmi` imports only this registry, never a domain
 package, and never tests which domain it holds.
 """
@@ -24,15 +28,16 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from dmg_bmi.domains.base import CORE, BmiSession, CheckpointFacts, Domain, TimeAdapter
+from dmg_bmi.domains.base import BmiSession, CheckpointFacts, Domain, TimeAdapter
 from dmg_bmi.errors import CheckpointError, ConfigError
 
-__all__ = ["CORE", "BmiSession", "CheckpointFacts", "Domain", "TimeAdapter", "available",
+__all__ = ["BmiSession", "CheckpointFacts", "Domain", "TimeAdapter", "available", "data_kinds",
            "domain_for_checkpoint", "domain_of_dataset", "domain_of_experiment", "domain_of_physics",
            "domain_or_core", "get_domain", "merged", "refuse_foreign_config_keys", "register", "twins"]
 
 ENTRY_POINT_GROUP = "dmg_bmi.domains"
-_BUILTIN = ("dmg_bmi.domains.hydrology:DOMAIN", "dmg_bmi.domains.crop:DOMAIN")
+_BUILTIN = ("dmg_bmi.domains.hydrology.domain:DOMAIN", "dmg_bmi.domains.crop.domain:DOMAIN")
+_CORE = "dmg_bmi.domains.delta:CORE"  # the core's delta-model path, for a physics no domain claims
 _DOMAINS: dict[str, Domain] = {}
 _MERGED: dict[str, Mapping[str, Any]] = {}  # `merged` tables, valid while the registry is unchanged
 _loaded = False
@@ -59,17 +64,23 @@ def register(domain: Domain) -> Domain:
     return domain
 
 
-def _resolve(value: str, what: str) -> Domain:
-    """The Domain at `value` ("module:attribute"; a Domain class is instantiated)."""
+def _resolve(value: str, what: str, named: bool = True) -> Domain:
+    """The Domain at `value` ("module:attribute"; a Domain class is instantiated), named if `named`."""
     module, _, attr = value.partition(":")
     try:
         obj = getattr(importlib.import_module(module), attr)
     except Exception as exc:
         raise ConfigError(f"{what} ({value!r}) failed to load: {type(exc).__name__}: {exc}") from exc
     domain = obj() if isinstance(obj, type) and issubclass(obj, Domain) else obj
-    if not isinstance(domain, Domain) or not domain.name:
+    if not isinstance(domain, Domain) or (named and not domain.name):
         raise ConfigError(f"{what} ({value!r}) gives {domain!r}, not a named dmg_bmi.domains.Domain")
     return domain
+
+
+@functools.cache
+def _core() -> Domain:
+    """`dmg_bmi.domains.delta.CORE`, loaded by name (see the module docstring)."""
+    return _resolve(_CORE, "the core's delta-model path", named=False)
 
 
 def _load() -> None:
@@ -126,10 +137,11 @@ def domain_of_physics(physics: str) -> Domain:
 
 
 def domain_or_core(physics: str) -> Domain:
-    """The domain that runs physics `physics`, else `CORE` (the core's defaults: a physics registered in
-    `dmg_bmi.core.registry` that no domain claims trains, evaluates and simulates as a delta model)."""
+    """The domain that runs physics `physics`, else `dmg_bmi.domains.delta.CORE` (the core's defaults: a
+    physics registered in `dmg_bmi.core.registry` that no domain claims trains, evaluates and simulates as
+    a delta model)."""
     _load()
-    return next((d for d in _DOMAINS.values() if physics in d.physics), CORE)
+    return next((d for d in _DOMAINS.values() if physics in d.physics), None) or _core()
 
 
 def domain_of_experiment(cfg) -> Domain:
@@ -143,10 +155,16 @@ def domain_of_experiment(cfg) -> Domain:
 
 
 def domain_of_dataset(tag: str | None) -> Domain:
-    """The domain whose dataset files carry format tag `tag` (their `dmg_bmi_format` attribute), else `CORE`
-    (the core's basin dataset)."""
+    """The domain whose dataset files carry format tag `tag` (their `dmg_bmi_format` attribute), else
+    `dmg_bmi.domains.delta.CORE` (the core's basin dataset)."""
     _load()
-    return next((d for d in _DOMAINS.values() if tag in d.dataset_formats), CORE)
+    return next((d for d in _DOMAINS.values() if tag in d.dataset_formats), None) or _core()
+
+
+def data_kinds() -> tuple[str, ...]:
+    """Every `data.kind` a registered domain or the core's delta-model path reads, built-ins first."""
+    _load()
+    return tuple(dict.fromkeys(k for d in (_core(), *_DOMAINS.values()) for k in d.data_kinds))
 
 
 def twins() -> dict[str, Domain]:

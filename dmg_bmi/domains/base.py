@@ -5,8 +5,11 @@ physics whose checkpoints it runs, loads their handler, and opens a BMI session:
 publishes and the time adapter that turns the framework's records into the physics' native step. It also
 answers what the trainer, the CLI verbs, the ngen writers and `dmg-bmi inspect` ask: how it trains,
 evaluates and simulates, its synthetic twin, its dataset files' site table and what a checkpoint needs and
-gives. Each of those hooks defaults to the core's delta-model path (`dmg_bmi.train`: basins x time windows,
-`ModelHandler`), which also serves a physics that no registered domain claims (`CORE`).
+gives. Those hooks refuse by default; `dmg_bmi.domains.delta.DeltaModelDomain` gives them the core's
+delta-model path (`dmg_bmi.train`: basins x time windows, `ModelHandler`), which also serves a physics that no
+registered domain claims (`dmg_bmi.domains.delta.CORE`).
+
+This module imports only the error types (and `BmiConfig` for annotations), so every module may import it.
 
 Handler (what `load_handler` returns), as the BMI uses it: `description` (str, the component name),
 `input_names` (CSDMS names of the forcings read, `dmg_bmi.core.variables` order), `attribute_names` (site
@@ -19,12 +22,14 @@ import argparse
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from dmg_bmi.bmi_config import BmiConfig
 from dmg_bmi.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dmg_bmi.bmi_config import BmiConfig
 
 
 class TimeAdapter(Protocol):
@@ -98,13 +103,14 @@ class CheckpointFacts:
 class Domain:
     """A domain, registered by name (`dmg_bmi.domains.get_domain`); subclass it and register an instance.
 
-    The hooks below the BMI ones default to the core's delta-model path; a domain overrides what differs."""
+    The BMI hooks must be given; the training and CLI hooks refuse by default. A domain that trains as a
+    delta model on basins x time windows subclasses `dmg_bmi.domains.delta.DeltaModelDomain` instead."""
 
     name: str = ""  # registry name, e.g. "hydrology"
     label: str = "delta model"  # for messages, e.g. "hydrology (HBV)"
     physics: tuple[str, ...] = ()  # physics names (`ModelConfig.phy.name`) whose checkpoints it runs
     config_keys: tuple[str, ...] = ()  # BmiConfig fields only this domain reads (others refuse them)
-    data_kinds: tuple[str, ...] = ("netcdf", "camels")  # `data.kind` values it trains on (core: train.data)
+    data_kinds: tuple[str, ...] = ()  # `data.kind` values it trains on
     dataset_formats: tuple[str, ...] = ()  # `dmg_bmi_format` tags of its own dataset NetCDF files
     twin: str = ""  # `make-sample-data --kind` name of its synthetic dataset ("": none)
     twin_help: str = ""  # what that dataset holds, for `--kind`'s help
@@ -117,49 +123,35 @@ class Domain:
 
     def load_handler(self, paths: list[Path], weights: list[float], device: str, backend: str):
         """The handler of checkpoint(s) `paths` with normalized `weights` (see the module docstring);
-        ConfigError or CheckpointError naming what the domain cannot run (device, backend, ensembles).
-        Core: `dmg_bmi.core.handler.ModelHandler`."""
-        from dmg_bmi.core.handler import ModelHandler
-
-        return ModelHandler.load(paths, weights=weights, device=device, backend=backend)
+        ConfigError or CheckpointError naming what the domain cannot run (device, backend, ensembles)."""
+        raise NotImplementedError
 
     def bmi_session(self, handler, cfg: BmiConfig, origin: datetime) -> BmiSession:
         """This domain's `BmiSession` for `handler` and `cfg`; `origin`: the day axis' first record (UTC)."""
         raise NotImplementedError
 
     # --- training and the CLI verbs (`dmg_bmi.train`, `dmg_bmi.train.commands`) ---
+    # Each refuses by default; `dmg_bmi.domains.delta.DeltaModelDomain` gives the core's delta-model path.
 
     def check_experiment(self, cfg) -> None:
         """Check the parts of a training config (`ExperimentConfig`) this domain's trainer reads; ConfigError
-        naming the key (core: a training period, the window's memory, `train.output`)."""
-        from dmg_bmi.train.config import check_window_experiment
-
-        check_window_experiment(cfg)
+        naming the key."""
+        raise ConfigError(f"model.phy.name: the {self.label} domain does not train with `dmg-bmi train`")
 
     def train(self, cfg, resume: Path | None, state):
         """Train `cfg` (`state`: the `TrainingState` of checkpoint `resume`, or None); returns a
-        `dmg_bmi.core.train.common.TrainResult`. Core: `dmg_bmi.core.train.trainer.train_windows` on the
-        basin dataset of `data.path` (`dmg_bmi.train.data.window_data`)."""
-        from functools import partial
-
-        from dmg_bmi.core.train.trainer import train_windows
-        from dmg_bmi.train.config import experiment_to_dict
-        from dmg_bmi.train.data import window_data
-
-        return train_windows(cfg, resume, state, partial(window_data, cfg), experiment_to_dict(cfg))
+        `dmg_bmi.core.train.common.TrainResult`."""
+        raise ConfigError(f"model.phy.name: the {self.label} domain does not train with `dmg-bmi train`")
 
     def evaluate(self, args: argparse.Namespace) -> int:
-        """`dmg-bmi evaluate` on one of its checkpoints (core: per-basin scores and hydrographs)."""
-        from dmg_bmi.train.evaluate import run_evaluate
-
-        return run_evaluate(args)
+        """`dmg-bmi evaluate` on one of its checkpoints; returns the exit code."""
+        raise ConfigError(f"evaluate: the {self.label} domain does not score its checkpoints offline")
 
     def simulate(self, args: argparse.Namespace) -> int:
-        """`dmg-bmi simulate` on one of its checkpoints (core: every output per basin, end states); a domain
-        that cannot raises ConfigError saying what to use instead."""
-        from dmg_bmi.train.simulate import run_simulate
-
-        return run_simulate(args)
+        """`dmg-bmi simulate` on one of its checkpoints; a domain that cannot raises ConfigError saying what
+        to use instead."""
+        raise ConfigError(f"simulate: the {self.label} domain does not simulate offline; run its checkpoints "
+                          "through the BMI")
 
     def add_twin_arguments(self, group) -> None:
         """Add the `make-sample-data` options of its twin (`--kind <twin>`) to `group` (an argparse argument
@@ -172,40 +164,20 @@ class Domain:
         raise ConfigError(f"--kind: the {self.label} domain has no synthetic dataset")
 
     def site_rows(self, path: Path) -> dict[str, dict[str, float]]:
-        """{site id: {attribute: value}} (finite values, the file's units) of dataset NetCDF `path` (core: a
-        basin dataset, `dmg_bmi.data.dataset`); DmgBmiError if unreadable."""
-        from dmg_bmi.data.dataset import HydroDataset
-        from dmg_bmi.ngen.writers import dataset_rows
-
-        return dataset_rows(HydroDataset.load(path))
+        """{site id: {attribute: value}} (finite values, the file's units) of its dataset NetCDF `path`;
+        DmgBmiError if unreadable."""
+        raise ConfigError(f"{path}: the {self.label} domain reads no site table from a dataset file")
 
     # --- checkpoints: the ngen writers and `dmg-bmi inspect` ---
 
     def needs_latitude(self, ckpt) -> bool:
-        """Whether a BMI of checkpoint `ckpt` reads the site latitude (degrees north); core: where it derives
-        PET from it (`dmg_bmi.bmi_config.latitude_needed`)."""
-        from dmg_bmi.bmi_config import latitude_needed
-
-        return latitude_needed(ckpt.config.inputs.pet_method)
+        """Whether a BMI of checkpoint `ckpt` reads the site latitude (degrees north)."""
+        return True
 
     def describe(self, ckpt) -> CheckpointFacts:
-        """What `dmg-bmi inspect` reports of checkpoint `ckpt` that differs by domain (core: a delta model's
-        parameters, daily steps, area and latitude keys)."""
-        phy = ckpt.config.phy
-        model = ckpt.build_model()
-        keys = {"area_km2": "config key (runoff volume flux)", "latitude": "config key (PET)"}
-        if not self.needs_latitude(ckpt):
-            del keys["latitude"]
-        return CheckpointFacts(
-            kind=self.label, time_step="daily (1 d physics step)", config_keys=keys,
-            pet_method=ckpt.config.inputs.pet_method,
-            physics={"nmul": phy.nmul, "routing": phy.routing, "warmup_days": phy.warmup,
-                     "static_parameters": [n for n in model.static_param_names if n not in phy.fixed_params],
-                     "dynamic_parameters": list(model.dynamic_param_names),
-                     "fixed_parameters": dict(phy.fixed_params)})
+        """What `dmg-bmi inspect` reports of checkpoint `ckpt` that differs by domain."""
+        return CheckpointFacts(kind=self.label, time_step="as its BMI session steps")
 
     def __repr__(self) -> str:
         return f"<Domain {self.name!r}: physics {list(self.physics)}>"
 
-
-CORE = Domain()  # the core's delta-model path, for a physics no registered domain claims

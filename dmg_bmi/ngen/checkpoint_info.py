@@ -97,7 +97,7 @@ def describe(path: str | Path) -> dict[str, Any]:
     """Everything `dmg-bmi inspect` prints about the checkpoint at `path`, as JSON-ready plain data."""
     from dmg_bmi.core.checkpoint import load_checkpoint, require_config_inputs
     from dmg_bmi.domains import domain_or_core
-    from dmg_bmi.ngen.cmd_bmi_config import needed_inputs
+    from dmg_bmi.ngen.needs import needed_inputs
 
     ckpt = load_checkpoint(path)
     require_config_inputs(ckpt)  # what the BMI and simulate would refuse, inspect names too

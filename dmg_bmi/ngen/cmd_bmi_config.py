@@ -5,43 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dmg_bmi.ngen.needs import needed_attributes, reads_latitude
 from dmg_bmi.ngen.writers import ID_COLUMNS, read_attributes_table, table_values, write_bmi_configs
 
 HELP = "write one BMI config YAML per catchment from an attributes table (CSV) or dataset (NetCDF)"
-
-
-def needed_attributes(checkpoint: Path) -> list[str]:
-    """Attribute names the checkpoint's network and physics need, in order."""
-    from dmg_bmi.core.checkpoint import load_checkpoint
-
-    ckpt = load_checkpoint(checkpoint)
-    return list(dict.fromkeys([*ckpt.nn_attributes, *ckpt.phy_attributes]))
-
-
-def reads_latitude(checkpoint: Path) -> bool:
-    """Whether the checkpoint reads the site latitude (degrees north), as its domain says
-    (`Domain.needs_latitude`: e.g. not a hydrology one taking PET as a forcing)."""
-    from dmg_bmi.core.checkpoint import load_checkpoint
-    from dmg_bmi.domains import domain_or_core
-
-    ckpt = load_checkpoint(checkpoint)
-    return domain_or_core(ckpt.config.phy.name).needs_latitude(ckpt)
-
-
-def load_handler(checkpoint: Path):
-    """The handler `DeltaModelBmi` loads for a config naming this one checkpoint (its domain's, else the
-    core `ModelHandler`): its `input_names` and `fingerprint` are the BMI's."""
-    from dmg_bmi.core.checkpoint import load_checkpoint
-    from dmg_bmi.domains import domain_or_core
-
-    domain = domain_or_core(load_checkpoint(checkpoint).config.phy.name)
-    return domain.load_handler([checkpoint], [1.0], "cpu", "auto")
-
-
-def needed_inputs(checkpoint: Path) -> tuple[str, ...]:
-    """The BMI inputs (CSDMS names, `dmg_bmi.core.variables` order) the checkpoint reads: exactly what
-    `DeltaModelBmi.get_input_var_names()` declares for it, so what a realization's forcing must provide."""
-    return load_handler(checkpoint).input_names
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:

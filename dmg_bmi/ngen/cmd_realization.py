@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 from dmg_bmi.core.variables import lookup
-from dmg_bmi.ngen.cmd_bmi_config import ATTRIBUTES_HELP, add_common, needed_attributes
+from dmg_bmi.ngen.cmd_bmi_config import ATTRIBUTES_HELP, add_common
+from dmg_bmi.ngen.needs import needed_attributes
 from dmg_bmi.ngen.writers import read_attributes_table, read_catchments, unconverted_inputs, write_run_folder
 
 HELP = "set up a self-contained ngen run folder: realization.json, BMI configs, forcing, model, attributes"

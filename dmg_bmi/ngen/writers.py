@@ -188,17 +188,6 @@ def _dataset_rows(path: Path) -> dict[str, dict[str, float]]:
         raise ConfigError(f"attributes table {path}: cannot read it as a dataset NetCDF: {exc}") from exc
 
 
-def _finite(values: Mapping[str, float]) -> dict[str, float]:
-    return {k: float(v) for k, v in values.items() if math.isfinite(float(v))}
-
-
-def dataset_rows(ds) -> dict[str, dict[str, float]]:
-    """{basin: {static attribute: value}} of a `HydroDataset` (`lat` degrees north, `area_km2` km2, the rest
-    in the dataset's units); non-finite values are left out."""
-    return {str(b): _finite({name: values[i] for name, values in ds.static.items()})
-            for i, b in enumerate(ds.basins)}
-
-
 def _missing_message(missing: Mapping[str, list[str]], total: int, source: str, hint: str = "") -> str:
     """'attributes missing for 2 of 5 catchments in SOURCE: cat-1, cat-2: ['a', 'b']' (same sets grouped)."""
     groups: dict[tuple[str, ...], list[str]] = {}
@@ -750,7 +739,7 @@ def check_initial_states(states: Mapping[str, Path], folder: str | Path, checkpo
     from `start` would refuse at initialize, all culprits of a kind at once: an unreadable file, a state
     written by another checkpoint (its header's fingerprint is not the one this BMI computes), a state of
     another time step, and a state whose time is not `start` (a hot start continues from the state's time)."""
-    from dmg_bmi.ngen.cmd_bmi_config import load_handler
+    from dmg_bmi.ngen.needs import load_handler
 
     fingerprint = load_handler(checkpoint).fingerprint
     unreadable, other_model, other_step, other_time = [], [], [], {}
@@ -855,7 +844,7 @@ def write_bmi_configs(out_dir: Path, attributes: Mapping[str, Mapping[str, float
     written as 'YYYY-MM-DD HH:MM:SS' (`run_period`); the values (from `source`, e.g. the attributes table)
     are checked first (`check_config_values`; latitude only where the checkpoint reads it,
     `reads_latitude`), so nothing is written for bad input."""
-    from dmg_bmi.ngen.cmd_bmi_config import reads_latitude
+    from dmg_bmi.ngen.needs import reads_latitude
 
     start, end = _period_text(start, end)
     check_config_values(attributes, reads_latitude(checkpoint), checkpoint, source)
@@ -973,7 +962,7 @@ def write_run_folder(out_dir: str | Path, catchments_geojson: str | Path, forcin
     to `states/initial/` and used as each catchment's `initial_state` (a hot start); `save_final_states`:
     each BMI writes its end state to `states/final/<id>.state` when ngen finalizes it. A folder holding an
     earlier run's outputs is refused. All inputs are checked before anything is written."""
-    from dmg_bmi.ngen.cmd_bmi_config import needed_inputs, reads_latitude
+    from dmg_bmi.ngen.needs import needed_inputs, reads_latitude
 
     out = Path(out_dir)
     catchments_path, forcing_dir, checkpoint = Path(catchments_geojson), Path(forcing_dir), Path(checkpoint)

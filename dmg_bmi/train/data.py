@@ -28,16 +28,15 @@ PHYSICS_INPUTS = ("P", "T", "PET")
 PHYSICS_UNITS = {"P": "mm d-1", "T": "degC", "PET": "mm d-1"}
 
 
-def load_dataset(cfg: DataConfig, derivation: InputDerivation, need_target: bool = True) -> HydroDataset:
-    """The dataset named by `data.path` / `data.kind`, restricted to `data.basins` (all when empty),
-    with P/T/PET derived by `derivation`; it must hold `data.target` unless not `need_target` (a simulation
-    reads no observations)."""
-    if cfg.kind == "netcdf":
-        ds = HydroDataset.load(cfg.path)
-    else:
-        from dmg_bmi.domains.hydrology.camels import read_camels
-
-        ds = read_camels(cfg.path, basins=cfg.basins or None, pet_method=derivation, source=cfg.source)
+def load_dataset(cfg: DataConfig, derivation: InputDerivation, domain,
+                 need_target: bool = True) -> HydroDataset:
+    """The dataset named by `data.path` / `data.kind`, read by `domain` (a `DeltaModelDomain`:
+    `read_dataset`), restricted to `data.basins` (all when empty), with P/T/PET derived by `derivation`; it
+    must hold `data.target` unless not `need_target` (a simulation reads no observations)."""
+    if cfg.kind not in domain.data_kinds:
+        raise ConfigError(f"data.kind: {cfg.kind!r} is not a dataset of the {domain.label} domain; it reads "
+                          f"data.kind {', '.join(domain.data_kinds)}")
+    ds = domain.read_dataset(cfg, derivation)
     if cfg.basins:
         ds = ds.sel_basins(cfg.basins)
     if ds.n_basins == 0:
@@ -100,15 +99,16 @@ def drop_empty_target_basins(ds: HydroDataset, target: str, what: str) -> HydroD
     return ds.sel_basins(keep)
 
 
-def window_data(cfg: ExperimentConfig, device: torch.device,
-                normalizer: Normalizer | None = None) -> WindowData:
+def window_data(cfg: ExperimentConfig, device: torch.device, normalizer: Normalizer | None = None, *,
+                domain) -> WindowData:
     """The core window trainer's data (`dmg_bmi.core.train.trainer.train_windows`' `prepare`): the training
-    period of `data.path` with its warm-up, P/T/PET derived by `model.inputs.pet_method`, on `device`.
+    period of `data.path` (read by `domain`, see `load_dataset`) with its warm-up, P/T/PET derived by
+    `model.inputs.pet_method`, on `device`.
 
     normalizer: reuse these statistics (a resumed run) instead of fitting them on the training period.
     """
     derivation = InputDerivation(pet_method=cfg.model.inputs.pet_method)
-    ds = load_dataset(cfg.data, derivation)
+    ds = load_dataset(cfg.data, derivation, domain)
     warmup = cfg.model.phy.warmup
     train_ds, lead = with_warmup(ds, cfg.data.train, warmup, "data.train")
     train_ds.dynamic[cfg.data.target][:, :lead] = np.nan  # targets before the period are not used

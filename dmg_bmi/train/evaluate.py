@@ -3,7 +3,7 @@
 `predict` runs basins in blocks over `[start - warmup, end]` (the warm-up taken from the data before the
 period where it exists) and returns every model output for the period's days; days the warm-up could not
 cover are NaN. `score` gives the per-basin metrics table (NSE, KGE, corr, bias, FHV, FLV); `run_evaluate` is
-the core's `dmg-bmi evaluate` (`Domain.evaluate`'s default).
+the core's `dmg-bmi evaluate` (`DeltaModelDomain.evaluate`).
 """
 
 from __future__ import annotations
@@ -153,15 +153,15 @@ def summary_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run_evaluate(args) -> int:
-    """`dmg-bmi evaluate` on a delta-model checkpoint (`args` of `dmg_bmi.train.commands.evaluate`):
-    metrics.csv, the summary table and hydrographs."""
+def run_evaluate(args, domain) -> int:
+    """`dmg-bmi evaluate` on a delta-model checkpoint of `domain` (`args` of `dmg_bmi.train.commands
+    .evaluate`): metrics.csv, the summary table and hydrographs."""
     from dmg_bmi.core.train.rundir import check_output_folder
     from dmg_bmi.errors import ConfigError
     from dmg_bmi.train.commands._common import load, remove_killed_temps
     from dmg_bmi.train.plots import hydrographs, plot_or_say
 
-    job = load(args)
+    job = load(args, domain)
     outputs = job.model.phy.output_names
     output = args.output or job.output
     if output not in outputs:

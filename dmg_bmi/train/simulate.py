@@ -2,8 +2,8 @@
 
 NetCDF: dimensions `basin`, `time` (days since 1970-01-01), one `(basin, time)` float64 variable per model
 output with its `units`. CSV: one file per basin, `date` plus one column per output.
-End state (`--save-state`) and hot start (`--initial-state`): BMI state files, `dmg_bmi.train.state_files`.
-`run_simulate` is the core's `dmg-bmi simulate` (`Domain.simulate`'s default).
+End state (`--save-state`) and hot start (`--initial-state`): BMI state files, the domain's `state_files`.
+`run_simulate` is the core's `dmg-bmi simulate` (`DeltaModelDomain.simulate`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from dmg_bmi.atomic import atomic_netcdf, write_text
+from dmg_bmi.errors import ConfigError
 from dmg_bmi.train.evaluate import Prediction
 
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -89,15 +90,18 @@ def _cat(parts: list):
     return [_cat([p[i] for p in parts]) for i in range(len(first))]
 
 
-def run_simulate(args) -> int:
-    """`dmg-bmi simulate` on a delta-model checkpoint (`args` of `dmg_bmi.train.commands.simulate`): every
-    output to NetCDF or CSV, optionally from and to BMI state files."""
+def run_simulate(args, domain) -> int:
+    """`dmg-bmi simulate` on a delta-model checkpoint of `domain` (`args` of `dmg_bmi.train.commands
+    .simulate`): every output to NetCDF or CSV, optionally from and to BMI state files
+    (`domain.state_files`)."""
     from dmg_bmi.core.train.rundir import check_output_folder
     from dmg_bmi.train.commands._common import load, remove_killed_temps
     from dmg_bmi.train.evaluate import predict
-    from dmg_bmi.train.state_files import load_states, save_states
-
-    job = load(args, need_target=False)
+    files = domain.state_files
+    for option, given in (("--initial-state", args.initial_state), ("--save-state", args.save_state)):
+        if given and files is None:
+            raise ConfigError(f"{option}: the {domain.label} domain has no BMI state files")
+    job = load(args, domain, need_target=False)
     out = Path(args.out) if args.out else job.run_dir / f"simulate_{job.period.start}_{job.period.end}"
     check_output_folder(out, "--out")
     if args.save_state:
@@ -105,7 +109,7 @@ def run_simulate(args) -> int:
     remove_killed_temps(out, args.save_state)
     initial = None
     if args.initial_state:
-        initial = load_states(args.initial_state, job.dataset, job.checkpoint, job.period.start,
+        initial = files.load_states(args.initial_state, job.dataset, job.checkpoint, job.period.start,
                               dtype=next(job.model.parameters()).dtype, device=job.device)
     pred = predict(job.model, job.normalizer, job.dataset, job.period, target=None,
                    batch_size=args.batch_size, device=job.device, what="simulation period",
@@ -119,7 +123,7 @@ def run_simulate(args) -> int:
         paths = write_csv(pred, out)
         print(f"simulation: {out} ({len(paths)} CSV files)")
     if args.save_state:
-        paths = save_states(end_state(pred), pred.basins, job.dataset, job.checkpoint, job.period.end,
+        paths = files.save_states(end_state(pred), pred.basins, job.dataset, job.checkpoint, job.period.end,
                             Path(args.save_state), args.state_time_step)
         print(f"end state ({pred.dates[-1]}): {len(paths)} BMI state file(s) in {args.save_state}")
     return 0

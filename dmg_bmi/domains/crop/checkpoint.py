@@ -19,11 +19,11 @@ import torch
 
 from dmg_bmi.core.checkpoint import Checkpoint
 from dmg_bmi.core.normalization import Normalizer
+from dmg_bmi.domains.crop import PHYSICS
 from dmg_bmi.domains.crop.delta import PHYSICS_WEATHER, CropDeltaModel, resolve_parameter_sets
 from dmg_bmi.domains.crop.wofost72.model import OUTPUT_NAMES
 from dmg_bmi.errors import CheckpointError, DmgBmiError
 
-CROP_PHYSICS = "wofost72_pp"
 PHY_ATTRIBUTES = ("lat", "elev")
 DEFAULT_WEATHER = {"method": "aorc_hourly_to_wofost_daily", "et0_method": "penman", "wind_profile": "fao56",
                    "angstrom_a": 0.25, "angstrom_b": 0.5}
@@ -31,7 +31,7 @@ DEFAULT_WEATHER = {"method": "aorc_hourly_to_wofost_daily", "et0_method": "penma
 
 def is_crop(ckpt: Checkpoint) -> bool:
     """True for a δWOFOST checkpoint."""
-    return ckpt.config.phy.name == CROP_PHYSICS
+    return ckpt.config.phy.name in PHYSICS
 
 
 def weather_options(ckpt: Checkpoint) -> dict[str, Any]:

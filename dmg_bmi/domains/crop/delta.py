@@ -28,6 +28,7 @@ from torch import nn
 from dmg_bmi.core.config import ModelConfig
 from dmg_bmi.core.nn import ParamLearner
 from dmg_bmi.core.registry import get_nn
+from dmg_bmi.domains.crop import PHYSICS
 from dmg_bmi.domains.crop.pcse.pcse_yaml import read_yaml
 from dmg_bmi.domains.crop.pcse.tables import parse_afgen
 from dmg_bmi.domains.crop.wofost72 import params as wofost_params
@@ -138,9 +139,10 @@ class CropDeltaModel(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: ModelConfig, n_nn_attributes: int) -> CropDeltaModel:
-        """WOFOST physics (`cfg.phy.name` "wofost72_pp") and learner `cfg.nn.name` (static head only)."""
-        if cfg.phy.name != "wofost72_pp":
-            raise ConfigError(f"phy.name: δWOFOST runs 'wofost72_pp', got {cfg.phy.name!r}")
+        """WOFOST physics (`cfg.phy.name` in `dmg_bmi.domains.crop.PHYSICS`) and learner `cfg.nn.name` (static
+        head only)."""
+        if cfg.phy.name not in PHYSICS:
+            raise ConfigError(f"phy.name: δWOFOST runs {', '.join(PHYSICS)}, got {cfg.phy.name!r}")
         phy = WofostPhysics(cfg.phy)
         specs = {s.name: s for s in phy.param_specs()}
         learned = parse_learned(cfg.phy.options.get("learned_params"), specs)

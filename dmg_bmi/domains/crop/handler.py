@@ -23,7 +23,7 @@ from dmg_bmi.core.checkpoint import Checkpoint
 from dmg_bmi.core.handler import Handler, check_attributes
 from dmg_bmi.core.payload import array, check_keys, check_range
 from dmg_bmi.core.variables import INPUT_NAMES
-from dmg_bmi.domains.crop import DOMAIN
+from dmg_bmi.domains.crop import PHYSICS
 from dmg_bmi.domains.crop.checkpoint import PHY_ATTRIBUTES, build_crop_model, parameter_sets, weather_options
 from dmg_bmi.domains.crop.dataset import CropCalendar
 from dmg_bmi.domains.crop.delta import PHYSICS_WEATHER, base_params
@@ -52,7 +52,7 @@ class CropHandler(Handler):
     """Step one field's δWOFOST (see the module docstring)."""
 
     label = "a δWOFOST checkpoint"
-    physics = DOMAIN.physics
+    physics = PHYSICS
     ensembles = False
     cpu_only = True
     backends = ("torch",)

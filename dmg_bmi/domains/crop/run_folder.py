@@ -57,7 +57,7 @@ def write_crop_run_folder(out_dir: str | Path, config: str | Path, forcing_csv: 
     before anything is written; each refusal names the file, key and value."""
     from dmg_bmi.core.checkpoint import load_checkpoint
     from dmg_bmi.domains.crop.checkpoint import is_crop
-    from dmg_bmi.ngen.cmd_bmi_config import needed_inputs
+    from dmg_bmi.ngen.needs import needed_inputs
 
     config, forcing_csv, out = Path(config), Path(forcing_csv), Path(out_dir)
     data = read_yaml(config)

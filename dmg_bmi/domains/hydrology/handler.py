@@ -12,7 +12,7 @@ import numpy as np
 
 from dmg_bmi.core.handler import Member, ModelHandler, basin_mean
 from dmg_bmi.core.ops import NUMPY
-from dmg_bmi.domains.hydrology import DOMAIN
+from dmg_bmi.domains.hydrology import PHYSICS
 from dmg_bmi.domains.hydrology.hbv_core import STORES
 
 _STORES = frozenset((*STORES, "route_tail"))  # HBV water stores and routing water in transit (mm, >= 0)
@@ -44,7 +44,7 @@ class HydrologyHandler(ModelHandler):
     """Step an HBV-family delta model (or ensemble) for one catchment; see the module docstring."""
 
     label = "a hydrology (HBV) checkpoint"
-    physics = DOMAIN.physics
+    physics = PHYSICS
     member_type = HydrologyMember
     noun = "hydrology"
 

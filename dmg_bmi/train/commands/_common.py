@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from dmg_bmi.domains import Domain, domain_or_core
+from dmg_bmi.domains import Domain, data_kinds, domain_or_core
 from dmg_bmi.errors import CheckpointError, ConfigError
 
 
@@ -17,7 +17,7 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--checkpoint", help="a checkpoint file (.pt) written by `dmg-bmi train`")
     where.add_argument("--run-dir", help="a run directory (uses its best.pt)")
     parser.add_argument("--data", help="dataset to run on (default: the training config's data.path)")
-    parser.add_argument("--kind", choices=Domain.data_kinds, help="dataset kind for --data")
+    parser.add_argument("--kind", choices=data_kinds(), help="dataset kind for --data (data.kind)")
     parser.add_argument("--basins", nargs="+", help="basin ids (default: all basins of the data)")
     parser.add_argument("--start", help="first day YYYY-MM-DD (default: the config's data.test period)")
     parser.add_argument("--end", help="last day YYYY-MM-DD (default: the config's data.test period)")
@@ -83,9 +83,10 @@ class Loaded:
     device: object
 
 
-def load(args: argparse.Namespace, need_target: bool = True) -> Loaded:
-    """Checkpoint + the experiment config stored in it -> model, dataset (P/T/PET derived) and period; the
-    dataset need not hold the observed target when not `need_target` (simulate)."""
+def load(args: argparse.Namespace, domain: Domain, need_target: bool = True) -> Loaded:
+    """Checkpoint + the experiment config stored in it -> model, dataset (P/T/PET derived; read by `domain`,
+    the checkpoint's `DeltaModelDomain`) and period; the dataset need not hold the observed target when not
+    `need_target` (simulate)."""
     from dmg_bmi.core.config import from_dict
     from dmg_bmi.core.train.distributed import resolve_device
     from dmg_bmi.forcing import derivation_from_record
@@ -120,7 +121,7 @@ def load(args: argparse.Namespace, need_target: bool = True) -> Loaded:
     # the stored config, validated; a checkpoint without one was trained against its target's namesake
     output = load_experiment(data=experiment).train.output if experiment else data_cfg.target
     model = ckpt.build_model(device=device)
-    ds = load_dataset(data_cfg, derivation_from_record(ckpt.derivations), need_target)
+    ds = load_dataset(data_cfg, derivation_from_record(ckpt.derivations), domain, need_target)
     from dmg_bmi.attributes import check_dataset_attributes
 
     check_dataset_attributes(ds, ckpt)  # the network's attributes within its training data

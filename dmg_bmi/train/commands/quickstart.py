@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from dmg_bmi.data.dataset import HydroDataset
     from dmg_bmi.domains.hydrology.twin import VARYING_PARAMS, check_size, write_twin
     from dmg_bmi.domains.hydrology.twin import fixed_params as twin_fixed_params
-    from dmg_bmi.ngen.cmd_bmi_config import needed_attributes
-    from dmg_bmi.ngen.writers import dataset_rows, table_values, write_attribute_table
+    from dmg_bmi.ngen.needs import needed_attributes
+    from dmg_bmi.ngen.writers import table_values, write_attribute_table
     from dmg_bmi.train.commands._common import at_least
     from dmg_bmi.train.configs import package_config
     from dmg_bmi.train.evaluate import predict, score, summary_table, write_metrics_csv
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     model = ckpt.build_model()
     needed = needed_attributes(result.best)
     table = write_attribute_table(result.best.parent / "twin_attributes.csv",
-                                  table_values(dataset_rows(ds), needed, source=data_path), needed)
+                                  table_values(ds.site_rows(), needed, source=data_path), needed)
     test_ds = ds.sel_basins(held_out)
     print(f"[3/4] evaluating {len(held_out)} held-out catchments, {cfg.data.test.start}..{cfg.data.test.end}",
           flush=True)

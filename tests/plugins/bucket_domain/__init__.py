@@ -2,21 +2,21 @@
 
 Found by dmg_bmi only through the entry points of `bucket_domain-0.1.dist-info` (groups `dmg_bmi.domains`
 and `dmg_bmi.physics`). Its physics `linear_bucket` (`physics`) trains, evaluates and simulates with the
-core's defaults; its BMI session (`bmi`) gathers framework records into days; its twin (`twin`) is written by
-`dmg-bmi make-sample-data --kind bucket`.
+core's delta-model path (`DeltaModelDomain`); its BMI session (`bmi`) gathers framework records into days;
+its twin (`twin`) is written by `dmg-bmi make-sample-data --kind bucket`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from dmg_bmi.domains import Domain
+from dmg_bmi import DeltaModelDomain
 from dmg_bmi.errors import ConfigError
 
 TIME_STEP = "daily (1 d bucket step); the BMI gathers time_step records (3600 .. 86400 s) into calendar days"
 
 
-class BucketDomain(Domain):
+class BucketDomain(DeltaModelDomain):
     """Checkpoints of physics `linear_bucket`."""
 
     name = "bucket"

@@ -1,4 +1,4 @@
-"""Reader for PCSE's YAML test files (full-model and single-module cases).
+"""Reader for PCSE's YAML files: test cases (full-model and single-module) and parameter sets.
 
 A file holds `AgroManagement` (a PCSE campaign list), `ModelParameters` (flat dict; tables as flat
 lists), `WeatherVariables` (daily records in PCSE units: IRRAD J m-2 d-1, TMIN/TMAX/TEMP °C, VAP hPa,
@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 
 from dmg_bmi.data.variables import check_range
-from dmg_bmi.domains.crop.wofost72.params import check_params
+from dmg_bmi.domains.crop.pcse.tables import parse_afgen
+from dmg_bmi.domains.crop.wofost72 import params as P
 from dmg_bmi.errors import InputError
 from dmg_bmi.text import read_text
 
@@ -130,7 +132,7 @@ def load_case(path: str | Path) -> PcseCase:
     params = data.get("ModelParameters")
     if params is not None and not isinstance(params, dict):
         raise InputError(f"{path}: ModelParameters must be a mapping, got {type(params).__name__}")
-    check_params(params or {}, str(path))
+    P.check_params(params or {}, str(path))
     weather = _records("WeatherVariables", data["WeatherVariables"], path)
     _check_site_weather(weather, path)
     precision = data.get("Precision") or {}
@@ -226,3 +228,25 @@ def load_dir(
         return [load_case(p) for p in paths]
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     return [load_case_cached(p, cache_dir) for p in paths]
+
+
+def load_params_file(path, dtype=torch.float64) -> dict[str, torch.Tensor]:
+    """A PCSE parameter YAML (flat dict, or a test file's `ModelParameters`) -> one-field tensors `[1]`,
+    `[1, N, 2]` (tables truncated by PCSE's AFGEN rule). Values are checked by `check_params`; unreadable
+    or malformed files raise InputError naming the file."""
+    data = read_yaml(path, "WOFOST parameter file")
+    if isinstance(data, dict) and "ModelParameters" in data:
+        data = data["ModelParameters"]
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping of WOFOST parameters")
+    P.check_params(data, str(path))
+    out = {}
+    for name, value in data.items():
+        if name in P.TABLES or name == "VERNRTB":
+            out[name] = torch.tensor(parse_afgen(name, value or [], str(path)), dtype=dtype)[None]
+        elif name in P.SCALARS or name in P.VERN_SCALARS:
+            out[name] = torch.tensor([float(value)], dtype=dtype)
+    missing = [n for n in P.SCALARS + P.TABLES if n not in out]
+    if missing:
+        raise InputError(f"{path}: missing WOFOST parameter(s): {', '.join(missing)}")
+    return out

@@ -189,28 +189,3 @@ def prepare(params: dict[str, torch.Tensor], batch: int | None = None) -> dict:
     p["tmin_tables"] = afgen.prepare(afgen.pad_tables([params["TMNFTB"]]))
     p["part_tables"] = afgen.pad_tables([params[n] for n in ("FRTB", "FLTB", "FSTB", "FOTB")])
     return p
-
-
-def load_params_file(path, dtype=torch.float64) -> dict[str, torch.Tensor]:
-    """A PCSE parameter YAML (flat dict, or a test file's `ModelParameters`) -> one-field tensors `[1]`,
-    `[1, N, 2]` (tables truncated by PCSE's AFGEN rule). Values are checked by `check_params`; unreadable
-    or malformed files raise InputError naming the file."""
-    from dmg_bmi.domains.crop.pcse.pcse_yaml import read_yaml
-    from dmg_bmi.domains.crop.pcse.tables import parse_afgen
-
-    data = read_yaml(path, "WOFOST parameter file")
-    if isinstance(data, dict) and "ModelParameters" in data:
-        data = data["ModelParameters"]
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a mapping of WOFOST parameters")
-    check_params(data, str(path))
-    out = {}
-    for name, value in data.items():
-        if name in TABLES or name == "VERNRTB":
-            out[name] = torch.tensor(parse_afgen(name, value or [], str(path)), dtype=dtype)[None]
-        elif name in SCALARS or name in VERN_SCALARS:
-            out[name] = torch.tensor([float(value)], dtype=dtype)
-    missing = [n for n in SCALARS + TABLES if n not in out]
-    if missing:
-        raise InputError(f"{path}: missing WOFOST parameter(s): {', '.join(missing)}")
-    return out

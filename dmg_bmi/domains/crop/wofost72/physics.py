@@ -22,9 +22,10 @@ import torch
 from dmg_bmi.core.config import PhyConfig
 from dmg_bmi.core.physics import ParamSpec, PhysicsModel
 from dmg_bmi.core.registry import register_physics
+from dmg_bmi.domains.crop.pcse.pcse_yaml import load_params_file
 from dmg_bmi.domains.crop.wofost72 import model
 from dmg_bmi.domains.crop.wofost72.calendar import Calendar
-from dmg_bmi.domains.crop.wofost72.params import load_params_file, param_specs, prepare
+from dmg_bmi.domains.crop.wofost72.params import param_specs, prepare
 from dmg_bmi.errors import ConfigError, InputError
 
 ATTRIBUTE_NAMES = ("LAT", "CROP_START", "CROP_END", "START_EMERGED", "END_AT_MATURITY")

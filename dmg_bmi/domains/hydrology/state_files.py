@@ -23,6 +23,8 @@ import torch
 from dmg_bmi.atomic import write_bytes
 from dmg_bmi.core import payload
 from dmg_bmi.data.dataset import HydroDataset
+from dmg_bmi.domains.hydrology.daily_chains import DailyChains
+from dmg_bmi.domains.hydrology.handler import HydrologyHandler
 from dmg_bmi.errors import InputError
 
 SUFFIX = ".state"
@@ -40,8 +42,6 @@ def state_path(where: str | Path, basin: str, n_basins: int) -> Path:
 
 
 def _handler(checkpoint: Path):
-    from dmg_bmi.domains.hydrology.handler import HydrologyHandler
-
     return HydrologyHandler.load(checkpoint, backend="torch")
 
 
@@ -65,8 +65,6 @@ def save_states(state: dict, basins: list[str], ds: HydroDataset, checkpoint: Pa
                 folder: Path, time_step: int = 3600) -> list[Path]:
     """Write the batched end `state` (basins in `basins` order, rows of `ds`) of the day `end` as BMI state
     files at 00:00 UTC of the next day, for a BMI stepping `time_step` s."""
-    from dmg_bmi.domains.hydrology.daily_chains import DailyChains
-
     time = dt.datetime(end.year, end.month, end.day) + dt.timedelta(days=1)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

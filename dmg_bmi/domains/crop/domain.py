@@ -1,0 +1,103 @@
+"""The crop domain's `Domain` (`DOMAIN`, registered by `dmg_bmi.domains`); see the package docstring."""
+
+from __future__ import annotations
+
+import math
+
+from dmg_bmi.domains.base import CheckpointFacts, Domain
+from dmg_bmi.domains.crop import PHYSICS
+from dmg_bmi.domains.crop import variables as V
+from dmg_bmi.errors import ConfigError
+
+TIME_STEP = ("daily (1 WOFOST day); the BMI steps hourly under ngen (time_step 3600 s: one crop day per 24 "
+             "hourly records) or daily (time_step 86400 s)")
+
+
+class CropDomain(Domain):
+    """δWOFOST checkpoints (`dmg_bmi.domains.crop.wofost72`)."""
+
+    name = "crop"
+    label = "δWOFOST (crop)"
+    physics = PHYSICS
+    config_keys = ("crop_calendar",)
+    data_kinds = ("crop",)
+    twin = "crop"
+    twin_help = "WOFOST fields of several crops (weather, true parameters, observations)"
+    variables = V.VARIABLES
+    dataset_variables = V.DATASET_VARIABLES
+    parameter_units = V.PARAMETER_UNITS
+
+    @property
+    def dataset_formats(self):
+        from dmg_bmi.domains.crop.dataset import FORMAT_TAG
+
+        return (FORMAT_TAG,)
+
+    def load_handler(self, paths, weights, device, backend):
+        from dmg_bmi.domains.crop.handler import CropHandler
+
+        return CropHandler.load(paths, weights=weights, device=device, backend=backend)
+
+    def bmi_session(self, handler, cfg, origin):
+        from dmg_bmi.domains.crop.bmi_adapter import CropSession
+
+        return CropSession(handler, cfg, origin)
+
+    def check_experiment(self, cfg):
+        """Fields and observations: no periods and no `train.output` to check (`dmg_bmi.domains.crop.train`
+        checks `data.crop` when it trains)."""
+
+    def train(self, cfg, resume, state):
+        from dmg_bmi.domains.crop.train import train_crop
+
+        return train_crop(cfg, resume, state)
+
+    def evaluate(self, args):
+        from dmg_bmi.domains.crop.evaluate import run_evaluate
+
+        return run_evaluate(args)
+
+    def simulate(self, args):
+        raise ConfigError("simulate runs hydrology checkpoints; this is a δWOFOST checkpoint: score it "
+                          "with `dmg-bmi evaluate`, or run it through the BMI (bmi_configs/crop_twin.yml)")
+
+    def add_twin_arguments(self, group):
+        group.add_argument("--sites", type=int, default=40, help="number of sites (3 fields each; 1..5000)")
+        group.add_argument("--pcse-dir", default="../shared/data/pcse_wofost72_pp",
+                           help="folder of PCSE reference cases giving the crop parameter sets")
+
+    def make_twin(self, args, out):
+        from pathlib import Path
+
+        from dmg_bmi.domains.crop.twin import FIELDS_PER_SITE, check_size, make_crop_twin
+
+        check_size(args.sites, FIELDS_PER_SITE, names={"n_sites": "--sites"})
+        if not Path(args.pcse_dir).is_dir():
+            raise ConfigError(f"--pcse-dir {args.pcse_dir} is not a folder: the crop twin takes its crop "
+                              "parameter sets from a folder of PCSE reference cases "
+                              "(test_potentialproduction_wofost72_*.yaml)")
+        ds = make_crop_twin(out, args.pcse_dir, n_sites=args.sites, seed=args.seed)
+        return f"wrote {args.out} ({ds.n_fields} crop fields at {args.sites} sites, seed {args.seed})"
+
+    def site_rows(self, path):
+        from dmg_bmi.domains.crop.dataset import CropDataset
+
+        ds = CropDataset.load(path)
+        return {field: {k: float(v) for k, v in zip(ds.attribute_names, row, strict=True)
+                        if math.isfinite(float(v))}
+                for field, row in zip(ds.fields, ds.attributes, strict=True)}
+
+    def needs_latitude(self, ckpt):
+        return True  # WOFOST's radiation and day length
+
+    def describe(self, ckpt):
+        options = ckpt.config.phy.options or {}
+        learned = {name: f"{spec.get('mode')} {spec.get('lo')}..{spec.get('hi')}"
+                   for name, spec in (options.get("learned_params") or {}).items()}
+        crops = {crop: sorted(varieties) for crop, varieties in (options.get("crop_params") or {}).items()}
+        return CheckpointFacts(kind="crop (δWOFOST)", time_step=TIME_STEP, outputs=V.OUTPUT_NAMES,
+                               physics={"crops": crops, "learned_parameters": learned},
+                               config_keys={"latitude": "config key (or attributes.lat)"})
+
+
+DOMAIN = CropDomain()
