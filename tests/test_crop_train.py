@@ -108,3 +108,17 @@ def test_simulate_refuses_a_crop_checkpoint_and_says_what_to_use(capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert "δWOFOST checkpoint" in err and "dmg-bmi evaluate" in err
+
+
+def test_non_finite_crop_batches_abort_after_max_in_a_row(tmp_path, monkeypatch):
+    """The crop trainer counts skipped minibatches as the core's does (`BadBatches`: in a row)."""
+    from dmg_bmi.core.train.common import TrainingError
+    from dmg_bmi.domains.crop import train as crop_train
+
+    ct.make_crop_twin(tmp_path / "twin.nc", shared_path("pcse_wofost72_pp"), n_sites=3, fields_per_site=1,
+                      seed=1)
+    nan_loss = lambda outputs, *a: outputs["LAI"].sum() * float("nan")  # noqa: E731
+    monkeypatch.setattr(crop_train, "sparse_obs_loss", nan_loss)
+    path = _config(tmp_path, tmp_path / "twin.nc", tuple(ct.CROPS), max_bad_batches=2, iterations_per_epoch=3)
+    with pytest.raises(TrainingError, match="2 minibatches in a row had a non-finite loss .*epoch 1"):
+        train(load_experiment(path))

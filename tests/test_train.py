@@ -12,7 +12,7 @@ from train_toy import toy_config, toy_dataset
 
 from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.core.train import trainer as trainer_mod
-from dmg_bmi.core.train.common import TrainingError
+from dmg_bmi.core.train.common import BadBatches, TrainingError
 from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.train.config import load_experiment
 from dmg_bmi.train.run import train
@@ -77,6 +77,18 @@ def test_all_nan_basin_is_skipped_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match=r"skipping basin\(s\) \['b2'\]"):
         result = train(_cfg(path, tmp_path, epochs=1))
     assert "b2" not in load_checkpoint(result.last).training["basins"]
+
+
+def test_bad_batches_stop_a_run_only_in_a_row():
+    bad = BadBatches(3)
+    for stepped in (False, False, True, False, False, True, False):  # 5 skipped, never 3 in a row
+        bad.record(stepped, 4)
+    assert (bad.skipped, bad.in_a_row) == (5, 1)
+    bad.record(False, 4)
+    with pytest.raises(TrainingError, match="3 minibatches in a row .*epoch 4"):
+        bad.record(False, 4)
+    bad.new_epoch()
+    assert (bad.skipped, bad.in_a_row) == (0, 0)
 
 
 def test_non_finite_batches_abort_after_max_in_a_row(toy_path, tmp_path, monkeypatch):

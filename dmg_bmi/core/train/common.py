@@ -1,13 +1,17 @@
 """What every trainer shares (the core's windowed trainer and a domain's own): the optimizer and LR schedule,
-the result of a run and the error that stops one."""
+the guarded gradient step and the count of skipped minibatches, the end of an epoch (log, best loss, the
+copies of `last.pt`, the printed line), the result of a run and the error that stops one."""
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from dmg_bmi.core.train.checkpoints import epoch_copies
 from dmg_bmi.errors import DmgBmiError
 
 
@@ -53,3 +57,79 @@ def _scheduler(cfg, opt: torch.optim.Optimizer):
     if s.name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.train.epochs, eta_min=s.min_lr)
     return None
+
+
+def gradient_step(loss: torch.Tensor, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                  grad_clip: float | None, loss_finite: bool) -> bool:
+    """Back-propagate `loss` and step `opt` if `loss_finite` (what every rank agreed under DDP) and the
+    gradient norm of `model`, clipped to `grad_clip` (None: not clipped), is finite; returns whether it
+    stepped. A skipped minibatch changes no weight."""
+    if not loss_finite:
+        return False
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    max_norm = grad_clip if grad_clip is not None else math.inf
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    if not torch.isfinite(norm):
+        return False
+    opt.step()
+    return True
+
+
+class BadBatches:
+    """Minibatches skipped for a non-finite loss or gradient: `skipped` in this epoch (logged) and the run of
+    them in a row; `limit` (`train.max_bad_batches`) in a row raises TrainingError (a diverged run), while
+    bad windows spread over an epoch are only skipped."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.skipped = 0
+        self.in_a_row = 0
+
+    def new_epoch(self) -> None:
+        self.skipped = self.in_a_row = 0
+
+    def record(self, stepped: bool, epoch: int) -> None:
+        """Count one minibatch of `epoch` (`stepped`: `gradient_step`'s result)."""
+        if stepped:
+            self.in_a_row = 0
+            return
+        self.skipped += 1
+        self.in_a_row += 1
+        if self.in_a_row >= self.limit:
+            raise TrainingError(f"{self.in_a_row} minibatches in a row had a non-finite loss or gradient "
+                                f"(epoch {epoch}); stopping. Check the inputs for NaN/inf or lower train.lr")
+
+
+def step_schedule(opt: torch.optim.Optimizer, sched) -> float:
+    """Advance the LR schedule (if any) at the end of an epoch; returns the LR the epoch trained with."""
+    lr = opt.param_groups[0]["lr"]
+    if sched is not None:
+        sched.step()
+    return lr
+
+
+@dataclass
+class EpochEnd:
+    """One finished epoch: mean training `loss`, its `lr`, minibatches `skipped`, start time `t0`
+    (`time.perf_counter`)."""
+
+    epoch: int
+    loss: float
+    lr: float
+    skipped: int
+    t0: float
+
+    def log(self, log, best_loss: float, save_every: int) -> tuple[float, list[str]]:
+        """Append the epoch to the run's `log` (`rundir.CsvLog`); returns the best loss so far (a NaN epoch
+        does not count) and the files that copy this epoch's `last.pt` (`epoch_copies`)."""
+        log.append(epoch=self.epoch, loss=f"{self.loss:.6g}", lr=f"{self.lr:.6g}",
+                   skipped_batches=self.skipped, seconds=f"{time.perf_counter() - self.t0:.2f}")
+        is_best = self.loss < best_loss
+        best = min(best_loss, self.loss) if math.isfinite(self.loss) else best_loss
+        return best, epoch_copies(self.epoch, is_best, save_every)
+
+    def report(self, epochs: int) -> None:
+        """Print the epoch's line (after its checkpoint is written)."""
+        print(f"epoch {self.epoch}/{epochs}  loss {self.loss:.4f}  lr {self.lr:.3g}  skipped {self.skipped}  "
+              f"{time.perf_counter() - self.t0:.1f}s", flush=True)

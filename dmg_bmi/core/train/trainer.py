@@ -20,15 +20,16 @@ from tqdm.auto import tqdm
 
 from dmg_bmi.core.delta import DeltaModel
 from dmg_bmi.core.train import distributed
-from dmg_bmi.core.train.checkpoints import (
-    BEST,
-    LAST,
-    epoch_copies,
-    open_run,
-    save_training_checkpoint,
-    write_copies,
+from dmg_bmi.core.train.checkpoints import BEST, LAST, open_run, save_training_checkpoint, write_copies
+from dmg_bmi.core.train.common import (
+    BadBatches,
+    EpochEnd,
+    TrainingError,
+    TrainResult,
+    gradient_step,
+    optimization,
+    step_schedule,
 )
-from dmg_bmi.core.train.common import TrainingError, TrainResult, optimization
 from dmg_bmi.core.train.inputs import ModelTensors, WindowData
 from dmg_bmi.core.train.losses import get_loss
 from dmg_bmi.core.train.sampler import WindowSampler
@@ -84,12 +85,14 @@ def _train(cfg, resume, state, prepare: Callable[..., WindowData], experiment: d
                    derivations=data.derivations, basins=data.basins)
 
     epoch_loss = math.nan
+    bad = BadBatches(tcfg.max_bad_batches)
     for epoch in range(start_epoch, tcfg.epochs + 1):
         t0 = time.perf_counter()
         rng = np.random.default_rng([cfg.run.seed, epoch, ctx.rank])
         torch.manual_seed(cfg.run.seed * 1_000_003 + epoch)
         net.train()
-        losses, skipped, bad_streak = [], 0, 0
+        losses = []
+        bad.new_epoch()
         bar = tqdm(range(n_iter), desc=f"epoch {epoch}/{tcfg.epochs}", leave=False,
                    disable=True if not (cfg.run.progress and ctx.is_main) else None)
         for _ in bar:
@@ -99,42 +102,23 @@ def _train(cfg, resume, state, prepare: Callable[..., WindowData], experiment: d
             outputs, _ = net(win.x_nn, win.c_nn, win.x_phy, win.attrs_phy)
             pred = outputs[tcfg.output]
             loss = loss_fn(pred, win.target[-pred.shape[0]:], basin_std[basin_idx])
-            if ctx.any_true(not torch.isfinite(loss).item(), device):
-                skipped, bad_streak = skipped + 1, bad_streak + 1
-            else:
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                max_norm = tcfg.grad_clip if tcfg.grad_clip is not None else math.inf
-                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-                if torch.isfinite(grad_norm):
-                    opt.step()
-                    losses.append(loss.item())
-                    bad_streak = 0
-                    bar.set_postfix(loss=f"{loss.item():.4f}")
-                else:
-                    skipped, bad_streak = skipped + 1, bad_streak + 1
-            if bad_streak >= tcfg.max_bad_batches:
-                raise TrainingError(
-                    f"{bad_streak} minibatches in a row had a non-finite loss or gradient (epoch {epoch}); "
-                    "stopping. Check the inputs for NaN/inf or lower train.lr"
-                )
+            finite = not ctx.any_true(not torch.isfinite(loss).item(), device)  # every rank skips together
+            stepped = gradient_step(loss, model, opt, tcfg.grad_clip, finite)
+            if stepped:
+                losses.append(loss.item())
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+            bad.record(stepped, epoch)
         bar.close()
-        lr = opt.param_groups[0]["lr"]
-        if sched is not None:
-            sched.step()
+        lr = step_schedule(opt, sched)
         epoch_loss = ctx.mean(float(np.mean(losses)) if losses else math.nan, device)
         if ctx.is_main:
-            log.append(epoch=epoch, loss=f"{epoch_loss:.6g}", lr=f"{lr:.6g}", skipped_batches=skipped,
-                       seconds=f"{time.perf_counter() - t0:.2f}")
-            is_best = epoch_loss < best_loss
-            best_loss = min(best_loss, epoch_loss) if math.isfinite(epoch_loss) else best_loss
-            copies = epoch_copies(epoch, is_best, cfg.run.save_every)
+            end = EpochEnd(epoch, epoch_loss, lr, bad.skipped, t0)
+            best_loss, copies = end.log(log, best_loss, cfg.run.save_every)
             trainer_state = {"epoch": epoch, "best_loss": best_loss, "optimizer": opt.state_dict(),
                              "scheduler": sched.state_dict() if sched is not None else {}, "copies": copies}
             last = save_training_checkpoint(run_dir / LAST, trainer_state=trainer_state, **save_kw)
             write_copies(last, copies)
-            print(f"epoch {epoch}/{tcfg.epochs}  loss {epoch_loss:.4f}  lr {lr:.3g}  "
-                  f"skipped {skipped}  {time.perf_counter() - t0:.1f}s", flush=True)
+            end.report(tcfg.epochs)
     ctx.barrier()
     if not ctx.is_main:
         return TrainResult(run_dir=Path(), last=Path(), best=Path(), final_loss=epoch_loss)

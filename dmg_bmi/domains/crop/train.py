@@ -29,15 +29,15 @@ from tqdm.auto import tqdm
 
 from dmg_bmi.core.config import from_dict
 from dmg_bmi.core.normalization import Normalizer
-from dmg_bmi.core.train.checkpoints import (
-    BEST,
-    LAST,
-    epoch_copies,
-    load_training_checkpoint,
-    open_run,
-    write_copies,
+from dmg_bmi.core.train.checkpoints import BEST, LAST, load_training_checkpoint, open_run, write_copies
+from dmg_bmi.core.train.common import (
+    BadBatches,
+    EpochEnd,
+    TrainResult,
+    gradient_step,
+    optimization,
+    step_schedule,
 )
-from dmg_bmi.core.train.common import TrainingError, TrainResult, optimization
 from dmg_bmi.domains.crop.checkpoint import PHY_ATTRIBUTES, save_crop_checkpoint
 from dmg_bmi.domains.crop.dataset import CropDataset
 from dmg_bmi.domains.crop.delta import (
@@ -198,13 +198,15 @@ def train_crop(cfg: ExperimentConfig, resume: str | Path | None = None, state=No
                      "observations": list(opts.observations)}
 
     epoch_loss = math.nan
+    bad = BadBatches(tcfg.max_bad_batches)
     for epoch in range(start_epoch, tcfg.epochs + 1):
         t0 = time.perf_counter()
         rng = np.random.default_rng([cfg.run.seed, epoch])
         torch.manual_seed(cfg.run.seed * 1_000_003 + epoch)
         order = np.concatenate([rng.permutation(n_train) for _ in range(math.ceil(n_iter * batch / n_train))])
         model.train()
-        losses, skipped = [], 0
+        losses = []
+        bad.new_epoch()
         bar = tqdm(range(n_iter), desc=f"epoch {epoch}/{tcfg.epochs}", leave=False,
                    disable=True if not cfg.run.progress else None)
         for it in bar:
@@ -212,29 +214,16 @@ def train_crop(cfg: ExperimentConfig, resume: str | Path | None = None, state=No
             win = tensors.index(idx)
             outputs, _ = run_model(model, win)
             loss = sparse_obs_loss(outputs, win.obs, tuple(opts.observations), scales)
-            opt.zero_grad(set_to_none=True)
-            if torch.isfinite(loss):
-                loss.backward()
-                max_norm = tcfg.grad_clip if tcfg.grad_clip is not None else math.inf
-                if torch.isfinite(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)):
-                    opt.step()
-                    losses.append(loss.item())
-                    bar.set_postfix(loss=f"{loss.item():.4f}")
-                    continue
-            skipped += 1
-            if skipped >= tcfg.max_bad_batches:
-                raise TrainingError(f"{skipped} minibatches had a non-finite loss or gradient in epoch "
-                                    f"{epoch}; check the data or lower train.lr")
+            stepped = gradient_step(loss, model, opt, tcfg.grad_clip, bool(torch.isfinite(loss)))
+            if stepped:
+                losses.append(loss.item())
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+            bad.record(stepped, epoch)
         bar.close()
-        lr = opt.param_groups[0]["lr"]
-        if sched is not None:
-            sched.step()
+        lr = step_schedule(opt, sched)
         epoch_loss = float(np.mean(losses)) if losses else math.nan
-        log.append(epoch=epoch, loss=f"{epoch_loss:.6g}", lr=f"{lr:.6g}", skipped_batches=skipped,
-                   seconds=f"{time.perf_counter() - t0:.2f}")
-        is_best = epoch_loss < best_loss
-        best_loss = min(best_loss, epoch_loss) if math.isfinite(epoch_loss) else best_loss
-        copies = epoch_copies(epoch, is_best, cfg.run.save_every)
+        end = EpochEnd(epoch, epoch_loss, lr, bad.skipped, t0)
+        best_loss, copies = end.log(log, best_loss, cfg.run.save_every)
         training = {**base_training, "epoch": epoch,
                     "best_loss": best_loss if math.isfinite(best_loss) else None,
                     "scheduler": sched.state_dict() if sched is not None else {},
@@ -242,6 +231,5 @@ def train_crop(cfg: ExperimentConfig, resume: str | Path | None = None, state=No
         last = save_crop_checkpoint(run_dir / LAST, model, normalizer, training=training,
                                     optimizer_state=opt.state_dict())
         write_copies(last, copies)
-        print(f"epoch {epoch}/{tcfg.epochs}  loss {epoch_loss:.4f}  lr {lr:.3g}  skipped {skipped}  "
-              f"{time.perf_counter() - t0:.1f}s", flush=True)
+        end.report(tcfg.epochs)
     return TrainResult(run_dir=run_dir, last=run_dir / LAST, best=run_dir / BEST, final_loss=epoch_loss)
