@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import numpy as np
 import pytest
@@ -135,3 +136,19 @@ def test_load_errors(tmp_path):
         nc.createVariable("field", str, ("field",))
     with pytest.raises(InputError, match=r"variable\(s\) \['site', 'weather_start'"):
         CropDataset.load(tmp_path / "other.nc")
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ("", "is empty"), ("../x", "holds a path separator"), ("..", "is '.' or '..'"),
+    ("b ", "starts or ends with a space"), ("a\tb", "holds a control character"),
+])
+def test_field_ids_that_would_name_bad_files_are_refused(tmp_path, bad, message):
+    """Field ids name output files (evaluate's figures, the ngen run folder), as basin ids do."""
+    import netCDF4
+
+    path = _dataset().save(tmp_path / "crop.nc")
+    with netCDF4.Dataset(path, "a") as nc:
+        nc.variables["field"][1] = bad
+    with pytest.raises(InputError, match=re.escape(f"crop dataset {path}: field id at index 1 ({bad!r}) ")
+                       + message):
+        CropDataset.load(path)

@@ -63,6 +63,16 @@ def dataset_variables() -> Mapping[str, DataVariable]:
     return domains.merged("dataset_variables", _SITE_BY_NAME)
 
 
+def units_table(variables) -> dict[str, str]:
+    """{name: units} of `SITE_VARIABLES` and `variables` (a domain's `DataVariable`s), for its readers."""
+    return {v.name: v.units for v in (*SITE_VARIABLES, *variables)}
+
+
+def first_bad(bad: np.ndarray) -> tuple[tuple[int, ...], int]:
+    """(the index of the first True of `bad`, in C order; how many are True), for an error naming both."""
+    return np.unravel_index(int(np.argmax(bad)), bad.shape), int(bad.sum())
+
+
 def units_of(name: str, default: str) -> str:
     """The table's units of `name`, or `default` for a name the table does not know."""
     var = dataset_variables().get(name)
@@ -97,8 +107,7 @@ def check_range(name: str, values, where: str, locate: Callable[[tuple[int, ...]
     a = np.asarray(values, dtype=np.float64)
     bad = (a < lo) | (a > hi)
     if bad.any():
-        index = np.unravel_index(int(np.argmax(bad)), a.shape)
-        count = int(bad.sum())
+        index, count = first_bad(bad)
         more = f" ({count} values out of range)" if count > 1 else ""
         raise InputError(f"{where}: {name} = {a[index]:.6g} {var.units} {locate(index)} is outside the "
                          f"allowed range [{lo:g}, {hi:g}] {var.units}{more}")
@@ -117,8 +126,7 @@ def check_attribute(name: str, values, where: str, locate: Callable[[tuple[int, 
     a = np.asarray(values, dtype=np.float64)
     bad = np.isinf(a) | (np.abs(a) > ATTRIBUTE_LIMIT)
     if bad.any():
-        index = np.unravel_index(int(np.argmax(bad)), a.shape)
-        count = int(bad.sum())
+        index, count = first_bad(bad)
         more = f" ({count} such values)" if count > 1 else ""
         raise InputError(f"{where}: attribute {name} = {a[index]:.6g} {locate(index)} is not a plausible "
                          f"attribute value (not finite or |value| > {ATTRIBUTE_LIMIT:g}; {name} is not in "
@@ -134,8 +142,7 @@ def check_order(low: str, high: str, arrays: Mapping[str, np.ndarray], where: st
     lo, hi = np.asarray(arrays[low], dtype=np.float64), np.asarray(arrays[high], dtype=np.float64)
     bad = lo > hi
     if bad.any():
-        index = np.unravel_index(int(np.argmax(bad)), bad.shape)
-        count = int(bad.sum())
+        index, count = first_bad(bad)
         more = f"; {count} such values" if count > 1 else ""
         u = units_of(low, "")
         raise InputError(f"{where}: {low} = {lo[index]:.6g} {u} is above {high} = {hi[index]:.6g} {u} "
@@ -168,8 +175,7 @@ def check_saturation(vp: str, t: str, arrays: Mapping[str, np.ndarray], where: s
         limit = (1.0 + tolerance) * saturation_vp_pa(temp) / pa
     bad = e > limit
     if bad.any():
-        index = np.unravel_index(int(np.argmax(bad)), bad.shape)
-        count = int(bad.sum())
+        index, count = first_bad(bad)
         more = f"; {count} such values" if count > 1 else ""
         rh = 100.0 * e[index] * pa / saturation_vp_pa(temp[index])
         raise InputError(f"{where}: {vp} = {e[index]:.6g} {u} {locate(index)} is above saturation at {t} = "

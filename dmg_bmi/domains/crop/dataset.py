@@ -38,7 +38,7 @@ import numpy as np
 from dmg_bmi.atomic import atomic_netcdf
 from dmg_bmi.core.config import check_keys
 from dmg_bmi.data.dataset import day_of_year
-from dmg_bmi.data.netcdf_read import open_netcdf
+from dmg_bmi.data.netcdf_read import check_ids, open_netcdf
 from dmg_bmi.data.variables import check_attribute, check_range, conform, units_of
 from dmg_bmi.domains.crop.variables import DATASET_UNITS
 from dmg_bmi.domains.crop.weather import WEATHER_NAMES, WEATHER_UNITS, check_weather
@@ -403,6 +403,8 @@ class CropDataset:
             def strings(name):
                 return [str(s) for s in nc.variables[name][:]] if nc.variables[name].size else []
 
+            fields = strings("field")
+            check_ids(fields, path, "crop dataset", "field")  # field ids name output files
             wnames, wunits = strings("weather_var"), strings("weather_units")
             weather = np.asarray(nc.variables["weather"][:], dtype=np.float64)
             for k, (name, units) in enumerate(zip(wnames, wunits, strict=True)):
@@ -421,7 +423,7 @@ class CropDataset:
                                       crop_end_date=date(ends[i]), crop_end_type=cols["crop_end_type"][i],
                                       max_duration=int(durations[i])) for i in range(len(starts))]
             meta = {k: str(nc.getncattr(k)) for k in nc.ncattrs() if k != "dmg_bmi_format"}
-            return cls(fields=strings("field"), sites=strings("site"),
+            return cls(fields=fields, sites=strings("site"),
                        weather_start=epoch + np.asarray(nc.variables["weather_start"][:], dtype=np.int64),
                        weather=weather, weather_names=tuple(wnames),
                        attributes=np.asarray(nc.variables["attributes"][:]),

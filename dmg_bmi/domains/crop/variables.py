@@ -18,7 +18,7 @@ Dataset (`dmg_bmi.data.variables.DataVariable`): units and the values PCSE allow
 from __future__ import annotations
 
 from dmg_bmi.core.variables import Variable
-from dmg_bmi.data.variables import SITE_VARIABLES, DataVariable
+from dmg_bmi.data.variables import DataVariable, units_table
 
 OUTPUTS: tuple[Variable, ...] = (
     # --- δWOFOST outputs (crop checkpoints): the latest completed day, WOFOST 7.2 potential production ---
@@ -72,4 +72,4 @@ DATASET_VARIABLES: tuple[DataVariable, ...] = (
     _V("TRA", "cm d-1", (0.0, 2.5), "crop transpiration", True),
 )
 # Units of its dataset names and the site location's, for what it builds at import time.
-DATASET_UNITS: dict[str, str] = {v.name: v.units for v in (*SITE_VARIABLES, *DATASET_VARIABLES)}
+DATASET_UNITS: dict[str, str] = units_table(DATASET_VARIABLES)

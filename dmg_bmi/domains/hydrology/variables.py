@@ -29,7 +29,7 @@ Dataset (`dmg_bmi.data.variables.DataVariable`): units and the values the Earth 
 from __future__ import annotations
 
 from dmg_bmi.core.variables import RUNOFF_OUTPUTS, Variable
-from dmg_bmi.data.variables import SITE_VARIABLES, DataVariable
+from dmg_bmi.data.variables import DataVariable, units_table
 
 OUTPUTS: tuple[Variable, ...] = (
     # --- outputs: rates of the latest 24 h (see dmg_bmi.domains.hydrology.daily_chains) ---
@@ -152,4 +152,4 @@ DATASET_VARIABLES: tuple[DataVariable, ...] = (
     _V("geol_permeability", "log10(m2)", (-25.0, -5.0), "subsurface permeability"),
 )
 # Units of its dataset names and the site location's, for what it builds at import time.
-DATASET_UNITS: dict[str, str] = {v.name: v.units for v in (*SITE_VARIABLES, *DATASET_VARIABLES)}
+DATASET_UNITS: dict[str, str] = units_table(DATASET_VARIABLES)
