@@ -14,8 +14,9 @@ What names a dataset reaches it from its caller: the window trainer (`train.trai
 `prepare(device, normalizer)` that returns the model tensors, site ids, target spread, normalizer and the
 derivation record (plain data, `train.inputs.WindowData`), and the run config both as the object it reads
 (`model`, `run`, `train`) and as plain data for `config.yaml` and the checkpoint. The default caller,
-`dmg_bmi.train` (dataset loading by `data.kind`, the forcing derivation, the experiment config schema and the
-resume check), stays outside the core, as do the dataset NetCDF (`dmg_bmi.data`) and a domain's own trainer.
+`dmg_bmi.domains.delta.DeltaModelDomain` through `dmg_bmi.train` (the dataset its domain reads for
+`data.kind`, the forcing derivation, the experiment config schema and the resume check), stays outside the
+core, as do the dataset NetCDF (`dmg_bmi.data`) and a domain's own trainer.
 A domain's physics reach the registry by name (`registry.add_builtin_modules`, entry points); a domain object
 reaches the core as an argument.
 """

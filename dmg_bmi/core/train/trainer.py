@@ -1,4 +1,4 @@
-"""The core's training loop (`train_windows`, every domain's default `Domain.train`): random basin x window
+"""The core's training loop (`train_windows`, `DeltaModelDomain.train`): random basin x window
 minibatches, a NaN-masked loss, checkpoints in a run directory. `dmg_bmi.train.run.train` hands a config to
 its domain, which calls this loop or its own.
 
@@ -42,7 +42,7 @@ def _window_index(starts: np.ndarray, warmup: int, rho: int) -> torch.Tensor:
 
 def train_windows(cfg, resume: str | Path | None, state, prepare: Callable[..., WindowData],
                   experiment: dict) -> TrainResult:
-    """The core trainer (`Domain.train`'s default): random basin x window minibatches of a `DeltaModel`,
+    """The core trainer (`DeltaModelDomain.train`): random basin x window minibatches of a `DeltaModel`,
     distributed under torchrun; `state`: the `TrainingState` of `resume`, or None.
 
     The caller hands over what names a dataset: `prepare(device, normalizer)` -> the training data (the
