@@ -205,3 +205,25 @@ def test_a_registered_domain_extends_the_shared_tables_at_once(fresh_registry):
     assert after["bucket_depth"].units == "mm" and set(before) < set(after)
     with pytest.raises(TypeError):
         after["x"] = after["bucket_depth"]  # read-only: no caller can change the shared table
+
+
+def test_a_domain_without_the_delta_model_path_refuses_the_offline_verbs(fresh_registry):
+    """A bare `Domain` (BMI only) is named by its name in every refusal; `DeltaModelDomain` gives the core's
+    path (the hydrology domain builds on it, the crop domain has its own)."""
+    from dmg_bmi.domains.delta import CORE, DeltaModelDomain
+
+    class Lone(domains.Domain):
+        name, physics = "lone", ("lone_physics",)
+
+    lone = domains.register(Lone())
+    assert lone.label == "lone" and domains.domain_or_core("lone_physics") is lone
+    for hook, args, needle in ((lone.train, (None, None, None), "does not train"),
+                               (lone.evaluate, (None,), "evaluate: the lone domain"),
+                               (lone.simulate, (None,), "simulate: the lone domain"),
+                               (lone.check_experiment, (None,), "does not train")):
+        with pytest.raises(ConfigError, match=needle):
+            hook(*args)
+    assert isinstance(domains.get_domain("hydrology"), DeltaModelDomain)
+    assert not isinstance(domains.get_domain("crop"), DeltaModelDomain)
+    assert domains.domain_or_core("no_such_physics") is CORE and CORE.data_kinds == ("netcdf",)
+    assert domains.data_kinds()[:3] == ("netcdf", "camels", "crop")

@@ -44,7 +44,8 @@ _loaded = False
 
 
 def register(domain: Domain) -> Domain:
-    """Add `domain` to the registry; a name or physics name already taken raises ConfigError naming both."""
+    """Add `domain` to the registry (its `label` defaults to its name); a name or physics name already taken
+    raises ConfigError naming both."""
     if not isinstance(domain, Domain) or not domain.name:
         raise ConfigError(f"domain {domain!r} is not a named dmg_bmi.domains.Domain")
     taken = _DOMAINS.get(domain.name)
@@ -59,6 +60,8 @@ def register(domain: Domain) -> Domain:
     if domain.twin and twin is not None:
         raise ConfigError(f"domain {domain.name!r} names its twin {domain.twin!r}, already domain "
                           f"{twin.name!r}'s")
+    if not domain.label:
+        domain.label = domain.name
     _DOMAINS[domain.name] = domain
     _MERGED.clear()
     return domain

@@ -107,7 +107,7 @@ class Domain:
     delta model on basins x time windows subclasses `dmg_bmi.domains.delta.DeltaModelDomain` instead."""
 
     name: str = ""  # registry name, e.g. "hydrology"
-    label: str = "delta model"  # for messages, e.g. "hydrology (HBV)"
+    label: str = ""  # for messages, e.g. "hydrology (HBV)"; `register` sets the name where empty
     physics: tuple[str, ...] = ()  # physics names (`ModelConfig.phy.name`) whose checkpoints it runs
     config_keys: tuple[str, ...] = ()  # BmiConfig fields only this domain reads (others refuse them)
     data_kinds: tuple[str, ...] = ()  # `data.kind` values it trains on
