@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,48 @@ def shared_path(*parts: str, env: str | None = None) -> Path:
     if not path.exists():
         pytest.skip(f"development data not found at {path} (set {env or 'DMG_BMI_SHARED_DATA'} to run)")
     return path
+
+
+PCSE_PP_ENV = "DMG_BMI_PCSE_PP_DIR"
+PCSE_PP_DEFAULT = ("pcse_wofost72_pp", "pcse_wofost72_pp_extra")
+PCSE_OWN_CASE = "test_potentialproduction_wofost72_01.yaml"
+
+
+def pcse_pp_dirs() -> list[Path]:
+    """Folders of WOFOST 7.2 PP reference cases (PCSE-format YAML): `$DMG_BMI_PCSE_PP_DIR`
+    (os.pathsep-separated; each must exist) or PCSE's 44 cases and the extra ones under ../shared/data
+    (absent ones are left out with a warning; the test skips when none is there)."""
+    env = os.environ.get(PCSE_PP_ENV)
+    if env:
+        dirs = [Path(p) for p in env.split(os.pathsep) if p]
+        missing = [str(p) for p in dirs if not p.is_dir()]
+        if missing:
+            pytest.fail(f"{PCSE_PP_ENV} names missing folder(s): {', '.join(missing)}")
+        return dirs
+    dirs = [SHARED_DATA / n for n in PCSE_PP_DEFAULT if (SHARED_DATA / n).is_dir()]
+    if not dirs:
+        pytest.skip(f"no WOFOST reference cases under {SHARED_DATA} (set {PCSE_PP_ENV} to run)")
+    if len(dirs) < len(PCSE_PP_DEFAULT):
+        found = [d.name for d in dirs]
+        warnings.warn(f"only {found} of {PCSE_PP_DEFAULT} found under {SHARED_DATA}", stacklevel=2)
+    return dirs
+
+
+def pcse_own_dir() -> Path:
+    """The folder of PCSE's own 44 PP cases among `pcse_pp_dirs()`, for tests about those named files."""
+    for d in pcse_pp_dirs():
+        if (d / PCSE_OWN_CASE).is_file():
+            return d
+    pytest.skip(f"PCSE's own cases ({PCSE_OWN_CASE}) are not in {pcse_pp_dirs()}")
+
+
+@pytest.fixture(scope="session")
+def pp_cases(parse_cache):
+    """Every reference case of every `pcse_pp_dirs()` folder (parsed once per session)."""
+    from dmg_bmi.domains.crop.pcse import load_dir
+
+    cache = parse_cache("wofost_cases")
+    return [c for d in pcse_pp_dirs() for c in load_dir(d, "*.yaml", cache_dir=cache)]
 
 
 @pytest.fixture(scope="session")

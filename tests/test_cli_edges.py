@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO, shared_path
+from conftest import REPO, pcse_own_dir
 from test_cli_errors import fails, trained  # noqa: F401 (a fixture)
 
 from dmg_bmi.cli import main
@@ -68,7 +68,7 @@ def test_sizes_at_the_limits_pass_the_check():
 
 def test_a_tiny_crop_twin_still_builds(tmp_path, capsys):
     """A real (tiny) crop twin still builds through the CLI after the checks."""
-    pcse = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
+    pcse = pcse_own_dir()
     assert main(["make-sample-data", "--kind", "crop", "--sites", "1", "--out", str(tmp_path / "c.nc"),
                  "--pcse-dir", str(pcse)]) == 0
     assert "wrote" in capsys.readouterr().out and (tmp_path / "c.nc").is_file()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import shared_path
+from conftest import pcse_own_dir
 
 from dmg_bmi.core.config import ModelConfig, NNConfig, PhyConfig
 from dmg_bmi.core.physics import ParamSpec
@@ -105,7 +105,7 @@ def test_sparse_obs_loss_uses_observed_entries_only():
 def test_pipeline_reproduces_pcse_cases_with_fixed_parameters():
     """PCSE cases -> crop dataset -> δWOFOST with the 'network' output fixed to each case's own TSUM1,
     SPAN and TDWI -> WOFOST: every day within the files' Precision."""
-    root = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
+    root = pcse_own_dir()
     files = [root / f"test_potentialproduction_wofost72_{c}.yaml" for c in ("01", "10", "17", "33", "41")]
     ds, case_params = from_pcse_cases(files)
     ds.validate()

@@ -7,7 +7,7 @@ import csv
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO, shared_path
+from conftest import REPO, pcse_own_dir
 
 from dmg_bmi.cli import main
 from dmg_bmi.core.checkpoint import load_checkpoint
@@ -23,7 +23,7 @@ ATTRS = ["lat", "lon", "elev", "cultivar_index", "soil_index", "seed_index", "cr
 
 
 def _config(tmp_path, data_path, crops, **train):
-    sets = ct.parameter_sets(crops, shared_path("pcse_wofost72_pp"))
+    sets = ct.parameter_sets(crops, pcse_own_dir())
     cfg = {
         "data": {"path": str(data_path), "kind": "crop", "crop": {"test_site_fraction": 0.34}},
         "model": {"phy": {"name": "wofost72_pp", "options": {
@@ -41,7 +41,7 @@ def _config(tmp_path, data_path, crops, **train):
 
 @pytest.mark.slow
 def test_train_evaluate_resume_on_a_tiny_twin(tmp_path, capsys):
-    pcse = shared_path("pcse_wofost72_pp")
+    pcse = pcse_own_dir()
     ds = ct.make_crop_twin(tmp_path / "twin.nc", pcse, n_sites=3, fields_per_site=1, seed=1)
     path = _config(tmp_path, tmp_path / "twin.nc", tuple(ct.CROPS))
     result = train(load_experiment(path))
@@ -115,7 +115,7 @@ def test_non_finite_crop_batches_abort_after_max_in_a_row(tmp_path, monkeypatch)
     from dmg_bmi.core.train.common import TrainingError
     from dmg_bmi.domains.crop import train as crop_train
 
-    ct.make_crop_twin(tmp_path / "twin.nc", shared_path("pcse_wofost72_pp"), n_sites=3, fields_per_site=1,
+    ct.make_crop_twin(tmp_path / "twin.nc", pcse_own_dir(), n_sites=3, fields_per_site=1,
                       seed=1)
     nan_loss = lambda outputs, *a: outputs["LAI"].sum() * float("nan")  # noqa: E731
     monkeypatch.setattr(crop_train, "sparse_obs_loss", nan_loss)

@@ -85,9 +85,9 @@ def test_unknown_crop_is_refused():
 @pytest.mark.slow
 def test_simulated_twin_round_trip(tmp_path):
     """A small twin simulated with WOFOST: observations follow the truth, true parameters are recorded."""
-    from conftest import shared_path
+    from conftest import pcse_own_dir
 
-    pcse = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
+    pcse = pcse_own_dir()
     ds = ct.make_crop_twin(tmp_path / "twin.nc", pcse, n_sites=2, fields_per_site=2, seed=1)
     back = ct.CropDataset.load(tmp_path / "twin.nc")
     assert back.obs_names == ct.OBSERVED and back.n_fields == 4
@@ -103,11 +103,11 @@ def test_simulated_twin_round_trip(tmp_path):
 
 @pytest.mark.slow
 def test_cli_make_sample_data_crop(tmp_path, capsys):
-    from conftest import shared_path
+    from conftest import pcse_own_dir
 
     from dmg_bmi.cli import main
 
-    pcse = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
+    pcse = pcse_own_dir()
     out = tmp_path / "crop.nc"
     assert main(["make-sample-data", "--kind", "crop", "--sites", "1", "--out", str(out),
                  "--pcse-dir", str(pcse)]) == 0

@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 import yaml
-from conftest import shared_path
+from conftest import pcse_own_dir, shared_path
 
 from dmg_bmi import forcing as fc
 from dmg_bmi.domains.crop import weather as cw
@@ -184,7 +184,7 @@ def test_penman_close_to_pcse_reference_weather():
     The files' rates were computed upstream (CGMS) with station Angstrom coefficients we do not have, so
     agreement is close but not exact: Penman E0/ES0 within a median of 0.04 cm/d, FAO-56 ET0 within 0.01.
     """
-    root = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
+    root = pcse_own_dir()
     for case in ("01", "15", "36"):
         weather = yaml.safe_load((root / f"test_potentialproduction_wofost72_{case}.yaml").read_text())
         w = {k: np.array([d[k] for d in weather["WeatherVariables"]], float)

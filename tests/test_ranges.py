@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO, shared_path
+from conftest import REPO, pcse_own_dir
 
 from dmg_bmi import forcing as fc
 from dmg_bmi import units
@@ -190,7 +190,7 @@ def test_twin_sand_fraction_is_in_percent_like_camels():
 
 @pytest.fixture(scope="module")
 def case01():
-    directory = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
+    directory = pcse_own_dir()
     return field_from_case(load_case(sorted(directory.glob("*_01.yaml"))[0]))
 
 
@@ -235,7 +235,7 @@ def test_pcse_tmin_above_tmax_is_refused(case01):
 
 
 def test_pcse_case_files_out_of_range_are_refused(tmp_path):
-    src = sorted(shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR").glob("*_01.yaml"))[0]
+    src = sorted(pcse_own_dir().glob("*_01.yaml"))[0]
     data = yaml.safe_load(src.read_text(encoding="utf-8"))
     data["WeatherVariables"][3]["RAIN"] = 30.0
     path = tmp_path / "case_rain.yaml"

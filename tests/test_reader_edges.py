@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import shared_path
+from conftest import pcse_own_dir, shared_path
 
 from dmg_bmi import forcing as fc
 from dmg_bmi.data.dataset import HydroDataset
@@ -195,7 +195,7 @@ def test_camels_missing_attribute_is_refused_naming_the_basin():
 @pytest.fixture(scope="module")
 def case01():
     """(path, parsed YAML) of PCSE's potential-production case 01."""
-    src = sorted(shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR").glob("*_01.yaml"))[0]
+    src = sorted(pcse_own_dir().glob("*_01.yaml"))[0]
     return src, yaml.load(src.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
 
 

@@ -13,7 +13,7 @@ import netCDF4
 import numpy as np
 import pytest
 import test_reader_edges
-from conftest import REPO, shared_path
+from conftest import REPO, pcse_own_dir
 from test_cli_errors import fails
 from test_data_dataset import _dataset
 from test_reader_edges import _edit_line, _flow, _forcing, _read
@@ -36,7 +36,7 @@ MAIZE = f"test_potentialproduction_wofost72_{CROPS['Grain maize'].case}.yaml"
 @pytest.fixture
 def pcse_copy(tmp_path):
     """The crop twin's three PCSE reference cases, copied under tmp_path."""
-    src = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
+    src = pcse_own_dir()
     out = tmp_path / "pcse"
     out.mkdir()
     for crop in CROPS.values():

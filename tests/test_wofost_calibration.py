@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import shared_path
 
-from dmg_bmi.domains.crop.pcse import cases_to_batch, load_dir
+from dmg_bmi.domains.crop.pcse import cases_to_batch
 from dmg_bmi.domains.crop.wofost72 import run
 
 NAMES = ("TSUM1", "SPAN", "TDWI", "AMAXTB_SCALE")
@@ -15,9 +14,8 @@ START = (1.10, 0.90, 1.15, 0.90)  # perturbation factors of the starting values
 
 
 @pytest.mark.slow
-def test_adam_recovers_parameters_from_lai_and_twso(parse_cache):
-    directory = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
-    cases = load_dir(directory, "*.yaml", cache_dir=parse_cache("wofost_cases"))
+def test_adam_recovers_parameters_from_lai_and_twso(pp_cases):
+    cases = pp_cases
     # a short spring-barley season (maturity-ended), where all four parameters shape LAI and TWSO
     case = next((c for c in cases if c.name.endswith("_30")), cases[0])
     batch = cases_to_batch([case], extra_days=30)  # room to mature later while perturbed

@@ -8,7 +8,7 @@ import datetime as dt
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path
+from conftest import pcse_own_dir
 
 from dmg_bmi.domains.crop.pcse.pcse_yaml import load_case_cached
 from dmg_bmi.domains.crop.pcse.tables import parse_afgen
@@ -36,7 +36,7 @@ CASES = [pytest.param(f, n, marks=() if n in FAST else pytest.mark.slow) for f i
 
 @pytest.fixture
 def load(parse_cache):
-    directory = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR") / "components"
+    directory = pcse_own_dir() / "components"
     cache = parse_cache("wofost_components")
 
     def _load(family, number):
@@ -249,3 +249,35 @@ def _leafdynamics_case(case):
 def test_component(load, family, number):
     case = load(family, number)
     globals()[f"_{family}_case"](case)
+
+
+def _afgen_rule(xs, ys, q):
+    """PCSE's AFGEN rule in plain floats: ends held; else the segment with x_i < q <= x_{i+1}."""
+    if q <= xs[0]:
+        return ys[0]
+    if q >= xs[-1]:
+        return ys[-1]
+    i = max(k for k in range(len(xs)) if xs[k] < q)
+    return ys[i] + (ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i]) * (q - xs[i])
+
+
+def test_afgen_is_pcse_to_the_last_bit_at_and_between_breakpoints():
+    """Per-table and merged lookups equal PCSE's rule exactly, at every breakpoint (where DVS is parked on
+    stage-change days) and between. FRTB of the roots-at-anthesis case is 5.6e-17 at DVS 1.0, not 0."""
+    rng = np.random.default_rng(3)
+    tables = [([0.0, 0.4, 1.0, 2.0], [0.54176793, 0.4966206, 0.0, 0.0])]
+    for n in (2, 3, 5, 7):
+        xs = np.sort(rng.choice(np.round(np.linspace(-0.1, 2.5, 27), 2), n, replace=False)).tolist()
+        tables.append((xs, rng.uniform(0.0, 40.0, n).round(6).tolist()))
+    width = max(len(x) for x, _ in tables)
+    pad = [list(zip(x, y, strict=True)) + [(x[-1], y[-1])] * (width - len(x)) for x, y in tables]
+    group = afgen.prepare(_t(pad)[None])  # one field, M tables
+    merged = afgen.merge(group)
+    qs = sorted({q for x, _ in tables for q in x} | set(rng.uniform(-0.3, 2.8, 40).tolist()) | {-1.0, 3.0})
+    per_table = afgen.evaluate(group, _t(qs)[:, None])[:, 0]  # [K, M]
+    together = afgen.evaluate_merged(merged, _t(qs)[:, None])[:, 0]
+    want = np.array([[_afgen_rule(x, y, q) for x, y in tables] for q in qs])
+    np.testing.assert_array_equal(per_table.numpy(), want)
+    np.testing.assert_array_equal(together.numpy(), want)
+    frtb = afgen.evaluate_merged(merged, _t([1.0, 1.005])[:, None])[:, 0, 0]
+    assert frtb[0] == 0.4966206 + (0.0 - 0.4966206) / 0.6 * 0.6 != 0.0 and frtb[1] == 0.0

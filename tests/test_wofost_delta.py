@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import shared_path
+from conftest import pcse_pp_dirs
 
 from dmg_bmi.core.config import ModelConfig, from_dict
 from dmg_bmi.core.delta import DeltaModel
@@ -12,8 +12,8 @@ from dmg_bmi.domains.crop.wofost72 import WEATHER_NAMES, param_specs
 
 
 def test_delta_model_drives_wofost_and_backpropagates():
-    directory = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
-    path = min(directory.glob("*.yaml"), key=lambda p: p.stat().st_size)  # the shortest season
+    paths = [p for d in pcse_pp_dirs() for p in d.glob("*.yaml")]
+    path = min(paths, key=lambda p: p.stat().st_size)  # the shortest season
     case = load_case(path)
     batch = cases_to_batch([case, case])
     options = {"params_file": str(path), "check": False}  # random parameters may not mature in time

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import shared_path
 
-from dmg_bmi.domains.crop.pcse import cases_to_batch, load_dir
+from dmg_bmi.domains.crop.pcse import cases_to_batch
 from dmg_bmi.domains.crop.wofost72 import run
 from dmg_bmi.domains.crop.wofost72.params import SCALARS, TABLES
 
@@ -18,9 +17,8 @@ EXTRA = 40  # days of repeated weather after a maturity-ended crop's last record
 
 
 @pytest.fixture(scope="module")
-def cases(parse_cache):
-    directory = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
-    return load_dir(directory, "*.yaml", cache_dir=parse_cache("wofost_cases"))
+def cases(pp_cases):
+    return pp_cases
 
 
 def _replicate(batch, k: int):

@@ -5,9 +5,8 @@ from __future__ import annotations
 import copy
 
 import pytest
-from conftest import shared_path
 
-from dmg_bmi.domains.crop.pcse import FieldInput, build_batch, load_dir
+from dmg_bmi.domains.crop.pcse import FieldInput, build_batch
 from dmg_bmi.domains.crop.pcse.pcse_yaml import Series
 from dmg_bmi.domains.crop.pcse.tables import parse_afgen
 from dmg_bmi.domains.crop.wofost72 import Calendar, run
@@ -15,9 +14,8 @@ from dmg_bmi.errors import InputError
 
 
 @pytest.fixture(scope="module")
-def cases(parse_cache):
-    directory = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
-    return load_dir(directory, "*.yaml", cache_dir=parse_cache("wofost_cases"))
+def cases(pp_cases):
+    return pp_cases
 
 
 @pytest.fixture

@@ -1,15 +1,15 @@
-"""WOFOST 7.2 PP against PCSE's reference cases: every YAML file in the directory, one batched call."""
+"""WOFOST 7.2 PP against PCSE-format reference cases: every YAML file of every folder of `pcse_pp_dirs()`
+(PCSE's 44 and the extra cases, or `$DMG_BMI_PCSE_PP_DIR`), all in one batched call."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path
 
 from dmg_bmi.core.config import PhyConfig
 from dmg_bmi.core.registry import get_physics
-from dmg_bmi.domains.crop.pcse import cases_to_batch, load_dir
+from dmg_bmi.domains.crop.pcse import cases_to_batch
 from dmg_bmi.domains.crop.wofost72 import run
 from dmg_bmi.domains.crop.wofost72.physics import Wofost72PP
 
@@ -18,22 +18,24 @@ F32_FACTOR = 50.0  # float32 tolerance = 50 × the file's Precision (see test_al
 
 
 @pytest.fixture(scope="module")
-def cases(parse_cache):
-    directory = shared_path("pcse_wofost72_pp", env="DMG_BMI_PCSE_PP_DIR")
-    return load_dir(directory, "*.yaml", cache_dir=parse_cache("wofost_cases"))
+def cases(pp_cases):
+    return pp_cases
 
 
-def compare(cases, batch, out, state, factor=1.0):
-    """(max abs error per variable, failures as (case, var, date, error, tolerance))."""
+def compare(cases, batch, out, state, factor=1.0, rd_day=False):
+    """(max abs error per variable, failures as (case, var, date, error, tolerance)); `rd_day`: RD may also
+    be one day's root growth (RRI) off."""
     worst, fails = dict.fromkeys(VARS, 0.0), []
     for b, case in enumerate(cases):
         days = [batch.day_index(b, d) for d in case.results.dates]
         if int(state["DOF"][b]) != days[-1]:
             fails.append((case.name, "finish day", int(state["DOF"][b]), days[-1], 0))
-        for v in VARS:
+        for v in case.precision:  # every variable of the file's Precision block
             err = np.abs(case.results.values[v] - out[v][days, b].double().numpy())
-            worst[v] = max(worst[v], float(err.max()))
+            worst[v] = max(worst.get(v, 0.0), float(err.max()))
             tol = factor * case.precision[v]
+            if rd_day and v == "RD":
+                tol = max(tol, 1.001 * case.params["RRI"])
             if (err >= tol).any():
                 i = int(np.argmax(err >= tol))
                 fails.append((case.name, v, str(case.results.dates[i]), float(err[i]), tol))
@@ -61,9 +63,11 @@ def test_all_cases_float64(cases):
 def test_all_cases_float32(cases):
     """Single precision: mostly within the file's Precision; exact ties LVAGE == SPAN (temperatures in 0.05 °C
     steps) can be decided differently by float32 rounding, moving one day of leaf death (case 30: LAI 0.29 on
-    one day, TAGP 4 kg/ha), so the documented float32 tolerance is 50 × Precision."""
+    one day, TAGP 4 kg/ha), so the documented float32 tolerance is 50 × Precision. Roots grow while FR != 0:
+    where FRTB reaches 0 at DVS 1.0 (roots_at_anthesis) PCSE's float64 lookup at 1.0 leaves 5.6e-17, float32
+    leaves 0, so RD may be one day's RRI short."""
     batch, out, state = _run(cases, torch.float32)
-    worst, fails = compare(cases, batch, out, state, F32_FACTOR)
+    worst, fails = compare(cases, batch, out, state, F32_FACTOR, rd_day=True)
     print(
         f"\nfloat32, {len(cases)} cases, max |model - PCSE|: "
         + ", ".join(f"{k} {v:.2e}" for k, v in worst.items())

@@ -4,9 +4,13 @@ A table is a tensor `[B, N, 2]` of `(x, y)` pairs with x ascending per field, pa
 repeating the last pair (a repeated pair adds nothing). A *group* stacks M tables queried at the same
 input, `[B, M, N, 2]`, so one lookup serves them all.
 
-Evaluation: y_1 below x_1, y_n above x_n, linear interpolation in between (PCSE's AFGEN), found by a
-binary search per field and table. The eleven tables of DVS are *merged* once per run (`merge`): resampled
-on the union of their breakpoints, so each day needs one search per field for all of them.
+Evaluation is PCSE's AFGEN to the last bit: y_1 at or below x_1, y_n at or above x_n, otherwise
+y_i + slope_i·(q − x_i) on the segment with x_i < q ≤ x_{i+1}. At an interior breakpoint that is the segment
+*ending* there, which can differ from y_{i+1} by rounding (FRTB [0.4, 0.4966206, 1.0, 0.0] gives 5.6e-17 at
+DVS 1.0, not 0), and exact tests such as roots growing while FR != 0 depend on it. The segment is found by a
+binary search per field and table. The eleven tables of DVS are *merged* once per run (`merge`): each table's
+segment is recorded per interval of the union of their breakpoints, so each day needs one search per field
+for all of them.
 
 Gradients (see README.md): exact with respect to the y-values and to the query; with respect to an
 x-breakpoint exact away from the breakpoints (the derivative jumps where q crosses one).
@@ -56,55 +60,60 @@ def prepare(tables: torch.Tensor) -> TableGroup:
 def evaluate(group: TableGroup, q: torch.Tensor) -> torch.Tensor:
     """All M tables at `q` `[..., B]` -> `[..., B, M]` (leading dims, e.g. time, are batched too).
 
-    f = y_i + (clamp(q, x_1, x_n) − x_i)·slope_i with i the segment holding q (binary search), so the
-    cost is O(log N) per lookup and gradients reach q, the y-values and the x-breakpoints.
+    f = y_i + (clamp(q, x_1, x_n) − x_i)·slope_i with x_i < q ≤ x_{i+1} (binary search; i = 1 at x_1 and the
+    last, zero-slope point at x_n, as in PCSE), so the cost is O(log N) per lookup and gradients reach q, the
+    y-values and the x-breakpoints.
     """
     b, m, n = group.x.shape
     lead = q.shape[:-1]
     qk = q.reshape(-1, b).T[:, None, :]  # [B, 1, K]
     qc = torch.maximum(torch.minimum(qk, group.hi), group.lo)  # [B, M, K]
-    idx = torch.searchsorted(group.rows, qc.detach().reshape(b * m, -1), right=True) - 1
-    idx = idx.clamp(0, n - 1).reshape(b, m, -1)
+    idx = torch.searchsorted(group.rows, qc.detach().reshape(b * m, -1)) - 1
+    idx = torch.where(qc.detach() >= group.hi, n - 1, idx.clamp(min=0).reshape(b, m, -1))
     xi, yi, si = (torch.gather(t, 2, idx) for t in (group.x, group.y, group.slope))
     out = yi + (qc - xi) * si  # [B, M, K]
     return out.permute(2, 0, 1).reshape(*lead, b, m)
 
 
 class MergedGroup(NamedTuple):
-    """M tables resampled on the sorted union of their breakpoints: `x` `[B, U]`, `y`/`slope` `[B, U, M]`.
-
-    Exact (piecewise linear on the union grid), and one binary search per field serves all M tables.
-    Duplicated breakpoints are zero-width segments (slope 0), never selected by the search."""
+    """M tables on the sorted union of their breakpoints `x` `[B, U]`: for each interval (x_{j−1}, x_j],
+    j = 0..U, the segment every table uses there, as anchor `xa`, value `ya` and `slope` `[B, U + 1, M]`
+    (slope 0 below x_1 and above x_n); `hi`/`y_hi` `[B, 1, M]` are each table's last point."""
 
     x: torch.Tensor
-    y: torch.Tensor
+    xa: torch.Tensor
+    ya: torch.Tensor
     slope: torch.Tensor
+    hi: torch.Tensor
+    y_hi: torch.Tensor
 
 
 def merge(group: TableGroup) -> MergedGroup:
-    """Resample a prepared group on the union of its breakpoints (differentiable in x and y)."""
-    b = group.x.shape[0]
+    """Record each table's segment per union interval (differentiable in x and y)."""
+    b, m, n = group.x.shape
     xu = torch.sort(group.x.reshape(b, -1), dim=1).values  # [B, U]
-    y = evaluate(group, xu.T).permute(1, 0, 2)  # [U, B, M] -> [B, U, M]
-    dx = (xu[:, 1:] - xu[:, :-1])[..., None]
-    ok = dx > 0
-    slope = torch.where(ok, (y[:, 1:] - y[:, :-1]) / torch.where(ok, dx, torch.ones_like(dx)), 0.0)
-    slope = torch.cat([slope, torch.zeros_like(y[:, :1])], dim=1)
-    return MergedGroup(xu.contiguous(), y.contiguous(), slope.contiguous())
+    ends = torch.cat([xu.detach(), torch.full_like(xu[:, :1], torch.inf)], dim=1)  # interval right ends
+    seg = torch.searchsorted(group.rows, ends.repeat_interleave(m, 0)).reshape(b, m, -1) - 1
+    inside = seg >= 0
+    seg = seg.clamp(min=0)
+    xa, ya, sa = (torch.gather(t, 2, seg).transpose(1, 2) for t in (group.x, group.y, group.slope))
+    slope = torch.where(inside.transpose(1, 2), sa, 0.0)
+    hi = group.hi.transpose(1, 2)
+    return MergedGroup(xu.contiguous(), xa.contiguous(), ya.contiguous(), slope.contiguous(), hi,
+                       group.y[..., -1:].transpose(1, 2))
 
 
 def evaluate_merged(group: MergedGroup, q: torch.Tensor) -> torch.Tensor:
-    """All M tables at `q` `[..., B]` -> `[..., B, M]`."""
-    b, u, m = group.y.shape
+    """All M tables at `q` `[..., B]` -> `[..., B, M]` (PCSE's arithmetic, see the module docstring)."""
+    b, u1, m = group.ya.shape
     lead = q.shape[:-1]
     qk = q.reshape(-1, b).T  # [B, K]
-    qc = torch.maximum(torch.minimum(qk, group.x[:, -1:]), group.x[:, :1])
-    idx = torch.searchsorted(group.x.detach(), qc.detach().contiguous(), right=True) - 1
-    idx = idx.clamp(0, u - 1)
-    xi = torch.gather(group.x, 1, idx)  # [B, K]
-    rows = (idx + torch.arange(b, device=idx.device)[:, None] * u).reshape(-1)  # whole rows of y, slope
-    yi, si = (t.reshape(b * u, m).index_select(0, rows).reshape(b, -1, m) for t in (group.y, group.slope))
-    out = yi + (qc - xi)[..., None] * si  # [B, K, M]
+    j = torch.searchsorted(group.x.detach(), qk.detach().contiguous())  # interval (x_{j-1}, x_j]
+    rows = (j + torch.arange(b, device=j.device)[:, None] * u1).reshape(-1)
+    xa, ya, sa = (t.reshape(b * u1, m).index_select(0, rows).reshape(b, -1, m)
+                  for t in (group.xa, group.ya, group.slope))  # fmt: skip
+    qm = qk[..., None]
+    out = torch.where(qm >= group.hi, group.y_hi, ya + (qm - xa) * sa)  # [B, K, M]
     return out.permute(1, 0, 2).reshape(*lead, b, m)
 
 
