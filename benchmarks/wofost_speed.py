@@ -8,9 +8,13 @@ are those of the whole batch) to bound the autograd graph's memory; the mode col
 
 PCSE reference: if `pcse` is importable it is timed here on the same case (median of 3 runs); otherwise
 the ratio uses the documented anchor of 0.21 s per 260-day season (shared/docs/wofost72-pp.md §3, measured
-on a 2-core x86-64 CPU), labelled as such.
+on a 2-core x86-64 CPU), labelled as such. Issue 12's targets stand beside the ratios they apply to; the load
+average is printed before and after (a shared machine: give figures quiet and under load).
+`MB/field` is the memory a run adds per field in flight (peak resident minus the resident set before the
+run, over the batch or the chunk): what bounds a batch on a machine.
 
     python benchmarks/wofost_speed.py [--batches 1 44 1000 10000] [--device cpu] [--threads N]
+    (the case: $DMG_BMI_PCSE_PP_DIR, os.pathsep-separated folders, else ../shared/data/pcse_wofost72_pp)
 """
 
 from __future__ import annotations
@@ -29,11 +33,30 @@ import torch
 
 PCSE_ANCHOR_S = 0.21  # s per 260-day season, documented (not measured here)
 CASE = "test_potentialproduction_wofost72_01.yaml"
+# issue 12's targets, x PCSE: (dtype, backward, batch) -> ratio
+TARGETS = {("float32", False, 10000): 1000.0, ("float64", False, 10000): 600.0,
+           ("float32", True, 10000): 300.0, ("float64", False, 1): 4.0, ("float32", False, 1): 4.0}
 
 
-def _data_dir() -> Path:
+def _case_path() -> Path:
+    """`CASE` in the first folder of `$DMG_BMI_PCSE_PP_DIR` (os.pathsep list) holding it, else the shared
+    data's; SystemExit naming the folders where none does."""
+    env = os.environ.get("DMG_BMI_PCSE_PP_DIR")
     default = Path(__file__).resolve().parents[2] / "shared" / "data" / "pcse_wofost72_pp"
-    return Path(os.environ.get("DMG_BMI_PCSE_PP_DIR", default))
+    folders = [Path(d) for d in env.split(os.pathsep) if d] if env else [default]
+    for folder in folders:
+        if (folder / CASE).is_file():
+            return folder / CASE
+    raise SystemExit(f"{CASE} is in none of {[str(f) for f in folders]}")
+
+
+def _rss_mb() -> float:
+    """Peak resident set of this process so far, MB (Linux ru_maxrss is in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _one(batch: int, dtype: str, backward: bool, device: str, threads: int | None, chunk: int) -> dict:
@@ -44,7 +67,7 @@ def _one(batch: int, dtype: str, backward: bool, device: str, threads: int | Non
         torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
     dt = getattr(torch, dtype)
-    case = load_case(_data_dir() / CASE)
+    case = load_case(_case_path())
     base = cases_to_batch([case], dtype=dt)
     gen = torch.Generator().manual_seed(0)
 
@@ -63,6 +86,7 @@ def _one(batch: int, dtype: str, backward: bool, device: str, threads: int | Non
         for k in ("TSUM1", "SPAN", "TDWI", "AMAXTB_SCALE"):
             params[k].requires_grad_(True)
     n_days = base.weather["IRRAD"].shape[0]
+    before_mb = _rss_mb()
     reps = 3 if batch <= 44 else 1
     times = []
     for _ in range(reps):
@@ -82,9 +106,12 @@ def _one(batch: int, dtype: str, backward: bool, device: str, threads: int | Non
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     wall = min(times)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak_mb = _rss_mb()
+    in_flight = min(chunk, batch) if backward else batch
+    per_field_mb = (peak_mb - before_mb) / in_flight
     if device.startswith("cuda"):
         peak_mb = torch.cuda.max_memory_allocated() / 2**20
+        per_field_mb = peak_mb / in_flight
     return {
         "batch": batch,
         "dtype": dtype,
@@ -92,7 +119,8 @@ def _one(batch: int, dtype: str, backward: bool, device: str, threads: int | Non
         "wall_s": wall,
         "days": n_days,
         "peak_mb": peak_mb,
-        "chunk": min(chunk, batch) if backward else batch,
+        "per_field_mb": per_field_mb,
+        "chunk": in_flight,
     }
 
 
@@ -105,7 +133,7 @@ def _pcse_seconds() -> float | None:
     from pcse.engine import Engine
     from pcse.input import YAMLCropDataProvider  # noqa: F401
 
-    with open(_data_dir() / CASE, encoding="utf-8") as fh:
+    with open(_case_path(), encoding="utf-8") as fh:
         data = yaml.safe_load(fh)
     from pcse.base.weather import WeatherDataContainer, WeatherDataProvider
 
@@ -148,9 +176,9 @@ def main() -> None:
         (pcse_s, "PCSE measured in this run") if pcse_s else (PCSE_ANCHOR_S, "documented PCSE anchor")
     )
     print(f"reference: {ref:.3f} s per 260-day season-field ({label}); device {args.device}; "
-          f"torch threads {args.threads or torch.get_num_threads()}")  # fmt: skip
+          f"torch threads {args.threads or torch.get_num_threads()}; {_load()}")  # fmt: skip
     print(f"{'dtype':8} {'mode':13} {'batch':>6} {'wall s':>9} {'s/season-field':>15} {'fields/s':>10} "
-          f"{'x PCSE':>8} {'peak MB':>9}")  # fmt: skip
+          f"{'x PCSE':>8} {'target':>12} {'peak MB':>9} {'MB/field':>9}")  # fmt: skip
     for dt in args.dtypes:
         for bw in (False, True):
             for b in args.batches:
@@ -167,8 +195,12 @@ def main() -> None:
                 r = json.loads(res.stdout.strip().splitlines()[-1])
                 per = r["wall_s"] / b * 260.0 / r["days"]
                 mode = f"fwd+bwd/{r['chunk']}" if bw else "fwd"
+                goal = TARGETS.get((dt, bw, b))
+                verdict = "" if goal is None else f">={goal:g} {'met' if ref / per >= goal else 'NOT'}"
                 print(f"{dt:8} {mode:13} {b:>6} {r['wall_s']:>9.3f} {per:>15.2e} "
-                      f"{b / r['wall_s']:>10.1f} {ref / per:>8.1f} {r['peak_mb']:>9.0f}")  # fmt: skip
+                      f"{b / r['wall_s']:>10.1f} {ref / per:>8.1f} {verdict:>12} {r['peak_mb']:>9.0f} "
+                      f"{r['per_field_mb']:>9.3f}")  # fmt: skip
+    print(_load())
 
 
 if __name__ == "__main__":
