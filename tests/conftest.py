@@ -46,11 +46,14 @@ def pcse_pp_dirs() -> list[Path]:
 
 
 def pcse_own_dir() -> Path:
-    """The folder of PCSE's own 44 PP cases among `pcse_pp_dirs()`, for tests about those named files."""
-    for d in pcse_pp_dirs():
+    """The folder of PCSE's own 44 PP cases, for tests about those named files (component cases, the crop
+    twin's parameter sets): the first folder of `$DMG_BMI_PCSE_PP_DIR` holding them, else the shared data's,
+    so that pointing the variable at other cases does not switch these tests off."""
+    env = [Path(p) for p in os.environ.get(PCSE_PP_ENV, "").split(os.pathsep) if p]
+    for d in (*env, SHARED_DATA / PCSE_PP_DEFAULT[0]):
         if (d / PCSE_OWN_CASE).is_file():
             return d
-    pytest.skip(f"PCSE's own cases ({PCSE_OWN_CASE}) are not in {pcse_pp_dirs()}")
+    pytest.skip(f"PCSE's own cases ({PCSE_OWN_CASE}) are not in {[str(d) for d in env]} or {SHARED_DATA}")
 
 
 @pytest.fixture(scope="session")
