@@ -48,7 +48,7 @@ def forcing(n_days: int) -> dict[str, np.ndarray]:
         "atmosphere_water__liquid_equivalent_precipitation_rate": rng.gamma(0.3, 3e-4, h.size)
         * (rng.random(h.size) < 0.1),
         "land_surface_air__temperature": temp,
-        "atmosphere_air_water~vapor__relative_saturation": 0.5 * 0.622 * saturation_vp_pa(temp - 273.15) / 97e3,
+        "atmosphere_air_water~vapor__relative_saturation": 0.311 * saturation_vp_pa(temp - 273.15) / 97e3,
         "land_surface_air__pressure": np.full(h.size, 97e3),
         "land_surface_radiation~incoming~shortwave__energy_flux": sun,
         "land_surface_wind__x_component_of_velocity": rng.normal(2, 1.5, h.size),
@@ -103,8 +103,8 @@ def main() -> None:
     cfg["checkpoint"] = str(CONFIG.parent / cfg["checkpoint"])
     config = Path(os.environ.get("TMPDIR", "/tmp")) / f"crop_bmi_day_{os.getpid()}.yml"
     config.write_text(yaml.safe_dump(cfg))
-    print(f"cpu: {os.cpu_count()} cores visible, torch {torch.__version__} (1 thread), numpy {np.__version__}; "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"cpu: {os.cpu_count()} cores visible, torch {torch.__version__} (1 thread), numpy "
+          f"{np.__version__}; load average {os.getloadavg()[0]:.2f}")
     try:
         bmi_days(config, 5)  # warm-up: loads the checkpoint into the process cache
         runs = [bmi_days(config, args.days) for _ in range(args.repeats)]
@@ -129,8 +129,8 @@ def main() -> None:
     seconds, days = pcse
     per_day = 1e3 * seconds / days
     print(f"  PCSE 6.0.13 (case 01, {days} days, median of 3 seasons): {per_day:6.3f} ms per day -> BMI day "
-          f"{per_day / med:.1f}x, model day step {per_day / smed:.1f}x faster than PCSE (batch-1 target >= 4x); "
-          f"load average {os.getloadavg()[0]:.2f}")
+          f"{per_day / med:.1f}x, model day step {per_day / smed:.1f}x faster than PCSE (batch-1 target >= "
+          f"4x); load average {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
