@@ -136,6 +136,23 @@ def test_daily_conversion_composes_the_parts():
         np.testing.assert_allclose(one[name], out[name][:, 1], rtol=1e-12)
 
 
+@pytest.mark.parametrize("options", [{}, {"et0_method": "penman_monteith", "wind_profile": "pcse"}])
+def test_bmi_day_is_the_daily_conversion_bit_for_bit(options):
+    """`wofost_day` (the BMI's day from its records) == `aorc_hourly_to_wofost_daily` of the same hours."""
+    rng = np.random.default_rng(3)
+    names = cw.AORC_INPUTS[::-1]  # the BMI's column order need not be AORC_INPUTS'
+    for day in range(200):
+        hourly = {k: v[:, 0] * rng.uniform(0.9, 1.05, 24) for k, v in _hourly(1, 1).items()}
+        hourly[fc.AORC_U] = rng.normal(0.0, 3.0, 24)
+        date, lat = dt.date(2015, 1, 1) + dt.timedelta(days=day), float(rng.uniform(-60.0, 60.0))
+        want = cw.aorc_hourly_to_wofost_daily(hourly, date, lat, 300.0, **options)
+        got = cw.wofost_day(np.stack([hourly[k] for k in names], 1), names, date, lat, 300.0, **options)
+        assert got == {**{k: float(v[0]) for k, v in want.items()}, "DOY": float(date.timetuple().tm_yday)}
+    hourly[fc.AORC_SWDOWN][:] = 1000.0  # 86.4 MJ m-2 d-1: above PCSE's IRRAD limit, named as offline
+    with pytest.raises(InputError, match=r"IRRAD = 8.64e\+07 J m-2 d-1 on 2015-07-19 is outside"):
+        cw.wofost_day(np.stack([hourly[k] for k in names], 1), names, date, lat, 300.0)
+
+
 def test_local_day_boundaries():
     hourly = _hourly(ndays=3, nfields=1)
     out = cw.aorc_hourly_to_wofost_daily(hourly, dt.date(2015, 6, 1), 45.0, 0.0, day_start_hour_utc=5)

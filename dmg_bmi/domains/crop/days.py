@@ -2,7 +2,7 @@
 
 With `k = 86400 / dt` framework steps per day, updates n = k, 2k, ... (1-based) close day d = n/k − 1, which
 covers `[start + d·24 h, start + (d+1)·24 h)`: its k records (each repeated 24/k times to make 24 hourly
-values) go through `weather.aorc_hourly_to_wofost_daily` (the dataset builders' own conversion, with
+values) go through `weather.wofost_day` (exactly the dataset builders' conversion, with
 the checkpoint's options, the field's latitude and elevation), and the crop advances one day. Between day
 closes the outputs hold the latest day's values. Day d is calendar date `start.date() + d` (day of year for
 Penman and WOFOST), so a run starting at 00:00 UTC has UTC days; day 0 is the first day of the state's day
@@ -18,7 +18,7 @@ import numpy as np
 
 from dmg_bmi.core.payload import array, check_range
 from dmg_bmi.domains.crop.handler import CROP_STATE_MAX
-from dmg_bmi.domains.crop.weather import aorc_hourly_to_wofost_daily
+from dmg_bmi.domains.crop.weather import wofost_day
 from dmg_bmi.errors import InputError
 from dmg_bmi.ngen.day_ring import DayRing
 
@@ -32,7 +32,6 @@ class CropDays(DayRing):
         super().__init__(dt, handler.input_names)
         self.handler = handler
         self.start = start.date()
-        self._fields = list(enumerate(self.names))
         self.state = handler.initial_state()
         self.outputs = dict.fromkeys(("DVS", "LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "RD", "TRA"), 0.0)
         self.weather: dict[str, float] = {}
@@ -53,13 +52,9 @@ class CropDays(DayRing):
     def daily_weather(self, day: int) -> dict[str, float]:
         """WOFOST weather of day `day` from the buffered records (plus its day of year, `DOY`)."""
         window = np.repeat(self.ring, self._repeat, axis=0) if self._repeat > 1 else self.ring
-        date = self.start + timedelta(days=day)
         attrs = self.handler.attrs
-        daily = aorc_hourly_to_wofost_daily({name: window[:, i] for i, name in self._fields}, date,
-                                            attrs["lat"], attrs["elev"], **self.handler.weather_options)
-        out = {k: float(v[0]) for k, v in daily.items()}
-        out["DOY"] = float(date.timetuple().tm_yday)
-        return out
+        return wofost_day(window, self.names, self.start + timedelta(days=day), attrs["lat"], attrs["elev"],
+                          **self.handler.weather_options)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Everything needed to continue exactly, as named arrays."""

@@ -121,12 +121,12 @@ class CropHandler(Handler):
     def advance(self, state: dict, weather: dict[str, float]) -> tuple[dict, dict[str, float]]:
         """One day: `weather` {IRRAD, TMIN, TMAX, E0, ES0, ET0, RAIN, DOY} -> (state, outputs)."""
         self._check_bound()
-        row = dict(weather)
-        row["TEMP"] = 0.5 * (np.float64(row["TMIN"]) + np.float64(row["TMAX"]))  # as physics_weather
-        x = torch.tensor([[float(row[n]) for n in PHYSICS_WEATHER]], dtype=torch.float64)
+        row = {**weather, "TEMP": 0.5 * (weather["TMIN"] + weather["TMAX"])}  # as physics_weather (float64)
+        x = torch.tensor([[row[n] for n in PHYSICS_WEATHER]], dtype=torch.float64)
         with torch.no_grad():
             state, out = self.phy.step(state, x, self.prepared, self.attrs_phy)
-        return state, {k: float(out[k][0]) for k in OUTPUTS}
+            values = torch.cat([out[k] for k in OUTPUTS]).tolist()
+        return state, dict(zip(OUTPUTS, values, strict=True))
 
     def state_to_arrays(self, state: dict) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy().copy() for k, v in state.items()}

@@ -25,6 +25,7 @@ implementation used by the dataset builders and the BMI.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -32,12 +33,14 @@ import numpy as np
 from dmg_bmi import forcing as fc
 from dmg_bmi.core.variables import BY_NAME
 from dmg_bmi.data.variables import check_order, check_range, check_saturation
-from dmg_bmi.domains.crop.variables import DATASET_UNITS
+from dmg_bmi.domains.crop.variables import DATASET_UNITS, DATASET_VARIABLES
 from dmg_bmi.errors import InputError
 
 WEATHER_NAMES = ("IRRAD", "TMIN", "TMAX", "VAP", "WIND", "RAIN", "E0", "ES0", "ET0")
 # Units and PCSE's limits of each: `dmg_bmi.domains.crop.variables`.
 WEATHER_UNITS = {name: DATASET_UNITS[name] for name in WEATHER_NAMES}
+_RANGES = {v.name: v.valid_range for v in DATASET_VARIABLES}
+_FROM_AORC = "WOFOST weather from hourly AORC forcing"  # where a bad day is, in errors
 # The hourly AORC fields (CSDMS names) the conversion needs.
 AORC_INPUTS = (fc.AORC_PRECIP, fc.AORC_TEMP, fc.AORC_SPFH, fc.AORC_PRES, fc.AORC_SWDOWN, fc.AORC_U, fc.AORC_V)
 WIND_2M_FACTOR = {
@@ -222,8 +225,6 @@ def aorc_hourly_to_wofost_daily(
     missing = [k for k in AORC_INPUTS if hourly.get(k) is None]
     if missing:
         raise InputError(f"hourly forcing lacks {missing}")
-    if et0_method not in ("penman", "penman_monteith"):
-        raise InputError(f"et0_method: {et0_method!r} is not one of ['penman', 'penman_monteith']")
     if not 0 <= day_start_hour_utc < 24:
         raise InputError(f"day_start_hour_utc must be in [0, 24), got {day_start_hour_utc}")
     day0 = start.date() if isinstance(start, dt.datetime) else start
@@ -246,6 +247,25 @@ def aorc_hourly_to_wofost_daily(
     doy = day_of_year(day0, n)
     daily = fc.aorc_hourly_series_to_daily(fields, lat_deg, doy, "hamon")
     doy = doy.reshape((n,) + (1,) * (np.ndim(daily["tmin"]) - 1))
+    out = daily_to_wofost(daily, doy, lat_deg, elev_m, angstrom_a=angstrom_a, angstrom_b=angstrom_b,
+                          et0_method=et0_method, wind_profile=wind_profile)
+
+    def on_day(index) -> str:
+        column = f" (column {tuple(int(i) for i in index[1:])})" if len(index) > 1 else ""
+        return f"on {day0 + dt.timedelta(days=int(index[0]))}{column}"
+
+    check_weather(out, _FROM_AORC, on_day)
+    return out
+
+
+def daily_to_wofost(daily: Mapping[str, np.ndarray], doy, lat_deg, elev_m, *, angstrom_a: float = 0.25,
+                    angstrom_b: float = 0.50, et0_method: str = "penman",
+                    wind_profile: str = "fao56") -> dict[str, np.ndarray]:
+    """WOFOST weather `{name: [n, ...]}` (`WEATHER_NAMES` order and units) from daily AORC aggregates (`prcp`
+    mm d-1, `tmin`/`tmax` °C, `vp` Pa, `srad` W m-2, `wind` m s-1 at 10 m) of days `doy`: the unit
+    conversions and Penman of the module docstring (no checks of the result)."""
+    if et0_method not in ("penman", "penman_monteith"):
+        raise InputError(f"et0_method: {et0_method!r} is not one of ['penman', 'penman_monteith']")
     tmin, tmax = np.asarray(daily["tmin"]), np.asarray(daily["tmax"])
     irrad = irrad_from_srad(daily["srad"])
     vap = np.asarray(daily["vp"]) / 100.0
@@ -254,15 +274,43 @@ def aorc_hourly_to_wofost_daily(
     e0, es0, et0 = penman(doy, lat_deg, elev_m, tmin, tmax, irrad, vap, wind, angstrom_a, angstrom_b)
     if et0_method == "penman_monteith":
         et0 = penman_monteith_et0(doy, lat_deg, elev_m, tmin, tmax, irrad, vap, wind)
-    out = {"IRRAD": irrad, "TMIN": tmin, "TMAX": tmax, "VAP": vap, "WIND": wind, "RAIN": rain,
-           "E0": e0, "ES0": es0, "ET0": et0}
+    return {"IRRAD": irrad, "TMIN": tmin, "TMAX": tmax, "VAP": vap, "WIND": wind, "RAIN": rain,
+            "E0": e0, "ES0": es0, "ET0": et0}
 
-    def on_day(index) -> str:
-        column = f" (column {tuple(int(i) for i in index[1:])})" if len(index) > 1 else ""
-        return f"on {day0 + dt.timedelta(days=int(index[0]))}{column}"
 
-    check_weather(out, "WOFOST weather from hourly AORC forcing", on_day)
-    return {k: out[k] for k in WEATHER_NAMES}
+def wofost_day(window: np.ndarray, names: tuple[str, ...], date: dt.date, lat_deg: float, elev_m: float,
+               **options) -> dict[str, float]:
+    """One day's WOFOST weather as floats (`WEATHER_NAMES` plus its day of year `DOY`) from its 24 hourly
+    records `window` `[24, len(names)]` (columns: the `AORC_INPUTS` by CSDMS name, in BMI units).
+
+    The BMI's day: exactly `aorc_hourly_to_wofost_daily` of those hours (the same sums over each field's 24
+    contiguous hours, the same conversions; tests/test_crop_weather.py), without its hourly checks (the BMI
+    checks every input when it is set) and its dictionaries. `options` are its keyword options (not
+    `day_start_hour_utc`: the BMI's days start at record 0). A day outside PCSE's limits raises the same
+    InputError."""
+    h = dict(zip(names, np.ascontiguousarray(window.T), strict=True))  # {name: [24]}, each contiguous
+    t_k = h[fc.AORC_TEMP]
+    hourly = np.stack([h[fc.AORC_PRECIP], fc.vapour_pressure_from_specific_humidity(h[fc.AORC_SPFH],
+                       h[fc.AORC_PRES]), h[fc.AORC_SWDOWN], fc.wind_speed(h[fc.AORC_U], h[fc.AORC_V])])
+    prcp, vp, srad, wind = hourly.sum(1, keepdims=True) * (1.0 / 24.0)  # each [1]: the mean of 24 hours
+    daily = {"prcp": fc.precip_rate_to_mm_per_day(prcp), "tmin": fc.kelvin_to_celsius(t_k.min(keepdims=True)),
+             "tmax": fc.kelvin_to_celsius(t_k.max(keepdims=True)), "vp": vp, "srad": srad, "wind": wind}
+    doy = float(date.timetuple().tm_yday)
+    out = daily_to_wofost(daily, np.array([doy]), lat_deg, elev_m, **options)
+    values = np.concatenate(list(out.values()))
+    lo, hi = _limits()
+    if not ((values >= lo) & (values <= hi)).all():  # NaN passes, as in check_range
+        check_weather(out, _FROM_AORC, lambda index: f"on {date}")
+    check_order("TMIN", "TMAX", out, _FROM_AORC, lambda index: f"on {date}")
+    check_saturation("VAP", "TMAX", out, _FROM_AORC, lambda index: f"on {date}")
+    return {**dict(zip(WEATHER_NAMES, values.tolist(), strict=True)), "DOY": doy}
+
+
+@functools.cache
+def _limits() -> tuple[np.ndarray, np.ndarray]:
+    """PCSE's limits of `WEATHER_NAMES` (`dmg_bmi.domains.crop.variables`): (low, high) arrays."""
+    ranges = np.array([_RANGES[name] for name in WEATHER_NAMES])
+    return ranges[:, 0], ranges[:, 1]
 
 
 def _check_hourly(name: str, arr: np.ndarray, valid_range: tuple[float, float], units: str,
