@@ -297,3 +297,17 @@ def test_crop_state_fits_a_run_of_another_length():
             assert out == rows[d], (n_days, d)
     with pytest.raises(InputError, match=r"'LV_\w+' has 60 leaf-class slots written past this run's 30 days"):
         handler(30).state_from_arrays(saved)
+
+
+def test_a_weather_option_the_bmi_does_not_take_is_refused_at_initialize(tmp_path):
+    """A checkpoint recording `day_start_hour_utc` (days from 06:00) is refused by name: the BMI's days start
+    at record 0 (it used to fail on the first day with an IndexError)."""
+    from dmg_bmi.core.checkpoint import load_checkpoint
+    from dmg_bmi.errors import CheckpointError
+
+    ckpt = load_checkpoint(CKPT)
+    ckpt.derivations["weather"] = {**ckpt.derivations.get("weather", {}), "day_start_hour_utc": 6}
+    path = ckpt.save(tmp_path / "shifted_days.pt")
+    with pytest.raises(CheckpointError, match=r"shifted_days.pt: derivations.weather records option\(s\) "
+                                              r"\['day_start_hour_utc'\]"):
+        DeltaModelBmi().initialize(str(_config(tmp_path, checkpoint=str(path))))

@@ -66,12 +66,7 @@ class CropOutputDays(CropDays):
     def __init__(self, handler, dt: int, start: datetime, values: dict[str, np.ndarray]):
         super().__init__(handler, dt, start)
         self._out_arrays = [(key, values[name]) for key, name in _CROP_OUTPUTS]
-        self._shown: dict[str, float] | None = None  # the outputs dict last published
 
     def publish(self) -> None:
-        """Write the outputs into the BMI's arrays when they changed (a new dict: a day closed, a restore)."""
-        if self.outputs is self._shown:
-            return
         for key, arr in self._out_arrays:
             arr[0] = self.outputs[key]
-        self._shown = self.outputs

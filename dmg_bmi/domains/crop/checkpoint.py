@@ -35,9 +35,15 @@ def is_crop(ckpt: Checkpoint) -> bool:
 
 
 def weather_options(ckpt: Checkpoint) -> dict[str, Any]:
-    """Keyword arguments of `aorc_hourly_to_wofost_daily` recorded in the checkpoint (defaults if absent)."""
+    """Keyword arguments of the BMI's day weather (`weather.wofost_day`) recorded in the checkpoint (defaults
+    if absent); CheckpointError naming the file and an option it does not take (the BMI's days start at
+    record 0: a recorded `day_start_hour_utc` is refused, not shifted)."""
     rec = dict(DEFAULT_WEATHER)
     rec.update(ckpt.derivations.get("weather") or {})
+    unknown = sorted(set(rec) - set(DEFAULT_WEATHER))
+    if unknown:
+        raise CheckpointError(f"{ckpt.path}: derivations.weather records option(s) {unknown} the crop BMI does "
+                              f"not take; it takes {sorted(set(DEFAULT_WEATHER) - {'method'})}")
     rec.pop("method", None)
     return rec
 
