@@ -76,14 +76,15 @@ def evaluate(group: TableGroup, q: torch.Tensor) -> torch.Tensor:
 
 
 class MergedGroup(NamedTuple):
-    """M tables on the sorted union of their breakpoints `x` `[B, U]`: for each interval (x_{j−1}, x_j],
-    j = 0..U, the segment every table uses there, as anchor `xa`, value `ya` and `slope` `[B, U + 1, M]`
-    (slope 0 below x_1 and above x_n); `hi`/`y_hi` `[B, 1, M]` are each table's last point."""
+    """M tables on the sorted union of their breakpoints `x` `[B, U]`. `table` `[B, M·(N + 1), 3]` holds
+    each table's segments as (anchor x, value y, slope) rows, row N of table m being (x_1, y_1, 0) for
+    queries below x_1; `rows` `[B, U + 1, M]` names, for each interval (x_{j−1}, x_j], j = 0..U, the row every
+    table uses there; `hi`/`y_hi` `[B, 1, M]` are each table's last point. A lookup gathers M rows per field
+    from the small `table` (not from a `[B, U + 1, M]` copy), which keeps its backward cheap."""
 
     x: torch.Tensor
-    xa: torch.Tensor
-    ya: torch.Tensor
-    slope: torch.Tensor
+    rows: torch.Tensor
+    table: torch.Tensor
     hi: torch.Tensor
     y_hi: torch.Tensor
 
@@ -94,24 +95,22 @@ def merge(group: TableGroup) -> MergedGroup:
     xu = torch.sort(group.x.reshape(b, -1), dim=1).values  # [B, U]
     ends = torch.cat([xu.detach(), torch.full_like(xu[:, :1], torch.inf)], dim=1)  # interval right ends
     seg = torch.searchsorted(group.rows, ends.repeat_interleave(m, 0)).reshape(b, m, -1) - 1
-    inside = seg >= 0
-    seg = seg.clamp(min=0)
-    xa, ya, sa = (torch.gather(t, 2, seg).transpose(1, 2) for t in (group.x, group.y, group.slope))
-    slope = torch.where(inside.transpose(1, 2), sa, 0.0)
-    hi = group.hi.transpose(1, 2)
-    return MergedGroup(xu.contiguous(), xa.contiguous(), ya.contiguous(), slope.contiguous(), hi,
-                       group.y[..., -1:].transpose(1, 2))
+    seg = torch.where(seg >= 0, seg, n) + (n + 1) * torch.arange(m, device=seg.device)[:, None]
+    below = torch.stack([group.x[..., 0], group.y[..., 0], torch.zeros_like(group.y[..., 0])], dim=-1)
+    table = torch.cat([torch.stack([group.x, group.y, group.slope], dim=-1), below[:, :, None]], dim=2)
+    return MergedGroup(xu.contiguous(), seg.transpose(1, 2).contiguous(), table.reshape(b, m * (n + 1), 3),
+                       group.hi.transpose(1, 2), group.y[..., -1:].transpose(1, 2))
 
 
 def evaluate_merged(group: MergedGroup, q: torch.Tensor) -> torch.Tensor:
     """All M tables at `q` `[..., B]` -> `[..., B, M]` (PCSE's arithmetic, see the module docstring)."""
-    b, u1, m = group.ya.shape
+    b, _, m = group.rows.shape
     lead = q.shape[:-1]
     qk = q.reshape(-1, b).T  # [B, K]
+    k = qk.shape[1]
     j = torch.searchsorted(group.x.detach(), qk.detach().contiguous())  # interval (x_{j-1}, x_j]
-    rows = (j + torch.arange(b, device=j.device)[:, None] * u1).reshape(-1)
-    xa, ya, sa = (t.reshape(b * u1, m).index_select(0, rows).reshape(b, -1, m)
-                  for t in (group.xa, group.ya, group.slope))  # fmt: skip
+    rows = torch.gather(group.rows, 1, j[..., None].expand(-1, -1, m)).reshape(b, k * m, 1)
+    xa, ya, sa = torch.gather(group.table, 1, rows.expand(-1, -1, 3)).reshape(b, k, m, 3).unbind(-1)
     qm = qk[..., None]
     out = torch.where(qm >= group.hi, group.y_hi, ya + (qm - xa) * sa)  # [B, K, M]
     return out.permute(1, 0, 2).reshape(*lead, b, m)
