@@ -5,6 +5,7 @@ AMAXTB scale jittered by ±10 % per field (so fields differ). Each configuration
 forward+backward × batch) runs in a fresh subprocess so that its peak resident memory (ru_maxrss) is its own.
 Forward+backward runs in chunks of `--chunk` fields (default 2000; fields are independent, so the gradients
 are those of the whole batch) to bound the autograd graph's memory; the mode column shows the chunk.
+Peak memory per field is the process's peak divided by the fields in flight (the chunk, or the batch).
 
 PCSE reference: if `pcse` is importable it is timed here on the same case (median of 3 runs); otherwise
 the ratio uses the documented anchor of 0.21 s per 260-day season (shared/docs/wofost72-pp.md §3, measured
@@ -150,7 +151,7 @@ def main() -> None:
     print(f"reference: {ref:.3f} s per 260-day season-field ({label}); device {args.device}; "
           f"torch threads {args.threads or torch.get_num_threads()}")  # fmt: skip
     print(f"{'dtype':8} {'mode':13} {'batch':>6} {'wall s':>9} {'s/season-field':>15} {'fields/s':>10} "
-          f"{'x PCSE':>8} {'peak MB':>9}")  # fmt: skip
+          f"{'x PCSE':>8} {'peak MB':>9} {'MB/field':>9}")  # fmt: skip
     for dt in args.dtypes:
         for bw in (False, True):
             for b in args.batches:
@@ -168,7 +169,8 @@ def main() -> None:
                 per = r["wall_s"] / b * 260.0 / r["days"]
                 mode = f"fwd+bwd/{r['chunk']}" if bw else "fwd"
                 print(f"{dt:8} {mode:13} {b:>6} {r['wall_s']:>9.3f} {per:>15.2e} "
-                      f"{b / r['wall_s']:>10.1f} {ref / per:>8.1f} {r['peak_mb']:>9.0f}")  # fmt: skip
+                      f"{b / r['wall_s']:>10.1f} {ref / per:>8.1f} {r['peak_mb']:>9.0f} "
+                      f"{r['peak_mb'] / r['chunk']:>9.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":
