@@ -5,6 +5,7 @@ AMAXTB scale jittered by ±10 % per field (so fields differ). Each configuration
 forward+backward × batch) runs in a fresh subprocess so that its peak resident memory (ru_maxrss) is its own.
 Forward+backward runs in chunks of `--chunk` fields (default 2000; fields are independent, so the gradients
 are those of the whole batch) to bound the autograd graph's memory; the mode column shows the chunk.
+Peak memory per field is the process's peak divided by the fields in flight (the chunk, or the batch).
 
 PCSE reference: if `pcse` is importable it is timed here on the same case (median of 3 runs); otherwise
 the ratio uses the documented anchor of 0.21 s per 260-day season (shared/docs/wofost72-pp.md §3, measured

@@ -76,16 +76,48 @@ def evaluate(group: TableGroup, q: torch.Tensor) -> torch.Tensor:
 
 
 class MergedGroup(NamedTuple):
-    """M tables on the sorted union of their breakpoints `x` `[B, U]`: for each interval (x_{j−1}, x_j],
-    j = 0..U, the segment every table uses there, as anchor `xa`, value `ya` and `slope` `[B, U + 1, M]`
-    (slope 0 below x_1 and above x_n); `hi`/`y_hi` `[B, 1, M]` are each table's last point."""
+    """M tables on the sorted union of their breakpoints `x` `[B, U]`: row b·(U + 1) + j of `seg`
+    `[B·(U + 1), 3·M]` holds, for field b and interval (x_{j−1}, x_j], j = 0..U, the segment every table uses
+    there as M anchors x, M values y and M slopes (slope 0 below x_1); `hi`/`y_hi` `[B, 1, M]` are each
+    table's last point. `token`/`grad` carry `seg`'s gradient (see `_Rows`; None when none is needed)."""
 
     x: torch.Tensor
-    xa: torch.Tensor
-    ya: torch.Tensor
-    slope: torch.Tensor
+    seg: torch.Tensor
     hi: torch.Tensor
     y_hi: torch.Tensor
+    token: torch.Tensor | None
+    grad: list | None
+
+
+class _Source(torch.autograd.Function):
+    """A scalar token standing for `seg`; its backward hands on the gradient that `_Rows` accumulated."""
+
+    @staticmethod
+    def forward(ctx, seg, holder):
+        ctx.holder, ctx.shape = holder, seg.shape
+        return seg.new_zeros(())
+
+    @staticmethod
+    def backward(ctx, g_token):
+        g, ctx.holder[0] = ctx.holder[0], None
+        return (g_token.new_zeros(ctx.shape) if g is None else g), None
+
+
+class _Rows(torch.autograd.Function):
+    """Rows `idx` of `seg` (passed detached); the backward adds into one buffer per run rather than filling a
+    dense `seg`-sized gradient per lookup (which dominated the backward pass)."""
+
+    @staticmethod
+    def forward(ctx, token, seg, holder, idx):
+        ctx.holder, ctx.idx, ctx.shape = holder, idx, seg.shape
+        return seg.index_select(0, idx)
+
+    @staticmethod
+    def backward(ctx, g):
+        if ctx.holder[0] is None:
+            ctx.holder[0] = g.new_zeros(ctx.shape)
+        ctx.holder[0].index_add_(0, ctx.idx, g)
+        return g.new_zeros(()), None, None, None
 
 
 def merge(group: TableGroup) -> MergedGroup:
@@ -97,21 +129,28 @@ def merge(group: TableGroup) -> MergedGroup:
     inside = seg >= 0
     seg = seg.clamp(min=0)
     xa, ya, sa = (torch.gather(t, 2, seg).transpose(1, 2) for t in (group.x, group.y, group.slope))
-    slope = torch.where(inside.transpose(1, 2), sa, 0.0)
-    hi = group.hi.transpose(1, 2)
-    return MergedGroup(xu.contiguous(), xa.contiguous(), ya.contiguous(), slope.contiguous(), hi,
-                       group.y[..., -1:].transpose(1, 2))
+    rows = torch.cat([xa, ya, torch.where(inside.transpose(1, 2), sa, 0.0)], dim=-1).reshape(-1, 3 * m)
+    token, holder = None, None
+    if rows.requires_grad:
+        holder = [None]
+        token = _Source.apply(rows, holder)
+    return MergedGroup(xu.contiguous(), rows, group.hi.transpose(1, 2), group.y[..., -1:].transpose(1, 2),
+                       token, holder)
 
 
 def evaluate_merged(group: MergedGroup, q: torch.Tensor) -> torch.Tensor:
     """All M tables at `q` `[..., B]` -> `[..., B, M]` (PCSE's arithmetic, see the module docstring)."""
-    b, u1, m = group.ya.shape
+    b, u = group.x.shape
+    m = group.seg.shape[1] // 3
     lead = q.shape[:-1]
     qk = q.reshape(-1, b).T  # [B, K]
     j = torch.searchsorted(group.x.detach(), qk.detach().contiguous())  # interval (x_{j-1}, x_j]
-    rows = (j + torch.arange(b, device=j.device)[:, None] * u1).reshape(-1)
-    xa, ya, sa = (t.reshape(b * u1, m).index_select(0, rows).reshape(b, -1, m)
-                  for t in (group.xa, group.ya, group.slope))  # fmt: skip
+    j = (j + torch.arange(0, b * (u + 1), u + 1, device=j.device)[:, None]).reshape(-1)
+    if group.token is None:
+        rows = group.seg.index_select(0, j)
+    else:
+        rows = _Rows.apply(group.token, group.seg.detach(), group.grad, j)
+    xa, ya, sa = rows.reshape(b, -1, 3, m).unbind(2)
     qm = qk[..., None]
     out = torch.where(qm >= group.hi, group.y_hi, ya + (qm - xa) * sa)  # [B, K, M]
     return out.permute(1, 0, 2).reshape(*lead, b, m)

@@ -56,6 +56,11 @@ def astro(doy: torch.Tensor, lat: torch.Tensor, irrad: torch.Tensor) -> dict[str
     }  # fmt: skip
 
 
+def day_temperature(w: dict[str, torch.Tensor]) -> torch.Tensor:
+    """DTEMP = (TEMP + TMAX)/2 (°C), the daytime temperature of EFFTB and TMPFTB."""
+    return 0.5 * (w["TEMP"] + w["TMAX"])
+
+
 def daily_drivers(w: dict[str, torch.Tensor], lat: torch.Tensor) -> dict[str, torch.Tensor]:
     """Weather `{IRRAD, TMIN, TMAX, TEMP, E0, ES0, ET0, RAIN, DOY}` (each `[..., B]`) -> step drivers.
 
@@ -72,7 +77,7 @@ def daily_drivers(w: dict[str, torch.Tensor], lat: torch.Tensor) -> dict[str, to
     par = torch.where(lit, 0.5 * w["IRRAD"][..., None] * sinb * (1.0 + 0.4 * sinb) / dsinbe, 0.0)
     pardif = torch.minimum(par, sinb * a["DIFPP"][..., None])
     out = {k: w[k] for k in ("IRRAD", "TMIN", "TMAX", "TEMP", "E0", "ES0", "ET0", "RAIN")}
-    out["DTEMP"] = 0.5 * (w["TEMP"] + w["TMAX"])
+    out["DTEMP"] = day_temperature(w)
     out["DAYL"], out["DAYLP"] = a["DAYL"], a["DAYLP"]
     out["SINB"], out["PARDIF"], out["PARDIR"] = sinb, pardif, par - pardif
     out.update(light_drivers(sinb, pardif, par - pardif))

@@ -17,7 +17,7 @@ import torch
 
 from dmg_bmi.domains.crop.wofost72 import afgen, leaves, phenology
 from dmg_bmi.domains.crop.wofost72.assimilation import gross_assimilation, push_tmin
-from dmg_bmi.domains.crop.wofost72.astro import daily_drivers
+from dmg_bmi.domains.crop.wofost72.astro import daily_drivers, day_temperature
 from dmg_bmi.domains.crop.wofost72.calendar import Calendar
 from dmg_bmi.domains.crop.wofost72.evapotranspiration import evapotranspiration
 from dmg_bmi.domains.crop.wofost72.organs import root_rates, stem_rates, storage_rates
@@ -39,6 +39,10 @@ FLOAT_STATES = (
     "DWST", "SAI", "WSO", "PAI", "WTOT", "ATOT", "DEAD", "CLK", "LASUM", "LAIEXP", "LAIMAX", "LAI",
     "GASST", "MREST", "CTRAT", "CEVST", "EVST", "RAINOLD", "TMINN",
 ) + RATES  # fmt: skip
+# Days of weather-only drivers prepared at once: bounds their memory, keeps them in cache. A multiple of
+# every SIMD width, so element-wise maths (whose vectorised and scalar paths may round transcendentals
+# differently) sees the same layout as a whole-season call and gives the same bits.
+DRIVER_BLOCK = 64
 # States a crop start resets to `_crop_init` values (others start from 0).
 _INIT_KEYS = (
     "STAGE", "DVS", "FR", "FL", "FS", "FO", "WRT", "WST", "WSO", "SAI", "PAI", "WTOT", "ATOT",
@@ -55,16 +59,23 @@ def weather_dict(forcing: torch.Tensor) -> dict[str, torch.Tensor]:
     return {n: forcing[..., i] for i, n in enumerate(WEATHER_NAMES)}
 
 
-def prepare_drivers(weather: dict[str, torch.Tensor], lat: torch.Tensor, p: dict) -> dict[str, torch.Tensor]:
-    """Weather `[..., B]` -> step drivers, including the parameter tables looked up at TEMP and DTEMP."""
+def _check_weather(weather: dict) -> None:
     missing = [n for n in WEATHER_NAMES if n not in weather]
     if missing:
         raise InputError(f"missing weather variable(s): {', '.join(missing)}")
-    d = daily_drivers(weather, lat)
-    tt = afgen.evaluate(p["temp_tables"], d["TEMP"])
-    dt = afgen.evaluate(p["dtemp_tables"], d["DTEMP"])
-    d["DTSM"], d["VERNR_TB"], d["EFF"], d["TMPF"] = tt[..., 0], tt[..., 1], dt[..., 0], dt[..., 1]
-    return d
+
+
+def table_drivers(weather: dict[str, torch.Tensor], p: dict) -> dict[str, torch.Tensor]:
+    """Tables at the day's temperatures `[..., B]`: DTSM, VERNR_TB at TEMP; EFF, TMPF at DTEMP (°C)."""
+    tt = afgen.evaluate(p["temp_tables"], weather["TEMP"])
+    dt = afgen.evaluate(p["dtemp_tables"], day_temperature(weather))
+    return {"DTSM": tt[..., 0], "VERNR_TB": tt[..., 1], "EFF": dt[..., 0], "TMPF": dt[..., 1]}
+
+
+def prepare_drivers(weather: dict[str, torch.Tensor], lat: torch.Tensor, p: dict) -> dict[str, torch.Tensor]:
+    """Weather `[..., B]` -> step drivers: `astro.daily_drivers` and `table_drivers`."""
+    _check_weather(weather)
+    return daily_drivers(weather, lat) | table_drivers(weather, p)
 
 
 def _crop_init(p: dict, cal: Calendar) -> dict[str, torch.Tensor]:
@@ -260,13 +271,27 @@ def run(
     field_names=None,
     day0=None,
     state: dict | None = None,
+    threads: int | None = 1,
 ) -> tuple[dict[str, torch.Tensor], dict]:
     """Simulate every field over the `T` days of `weather` (dict `[T, B]` or `[T, B, F]` tensor).
 
     Returns `(outputs {name: [T, B]}, final state)`. `check` validates the partitioning tables once
     (InputError naming field and DVS) and, afterwards, that no maturity-ended crop ran out of weather
     (`day0`, the date of day index 0 per field, turns day indices into dates in that message).
+    `threads`: torch intra-op threads for the run (restored afterwards; None keeps torch's setting). 1 by
+    default: a day's operations are small, and one split across threads waits for its slowest thread, so
+    on a loaded machine 2 threads ran batch 1000 2.2x slower than 1 (a backward pass uses the caller's).
     """
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _run(params, weather, calendar, lat, surrogate, check, span_width, field_names, day0, state)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run(params, weather, calendar, lat, surrogate, check, span_width, field_names, day0, state):
     w = weather_dict(weather) if isinstance(weather, torch.Tensor) else weather
     p = prepare(params)
     n_days, batch = w["IRRAD"].shape
@@ -274,15 +299,17 @@ def run(
     if check:
         dvs_lo = torch.where(calendar.emerged, p["DVSI"], torch.full_like(p["DVSI"], -0.1))
         check_partitioning(p["part_tables"], dvs_lo, p["DVSEND"], field_names)
-    drv = prepare_drivers(w, lat, p)
+    _check_weather(w)
+    tables = table_drivers(w, p)  # whole season at once (one gather, whose gradient sums every day)
     init = _crop_init(p, calendar)
     s = initial_state(batch, n_days, p["TSUM1"].dtype, p["TSUM1"].device) if state is None else state
     t0 = int(s["DAY"][0])  # a hot start continues the day count (calendar and slots are absolute)
     rows = []
     for i in range(n_days):
-        s, out = day_step(
-            s, {k: v[i] for k, v in drv.items()}, p, calendar, t0 + i, init, surrogate, span_width
-        )
+        if i % DRIVER_BLOCK == 0:
+            drv = daily_drivers({k: v[i : i + DRIVER_BLOCK] for k, v in w.items()}, lat)
+        d = {k: v[i % DRIVER_BLOCK] for k, v in drv.items()} | {k: v[i] for k, v in tables.items()}
+        s, out = day_step(s, d, p, calendar, t0 + i, init, surrogate, span_width)
         rows.append(out)
     n_days += t0
     outputs = {k: torch.stack([o[k] for o in rows]) for k in OUTPUT_NAMES}
