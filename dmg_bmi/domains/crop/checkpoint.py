@@ -42,8 +42,8 @@ def weather_options(ckpt: Checkpoint) -> dict[str, Any]:
     rec.update(ckpt.derivations.get("weather") or {})
     unknown = sorted(set(rec) - set(DEFAULT_WEATHER))
     if unknown:
-        raise CheckpointError(f"{ckpt.path}: derivations.weather records option(s) {unknown} the crop BMI does "
-                              f"not take; it takes {sorted(set(DEFAULT_WEATHER) - {'method'})}")
+        raise CheckpointError(f"{ckpt.path}: derivations.weather records option(s) {unknown} the crop BMI "
+                              f"does not take; it takes {sorted(set(DEFAULT_WEATHER) - {'method'})}")
     rec.pop("method", None)
     return rec
 
