@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from dmg_bmi.core.config import from_dict
 from dmg_bmi.core.normalization import Normalizer
+from dmg_bmi.core.ops import torch_threads
 from dmg_bmi.core.train.checkpoints import BEST, LAST, load_training_checkpoint, open_run, write_copies
 from dmg_bmi.core.train.common import (
     BadBatches,
@@ -165,7 +166,13 @@ def _check_model_config(cfg: ExperimentConfig) -> None:
 
 
 def train_crop(cfg: ExperimentConfig, resume: str | Path | None = None, state=None) -> TrainResult:
-    """Train δWOFOST as configured (`state`: the `TrainingState` of `resume`, read here when None)."""
+    """Train δWOFOST as configured (`state`: the `TrainingState` of `resume`, read here when None), on one
+    torch thread (`dmg_bmi.core.ops.torch_threads`: a WOFOST day is many small operations)."""
+    with torch_threads(1):
+        return _train_crop(cfg, resume, state)
+
+
+def _train_crop(cfg: ExperimentConfig, resume: str | Path | None, state) -> TrainResult:
     _check_model_config(cfg)
     opts = crop_options(cfg)
     tcfg = cfg.train

@@ -15,6 +15,7 @@ import datetime as dt
 
 import torch
 
+from dmg_bmi.core.ops import torch_threads
 from dmg_bmi.domains.crop.wofost72 import afgen, leaves, phenology
 from dmg_bmi.domains.crop.wofost72.assimilation import gross_assimilation, push_tmin
 from dmg_bmi.domains.crop.wofost72.astro import daily_drivers, day_temperature
@@ -278,17 +279,12 @@ def run(
     Returns `(outputs {name: [T, B]}, final state)`. `check` validates the partitioning tables once
     (InputError naming field and DVS) and, afterwards, that no maturity-ended crop ran out of weather
     (`day0`, the date of day index 0 per field, turns day indices into dates in that message).
-    `threads`: torch intra-op threads for the run (restored afterwards; None keeps torch's setting). 1 by
-    default: a day's operations are small, and one split across threads waits for its slowest thread, so
-    on a loaded machine 2 threads ran batch 1000 2.2x slower than 1 (a backward pass uses the caller's).
+    `threads`: torch intra-op threads for the run (`dmg_bmi.core.ops.torch_threads`; None keeps torch's
+    setting); 1 by default, as a day's operations are small. A backward pass runs on the caller's setting:
+    the crop trainer wraps its loop in `torch_threads(1)` too.
     """
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _run(params, weather, calendar, lat, surrogate, check, span_width, field_names, day0, state)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _run(params, weather, calendar, lat, surrogate, check, span_width, field_names, day0, state):
