@@ -34,11 +34,11 @@ DVS_TABLES = ("FRTB", "RDRRTB", "RDRSTB", "SLATB", "AMAXTB", "KDIFTB", "RFSETB")
 OUTPUTS = ("DVS", "LAI", "RD", "TAGP", "TRA", "TWLV", "TWRT", "TWSO", "TWST")
 
 
-def run_pcse(case: dict) -> list[dict]:
-    """PCSE's daily outputs `OUTPUTS` for `case` (a PCSE test-file dict) from its `Wofost72_PP` engine."""
+def pcse_inputs(case: dict):
+    """PCSE's (ParameterProvider, WeatherDataProvider) of `case` (a PCSE test-file dict), as its tests make
+    them: every parameter as crop data, the daily weather records without SNOWDEPTH."""
     from pcse.base import ParameterProvider
     from pcse.base.weather import WeatherDataContainer, WeatherDataProvider
-    from pcse.models import Wofost72_PP
 
     class Weather(WeatherDataProvider):
         def __init__(self, records):
@@ -47,8 +47,15 @@ def run_pcse(case: dict) -> list[dict]:
                 rec = {k: v for k, v in rec.items() if k != "SNOWDEPTH"}
                 self._store_WeatherDataContainer(WeatherDataContainer(**rec), rec["DAY"])
 
-    params = ParameterProvider(cropdata=case["ModelParameters"])
-    model = Wofost72_PP(params, Weather(case["WeatherVariables"]), case["AgroManagement"])
+    return ParameterProvider(cropdata=case["ModelParameters"]), Weather(case["WeatherVariables"])
+
+
+def run_pcse(case: dict) -> list[dict]:
+    """PCSE's daily outputs `OUTPUTS` for `case` (a PCSE test-file dict) from its `Wofost72_PP` engine."""
+    from pcse.models import Wofost72_PP
+
+    params, weather = pcse_inputs(case)
+    model = Wofost72_PP(params, weather, case["AgroManagement"])
     model.run_till_terminate()
     rows = [r for r in model.get_output() if r.get("DVS") is not None]
     return [{"DAY": r["day"], **{k: float(r[k]) for k in OUTPUTS}} for r in rows]
