@@ -311,3 +311,4 @@ def test_a_weather_option_the_bmi_does_not_take_is_refused_at_initialize(tmp_pat
     with pytest.raises(CheckpointError, match=r"shifted_days.pt: derivations.weather records option\(s\) "
                                               r"\['day_start_hour_utc'\]"):
         DeltaModelBmi().initialize(str(_config(tmp_path, checkpoint=str(path))))
+

@@ -122,3 +122,18 @@ def test_non_finite_crop_batches_abort_after_max_in_a_row(tmp_path, monkeypatch)
     path = _config(tmp_path, tmp_path / "twin.nc", tuple(ct.CROPS), max_bad_batches=2, iterations_per_epoch=3)
     with pytest.raises(TrainingError, match="2 minibatches in a row had a non-finite loss .*epoch 1"):
         train(load_experiment(path))
+
+
+@pytest.mark.parametrize(("extra", "named"), [
+    (["--basins", "f1"], "--basins"), (["--start", "2015-04-01", "--end", "2015-09-30"], "--start, --end"),
+    (["--kind", "netcdf"], "--kind"), (["--output", "LAI"], "--output"), (["--device", "cuda"], "--device"),
+])
+def test_crop_evaluate_refuses_the_options_it_would_ignore(tmp_path, capsys, extra, named):
+    """`evaluate` on a δWOFOST checkpoint scores every field of its crop dataset: a basin list, a period, a
+    data kind, an output or a device it would not use are named, before anything is read or written."""
+    from test_cli_errors import fails
+
+    out, ckpt = tmp_path / "eval", REPO / "bmi_configs" / "crop_twin_wofost72.pt"
+    fails(capsys, ["evaluate", "--checkpoint", ckpt, "--out", out, *extra],
+          f"{named}: not taken by a δWOFOST checkpoint's evaluation")
+    assert not out.exists()

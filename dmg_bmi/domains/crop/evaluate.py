@@ -24,7 +24,7 @@ from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.domains.crop.checkpoint import build_crop_model, parameter_sets
 from dmg_bmi.domains.crop.dataset import CropDataset
 from dmg_bmi.domains.crop.train import build_crop_tensors, read_crop_dataset
-from dmg_bmi.errors import CheckpointError
+from dmg_bmi.errors import CheckpointError, ConfigError
 from dmg_bmi.train.commands._common import checkpoint_path
 
 
@@ -115,10 +115,27 @@ def crop_plots(ds: CropDataset, outputs, fields: list[int], out_dir: Path, is_te
     return paths
 
 
+def refuse_unused_options(args: argparse.Namespace) -> None:
+    """ConfigError naming the `evaluate` options a crop evaluation would ignore: it scores every field of the
+    crop dataset over its season (held-out sites as recorded at training), on the CPU."""
+    unused = [f"--{name.replace('_', '-')}" for name in ("basins", "start", "end", "output")
+              if getattr(args, name, None) is not None]
+    if getattr(args, "kind", None) not in (None, "crop"):
+        unused.insert(0, "--kind")
+    if getattr(args, "device", "cpu") != "cpu":
+        unused.append("--device")
+    if unused:
+        raise ConfigError(f"{', '.join(unused)}: not taken by a δWOFOST checkpoint's evaluation (it scores "
+                          "every field of the crop dataset over its season, on the CPU); pass --data for "
+                          "another crop dataset")
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
-    """The `evaluate` verb on a crop checkpoint: metrics.csv, summary, PNGs of sample fields."""
+    """The `evaluate` verb on a crop checkpoint: metrics.csv, summary, PNGs of sample fields; options it would
+    not use are refused first (`refuse_unused_options`)."""
     from dmg_bmi.train.plots import plot_or_say
 
+    refuse_unused_options(args)
     path = checkpoint_path(args)
     ckpt = load_checkpoint(path)
     training = ckpt.training or {}
