@@ -111,7 +111,7 @@ def test_simulate_refuses_a_crop_checkpoint_and_says_what_to_use(capsys):
 
 
 def test_non_finite_crop_batches_abort_after_max_in_a_row(tmp_path, monkeypatch):
-    """The crop trainer counts skipped minibatches as the core's does (`BadBatches`: in a row)."""
+    """The crop trainer counts skipped minibatches as the core's does (`EpochSteps`: in a row)."""
     from dmg_bmi.core.train.common import TrainingError
     from dmg_bmi.domains.crop import train as crop_train
 

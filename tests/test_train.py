@@ -12,7 +12,7 @@ from train_toy import toy_config, toy_dataset
 
 from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.core.train import trainer as trainer_mod
-from dmg_bmi.core.train.common import BadBatches, TrainingError
+from dmg_bmi.core.train.common import EpochSteps, TrainingError
 from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.train.config import load_experiment
 from dmg_bmi.train.run import train
@@ -80,7 +80,7 @@ def test_all_nan_basin_is_skipped_with_a_warning(tmp_path):
 
 
 def test_bad_batches_stop_a_run_only_in_a_row():
-    bad = BadBatches(3)
+    bad = EpochSteps(3)
     for stepped in (False, False, True, False, False, True, False):  # 5 skipped, never 3 in a row
         bad.record(stepped, 4)
     assert (bad.skipped, bad.in_a_row) == (5, 1)

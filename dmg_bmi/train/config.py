@@ -130,7 +130,7 @@ class TrainConfig:
     batch_size: int = 100
     rho: int = 365
     iterations_per_epoch: int | None = None
-    max_bad_batches: int = 20  # non-finite minibatches in a row that stop the run (`BadBatches`)
+    max_bad_batches: int = 20  # non-finite minibatches in a row that stop the run (`EpochSteps`)
     rmse_comb_alpha: float = 0.25
     output: str = "streamflow"
 

@@ -1,6 +1,6 @@
 """What every trainer shares (the core's windowed trainer and a domain's own): the optimizer and LR schedule,
-the guarded gradient step and the count of skipped minibatches, the end of an epoch (log, best loss, the
-copies of `last.pt`, the printed line), the result of a run and the error that stops one."""
+the guarded gradient step and an epoch's minibatches (losses, skipped ones), the end of an epoch (log, best
+loss, the copies of `last.pt`, the printed line), the result of a run and the error that stops one."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from dmg_bmi.core.train.checkpoints import epoch_copies
@@ -76,18 +77,28 @@ def gradient_step(loss: torch.Tensor, model: torch.nn.Module, opt: torch.optim.O
     return True
 
 
-class BadBatches:
-    """Minibatches skipped for a non-finite loss or gradient: `skipped` in this epoch (logged) and the run of
-    them in a row; `limit` (`train.max_bad_batches`) in a row raises TrainingError (a diverged run), while
-    bad windows spread over an epoch are only skipped."""
+class EpochSteps:
+    """One epoch's minibatches: the losses of those that stepped (`mean_loss`), those skipped for a
+    non-finite loss or gradient (`skipped`, logged) and the run of them in a row; `limit`
+    (`train.max_bad_batches`) in a row raises TrainingError (a diverged run), while bad windows spread over
+    an epoch are only skipped."""
 
     def __init__(self, limit: int):
         self.limit = limit
-        self.skipped = 0
-        self.in_a_row = 0
+        self.new_epoch()
 
     def new_epoch(self) -> None:
+        self.losses: list[float] = []
         self.skipped = self.in_a_row = 0
+
+    def step(self, loss: torch.Tensor, model: torch.nn.Module, opt: torch.optim.Optimizer,
+             grad_clip: float | None, loss_finite: bool, epoch: int) -> bool:
+        """`gradient_step` on one minibatch of `epoch`, counted (`record`); returns whether it stepped."""
+        stepped = gradient_step(loss, model, opt, grad_clip, loss_finite)
+        if stepped:
+            self.losses.append(loss.item())
+        self.record(stepped, epoch)
+        return stepped
 
     def record(self, stepped: bool, epoch: int) -> None:
         """Count one minibatch of `epoch` (`stepped`: `gradient_step`'s result)."""
@@ -99,6 +110,10 @@ class BadBatches:
         if self.in_a_row >= self.limit:
             raise TrainingError(f"{self.in_a_row} minibatches in a row had a non-finite loss or gradient "
                                 f"(epoch {epoch}); stopping. Check the inputs for NaN/inf or lower train.lr")
+
+    def mean_loss(self) -> float:
+        """Mean loss of the minibatches that stepped (NaN if none did)."""
+        return float(np.mean(self.losses)) if self.losses else math.nan
 
 
 def step_schedule(opt: torch.optim.Optimizer, sched) -> float:

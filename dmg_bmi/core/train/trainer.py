@@ -22,11 +22,10 @@ from dmg_bmi.core.delta import DeltaModel
 from dmg_bmi.core.train import distributed
 from dmg_bmi.core.train.checkpoints import BEST, LAST, open_run, save_training_checkpoint, write_copies
 from dmg_bmi.core.train.common import (
-    BadBatches,
     EpochEnd,
+    EpochSteps,
     TrainingError,
     TrainResult,
-    gradient_step,
     optimization,
     step_schedule,
 )
@@ -85,14 +84,13 @@ def _train(cfg, resume, state, prepare: Callable[..., WindowData], experiment: d
                    derivations=data.derivations, basins=data.basins)
 
     epoch_loss = math.nan
-    bad = BadBatches(tcfg.max_bad_batches)
+    steps = EpochSteps(tcfg.max_bad_batches)
     for epoch in range(start_epoch, tcfg.epochs + 1):
         t0 = time.perf_counter()
         rng = np.random.default_rng([cfg.run.seed, epoch, ctx.rank])
         torch.manual_seed(cfg.run.seed * 1_000_003 + epoch)
         net.train()
-        losses = []
-        bad.new_epoch()
+        steps.new_epoch()
         bar = tqdm(range(n_iter), desc=f"epoch {epoch}/{tcfg.epochs}", leave=False,
                    disable=True if not (cfg.run.progress and ctx.is_main) else None)
         for _ in bar:
@@ -103,16 +101,13 @@ def _train(cfg, resume, state, prepare: Callable[..., WindowData], experiment: d
             pred = outputs[tcfg.output]
             loss = loss_fn(pred, win.target[-pred.shape[0]:], basin_std[basin_idx])
             finite = not ctx.any_true(not torch.isfinite(loss).item(), device)  # every rank skips together
-            stepped = gradient_step(loss, model, opt, tcfg.grad_clip, finite)
-            if stepped:
-                losses.append(loss.item())
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-            bad.record(stepped, epoch)
+            if steps.step(loss, model, opt, tcfg.grad_clip, finite, epoch):
+                bar.set_postfix(loss=f"{steps.losses[-1]:.4f}")
         bar.close()
         lr = step_schedule(opt, sched)
-        epoch_loss = ctx.mean(float(np.mean(losses)) if losses else math.nan, device)
+        epoch_loss = ctx.mean(steps.mean_loss(), device)
         if ctx.is_main:
-            end = EpochEnd(epoch, epoch_loss, lr, bad.skipped, t0)
+            end = EpochEnd(epoch, epoch_loss, lr, steps.skipped, t0)
             best_loss, copies = end.log(log, best_loss, cfg.run.save_every)
             trainer_state = {"epoch": epoch, "best_loss": best_loss, "optimizer": opt.state_dict(),
                              "scheduler": sched.state_dict() if sched is not None else {}, "copies": copies}

@@ -32,10 +32,9 @@ from dmg_bmi.core.normalization import Normalizer
 from dmg_bmi.core.ops import torch_threads
 from dmg_bmi.core.train.checkpoints import BEST, LAST, load_training_checkpoint, open_run, write_copies
 from dmg_bmi.core.train.common import (
-    BadBatches,
     EpochEnd,
+    EpochSteps,
     TrainResult,
-    gradient_step,
     optimization,
     step_schedule,
 )
@@ -205,15 +204,14 @@ def _train_crop(cfg: ExperimentConfig, resume: str | Path | None, state) -> Trai
                      "observations": list(opts.observations)}
 
     epoch_loss = math.nan
-    bad = BadBatches(tcfg.max_bad_batches)
+    steps = EpochSteps(tcfg.max_bad_batches)
     for epoch in range(start_epoch, tcfg.epochs + 1):
         t0 = time.perf_counter()
         rng = np.random.default_rng([cfg.run.seed, epoch])
         torch.manual_seed(cfg.run.seed * 1_000_003 + epoch)
         order = np.concatenate([rng.permutation(n_train) for _ in range(math.ceil(n_iter * batch / n_train))])
         model.train()
-        losses = []
-        bad.new_epoch()
+        steps.new_epoch()
         bar = tqdm(range(n_iter), desc=f"epoch {epoch}/{tcfg.epochs}", leave=False,
                    disable=True if not cfg.run.progress else None)
         for it in bar:
@@ -221,15 +219,12 @@ def _train_crop(cfg: ExperimentConfig, resume: str | Path | None, state) -> Trai
             win = tensors.index(idx)
             outputs, _ = run_model(model, win)
             loss = sparse_obs_loss(outputs, win.obs, tuple(opts.observations), scales)
-            stepped = gradient_step(loss, model, opt, tcfg.grad_clip, bool(torch.isfinite(loss)))
-            if stepped:
-                losses.append(loss.item())
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-            bad.record(stepped, epoch)
+            if steps.step(loss, model, opt, tcfg.grad_clip, bool(torch.isfinite(loss)), epoch):
+                bar.set_postfix(loss=f"{steps.losses[-1]:.4f}")
         bar.close()
         lr = step_schedule(opt, sched)
-        epoch_loss = float(np.mean(losses)) if losses else math.nan
-        end = EpochEnd(epoch, epoch_loss, lr, bad.skipped, t0)
+        epoch_loss = steps.mean_loss()
+        end = EpochEnd(epoch, epoch_loss, lr, steps.skipped, t0)
         best_loss, copies = end.log(log, best_loss, cfg.run.save_every)
         training = {**base_training, "epoch": epoch,
                     "best_loss": best_loss if math.isfinite(best_loss) else None,
