@@ -76,10 +76,11 @@ def evaluate(group: TableGroup, q: torch.Tensor) -> torch.Tensor:
 
 
 class MergedGroup(NamedTuple):
-    """M tables on the sorted union of their breakpoints `x` `[B, U]`: row b·(U + 1) + j of `seg`
-    `[B·(U + 1), 3·M]` holds, for field b and interval (x_{j−1}, x_j], j = 0..U, the segment every table uses
-    there as M anchors x, M values y and M slopes (slope 0 below x_1); `hi`/`y_hi` `[B, 1, M]` are each
-    table's last point. `token`/`grad` carry `seg`'s gradient (see `_Rows`; None when none is needed)."""
+    """M tables on the sorted union of their distinct breakpoints `x` `[B, U]` (+inf padded): row
+    b·(U + 1) + j of `seg` `[B·(U + 1), 3·M]` holds, for field b and interval (x_{j−1}, x_j], j = 0..U, the
+    segment every table uses there as M anchors x, M values y and M slopes (slope 0 below x_1); `hi`/`y_hi`
+    `[M, 1, B]` are each table's last point (fields last, as `evaluate_merged` computes). `token`/`grad`
+    carry `seg`'s gradient (see `_Rows`; None when none is needed)."""
 
     x: torch.Tensor
     seg: torch.Tensor
@@ -121,10 +122,16 @@ class _Rows(torch.autograd.Function):
 
 
 def merge(group: TableGroup) -> MergedGroup:
-    """Record each table's segment per union interval (differentiable in x and y)."""
+    """Record each table's segment per union interval (differentiable in x and y).
+
+    The union holds each field's distinct breakpoints, padded with +inf to the largest count in the batch
+    (tables of DVS share most breakpoints: 11 tables of 9 points have ~20 distinct ones, not 99)."""
     b, m, n = group.x.shape
-    xu = torch.sort(group.x.reshape(b, -1), dim=1).values  # [B, U]
-    ends = torch.cat([xu.detach(), torch.full_like(xu[:, :1], torch.inf)], dim=1)  # interval right ends
+    xs = torch.sort(group.x.detach().reshape(b, -1), dim=1).values
+    dup = torch.cat([torch.zeros_like(xs[:, :1], dtype=torch.bool), xs[:, 1:] == xs[:, :-1]], dim=1)
+    u = int((~dup).sum(1).max())  # per-run metadata (one sync), not data of the day loop
+    xu = torch.sort(torch.where(dup, torch.inf, xs), dim=1).values[:, :u]  # [B, U]
+    ends = torch.cat([xu, torch.full_like(xu[:, :1], torch.inf)], dim=1)  # interval right ends
     seg = torch.searchsorted(group.rows, ends.repeat_interleave(m, 0)).reshape(b, m, -1) - 1
     inside = seg >= 0
     seg = seg.clamp(min=0)
@@ -134,26 +141,28 @@ def merge(group: TableGroup) -> MergedGroup:
     if rows.requires_grad:
         holder = [None]
         token = _Source.apply(rows, holder)
-    return MergedGroup(xu.contiguous(), rows, group.hi.transpose(1, 2), group.y[..., -1:].transpose(1, 2),
-                       token, holder)
+    hi, y_hi = (t.permute(1, 2, 0).contiguous() for t in (group.hi, group.y[..., -1:]))
+    return MergedGroup(xu.contiguous(), rows, hi, y_hi, token, holder)
 
 
 def evaluate_merged(group: MergedGroup, q: torch.Tensor) -> torch.Tensor:
-    """All M tables at `q` `[..., B]` -> `[..., B, M]` (PCSE's arithmetic, see the module docstring)."""
+    """All M tables at `q` `[..., B]` -> `[..., B, M]` (PCSE's arithmetic, see the module docstring).
+
+    Computed with the fields last (`[M, K, B]`) and returned as a view, so that a column `[..., B, m]` (one
+    table) is contiguous and the day's element-wise maths on it runs vectorised."""
     b, u = group.x.shape
     m = group.seg.shape[1] // 3
     lead = q.shape[:-1]
-    qk = q.reshape(-1, b).T  # [B, K]
-    j = torch.searchsorted(group.x.detach(), qk.detach().contiguous())  # interval (x_{j-1}, x_j]
+    qk = q.reshape(-1, b)  # [K, B]
+    j = torch.searchsorted(group.x, qk.detach().T.contiguous())  # [B, K]: interval (x_{j-1}, x_j]
     j = (j + torch.arange(0, b * (u + 1), u + 1, device=j.device)[:, None]).reshape(-1)
     if group.token is None:
         rows = group.seg.index_select(0, j)
     else:
         rows = _Rows.apply(group.token, group.seg.detach(), group.grad, j)
-    xa, ya, sa = rows.reshape(b, -1, 3, m).unbind(2)
-    qm = qk[..., None]
-    out = torch.where(qm >= group.hi, group.y_hi, ya + (qm - xa) * sa)  # [B, K, M]
-    return out.permute(1, 0, 2).reshape(*lead, b, m)
+    xa, ya, sa = rows.reshape(b, -1, 3, m).permute(2, 3, 1, 0).contiguous().unbind(0)  # [M, K, B] each
+    out = torch.where(qk >= group.hi, group.y_hi, ya + (qk - xa) * sa)  # [M, K, B]
+    return out.permute(1, 2, 0).reshape(*lead, b, m)
 
 
 def evaluate_secant(group: MergedGroup, q: torch.Tensor, width: torch.Tensor) -> torch.Tensor:

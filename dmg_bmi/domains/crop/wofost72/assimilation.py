@@ -1,6 +1,6 @@
 """Gross assimilation: Spitters et al. (1988) 3×3 Gaussian integration (PCSE TOTASS/ASSIM equations).
 
-Inputs per field `[B]` (Gauss-hour drivers `[B, 3]`); output PGASS in kg CH2O ha-1 d-1.
+Inputs per field `[B]` (Gauss-hour drivers `[3, B]`); output PGASS in kg CH2O ha-1 d-1.
 Non-smooth points (guards AMAX>0, LAI>0, DAYL>0; max(2, AMAX); the VISPP ≤ 0 branch) are `torch.where`
 / `torch.maximum` with guarded denominators, so gradients are the one-sided derivatives and never NaN.
 """
@@ -19,7 +19,7 @@ _REFH = (1.0 - _SQV) / (1.0 + _SQV)
 
 
 def light_drivers(sinb, pardif, pardir) -> dict[str, torch.Tensor]:
-    """Weather-only parts of ASSIM at the Gauss hours `[..., 3]`, computed once per season."""
+    """Weather-only parts of ASSIM at the Gauss hours `[..., 3, B]`, computed once per season."""
     lit = sinb > 0
     sinb_s = torch.where(lit, sinb, 1.0)
     refs = 2.0 * _REFH / (1.0 + 1.6 * sinb)
@@ -34,32 +34,33 @@ def light_drivers(sinb, pardif, pardir) -> dict[str, torch.Tensor]:
 
 
 def gross_assimilation(drv: dict, amax, eff, lai, kdif, tmnf) -> torch.Tensor:
-    """PGASS = 30/44 · DAYL · Σ_hours w·FGROS · TMNFTB(TMINRA) (kg CH2O ha-1 d-1), all inputs `[B]`."""
-    x = torch.tensor(GAUSS_X, dtype=lai.dtype, device=lai.device)
-    w = torch.tensor(GAUSS_W, dtype=lai.dtype, device=lai.device)
-    lit = drv["LIT"]  # [B, 3] (hours)
-    kdirbl = drv["KB"] * kdif[:, None]
+    """PGASS = 30/44 · DAYL · Σ_hours w·FGROS · TMNFTB(TMINRA) (kg CH2O ha-1 d-1), inputs `[B]`.
+
+    The Gauss-hour drivers are `[3, B]` and the canopy terms `[hours, depths, B]`: the fields are the
+    contiguous last dimension, so every broadcast runs vectorised over them."""
+    x = torch.tensor(GAUSS_X, dtype=lai.dtype, device=lai.device)[:, None]  # depths [3, 1]
+    w = torch.tensor(GAUSS_W, dtype=lai.dtype, device=lai.device)[:, None]
+    lit = drv["LIT"]  # [hours, B]
+    kdirbl = drv["KB"] * kdif
     kdirt = kdirbl * _SQV
-    # e^(−k·LAIC) at the depths LAIC = LAI·x: [B, hours, depths]
-    e_dif = torch.exp(-(kdif * lai)[:, None, None] * x)
-    e_bl = torch.exp(-(kdirbl * lai[:, None])[..., None] * x)
-    e_t = torch.exp(-(kdirt * lai[:, None])[..., None] * x)
-    visdf = drv["VDF0"][..., None] * kdif[:, None, None] * e_dif
-    vist = (drv["VT0"] * kdirt)[..., None] * e_t
-    visd = (drv["VD0"] * kdirbl)[..., None] * e_bl
-    amax3 = amax[:, None, None]
-    eff3 = eff[:, None, None]
-    amax2 = torch.clamp(amax3, min=2.0)
-    fgrsh = amax3 * (1.0 - torch.exp(-(visdf + vist - visd) * eff3 / amax2))
-    vispp = drv["VISPP"][..., None]
-    sunny = (vispp > 0) & (eff3 * vispp > 0)
-    denom = torch.where(sunny, eff3 * vispp, 1.0)
+    # e^(−k·LAIC) at the depths LAIC = LAI·x: [depths, B] (diffuse) and [hours, depths, B]
+    e_dif = torch.exp(-(kdif * lai) * x)
+    e_bl = torch.exp(-(kdirbl * lai)[:, None] * x)
+    e_t = torch.exp(-(kdirt * lai)[:, None] * x)
+    visdf = (drv["VDF0"] * kdif)[:, None] * e_dif
+    vist = (drv["VT0"] * kdirt)[:, None] * e_t
+    visd = (drv["VD0"] * kdirbl)[:, None] * e_bl
+    amax2 = torch.clamp(amax, min=2.0)
+    fgrsh = amax * (1.0 - torch.exp(-(visdf + vist - visd) * eff / amax2))
+    vispp = drv["VISPP"][:, None]  # [hours, 1, B]
+    sunny = (vispp > 0) & (eff * vispp > 0)
+    denom = torch.where(sunny, eff * vispp, 1.0)
     fgrsun = torch.where(
-        sunny, amax3 * (1.0 - (amax3 - fgrsh) * (1.0 - torch.exp(-vispp * eff3 / amax2)) / denom), fgrsh
+        sunny, amax * (1.0 - (amax - fgrsh) * (1.0 - torch.exp(-vispp * eff / amax2)) / denom), fgrsh
     )
     fgl = e_bl * fgrsun + (1.0 - e_bl) * fgrsh
-    fgros = torch.where(lit, lai[:, None] * (fgl * w).sum(-1), 0.0)  # [B, 3]
-    dtga = drv["DAYL"] * (fgros * w).sum(-1)
+    fgros = torch.where(lit, lai * (fgl * w).sum(1), 0.0)  # [hours, B]
+    dtga = drv["DAYL"] * (fgros * w).sum(0)
     dtga = torch.where((amax > 0) & (lai > 0) & (drv["DAYL"] > 0), dtga, 0.0)
     return dtga * tmnf * (30.0 / 44.0)
 

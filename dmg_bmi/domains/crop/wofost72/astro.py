@@ -65,17 +65,18 @@ def daily_drivers(w: dict[str, torch.Tensor], lat: torch.Tensor) -> dict[str, to
     """Weather `{IRRAD, TMIN, TMAX, TEMP, E0, ES0, ET0, RAIN, DOY}` (each `[..., B]`) -> step drivers.
 
     Adds DTEMP = (TEMP + TMAX)/2, the astro quantities, and at the three Gauss hours of the half day
-    (last dim 3): SINB, PARDIF and PARDIR (J m-2 s-1), set to 0 on days without daylight.
+    (`[..., 3, B]`, fields last): SINB, PARDIF and PARDIR (J m-2 s-1), set to 0 on days without daylight.
     """
     a = astro(w["DOY"], lat, w["IRRAD"])
-    x = torch.tensor(GAUSS_X, dtype=lat.dtype, device=lat.device)
-    hour = 12.0 + 0.5 * a["DAYL"][..., None] * x
-    sinb = a["SINLD"][..., None] + a["COSLD"][..., None] * torch.cos(2.0 * math.pi * (hour + 12.0) / 24.0)
+    x = torch.tensor(GAUSS_X, dtype=lat.dtype, device=lat.device)[:, None]
+    hour = 12.0 + 0.5 * a["DAYL"][..., None, :] * x
+    cos_h = torch.cos(2.0 * math.pi * (hour + 12.0) / 24.0)
+    sinb = a["SINLD"][..., None, :] + a["COSLD"][..., None, :] * cos_h
     sinb = sinb.clamp(min=0.0)
-    lit = (a["DAYL"] > 0)[..., None] & (sinb > 0)
-    dsinbe = torch.where(a["DSINBE"] > 0, a["DSINBE"], 1.0)[..., None]
-    par = torch.where(lit, 0.5 * w["IRRAD"][..., None] * sinb * (1.0 + 0.4 * sinb) / dsinbe, 0.0)
-    pardif = torch.minimum(par, sinb * a["DIFPP"][..., None])
+    lit = (a["DAYL"] > 0)[..., None, :] & (sinb > 0)
+    dsinbe = torch.where(a["DSINBE"] > 0, a["DSINBE"], 1.0)[..., None, :]
+    par = torch.where(lit, 0.5 * w["IRRAD"][..., None, :] * sinb * (1.0 + 0.4 * sinb) / dsinbe, 0.0)
+    pardif = torch.minimum(par, sinb * a["DIFPP"][..., None, :])
     out = {k: w[k] for k in ("IRRAD", "TMIN", "TMAX", "TEMP", "E0", "ES0", "ET0", "RAIN")}
     out["DTEMP"] = day_temperature(w)
     out["DAYL"], out["DAYLP"] = a["DAYL"], a["DAYLP"]

@@ -10,6 +10,7 @@ On its finish day the crop's rates and outputs still count; afterwards the field
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -39,6 +40,12 @@ class Calendar:
             attrs["START_EMERGED"] > 0.5,
             attrs["END_AT_MATURITY"] > 0.5,
         )
+
+    @cached_property
+    def start_days(self) -> frozenset[int]:
+        """Day indices on which some field starts: metadata of the run (read once), so that the day step
+        does the crop-start work only on those days."""
+        return frozenset(self.start.tolist())
 
     def to_attrs(self, dtype=torch.float64) -> dict[str, torch.Tensor]:
         return {

@@ -73,21 +73,22 @@ class _Append(torch.autograd.Function):
 
 
 class _Read(torch.autograd.Function):
-    """Gather `[K, B, m]` from the K arrays at slots `idx` `[B, m]`."""
+    """Gather `[B, Σ m_k]` from the K arrays, array k at its slots `idxs[k]` `[B, m_k]`."""
 
     @staticmethod
-    def forward(ctx, token, bufs, idx):
-        ctx.holder, ctx.idx = _holder(bufs), idx
+    def forward(ctx, token, bufs, idxs):
+        ctx.holder, ctx.idxs = _holder(bufs), idxs
         ctx.shape = (len(bufs),) + tuple(bufs[0].shape)
         ctx.meta = (bufs[0].dtype, bufs[0].device)
-        return torch.stack([torch.gather(b, 1, idx) for b in bufs])
+        return torch.cat([torch.gather(b, 1, i) for b, i in zip(bufs, idxs, strict=True)], dim=1)
 
     @staticmethod
     def backward(ctx, g):
         if ctx.holder[0] is None:
             ctx.holder[0] = torch.zeros(ctx.shape, dtype=ctx.meta[0], device=ctx.meta[1])
-        for k in range(ctx.shape[0]):
-            ctx.holder[0][k].scatter_add_(1, ctx.idx, g[k])
+        parts = g.split([i.shape[1] for i in ctx.idxs], dim=1)
+        for k, (i, gk) in enumerate(zip(ctx.idxs, parts, strict=True)):
+            ctx.holder[0][k].scatter_add_(1, i, gk)
         return None, None, None
 
 
@@ -95,8 +96,12 @@ def append(token, slot: int, bufs, vals):
     return _Append.apply(token, slot, tuple(bufs), vals)
 
 
-def read(token, bufs, idx):
-    return _Read.apply(token, tuple(bufs), idx)
+def read(token, bufs, idxs):
+    return _Read.apply(token, tuple(bufs), tuple(idxs))
+
+
+# Columns of the slots `update_classes` reads: W at p, q−1 and q; A and S at p; C at q−1 and q.
+W_P, W_QM, W_Q, A_P, S_P, C_QM, C_Q = range(7)
 
 
 def locate(bufs, neg_age, dead, span, last: int):
@@ -107,8 +112,8 @@ def locate(bufs, neg_age, dead, span, last: int):
 
 
 def leaf_area_sum(g, a_tot, dead):
-    """LASUM (ha ha-1) from the gathered slots `g` `[4, B, 3]` (channel, field, {p, q−1, q})."""
-    w_p, a_p, s_p = g[0, :, 0], g[1, :, 0], g[2, :, 0]
+    """LASUM (ha ha-1) from the gathered slots `g` `[B, 7]` (columns `W_P` ... `C_Q`)."""
+    w_p, a_p, s_p = g[:, W_P], g[:, A_P], g[:, S_P]
     return a_tot - a_p + s_p * torch.clamp(w_p - dead, min=0.0)
 
 
@@ -122,7 +127,7 @@ def age_death(g, q, dead, clock, span, surrogate: bool, width: float = 0.05):
     is the age-death weight within a relative SPAN change of `width`: the caller keeps `sur` where
     DALV + reach would win DRLV = max(DSLV, DALV), i.e. the surrogate looks `width` ahead.
     """
-    w_qm, w_q, c_qm, c_q = g[0, :, 1], g[0, :, 2], g[3, :, 1], g[3, :, 2]
+    w_qm, w_q, c_qm, c_q = g[:, W_QM], g[:, W_Q], g[:, C_QM], g[:, C_Q]
     has_dead = q >= 1
     dalv = torch.where(has_dead, torch.clamp(w_qm - dead, min=0.0), 0.0)
     zero = torch.zeros_like(dalv)
@@ -142,14 +147,15 @@ def update_classes(s: dict, t: int, fysage, w_tot, a_tot, sla, clock, dead, span
     """Day `t`'s class update: age the existing classes by yesterday's FYSAGE (in place, no gradient), write
     slot t (W, A, SLA, C; age 0) and read the slots that LASUM and DALV need.
 
-    `s` holds the arrays (CHANNELS, LV_NEGAGE) and TOKEN; returns `(token, gathered [4, B, 3], q)`."""
+    `s` holds the arrays (CHANNELS, LV_NEGAGE) and TOKEN; returns `(token, gathered [B, 7], q)`: W at p, q−1
+    and q, A and S at p, C at q−1 and q (columns `W_P` ... `C_Q`)."""
     bufs = [s[k] for k in CHANNELS]
     neg_age = s["LV_NEGAGE"]
     neg_age[:, :t] -= fysage.detach()[:, None]
     neg_age[:, t] = 0.0
     token = append(s["TOKEN"], t, bufs, torch.stack([w_tot, a_tot, sla, clock]))
     idx, q = locate(bufs, neg_age, dead, span, t)
-    return token, read(token, bufs, idx), q
+    return token, read(token, bufs, (idx, idx[:, :1], idx[:, :1], idx[:, 1:])), q
 
 
 def rates(p, grlv, wlv, lai, kdif, rftra, temp, laiexp, slatb, age, surrogate=True, span_width=0.05):

@@ -162,8 +162,9 @@ def day_step(
     fin_mat = ph["TRANS"] & (was == 2) & cal.at_maturity
 
     # (2) crop start
-    started = torch.where(start, init["STACK"], torch.stack([n[k] for k in _INIT_KEYS]))  # one op, not 19
-    n.update(zip(_INIT_KEYS, started.unbind(0), strict=True))
+    if t in cal.start_days:
+        started = torch.where(start, init["STACK"], torch.stack([n[k] for k in _INIT_KEYS]))  # one op, not 19
+        n.update(zip(_INIT_KEYS, started.unbind(0), strict=True))
     alive = integ | start
     # (3) finish: harvest date / max_duration, or maturity
     finish = alive & ((cal.end <= t) | fin_mat)
