@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 import torch
 
+from dmg_bmi.domains.crop.wofost72.ops import where
+
 
 class TableGroup(NamedTuple):
     """Prepared tables `[B, M, N]`: breakpoints `x`, values `y`, segment `slope` (0 for the last point and
@@ -51,7 +53,7 @@ def prepare(tables: torch.Tensor) -> TableGroup:
     x, y = tables[..., 0], tables[..., 1]
     dx = x[..., 1:] - x[..., :-1]
     ok = dx > 0
-    slope = torch.where(ok, (y[..., 1:] - y[..., :-1]) / torch.where(ok, dx, torch.ones_like(dx)), 0.0)
+    slope = where(ok, (y[..., 1:] - y[..., :-1]) / where(ok, dx, torch.ones_like(dx)), 0.0)
     slope = torch.cat([slope, torch.zeros_like(x[..., :1])], dim=-1)
     rows = x.detach().reshape(-1, x.shape[-1]).contiguous()
     return TableGroup(x, y, slope, x[..., :1], x[..., -1:], rows)
@@ -69,7 +71,7 @@ def evaluate(group: TableGroup, q: torch.Tensor) -> torch.Tensor:
     qk = q.reshape(-1, b).T[:, None, :]  # [B, 1, K]
     qc = torch.maximum(torch.minimum(qk, group.hi), group.lo)  # [B, M, K]
     idx = torch.searchsorted(group.rows, qc.detach().reshape(b * m, -1)) - 1
-    idx = torch.where(qc.detach() >= group.hi, n - 1, idx.clamp(min=0).reshape(b, m, -1))
+    idx = where(qc.detach() >= group.hi, n - 1, idx.clamp(min=0).reshape(b, m, -1))
     xi, yi, si = (torch.gather(t, 2, idx) for t in (group.x, group.y, group.slope))
     out = yi + (qc - xi) * si  # [B, M, K]
     return out.permute(2, 0, 1).reshape(*lead, b, m)
@@ -130,13 +132,13 @@ def merge(group: TableGroup) -> MergedGroup:
     xs = torch.sort(group.x.detach().reshape(b, -1), dim=1).values
     dup = torch.cat([torch.zeros_like(xs[:, :1], dtype=torch.bool), xs[:, 1:] == xs[:, :-1]], dim=1)
     u = int((~dup).sum(1).max())  # per-run metadata (one sync), not data of the day loop
-    xu = torch.sort(torch.where(dup, torch.inf, xs), dim=1).values[:, :u]  # [B, U]
+    xu = torch.sort(where(dup, torch.inf, xs), dim=1).values[:, :u]  # [B, U]
     ends = torch.cat([xu, torch.full_like(xu[:, :1], torch.inf)], dim=1)  # interval right ends
     seg = torch.searchsorted(group.rows, ends.repeat_interleave(m, 0)).reshape(b, m, -1) - 1
     inside = seg >= 0
     seg = seg.clamp(min=0)
     xa, ya, sa = (torch.gather(t, 2, seg).transpose(1, 2) for t in (group.x, group.y, group.slope))
-    rows = torch.cat([xa, ya, torch.where(inside.transpose(1, 2), sa, 0.0)], dim=-1).reshape(-1, 3 * m)
+    rows = torch.cat([xa, ya, where(inside.transpose(1, 2), sa, 0.0)], dim=-1).reshape(-1, 3 * m)
     token, holder = None, None
     if rows.requires_grad:
         holder = [None]
@@ -161,7 +163,7 @@ def evaluate_merged(group: MergedGroup, q: torch.Tensor) -> torch.Tensor:
     else:
         rows = _Rows.apply(group.token, group.seg.detach(), group.grad, j)
     xa, ya, sa = rows.reshape(b, -1, 3, m).permute(2, 3, 1, 0).contiguous().unbind(0)  # [M, K, B] each
-    out = torch.where(qk >= group.hi, group.y_hi, ya + (qk - xa) * sa)  # [M, K, B]
+    out = where(qk >= group.hi, group.y_hi, ya + (qk - xa) * sa)  # [M, K, B]
     return out.permute(1, 2, 0).reshape(*lead, b, m)
 
 

@@ -11,6 +11,8 @@ import math
 
 import torch
 
+from dmg_bmi.domains.crop.wofost72.ops import where
+
 GAUSS_X = (0.1127017, 0.5, 0.8872983)
 GAUSS_W = (0.2777778, 0.4444444, 0.2777778)
 _SCV = 0.2
@@ -21,7 +23,7 @@ _REFH = (1.0 - _SQV) / (1.0 + _SQV)
 def light_drivers(sinb, pardif, pardir) -> dict[str, torch.Tensor]:
     """Weather-only parts of ASSIM at the Gauss hours `[..., 3, B]`, computed once per season."""
     lit = sinb > 0
-    sinb_s = torch.where(lit, sinb, 1.0)
+    sinb_s = where(lit, sinb, 1.0)
     refs = 2.0 * _REFH / (1.0 + 1.6 * sinb)
     return {
         "LIT": lit,
@@ -29,7 +31,7 @@ def light_drivers(sinb, pardif, pardir) -> dict[str, torch.Tensor]:
         "VT0": (1.0 - refs) * pardir,  # × KDIRT e^(−KDIRT·LAIC) = VIST
         "VD0": (1.0 - _SCV) * pardir,  # × KDIRBL e^(−KDIRBL·LAIC) = VISD
         "KB": 0.5 / sinb_s / (0.8 * _SQV),  # KDIRBL = KB·KDIF
-        "VISPP": torch.where(lit, (1.0 - _SCV) * pardir / sinb_s, 0.0),
+        "VISPP": where(lit, (1.0 - _SCV) * pardir / sinb_s, 0.0),
     }
 
 
@@ -54,22 +56,22 @@ def gross_assimilation(drv: dict, amax, eff, lai, kdif, tmnf) -> torch.Tensor:
     fgrsh = amax * (1.0 - torch.exp(-(visdf + vist - visd) * eff / amax2))
     vispp = drv["VISPP"][:, None]  # [hours, 1, B]
     sunny = (vispp > 0) & (eff * vispp > 0)
-    denom = torch.where(sunny, eff * vispp, 1.0)
-    fgrsun = torch.where(
+    denom = where(sunny, eff * vispp, 1.0)
+    fgrsun = where(
         sunny, amax * (1.0 - (amax - fgrsh) * (1.0 - torch.exp(-vispp * eff / amax2)) / denom), fgrsh
     )
     fgl = e_bl * fgrsun + (1.0 - e_bl) * fgrsh
-    fgros = torch.where(lit, lai * (fgl * w).sum(1), 0.0)  # [hours, B]
+    fgros = where(lit, lai * (fgl * w).sum(1), 0.0)  # [hours, B]
     dtga = drv["DAYL"] * (fgros * w).sum(0)
-    dtga = torch.where((amax > 0) & (lai > 0) & (drv["DAYL"] > 0), dtga, 0.0)
+    dtga = where((amax > 0) & (lai > 0) & (drv["DAYL"] > 0), dtga, 0.0)
     return dtga * tmnf * (30.0 / 44.0)
 
 
 def push_tmin(buf: torch.Tensor, count: torch.Tensor, tmin: torch.Tensor, on: torch.Tensor):
     """Append today's TMIN to the 7-day window `buf` `[B, 7]` where `on`; returns (buf, count, TMINRA °C)."""
     new = torch.cat([buf[:, 1:], tmin[:, None]], dim=1)
-    buf = torch.where(on[:, None], new, buf)
-    count = torch.where(on, torch.clamp(count + 1, max=7), count)
+    buf = where(on[:, None], new, buf)
+    count = where(on, torch.clamp(count + 1, max=7), count)
     slots = torch.arange(7, device=buf.device)
     valid = slots[None, :] >= (7 - count)[:, None]
     tminra = (buf * valid).sum(1) / torch.clamp(count, min=1)

@@ -12,6 +12,7 @@ import math
 import torch
 
 from dmg_bmi.domains.crop.wofost72.assimilation import GAUSS_X, light_drivers
+from dmg_bmi.domains.crop.wofost72.ops import where
 
 _RAD = math.pi / 180.0
 
@@ -26,27 +27,27 @@ def astro(doy: torch.Tensor, lat: torch.Tensor, irrad: torch.Tensor) -> dict[str
     inside = aob.abs() <= 1.0
     aob_c = aob.clamp(-1.0, 1.0)
     root = torch.sqrt(1.0 - aob_c**2)
-    dayl = torch.where(
-        inside, 12.0 * (1.0 + 2.0 * torch.asin(aob_c) / math.pi), torch.where(aob > 1.0, 24.0, 0.0)
+    dayl = where(
+        inside, 12.0 * (1.0 + 2.0 * torch.asin(aob_c) / math.pi), where(aob > 1.0, 24.0, 0.0)
     )
-    dsinb = 3600.0 * (dayl * sinld + torch.where(inside, 24.0 * cosld * root / math.pi, 0.0))
+    dsinb = 3600.0 * (dayl * sinld + where(inside, 24.0 * cosld * root / math.pi, 0.0))
     dsinbe = 3600.0 * (
         dayl * (sinld + 0.4 * (sinld**2 + 0.5 * cosld**2))
-        + torch.where(inside, 12.0 * cosld * (2.0 + 1.2 * sinld) * root / math.pi, 0.0)
+        + where(inside, 12.0 * cosld * (2.0 + 1.2 * sinld) * root / math.pi, 0.0)
     )
     aobp = (-math.sin(-4.0 * _RAD) + sinld) / cosld
-    daylp = torch.where(
+    daylp = where(
         aobp.abs() <= 1.0,
         12.0 * (1.0 + 2.0 * torch.asin(aobp.clamp(-1.0, 1.0)) / math.pi),
-        torch.where(aobp > 1.0, 24.0, 0.0),
+        where(aobp > 1.0, 24.0, 0.0),
     )
     angot = sc * dsinb
-    atmtr = torch.where(dayl > 0, irrad / torch.where(angot > 0, angot, 1.0), 0.0)
-    frdif = torch.where(
+    atmtr = where(dayl > 0, irrad / where(angot > 0, angot, 1.0), 0.0)
+    frdif = where(
         atmtr > 0.75,
         0.23,
-        torch.where(
-            atmtr > 0.35, 1.33 - 1.46 * atmtr, torch.where(atmtr > 0.07, 1.0 - 2.3 * (atmtr - 0.07) ** 2, 1.0)
+        where(
+            atmtr > 0.35, 1.33 - 1.46 * atmtr, where(atmtr > 0.07, 1.0 - 2.3 * (atmtr - 0.07) ** 2, 1.0)
         ),
     )
     difpp = frdif * atmtr * 0.5 * sc
@@ -74,8 +75,8 @@ def daily_drivers(w: dict[str, torch.Tensor], lat: torch.Tensor) -> dict[str, to
     sinb = a["SINLD"][..., None, :] + a["COSLD"][..., None, :] * cos_h
     sinb = sinb.clamp(min=0.0)
     lit = (a["DAYL"] > 0)[..., None, :] & (sinb > 0)
-    dsinbe = torch.where(a["DSINBE"] > 0, a["DSINBE"], 1.0)[..., None, :]
-    par = torch.where(lit, 0.5 * w["IRRAD"][..., None, :] * sinb * (1.0 + 0.4 * sinb) / dsinbe, 0.0)
+    dsinbe = where(a["DSINBE"] > 0, a["DSINBE"], 1.0)[..., None, :]
+    par = where(lit, 0.5 * w["IRRAD"][..., None, :] * sinb * (1.0 + 0.4 * sinb) / dsinbe, 0.0)
     pardif = torch.minimum(par, sinb * a["DIFPP"][..., None, :])
     out = {k: w[k] for k in ("IRRAD", "TMIN", "TMAX", "TEMP", "E0", "ES0", "ET0", "RAIN")}
     out["DTEMP"] = day_temperature(w)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from dmg_bmi.domains.crop.wofost72.ops import where
+
 
 def evapotranspiration(p, drv, kdif, lai, sm):
     """Returns dict EVWMX, EVSMX, TRAMX, TRA (cm d-1) and RFTRA (-); all `[B]`."""
@@ -21,8 +23,8 @@ def evapotranspiration(p, drv, kdif, lai, sm):
     depnr = p["DEPNR"]
     sweaf = 1.0 / (0.76 + 1.5 * et0_crop) - (5.0 - depnr) * 0.10
     low = depnr < 3.0
-    low_denom = torch.where(low, depnr * (depnr + 3.0), 1.0)
-    sweaf = torch.where(low, sweaf + (et0_crop - 0.6) / low_denom, sweaf).clamp(0.10, 0.95)
+    low_denom = where(low, depnr * (depnr + 3.0), 1.0)
+    sweaf = where(low, sweaf + (et0_crop - 0.6) / low_denom, sweaf).clamp(0.10, 0.95)
     smcr = (1.0 - sweaf) * (p["SMFCF"] - p["SMW"]) + p["SMW"]
     rfws = ((sm - p["SMW"]) / (smcr - p["SMW"])).clamp(0.0, 1.0)
     return {"EVWMX": evwmx, "EVSMX": evsmx, "TRAMX": tramx, "TRA": tramx * rfws, "RFTRA": rfws}

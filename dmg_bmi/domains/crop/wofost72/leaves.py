@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import torch
 
+from dmg_bmi.domains.crop.wofost72.ops import where
+
 CHANNELS = ("LV_W", "LV_A", "LV_S", "LV_C")
 
 
@@ -129,7 +131,7 @@ def age_death(g, q, dead, clock, span, surrogate: bool, width: float = 0.05):
     """
     w_qm, w_q, c_qm, c_q = g[:, W_QM], g[:, W_Q], g[:, C_QM], g[:, C_Q]
     has_dead = q >= 1
-    dalv = torch.where(has_dead, torch.clamp(w_qm - dead, min=0.0), 0.0)
+    dalv = where(has_dead, torch.clamp(w_qm - dead, min=0.0), 0.0)
     zero = torch.zeros_like(dalv)
     if not surrogate:
         return dalv, zero, zero
@@ -137,10 +139,10 @@ def age_death(g, q, dead, clock, span, surrogate: bool, width: float = 0.05):
     with torch.no_grad():
         dc = c_q - c_qm
         ok = has_dead & (dc > 0)
-        slope = torch.where(ok, (w_q - w_qm) / torch.where(ok, dc, 1.0), 0.0)
+        slope = where(ok, (w_q - w_qm) / where(ok, dc, 1.0), 0.0)
         reach = slope * width * span
         ok = ok & (w_qm + slope * (cstar - c_qm) + reach > dead)
-    return dalv, torch.where(ok, slope * (cstar - cstar.detach()), 0.0), torch.where(ok, reach, 0.0)
+    return dalv, where(ok, slope * (cstar - cstar.detach()), 0.0), where(ok, reach, 0.0)
 
 
 def update_classes(s: dict, t: int, fysage, w_tot, a_tot, sla, clock, dead, span):
@@ -164,17 +166,17 @@ def rates(p, grlv, wlv, lai, kdif, rftra, temp, laiexp, slatb, age, surrogate=Tr
 
     DSLV = max(stress death WLV(1 − RFTRA)PERDL, self-shading WLV·limit(0, 0.03, 0.03(LAI − LAICR)/LAICR)),
     LAICR = 3.2/KDIF; `age` = (gathered slots, q, D, clock) from `update_classes`."""
-    kdif_s = torch.where(kdif > 0, kdif, 1.0)
+    kdif_s = where(kdif > 0, kdif, 1.0)
     laicr = 3.2 / kdif_s
     dslv = torch.maximum(
         wlv * (1.0 - rftra) * p["PERDL"], wlv * (0.03 * (lai - laicr) / laicr).clamp(0.0, 0.03)
     )
     g, q, dead, clock = age
     dalv, sur, reach = age_death(g, q, dead, clock, p["SPAN"], surrogate, span_width)
-    drlv = torch.maximum(dslv, dalv) + torch.where(dalv + reach >= dslv, sur, 0.0)
+    drlv = torch.maximum(dslv, dalv) + where(dalv + reach >= dslv, sur, 0.0)
     fysage = torch.clamp((temp - p["TBASE"]) / (35.0 - p["TBASE"]), min=0.0)
     expo = laiexp < 6.0
-    glaiex = torch.where(expo, laiexp * p["RGRLAI"] * torch.clamp(temp - p["TBASE"], min=0.0), 0.0)
+    glaiex = where(expo, laiexp * p["RGRLAI"] * torch.clamp(temp - p["TBASE"], min=0.0), 0.0)
     gla = torch.minimum(glaiex, grlv * slatb)
-    slat = torch.where(expo & (grlv > 0), gla / torch.where(grlv > 0, grlv, 1.0), slatb)
+    slat = where(expo & (grlv > 0), gla / where(grlv > 0, grlv, 1.0), slatb)
     return {"R_GRLV": grlv, "R_SLAT": slat, "R_DRLV": drlv, "R_FYSAGE": fysage, "R_GLAIEX": glaiex}

@@ -21,6 +21,7 @@ from dmg_bmi.domains.crop.wofost72.assimilation import gross_assimilation, push_
 from dmg_bmi.domains.crop.wofost72.astro import daily_drivers, day_temperature
 from dmg_bmi.domains.crop.wofost72.calendar import Calendar
 from dmg_bmi.domains.crop.wofost72.evapotranspiration import evapotranspiration
+from dmg_bmi.domains.crop.wofost72.ops import where
 from dmg_bmi.domains.crop.wofost72.organs import root_rates, stem_rates, storage_rates
 from dmg_bmi.domains.crop.wofost72.params import IDX, prepare
 from dmg_bmi.domains.crop.wofost72.partitioning import check_partitioning, conversion_factor
@@ -70,7 +71,8 @@ def table_drivers(weather: dict[str, torch.Tensor], p: dict) -> dict[str, torch.
     """Tables at the day's temperatures `[..., B]`: DTSM, VERNR_TB at TEMP; EFF, TMPF at DTEMP (°C)."""
     tt = afgen.evaluate(p["temp_tables"], weather["TEMP"])
     dt = afgen.evaluate(p["dtemp_tables"], day_temperature(weather))
-    return {"DTSM": tt[..., 0], "VERNR_TB": tt[..., 1], "EFF": dt[..., 0], "TMPF": dt[..., 1]}
+    cols = {"DTSM": tt[..., 0], "VERNR_TB": tt[..., 1], "EFF": dt[..., 0], "TMPF": dt[..., 1]}
+    return {k: v.contiguous() for k, v in cols.items()}  # a day's row then runs vectorised
 
 
 def prepare_drivers(weather: dict[str, torch.Tensor], lat: torch.Tensor, p: dict) -> dict[str, torch.Tensor]:
@@ -81,7 +83,7 @@ def prepare_drivers(weather: dict[str, torch.Tensor], lat: torch.Tensor, p: dict
 
 def _crop_init(p: dict, cal: Calendar) -> dict[str, torch.Tensor]:
     """PCSE's initial crop states (sowing: DVS −0.1, emerging; emergence: DVS = DVSI, vegetative)."""
-    dvs0 = torch.where(cal.emerged, p["DVSI"], torch.full_like(p["DVSI"], -0.1))
+    dvs0 = where(cal.emerged, p["DVSI"], torch.full_like(p["DVSI"], -0.1))
     tv = afgen.evaluate_merged(p["dvs_tables"], dvs0)
     fr, fl, fs, fo = (tv[:, IDX[k]] for k in ("FRTB", "FLTB", "FSTB", "FOTB"))
     tdwi = p["TDWI"]
@@ -153,17 +155,17 @@ def day_step(
     n["LAIEXP"] = s["LAIEXP"] + r("R_GLAIEX")
     for tot, rate in (("GASST", "R_GASS"), ("MREST", "R_MRES"), ("CTRAT", "R_TRA")):
         n[tot] = s[tot] + r(rate)
-    n["CEVST"] = s["CEVST"] + torch.where(org, s["R_EVS"], zero)
-    n["EVST"] = s["EVST"] + torch.where(cal.start < t, s["R_EVS"], zero)
+    n["CEVST"] = s["CEVST"] + where(org, s["R_EVS"], zero)
+    n["EVST"] = s["EVST"] + where(cal.start < t, s["R_EVS"], zero)
     was = s["STAGE"]
-    n["DOE"] = torch.where((ph["TRANS"] & (was == 0)) | (start & cal.emerged), t, s["DOE"])
-    n["DOA"] = torch.where(ph["TRANS"] & (was == 1), t, s["DOA"])
-    n["DOM"] = torch.where(ph["TRANS"] & (was == 2), t, s["DOM"])
+    n["DOE"] = where((ph["TRANS"] & (was == 0)) | (start & cal.emerged), t, s["DOE"])
+    n["DOA"] = where(ph["TRANS"] & (was == 1), t, s["DOA"])
+    n["DOM"] = where(ph["TRANS"] & (was == 2), t, s["DOM"])
     fin_mat = ph["TRANS"] & (was == 2) & cal.at_maturity
 
     # (2) crop start
     if t in cal.start_days:
-        started = torch.where(start, init["STACK"], torch.stack([n[k] for k in _INIT_KEYS]))  # one op, not 19
+        started = where(start, init["STACK"], torch.stack([n[k] for k in _INIT_KEYS]))  # one op, not 19
         n.update(zip(_INIT_KEYS, started.unbind(0), strict=True))
     alive = integ | start
     # (3) finish: harvest date / max_duration, or maturity
@@ -181,8 +183,8 @@ def day_step(
         )
         # Maturity end: the crop would have stopped tau = overshoot/DVR days earlier (0 in value).
         ok = fin_mat & (s["R_DVR"] > 0)
-        tau = torch.where(
-            ok, (ph["OVERSHOOT"] - ph["OVERSHOOT"].detach()) / torch.where(ok, s["R_DVR"], 1.0), 0.0
+        tau = where(
+            ok, (ph["OVERSHOOT"] - ph["OVERSHOOT"].detach()) / where(ok, s["R_DVR"], 1.0), 0.0
         )
         for k, inc in (("WRT", r("R_GWRT")), ("DWRT", r("R_DRRT")), ("RD", r("R_RR")), ("WSO", r("R_GRSO")),
                        ("WST", r("R_GRST") - r("R_DRST")), ("DWST", r("R_DRST")), ("WTOT", r("R_GRLV")),
@@ -194,20 +196,20 @@ def day_step(
     else:
         tv = afgen.evaluate_merged(p["dvs_tables"], n["DVS"])
     for k, tb in (("FR", "FRTB"), ("FL", "FLTB"), ("FS", "FSTB"), ("FO", "FOTB")):
-        n[k] = torch.where(org, tv[:, IDX[tb]], n[k])
-    n["SAI"] = torch.where(org, n["WST"] * tv[:, IDX["SSATB"]], n["SAI"])
-    n["PAI"] = torch.where(org, n["WSO"] * p["SPA"], n["PAI"])
+        n[k] = where(org, tv[:, IDX[tb]], n[k])
+    n["SAI"] = where(org, n["WST"] * tv[:, IDX["SSATB"]], n["SAI"])
+    n["PAI"] = where(org, n["WSO"] * p["SPA"], n["PAI"])
 
     # leaf classes: write today's slot (new class, crop start's first class, or an empty class)
-    sla = torch.where(org, s["R_SLAT"], torch.where(start, init["SLA0"], zero))
+    sla = where(org, s["R_SLAT"], where(start, init["SLA0"], zero))
     token, g, q = leaves.update_classes(
         s, t, r("R_FYSAGE"), n["WTOT"], n["ATOT"], sla, n["CLK"], n["DEAD"], p["SPAN"]
     )
     lasum = leaves.leaf_area_sum(g, n["ATOT"], n["DEAD"])
     lasum = lasum - tau * (lasum - s["LASUM"]).detach()
-    n["LASUM"] = torch.where(org, lasum, n["LASUM"])
-    n["LAI"] = torch.where(org, n["LASUM"] + n["SAI"] + n["PAI"], n["LAI"])
-    n["LAIMAX"] = torch.where(org, torch.maximum(s["LAIMAX"], n["LAI"]), n["LAIMAX"])
+    n["LASUM"] = where(org, lasum, n["LASUM"])
+    n["LAI"] = where(org, n["LASUM"] + n["SAI"] + n["PAI"], n["LAI"])
+    n["LAIMAX"] = where(org, torch.maximum(s["LAIMAX"], n["LAI"]), n["LAIMAX"])
     wlv = torch.clamp(n["WTOT"] - n["DEAD"], min=0.0)
 
     # (4) today's rates (ZEROFY: zero unless the crop exists and has emerged)
@@ -234,20 +236,20 @@ def day_step(
         "R_GASS": gass, "R_MRES": mres, "R_TRA": et["TRA"], **lr,
     }  # fmt: skip
     keep = grow & ~finish  # rates a later day will integrate
-    n.update(zip(rates, torch.where(keep, torch.stack(list(rates.values())), 0.0).unbind(0), strict=True))
+    n.update(zip(rates, where(keep, torch.stack(list(rates.values())), 0.0).unbind(0), strict=True))
     n["R_DVR"], n["R_DTSUM"], n["R_DTSUME"], n["R_VERNR"] = pr["DVR"], pr["DTSUM"], pr["DTSUME"], pr["VERNR"]
     n["FORCE"] = pr["FORCE"]
 
     # soil evaporation bookkeeping (potential production: SM = SMFCF)
     soil = cal.start <= t
     evs, dslr, rain_old = soil_evaporation(
-        torch.where(grow, et["EVSMX"], d["ES0"]), d["RAIN"], s["DSLR"], s["RAINOLD"]
+        where(grow, et["EVSMX"], d["ES0"]), d["RAIN"], s["DSLR"], s["RAINOLD"]
     )
-    n["R_EVS"] = torch.where(soil, evs, zero)
-    n["DSLR"] = torch.where(soil, dslr, s["DSLR"])
-    n["RAINOLD"] = torch.where(soil, rain_old, s["RAINOLD"])
+    n["R_EVS"] = where(soil, evs, zero)
+    n["DSLR"] = where(soil, dslr, s["DSLR"])
+    n["RAINOLD"] = where(soil, rain_old, s["RAINOLD"])
 
-    n["DOF"] = torch.where(finish, t, s["DOF"])
+    n["DOF"] = where(finish, t, s["DOF"])
     n["ALIVE"] = alive & ~finish
     n["FINISHED"] = s["FINISHED"] | finish
     n["DAY"] = s["DAY"] + 1
@@ -256,8 +258,8 @@ def day_step(
     twst = n["WST"] + n["DWST"]
     out = {
         "DVS": n["DVS"], "LAI": n["LAI"], "TAGP": twlv + twst + n["WSO"], "TWSO": n["WSO"], "TWLV": twlv,
-        "TWST": twst, "TWRT": n["WRT"] + n["DWRT"], "TRA": torch.where(grow, et["TRA"], zero), "RD": n["RD"],
-        "SM": torch.where(soil, p["SMFCF"], zero), "EVS": n["R_EVS"], "ACTIVE": alive.to(zero.dtype),
+        "TWST": twst, "TWRT": n["WRT"] + n["DWRT"], "TRA": where(grow, et["TRA"], zero), "RD": n["RD"],
+        "SM": where(soil, p["SMFCF"], zero), "EVS": n["R_EVS"], "ACTIVE": alive.to(zero.dtype),
     }  # fmt: skip
     return n, out
 
@@ -294,7 +296,7 @@ def _run(params, weather, calendar, lat, surrogate, check, span_width, field_nam
     n_days, batch = w["IRRAD"].shape
     calendar.validate(n_days if state is None else n_days + int(state["DAY"][0]))
     if check:
-        dvs_lo = torch.where(calendar.emerged, p["DVSI"], torch.full_like(p["DVSI"], -0.1))
+        dvs_lo = where(calendar.emerged, p["DVSI"], torch.full_like(p["DVSI"], -0.1))
         check_partitioning(p["part_tables"], dvs_lo, p["DVSEND"], field_names)
     _check_weather(w)
     tables = table_drivers(w, p)  # whole season at once (one gather, whose gradient sums every day)

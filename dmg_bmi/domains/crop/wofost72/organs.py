@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import torch
 
+from dmg_bmi.domains.crop.wofost72.ops import where
+
 
 def root_rates(p, fr, dmi, wrt, rdrr, rd, rdm):
     """Returns (GWRT net growth, DRRT death, RR depth increase cm d-1)."""
     drrt = wrt * rdrr
-    rr = torch.where(fr == 0, 0.0, torch.minimum(rdm - rd, p["RRI"]))
+    rr = where(fr == 0, 0.0, torch.minimum(rdm - rd, p["RRI"]))
     return fr * dmi - drrt, drrt, rr
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import torch
 
+from dmg_bmi.domains.crop.wofost72.ops import where
+
 
 def _safe(x):
-    return torch.where(x != 0, x, torch.ones_like(x))
+    return where(x != 0, x, torch.ones_like(x))
 
 
 def rates(p, stage, dvs, vern, isvern, force, alive, daylp, temp, dtsm, vernr_tb):
@@ -20,25 +22,25 @@ def rates(p, stage, dvs, vern, isvern, force, alive, daylp, temp, dtsm, vernr_tb
     emerging, veg, rep = stage == 0, stage == 1, stage == 2
     dtsume = torch.minimum(torch.clamp(temp - p["TBASEM"], min=0.0), p["TEFFMX"] - p["TBASEM"])
     day = p["IDSL"] >= 1
-    dvred = torch.where(day, ((daylp - p["DLC"]) / _safe(p["DLO"] - p["DLC"])).clamp(0.0, 1.0), 1.0)
+    dvred = where(day, ((daylp - p["DLC"]) / _safe(p["DLO"] - p["DLC"])).clamp(0.0, 1.0), 1.0)
     vern_on = alive & veg & (p["IDSL"] >= 2) & ~isvern
     below = dvs < p["VERNDVS"]
     counting = vern_on & below
-    vernr = torch.where(counting, vernr_tb, 0.0)
+    vernr = where(counting, vernr_tb, 0.0)
     vfac = ((vern - p["VERNBASE"]) / _safe(p["VERNSAT"] - p["VERNBASE"])).clamp(0.0, 1.0)
-    vernfac = torch.where(counting, vfac, 1.0)
+    vernfac = where(counting, vfac, 1.0)
     force = force | (vern_on & ~below)
-    dtsum = torch.where(veg, dtsm * vernfac * dvred, torch.where(rep, dtsm, 0.0))
-    dvr = torch.where(
+    dtsum = where(veg, dtsm * vernfac * dvred, where(rep, dtsm, 0.0))
+    dvr = where(
         emerging,
         0.1 * dtsume / p["TSUMEM"],
-        torch.where(veg, dtsum / p["TSUM1"], torch.where(rep, dtsum / p["TSUM2"], 0.0)),
+        where(veg, dtsum / p["TSUM1"], where(rep, dtsum / p["TSUM2"], 0.0)),
     )
     zero = torch.zeros_like(dvr)
     return {
-        "DTSUME": torch.where(alive & emerging, dtsume, zero),
-        "DTSUM": torch.where(alive, dtsum, zero),
-        "DVR": torch.where(alive, dvr, zero),
+        "DTSUME": where(alive & emerging, dtsume, zero),
+        "DTSUM": where(alive, dtsum, zero),
+        "DVR": where(alive, dvr, zero),
         "VERNR": vernr,
         "VERNFAC": vernfac,
         "FORCE": force,
@@ -49,18 +51,18 @@ def integrate(p, s, integ):
     """Integrate yesterday's rates where `integ`; returns the new phenology states and transition info."""
     stage = s["STAGE"]
     veg_on = integ & (stage == 1) & (p["IDSL"] >= 2)
-    vern = torch.where(veg_on, s["VERN"] + s["R_VERNR"], s["VERN"])
-    isvern = torch.where(veg_on, (vern >= p["VERNSAT"]) | s["FORCE"], s["ISVERN"])
-    dvs_pre = s["DVS"] + torch.where(integ, s["R_DVR"], 0.0)
-    thr = torch.where(stage == 0, 0.0, torch.where(stage == 1, 1.0, p["DVSEND"]))
+    vern = where(veg_on, s["VERN"] + s["R_VERNR"], s["VERN"])
+    isvern = where(veg_on, (vern >= p["VERNSAT"]) | s["FORCE"], s["ISVERN"])
+    dvs_pre = s["DVS"] + where(integ, s["R_DVR"], 0.0)
+    thr = where(stage == 0, 0.0, where(stage == 1, 1.0, p["DVSEND"]))
     trans = integ & (stage < 3) & (dvs_pre >= thr)
     return {
         "VERN": vern,
         "ISVERN": isvern,
-        "TSUM": s["TSUM"] + torch.where(integ, s["R_DTSUM"], 0.0),
-        "TSUME": s["TSUME"] + torch.where(integ, s["R_DTSUME"], 0.0),
+        "TSUM": s["TSUM"] + where(integ, s["R_DTSUM"], 0.0),
+        "TSUME": s["TSUME"] + where(integ, s["R_DTSUME"], 0.0),
         "DVS_PRE": dvs_pre,
-        "DVS": torch.where(trans, thr, dvs_pre),
+        "DVS": where(trans, thr, dvs_pre),
         "STAGE": stage + trans.to(stage.dtype),
         "TRANS": trans,
         "OVERSHOOT": dvs_pre - thr,
@@ -75,5 +77,5 @@ def transition_surrogate(dvs, trans, overshoot, dvr_old, dvr_new):
     """
     with torch.no_grad():
         ok = trans & (dvr_old > 0)
-        ratio = torch.where(ok, dvr_new / torch.where(ok, dvr_old, 1.0), 0.0)
-    return dvs + torch.where(ok, (overshoot - overshoot.detach()) * ratio, 0.0)
+        ratio = where(ok, dvr_new / where(ok, dvr_old, 1.0), 0.0)
+    return dvs + where(ok, (overshoot - overshoot.detach()) * ratio, 0.0)

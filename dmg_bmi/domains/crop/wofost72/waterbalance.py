@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import torch
 
+from dmg_bmi.domains.crop.wofost72.ops import where
+
 
 def soil_evaporation(evsmx, rain_today, dslr, rain_old):
     """EVS for today given the maximum EVSMX; returns (EVS, DSLR, RAINOLD) all `[B]`."""
     wet = rain_old >= 1.0
     dslr_dry = dslr + 1.0
     evs_dry = torch.minimum(evsmx, evsmx * (torch.sqrt(dslr_dry) - torch.sqrt(dslr_dry - 1.0)) + rain_old)
-    evs = torch.where(wet, evsmx, evs_dry)
-    return evs, torch.where(wet, torch.ones_like(dslr), dslr_dry), rain_today
+    evs = where(wet, evsmx, evs_dry)
+    return evs, where(wet, torch.ones_like(dslr), dslr_dry), rain_today
