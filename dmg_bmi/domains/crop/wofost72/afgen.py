@@ -178,7 +178,8 @@ def evaluate_secant(group: MergedGroup, q: torch.Tensor, width: torch.Tensor) ->
         return evaluate_merged(group, q)
     qd = q.detach()
     half = 0.5 * width.detach()
-    v = evaluate_merged(group, torch.stack([qd, qd - half, qd + half]))
-    with torch.no_grad():
-        secant = (v[2] - v[1]) / (2.0 * half)[:, None]
-    return v[0] + (q - qd)[:, None] * secant
+    v = evaluate_merged(group, qd)
+    with torch.no_grad():  # the ends carry no gradient: outside the graph (and its backward)
+        ends = evaluate_merged(group, torch.stack([qd - half, qd + half]))
+        secant = (ends[1] - ends[0]) / (2.0 * half)[:, None]
+    return v + (q - qd)[:, None] * secant
