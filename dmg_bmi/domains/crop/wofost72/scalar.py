@@ -283,8 +283,8 @@ def day(f: Field, s: dict, w: dict, t: int) -> tuple[dict, dict]:
         dtemp = 0.5 * (temp + w["TMAX"])
         lt = light(f.geometry(w["DOY"]), w["IRRAD"])
         tmnf = evaluate(f.tmnf, _tmin_mean(buf, count))
-        pgass, ekl = gross_assimilation(lt, tv[0] * evaluate(f.tmpf, dtemp), evaluate(f.eff, dtemp), lai, kdif,
-                                        tmnf)
+        amax = tv[0] * evaluate(f.tmpf, dtemp)
+        pgass, ekl = gross_assimilation(lt, amax, evaluate(f.eff, dtemp), lai, kdif, tmnf)
         # evapotranspiration (potential production: SM = SMFCF)
         et0 = p["CFET"] * w["ET0"]
         et0 = et0 if et0 > 0.0 else 0.0
