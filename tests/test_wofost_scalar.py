@@ -131,7 +131,7 @@ def test_a_day_equals_the_torch_day_at_batch_one_bit_for_bit(reference):
         n_days = weather["IRRAD"].shape[0]
         with torch.no_grad():
             p = prepare(params)
-            init = model._crop_init(p, cal)
+            init = model.crop_init(p, cal)
             st = model.initial_state(1, n_days)
             f = scalar.field(p, cal, lat)
             s = scalar.initial_state(n_days)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dmg_bmi.domains.crop.wofost72 import model
+from dmg_bmi.domains.crop.wofost72 import state as torch_state
 from dmg_bmi.domains.crop.wofost72.calendar import Calendar
 from dmg_bmi.domains.crop.wofost72.params import SCALARS, VERN_SCALARS
 from dmg_bmi.domains.crop.wofost72.scalar_drivers import (
@@ -47,15 +47,15 @@ from dmg_bmi.errors import InputError
 LEAF_KEYS = ("LV_NEGAGE", "LV_W", "LV_A", "LV_S", "LV_C")
 BOOL_KEYS = ("ISVERN", "FORCE", "ALIVE", "FINISHED")
 INT_KEYS = ("DOE", "DOA", "DOM", "DOF", "DAY")
-FLOAT_KEYS = model.FLOAT_STATES + ("DSLR",)
+FLOAT_KEYS = torch_state.FLOAT_STATES + ("DSLR",)
 _GROW_RATES = ("R_GWRT", "R_DRRT", "R_RR", "R_GRST", "R_DRST", "R_GRSO", "R_GASS", "R_MRES", "R_TRA",
                "R_GRLV", "R_SLAT", "R_DRLV", "R_FYSAGE", "R_GLAIEX")  # zero unless the crop grows on
 
 
 @dataclass(frozen=True)
 class Field:
-    """One field as floats: scalar parameters `p` (PCSE units), `init` (the `_crop_init` values of
-    `model._INIT_KEYS`) and `sla0`, the AFGEN tables, the calendar (day indices) and latitude (deg).
+    """One field as floats: scalar parameters `p` (PCSE units), `init` (the `state.crop_init` values of
+    `state.INIT_KEYS`) and `sla0`, the AFGEN tables, the calendar (day indices) and latitude (deg).
     `geo` caches the weather-free sun geometry per day of year (`scalar_drivers.geometry`); `prefill` fills
     it for many days in one torch call."""
 
@@ -91,7 +91,7 @@ class Field:
 def field(prepared: dict, calendar: Calendar, lat: torch.Tensor, b: int = 0) -> Field:
     """Field `b` of `params.prepare(...)` output (tensors `[B, ...]`), its calendar and latitude `[B]`."""
     with torch.no_grad():
-        init = model._crop_init(prepared, calendar)
+        init = torch_state.crop_init(prepared, calendar)
         p = {k: float(prepared[k][b]) for k in SCALARS + VERN_SCALARS}
         dtsm, vernr = tables(prepared["temp_tables"], b)
         eff, tmpf = tables(prepared["dtemp_tables"], b)
@@ -130,7 +130,7 @@ def state_from_tensors(state: dict[str, torch.Tensor], b: int = 0) -> dict:
 
 def state_to_tensors(s: dict, dtype=torch.float64, device="cpu") -> dict[str, torch.Tensor]:
     """A scalar state as the torch state dict of `model.initial_state(1, SLOTS, dtype, device)`."""
-    out = model.initial_state(1, s["SLOTS"], dtype, device)
+    out = torch_state.initial_state(1, s["SLOTS"], dtype, device)
     floats = torch.tensor([[s[k]] for k in FLOAT_KEYS], dtype=dtype, device=device)
     out.update(zip(FLOAT_KEYS, floats.unbind(0), strict=True))
     for keys, kind in ((BOOL_KEYS, torch.bool), (INT_KEYS, torch.long)):
