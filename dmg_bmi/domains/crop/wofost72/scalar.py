@@ -81,6 +81,7 @@ class Field:
         self.geo.update(geometry(missing, self.lat))
 
     def geometry(self, doy: float) -> Geometry:
+        """The day of year's geometry (computed, by one torch call, if not cached)."""
         g = self.geo.get(doy)
         if g is None:
             self.prefill([doy])
@@ -132,7 +133,7 @@ def state_to_tensors(s: dict, dtype=torch.float64, device="cpu") -> dict[str, to
     """A scalar state as the torch state dict of `model.initial_state(1, SLOTS, dtype, device)`."""
     out = torch_state.initial_state(1, s["SLOTS"], dtype, device)
     floats = torch.tensor([[s[k]] for k in FLOAT_KEYS], dtype=dtype, device=device)
-    out.update(zip(FLOAT_KEYS, floats.unbind(0), strict=True))
+    out.update(zip(FLOAT_KEYS, (x.clone() for x in floats.unbind(0)), strict=True))  # own storage each
     for keys, kind in ((BOOL_KEYS, torch.bool), (INT_KEYS, torch.long)):
         out.update({k: torch.tensor([s[k]], dtype=kind, device=device) for k in keys})
     out["TMINBUF"] = torch.tensor([s["TMINBUF"]], dtype=dtype, device=device)
