@@ -6,8 +6,10 @@ Model: the shipped bmi_configs/crop_twin.yml (potato, sown 2015-04-24, harvested
 CPU, 1 torch thread, on synthetic hourly AORC forcing from 2015-04-01 for `--days` days.
 
 Measured in the same run, for comparison:
-- the model's own day step at batch 1 (`Wofost72PP.step` on the day's weather, prepared parameters), the
-  part of a BMI day that is WOFOST itself;
+- the BMI's WOFOST day itself: `wofost72.scalar.day` (the one-field path on Python floats the crop handler
+  steps) on the same days' weather;
+- the torch day step at batch 1 (`Wofost72PP.step` on the day's weather, prepared parameters: the BMI's
+  engine before the scalar path);
 - PCSE 6.0.13's cost per day (`wofost_speed.pcse_season`: a season of PCSE PP case 01 / its days) where
   `pcse` is importable (e.g. /work/venv-pcse/bin/python).
 Target (issue 12): a BMI day <= 0.3 ms.
@@ -31,6 +33,7 @@ from dmg_bmi.bmi import DeltaModelBmi
 from dmg_bmi.data.variables import saturation_vp_pa
 from dmg_bmi.domains.crop.delta import PHYSICS_WEATHER
 from dmg_bmi.domains.crop.variables import OUTPUT_NAMES
+from dmg_bmi.domains.crop.wofost72 import scalar
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "bmi_configs" / "crop_twin.yml"
@@ -78,10 +81,23 @@ def bmi_days(config: Path, n_days: int) -> tuple[np.ndarray, list[dict[str, floa
     return out, weather, bmi
 
 
+def scalar_days(bmi: DeltaModelBmi, weather: list[dict[str, float]]) -> np.ndarray:
+    """Seconds per `scalar.day` on the same days (the BMI's bound field, a fresh state)."""
+    handler = bmi._handler
+    state = handler.initial_state()
+    rows = [{**w, "TEMP": 0.5 * (w["TMIN"] + w["TMAX"])} for w in weather]
+    out = np.empty(len(rows))
+    for d, row in enumerate(rows):
+        t0 = time.perf_counter()
+        state, _ = scalar.day(handler.field, state, row, d)
+        out[d] = time.perf_counter() - t0
+    return out
+
+
 def model_days(bmi: DeltaModelBmi, weather: list[dict[str, float]]) -> np.ndarray:
     """Seconds per `Wofost72PP.step` at batch 1 on the same days (the BMI's bound physics, a fresh state)."""
     handler = bmi._handler
-    state = handler.initial_state()
+    state = handler.phy.initial_state(1, torch.float64)
     xs = [torch.tensor([[w["DOY"] if n == "DOY" else w[n] for n in PHYSICS_WEATHER]], dtype=torch.float64)
           for w in ({**w, "TEMP": 0.5 * (w["TMIN"] + w["TMAX"])} for w in weather)]
     out = np.empty(len(xs))
@@ -111,6 +127,7 @@ def main() -> None:
     finally:
         config.unlink()
     bmi_s = np.concatenate([r[0] for r in runs])
+    scalar_s = np.concatenate([scalar_days(r[2], r[1]) for r in runs])
     step_s = np.concatenate([model_days(r[2], r[1]) for r in runs])
     load = os.getloadavg()[0]
     print(f"\none δWOFOST day through the BMI, {args.days} days x {args.repeats} seasons (24 x "
@@ -119,9 +136,14 @@ def main() -> None:
     med, p90 = 1e3 * np.median(bmi_s), 1e3 * np.percentile(bmi_s, 90)
     print(f"  BMI day:                median {med:6.3f} ms, p90 {p90:6.3f} ms; target <= {TARGET_MS} ms: "
           f"{'met' if med <= TARGET_MS else 'NOT met'}")
+    cmed, cp90 = 1e6 * np.median(scalar_s), 1e6 * np.percentile(scalar_s, 90)
+    print(f"  scalar day (scalar.day, the BMI's engine, same days): median {cmed:6.1f} us, p90 {cp90:6.1f} us"
+          f" "
+          f"({0.1 * cmed / med:.0f} % of the BMI day)")
     smed, sp90 = 1e3 * np.median(step_s), 1e3 * np.percentile(step_s, 90)
-    print(f"  model day step (batch 1, same days): median {smed:6.3f} ms, p90 {sp90:6.3f} ms "
-          f"({100 * smed / med:.0f} % of the BMI day)")
+    print(f"  torch day step (Wofost72PP.step, batch 1, same days): median {smed:6.3f} ms, p90 {sp90:6.3f} ms"
+          f" "
+          f"({smed / med:.1f}x the BMI day)")
     pcse = pcse_season()
     if pcse is None:
         print("  PCSE: not importable here (run with a python that has pcse 6.0.13 for its per-day cost)")
@@ -129,8 +151,9 @@ def main() -> None:
     seconds, days = pcse
     per_day = 1e3 * seconds / days
     print(f"  PCSE 6.0.13 (case 01, {days} days, median of 3 seasons): {per_day:6.3f} ms per day -> BMI day "
-          f"{per_day / med:.1f}x, model day step {per_day / smed:.1f}x faster than PCSE (batch-1 target >= "
-          f"4x); load average {os.getloadavg()[0]:.2f}")
+          f"{per_day / med:.1f}x, scalar day {1e3 * per_day / cmed:.0f}x, torch day step "
+          f"{per_day / smed:.1f}x faster than PCSE (batch-1 target >= 4x); load average "
+          f"{os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

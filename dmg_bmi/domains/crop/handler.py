@@ -5,11 +5,14 @@
   calendar (day indices counted from the run's first day) and the number of run days (leaf-class slots).
   The network runs once here: the crop parameters are static per field, so they are also prepared for
   the physics once (`Wofost72PP.step_params`) and reused every day.
-- `advance(state, weather)` is one WOFOST day (`Wofost72PP.step`, B's physics) on one day of weather
-  (`weather.WEATHER_NAMES` in PCSE units plus `DOY`); outputs are floats in PCSE units
-  (`OUTPUTS`). State is WOFOST's own state dict; `state_to_arrays` / `state_from_arrays` serialize it. The
-  leaf-class arrays hold one slot per run day; a state restored into a run with more (or fewer) days keeps
-  its written slots and gets empty ones (exact: slots past the state's day are never read).
+- `advance(state, weather)` is one WOFOST day on one day of weather (`weather.WEATHER_NAMES` in PCSE units
+  plus `DOY`); outputs are floats in PCSE units (`OUTPUTS`). The day is `wofost72.scalar.day`, the physics'
+  day (`Wofost72PP.step`, surrogates aside: they are 0 in value) on Python floats for this one field, equal
+  to it bit for bit. State is that module's scalar state (opaque to callers); `state_to_arrays` /
+  `state_from_arrays` serialize it as WOFOST's torch state dict (`wofost72.model.initial_state`), the
+  arrays the torch step would write. The leaf-class arrays hold one slot per run day; a state restored into
+  a run with more (or fewer) days keeps its written slots and gets empty ones (exact: slots past the state's
+  day are never read).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from dmg_bmi.domains.crop.checkpoint import PHY_ATTRIBUTES, build_crop_model, pa
 from dmg_bmi.domains.crop.dataset import CropCalendar
 from dmg_bmi.domains.crop.delta import PHYSICS_WEATHER, base_params
 from dmg_bmi.domains.crop.weather import AORC_INPUTS
-from dmg_bmi.domains.crop.wofost72 import leaves
+from dmg_bmi.domains.crop.wofost72 import leaves, scalar
 from dmg_bmi.domains.crop.wofost72.physics import Wofost72PP
 from dmg_bmi.errors import ConfigError, InputError, StateError
 
@@ -108,6 +111,8 @@ class CropHandler(Handler):
                               check=False)
         with torch.no_grad():
             self.prepared = self.phy.step_params({}, self.attrs_phy)
+        self.field = scalar.field(self.prepared["prepared"], self.prepared["calendar"], self.attrs_phy["LAT"])
+        self.field.prefill(range(1, 367))  # every day of year's sun geometry, in one torch call
 
     def learned(self) -> dict[str, float]:
         """The bound field's learned parameter values (physical units, after factors are applied)."""
@@ -115,31 +120,33 @@ class CropHandler(Handler):
         return {p.name: float(self.params[p.name][0]) for p in self.model.learned}
 
     def initial_state(self) -> dict:
+        """The empty field (no crop yet) as a scalar state (`wofost72.scalar`), one leaf slot per run day."""
         self._check_bound()
-        return self.phy.initial_state(1, torch.float64)
+        return scalar.initial_state(self.n_days)
 
     def advance(self, state: dict, weather: dict[str, float]) -> tuple[dict, dict[str, float]]:
         """One day: `weather` {IRRAD, TMIN, TMAX, E0, ES0, ET0, RAIN, DOY} -> (state, outputs)."""
         self._check_bound()
-        row = {**weather, "TEMP": 0.5 * (weather["TMIN"] + weather["TMAX"])}  # as physics_weather (float64)
-        x = torch.tensor([[row[n] for n in PHYSICS_WEATHER]], dtype=torch.float64)
-        with torch.no_grad():
-            state, out = self.phy.step(state, x, self.prepared, self.attrs_phy)
-            values = torch.cat([out[k] for k in OUTPUTS]).tolist()
-        return state, dict(zip(OUTPUTS, values, strict=True))
+        row = {n: float(weather[n]) for n in PHYSICS_WEATHER if n != "TEMP"}
+        row["TEMP"] = 0.5 * (row["TMIN"] + row["TMAX"])  # as physics_weather (float64)
+        state, out = scalar.day(self.field, state, row, state["DAY"])
+        return state, {k: out[k] for k in OUTPUTS}
 
     def state_to_arrays(self, state: dict) -> dict[str, np.ndarray]:
-        return {k: v.detach().cpu().numpy().copy() for k, v in state.items()}
+        """The state as the named arrays of WOFOST's torch state dict (float64; shapes `[1]`, `[1, 7]`,
+        `[1, n_days]` for the leaf-class slots, `[]` for TOKEN)."""
+        return {k: v.numpy() for k, v in scalar.state_to_tensors(state, torch.float64).items()}
 
     def state_from_arrays(self, arrays: dict[str, np.ndarray], prefix: str = "") -> dict:
-        """Inverse of `state_to_arrays` (the keys under `prefix`), typed like `initial_state()`; other keys,
+        """Inverse of `state_to_arrays` (the keys under `prefix`), typed like WOFOST's state dict; other keys,
         kinds (bool, integer, float) or shapes, non-finite numbers and numbers beyond +-`CROP_STATE_MAX`
         (unwritten leaf-class slots aside) raise StateError naming the array (and index and value).
 
         The leaf-class arrays may have another slot count (a state saved by a run of another length): the
         slots before the state's day are kept, the others are empty (a written slot that does not fit
         raises)."""
-        ref = self.initial_state()
+        self._check_bound()
+        ref = self.phy.initial_state(1, torch.float64)
         check_keys(ref, arrays, prefix, what="crop state arrays")
         out = {}
         for k, v in ref.items():
@@ -157,7 +164,11 @@ class CropHandler(Handler):
                 raise StateError(f"crop state array {prefix + k!r} has shape "
                                  f"{tuple(arrays[prefix + k].shape)}, expected {tuple(v.shape)}")
             out[k] = value.clone()
-        return out
+        day = int(out["DAY"][0])
+        if not 0 <= day <= self.n_days:
+            raise StateError(f"crop state array {prefix + 'DAY'!r} is {day}: not a day of this run's "
+                             f"{self.n_days} days (0..{self.n_days})")
+        return scalar.state_from_tensors(out)
 
     def _fit_slots(self, key: str, value: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:
         """Leaf-class array `value` `[B, L']` fitted to this run's `[B, L]` (`empty`: unwritten slots)."""

@@ -18,7 +18,8 @@ _RAD = math.pi / 180.0
 
 
 def astro(doy: torch.Tensor, lat: torch.Tensor, irrad: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Day length DAYL, photoperiodic DAYLP (sun at −4°), SINLD, COSLD, DSINBE, ANGOT, ATMTR, DIFPP."""
+    """Day length DAYL, photoperiodic DAYLP (sun at −4°), SINLD, COSLD, DSINBE, ANGOT, ATMTR, DIFPP and the
+    solar constant of the day SC (J m-2 s-1)."""
     dec = -torch.asin(math.sin(23.45 * _RAD) * torch.cos(2.0 * math.pi * (doy + 10.0) / 365.0))
     sc = 1370.0 * (1.0 + 0.033 * torch.cos(2.0 * math.pi * doy / 365.0))
     sinld = torch.sin(lat * _RAD) * torch.sin(dec)
@@ -53,13 +54,22 @@ def astro(doy: torch.Tensor, lat: torch.Tensor, irrad: torch.Tensor) -> dict[str
     difpp = frdif * atmtr * 0.5 * sc
     return {
         "DAYL": dayl, "DAYLP": daylp, "SINLD": sinld, "COSLD": cosld, "DSINB": dsinb, "DSINBE": dsinbe,
-        "ANGOT": angot, "ATMTR": atmtr, "DIFPP": difpp,
+        "ANGOT": angot, "ATMTR": atmtr, "DIFPP": difpp, "SC": sc,
     }  # fmt: skip
 
 
 def day_temperature(w: dict[str, torch.Tensor]) -> torch.Tensor:
     """DTEMP = (TEMP + TMAX)/2 (°C), the daytime temperature of EFFTB and TMPFTB."""
     return 0.5 * (w["TEMP"] + w["TMAX"])
+
+
+def gauss_sinb(a: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Sine of the sun's elevation at the three Gauss hours of the half day `[..., 3, B]` (clamped at 0) from
+    `astro`'s DAYL, SINLD and COSLD `[..., B]`: weather-free (day of year and latitude only)."""
+    x = torch.tensor(GAUSS_X, dtype=a["DAYL"].dtype, device=a["DAYL"].device)[:, None]
+    hour = 12.0 + 0.5 * a["DAYL"][..., None, :] * x
+    cos_h = torch.cos(2.0 * math.pi * (hour + 12.0) / 24.0)
+    return (a["SINLD"][..., None, :] + a["COSLD"][..., None, :] * cos_h).clamp(min=0.0)
 
 
 def daily_drivers(w: dict[str, torch.Tensor], lat: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -69,11 +79,7 @@ def daily_drivers(w: dict[str, torch.Tensor], lat: torch.Tensor) -> dict[str, to
     (`[..., 3, B]`, fields last): SINB, PARDIF and PARDIR (J m-2 s-1), set to 0 on days without daylight.
     """
     a = astro(w["DOY"], lat, w["IRRAD"])
-    x = torch.tensor(GAUSS_X, dtype=lat.dtype, device=lat.device)[:, None]
-    hour = 12.0 + 0.5 * a["DAYL"][..., None, :] * x
-    cos_h = torch.cos(2.0 * math.pi * (hour + 12.0) / 24.0)
-    sinb = a["SINLD"][..., None, :] + a["COSLD"][..., None, :] * cos_h
-    sinb = sinb.clamp(min=0.0)
+    sinb = gauss_sinb(a)
     lit = (a["DAYL"] > 0)[..., None, :] & (sinb > 0)
     dsinbe = where(a["DSINBE"] > 0, a["DSINBE"], 1.0)[..., None, :]
     par = where(lit, 0.5 * w["IRRAD"][..., None, :] * sinb * (1.0 + 0.4 * sinb) / dsinbe, 0.0)

@@ -90,7 +90,7 @@ class Wofost72PP(PhysicsModel):
         as `params_t` to `step` while parameters and attributes stay fixed (e.g. one season in a BMI)."""
         p = prepare(self._params(params_t))
         cal = Calendar.from_attrs(attrs)
-        return {"prepared": p, "calendar": cal, "init": model._crop_init(p, cal)}
+        return {"prepared": p, "calendar": cal, "init": model.crop_init(p, cal)}
 
     def step(self, state, forcing_t, params_t, attrs=None):
         """One day `[B, F]` -> `(state, {name: [B]})`; the day index is `state["DAY"]`.
