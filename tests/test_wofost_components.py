@@ -16,6 +16,7 @@ from dmg_bmi.domains.crop.wofost72 import afgen, leaves, phenology
 from dmg_bmi.domains.crop.wofost72.assimilation import gross_assimilation, push_tmin
 from dmg_bmi.domains.crop.wofost72.astro import astro, daily_drivers
 from dmg_bmi.domains.crop.wofost72.evapotranspiration import evapotranspiration
+from dmg_bmi.domains.crop.wofost72.ops import where
 from dmg_bmi.domains.crop.wofost72.organs import root_rates
 from dmg_bmi.domains.crop.wofost72.respiration import maintenance_respiration
 
@@ -281,3 +282,29 @@ def test_afgen_is_pcse_to_the_last_bit_at_and_between_breakpoints():
     np.testing.assert_array_equal(together.numpy(), want)
     frtb = afgen.evaluate_merged(merged, _t([1.0, 1.005])[:, None])[:, 0, 0]
     assert frtb[0] == 0.4966206 + (0.0 - 0.4966206) / 0.6 * 0.6 != 0.0 and frtb[1] == 0.0
+
+
+def test_merged_lookup_of_fields_with_different_breakpoints_equals_each_table():
+    """Fields whose tables share some breakpoints and not others: the union keeps each field's distinct
+    breakpoints (padded with +inf to the batch's largest count) and every lookup equals the table's own."""
+    x1 = [[0.0, 0.5, 1.0, 2.0], [0.0, 0.5, 1.0, 2.0], [0.0, 1.0, 1.0, 2.0]]  # 4 distinct of 12
+    x2 = [[0.0, 0.3, 1.2, 2.0], [-0.1, 0.5, 1.0, 2.0], [0.0, 0.7, 1.5, 1.9]]  # 10 distinct
+    rng = np.random.default_rng(5)
+    fields = [[list(zip(x, rng.uniform(0, 1, 4).round(4).tolist(), strict=True)) for x in xs]
+              for xs in (x1, x2)]
+    group = afgen.prepare(_t(fields))  # [B=2, M=3, N=4, 2]
+    merged = afgen.merge(group)
+    assert merged.x.shape[1] == 10 and torch.isinf(merged.x[0, 4:]).all()
+    qs = _t(sorted({v for xs in x1 + x2 for v in xs} | set(rng.uniform(-0.5, 2.5, 30).round(3).tolist())))
+    q = qs[:, None].expand(-1, 2).contiguous()  # [K, B]
+    np.testing.assert_array_equal(afgen.evaluate_merged(merged, q).numpy(), afgen.evaluate(group, q).numpy())
+
+
+def test_where_with_a_number_branch_equals_torch_where_in_value_dtype_and_gradient():
+    x = torch.tensor([-1.0, 0.5, 2.0], dtype=torch.float32, requires_grad=True)
+    c = x > 0
+    for got, want in ((where(c, x, 0.0), torch.where(c, x, 0.0)), (where(c, 1.5, x), torch.where(c, 1.5, x))):
+        assert got.dtype == torch.float32 and torch.equal(got, want)
+        (g,) = torch.autograd.grad(got.sum(), x)
+        (h,) = torch.autograd.grad(want.sum(), x)
+        assert torch.equal(g, h) and g.abs().sum() > 0
