@@ -36,7 +36,7 @@ PCSE_ANCHOR_S = 0.21  # s per 260-day season, documented (not measured here)
 CASE = "test_potentialproduction_wofost72_01.yaml"
 # issue 12's targets, x PCSE: (dtype, backward, batch) -> ratio
 # Fields per forward+backward chunk: the largest that keep the 10 000-field batch's peak resident memory
-# under issue 12's 4 GB on the CPU (float32 5 000 -> 3.3 GB, float64 2 000 -> 3.1 GB, measured in the closing
+# under issue 12's 4 GB on the CPU (float32 5 000 -> 3.0 GB, float64 2 000 -> 3.1 GB, measured in the closing
 # note's runs).
 CHUNKS = {"float32": 5000, "float64": 2000}
 TARGETS = {("float32", False, 10000): 1000.0, ("float64", False, 10000): 600.0,
