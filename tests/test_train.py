@@ -117,3 +117,32 @@ def test_bad_input_errors_name_the_culprit(toy_path, tmp_path, change, error, ma
     with pytest.raises(error, match=match), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         train(load_experiment(data=raw))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_training_runs_on_run_threads_and_restores_the_setting(toy_path, tmp_path, monkeypatch, threads):
+    """`run.threads` is the torch intra-op thread count inside the epochs (the physics sees it), and the
+    caller's setting is back afterwards."""
+    import train_toy
+
+    seen, forward = [], train_toy.ToyReservoir.forward
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(train_toy.ToyReservoir, "forward", spy)
+    before = torch.get_num_threads()
+    raw = train_toy.toy_config(toy_path, tmp_path)
+    raw["run"].update(exact_dir=str(tmp_path / f"t{threads}"), threads=threads)
+    raw["train"].update(epochs=1)
+    train(load_experiment(data=raw))
+    assert seen and set(seen) == {threads}
+    assert torch.get_num_threads() == before
+
+
+def test_negative_run_threads_is_refused_by_name(toy_path, tmp_path):
+    raw = toy_config(toy_path, tmp_path)
+    raw["run"]["threads"] = -1
+    with pytest.raises(ConfigError, match=r"run\.threads must be >= 0"):
+        load_experiment(data=raw)

@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from dmg_bmi.core.delta import DeltaModel
+from dmg_bmi.core.ops import torch_threads
 from dmg_bmi.core.train import distributed
 from dmg_bmi.core.train.checkpoints import BEST, LAST, open_run, save_training_checkpoint, write_copies
 from dmg_bmi.core.train.common import (
@@ -47,10 +48,11 @@ def train_windows(cfg, resume: str | Path | None, state, prepare: Callable[..., 
     The caller hands over what names a dataset: `prepare(device, normalizer)` -> the training data (the
     statistics of `normalizer` reused, or fitted when None; default path `dmg_bmi.train.data.window_data`)
     and `experiment`, the run config as plain data (`config.yaml`, `training.experiment`). `cfg`: the run
-    config (`ExperimentConfig`: `model`, `run`, `train` read here)."""
+    config (`ExperimentConfig`: `model`, `run`, `train` read here); it runs on `run.threads` torch threads."""
     ctx, device = distributed.setup(cfg.run.device)
     try:
-        return _train(cfg, resume, state, prepare, experiment, ctx, device)
+        with torch_threads(cfg.run.threads):
+            return _train(cfg, resume, state, prepare, experiment, ctx, device)
     finally:
         distributed.teardown(ctx)
 

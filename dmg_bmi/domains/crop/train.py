@@ -165,9 +165,10 @@ def _check_model_config(cfg: ExperimentConfig) -> None:
 
 
 def train_crop(cfg: ExperimentConfig, resume: str | Path | None = None, state=None) -> TrainResult:
-    """Train δWOFOST as configured (`state`: the `TrainingState` of `resume`, read here when None), on one
-    torch thread (`dmg_bmi.core.ops.torch_threads`: a WOFOST day is many small operations)."""
-    with torch_threads(1):
+    """Train δWOFOST as configured (`state`: the `TrainingState` of `resume`, read here when None), on
+    `run.threads` torch threads (default 1, `dmg_bmi.core.ops.torch_threads`: a WOFOST day is many small
+    operations)."""
+    with torch_threads(cfg.run.threads):
         return _train_crop(cfg, resume, state)
 
 
