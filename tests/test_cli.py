@@ -47,7 +47,7 @@ def test_evaluate_prints_table_and_writes_csv(trained, capsys):
     assert "median" in out and "nse" in out
     rows = list(csv.DictReader((trained / "ev" / "metrics.csv").open()))
     assert [r["basin"] for r in rows] == [f"b{i}" for i in range(6)]
-    assert {"nse", "kge", "corr", "bias", "fhv", "flv"} <= set(rows[0])
+    assert {"nse", "kge", "corr", "bias_pct", "fhv_pct", "flv_pct"} <= set(rows[0])
     assert all(int(r["n_obs"]) == 134 for r in rows)  # 2001-01-01..2001-05-14
 
 

@@ -2,8 +2,9 @@
 
 `predict` runs basins in blocks over `[start - warmup, end]` (the warm-up taken from the data before the
 period where it exists) and returns every model output for the period's days; days the warm-up could not
-cover are NaN. `score` gives the per-basin metrics table (NSE, KGE, corr, bias, FHV, FLV); `run_evaluate` is
-the core's `dmg-bmi evaluate` (`DeltaModelDomain.evaluate`).
+cover are NaN. `score` gives the per-basin metrics table (nse, kge, corr = Pearson r, and the percentages
+bias_pct, fhv_pct, flv_pct; `metrics.LEGEND`); `run_evaluate` is the core's `dmg-bmi evaluate`
+(`DeltaModelDomain.evaluate`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dmg_bmi.atomic import write_csv
 from dmg_bmi.core.delta import DeltaModel
 from dmg_bmi.core.normalization import Normalizer
 from dmg_bmi.core.train.inputs import build_tensors
-from dmg_bmi.core.train.metrics import METRICS, compute_all
+from dmg_bmi.core.train.metrics import LEGEND, METRICS, compute_all
 from dmg_bmi.data.dataset import HydroDataset
 from dmg_bmi.train.config import Period
 from dmg_bmi.train.data import with_warmup
@@ -139,7 +140,8 @@ def write_metrics_csv(rows: list[dict], path: Path) -> Path:
 
 
 def summary_table(rows: list[dict]) -> str:
-    """A fixed-width text table: one line per basin plus the median over basins."""
+    """A fixed-width text table: one line per basin, the median over basins, and the legend of the columns
+    (names and units, `metrics.LEGEND`)."""
     head = f"{'basin':<12} {'n_obs':>6} " + " ".join(f"{m:>8}" for m in METRICS)
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -150,6 +152,7 @@ def summary_table(rows: list[dict]) -> str:
         med[m] = float(np.median(vals[np.isfinite(vals)])) if np.isfinite(vals).any() else float("nan")
     lines.append("-" * len(head))
     lines.append(f"{'median':<12} {'':>6} " + " ".join(f"{med[m]:>8.3f}" for m in METRICS))
+    lines.append(LEGEND)
     return "\n".join(lines)
 
 
