@@ -127,7 +127,7 @@ def flv(sim: np.ndarray, obs: np.ndarray, low: float = 0.3) -> float:
     - a fixed tiny floor (1e-6, as neuralhydrology's FLV uses) puts log ratios of ~14 per dry day into
       V_obs, and its effect depends on the flow unit;
     - a floor at a fraction of the mean flow (Pushpalatha et al. 2012 add 1 % of it before log criteria)
-      hides simulated recessions that fall far below the observed ones: on CAMELS 12010000 it turned
+      hides simulated recessions that fall far below the observed ones: on USGS gauge 12010000 it turned
       -326 % into +36 %.
     On a perennial river a simulation whose flows fall to 1e-6 mm/d keeps a large negative FLV: V is
     measured from the segment's minimum, so one such day shifts every term (the published definition's
