@@ -47,8 +47,23 @@ def test_evaluate_prints_table_and_writes_csv(trained, capsys):
     assert "median" in out and "nse" in out
     rows = list(csv.DictReader((trained / "ev" / "metrics.csv").open()))
     assert [r["basin"] for r in rows] == [f"b{i}" for i in range(6)]
-    assert {"nse", "kge", "corr", "bias", "fhv", "flv"} <= set(rows[0])
+    assert {"nse", "kge", "corr", "bias_pct", "fhv_pct", "flv_pct"} <= set(rows[0])
     assert all(int(r["n_obs"]) == 134 for r in rows)  # 2001-01-01..2001-05-14
+
+
+def test_evaluate_default_folder_names_the_dataset_and_roles(trained, capsys):
+    """Two datasets over the same period get their own folders; each basin says whether it was trained on."""
+    toy_dataset(n_basins=8).save(trained / "other.nc")
+    assert main(["evaluate", "--run-dir", str(trained / "run"), "--no-plots"]) == 0
+    assert main(["evaluate", "--run-dir", str(trained / "run"), "--no-plots", "--data",
+                 str(trained / "other.nc")]) == 0
+    run = trained / "run"
+    own = list(csv.DictReader((run / "evaluate_toy_2001-01-01_2001-05-14" / "metrics.csv").open()))
+    other = list(csv.DictReader((run / "evaluate_other_2001-01-01_2001-05-14" / "metrics.csv").open()))
+    assert [r["role"] for r in own] == ["train"] * 6
+    assert [(r["basin"], r["role"]) for r in other][5:] == [("b5", "train"), ("b6", "held-out"),
+                                                          ("b7", "held-out")]
+    assert "held-out" in capsys.readouterr().out
 
 
 def test_simulate_netcdf_and_csv(trained):  # --save-state / --initial-state: tests/test_train_state.py

@@ -129,7 +129,8 @@ def test_resume_into_a_read_only_run_folder(trained, capsys, monkeypatch):
     fails(capsys, ["train", "--resume", run / "last.pt", "--set", "train.epochs=2"],
           f"--resume: cannot write in the folder {run}: Read-only file system")
     fails(capsys, ["evaluate", "--run-dir", run, "--no-plots"],
-          f"--out: cannot write in {run}/evaluate_2001-01-01_2001-05-14 (in {run}): Read-only file system")
+          f"--out: cannot write in {run}/evaluate_toy_2001-01-01_2001-05-14 (in {run}): "
+          "Read-only file system")
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
 
 

@@ -2,8 +2,9 @@
 
 `predict` runs basins in blocks over `[start - warmup, end]` (the warm-up taken from the data before the
 period where it exists) and returns every model output for the period's days; days the warm-up could not
-cover are NaN. `score` gives the per-basin metrics table (NSE, KGE, corr, bias, FHV, FLV); `run_evaluate` is
-the core's `dmg-bmi evaluate` (`DeltaModelDomain.evaluate`).
+cover are NaN. `score` gives the per-basin metrics table (nse, kge, corr = Pearson r, and the percentages
+bias_pct, fhv_pct, flv_pct; `metrics.LEGEND`); `run_evaluate` is the core's `dmg-bmi evaluate`
+(`DeltaModelDomain.evaluate`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dmg_bmi.atomic import write_csv
 from dmg_bmi.core.delta import DeltaModel
 from dmg_bmi.core.normalization import Normalizer
 from dmg_bmi.core.train.inputs import build_tensors
-from dmg_bmi.core.train.metrics import METRICS, compute_all
+from dmg_bmi.core.train.metrics import LEGEND, METRICS, compute_all
 from dmg_bmi.data.dataset import HydroDataset
 from dmg_bmi.train.config import Period
 from dmg_bmi.train.data import with_warmup
@@ -120,36 +121,52 @@ def predict(
     )
 
 
-def score(pred: Prediction, output: str = "streamflow") -> list[dict]:
-    """One row per basin: basin id, number of observed days and every metric in `METRICS`."""
+ROLES = ("train", "held-out", "not recorded")
+
+
+def role(basin: str, trained: frozenset[str] | None) -> str:
+    """`train` when the checkpoint trained on `basin`, `held-out` when not, `not recorded` when the
+    checkpoint lists no training basins (`trained` None)."""
+    if trained is None:
+        return ROLES[2]
+    return ROLES[0] if basin in trained else ROLES[1]
+
+
+def score(pred: Prediction, output: str = "streamflow", trained: frozenset[str] | None = None) -> list[dict]:
+    """One row per basin: basin id, its role (`role`: whether the checkpoint trained on it, from `trained`,
+    the checkpoint's training basins), number of observed days and every metric in `METRICS`."""
     if pred.observed is None:
         raise ValueError("the prediction has no observations to score")
     rows = []
     for i, basin in enumerate(pred.basins):
         obs = pred.observed[i]
         sim = pred.outputs[output][i]
-        rows.append({"basin": basin, "n_obs": int(np.isfinite(obs).sum()), **compute_all(sim, obs)})
+        rows.append({"basin": basin, "role": role(basin, trained), "n_obs": int(np.isfinite(obs).sum()),
+                     **compute_all(sim, obs)})
     return rows
 
 
 def write_metrics_csv(rows: list[dict], path: Path) -> Path:
     """The per-basin metrics table as CSV (atomic write)."""
     return write_csv(path, ({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
-                            for row in rows), ["basin", "n_obs", *METRICS])
+                            for row in rows), ["basin", "role", "n_obs", *METRICS])
 
 
 def summary_table(rows: list[dict]) -> str:
-    """A fixed-width text table: one line per basin plus the median over basins."""
-    head = f"{'basin':<12} {'n_obs':>6} " + " ".join(f"{m:>8}" for m in METRICS)
+    """A fixed-width text table: one line per basin, the median over basins, and the legend of the columns
+    (names and units, `metrics.LEGEND`)."""
+    head = f"{'basin':<12} {'role':<12} {'n_obs':>6} " + " ".join(f"{m:>8}" for m in METRICS)
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['basin']:<12} {r['n_obs']:>6d} " + " ".join(f"{r[m]:>8.3f}" for m in METRICS))
+        lines.append(f"{r['basin']:<12} {r['role']:<12} {r['n_obs']:>6d} "
+                     + " ".join(f"{r[m]:>8.3f}" for m in METRICS))
     med = {}
     for m in METRICS:
         vals = np.array([r[m] for r in rows], dtype=float)
         med[m] = float(np.median(vals[np.isfinite(vals)])) if np.isfinite(vals).any() else float("nan")
     lines.append("-" * len(head))
-    lines.append(f"{'median':<12} {'':>6} " + " ".join(f"{med[m]:>8.3f}" for m in METRICS))
+    lines.append(f"{'median':<12} {'':<12} {'':>6} " + " ".join(f"{med[m]:>8.3f}" for m in METRICS))
+    lines.append(LEGEND)
     return "\n".join(lines)
 
 
@@ -171,12 +188,14 @@ def run_evaluate(args, domain) -> int:
         raise ConfigError(f"--output: {output!r} is not what the observed target {job.target!r} measures: "
                           f"the checkpoint was trained with train.output {job.output!r} against it; evaluate "
                           "scores that output only (`dmg-bmi simulate` writes every output)")
-    out = Path(args.out) if args.out else job.run_dir / f"evaluate_{job.period.start}_{job.period.end}"
+    # the default folder names the dataset and the period: another dataset over the same days gets its own
+    out = (Path(args.out) if args.out
+           else job.run_dir / f"evaluate_{job.data_name}_{job.period.start}_{job.period.end}")
     check_output_folder(out, "--out")
     remove_killed_temps(out)
     pred = predict(job.model, job.normalizer, job.dataset, job.period, target=job.target,
                    batch_size=args.batch_size, device=job.device, what="evaluation period")
-    rows = score(pred, output)
+    rows = score(pred, output, job.trained_basins)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = write_metrics_csv(rows, out / "metrics.csv")
     print(f"evaluation {job.period.start}..{job.period.end}, {len(rows)} basins")

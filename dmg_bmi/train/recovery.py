@@ -7,6 +7,7 @@ import torch
 
 from dmg_bmi.core.delta import DeltaModel
 from dmg_bmi.core.normalization import Normalizer
+from dmg_bmi.core.train.metrics import pearson_r
 from dmg_bmi.data.dataset import HydroDataset
 
 TRUE_PREFIX = "true_"
@@ -26,7 +27,8 @@ def learned_static_parameters(
 
 def recovery_table(model: DeltaModel, normalizer: Normalizer, ds: HydroDataset) -> list[dict]:
     """Per parameter with a `true_<name>` attribute that varies (those the twin's `true_parameters`
-    metadata lists, when present): Pearson r and RMSE of learned vs true."""
+    metadata lists, when present): `corr` (Pearson r; warns when fewer than 5 basins) and RMSE of learned vs
+    true, in the parameter's units."""
     learned = learned_static_parameters(model, normalizer, ds)
     listed = [n for n in str(ds.metadata.get("true_parameters", "")).split(",") if n]
     rows = []
@@ -34,7 +36,7 @@ def recovery_table(model: DeltaModel, normalizer: Normalizer, ds: HydroDataset) 
         true = ds.static.get(TRUE_PREFIX + name)
         if true is None or np.ptp(true) == 0 or (listed and name not in listed):
             continue
-        r = float(np.corrcoef(est, true)[0, 1]) if np.std(est) > 0 else float("nan")
+        r = pearson_r(est, true, f"parameter recovery of {name}")
         rows.append({"parameter": name, "corr": r, "rmse": float(np.sqrt(np.mean((est - true) ** 2))),
                      "true_mean": float(np.mean(true)), "learned_mean": float(np.mean(est))})
     return rows

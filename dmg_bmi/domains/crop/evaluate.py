@@ -7,8 +7,8 @@ Scores (per field, then per split: `train` fields; `test`: fields of held-out si
   yields near 0 kg ha-1 and would dominate it.)
 - `lai_rmse` (m2 m-2) over every LAI observation of the split;
 - where the dataset has the twin's truth (`true_factor_<P>` attributes for factor-mode parameters,
-  `true_<P>` for absolute ones): Pearson correlation of the learned values with the truth, per split
-  (splits of 3 fields or more).
+  `true_<P>` for absolute ones): `corr_<P>`, the Pearson r of the learned values with the truth, per split
+  (splits of 3 fields or more; under 5 fields it warns, `metrics.pearson_r`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import torch
 
 from dmg_bmi.atomic import write_csv
 from dmg_bmi.core.checkpoint import load_checkpoint
+from dmg_bmi.core.train.metrics import pearson_r
 from dmg_bmi.domains.crop.checkpoint import build_crop_model, parameter_sets
 from dmg_bmi.domains.crop.dataset import CropDataset
 from dmg_bmi.domains.crop.train import build_crop_tensors, read_crop_dataset
@@ -82,7 +83,7 @@ def summarize(rows: list[dict], ds: CropDataset, learned, learned_params) -> dic
             truth = f"true_factor_{p.name}" if p.mode == "factor" else f"true_{p.name}"
             if truth in ds.attribute_names and len(idx) >= 3:
                 t = ds.attribute_array([truth])[idx, 0]
-                s[f"corr_{p.name}"] = float(np.corrcoef(learned[idx, k], t)[0, 1])
+                s[f"corr_{p.name}"] = pearson_r(learned[idx, k], t, f"corr_{p.name} of the {split} fields")
         out[split] = s
     return out
 

@@ -1,5 +1,6 @@
-"""`dmg-bmi evaluate`: the checkpoint's domain scores it over a period (core: per-basin NSE, KGE, corr, bias,
-FHV, FLV -> CSV, a summary table, hydrographs; `dmg_bmi.train.evaluate.run_evaluate`)."""
+"""`dmg-bmi evaluate`: the checkpoint's domain scores it over a period (core: per-basin nse, kge, corr
+(Pearson r), bias_pct, fhv_pct, flv_pct -> CSV, a summary table, hydrographs;
+`dmg_bmi.train.evaluate.run_evaluate`)."""
 
 from __future__ import annotations
 
