@@ -16,7 +16,7 @@ from dmg_bmi.core.config import apply_overrides, load_yaml, parse_yaml
 from dmg_bmi.domains import get_domain
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.train.config import load_experiment, resume_differences
-from dmg_bmi.train.configs import package_config
+from dmg_bmi.train.configs import load_config, package_config
 
 BMI_QUICKSTART = REPO / "bmi_configs" / "quickstart.yml"
 
@@ -213,3 +213,21 @@ def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path, text, key, lin
 
 def test_merge_keys_are_not_duplicates():
     assert parse_yaml(b"x: &x {a: 1}\ny:\n  <<: *x\n  a: 2\n", "m.yml") == {"x": {"a": 1}, "y": {"a": 2}}
+
+
+def test_config_by_shipped_name_file_or_neither(tmp_path, monkeypatch):
+    """`--config crop_twin` (or `crop_twin.yaml`) is the shipped config, its relative data.path left to the
+    working directory; a file of that name in the working directory wins; anything else names the shipped
+    configs."""
+    monkeypatch.chdir(tmp_path)
+    for arg in ("crop_twin", "crop_twin.yaml"):
+        cfg = load_config(arg, ["train.epochs=3"])
+        assert cfg.run.name == "crop_twin" and cfg.data.path == "crop_twin.nc" and cfg.train.epochs == 3
+    raw = toy_config(tmp_path / "toy.nc", tmp_path)
+    raw["run"]["name"] = "mine"
+    (tmp_path / "crop_twin.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    assert load_config("crop_twin.yaml").run.name == "mine"
+    with pytest.raises(ConfigError, match=r"config file not found: nope \(nor a shipped config.*crop_twin"):
+        load_config("nope")
+    with pytest.raises(ConfigError, match="config file not found: sub/crop_twin"):
+        load_config("sub/crop_twin")  # a path, not a name

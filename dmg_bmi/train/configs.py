@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 
 from dmg_bmi.core.config import parse_yaml
 from dmg_bmi.errors import ConfigError
@@ -22,3 +23,18 @@ def package_config(name: str, overrides: list[str] | None = None) -> ExperimentC
         raise ConfigError(f"no packaged config {name!r}; available: {available()}")
     data = parse_yaml(path.read_bytes(), f"packaged config {name}.yaml")
     return load_experiment(data=data, overrides=overrides)
+
+
+
+def load_config(name_or_path: str, overrides: list[str] | None = None) -> ExperimentConfig:
+    """`--config`: the YAML file as given when it is a file (`load_experiment`), else the shipped config named
+    so (`crop_twin` or `crop_twin.yaml`, `package_config`: its relative paths are the working directory's).
+    ConfigError naming the path and the shipped configs when it is neither."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return load_experiment(path, overrides)
+    stem = path.name[:-5] if path.name.endswith(".yaml") else path.name
+    if str(path.parent) == "." and stem in available():
+        return package_config(stem, overrides)
+    raise ConfigError(f"config file not found: {name_or_path} (nor a shipped config of that name: "
+                      f"{', '.join(available())})")

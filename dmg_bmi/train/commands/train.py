@@ -8,7 +8,8 @@ HELP = "Train a delta model from a YAML run config (runs under torchrun for dist
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="run config YAML (optional with --resume: the run's config.yaml)")
+    parser.add_argument("--config", help="run config YAML, or a shipped config by name (crop_twin, "
+                        "dhbv_camels, quickstart); optional with --resume: the run's config.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.epochs=5 (repeatable)")
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint in a run directory")
@@ -21,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from dmg_bmi.core.train.checkpoints import load_training_checkpoint
     from dmg_bmi.errors import CheckpointError, ConfigError
     from dmg_bmi.train.config import check_resume, load_experiment
+    from dmg_bmi.train.configs import load_config
     from dmg_bmi.train.run import train
 
     resume = Path(args.resume) if args.resume else None
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         raise CheckpointError(f"--resume: checkpoint not found: {resume}")
     state = load_training_checkpoint(resume) if resume is not None else None
     if args.config:
-        cfg = load_experiment(args.config, args.overrides)
+        cfg = load_config(args.config, args.overrides)
     elif resume is not None:
         cfg = load_experiment(data=rundir.read_config(resume.resolve().parent), overrides=args.overrides)
     else:
