@@ -56,9 +56,9 @@ def test_unquoted_camels_ids_keep_their_leading_zeros(tmp_path):
     `basins: [01022500, 03439000]` trains on those two basins, not on '271680'."""
     camels = shared_path("hydro", "raw", "camels_us")
     text = (REPO / "dmg_bmi" / "configs" / "dhbv_camels.yaml").read_text(encoding="utf-8")
-    assert "basins: []" in text and "path: ../shared/data/hydro/raw/camels_us" in text
+    assert "basins: []" in text and "path: ../../../shared/data/hydro/raw/camels_us" in text
     text = text.replace("basins: []", "basins: [01022500, 03439000]")
-    text = text.replace("path: ../shared/data/hydro/raw/camels_us", f"path: {camels}")
+    text = text.replace("path: ../../../shared/data/hydro/raw/camels_us", f"path: {camels}")
     (tmp_path / "cfg.yaml").write_text(text, encoding="utf-8")
     cfg = load_experiment(tmp_path / "cfg.yaml", ["train.epochs=1"])
     assert cfg.data.basins == ["01022500", "03439000"]

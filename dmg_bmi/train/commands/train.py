@@ -10,7 +10,8 @@ HELP = "Train a delta model from a YAML run config (runs under torchrun for dist
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="run config YAML (optional with --resume: the run's config.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set train.epochs=5 (repeatable)")
+                        help="override a config value, e.g. --set train.epochs=5 (repeatable); a relative "
+                             "path here is relative to the working directory, one in the file to its folder")
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint in a run directory")
 
 
