@@ -176,3 +176,20 @@ def test_relative_paths_given_with_set_are_relative_to_the_working_directory(tmp
     absolute = _config_elsewhere(tmp_path / "abs", str(tmp_path / "work" / "toy.nc"))
     assert main(["train", "--config", str(absolute)]) == 0
     assert _trained_on(capsys)[:2] == (str(tmp_path / "work" / "toy.nc"), 8)
+
+
+def test_train_prints_the_run_folder_absolute_new_or_resumed(tmp_path, monkeypatch, capsys):
+    """Issue 13: the default run.run_dir (`runs`, relative) and a relative --resume print the same
+    absolute folder and checkpoints."""
+    toy_dataset().save(tmp_path / "toy.nc")
+    raw = toy_config("toy.nc", "runs", epochs=1)
+    del raw["run"]["run_dir"]  # the default, relative to the working directory
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", "cfg.yaml"]) == 0
+    new = capsys.readouterr().out.splitlines()[-3:]
+    run = next(p for p in (tmp_path / "runs").iterdir())
+    assert new == [f"run directory: {run}", f"last checkpoint: {run / 'last.pt'}",
+                   f"best checkpoint: {run / 'best.pt'}"]
+    assert main(["train", "--resume", f"runs/{run.name}/last.pt", "--set", "train.epochs=2"]) == 0
+    assert capsys.readouterr().out.splitlines()[-3:] == new

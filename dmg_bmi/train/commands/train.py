@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         rundir.check_output_folder(cfg.run.exact_dir or cfg.run.run_dir,
                                    "run.exact_dir" if cfg.run.exact_dir else "run.run_dir")
     result = train(cfg, resume=resume)
-    if result.last.name:
-        print(f"run directory: {result.run_dir}\nlast checkpoint: {result.last}\n"
-              f"best checkpoint: {result.best}")
+    if result.last.name:  # absolute, whether the run is new or resumed
+        print(f"run directory: {result.run_dir.resolve()}\nlast checkpoint: {result.last.resolve()}\n"
+              f"best checkpoint: {result.best.resolve()}")
     return 0
