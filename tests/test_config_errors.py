@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 import yaml
 from conftest import REPO, shared_path
 from train_toy import toy_config
 
+import dmg_bmi
 from dmg_bmi.bmi_config import load_bmi_config
 from dmg_bmi.core.config import apply_overrides, load_yaml, parse_yaml
 from dmg_bmi.domains import get_domain
@@ -213,3 +215,21 @@ def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path, text, key, lin
 
 def test_merge_keys_are_not_duplicates():
     assert parse_yaml(b"x: &x {a: 1}\ny:\n  <<: *x\n  a: 2\n", "m.yml") == {"x": {"a": 1}, "y": {"a": 2}}
+
+
+def test_a_basin_list_file_follows_the_path_rule(tmp_path, monkeypatch):
+    """`data.basins` naming a file: written in the config, relative to its folder; with --set, to the
+    working directory (issue 13); the shipped configs' relative paths are relative to dmg_bmi/configs."""
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "work").mkdir()
+    (tmp_path / "cfg" / "ids.txt").write_text("b1\nb2\n", encoding="utf-8")
+    (tmp_path / "work" / "ids.txt").write_text("b3\n", encoding="utf-8")
+    raw = toy_config("toy.nc", "runs")
+    raw["data"]["basins"] = "ids.txt"
+    (tmp_path / "cfg" / "run.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "work")
+    assert load_experiment(tmp_path / "cfg" / "run.yaml").data.basins == ["b1", "b2"]
+    assert load_experiment(tmp_path / "cfg" / "run.yaml", ["data.basins=ids.txt"]).data.basins == ["b3"]
+    shipped = Path(dmg_bmi.__file__).resolve().parent / "configs"
+    assert package_config("crop_twin").data.path == str(shipped / "crop_twin.nc")
+    assert package_config("crop_twin", ["data.path=x.nc"]).data.path == str(tmp_path / "work" / "x.nc")
