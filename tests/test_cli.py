@@ -4,6 +4,7 @@ attribute table. (`inspect`: tests/test_inspect.py; `bmi-config`, `realization`:
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import netCDF4
 import numpy as np
@@ -12,6 +13,7 @@ import yaml
 from train_toy import toy_config, toy_dataset
 
 from dmg_bmi.cli import COMMANDS, build_parser, main
+from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.data.dataset import HydroDataset
 
 
@@ -120,3 +122,74 @@ def test_quickstart_writes_the_twin_attribute_table(tmp_path, capsys):
     cfg = yaml.safe_load((tmp_path / "cfg" / "twin0004.yml").read_text(encoding="utf-8"))
     assert cfg["area_km2"] == twin.static["area_km2"][4] and set(cfg["attributes"]) == set(
         ckpt.nn_attributes) - {"area_km2"}
+
+
+def _config_elsewhere(tmp_path, data_path):
+    """`tmp_path/configs/cfg.yaml` training the toy on `data_path` as written, 1 epoch, its runs in
+    `runs` (as written); a 6-basin toy.nc beside it and an 8-basin toy.nc in `tmp_path/work`, the working
+    directory of the test."""
+    (tmp_path / "configs").mkdir(parents=True)
+    (tmp_path / "work").mkdir()
+    toy_dataset().save(tmp_path / "configs" / "toy.nc")
+    toy_dataset(n_basins=8).save(tmp_path / "work" / "toy.nc")
+    raw = toy_config(data_path, "runs", epochs=1)
+    raw["run"]["name"] = "rel"
+    (tmp_path / "configs" / "cfg.yaml").write_text(yaml.safe_dump(raw))
+    return tmp_path / "configs" / "cfg.yaml"
+
+
+def _trained_on(capsys) -> tuple[str, int, str]:
+    """(data.path the run recorded, number of basins it trained on, its folder) from train's printout."""
+    out = capsys.readouterr().out
+    run = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("run directory: "))
+    saved = yaml.safe_load((Path(run) / "config.yaml").read_text())
+    return saved["data"]["path"], len(load_checkpoint(Path(run) / "last.pt").training["basins"]), run
+
+
+def test_relative_paths_in_a_config_file_are_relative_to_its_folder(tmp_path, monkeypatch, capsys):
+    """Issue 13: from any working directory, `data.path` and `run.run_dir` written in the file name places
+    beside the file; a same-named file in the working directory is not used."""
+    config = _config_elsewhere(tmp_path, "toy.nc")
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["train", "--config", str(config)]) == 0
+    data, n_basins, run = _trained_on(capsys)
+    assert (data, n_basins) == (str(tmp_path / "configs" / "toy.nc"), 6)
+    assert Path(run).parent == tmp_path / "configs" / "runs"
+    # a relative --config works the same from a third folder
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", "configs/cfg.yaml", "--set", "run.name=again"]) == 0
+    assert _trained_on(capsys)[:2] == (str(tmp_path / "configs" / "toy.nc"), 6)
+
+
+def test_relative_paths_given_with_set_are_relative_to_the_working_directory(tmp_path, monkeypatch, capsys):
+    config = _config_elsewhere(tmp_path, "toy.nc")
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["train", "--config", str(config), "--set", "data.path=toy.nc",
+                 "--set", "run.run_dir=out"]) == 0
+    data, n_basins, run = _trained_on(capsys)
+    assert (data, n_basins) == (str(tmp_path / "work" / "toy.nc"), 8)
+    assert Path(run).parent == tmp_path / "work" / "out"
+    # absolute paths, in the file or with --set, are kept
+    other = tmp_path / "configs" / "toy.nc"
+    assert main(["train", "--config", str(config), "--set", f"data.path={other}"]) == 0
+    assert _trained_on(capsys)[:2] == (str(other), 6)
+    absolute = _config_elsewhere(tmp_path / "abs", str(tmp_path / "work" / "toy.nc"))
+    assert main(["train", "--config", str(absolute)]) == 0
+    assert _trained_on(capsys)[:2] == (str(tmp_path / "work" / "toy.nc"), 8)
+
+
+def test_train_prints_the_run_folder_absolute_new_or_resumed(tmp_path, monkeypatch, capsys):
+    """Issue 13: the default run.run_dir (`runs`, relative) and a relative --resume print the same
+    absolute folder and checkpoints."""
+    toy_dataset().save(tmp_path / "toy.nc")
+    raw = toy_config("toy.nc", "runs", epochs=1)
+    del raw["run"]["run_dir"]  # the default, relative to the working directory
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", "cfg.yaml"]) == 0
+    new = capsys.readouterr().out.splitlines()[-3:]
+    run = next(p for p in (tmp_path / "runs").iterdir())
+    assert new == [f"run directory: {run}", f"last checkpoint: {run / 'last.pt'}",
+                   f"best checkpoint: {run / 'best.pt'}"]
+    assert main(["train", "--resume", f"runs/{run.name}/last.pt", "--set", "train.epochs=2"]) == 0
+    assert capsys.readouterr().out.splitlines()[-3:] == new

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 import yaml
 from conftest import REPO, shared_path
 from train_toy import toy_config
 
+import dmg_bmi
 from dmg_bmi.bmi_config import load_bmi_config
 from dmg_bmi.core.config import apply_overrides, load_yaml, parse_yaml
 from dmg_bmi.domains import get_domain
@@ -56,9 +58,9 @@ def test_unquoted_camels_ids_keep_their_leading_zeros(tmp_path):
     `basins: [01022500, 03439000]` trains on those two basins, not on '271680'."""
     camels = shared_path("hydro", "raw", "camels_us")
     text = (REPO / "dmg_bmi" / "configs" / "dhbv_camels.yaml").read_text(encoding="utf-8")
-    assert "basins: []" in text and "path: ../shared/data/hydro/raw/camels_us" in text
+    assert "basins: []" in text and "path: ../../../shared/data/hydro/raw/camels_us" in text
     text = text.replace("basins: []", "basins: [01022500, 03439000]")
-    text = text.replace("path: ../shared/data/hydro/raw/camels_us", f"path: {camels}")
+    text = text.replace("path: ../../../shared/data/hydro/raw/camels_us", f"path: {camels}")
     (tmp_path / "cfg.yaml").write_text(text, encoding="utf-8")
     cfg = load_experiment(tmp_path / "cfg.yaml", ["train.epochs=1"])
     assert cfg.data.basins == ["01022500", "03439000"]
@@ -216,13 +218,16 @@ def test_merge_keys_are_not_duplicates():
 
 
 def test_config_by_shipped_name_file_or_neither(tmp_path, monkeypatch):
-    """`--config crop_twin` (or `crop_twin.yaml`) is the shipped config, its relative data.path left to the
-    working directory; a file of that name in the working directory wins; anything else names the shipped
-    configs."""
+    """`--config crop_twin` (or `crop_twin.yaml`) is the shipped config (its paths relative to its folder, a
+    `--set` path to the working directory); a file of that name in the working directory wins; anything else
+    names the shipped configs."""
     monkeypatch.chdir(tmp_path)
+    shipped = Path(dmg_bmi.__file__).resolve().parent / "configs"
     for arg in ("crop_twin", "crop_twin.yaml"):
         cfg = load_config(arg, ["train.epochs=3"])
-        assert cfg.run.name == "crop_twin" and cfg.data.path == "crop_twin.nc" and cfg.train.epochs == 3
+        assert cfg.run.name == "crop_twin" and cfg.data.path == str(shipped / "crop_twin.nc")
+        assert cfg.train.epochs == 3
+    assert load_config("crop_twin", ["data.path=mine.nc"]).data.path == str(tmp_path / "mine.nc")
     raw = toy_config(tmp_path / "toy.nc", tmp_path)
     raw["run"]["name"] = "mine"
     (tmp_path / "crop_twin.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
@@ -231,3 +236,21 @@ def test_config_by_shipped_name_file_or_neither(tmp_path, monkeypatch):
         load_config("nope")
     with pytest.raises(ConfigError, match="config file not found: sub/crop_twin"):
         load_config("sub/crop_twin")  # a path, not a name
+
+
+def test_a_basin_list_file_follows_the_path_rule(tmp_path, monkeypatch):
+    """`data.basins` naming a file: written in the config, relative to its folder; with --set, to the
+    working directory (issue 13); the shipped configs' relative paths are relative to dmg_bmi/configs."""
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "work").mkdir()
+    (tmp_path / "cfg" / "ids.txt").write_text("b1\nb2\n", encoding="utf-8")
+    (tmp_path / "work" / "ids.txt").write_text("b3\n", encoding="utf-8")
+    raw = toy_config("toy.nc", "runs")
+    raw["data"]["basins"] = "ids.txt"
+    (tmp_path / "cfg" / "run.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "work")
+    assert load_experiment(tmp_path / "cfg" / "run.yaml").data.basins == ["b1", "b2"]
+    assert load_experiment(tmp_path / "cfg" / "run.yaml", ["data.basins=ids.txt"]).data.basins == ["b3"]
+    shipped = Path(dmg_bmi.__file__).resolve().parent / "configs"
+    assert package_config("crop_twin").data.path == str(shipped / "crop_twin.nc")
+    assert package_config("crop_twin", ["data.path=x.nc"]).data.path == str(tmp_path / "work" / "x.nc")

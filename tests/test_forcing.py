@@ -103,7 +103,9 @@ def test_pet_accepts_torch():
 
 # ------------------------------------------------------------------ unit conversions
 def test_unit_conversions():
-    assert F.cfs_to_mm_per_day(1000.0, 100.0) == pytest.approx(1000 * 0.0283168466 * 86400 / 1e8 * 1000)
+    assert F.CFS_TO_M3S == pytest.approx(0.3048 ** 3, rel=1e-15)  # the international foot, not 0.0283168
+    assert F.cfs_to_mm_per_day(1000.0, 100.0) == pytest.approx(1000 * 0.3048 ** 3 * 86400 / 1e8 * 1000,
+                                                             rel=1e-12)
     assert F.kelvin_to_celsius(273.15) == 0.0
     assert F.precip_rate_to_mm_per_day(1e-3) == pytest.approx(86.4)
     assert F.vapour_pressure_from_specific_humidity(0.01, 1e5) == pytest.approx(1e3 / (0.622 + 0.00378))

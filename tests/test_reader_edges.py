@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ import torch
 import yaml
 from conftest import pcse_own_dir, shared_path
 
+import dmg_bmi
 from dmg_bmi import forcing as fc
 from dmg_bmi.data.dataset import HydroDataset
 from dmg_bmi.data.variables import dataset_variables
@@ -187,6 +189,87 @@ def test_camels_missing_attribute_is_refused_naming_the_basin():
                                                    "'root_depth_50' is missing (NaN) at basin(s) "
                                                    "['01013500']")):
         ds.attributes(["aridity", "root_depth_50"])
+
+
+def _two_basin_camels(root, without=None):
+    """A synthetic CAMELS-US tree of basins 00000001 and 00000002 (400 days of NLDAS forcing from
+    2000-01-01, streamflow, the six attribute tables); `without=(table, basin)` leaves that basin's row out
+    of `camels_<table>.txt`."""
+    days = np.arange(np.datetime64("2000-01-01"), np.datetime64("2000-01-01") + 400)
+    rain = np.random.default_rng(0).gamma(0.5, 4.0, days.size)
+    for k, basin in enumerate(SYNTHETIC_BASINS):
+        rows, flow = [], []
+        for d, (day, p) in enumerate(zip(days.astype(dt.date), rain, strict=True)):
+            t = 10.0 + 10.0 * np.sin(2 * np.pi * d / 365)
+            rows.append(f"{day:%Y %m %d} 12 40000 {p:.2f} 150 0 {t + 4:.2f} {t:.2f} 800")
+            flow.append(f"{basin} {day:%Y %m %d} {20 + 5 * k + 5 * np.sin(d / 30):.2f} A")
+        forcing = root / "basin_mean_forcing" / "nldas" / "01"
+        forcing.mkdir(parents=True, exist_ok=True)
+        (forcing / f"{basin}_lump_nldas_forcing_leap.txt").write_text(
+            "45.0\n120.0\n100000000\n"
+            "Year Mnth Day Hr Dayl(s) PRCP(mm/day) SRAD(W/m2) SWE(mm) Tmax(C) Tmin(C) Vp(Pa)\n"
+            + "\n".join(rows) + "\n", encoding="utf-8")
+        (root / "usgs_streamflow" / "01").mkdir(parents=True, exist_ok=True)
+        (root / "usgs_streamflow" / "01" / f"{basin}_streamflow_qc.txt").write_text("\n".join(flow) + "\n")
+    tables = {"topo": ("gauge_lat;gauge_lon;elev_mean", ["45.0;-70.0;120.0", "44.0;-71.0;300.0"]),
+              "clim": ("p_mean;aridity", ["2.5;0.9", "3.0;0.7"]), "hydro": ("q_mean", ["1.0", "1.2"]),
+              "soil": ("sand_frac", ["40.0", "30.0"]), "vege": ("frac_forest", ["0.7", "0.5"]),
+              "geol": ("geol_porostiy", ["0.1", "0.2"])}
+    (root / "camels_attributes_v2.0").mkdir()
+    for table, (header, values) in tables.items():
+        lines = [f"gauge_id;{header}"] + [f"{b};{v}" for b, v in zip(SYNTHETIC_BASINS, values, strict=True)
+                                          if (table, b) != without]
+        (root / "camels_attributes_v2.0" / f"camels_{table}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+SYNTHETIC_BASINS = ("00000001", "00000002")
+
+
+@pytest.mark.parametrize("table", ["topo", "clim", "vege"])
+def test_camels_basin_without_an_attribute_row_is_refused_naming_basin_and_table(tmp_path, table):
+    """Issue 13: a basin absent from one attribute table is never read with NaN (or filled) attributes."""
+    root = _two_basin_camels(tmp_path / "camels", without=(table, "00000002"))
+    message = re.escape(f"{root / 'camels_attributes_v2.0' / f'camels_{table}.txt'}: no row for basin(s) "
+                        "['00000002']")
+    with pytest.raises(InputError, match=message):
+        read_camels(root, pet_method="hamon")  # every basin with a forcing file
+    with pytest.raises(InputError, match=message):
+        read_camels(root, ["00000002"], pet_method="hamon")
+    ds = read_camels(root, ["00000001"], pet_method="hamon")  # the basin left out: read as before
+    assert ds.static["aridity"].tolist() == [0.9] and ds.static["lon"].tolist() == [-70.0]
+
+
+def test_camels_basin_without_an_attribute_row_stops_train_evaluate_and_simulate(tmp_path, capsys):
+    """The CLI verbs read CAMELS through one path (`load_dataset`): each names the basin and the table, and
+    the network's attributes (here elev_mean, from camels_topo) need not come from the incomplete table."""
+    from dmg_bmi.cli import main
+
+    root = _two_basin_camels(tmp_path / "camels", without=("clim", "00000002"))
+    config = Path(dmg_bmi.__file__).parent / "configs" / "dhbv_camels.yaml"
+    args = ["train", "--config", str(config), "--set", f"data.path={root}",
+            "--set", "data.train={start: 2000-03-01, end: 2000-12-31}",
+            "--set", "data.test={start: 2000-06-01, end: 2001-01-31}", "--set", "model.phy.warmup=30",
+            "--set", "train.rho=60", "--set", "train.epochs=1", "--set", "train.iterations_per_epoch=1",
+            "--set", "train.batch_size=2", "--set", "model.nn.hidden_size=4",
+            "--set", "model.nn.mlp_hidden_size=4", "--set", "model.phy.nmul=1",
+            "--set", "model.inputs.attributes=[elev_mean]", "--set", "run.progress=false",
+            "--set", f"run.exact_dir={tmp_path / 'run'}"]
+    table = root / "camels_attributes_v2.0" / "camels_clim.txt"
+    refused = f"error: {table}: no row for basin(s) ['00000002']"
+    assert main(args) == 2
+    assert refused in capsys.readouterr().err
+    assert not (tmp_path / "run" / "last.pt").exists()
+    assert main([*args, "--set", "data.basins=['00000001']"]) == 0
+    capsys.readouterr()
+    checkpoint = str(tmp_path / "run" / "last.pt")
+    for verb in (["evaluate", "--run-dir", str(tmp_path / "run"), "--no-plots"],
+                 ["simulate", "--checkpoint", checkpoint, "--out", str(tmp_path / "s")]):
+        assert main([*verb, "--data", str(root)]) == 2
+        assert refused in capsys.readouterr().err
+    assert main(["evaluate", "--run-dir", str(tmp_path / "run"), "--no-plots", "--data", str(root),
+                 "--basins", "00000001", "--out", str(tmp_path / "ev")]) == 0
+    assert (tmp_path / "ev" / "metrics.csv").read_text().count("00000001") == 1
 
 
 # --------------------------------------------------------------------------------- PCSE YAML files

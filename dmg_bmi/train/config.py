@@ -6,6 +6,7 @@ load time by `dmg_bmi.core.config.from_dict`, and errors name the key at fault (
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import re
@@ -240,20 +241,52 @@ def window_bytes(cfg: ExperimentConfig) -> float:
     return float(t.batch_size) * (m.phy.warmup + t.rho) * per_day * (2 if m.dtype == "float64" else 1)
 
 
+# Config keys that hold a file or folder (`data.basins` only when it is a string: a basin list file).
+PATH_KEYS = ("data.path", "data.basins", "run.run_dir", "run.exact_dir")
+
+
 def load_experiment(path: str | Path | None = None, overrides: list[str] | None = None,
-                    data: dict | None = None) -> ExperimentConfig:
+                    data: dict | None = None, base: str | Path | None = None) -> ExperimentConfig:
     """Read a run config from YAML (or a mapping), apply `key.sub=value` overrides, and validate it.
 
-    A relative `data.path` in a YAML file is resolved against the file's folder.
+    Relative paths (`PATH_KEYS`; `~` is expanded) follow one rule, and are made absolute so that the run's
+    saved config works from any folder: a path written in the YAML file `path` is relative to that file's
+    folder (in the mapping `data`, to `base`, else to the working directory); a path given in `overrides`
+    (`--set` on the command line) is relative to the working directory. Errors: ConfigError (from
+    `load_yaml`, `apply_overrides`, `from_dict`) naming the key or the file's position.
     """
-    raw = dict(data) if data is not None else load_yaml(path)
+    raw = copy.deepcopy(data) if data is not None else load_yaml(path)
+    folder = Path(path).parent if path is not None and data is None else base
+    if folder is not None:
+        _absolute_paths(raw, Path(folder).expanduser())
+    given = _path_values(raw)
     apply_overrides(raw, list(overrides or []))
-    cfg = from_dict(ExperimentConfig, raw)
-    if path is not None and data is None:
-        data_path = Path(cfg.data.path).expanduser()
-        if not data_path.is_absolute() and not data_path.exists():
-            cfg.data.path = str((Path(path).parent / data_path).resolve())
-    return cfg
+    _absolute_paths(raw, Path.cwd(), changed_from=given)
+    return from_dict(ExperimentConfig, raw)
+
+
+def _path_values(raw: Any) -> dict[str, Any]:
+    """{key: value} of each `PATH_KEYS` entry present in the raw config mapping `raw`."""
+    out = {}
+    for key in PATH_KEYS:
+        section, name = key.split(".")
+        node = raw.get(section) if isinstance(raw, dict) else None
+        if isinstance(node, dict) and name in node:
+            out[key] = node[name]
+    return out
+
+
+def _absolute_paths(raw: Any, folder: Path, changed_from: dict[str, Any] | None = None) -> None:
+    """Make each relative path of `PATH_KEYS` in `raw` absolute against `folder`, in place; with
+    `changed_from`, only those whose value differs from it (the ones an override set). Values that are not
+    non-empty strings are left for `from_dict` to check."""
+    for key, value in _path_values(raw).items():
+        if not isinstance(value, str) or not value.strip():
+            continue
+        if changed_from is not None and changed_from.get(key) == value:
+            continue
+        section, name = key.split(".")
+        raw[section][name] = str((folder / Path(value).expanduser()).resolve())
 
 
 # What a resumed run cannot change: the network and physics its weights belong to, and the optimizer and

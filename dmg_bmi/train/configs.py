@@ -17,19 +17,22 @@ def available() -> list[str]:
 
 
 def package_config(name: str, overrides: list[str] | None = None) -> ExperimentConfig:
-    """A shipped config by name, with `key=value` overrides applied."""
-    path = resources.files("dmg_bmi") / "configs" / f"{name}.yaml"
+    """A shipped config by name, with `key=value` overrides applied; relative paths in it are relative to
+    its folder, those in `overrides` to the working directory (`load_experiment`). An unknown name raises
+    ConfigError listing the shipped ones."""
+    folder = resources.files("dmg_bmi") / "configs"
+    path = folder / f"{name}.yaml"
     if not path.is_file():
         raise ConfigError(f"no packaged config {name!r}; available: {available()}")
     data = parse_yaml(path.read_bytes(), f"packaged config {name}.yaml")
-    return load_experiment(data=data, overrides=overrides)
-
+    return load_experiment(data=data, overrides=overrides, base=Path(str(folder)))
 
 
 def load_config(name_or_path: str, overrides: list[str] | None = None) -> ExperimentConfig:
     """`--config`: the YAML file as given when it is a file (`load_experiment`), else the shipped config named
-    so (`crop_twin` or `crop_twin.yaml`, `package_config`: its relative paths are the working directory's).
-    ConfigError naming the path and the shipped configs when it is neither."""
+    so (`crop_twin` or `crop_twin.yaml`, `package_config`: paths written in it are relative to the shipped
+    file's folder, so point them at your data with `--set`, relative to the working directory). ConfigError
+    naming the path and the shipped configs when it is neither."""
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return load_experiment(path, overrides)

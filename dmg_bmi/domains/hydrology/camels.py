@@ -187,12 +187,15 @@ def read_streamflow(camels_dir: str | Path, basin: str) -> tuple[np.ndarray, np.
 
 def read_attributes(camels_dir: str | Path, basins: list[str],
                     tables: tuple[str, ...] = ATTRIBUTE_TABLES) -> dict[str, np.ndarray]:
-    """Numeric attributes `name -> [B]` from `camels_attributes_v2.0/camels_<table>.txt` (NaN where absent).
+    """Numeric attributes `name -> [B]` (in the order of `basins`) from
+    `camels_attributes_v2.0/camels_<table>.txt`; an empty or `NA` field is missing (NaN).
 
-    Text columns (no value is a number, e.g. `dom_land_cover`) are skipped; in a numeric column (a number
-    somewhere, or a name in the dataset variables table) a value that is not a number, nor empty or `NA`
-    (missing), raises InputError naming the file, the line, the column and the value. Units are in
-    `dmg_bmi.data.variables`. A basin with two rows in a table raises InputError naming the id and lines.
+    Every basin of `basins` needs a row in every table: a basin without one raises InputError naming the
+    basin(s) and the table file (its attributes are never filled in). Text columns (no value is a number,
+    e.g. `dom_land_cover`) are skipped; in a numeric column (a number somewhere, or a name in the dataset
+    variables table) a value that is not a number, nor empty or `NA` (missing), raises InputError naming the
+    file, the line, the column and the value. Units are in `dmg_bmi.data.variables`. A basin with two rows
+    in a table raises InputError naming the id and lines.
     """
     folder = Path(camels_dir) / "camels_attributes_v2.0"
     out: dict[str, np.ndarray] = {}
@@ -211,6 +214,12 @@ def read_attributes(camels_dir: str | Path, basins: list[str],
             if b in rows:
                 raise InputError(f"{path}: basin {b!r} has two rows (lines {rows[b][0]} and {n}); keep one")
             rows[b] = (n, r)
+        absent = [b for b in basins if b not in rows]
+        if absent:
+            raise InputError(f"{path}: no row for basin(s) {absent[:5]}"
+                             f"{f' and {len(absent) - 5} more' if len(absent) > 5 else ''}; every basin read "
+                             "needs one in each attribute table: add the row (NA where a value is unknown), "
+                             "or leave the basin out (data.basins, or --basins of evaluate/simulate)")
         for j, name in enumerate(header[1:], start=1):
             name = name.strip()
             column = {b: (n, r[j].strip() if j < len(r) else "") for b, (n, r) in rows.items()}
@@ -223,7 +232,7 @@ def read_attributes(camels_dir: str | Path, basins: list[str],
                     n, v = column[b]
                     raise InputError(f"{path} line {n}, column {name!r} (basin {b!r}): {v!r} is not a number "
                                      "(write an empty field or NA where the value is missing)")
-            out[name] = np.array([numbers[b] if b in numbers else np.nan for b in basins])
+            out[name] = np.array([numbers[b] for b in basins])
     return out
 
 
@@ -244,9 +253,11 @@ def read_camels(camels_dir: str | Path, basins: list[str] | None = None, start: 
     `basins=None` takes every basin with a `source` forcing file; `start`/`end` (YYYY-MM-DD, inclusive)
     default to the span common to all basins' forcing; a period outside a basin's forcing raises InputError
     naming the dates. `pet_method` is a method name or an `InputDerivation` (or its dict).
-    Static attributes: every numeric CAMELS attribute, plus `lat` (gauge_lat), `lon` (gauge_lon), `area_km2`
-    (forcing-header area, used for the flow conversion) and `elevation_m` (elev_mean). Without an attribute
-    folder, `lat`/`elevation_m` come from the forcing header and `lon` is NaN (with a warning).
+    Static attributes: every numeric CAMELS attribute (a basin without a row in one of the six tables
+    raises InputError naming the basin and the table, `read_attributes`), plus `lat` (gauge_lat), `lon`
+    (gauge_lon), `area_km2` (forcing-header area, used for the flow conversion) and `elevation_m`
+    (elev_mean). Without an attribute folder, `lat`/`elevation_m` come from the forcing header and `lon`
+    is NaN (with a warning).
     """
     spec = as_derivation(pet_method)
     basins = list_basins(camels_dir, source) if basins is None else [str(b) for b in basins]

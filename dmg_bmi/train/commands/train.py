@@ -11,7 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="run config YAML, or a shipped config by name (crop_twin, "
                         "dhbv_camels, quickstart); optional with --resume: the run's config.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set train.epochs=5 (repeatable)")
+                        help="override a config value, e.g. --set train.epochs=5 (repeatable); a relative "
+                             "path here is relative to the working directory, one in the file to its folder")
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint in a run directory")
 
 
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         rundir.check_output_folder(cfg.run.exact_dir or cfg.run.run_dir,
                                    "run.exact_dir" if cfg.run.exact_dir else "run.run_dir")
     result = train(cfg, resume=resume)
-    if result.last.name:
-        print(f"run directory: {result.run_dir}\nlast checkpoint: {result.last}\n"
-              f"best checkpoint: {result.best}")
+    if result.last.name:  # absolute, whether the run is new or resumed
+        print(f"run directory: {result.run_dir.resolve()}\nlast checkpoint: {result.last.resolve()}\n"
+              f"best checkpoint: {result.best.resolve()}")
     return 0
