@@ -289,8 +289,6 @@ def _absolute_paths(raw: Any, folder: Path, changed_from: dict[str, Any] | None 
         raw[section][name] = str((folder / Path(value).expanduser()).resolve())
 
 
-# What a resumed run cannot change: the network and physics its weights belong to, and the optimizer and
-# LR schedule whose state it restores.
 # Keys a resumed run cannot change: the network and physics, and the optimizer and schedule restored from the
 # checkpoint (a new learning rate would not be applied, yet the checkpoint would record it).
 RESUME_FIXED = ("model", "train.optimizer", "train.lr", "train.lr_schedule")
