@@ -1,5 +1,6 @@
 """The figures of `dmg-bmi evaluate` (`dmg_bmi.train.plots`): panels, titles, units and axes of the
-hydrographs, the files the verb writes, and bad input refused by name."""
+hydrographs and of the skill across basins (CDF, map), the files the verb writes, and bad input refused by
+name."""
 
 from __future__ import annotations
 
@@ -95,6 +96,42 @@ def test_hydrographs_refuse_a_series_of_the_wrong_shape_by_name(tmp_path):
     assert not list(tmp_path.glob("*.png"))
 
 
+ROWS = [{"basin": "a", "role": "train", "nse": 0.8, "kge": 0.7},
+        {"basin": "b", "role": "train", "nse": -3.0, "kge": 0.2},
+        {"basin": "c", "role": "held-out", "nse": 0.5, "kge": float("nan")}]
+
+
+def test_the_skill_cdf_has_a_line_per_role_and_says_what_it_clipped(plt):
+    fig = plots.skill_cdf_figure(ROWS, "toy")
+    nse, kge = fig.get_axes()
+    assert nse.get_xlabel() == "NSE (-), clipped at -1" and nse.get_ylabel() == "fraction of basins (-)"
+    assert [t.get_text() for t in nse.get_legend().get_texts()] == [
+        "train: 2 basins, median -1.10, 1 below -1", "held-out: 1 basin, median 0.50"]
+    assert [t.get_text() for t in kge.get_legend().get_texts()] == [
+        "train: 2 basins, median 0.45", "held-out: no basin with a score"]
+    x, y = nse.get_lines()[0].get_data()
+    assert x.min() == -1.0 and y[-1] == 1.0  # -3 drawn at the floor; the CDF reaches 1
+    plt.close(fig)
+
+
+def test_the_skill_map_places_each_basin_and_shares_one_colour_bar(plt):
+    fig = plots.skill_map_figure(ROWS, {"a": (-100.0, 40.0), "b": (-90.0, 35.0)})
+    axes = fig.get_axes()
+    assert len(axes) == 3 and axes[2].get_ylabel() == "score (-), clipped at -1"  # two maps + the bar
+    assert axes[0].get_xlabel() == "longitude (°E)" and axes[0].get_ylabel() == "latitude (°N)"
+    offsets = np.concatenate([c.get_offsets() for c in axes[0].collections])
+    np.testing.assert_allclose(sorted(map(tuple, offsets)), [(-100.0, 40.0), (-90.0, 35.0)])  # c: no place
+    plt.close(fig)
+
+
+def test_skill_figures_skip_the_map_without_coordinates_and_say_so(tmp_path, capsys):
+    paths = plots.skill_figures(ROWS, tmp_path, {"a": (np.nan, 40.0)})
+    assert [p.name for p in paths] == ["skill_cdf.png"] and paths[0].stat().st_size > 10_000
+    assert "skill map skipped: the dataset has no finite lat/lon" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="skill figures: the metrics rows have no kge"):
+        plots.skill_figures([{"basin": "a", "nse": 0.1}], tmp_path, {})
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("plots")
@@ -106,7 +143,7 @@ def trained(tmp_path_factory):
     return root
 
 
-def test_evaluate_writes_one_hydrograph_per_basin(trained, capsys):
+def test_evaluate_writes_the_skill_figures_and_one_hydrograph_per_basin(trained, capsys):
     out = trained / "ev"
     assert main(["evaluate", "--run-dir", str(trained / "run"), "--out", str(out)]) == 0
     text = capsys.readouterr().out
@@ -114,3 +151,5 @@ def test_evaluate_writes_one_hydrograph_per_basin(trained, capsys):
     assert [p.name for p in pngs] == [f"hydrograph_b{i}.png" for i in range(6)]
     assert all(20_000 < p.stat().st_size < 400_000 for p in pngs)
     assert f"hydrographs: {out / 'hydrographs'} (6 PNGs)" in text
+    assert (out / "skill_cdf.png").is_file() and (out / "skill_map.png").is_file()
+    assert f"skill across basins: {out} (2 PNGs)" in text

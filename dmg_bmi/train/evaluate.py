@@ -173,11 +173,18 @@ def summary_table(rows: list[dict]) -> str:
 PRECIP = "P"  # the dataset's precipitation forcing (mm d-1), drawn over the hydrographs
 
 
-def write_figures(pred: Prediction, rows: list[dict], ds: HydroDataset, output: str, out: Path) -> None:
-    """The hydrograph PNGs of `pred` (output `output`; `rows` of `score`) in `out/hydrographs`, with the
+def write_figures(pred: Prediction, rows: list[dict], ds: HydroDataset, output: str, out: Path,
+                  name: str) -> None:
+    """The skill across basins (`skill_cdf.png`, `skill_map.png` from the `lat`/`lon` of `ds`) in `out` and
+    the hydrograph PNGs of `pred` (output `output`; `rows` of `score`) in `out/hydrographs`, with the
     precipitation of `ds` (the dataset `pred` ran on) when it has `PRECIP` and each basin's area; without
-    matplotlib, says how to get them."""
-    from dmg_bmi.train.plots import hydrographs, plot_or_say
+    matplotlib, says how to get them. `name` (the dataset's) heads the skill figures."""
+    from dmg_bmi.train.plots import hydrographs, plot_or_say, skill_figures
+
+    title = f"{name}, {pred.dates[0]}..{pred.dates[-1]}"
+    coords = {str(b): (lon, lat) for b, lon, lat in zip(ds.basins, ds.static["lon"], ds.static["lat"],
+                                                         strict=True)}
+    plot_or_say("skill across basins", lambda: skill_figures(rows, out, coords, title))
 
     def draw():
         days = ds.sel_basins(pred.basins).sel_period(pred.dates[0], pred.dates[-1])
@@ -221,5 +228,5 @@ def run_evaluate(args, domain) -> int:
     print(summary_table(rows))
     print(f"metrics: {csv_path}")
     if not args.no_plots:
-        write_figures(pred, rows, job.dataset, output, out)
+        write_figures(pred, rows, job.dataset, output, out, job.data_name)
     return 0

@@ -1,6 +1,6 @@
 """PNG plots of the CLI verbs (need the optional `plot` extra: matplotlib): the shared figure steps
-(`pyplot`, `save_figure`, `plot_or_say`) and the per-basin hydrographs (`hydrograph_figure`,
-`hydrographs`)."""
+(`pyplot`, `save_figure`, `plot_or_say`), the per-basin hydrographs (`hydrograph_figure`, `hydrographs`)
+and the skill across basins (`skill_cdf_figure`, `skill_map_figure`, `skill_figures`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 SIM_COLOR = "tab:orange"  # simulated: a coloured line drawn under the observed one
 OBS_COLOR = "black"  # observed: a thin black line (and dots in the zoom) drawn on top
 P_COLOR = "tab:blue"
+SKILL_FLOOR = -1.0  # the CDFs and the map clip NSE/KGE below this (the clipped count is shown)
 HYDROGRAPH_DPI = 85  # 1020 x 890 pixels, about 150 kB a basin
 
 
@@ -195,3 +196,95 @@ def hydrographs(dates: np.ndarray, basins: list[str], sim: np.ndarray, obs: np.n
         paths.append(save_figure(fig, Path(out_dir) / f"hydrograph_{basin}.png", dpi=HYDROGRAPH_DPI))
     return paths
 
+
+SKILL_METRICS = ("nse", "kge")
+
+
+def _roles(rows: list[dict]) -> list[str]:
+    return list(dict.fromkeys(str(r.get("role", "all basins")) for r in rows))
+
+
+def skill_cdf_figure(rows: list[dict], title: str = ""):
+    """The NSE and KGE CDFs over basins (rows of `evaluate.score`): one line per role, values below
+    `SKILL_FLOOR` drawn at it; the legend gives the median, the count clipped and the count without a score
+(NaN, left out). Returns the figure."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True, layout="constrained")
+    colors = {"train": "tab:blue", "held-out": "tab:red"}
+    for ax, metric in zip(axes, SKILL_METRICS, strict=True):
+        for role in _roles(rows):
+            v = np.array([r[metric] for r in rows if str(r.get("role", "all basins")) == role], dtype=float)
+            unscored = int((~np.isfinite(v)).sum())
+            v = np.sort(v[np.isfinite(v)])
+            if not v.size:
+                ax.plot([], [], color=colors.get(role), lw=1.8, label=f"{role}: no basin with a score")
+                continue
+            clipped = int((v < SKILL_FLOOR).sum())
+            label = f"{role}: {v.size} basin{'s' * (v.size > 1)}, median {np.median(v):.2f}"
+            if clipped:
+                label += f", {clipped} below {SKILL_FLOOR:g}"
+            if unscored:
+                label += f", {unscored} without a score"
+            x = np.maximum(v, SKILL_FLOOR)
+            ax.step(np.r_[SKILL_FLOOR, x], np.r_[0.0, np.arange(1, v.size + 1) / v.size], where="post",
+                    color=colors.get(role), lw=1.8, label=label)
+        ax.set_xlim(SKILL_FLOOR, 1.0)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel(f"{metric.upper()} (-), clipped at {SKILL_FLOOR:g}")
+        ax.set_title(f"{metric.upper()} across basins", fontsize="medium", loc="left")
+        ax.grid(alpha=0.3, lw=0.5)
+        ax.legend(loc="upper left", fontsize="small", frameon=False)
+    axes[0].set_ylabel("fraction of basins (-)")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def skill_map_figure(rows: list[dict], coords: dict[str, tuple[float, float]], title: str = ""):
+    """NSE and KGE by location: one dot per basin at (longitude, latitude) `coords[basin]`, coloured by
+    the score (clipped at `SKILL_FLOOR`, one shared colour bar; hollow without a score); held-out basins as
+    triangles. Returns the figure; basins without coordinates are left out."""
+    from matplotlib.colors import Normalize
+
+    plt = pyplot()
+    placed = [r for r in rows if r["basin"] in coords]
+    lon = np.array([coords[r["basin"]][0] for r in placed])
+    lat = np.array([coords[r["basin"]][1] for r in placed])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True, layout="constrained")
+    norm = Normalize(SKILL_FLOOR, 1.0)
+    markers = {"held-out": "^"}
+    for ax, metric in zip(axes, SKILL_METRICS, strict=True):
+        value = np.array([r[metric] for r in placed], dtype=float)
+        for role in _roles(placed):
+            m = np.array([str(r.get("role", "all basins")) == role for r in placed])
+            art = ax.scatter(lon[m], lat[m], c=np.maximum(value[m], SKILL_FLOOR), cmap="RdYlBu", norm=norm,
+                             marker=markers.get(role, "o"), s=60, edgecolors="0.2", linewidths=0.5,
+                             label=role, plotnonfinite=True)
+        ax.set_xlabel("longitude (°E)")
+        ax.set_title(f"{metric.upper()} by location", fontsize="medium", loc="left")
+        ax.set_aspect(1 / np.cos(np.deg2rad(np.nanmean(lat))), adjustable="box")
+        ax.grid(alpha=0.3, lw=0.5)
+        if len(_roles(placed)) > 1:
+            ax.legend(loc="best", fontsize="small")
+    axes[0].set_ylabel("latitude (°N)")
+    fig.colorbar(art, ax=axes, label=f"score (-), clipped at {SKILL_FLOOR:g}", extend="min", shrink=0.8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def skill_figures(rows: list[dict], out_dir: Path, coords: dict[str, tuple[float, float]],
+                  title: str = "") -> list[Path]:
+    """`skill_cdf.png` and, when some basin has coordinates (`coords` {basin: (lon, lat)}, finite ones
+    only), `skill_map.png` in `out_dir`; without any, prints that the map is skipped. Returns the files."""
+    missing = [m for m in SKILL_METRICS if rows and m not in rows[0]]
+    if missing:
+        raise ValueError(f"skill figures: the metrics rows have no {', '.join(missing)}")
+    pyplot(out_dir)
+    paths = [save_figure(skill_cdf_figure(rows, title), Path(out_dir) / "skill_cdf.png")]
+    coords = {b: c for b, c in coords.items() if np.isfinite(c).all()}
+    if any(r["basin"] in coords for r in rows):
+        paths.append(save_figure(skill_map_figure(rows, coords, title), Path(out_dir) / "skill_map.png"))
+    else:
+        print("skill map skipped: the dataset has no finite lat/lon attributes for these basins")
+    return paths

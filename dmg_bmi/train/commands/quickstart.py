@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     eval_dir.mkdir(exist_ok=True)
     write_metrics_csv(rows, eval_dir / "metrics.csv")
     print(summary_table(rows))
-    write_figures(pred, rows, test_ds, "streamflow", eval_dir)
+    write_figures(pred, rows, test_ds, "streamflow", eval_dir, "twin, held-out catchments")
     print("[4/4] parameter recovery on the held-out catchments (learned vs true)")
     print(format_recovery(recovery_table(model, ckpt.normalization, test_ds)))
     print(f"\ndone in {time.perf_counter() - t0:.0f} s\n"
