@@ -245,6 +245,7 @@ def skill_map_figure(rows: list[dict], coords: dict[str, tuple[float, float]], t
     the score (clipped at `SKILL_FLOOR`, one shared colour bar; hollow without a score); held-out basins as
     triangles. Returns the figure; basins without coordinates are left out."""
     from matplotlib.colors import Normalize
+    from matplotlib.lines import Line2D
 
     plt = pyplot()
     placed = [r for r in rows if r["basin"] in coords]
@@ -259,13 +260,15 @@ def skill_map_figure(rows: list[dict], coords: dict[str, tuple[float, float]], t
             m = np.array([str(r.get("role", "all basins")) == role for r in placed])
             art = ax.scatter(lon[m], lat[m], c=np.maximum(value[m], SKILL_FLOOR), cmap="RdYlBu", norm=norm,
                              marker=markers.get(role, "o"), s=60, edgecolors="0.2", linewidths=0.5,
-                             label=role, plotnonfinite=True)
+                             plotnonfinite=True)
         ax.set_xlabel("longitude (°E)")
         ax.set_title(f"{metric.upper()} by location", fontsize="medium", loc="left")
         ax.set_aspect(1 / np.cos(np.deg2rad(np.nanmean(lat))), adjustable="box")
         ax.grid(alpha=0.3, lw=0.5)
-        if len(_roles(placed)) > 1:
-            ax.legend(loc="best", fontsize="small")
+    if len(_roles(placed)) > 1:  # one legend below the maps, in grey: the colour is the score's
+        handles = [Line2D([], [], ls="", marker=markers.get(role, "o"), ms=8, color="0.7", mec="0.2",
+                          label=role) for role in _roles(placed)]
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
     axes[0].set_ylabel("latitude (°N)")
     fig.colorbar(art, ax=axes, label=f"score (-), clipped at {SKILL_FLOOR:g}", extend="min", shrink=0.8)
     if title:
