@@ -76,6 +76,7 @@ def test_train_evaluate_resume_on_a_tiny_twin(tmp_path, capsys):
         assert "plots skipped" in text and not pngs
     else:
         assert len(pngs) == 3 and all(p.stat().st_size > 10_000 for p in pngs)
+        assert "PNGs of LAI and TWSO, with the twin's truth" in text
 
 
 def test_bad_crop_configs_name_the_key(tmp_path):

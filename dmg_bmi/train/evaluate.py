@@ -170,13 +170,39 @@ def summary_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+PRECIP = "P"  # the dataset's precipitation forcing (mm d-1), drawn over the hydrographs
+
+
+def write_figures(pred: Prediction, rows: list[dict], ds: HydroDataset, output: str, out: Path,
+                  name: str) -> None:
+    """The skill across basins (`skill_cdf.png`, `skill_map.png` from the `lat`/`lon` of `ds`) in `out` and
+    the hydrograph PNGs of `pred` (output `output`; `rows` of `score`) in `out/hydrographs`, with the
+    precipitation of `ds` (the dataset `pred` ran on) when it has `PRECIP` and each basin's area; without
+    matplotlib, says how to get them. `name` (the dataset's) heads the skill figures."""
+    from dmg_bmi.train.plots import hydrographs, plot_or_say, skill_figures
+
+    title = f"{name}, {pred.dates[0]}..{pred.dates[-1]}"
+    coords = {str(b): (lon, lat) for b, lon, lat in zip(ds.basins, ds.static["lon"], ds.static["lat"],
+                                                         strict=True)}
+    plot_or_say("skill across basins", lambda: skill_figures(rows, out, coords, title))
+
+    def draw():
+        days = ds.sel_basins(pred.basins).sel_period(pred.dates[0], pred.dates[-1])
+        sites = {b: {"area_km2": a} for b, a in zip(pred.basins, days.static["area_km2"], strict=True)}
+        precip = days.dynamic.get(PRECIP)
+        return hydrographs(pred.dates, pred.basins, pred.outputs[output], pred.observed, out / "hydrographs",
+                           rows, precip=precip, sites=sites,
+                           precip_units=days.units.get(PRECIP, "").replace(" d-1", "/d"))
+
+    plot_or_say("hydrographs", draw)
+
+
 def run_evaluate(args, domain) -> int:
     """`dmg-bmi evaluate` on a delta-model checkpoint of `domain` (`args` of `dmg_bmi.train.commands
     .evaluate`): metrics.csv, the summary table and hydrographs."""
     from dmg_bmi.core.train.rundir import check_output_folder
     from dmg_bmi.errors import ConfigError
     from dmg_bmi.train.commands._common import load, remove_killed_temps
-    from dmg_bmi.train.plots import hydrographs, plot_or_say
 
     job = load(args, domain)
     outputs = job.model.phy.output_names
@@ -202,6 +228,5 @@ def run_evaluate(args, domain) -> int:
     print(summary_table(rows))
     print(f"metrics: {csv_path}")
     if not args.no_plots:
-        plot_or_say("hydrographs", lambda: hydrographs(pred.dates, pred.basins, pred.outputs[output],
-                                                       pred.observed, out / "hydrographs", rows))
+        write_figures(pred, rows, job.dataset, output, out, job.data_name)
     return 0

@@ -1,4 +1,5 @@
-"""`dmg-bmi evaluate` for δWOFOST checkpoints: per-field scores, split summaries, LAI/TWSO plots.
+"""`dmg-bmi evaluate` for δWOFOST checkpoints: per-field scores, split summaries, LAI/TWSO plots (with the
+twin's noise-free truth, `twin_truth`, where the dataset holds it).
 
 Scores (per field, then per split: `train` fields; `test`: fields of held-out sites, as the checkpoint says):
 - yield: the last TWSO observation of the field (kg ha-1) against the simulated TWSO on that day;
@@ -29,17 +30,22 @@ from dmg_bmi.errors import CheckpointError, ConfigError
 from dmg_bmi.train.commands._common import checkpoint_path
 
 
-def predict(model, ckpt, ds: CropDataset, batch_size: int = 64):
-    """Outputs `{name: [N, T]}` and learned values `[N, P]` for every field of `ds`."""
+def predict(model, ckpt, ds: CropDataset, batch_size: int = 64, values: np.ndarray | None = None):
+    """Outputs `{name: [N, T]}` and learned values `[N, P]` for every field of `ds`; with `values [N, P]`
+    (the model's learned parameters, in its modes), WOFOST runs with those instead of the network's."""
     tensors = build_crop_tensors(ds, ckpt.config, ckpt.normalization, parameter_sets(ckpt))
     outs, learned = [], []
     with torch.no_grad():
         for i0 in range(0, ds.n_fields, batch_size):
-            part = tensors.index(torch.arange(i0, min(i0 + batch_size, ds.n_fields)))
-            values = model.learned_values(part.c_nn)
-            out, _ = model.phy(part.x, model.crop_params(values, part.base), attrs=part.attrs)
-            outs.append({k: v.numpy().T for k, v in out.items()})
-            learned.append(values.numpy())
+            rows = torch.arange(i0, min(i0 + batch_size, ds.n_fields))
+            part = tensors.index(rows)
+            if values is None:
+                v = model.learned_values(part.c_nn)
+            else:
+                v = torch.as_tensor(values[rows.numpy()], dtype=part.c_nn.dtype)
+            out, _ = model.phy(part.x, model.crop_params(v, part.base), attrs=part.attrs)
+            outs.append({k: o.numpy().T for k, o in out.items()})
+            learned.append(v.numpy())
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}, np.concatenate(learned)
 
 
@@ -88,30 +94,65 @@ def summarize(rows: list[dict], ds: CropDataset, learned, learned_params) -> dic
     return out
 
 
-def crop_plots(ds: CropDataset, outputs, fields: list[int], out_dir: Path, is_test=None) -> list[Path]:
-    """One PNG per field: simulated LAI (m2 m-2) and TWSO (kg ha-1) lines with the observations as dots."""
+def twin_truth(ds: CropDataset, learned) -> np.ndarray | None:
+    """The twin's true values `[N, P]` of the `learned` parameters (`true_factor_<P>` for factor mode,
+    `true_<P>` for absolute), when the dataset varies (has `true_factor_<P>` for) exactly the parameters the
+    model learns: WOFOST with them redraws the twin's noise-free truth. None otherwise."""
+    varied = {n.removeprefix("true_factor_") for n in ds.attribute_names if n.startswith("true_factor_")}
+    names = [f"true_factor_{p.name}" if p.mode == "factor" else f"true_{p.name}" for p in learned]
+    if varied != {p.name for p in learned} or not set(names) <= set(ds.attribute_names):
+        return None
+    return ds.attribute_array(names)
+
+
+def crop_figure(ds: CropDataset, outputs, i: int, truth=None, role: str = ""):
+    """Field `i` of `ds`: LAI (m2 m-2) and TWSO (kg ha-1) over the season, simulated (green line), observed
+    (black dots) and, with `truth` (`{name: [T]}`), the twin's noise-free truth (dashed). Returns the
+    figure."""
+    import matplotlib.dates as mdates
+
+    from dmg_bmi.train.plots import pyplot
+
+    plt = pyplot()
+    dates = ds.dates()[i]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    active = outputs["ACTIVE"][i] > 0.5
+    last = int(np.flatnonzero(active)[-1]) + 10 if active.any() else ds.n_days
+    first = max(0, int(np.argmax(active)) - 10) if active.any() else 0
+    days = slice(first, last)
+    for ax, name, units in ((axes[0], "LAI", "m2 m-2"), (axes[1], "TWSO", "kg ha-1")):
+        ax.plot(dates[days], outputs[name][i, days], color="tab:green", lw=1.8, label="simulated")
+        if truth is not None:
+            ax.plot(dates[days], truth[name][days], color="0.35", lw=1.2, ls="--", label="twin truth")
+        if name in ds.obs_names:
+            obs = ds.observation_array([name])[i, days, 0]
+            m = np.isfinite(obs)
+            ax.plot(dates[days][m], obs[m], "o", color="black", ms=4, label="observed", zorder=3)
+        ax.set_ylabel(f"{name} ({units})")
+        locator = mdates.AutoDateLocator(maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.set_xlabel("date")
+        ax.grid(alpha=0.3, lw=0.5)
+    axes[0].legend(loc="upper left", frameon=False)
+    cal = ds.calendars[i]
+    fig.suptitle(f"field {ds.fields[i]}{f' ({role})' if role else ''}: {cal.crop_name}, "
+                 f"{cal.crop_start_type} {cal.crop_start_date}")
+    return fig
+
+
+def crop_plots(ds: CropDataset, outputs, fields: list[int], out_dir: Path, is_test=None,
+               truth: dict[str, np.ndarray] | None = None) -> list[Path]:
+    """One PNG per field of `fields` (`crop_figure`); `truth` `{name: [len(fields), T]}`, in the order of
+    `fields`, adds the twin's truth."""
     from dmg_bmi.train.plots import pyplot, save_figure
 
-    plt = pyplot(out_dir)
-    dates = ds.dates()
+    pyplot(out_dir)
     paths = []
-    for i in fields:
-        fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-        active = outputs["ACTIVE"][i] > 0.5
-        last = int(np.flatnonzero(active)[-1]) + 10 if active.any() else ds.n_days
-        for ax, name, units in ((axes[0], "LAI", "m2 m-2"), (axes[1], "TWSO", "kg ha-1")):
-            ax.plot(dates[i, :last], outputs[name][i, :last], color="tab:green", lw=1.5, label="simulated")
-            if name in ds.obs_names:
-                obs = ds.observation_array([name])[i, :last, 0]
-                m = np.isfinite(obs)
-                ax.plot(dates[i, :last][m], obs[m], "o", color="black", ms=4, label="observed")
-            ax.set_ylabel(f"{name} ({units})")
-            ax.legend(loc="upper left")
-            ax.tick_params(axis="x", labelrotation=30)
-        cal = ds.calendars[i]
-        split = "" if is_test is None else (" (held-out site)" if is_test[i] else " (training field)")
-        fig.suptitle(f"field {ds.fields[i]}{split}: {cal.crop_name}, {cal.crop_start_type} "
-                     f"{cal.crop_start_date}")
+    for k, i in enumerate(fields):
+        role = "" if is_test is None else ("held-out site" if is_test[i] else "training field")
+        field_truth = None if truth is None else {n: v[k] for n, v in truth.items()}
+        fig = crop_figure(ds, outputs, i, field_truth, role)
         paths.append(save_figure(fig, out_dir / f"crop_{ds.fields[i]}.png"))
     return paths
 
@@ -159,6 +200,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(f"metrics: {csv_path}")
     if not args.no_plots:
         sample = [*np.flatnonzero(is_test)[:3], *np.flatnonzero(~is_test)[:3]]  # held-out first
-        plot_or_say("plots", lambda: crop_plots(ds, outputs, sample, out / "plots", is_test),
-                    " of LAI and TWSO")
+        true_values = twin_truth(ds, model.learned)
+
+        def draw():
+            truth = (None if true_values is None else
+                     predict(model, ckpt, ds.subset(sample), args.batch_size, true_values[sample])[0])
+            return crop_plots(ds, outputs, sample, out / "plots", is_test, truth)
+
+        plot_or_say("plots", draw, " of LAI and TWSO" + (", with the twin's truth" if true_values is not None
+                                                        else ""))
     return 0

@@ -13,7 +13,7 @@ HELP = "Score a trained model per basin over a period (default: the config's tes
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_source_arguments(parser)
-    parser.add_argument("--no-plots", action="store_true", help="skip the hydrograph PNGs")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     parser.add_argument("--output", help="model output to score: the one the checkpoint was trained "
                                          "against the observed target (train.output, the default)")
 

@@ -45,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from dmg_bmi.ngen.writers import table_values, write_attribute_table
     from dmg_bmi.train.commands._common import at_least, trained_basins
     from dmg_bmi.train.configs import package_config
-    from dmg_bmi.train.evaluate import predict, score, summary_table, write_metrics_csv
-    from dmg_bmi.train.plots import hydrographs, matplotlib_available
+    from dmg_bmi.train.evaluate import predict, score, summary_table, write_figures, write_metrics_csv
     from dmg_bmi.train.recovery import format_recovery, recovery_table
     from dmg_bmi.train.run import train
 
@@ -98,9 +97,7 @@ def run(args: argparse.Namespace) -> int:
     eval_dir.mkdir(exist_ok=True)
     write_metrics_csv(rows, eval_dir / "metrics.csv")
     print(summary_table(rows))
-    if matplotlib_available():
-        hydrographs(pred.dates, pred.basins, pred.outputs["streamflow"], pred.observed,
-                    eval_dir / "hydrographs", rows)
+    write_figures(pred, rows, test_ds, "streamflow", eval_dir, "twin, held-out catchments")
     print("[4/4] parameter recovery on the held-out catchments (learned vs true)")
     print(format_recovery(recovery_table(model, ckpt.normalization, test_ds)))
     print(f"\ndone in {time.perf_counter() - t0:.0f} s\n"
