@@ -29,12 +29,12 @@ def package_config(name: str, overrides: list[str] | None = None) -> ExperimentC
 
 
 def load_config(name_or_path: str, overrides: list[str] | None = None) -> ExperimentConfig:
-    """`--config`: the YAML file as given when it is a file (`load_experiment`), else the shipped config named
+    """`--config`: the YAML file as given when it exists (`load_experiment`), else the shipped config named
     so (`crop_twin` or `crop_twin.yaml`, `package_config`: paths written in it are relative to the shipped
     file's folder, so point them at your data with `--set`, relative to the working directory). ConfigError
     naming the path and the shipped configs when it is neither."""
     path = Path(name_or_path).expanduser()
-    if path.is_file():
+    if path.exists():  # a file, or what load_experiment names as not one (a folder)
         return load_experiment(path, overrides)
     stem = path.name[:-5] if path.name.endswith(".yaml") else path.name
     if str(path.parent) == "." and stem in available():
