@@ -8,8 +8,8 @@ HELP = "Train a delta model from a YAML run config (runs under torchrun for dist
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="run config YAML, or a shipped config by name (crop_twin, "
-                        "dhbv_camels, quickstart); optional with --resume: the run's config.yaml")
+    parser.add_argument("--config", help="run config YAML, or a shipped config by name (the stems in "
+                        "dmg_bmi/configs/); optional with --resume: the run's config.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.epochs=5 (repeatable); a relative "
                              "path here is relative to the working directory, one in the file to its folder")
