@@ -28,7 +28,7 @@ import torch
 
 from dmg_bmi.domains.crop.wofost72 import state as torch_state
 from dmg_bmi.domains.crop.wofost72.calendar import Calendar
-from dmg_bmi.domains.crop.wofost72.params import SCALARS, VERN_SCALARS
+from dmg_bmi.domains.crop.wofost72.params import IDX, SCALARS, VERN_SCALARS
 from dmg_bmi.domains.crop.wofost72.scalar_drivers import (
     Geometry,
     Merged,
@@ -48,6 +48,9 @@ LEAF_KEYS = ("LV_NEGAGE", "LV_W", "LV_A", "LV_S", "LV_C")
 BOOL_KEYS = ("ISVERN", "FORCE", "ALIVE", "FINISHED")
 INT_KEYS = ("DOE", "DOA", "DOM", "DOF", "DAY")
 FLOAT_KEYS = torch_state.FLOAT_STATES + ("DSLR",)
+# Positions of the DVS tables in an `evaluate_merged` result (`params.IDX`, the one order)
+_AMAX, _KDIF, _FR, _FL, _FS, _FO, _RFSE, _SLA, _SSA, _RDRR, _RDRS = (IDX[k] for k in (
+    "AMAXTB", "KDIFTB", "FRTB", "FLTB", "FSTB", "FOTB", "RFSETB", "SLATB", "SSATB", "RDRRTB", "RDRSTB"))
 _GROW_RATES = ("R_GWRT", "R_DRRT", "R_RR", "R_GRST", "R_DRST", "R_GRSO", "R_GASS", "R_MRES", "R_TRA",
                "R_GRLV", "R_SLAT", "R_DRLV", "R_FYSAGE", "R_GLAIEX")  # zero unless the crop grows on
 
@@ -244,8 +247,8 @@ def day(f: Field, s: dict, w: dict, t: int) -> tuple[dict, dict]:
 
     tv = evaluate_merged(f.dvs, dvs) if org or grow else None
     if org:
-        fr, fl, fs, fo = tv[2], tv[3], tv[4], tv[5]
-        sai = wst * tv[8]
+        fr, fl, fs, fo = tv[_FR], tv[_FL], tv[_FS], tv[_FO]
+        sai = wst * tv[_SSA]
         pai = wso * p["SPA"]
 
     # leaf classes: age the written slots by yesterday's FYSAGE, write slot t, search as leaves.locate
@@ -280,11 +283,11 @@ def day(f: Field, s: dict, w: dict, t: int) -> tuple[dict, dict]:
     if grow:
         buf = buf[1:] + [w["TMIN"]]
         count = count + 1.0 if count + 1.0 < 7.0 else 7.0
-        kdif = tv[1]
+        kdif = tv[_KDIF]
         dtemp = 0.5 * (temp + w["TMAX"])
         lt = light(f.geometry(w["DOY"]), w["IRRAD"])
         tmnf = evaluate(f.tmnf, _tmin_mean(buf, count))
-        amax = tv[0] * evaluate(f.tmpf, dtemp)
+        amax = tv[_AMAX] * evaluate(f.tmpf, dtemp)
         pgass, ekl = gross_assimilation(lt, amax, evaluate(f.eff, dtemp), lai, kdif, tmnf)
         # evapotranspiration (potential production: SM = SMFCF)
         et0 = p["CFET"] * w["ET0"]
@@ -304,12 +307,12 @@ def day(f: Field, s: dict, w: dict, t: int) -> tuple[dict, dict]:
         if not finish:  # rates a later day integrates
             gass = pgass * rftra
             rm = p["RMR"] * wrt + p["RML"] * wlv + p["RMS"] * wst + p["RMO"] * wso
-            pmres = rm * tv[6] * p["Q10"] ** ((temp - 25.0) / 10.0)
+            pmres = rm * tv[_RFSE] * p["Q10"] ** ((temp - 25.0) / 10.0)
             mres = gass if gass < pmres else pmres
             dmi = 1.0 / ((fl / p["CVL"] + fs / p["CVS"] + fo / p["CVO"]) * (1.0 - fr) + fr / p["CVR"]) * (
                 gass - mres)
             admi = (1.0 - fr) * dmi
-            drrt = wrt * tv[9]
+            drrt = wrt * tv[_RDRR]
             rr = p["RRI"]
             if rdm - rd < rr:
                 rr = rdm - rd
@@ -326,12 +329,12 @@ def day(f: Field, s: dict, w: dict, t: int) -> tuple[dict, dict]:
             fysage = (temp - p["TBASE"]) / (35.0 - p["TBASE"])
             warm = temp - p["TBASE"]
             glaiex = laiexp * p["RGRLAI"] * (warm if warm > 0.0 else 0.0) if laiexp < 6.0 else 0.0
-            slat = tv[7]
+            slat = tv[_SLA]
             if laiexp < 6.0 and grlv > 0:
                 gla = grlv * slat
                 slat = (glaiex if glaiex < gla else gla) / grlv
             rates = {"R_GWRT": fr * dmi - drrt, "R_DRRT": drrt, "R_RR": 0.0 if fr == 0 else rr,
-                     "R_GRST": admi * fs, "R_DRST": tv[10] * wst, "R_GRSO": admi * fo, "R_GASS": gass,
+                     "R_GRST": admi * fs, "R_DRST": tv[_RDRS] * wst, "R_GRSO": admi * fo, "R_GASS": gass,
                      "R_MRES": mres, "R_TRA": tra, "R_GRLV": grlv, "R_SLAT": slat,
                      "R_DRLV": dslv if dslv > dalv else dalv, "R_FYSAGE": fysage if fysage > 0.0 else 0.0,
                      "R_GLAIEX": glaiex}
