@@ -200,20 +200,25 @@ def hydrographs(dates: np.ndarray, basins: list[str], sim: np.ndarray, obs: np.n
 SKILL_METRICS = ("nse", "kge")
 
 
+def _role(row: dict) -> str:
+    """A metrics row's role (`evaluate.score`); rows without one are "all basins"."""
+    return str(row.get("role", "all basins"))
+
+
 def _roles(rows: list[dict]) -> list[str]:
-    return list(dict.fromkeys(str(r.get("role", "all basins")) for r in rows))
+    return list(dict.fromkeys(_role(r) for r in rows))
 
 
 def skill_cdf_figure(rows: list[dict], title: str = ""):
     """The NSE and KGE CDFs over basins (rows of `evaluate.score`): one line per role, values below
     `SKILL_FLOOR` drawn at it; the legend gives the median, the count clipped and the count without a score
-(NaN, left out). Returns the figure."""
+    (NaN, left out). Returns the figure."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True, layout="constrained")
     colors = {"train": "tab:blue", "held-out": "tab:red"}
     for ax, metric in zip(axes, SKILL_METRICS, strict=True):
         for role in _roles(rows):
-            v = np.array([r[metric] for r in rows if str(r.get("role", "all basins")) == role], dtype=float)
+            v = np.array([r[metric] for r in rows if _role(r) == role], dtype=float)
             unscored = int((~np.isfinite(v)).sum())
             v = np.sort(v[np.isfinite(v)])
             if not v.size:
@@ -257,7 +262,7 @@ def skill_map_figure(rows: list[dict], coords: dict[str, tuple[float, float]], t
     for ax, metric in zip(axes, SKILL_METRICS, strict=True):
         value = np.array([r[metric] for r in placed], dtype=float)
         for role in _roles(placed):
-            m = np.array([str(r.get("role", "all basins")) == role for r in placed])
+            m = np.array([_role(r) == role for r in placed])
             art = ax.scatter(lon[m], lat[m], c=np.maximum(value[m], SKILL_FLOOR), cmap="RdYlBu", norm=norm,
                              marker=markers.get(role, "o"), s=60, edgecolors="0.2", linewidths=0.5,
                              plotnonfinite=True)
