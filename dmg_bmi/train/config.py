@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dmg_bmi.core.config import ModelConfig, apply_overrides, check_at_most, from_dict, load_yaml, to_dict
+from dmg_bmi.core.train.selection import SELECT_ON
 from dmg_bmi.errors import ConfigError
 
 LOSSES = ("nse_batch", "rmse_comb", "kge")
@@ -71,6 +72,11 @@ class DataConfig:
     source: CAMELS forcing folder (`nldas`, `daymet`, `maurer`); only for kind `camels`.
     basins: basin ids to use, or a path to a text file with one id per line; empty = every basin.
     target: the observed variable the loss compares with (e.g. `streamflow`, mm/d).
+    train, test: the training and test periods. The test period is never used for any choice.
+    valid: a validation period (temporal validation), disjoint from `test`; `best.pt` and early stopping
+    are chosen on it (`train.select_on`, `train.patience`).
+    valid_basins: validation basins (ids or a list file, like `basins`): left out of training and scored
+    over `valid` (or `train` when `valid` is not set) for model selection (spatial validation).
     """
 
     path: str
@@ -80,19 +86,43 @@ class DataConfig:
     target: str = "streamflow"
     train: Period | None = None
     test: Period | None = None
+    valid: Period | None = None
+    valid_basins: Any = dataclasses.field(default_factory=list)
     crop: dict[str, Any] = dataclasses.field(default_factory=dict)  # kind crop: dmg_bmi.domains.crop.train
 
     def validate(self, prefix: str = "") -> None:
         p = f"{prefix}." if prefix else ""
-        if isinstance(self.basins, str):
-            path = Path(self.basins)
-            if not path.is_file():
-                raise ConfigError(f"{p}basins: basin list file not found: {path}")
-            self.basins = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        elif isinstance(self.basins, list):
-            self.basins = [str(b) for b in self.basins]
-        else:
-            raise ConfigError(f"{p}basins: expected a list of ids or a file path, got {self.basins!r}")
+        self.basins = _basin_list(self.basins, f"{p}basins")
+        self.valid_basins = _basin_list(self.valid_basins, f"{p}valid_basins")
+        if self.valid is not None and self.test is not None and _overlap(self.valid, self.test):
+            raise ConfigError(f"{p}valid: {self.valid.start}..{self.valid.end} overlaps {p}test "
+                              f"{self.test.start}..{self.test.end}; the test period is never used for "
+                              "choices (best.pt, early stopping): take a validation period outside it")
+        both = set(self.basins) & set(self.valid_basins)
+        if both:
+            raise ConfigError(f"{p}valid_basins: {sorted(both)} are also in {p}basins; validation basins are "
+                              "left out of training: list each basin in one of the two")
+
+    @property
+    def validating(self) -> bool:
+        """Whether a validation period or validation basins are set (model selection on them)."""
+        return self.valid is not None or bool(self.valid_basins)
+
+
+def _basin_list(value: Any, key: str) -> list[str]:
+    """Basin ids from a list, or from a text file (one id per line); ConfigError naming `key` otherwise."""
+    if isinstance(value, str):
+        path = Path(value)
+        if not path.is_file():
+            raise ConfigError(f"{key}: basin list file not found: {path}")
+        return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if isinstance(value, list):
+        return [str(b) for b in value]
+    raise ConfigError(f"{key}: expected a list of ids or a file path, got {value!r}")
+
+
+def _overlap(a: Period, b: Period) -> bool:
+    return a.start <= b.end and b.start <= a.end
 
 
 @dataclasses.dataclass
@@ -134,6 +164,9 @@ class TrainConfig:
     max_bad_batches: int = 20  # non-finite minibatches in a row that stop the run (`EpochSteps`)
     rmse_comb_alpha: float = 0.25
     output: str = "streamflow"
+    validate_every: int = 1  # epochs between validation rounds (with data.valid / data.valid_basins)
+    select_on: str = "nse"  # validation score that picks best.pt: median nse or kge over basins, or loss
+    patience: int = 0  # validation rounds without a better score before the run stops (0: never early)
 
     def validate(self, prefix: str = "") -> None:
         p = f"{prefix}." if prefix else ""
@@ -143,7 +176,11 @@ class TrainConfig:
             raise ConfigError(
                 f"{p}optimizer: unknown optimizer {self.optimizer!r}; available: {', '.join(OPTIMIZERS)}"
             )
-        for name in ("epochs", "batch_size", "rho", "max_bad_batches"):
+        if self.select_on not in SELECT_ON:
+            raise ConfigError(f"{p}select_on: {self.select_on!r} is not one of {', '.join(SELECT_ON)}")
+        if self.patience < 0:
+            raise ConfigError(f"{p}patience must be >= 0 (0: no early stopping), got {self.patience}")
+        for name in ("epochs", "batch_size", "rho", "max_bad_batches", "validate_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{p}{name} must be >= 1, got {getattr(self, name)}")
         check_at_most(self.batch_size, MAX_BATCH_SIZE, f"{p}batch_size")
@@ -216,6 +253,9 @@ def check_window_experiment(cfg: ExperimentConfig) -> None:
     window within memory limits and a `train.output` the physics gives (ConfigError naming the key)."""
     if cfg.data.train is None:
         raise ConfigError("missing required key 'data.train' (the training period)")
+    if cfg.train.patience and not cfg.data.validating:
+        raise ConfigError(f"train.patience: {cfg.train.patience} stops on a validation score, and there is "
+                          "none: set data.valid (a period) and/or data.valid_basins, or train.patience: 0")
     need = window_bytes(cfg)
     if need > MAX_WINDOW_BYTES:
         t, m = cfg.train, cfg.model
@@ -241,8 +281,8 @@ def window_bytes(cfg: ExperimentConfig) -> float:
     return float(t.batch_size) * (m.phy.warmup + t.rho) * per_day * (2 if m.dtype == "float64" else 1)
 
 
-# Config keys that hold a file or folder (`data.basins` only when it is a string: a basin list file).
-PATH_KEYS = ("data.path", "data.basins", "run.run_dir", "run.exact_dir")
+# Config keys that hold a file or folder (`data.basins`, `data.valid_basins` only when a string: a list file).
+PATH_KEYS = ("data.path", "data.basins", "data.valid_basins", "run.run_dir", "run.exact_dir")
 
 
 def load_experiment(path: str | Path | None = None, overrides: list[str] | None = None,
@@ -331,7 +371,7 @@ def _differences(then: Any, now: Any, key: str) -> list[str]:
 def experiment_to_dict(cfg: ExperimentConfig) -> dict:
     """Plain YAML-friendly dict (dates as ISO strings) that `load_experiment(data=...)` reads back."""
     out = to_dict(cfg)
-    for name in ("train", "test"):
+    for name in ("train", "test", "valid"):
         period = out["data"].get(name)
         if period:
             out["data"][name] = {k: str(v) for k, v in period.items()}

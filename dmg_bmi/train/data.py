@@ -7,6 +7,7 @@ dataset that already holds P/T/PET derived the same way is used as is.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import warnings
@@ -17,7 +18,8 @@ import torch
 from dmg_bmi.bmi_config import latitude_needed
 from dmg_bmi.core.normalization import Normalizer
 from dmg_bmi.core.registry import get_physics
-from dmg_bmi.core.train.inputs import WindowData, build_tensors, fit_normalizer
+from dmg_bmi.core.train.inputs import ModelTensors, WindowData, build_tensors, fit_normalizer
+from dmg_bmi.core.train.validation import ValidationSet
 from dmg_bmi.data.dataset import HydroDataset
 from dmg_bmi.data.variables import check_range
 from dmg_bmi.errors import ConfigError, InputError
@@ -103,22 +105,68 @@ def window_data(cfg: ExperimentConfig, device: torch.device, normalizer: Normali
                 domain) -> WindowData:
     """The core window trainer's data (`dmg_bmi.core.train.trainer.train_windows`' `prepare`): the training
     period of `data.path` (read by `domain`, see `load_dataset`) with its warm-up, P/T/PET derived by
-    `model.inputs.pet_method`, on `device`.
+    `model.inputs.pet_method`, on `device`, and the validation set (`validation_set`) when the config has
+    one. Validation basins (`data.valid_basins`) are left out of training.
 
     normalizer: reuse these statistics (a resumed run) instead of fitting them on the training period.
     """
     derivation = InputDerivation(pet_method=cfg.model.inputs.pet_method)
-    ds = load_dataset(cfg.data, derivation, domain)
+    data = cfg.data
+    held = list(data.valid_basins)
+    read = dataclasses.replace(data, basins=list(data.basins) + held if data.basins else [])
+    ds = load_dataset(read, derivation, domain)
+    if held:
+        ds.sel_basins(held)  # each validation basin must be in the data (InputError naming it)
+        keep = [str(b) for b in ds.basins if str(b) not in set(held)]
+        if not keep:
+            raise ConfigError(f"data.valid_basins: {held} are every basin of data.path {data.path}; none "
+                              "is left to train on")
+        ds_train = ds.sel_basins(keep)
+    else:
+        ds_train = ds
     warmup = cfg.model.phy.warmup
-    train_ds, lead = with_warmup(ds, cfg.data.train, warmup, "data.train")
-    train_ds.dynamic[cfg.data.target][:, :lead] = np.nan  # targets before the period are not used
-    train_ds = drop_empty_target_basins(train_ds, cfg.data.target, "data.train")
+    train_ds, lead = with_warmup(ds_train, data.train, warmup, "data.train")
+    train_ds.dynamic[data.target][:, :lead] = np.nan  # targets before the period are not used
+    train_ds = drop_empty_target_basins(train_ds, data.target, "data.train")
     if normalizer is None:
-        normalizer = fit_normalizer(train_ds.sel_period(cfg.data.train.start, cfg.data.train.end), cfg.model)
-    phy_cls = get_physics(cfg.model.phy.name)
-    tensors = build_tensors(train_ds, cfg.model, normalizer, phy_cls.forcing_names, phy_cls.attribute_names,
-                            target=cfg.data.target, device=device)
-    obs = train_ds.target(cfg.data.target)
-    std = torch.as_tensor(np.nanstd(obs, axis=1), dtype=tensors.x_phy.dtype, device=device)
+        normalizer = fit_normalizer(train_ds.sel_period(data.train.start, data.train.end), cfg.model)
+    tensors, std = _period_tensors(train_ds, cfg, normalizer, device)
+    validation = None
+    if data.validating:
+        source = ds.sel_basins(held) if held else ds_train.sel_basins([str(b) for b in train_ds.basins])
+        validation = validation_set(source, cfg, normalizer, device)
     return WindowData(tensors=tensors, basins=[str(b) for b in train_ds.basins], basin_std=std,
-                      normalizer=normalizer, derivations=derivation_record(derivation))
+                      normalizer=normalizer, derivations=derivation_record(derivation), validation=validation)
+
+
+def validation_set(ds: HydroDataset, cfg: ExperimentConfig, normalizer: Normalizer,
+                   device: torch.device) -> ValidationSet:
+    """The validation basins `ds` over `data.valid` (else `data.train`) with the warm-up before it, as model
+    tensors (`dmg_bmi.core.train.validation.ValidationSet`); basins with no observed target in the period are
+    left out with a warning. A period too short to outlast the model's warm-up is a ConfigError naming it."""
+    data = cfg.data
+    key = "data.valid" if data.valid is not None else "data.train"
+    period = data.valid if data.valid is not None else data.train
+    sub, lead = with_warmup(ds, period, cfg.model.phy.warmup, key)
+    if sub.n_time <= cfg.model.phy.warmup:
+        raise ConfigError(f"{key}: {period.start}..{period.end} with the {lead} warm-up days before it is "
+                          f"not longer than model.phy.warmup ({cfg.model.phy.warmup} days): nothing is left "
+                          "to validate on")
+    sub.dynamic[data.target][:, :lead] = np.nan
+    sub = drop_empty_target_basins(sub, data.target, f"{key} (validation)")
+    tensors, std = _period_tensors(sub, cfg, normalizer, device)
+    basins = [str(b) for b in sub.basins]
+    label = f"{len(basins)} basin{'s' * (len(basins) > 1)}, {period.start}..{period.end}"
+    return ValidationSet(tensors=tensors, basins=basins, basin_std=std, label=label)
+
+
+def _period_tensors(ds: HydroDataset, cfg: ExperimentConfig, normalizer: Normalizer,
+                    device: torch.device) -> tuple[ModelTensors, torch.Tensor]:
+    """Model tensors of every day of `ds` with the target `data.target`, and each basin's target standard
+    deviation `[B]` (target units, NaN days left out)."""
+    phy_cls = get_physics(cfg.model.phy.name)
+    tensors = build_tensors(ds, cfg.model, normalizer, phy_cls.forcing_names, phy_cls.attribute_names,
+                            target=cfg.data.target, device=device)
+    obs = ds.target(cfg.data.target)
+    std = torch.as_tensor(np.nanstd(obs, axis=1), dtype=tensors.x_phy.dtype, device=device)
+    return tensors, std

@@ -121,27 +121,28 @@ def predict(
     )
 
 
-ROLES = ("train", "held-out", "not recorded")
+ROLES = ("train", "validation", "held-out", "not recorded")
 
 
-def role(basin: str, trained: frozenset[str] | None) -> str:
-    """`train` when the checkpoint trained on `basin`, `held-out` when not, `not recorded` when the
-    checkpoint lists no training basins (`trained` None)."""
-    if trained is None:
-        return ROLES[2]
-    return ROLES[0] if basin in trained else ROLES[1]
+def role(basin: str, roles: dict[str, str] | None) -> str:
+    """A basin's role for the checkpoint: `train` (it trained on it), `validation` (it chose its best epoch
+    on it), `held-out` (neither), or `not recorded` when the checkpoint lists no training basins (`roles`
+    None; else `basin_roles` of the checkpoint)."""
+    if roles is None:
+        return ROLES[3]
+    return roles.get(basin, ROLES[2])
 
 
-def score(pred: Prediction, output: str = "streamflow", trained: frozenset[str] | None = None) -> list[dict]:
-    """One row per basin: basin id, its role (`role`: whether the checkpoint trained on it, from `trained`,
-    the checkpoint's training basins), number of observed days and every metric in `METRICS`."""
+def score(pred: Prediction, output: str = "streamflow", roles: dict[str, str] | None = None) -> list[dict]:
+    """One row per basin: basin id, its role (`role`, from `roles`: the checkpoint's `basin_roles`), number
+    of observed days and every metric in `METRICS`."""
     if pred.observed is None:
         raise ValueError("the prediction has no observations to score")
     rows = []
     for i, basin in enumerate(pred.basins):
         obs = pred.observed[i]
         sim = pred.outputs[output][i]
-        rows.append({"basin": basin, "role": role(basin, trained), "n_obs": int(np.isfinite(obs).sum()),
+        rows.append({"basin": basin, "role": role(basin, roles), "n_obs": int(np.isfinite(obs).sum()),
                      **compute_all(sim, obs)})
     return rows
 
@@ -221,7 +222,7 @@ def run_evaluate(args, domain) -> int:
     remove_killed_temps(out)
     pred = predict(job.model, job.normalizer, job.dataset, job.period, target=job.target,
                    batch_size=args.batch_size, device=job.device, what="evaluation period")
-    rows = score(pred, output, job.trained_basins)
+    rows = score(pred, output, job.roles)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = write_metrics_csv(rows, out / "metrics.csv")
     print(f"evaluation {job.period.start}..{job.period.end}, {len(rows)} basins")

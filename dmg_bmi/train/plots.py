@@ -215,7 +215,7 @@ def skill_cdf_figure(rows: list[dict], title: str = ""):
     (NaN, left out). Returns the figure."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True, layout="constrained")
-    colors = {"train": "tab:blue", "held-out": "tab:red"}
+    colors = {"train": "tab:blue", "validation": "tab:green", "held-out": "tab:red"}
     for ax, metric in zip(axes, SKILL_METRICS, strict=True):
         for role in _roles(rows):
             v = np.array([r[metric] for r in rows if _role(r) == role], dtype=float)
@@ -258,7 +258,7 @@ def skill_map_figure(rows: list[dict], coords: dict[str, tuple[float, float]], t
     lat = np.array([coords[r["basin"]][1] for r in placed])
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True, layout="constrained")
     norm = Normalize(SKILL_FLOOR, 1.0)
-    markers = {"held-out": "^"}
+    markers = {"validation": "s", "held-out": "^"}
     for ax, metric in zip(axes, SKILL_METRICS, strict=True):
         value = np.array([r[metric] for r in placed], dtype=float)
         for role in _roles(placed):

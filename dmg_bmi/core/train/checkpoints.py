@@ -1,10 +1,11 @@
 """Training checkpoints on top of `dmg_bmi.core.checkpoint`: the BMI-ready model file plus what resuming
 needs.
 
-The trainer's extras live in the checkpoint's `training` metadata (plain data): `epoch`, `best_loss`, the LR
-scheduler state, the training basins and the whole run config (`experiment`), so `evaluate`/`simulate` work
-from a checkpoint file alone. The optimizer state goes in the checkpoint's `optimizer` slot. `open_run` gives
-every trainer its run folder and log, new or resumed.
+The trainer's extras live in the checkpoint's `training` metadata (plain data): `epoch`, `best_loss` (the
+lowest mean training loss), `selection` (what picks `best.pt` and its state, `selection.Selection`), the LR
+scheduler state, the training and validation basins and the whole run config (`experiment`), so
+`evaluate`/`simulate` work from a checkpoint file alone. The optimizer state goes in the checkpoint's
+`optimizer` slot. `open_run` gives every trainer its run folder and log, new or resumed.
 
 Kill safety. After each epoch the trainers write `last.pt` first, then copy it byte for byte
 (`write_copies`) to the other files that epoch promises (`epoch_copies`: `best.pt` at an improving epoch,
@@ -36,15 +37,19 @@ BEST = "best.pt"
 
 
 def save_training_checkpoint(path: Path, *, experiment: dict, model: DeltaModel, normalizer: Normalizer,
-                             derivations: dict, basins: list[str], trainer_state: dict) -> Path:
-    """Write model + normalization + derivation record + trainer state (epoch, optimizer, scheduler) and the
-    run config (`experiment`, plain data) atomically."""
+                             derivations: dict, basins: list[str], trainer_state: dict,
+                             valid_basins: list[str] | tuple[str, ...] = ()) -> Path:
+    """Write model + normalization + derivation record + trainer state (epoch, optimizer, scheduler,
+    selection) and the run config (`experiment`, plain data) atomically; `basins` trained the model,
+    `valid_basins` (left out of training) chose its best epoch."""
     best = trainer_state["best_loss"]
     training = {
         "epoch": int(trainer_state["epoch"]),
         "best_loss": float(best) if math.isfinite(best) else None,
         "scheduler": trainer_state.get("scheduler") or {},
         "basins": list(basins),
+        "valid_basins": list(valid_basins),
+        "selection": trainer_state.get("selection"),
         "experiment": experiment,
         "copies": list(trainer_state["copies"]),
     }
@@ -63,6 +68,7 @@ class TrainingState:
     scheduler_state: dict
     normalizer: Normalizer
     checkpoint: Checkpoint
+    selection: dict | None = None  # `training.selection` (None in checkpoints written before it)
 
 
 def load_training_checkpoint(path: str | Path) -> TrainingState:
@@ -81,6 +87,7 @@ def load_training_checkpoint(path: str | Path) -> TrainingState:
         epoch=int(training["epoch"]), best_loss=math.inf if best is None else float(best),
         model_state=ckpt.state_dict, optimizer_state=ckpt.optimizer_state,
         scheduler_state=training.get("scheduler") or {}, normalizer=ckpt.normalization, checkpoint=ckpt,
+        selection=training.get("selection"),
     )
 
 

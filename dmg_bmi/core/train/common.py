@@ -4,6 +4,7 @@ loss, the copies of `last.pt`, the printed line), the result of a run and the er
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import time
 from dataclasses import dataclass
@@ -127,24 +128,54 @@ def step_schedule(opt: torch.optim.Optimizer, sched) -> float:
 @dataclass
 class EpochEnd:
     """One finished epoch: mean training `loss`, its `lr`, minibatches `skipped`, start time `t0`
-    (`time.perf_counter`)."""
+    (`time.perf_counter`) and the validation scores of this epoch (`validation.scores`; None: not
+    validated)."""
 
     epoch: int
     loss: float
     lr: float
     skipped: int
     t0: float
+    validation: dict[str, float] | None = None
 
-    def log(self, log, best_loss: float, save_every: int) -> tuple[float, list[str]]:
-        """Append the epoch to the run's `log` (`rundir.CsvLog`); returns the best loss so far (a NaN epoch
-        does not count) and the files that copy this epoch's `last.pt` (`epoch_copies`)."""
+    def log(self, log, is_best: bool, save_every: int) -> list[str]:
+        """Append the epoch to the run's `log` (`rundir.CsvLog`); returns the files that copy this epoch's
+        `last.pt` (`epoch_copies`; `is_best`: `Selection.take`'s answer)."""
+        scores = {f"val_{k}": f"{v:.6g}" for k, v in (self.validation or {}).items()}
         log.append(epoch=self.epoch, loss=f"{self.loss:.6g}", lr=f"{self.lr:.6g}",
-                   skipped_batches=self.skipped, seconds=f"{time.perf_counter() - self.t0:.2f}")
-        is_best = self.loss < best_loss
-        best = min(best_loss, self.loss) if math.isfinite(self.loss) else best_loss
-        return best, epoch_copies(self.epoch, is_best, save_every)
+                   skipped_batches=self.skipped, seconds=f"{time.perf_counter() - self.t0:.2f}", **scores)
+        return epoch_copies(self.epoch, is_best, save_every)
 
-    def report(self, epochs: int) -> None:
-        """Print the epoch's line (after its checkpoint is written)."""
-        print(f"epoch {self.epoch}/{epochs}  loss {self.loss:.4f}  lr {self.lr:.3g}  skipped {self.skipped}  "
-              f"{time.perf_counter() - self.t0:.1f}s", flush=True)
+    def report(self, clock: RunClock, is_best: bool) -> None:
+        """Print the epoch's line (after its checkpoint is written): loss, LR, validation scores with `*` at
+        a new best, the epoch's time and the run's ETA (`clock`)."""
+        val = ""
+        if self.validation:
+            val = "  val " + " ".join(f"{k} {v:.3f}" for k, v in self.validation.items())
+            val += " *" if is_best else ""
+        print(f"epoch {self.epoch}/{clock.last}  loss {self.loss:.4f}  lr {self.lr:.3g}  "
+              f"skipped {self.skipped}{val}  {time.perf_counter() - self.t0:.1f}s  {clock.eta(self.epoch)}",
+              flush=True)
+
+
+class RunClock:
+    """The run's remaining time: epochs `first..last` of this process, the mean time of those done so far
+    (validation included) times the epochs left. An early stop (`train.patience`) ends sooner."""
+
+    def __init__(self, first: int, last: int):
+        self.first, self.last, self.t0 = first, last, time.perf_counter()
+
+    def eta(self, epoch: int) -> str:
+        """`ETA 12m05s (19:02)` after `epoch`; `done` after the last."""
+        left = self.last - epoch
+        if left <= 0:
+            return f"done in {_duration(time.perf_counter() - self.t0)}"
+        seconds = (time.perf_counter() - self.t0) / (epoch - self.first + 1) * left
+        at = (dt.datetime.now() + dt.timedelta(seconds=seconds)).strftime("%H:%M")
+        return f"ETA {_duration(seconds)} ({at})"
+
+
+def _duration(seconds: float) -> str:
+    minutes, sec = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"

@@ -8,7 +8,7 @@ The dataset is any object with the reads of `Dataset` (the package's basin NetCD
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -16,6 +16,9 @@ import torch
 from dmg_bmi.core.config import ModelConfig
 from dmg_bmi.core.normalization import Normalizer
 from dmg_bmi.errors import InputError
+
+if TYPE_CHECKING:
+    from dmg_bmi.core.train.validation import ValidationSet
 
 
 class Dataset(Protocol):
@@ -125,3 +128,4 @@ class WindowData:
     basin_std: torch.Tensor  # [B] each site's target standard deviation over the period (target units)
     normalizer: Normalizer  # NN input statistics (fitted on the training period, or the resumed run's)
     derivations: dict  # the checkpoint's `derivations` entry, e.g. {"PET": {"method": "hamon"}}
+    validation: ValidationSet | None = None  # what picks best.pt (`selection`); None: the training loss

@@ -2,9 +2,10 @@
 
     <run_dir>/<name>_<YYYYmmdd_HHMMSS>/
         config.yaml          the resolved run config (+ package version)
-        train_log.csv        one row per epoch: epoch, loss, lr, skipped batches, seconds
+        train_log.csv        one row per epoch: epoch, loss, lr, skipped batches, seconds, validation scores
         model_epochNNN.pt    checkpoints every `run.save_every` epochs
-        best.pt, last.pt     lowest mean training loss so far / latest epoch
+        best.pt, last.pt     the selected epoch (`selection`: best validation score, else lowest mean
+                             training loss) / latest epoch
         evaluate/, simulate/ outputs of `dmg-bmi evaluate` / `simulate`
 
 The run's own files (config, log, checkpoints) are written atomically (`dmg_bmi.atomic`).
@@ -34,7 +35,9 @@ from dmg_bmi.text import read_text
 
 CONFIG_NAME = "config.yaml"
 LOG_NAME = "train_log.csv"
-LOG_FIELDS = ("epoch", "loss", "lr", "skipped_batches", "seconds")
+# the validation columns are empty at epochs without validation (`selection`)
+LOG_FIELDS = ("epoch", "loss", "lr", "skipped_batches", "seconds", "val_loss", "val_nse", "val_kge")
+OLD_LOG_FIELDS = LOG_FIELDS[:5]  # logs written before validation (read, and rewritten with the new header)
 LAST_NAME = "last.pt"
 # (folder, made here) of each run folder `create_run_dir` makes inside `discard_on_failure`
 _MADE: contextvars.ContextVar[list[tuple[Path, bool]] | None] = contextvars.ContextVar("made", default=None)
@@ -153,12 +156,13 @@ class CsvLog:
         try:
             lines = filter(None, reader)  # a blank line holds no row
             header = next(lines, None)
-            if header is not None and tuple(header) != LOG_FIELDS:
+            names = LOG_FIELDS if header is None else tuple(header)
+            if names not in (LOG_FIELDS, OLD_LOG_FIELDS):
                 raise damaged(f"header {header} is not {list(LOG_FIELDS)}")
             for fields in lines:
-                if len(fields) != len(LOG_FIELDS) or not fields[0].strip().isdecimal():
-                    raise damaged(f"{fields} is not a row of {list(LOG_FIELDS)} with a whole-number epoch")
-                rows.append(dict(zip(LOG_FIELDS, fields, strict=True)))
+                if len(fields) != len(names) or not fields[0].strip().isdecimal():
+                    raise damaged(f"{fields} is not a row of {list(names)} with a whole-number epoch")
+                rows.append(dict(zip(names, fields, strict=True)))
         except csv.Error as exc:
             raise damaged(str(exc)) from None
         return rows

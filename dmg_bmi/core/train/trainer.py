@@ -20,11 +20,12 @@ from tqdm.auto import tqdm
 
 from dmg_bmi.core.delta import DeltaModel
 from dmg_bmi.core.ops import torch_threads
-from dmg_bmi.core.train import distributed
+from dmg_bmi.core.train import distributed, validation
 from dmg_bmi.core.train.checkpoints import BEST, LAST, open_run, save_training_checkpoint, write_copies
 from dmg_bmi.core.train.common import (
     EpochEnd,
     EpochSteps,
+    RunClock,
     TrainingError,
     TrainResult,
     optimization,
@@ -33,6 +34,7 @@ from dmg_bmi.core.train.common import (
 from dmg_bmi.core.train.inputs import ModelTensors, WindowData
 from dmg_bmi.core.train.losses import get_loss
 from dmg_bmi.core.train.sampler import WindowSampler
+from dmg_bmi.core.train.selection import Selection
 
 
 def _window_index(starts: np.ndarray, warmup: int, rho: int) -> torch.Tensor:
@@ -66,6 +68,8 @@ def _train(cfg, resume, state, prepare: Callable[..., WindowData], experiment: d
     if state is not None:
         start_epoch = state.epoch + 1
         best_loss = state.best_loss
+    selection = Selection.for_run(tcfg.select_on, tcfg.patience, cfg.data.validating,
+                                  None if state is None else state.selection, best_loss)
 
     data = prepare(device, None if state is None else state.normalizer)
     tensors, basin_std = data.tensors, data.basin_std
@@ -76,17 +80,22 @@ def _train(cfg, resume, state, prepare: Callable[..., WindowData], experiment: d
     net = torch.nn.parallel.DistributedDataParallel(model) if ctx.enabled else model
 
     run_dir, log = open_run(cfg.run, experiment, resume, state) if ctx.is_main else (None, None)
+    if ctx.is_main:
+        print(_selection_line(selection, data), flush=True)
 
     batch = max(1, tcfg.batch_size // ctx.world_size)
     valid = torch.isfinite(tensors.target).T.cpu().numpy()
     sampler = WindowSampler(valid, rho=tcfg.rho, warmup=warmup, batch_size=batch)
     n_iter = tcfg.iterations_per_epoch or sampler.iterations_per_epoch()
     loss_fn = get_loss(tcfg.loss, tcfg.rmse_comb_alpha)
+    vset = data.validation
     save_kw = dict(experiment=experiment, model=model, normalizer=data.normalizer,
-                   derivations=data.derivations, basins=data.basins)
+                   derivations=data.derivations, basins=data.basins,
+                   valid_basins=vset.basins if vset is not None and cfg.data.valid_basins else ())
 
     epoch_loss = math.nan
     steps = EpochSteps(tcfg.max_bad_batches)
+    clock = RunClock(start_epoch, tcfg.epochs)
     for epoch in range(start_epoch, tcfg.epochs + 1):
         t0 = time.perf_counter()
         rng = np.random.default_rng([cfg.run.seed, epoch, ctx.rank])
@@ -108,18 +117,42 @@ def _train(cfg, resume, state, prepare: Callable[..., WindowData], experiment: d
         bar.close()
         lr = step_schedule(opt, sched)
         epoch_loss = ctx.mean(steps.mean_loss(), device)
+        stop = False
         if ctx.is_main:
-            end = EpochEnd(epoch, epoch_loss, lr, steps.skipped, t0)
-            best_loss, copies = end.log(log, best_loss, cfg.run.save_every)
+            scores = None
+            if vset is not None and (epoch % tcfg.validate_every == 0 or epoch == tcfg.epochs):
+                scores = validation.scores(model, vset, loss_fn, tcfg.output, cfg.run.eval_batch_size)
+            end = EpochEnd(epoch, epoch_loss, lr, steps.skipped, t0, scores)
+            is_best = selection.take(epoch, epoch_loss, scores)
+            if math.isfinite(epoch_loss):
+                best_loss = min(best_loss, epoch_loss)
+            copies = end.log(log, is_best, cfg.run.save_every)
             trainer_state = {"epoch": epoch, "best_loss": best_loss, "optimizer": opt.state_dict(),
-                             "scheduler": sched.state_dict() if sched is not None else {}, "copies": copies}
+                             "scheduler": sched.state_dict() if sched is not None else {}, "copies": copies,
+                             "selection": selection.to_dict()}
             last = save_training_checkpoint(run_dir / LAST, trainer_state=trainer_state, **save_kw)
             write_copies(last, copies)
-            end.report(tcfg.epochs)
+            end.report(clock, is_best)
+            stop = selection.stop
+        if ctx.any_true(stop, device):  # the main rank decides; every rank leaves together
+            if ctx.is_main:
+                print(f"early stop after epoch {epoch}: {selection.patience} validation rounds without a "
+                      f"better {selection.label} (train.patience)", flush=True)
+            break
     ctx.barrier()
     if not ctx.is_main:
         return TrainResult(run_dir=Path(), last=Path(), best=Path(), final_loss=epoch_loss)
+    print(selection.describe(), flush=True)
     return TrainResult(run_dir=run_dir, last=run_dir / LAST, best=run_dir / BEST, final_loss=epoch_loss)
+
+
+def _selection_line(selection: Selection, data: WindowData) -> str:
+    """What will pick best.pt, printed when a run starts."""
+    if data.validation is None:
+        return ("model selection: best.pt is the epoch with the lowest mean training loss (no validation "
+                "set: data.valid / data.valid_basins)")
+    stop = f", early stop after {selection.patience} rounds without improvement" if selection.patience else ""
+    return f"model selection: best.pt on the {selection.label} of {data.validation.label}{stop}"
 
 
 __all__ = ["ModelTensors", "TrainResult", "TrainingError", "WindowData", "optimization", "train_windows"]

@@ -45,7 +45,14 @@ class CropDomain(Domain):
 
     def check_experiment(self, cfg):
         """Fields and observations: no periods and no `train.output` to check (`dmg_bmi.domains.crop.train`
-        checks `data.crop` when it trains)."""
+        checks `data.crop` when it trains). The crop trainer holds out test sites
+        (`data.crop.test_site_fraction`) and has no validation set: `best.pt` is on the training loss."""
+        for key, value in (("data.valid", cfg.data.valid), ("data.valid_basins", cfg.data.valid_basins),
+                           ("train.patience", cfg.train.patience)):
+            if value:
+                raise ConfigError(f"{key}: the crop trainer has no validation set (its best.pt is the epoch "
+                                  "with the lowest training loss, and it holds out test sites by "
+                                  "data.crop.test_site_fraction); remove the key")
 
     def train(self, cfg, resume, state):
         from dmg_bmi.domains.crop.train import train_crop

@@ -34,10 +34,12 @@ from dmg_bmi.core.train.checkpoints import BEST, LAST, load_training_checkpoint,
 from dmg_bmi.core.train.common import (
     EpochEnd,
     EpochSteps,
+    RunClock,
     TrainResult,
     optimization,
     step_schedule,
 )
+from dmg_bmi.core.train.selection import Selection
 from dmg_bmi.domains.crop.checkpoint import PHY_ATTRIBUTES, save_crop_checkpoint
 from dmg_bmi.domains.crop.dataset import CropDataset
 from dmg_bmi.domains.crop.delta import (
@@ -181,6 +183,8 @@ def _train_crop(cfg: ExperimentConfig, resume: str | Path | None, state) -> Trai
         state = load_training_checkpoint(resume)
     start_epoch = 1 if state is None else state.epoch + 1
     best_loss = math.inf if state is None else state.best_loss
+    selection = Selection.for_run(tcfg.select_on, tcfg.patience, False,
+                                  None if state is None else state.selection, best_loss)
 
     ds = load_crop_dataset(cfg)
     sets = inline_parameter_sets(cfg)
@@ -206,6 +210,7 @@ def _train_crop(cfg: ExperimentConfig, resume: str | Path | None, state) -> Trai
 
     epoch_loss = math.nan
     steps = EpochSteps(tcfg.max_bad_batches)
+    clock = RunClock(start_epoch, tcfg.epochs)
     for epoch in range(start_epoch, tcfg.epochs + 1):
         t0 = time.perf_counter()
         rng = np.random.default_rng([cfg.run.seed, epoch])
@@ -226,13 +231,16 @@ def _train_crop(cfg: ExperimentConfig, resume: str | Path | None, state) -> Trai
         lr = step_schedule(opt, sched)
         epoch_loss = steps.mean_loss()
         end = EpochEnd(epoch, epoch_loss, lr, steps.skipped, t0)
-        best_loss, copies = end.log(log, best_loss, cfg.run.save_every)
-        training = {**base_training, "epoch": epoch,
+        is_best = selection.take(epoch, epoch_loss, None)
+        best_loss = min(best_loss, epoch_loss) if math.isfinite(epoch_loss) else best_loss
+        copies = end.log(log, is_best, cfg.run.save_every)
+        training = {**base_training, "epoch": epoch, "selection": selection.to_dict(),
                     "best_loss": best_loss if math.isfinite(best_loss) else None,
                     "scheduler": sched.state_dict() if sched is not None else {},
                     "experiment": experiment_to_dict(cfg), "copies": copies}
         last = save_crop_checkpoint(run_dir / LAST, model, normalizer, training=training,
                                     optimizer_state=opt.state_dict())
         write_copies(last, copies)
-        end.report(tcfg.epochs)
+        end.report(clock, is_best)
+    print(selection.describe(), flush=True)
     return TrainResult(run_dir=run_dir, last=run_dir / LAST, best=run_dir / BEST, final_loss=epoch_loss)

@@ -79,16 +79,21 @@ class Loaded:
     target: str
     output: str  # the model output the checkpoint was trained against `target` (train.output)
     data_name: str  # the dataset's name: its path's stem (a file's name less the suffix, a folder's name)
-    trained_basins: frozenset[str] | None  # the basins the checkpoint trained on; None: not recorded
+    roles: dict[str, str] | None  # {basin: train | validation} of the checkpoint; None: not recorded
     run_dir: Path
     checkpoint: Path
     device: object
 
 
-def trained_basins(ckpt) -> frozenset[str] | None:
-    """The basin ids a training checkpoint recorded (`training["basins"]`); None for one that records none."""
-    basins = (ckpt.training or {}).get("basins")
-    return None if basins is None else frozenset(str(b) for b in basins)
+def basin_roles(ckpt) -> dict[str, str] | None:
+    """{basin id: `train` | `validation`} of a training checkpoint (`training["basins"]`, `["valid_basins"]`;
+    other basins are held out); None for one that records no basins."""
+    training = ckpt.training or {}
+    if training.get("basins") is None:
+        return None
+    roles = {str(b): "validation" for b in training.get("valid_basins") or ()}
+    roles.update({str(b): "train" for b in training["basins"]})
+    return roles
 
 
 def load(args: argparse.Namespace, domain: Domain, need_target: bool = True) -> Loaded:
@@ -135,5 +140,5 @@ def load(args: argparse.Namespace, domain: Domain, need_target: bool = True) -> 
     check_dataset_attributes(ds, ckpt)  # the network's attributes within its training data
     return Loaded(model=model, normalizer=ckpt.normalization, dataset=ds, period=period,
                   target=data_cfg.target, output=output, data_name=Path(data_cfg.path).stem,
-                  trained_basins=trained_basins(ckpt), run_dir=ckpt_path.resolve().parent,
+                  roles=basin_roles(ckpt), run_dir=ckpt_path.resolve().parent,
                   checkpoint=ckpt_path, device=device)

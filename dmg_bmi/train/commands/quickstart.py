@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from dmg_bmi.domains.hydrology.twin import fixed_params as twin_fixed_params
     from dmg_bmi.ngen.needs import needed_attributes
     from dmg_bmi.ngen.writers import table_values, write_attribute_table
-    from dmg_bmi.train.commands._common import at_least, trained_basins
+    from dmg_bmi.train.commands._common import at_least, basin_roles
     from dmg_bmi.train.configs import package_config
     from dmg_bmi.train.evaluate import predict, score, summary_table, write_figures, write_metrics_csv
     from dmg_bmi.train.recovery import format_recovery, recovery_table
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     test_ds = derive_inputs(test_ds, derivation_from_record(ckpt.derivations))
     pred = predict(model, ckpt.normalization, test_ds, cfg.data.test, target=cfg.data.target)
-    rows = score(pred, trained=trained_basins(ckpt))
+    rows = score(pred, roles=basin_roles(ckpt))
     eval_dir = result.run_dir / "evaluate_held_out"
     eval_dir.mkdir(exist_ok=True)
     write_metrics_csv(rows, eval_dir / "metrics.csv")
