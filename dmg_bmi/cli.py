@@ -20,6 +20,7 @@ from dmg_bmi.errors import DmgBmiError
 
 COMMANDS: dict[str, str] = {
     "train": "dmg_bmi.train.commands.train",
+    "cv": "dmg_bmi.train.commands.cv",
     "evaluate": "dmg_bmi.train.commands.evaluate",
     "simulate": "dmg_bmi.train.commands.simulate",
     "make-sample-data": "dmg_bmi.train.commands.make_sample_data",

@@ -143,6 +143,11 @@ class Domain:
         `dmg_bmi.core.train.common.TrainResult`."""
         raise ConfigError(f"model.phy.name: the {self.label} domain does not train with `dmg-bmi train`")
 
+    def cross_validate(self, cfg, opts) -> int:
+        """`dmg-bmi cv`: spatial k-fold cross-validation of run config `cfg` (`opts`: a
+        `dmg_bmi.train.cv.CvOptions`); returns the exit code."""
+        raise ConfigError(f"cv: the {self.label} domain has no cross-validation over sites")
+
     def evaluate(self, args: argparse.Namespace) -> int:
         """`dmg-bmi evaluate` on one of its checkpoints; returns the exit code."""
         raise ConfigError(f"evaluate: the {self.label} domain does not score its checkpoints offline")

@@ -55,6 +55,13 @@ class DeltaModelDomain(Domain):
         prepare = partial(window_data, cfg, domain=self)
         return train_windows(cfg, resume, state, prepare, experiment_to_dict(cfg))
 
+    def cross_validate(self, cfg, opts) -> int:
+        """k folds of basins, each trained by `train` and scored on its held-out basins, pooled
+        (`dmg_bmi.train.cv.run_cv`)."""
+        from dmg_bmi.train.cv import run_cv
+
+        return run_cv(cfg, opts, self)
+
     def evaluate(self, args) -> int:
         """Per-basin scores and hydrographs (`dmg_bmi.train.evaluate.run_evaluate`)."""
         from dmg_bmi.train.evaluate import run_evaluate

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from dmg_bmi.atomic import atomic_netcdf, write_text
-from dmg_bmi.errors import ConfigError
+from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.train.evaluate import Prediction
 
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -55,6 +55,25 @@ def write_netcdf(pred: Prediction, path: Path, units: dict[str, str]) -> Path:
             var.units = units.get(name, "unknown")
             var[:] = values
     return path
+
+
+def read_netcdf(path: Path) -> tuple[Prediction, dict[str, str]]:
+    """A simulation `write_netcdf` wrote: the outputs `[basin, time]` (no observations, no states) and their
+    units. InputError naming the file if it cannot be read or lacks `basin`/`time`."""
+    from dmg_bmi.data.netcdf_read import open_netcdf
+
+    with open_netcdf(Path(path), "simulation") as nc:
+        for need in ("basin", "time"):
+            if need not in nc.variables:
+                raise InputError(f"simulation {path}: variable {need!r} is missing")
+        basins = [str(b) for b in nc.variables["basin"][:]]
+        dates = _EPOCH + np.asarray(nc.variables["time"][:]).astype(np.int64)
+        outputs, units = {}, {}
+        for name, var in nc.variables.items():
+            if var.dimensions == ("basin", "time"):
+                outputs[name] = np.asarray(var[:], dtype=np.float64)
+                units[name] = getattr(var, "units", "unknown")
+    return Prediction(basins=basins, dates=dates, outputs=outputs, observed=None, final_state=[]), units
 
 
 def write_csv(pred: Prediction, out_dir: Path) -> list[Path]:
