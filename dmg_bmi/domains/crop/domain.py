@@ -45,7 +45,11 @@ class CropDomain(Domain):
 
     def check_experiment(self, cfg):
         """Fields and observations: no periods and no `train.output` to check (`dmg_bmi.domains.crop.train`
-        checks `data.crop` when it trains)."""
+        checks `data.crop` when it trains). `data.path` is one crop dataset: a list is refused
+        (ConfigError)."""
+        if not isinstance(cfg.data.path, str):
+            raise ConfigError(f"data.path: a crop run reads one crop dataset (data.kind crop), got a list "
+                              f"{cfg.data.path!r}: give one path (merge the fields into one dataset first)")
 
     def train(self, cfg, resume, state):
         from dmg_bmi.domains.crop.train import train_crop
