@@ -5,6 +5,7 @@ wraps, so a units string means here what it means to them ("mm d-1", "degC", "J 
 
 - `parse(units)` -> a `cf_units.Unit`; strings UDUNITS cannot read, "unknown" and "no_unit" raise InputError.
 - `convertible(a, b)` -> whether values in `a` can be expressed in `b`.
+- `same(a, b)` -> whether `a` and `b` are one unit spelled two ways ("mm/d", "mm d-1").
 - `convert(values, a, b, variable)` -> float64 values in `b`; not convertible raises InputError naming the
   variable and both units.
 
@@ -68,6 +69,15 @@ def convertible(from_units: str, to_units: str, water: bool = False) -> bool:
     """Whether values in `from_units` can be expressed in `to_units` (see the module docstring)."""
     a, b = _unit(str(from_units)), _unit(str(to_units))
     return a is not None and b is not None and _target(a, b, water) is not None
+
+
+def same(a: str, b: str) -> bool:
+    """Whether units `a` and `b` are equal strings, or UDUNITS-2 units that are the same unit spelled two
+    ways (`mm/d` and `mm d-1`: values need no conversion)."""
+    if a == b:
+        return True
+    ua, ub = _unit(str(a)), _unit(str(b))
+    return ua is not None and ub is not None and ua == ub
 
 
 def convert(values, from_units: str, to_units: str, variable: str = "value",

@@ -34,10 +34,17 @@ class DeltaModelDomain(Domain):
         """The basin dataset of `cfg` (a `DataConfig`: `path`, `kind`, `basins`, `source`) as a `HydroDataset`
         in its file units; `derivation` (`dmg_bmi.forcing.InputDerivation`) is for readers that derive
         while reading. Here `kind` netcdf only (a domain adding kinds overrides this); InputError naming the
-        file if it is unreadable."""
+        file if it is unreadable. A list of paths: each file read, cut to the ids of `data.basins` it holds,
+        and merged by basin id (`dmg_bmi.data.merge.merge_datasets`)."""
         from dmg_bmi.data.dataset import HydroDataset
+        from dmg_bmi.train.config import data_paths
 
-        return HydroDataset.load(cfg.path)
+        paths = data_paths(cfg)
+        if len(paths) == 1:
+            return HydroDataset.load(paths[0])
+        from dmg_bmi.data.merge import merge_datasets
+
+        return merge_datasets([HydroDataset.load(p) for p in paths], paths, basins=cfg.basins or None)
 
     def check_experiment(self, cfg) -> None:
         """A training period, the window's memory and `train.output` (`check_window_experiment`)."""

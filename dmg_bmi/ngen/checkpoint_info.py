@@ -162,7 +162,8 @@ def format_text(info: dict[str, Any]) -> str:
         stats = f"  mean {a['mean']:.6g}, std {a['std']:.6g}" if "mean" in a else ""
         log = " (log-normalized)" if a.get("log_norm") else ""
         lines.append(f"  {a['name']:<{width}}  {a['units']:<12}  {', '.join(a['used_by'])}{stats}{log}")
-    lines.append(f"training     data {train['data']} ({train['kind']}); train {train['train_period']}, "
+    data = " + ".join(train["data"]) if isinstance(train["data"], list) else train["data"]
+    lines.append(f"training     data {data} ({train['kind']}); train {train['train_period']}, "
                  f"test {train['test_period']}")
     extra = {k: v for k, v in train.items() if k not in ("data", "kind", "train_period", "test_period")}
     if extra:

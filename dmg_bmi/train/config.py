@@ -66,6 +66,9 @@ class Period:
 class DataConfig:
     """Where the data is and which part of it is used.
 
+    path: the dataset file or folder, or a non-empty list of them of one `kind`, merged by basin id
+    (`data_paths`; `dmg_bmi.data.merge` for the rules); a list's relative entries follow `load_experiment`'s
+    path rule one by one.
     kind: `netcdf` (our dataset format, see README), `camels` (a CAMELS-US directory tree) or `crop` (a crop
     dataset for δWOFOST, trained by `dmg_bmi.domains.crop.train`; its options go in `crop`, no periods
     needed); it must be one the domain of `model.phy.name` reads (`Domain.data_kinds`).
@@ -79,7 +82,7 @@ class DataConfig:
     over `valid` (or `train` when `valid` is not set) for model selection (spatial validation).
     """
 
-    path: str
+    path: Any  # str, or a non-empty list of str (`check_data_path`)
     kind: Literal["netcdf", "camels", "crop"] = "netcdf"
     source: str = "nldas"
     basins: Any = dataclasses.field(default_factory=list)
@@ -92,6 +95,7 @@ class DataConfig:
 
     def validate(self, prefix: str = "") -> None:
         p = f"{prefix}." if prefix else ""
+        self.path = check_data_path(self.path, f"{p}path")
         self.basins = _basin_list(self.basins, f"{p}basins")
         self.valid_basins = _basin_list(self.valid_basins, f"{p}valid_basins")
         if self.valid is not None and self.test is not None and _overlap(self.valid, self.test):
@@ -123,6 +127,33 @@ def _basin_list(value: Any, key: str) -> list[str]:
 
 def _overlap(a: Period, b: Period) -> bool:
     return a.start <= b.end and b.start <= a.end
+
+
+def check_data_path(value: Any, key: str) -> str | list[str]:
+    """`data.path` as given: a string, or a non-empty list of non-empty strings naming different paths
+    (compared resolved); otherwise ConfigError naming `key` (or `key[i]`) and the value."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: expected a path or a list of paths, got {value!r}"
+                          + (f" (quote it: '{value}')" if isinstance(value, (int, float)) else ""))
+    if not value:
+        raise ConfigError(f"{key}: an empty list names no data; give a path or a list of paths")
+    seen: dict[Path, int] = {}
+    for i, entry in enumerate(value):
+        if not isinstance(entry, str) or not entry.strip():
+            raise ConfigError(f"{key}[{i}]: expected a path (a non-empty string), got {entry!r}")
+        same = Path(entry).expanduser().resolve()
+        if same in seen:
+            raise ConfigError(f"{key}[{i}]: {entry!r} is the same path as {key}[{seen[same]}] "
+                              f"({value[seen[same]]!r}); name each dataset once")
+        seen[same] = i
+    return list(value)
+
+
+def data_paths(data: DataConfig) -> list[str]:
+    """The paths of `data.path`: its one path, or its list."""
+    return [data.path] if isinstance(data.path, str) else list(data.path)
 
 
 @dataclasses.dataclass
@@ -281,19 +312,22 @@ def window_bytes(cfg: ExperimentConfig) -> float:
     return float(t.batch_size) * (m.phy.warmup + t.rho) * per_day * (2 if m.dtype == "float64" else 1)
 
 
-# Config keys that hold a file or folder (`data.basins`, `data.valid_basins` only when a string: a list file).
+# Config keys that hold a file or folder (`data.basins`, `data.valid_basins` only when a string: a list
+# file), and those that may hold a list of them (each string entry follows the same rule).
 PATH_KEYS = ("data.path", "data.basins", "data.valid_basins", "run.run_dir", "run.exact_dir")
+PATH_LIST_KEYS = ("data.path",)
 
 
 def load_experiment(path: str | Path | None = None, overrides: list[str] | None = None,
                     data: dict | None = None, base: str | Path | None = None) -> ExperimentConfig:
     """Read a run config from YAML (or a mapping), apply `key.sub=value` overrides, and validate it.
 
-    Relative paths (`PATH_KEYS`; `~` is expanded) follow one rule, and are made absolute so that the run's
-    saved config works from any folder: a path written in the YAML file `path` is relative to that file's
-    folder (in the mapping `data`, to `base`, else to the working directory); a path given in `overrides`
-    (`--set` on the command line) is relative to the working directory. Errors: ConfigError (from
-    `load_yaml`, `apply_overrides`, `from_dict`) naming the key or the file's position.
+    Relative paths (`PATH_KEYS`, each entry of a `data.path` list; `~` is expanded) follow one rule, and
+    are made absolute so that the run's saved config works from any folder: a path written in the YAML
+    file `path` is relative to that file's folder (in the mapping `data`, to `base`, else to the working
+    directory); a path given in `overrides` (`--set` on the command line) is relative to the working
+    directory. Errors: ConfigError (from `load_yaml`, `apply_overrides`, `from_dict`) naming the key or the
+    file's position.
     """
     raw = copy.deepcopy(data) if data is not None else load_yaml(path)
     folder = Path(path).parent if path is not None and data is None else base
@@ -317,16 +351,23 @@ def _path_values(raw: Any) -> dict[str, Any]:
 
 
 def _absolute_paths(raw: Any, folder: Path, changed_from: dict[str, Any] | None = None) -> None:
-    """Make each relative path of `PATH_KEYS` in `raw` absolute against `folder`, in place; with
-    `changed_from`, only those whose value differs from it (the ones an override set). Values that are not
+    """Make each relative path of `PATH_KEYS` in `raw` (and each entry of a `PATH_LIST_KEYS` list) absolute
+    against `folder`, in place; with `changed_from`, only those whose value differs from it (the ones an
+    override set: a list set by an override is relative to `folder` as a whole). Values that are not
     non-empty strings are left for `from_dict` to check."""
-    for key, value in _path_values(raw).items():
+    def absolute(value: Any) -> Any:
         if not isinstance(value, str) or not value.strip():
-            continue
+            return value
+        return str((folder / Path(value).expanduser()).resolve())
+
+    for key, value in _path_values(raw).items():
         if changed_from is not None and changed_from.get(key) == value:
             continue
         section, name = key.split(".")
-        raw[section][name] = str((folder / Path(value).expanduser()).resolve())
+        if isinstance(value, list) and key in PATH_LIST_KEYS:
+            raw[section][name] = [absolute(v) for v in value]
+        else:
+            raw[section][name] = absolute(value)
 
 
 # Keys a resumed run cannot change: the network and physics, and the optimizer and schedule restored from the

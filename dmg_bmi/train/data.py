@@ -24,7 +24,7 @@ from dmg_bmi.data.dataset import HydroDataset
 from dmg_bmi.data.variables import check_range
 from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.forcing import InputDerivation, derivation_record
-from dmg_bmi.train.config import DataConfig, ExperimentConfig, Period
+from dmg_bmi.train.config import DataConfig, ExperimentConfig, Period, data_paths
 
 PHYSICS_INPUTS = ("P", "T", "PET")
 PHYSICS_UNITS = {"P": "mm d-1", "T": "degC", "PET": "mm d-1"}
@@ -32,9 +32,10 @@ PHYSICS_UNITS = {"P": "mm d-1", "T": "degC", "PET": "mm d-1"}
 
 def load_dataset(cfg: DataConfig, derivation: InputDerivation, domain,
                  need_target: bool = True) -> HydroDataset:
-    """The dataset named by `data.path` / `data.kind`, read by `domain` (a `DeltaModelDomain`:
-    `read_dataset`), restricted to `data.basins` (all when empty), with P/T/PET derived by `derivation`; it
-    must hold `data.target` unless not `need_target` (a simulation reads no observations)."""
+    """The dataset named by `data.path` (one path, or a list merged by basin id) / `data.kind`, read by
+    `domain` (a `DeltaModelDomain`: `read_dataset`), restricted to `data.basins` (all when empty), with
+    P/T/PET derived by `derivation`; it must hold `data.target` unless not `need_target` (a simulation
+    reads no observations)."""
     if cfg.kind not in domain.data_kinds:
         raise ConfigError(f"data.kind: {cfg.kind!r} is not a dataset of the {domain.label} domain; it reads "
                           f"data.kind {', '.join(domain.data_kinds)}")
@@ -42,10 +43,10 @@ def load_dataset(cfg: DataConfig, derivation: InputDerivation, domain,
     if cfg.basins:
         ds = ds.sel_basins(cfg.basins)
     if ds.n_basins == 0:
-        raise InputError(f"data.path: {cfg.path} holds no basins (data.basins: "
+        raise InputError(f"data.path: {', '.join(data_paths(cfg))} holds no basins (data.basins: "
                          f"{cfg.basins or 'every basin'}); there is nothing to train, evaluate or simulate")
     if need_target and cfg.target not in ds.target_names:
-        raise InputError(f"data.target: {cfg.target!r} is not a target in {cfg.path}; "
+        raise InputError(f"data.target: {cfg.target!r} is not a target in {', '.join(data_paths(cfg))}; "
                          f"targets: {ds.target_names}")
     return derive_inputs(ds, derivation)
 
@@ -119,8 +120,8 @@ def window_data(cfg: ExperimentConfig, device: torch.device, normalizer: Normali
         ds.sel_basins(held)  # each validation basin must be in the data (InputError naming it)
         keep = [str(b) for b in ds.basins if str(b) not in set(held)]
         if not keep:
-            raise ConfigError(f"data.valid_basins: {held} are every basin of data.path {data.path}; none "
-                              "is left to train on")
+            raise ConfigError(f"data.valid_basins: {held} are every basin of data.path "
+                              f"{', '.join(data_paths(data))}; none is left to train on")
         ds_train = ds.sel_basins(keep)
     else:
         ds_train = ds

@@ -45,8 +45,12 @@ class CropDomain(Domain):
 
     def check_experiment(self, cfg):
         """Fields and observations: no periods and no `train.output` to check (`dmg_bmi.domains.crop.train`
-        checks `data.crop` when it trains). The crop trainer holds out test sites
-        (`data.crop.test_site_fraction`) and has no validation set: `best.pt` is on the training loss."""
+        checks `data.crop` when it trains). `data.path` is one crop dataset: a list is refused
+        (ConfigError). The crop trainer holds out test sites (`data.crop.test_site_fraction`) and has no
+        validation set: `best.pt` is on the training loss."""
+        if not isinstance(cfg.data.path, str):
+            raise ConfigError(f"data.path: a crop run reads one crop dataset (data.kind crop), got a list "
+                              f"{cfg.data.path!r}: give one path (merge the fields into one dataset first)")
         for key, value in (("data.valid", cfg.data.valid), ("data.valid_basins", cfg.data.valid_basins),
                            ("train.patience", cfg.train.patience)):
             if value:

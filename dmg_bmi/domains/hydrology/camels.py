@@ -313,6 +313,57 @@ def read_camels(camels_dir: str | Path, basins: list[str] | None = None, start: 
                         origin=where)
 
 
+def read_camels_folders(folders: list[str | Path], basins: list[str] | None = None, pet_method: Any = "hamon",
+                        source: str = "nldas") -> HydroDataset:
+    """`read_camels` of several CAMELS-US trees (`data.path` as a list), merged by basin id into one dataset.
+
+    One folder is `read_camels` itself. Of several, each reads the ids of `basins` it has a `source` forcing
+    file for (all its own with `basins=None`; a folder with none of them is not read); an id of `basins` in
+    no folder raises InputError naming it and the folders, and an id two folders have (of those read)
+    raises InputError naming it and both folders. Days: like one folder's read, the span common to every
+    basin's forcing (each folder's `read_camels` span, cut to their overlap; none raises InputError naming
+    the folders and their spans), so that several folders give what one folder holding them all would.
+    The merge's other rules (variables, units): `dmg_bmi.data.merge`.
+    """
+    if len(folders) == 1:
+        return read_camels(folders[0], basins=basins, pet_method=pet_method, source=source)
+    from dmg_bmi.data.merge import merge_datasets
+
+    held = {str(f): list_basins(f, source) for f in folders}
+    where: dict[str, str] = {}
+    wanted = None if basins is None else {str(b) for b in basins}
+    for folder, ids in held.items():
+        if not ids and basins is None:
+            raise InputError(f"no basins found under {folder} for forcing source {source!r} (a data.path "
+                             "entry)")
+        for b in ids:
+            if wanted is not None and b not in wanted:
+                continue
+            if b in where:
+                raise InputError(f"basin {b!r} is in two data.path entries, {where[b]} and {folder} "
+                                 f"({source} forcing): a basin must come from one of them; remove it from "
+                                 "one folder")
+            where[b] = folder
+    if basins is not None:
+        missing = [str(b) for b in basins if str(b) not in where]
+        if missing:
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise InputError(f"data.basins: basin(s) {missing[:5]}{more} have no {source} forcing file in "
+                             f"any of data.path's {len(folders)} folders ({', '.join(held)})")
+    parts, names = [], []
+    for folder, ids in held.items():
+        mine = ids if basins is None else [b for b in ids if b in wanted]
+        if mine:
+            parts.append(read_camels(folder, basins=mine, pet_method=pet_method, source=source))
+            names.append(folder)
+    s, e = max(ds.dates[0] for ds in parts), min(ds.dates[-1] for ds in parts)
+    if e < s:
+        spans = ", ".join(f"{n} {ds.dates[0]}..{ds.dates[-1]}" for n, ds in zip(names, parts, strict=True))
+        raise InputError(f"data.path: the CAMELS folders' forcing spans do not overlap ({spans}); their "
+                         "basins share no day")
+    return merge_datasets([ds.sel_period(s, e) for ds in parts], names)
+
+
 def _prefer(values: np.ndarray | None, fallback: np.ndarray) -> np.ndarray:
     """`values` where finite, else `fallback`."""
     return fallback if values is None else np.where(np.isfinite(values), values, fallback)

@@ -32,12 +32,15 @@ class HydrologyDomain(DeltaModelDomain):
 
     def read_dataset(self, cfg, derivation):
         """A basin dataset NetCDF, or a CAMELS-US tree (`data.kind: camels`, `camels.read_camels`: the basins
-        of `data.basins`, forcing `data.source`, PET derived while reading by `derivation`)."""
+        of `data.basins`, forcing `data.source`, PET derived while reading by `derivation`); a list of paths
+        is merged by basin id (`DeltaModelDomain.read_dataset`, `camels.read_camels_folders`)."""
         if cfg.kind != "camels":
             return super().read_dataset(cfg, derivation)
-        from dmg_bmi.domains.hydrology.camels import read_camels
+        from dmg_bmi.domains.hydrology.camels import read_camels_folders
+        from dmg_bmi.train.config import data_paths
 
-        return read_camels(cfg.path, basins=cfg.basins or None, pet_method=derivation, source=cfg.source)
+        return read_camels_folders(data_paths(cfg), basins=cfg.basins or None, pet_method=derivation,
+                                   source=cfg.source)
 
     @property
     def state_files(self):

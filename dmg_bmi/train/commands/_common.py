@@ -78,7 +78,8 @@ class Loaded:
     period: object
     target: str
     output: str  # the model output the checkpoint was trained against `target` (train.output)
-    data_name: str  # the dataset's name: its path's stem (a file's name less the suffix, a folder's name)
+    data_name: str  # the dataset's name: its path's stem (a file's name less the suffix, a folder's name);
+    # a list of paths: their stems joined by '+'  (a.nc, b.nc -> a+b)
     roles: dict[str, str] | None  # {basin: train | validation} of the checkpoint; None: not recorded
     run_dir: Path
     checkpoint: Path
@@ -94,6 +95,13 @@ def basin_roles(ckpt) -> dict[str, str] | None:
     roles = {str(b): "validation" for b in training.get("valid_basins") or ()}
     roles.update({str(b): "train" for b in training["basins"]})
     return roles
+
+
+def data_name(data_cfg) -> str:
+    """The dataset's name in output folders: the stem of `data.path`, or of each entry joined by '+'."""
+    from dmg_bmi.train.config import data_paths
+
+    return "+".join(Path(p).stem for p in data_paths(data_cfg))
 
 
 def load(args: argparse.Namespace, domain: Domain, need_target: bool = True) -> Loaded:
@@ -139,6 +147,6 @@ def load(args: argparse.Namespace, domain: Domain, need_target: bool = True) -> 
 
     check_dataset_attributes(ds, ckpt)  # the network's attributes within its training data
     return Loaded(model=model, normalizer=ckpt.normalization, dataset=ds, period=period,
-                  target=data_cfg.target, output=output, data_name=Path(data_cfg.path).stem,
+                  target=data_cfg.target, output=output, data_name=data_name(data_cfg),
                   roles=basin_roles(ckpt), run_dir=ckpt_path.resolve().parent,
                   checkpoint=ckpt_path, device=device)
