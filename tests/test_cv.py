@@ -73,13 +73,20 @@ def test_three_folds_pool_the_held_out_basins(toy_path, tmp_path, capsys):
     assert (out / "cv_metrics.csv").read_text() == before
 
 
-def test_folds_file_and_leave_one_out(toy_path, tmp_path):
+def test_folds_file_and_scores_over_the_validation_period(toy_path, tmp_path, capsys):
     given = tmp_path / "myfolds.csv"
     given.write_text("basin,fold\nb0,0\nb1,0\nb2,0\nb3,1\nb4,1\nb5,1\n")
     out = tmp_path / "cv"
-    assert main(["cv", "--config", _config(toy_path, tmp_path, basins=[]), "--folds-file", str(given),
-                 "--out", str(out), "--no-plots"]) == 0
+    config = _config(toy_path, tmp_path, train={"start": "2000-01-01", "end": "2000-08-31"},
+                     valid={"start": "2000-09-01", "end": "2000-12-31"})
+    assert main(["cv", "--config", config, "--folds-file", str(given), "--out", str(out), "--no-plots"]) == 0
     assert set(load_checkpoint(out / "fold_0" / "best.pt").training["basins"]) == {"b3", "b4", "b5"}
+    held = [r for i in (0, 1) for r in _rows(out / f"fold_{i}" / "valid_metrics.csv")
+            if r["role"] == "held-out"]
+    assert sorted(r["basin"] for r in held) == [f"b{i}" for i in range(6)]
+    summary = capsys.readouterr().out.split("over data.valid")[1]
+    pooled = next(line for line in summary.splitlines() if line.strip().startswith("all"))
+    assert float(pooled.split()[2]) == pytest.approx(np.median([float(r["nse"]) for r in held]), abs=5e-4)
     assert assign_folds(["a", "b", "c"], 3, 0).keys() == {"a", "b", "c"}
     assert sorted(assign_folds(["a", "b", "c"], 3, 0).values()) == [0, 1, 2]  # one basin per fold
 

@@ -12,13 +12,17 @@ for any choice.
         fold_<i>/                 fold i's run folder (`dmg-bmi train`'s), plus
             test_metrics.csv      every basin over data.test: role train or held-out
             test_simulation.nc    every output of every basin over data.test
+            valid_metrics.csv     the same scores over data.valid, when the config has one
         fold_<i>.log              fold i's console lines, when folds run in parallel (--jobs)
         cv_metrics.csv            the pooled out-of-fold scores: one row per basin, with its fold
         cv_summary.txt            the pooled table with medians, and per fold the held-out and train medians
+                                  over data.test and, with data.valid, over data.valid (the scores to
+                                  compare configurations on: the test period is never used for that)
         cv_simulation.nc          the pooled out-of-fold simulation (every output, basin x day)
         skill_cdf.png, skill_map.png, hydrographs/   figures of the pooled out-of-fold run
 
-A fold whose `test_metrics.csv` exists is done and is not trained again; a fold folder with a `last.pt` is
+A fold whose scores exist (`test_metrics.csv`, and `valid_metrics.csv` with `data.valid`) is done and is
+not trained again; a fold folder with a `last.pt` is
 resumed from it, so a stopped cross-validation continues where it stopped.
 """
 
@@ -42,6 +46,7 @@ from dmg_bmi.train.config import ExperimentConfig, experiment_to_dict, load_expe
 
 FOLDS_NAME = "folds.csv"
 FOLD_METRICS = "test_metrics.csv"
+VALID_METRICS = "valid_metrics.csv"
 SIMULATION_NAME = "test_simulation.nc"
 
 
@@ -169,7 +174,7 @@ def _fold_job(job) -> str:
     process (`--jobs` > 1) its console lines go to `<out>/fold_<i>.log`."""
     cfg, folds, i, out = job
     folder = out / f"fold_{i}"
-    if (folder / FOLD_METRICS).is_file():
+    if (folder / FOLD_METRICS).is_file() and (cfg.data.valid is None or (folder / VALID_METRICS).is_file()):
         return f"fold {i}: done earlier ({folder / FOLD_METRICS})"
     import multiprocessing
 
@@ -198,7 +203,8 @@ def _train_fold(cfg: ExperimentConfig, folds: dict[str, int], i: int, folder: Pa
 def score_fold(cfg: ExperimentConfig, best: Path, folder: Path) -> None:
     """Every basin of `cfg`'s data over `data.test` run with a fold's `best.pt`: `test_simulation.nc` (every
     output) and `test_metrics.csv` (role train for the fold's training basins, held-out for the others;
-    written last, it marks the fold done)."""
+    written last, it marks the fold done); with `data.valid`, the same scores over it first
+    (`valid_metrics.csv`)."""
     from dmg_bmi.core.checkpoint import load_checkpoint
     from dmg_bmi.domains import domain_of_experiment
     from dmg_bmi.forcing import derivation_from_record
@@ -210,10 +216,15 @@ def score_fold(cfg: ExperimentConfig, best: Path, folder: Path) -> None:
     ckpt = load_checkpoint(best)
     model = ckpt.build_model()
     ds = load_dataset(cfg.data, derivation_from_record(ckpt.derivations), domain_of_experiment(cfg))
+    roles = basin_roles(ckpt)
+    if cfg.data.valid is not None:
+        pred = predict(model, ckpt.normalization, ds, cfg.data.valid, target=cfg.data.target,
+                       batch_size=cfg.run.eval_batch_size, what="data.valid")
+        write_metrics_csv(score(pred, cfg.train.output, roles), folder / VALID_METRICS)
     pred = predict(model, ckpt.normalization, ds, cfg.data.test, target=cfg.data.target,
                    batch_size=cfg.run.eval_batch_size, what="data.test")
     write_netcdf(pred, folder / SIMULATION_NAME, {n: output_units(model.phy, n) for n in pred.outputs})
-    write_metrics_csv(score(pred, cfg.train.output, basin_roles(ckpt)), folder / FOLD_METRICS)
+    write_metrics_csv(score(pred, cfg.train.output, roles), folder / FOLD_METRICS)
 
 
 def summarize(cfg: ExperimentConfig, ds, folds: dict[str, int], opts: CvOptions) -> None:
@@ -235,7 +246,10 @@ def summarize(cfg: ExperimentConfig, ds, folds: dict[str, int], opts: CvOptions)
     write_netcdf(pooled, opts.out / "cv_simulation.nc", parts[0][1])
     _write_rows(rows, opts.out / "cv_metrics.csv")
     text = (f"{k}-fold spatial cross-validation, out-of-fold test over {first.dates[0]}..{first.dates[-1]}\n"
-            f"{summary_table(rows)}\n\n{_fold_lines(opts.out, k)}")
+            f"{summary_table(rows)}\n\nover data.test:\n{_fold_lines(opts.out, k, FOLD_METRICS)}")
+    if cfg.data.valid is not None:
+        text += ("\n\nover data.valid (compare configurations on these held-out scores, never on the test "
+                 f"period's):\n{_fold_lines(opts.out, k, VALID_METRICS)}")
     write_text(opts.out / "cv_summary.txt", text + "\n")
     print(text, flush=True)
     print(f"cross-validation: {opts.out}", flush=True)
@@ -251,19 +265,24 @@ def _write_rows(rows: list[dict], path: Path) -> None:
               ["basin", "fold", "role", "n_obs", *METRICS])
 
 
-def _fold_lines(out: Path, k: int) -> str:
-    """Per fold: the median NSE and KGE of its held-out basins and of its training basins over the test
-    period (the gap is what a basin never seen costs)."""
-    lines = ["fold  held-out: n  median NSE  median KGE | "
-             "train basins, test period: n  median NSE  median KGE"]
-    for i in range(k):
-        text = read_text(out / f"fold_{i}" / FOLD_METRICS, "fold metrics")
-        rows = list(csv.DictReader(io.StringIO(text)))
+def _fold_lines(out: Path, k: int, name: str) -> str:
+    """Per fold and pooled over the folds (`all`): the median NSE and KGE of the held-out basins and of the
+    training basins (file `name` of each fold; the gap is what a basin never seen costs)."""
+    lines = ["fold  held-out: n  median NSE  median KGE | train basins: n  median NSE  median KGE"]
+    pooled: dict[str, list[dict]] = {"held-out": [], "train": []}
+    for i in [*range(k), None]:
+        if i is None:
+            rows, label = pooled["held-out"] + pooled["train"], "all"
+        else:
+            rows = list(csv.DictReader(io.StringIO(read_text(out / f"fold_{i}" / name, "fold metrics"))))
+            label = f"{i:>4d}"
         cells = []
         for role in ("held-out", "train"):
             mine = [r for r in rows if r["role"] == role]
+            if i is not None:
+                pooled[role] += mine
             cells.append(f"{len(mine):>3d}  {_median(mine, 'nse'):>10.3f}  {_median(mine, 'kge'):>10.3f}")
-        lines.append(f"{i:>4d}  {cells[0]} | {cells[1]}")
+        lines.append(f"{label:>4}  {cells[0]:>34} | {cells[1]:>38}")
     return "\n".join(lines)
 
 
