@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from dmg_bmi.atomic import write_csv
 from dmg_bmi.core.delta import DeltaModel
@@ -97,7 +98,8 @@ def predict(
     n_days = period.days
     outputs: dict[str, list[np.ndarray]] = {}
     states = []
-    for b0 in range(0, sub.n_basins, batch_size):
+    blocks = range(0, sub.n_basins, batch_size)  # a bar on a terminal (tqdm's disable=None)
+    for b0 in tqdm(blocks, desc=what, unit="block", leave=False, disable=None if len(blocks) > 1 else True):
         rows = slice(b0, b0 + batch_size)
         block = tensors.basins(rows)
         if initial_state is None:

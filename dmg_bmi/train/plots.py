@@ -188,8 +188,10 @@ def hydrographs(dates: np.ndarray, basins: list[str], sim: np.ndarray, obs: np.n
     for name, values in (("sim", sim), ("obs", obs), ("precip", precip)):
         _check_shape(name, values, shape)
     pyplot(out_dir)
+    from tqdm.auto import tqdm
+
     paths = []
-    for i, basin in enumerate(basins):
+    for i, basin in enumerate(tqdm(basins, desc="hydrographs", unit="basin", leave=False, disable=None)):
         title = basin_title(basin, dates, (sites or {}).get(basin), None if metrics is None else metrics[i])
         fig = hydrograph_figure(dates, sim[i], None if obs is None else obs[i], title,
                                 None if precip is None else precip[i], units, precip_units)
