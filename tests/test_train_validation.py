@@ -190,3 +190,36 @@ def test_named_errors(toy_path, tmp_path, data, train_kw, error, match):
     with pytest.raises(error, match=match):
         train(_cfg(toy_path, tmp_path, data=data, **train_kw))
     assert not (tmp_path / "run").exists()  # nothing half-made
+
+
+def test_tensorboard_logs_the_epochs_and_a_resume_replaces_the_rest(toy_path, tmp_path):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def cfg():
+        c = _cfg(toy_path, tmp_path, "tb", epochs=4, lr_schedule={"name": "step", "step_size": 1})
+        c.run.tensorboard = True
+        return c
+
+    run = train(cfg()).run_dir
+    train(cfg(), resume=run / "model_epoch002.pt")  # epochs 3-4 again: their first events are dropped
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    rows = _log(run)
+    assert [s.step for s in events.Scalars("loss/train")] == [1, 2, 3, 4]
+    assert [s.value for s in events.Scalars("loss/train")] == pytest.approx([float(r["loss"]) for r in rows],
+                                                                             rel=1e-5)
+    assert [s.value for s in events.Scalars("validation/nse")] == pytest.approx(
+        [float(r["val_nse"]) for r in rows], rel=1e-5)
+    assert [s.value for s in events.Scalars("lr")] == pytest.approx([float(r["lr"]) for r in rows])
+
+
+def test_tensorboard_without_the_package_is_a_named_error(toy_path, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # import tensorboard -> ImportError
+    raw = toy_config(toy_path, tmp_path)
+    raw["run"]["tensorboard"] = True
+    with pytest.raises(ConfigError, match=r'run\.tensorboard: true needs the tensorboard package.*'
+                                          r'pip install "dmg_bmi\[tensorboard\]"'):
+        load_experiment(data=raw)

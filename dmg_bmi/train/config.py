@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dmg_bmi.core.config import ModelConfig, apply_overrides, check_at_most, from_dict, load_yaml, to_dict
+from dmg_bmi.core.train.board import check_available
 from dmg_bmi.core.train.selection import SELECT_ON
 from dmg_bmi.errors import ConfigError
 
@@ -235,6 +236,8 @@ class RunConfig:
     threads: torch intra-op threads while training (default 1; 0 = torch's own setting, all cores). A day of
     physics is many small operations: split across threads, each waits for its slowest thread, and on a
     shared machine that collapses (a loaded 2-core box: 190-290 s per epoch on 2 threads, 25-70 s on 1).
+    tensorboard: also log losses, validation scores and the LR to `<run>/tensorboard/` (`core.train.board`;
+    needs the `tensorboard` extra).
     """
 
     name: str = "run"
@@ -246,9 +249,12 @@ class RunConfig:
     eval_batch_size: int = 64
     progress: bool = True
     threads: int = 1
+    tensorboard: bool = False
 
     def validate(self, prefix: str = "") -> None:
         p = f"{prefix}." if prefix else ""
+        if self.tensorboard:
+            check_available(f"{p}tensorboard")
         if self.threads < 0:
             raise ConfigError(f"{p}threads must be >= 0 (0: torch's own setting), got {self.threads}")
         if not re.fullmatch(r"cpu|auto|cuda(:[0-9]+)?", self.device):

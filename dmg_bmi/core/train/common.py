@@ -138,12 +138,15 @@ class EpochEnd:
     t0: float
     validation: dict[str, float] | None = None
 
-    def log(self, log, is_best: bool, save_every: int) -> list[str]:
-        """Append the epoch to the run's `log` (`rundir.CsvLog`); returns the files that copy this epoch's
-        `last.pt` (`epoch_copies`; `is_best`: `Selection.take`'s answer)."""
+    def log(self, log, is_best: bool, save_every: int, board=None) -> list[str]:
+        """Append the epoch to the run's `log` (`rundir.CsvLog`) and to its TensorBoard `board` (a
+        `board.Board`, or None); returns the files that copy this epoch's `last.pt` (`epoch_copies`;
+        `is_best`: `Selection.take`'s answer)."""
         scores = {f"val_{k}": f"{v:.6g}" for k, v in (self.validation or {}).items()}
         log.append(epoch=self.epoch, loss=f"{self.loss:.6g}", lr=f"{self.lr:.6g}",
                    skipped_batches=self.skipped, seconds=f"{time.perf_counter() - self.t0:.2f}", **scores)
+        if board is not None:
+            board.epoch(self.epoch, self.loss, self.lr, self.skipped, self.validation)
         return epoch_copies(self.epoch, is_best, save_every)
 
     def report(self, clock: RunClock, is_best: bool) -> None:

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from dmg_bmi.core.delta import DeltaModel
 from dmg_bmi.core.ops import torch_threads
 from dmg_bmi.core.train import distributed, validation
+from dmg_bmi.core.train.board import open_board
 from dmg_bmi.core.train.checkpoints import BEST, LAST, open_run, save_training_checkpoint, write_copies
 from dmg_bmi.core.train.common import (
     EpochEnd,
@@ -82,6 +83,7 @@ def _train(cfg, resume, state, prepare: Callable[..., WindowData], experiment: d
     run_dir, log = open_run(cfg.run, experiment, resume, state) if ctx.is_main else (None, None)
     if ctx.is_main:
         print(_selection_line(selection, data), flush=True)
+    board = open_board(cfg.run.tensorboard, run_dir, start_epoch)
 
     batch = max(1, tcfg.batch_size // ctx.world_size)
     valid = torch.isfinite(tensors.target).T.cpu().numpy()
@@ -126,7 +128,7 @@ def _train(cfg, resume, state, prepare: Callable[..., WindowData], experiment: d
             is_best = selection.take(epoch, epoch_loss, scores)
             if math.isfinite(epoch_loss):
                 best_loss = min(best_loss, epoch_loss)
-            copies = end.log(log, is_best, cfg.run.save_every)
+            copies = end.log(log, is_best, cfg.run.save_every, board)
             trainer_state = {"epoch": epoch, "best_loss": best_loss, "optimizer": opt.state_dict(),
                              "scheduler": sched.state_dict() if sched is not None else {}, "copies": copies,
                              "selection": selection.to_dict()}
@@ -139,6 +141,8 @@ def _train(cfg, resume, state, prepare: Callable[..., WindowData], experiment: d
                 print(f"early stop after epoch {epoch}: {selection.patience} validation rounds without a "
                       f"better {selection.label} (train.patience)", flush=True)
             break
+    if board is not None:
+        board.close()
     ctx.barrier()
     if not ctx.is_main:
         return TrainResult(run_dir=Path(), last=Path(), best=Path(), final_loss=epoch_loss)

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from dmg_bmi.core.config import from_dict
 from dmg_bmi.core.normalization import Normalizer
 from dmg_bmi.core.ops import torch_threads
+from dmg_bmi.core.train.board import open_board
 from dmg_bmi.core.train.checkpoints import BEST, LAST, load_training_checkpoint, open_run, write_copies
 from dmg_bmi.core.train.common import (
     EpochEnd,
@@ -211,6 +212,7 @@ def _train_crop(cfg: ExperimentConfig, resume: str | Path | None, state) -> Trai
     epoch_loss = math.nan
     steps = EpochSteps(tcfg.max_bad_batches)
     clock = RunClock(start_epoch, tcfg.epochs)
+    board = open_board(cfg.run.tensorboard, run_dir, start_epoch)
     for epoch in range(start_epoch, tcfg.epochs + 1):
         t0 = time.perf_counter()
         rng = np.random.default_rng([cfg.run.seed, epoch])
@@ -233,7 +235,7 @@ def _train_crop(cfg: ExperimentConfig, resume: str | Path | None, state) -> Trai
         end = EpochEnd(epoch, epoch_loss, lr, steps.skipped, t0)
         is_best = selection.take(epoch, epoch_loss, None)
         best_loss = min(best_loss, epoch_loss) if math.isfinite(epoch_loss) else best_loss
-        copies = end.log(log, is_best, cfg.run.save_every)
+        copies = end.log(log, is_best, cfg.run.save_every, board)
         training = {**base_training, "epoch": epoch, "selection": selection.to_dict(),
                     "best_loss": best_loss if math.isfinite(best_loss) else None,
                     "scheduler": sched.state_dict() if sched is not None else {},
@@ -242,5 +244,7 @@ def _train_crop(cfg: ExperimentConfig, resume: str | Path | None, state) -> Trai
                                     optimizer_state=opt.state_dict())
         write_copies(last, copies)
         end.report(clock, is_best)
+    if board is not None:
+        board.close()
     print(selection.describe(), flush=True)
     return TrainResult(run_dir=run_dir, last=run_dir / LAST, best=run_dir / BEST, final_loss=epoch_loss)
