@@ -138,8 +138,8 @@ def _train(cfg, resume, state, prepare: Callable[..., WindowData], experiment: d
             stop = selection.stop
         if ctx.any_true(stop, device):  # the main rank decides; every rank leaves together
             if ctx.is_main:
-                print(f"early stop after epoch {epoch}: {selection.patience} validation rounds without a "
-                      f"better {selection.label} (train.patience)", flush=True)
+                print(f"early stop after epoch {epoch}: {_rounds(selection.patience)} without a better "
+                      f"{selection.label} (train.patience)", flush=True)
             break
     if board is not None:
         board.close()
@@ -150,12 +150,18 @@ def _train(cfg, resume, state, prepare: Callable[..., WindowData], experiment: d
     return TrainResult(run_dir=run_dir, last=run_dir / LAST, best=run_dir / BEST, final_loss=epoch_loss)
 
 
+def _rounds(n: int) -> str:
+    return f"{n} validation round{'s' * (n != 1)}"
+
+
 def _selection_line(selection: Selection, data: WindowData) -> str:
     """What will pick best.pt, printed when a run starts."""
     if data.validation is None:
         return ("model selection: best.pt is the epoch with the lowest mean training loss (no validation "
                 "set: data.valid / data.valid_basins)")
-    stop = f", early stop after {selection.patience} rounds without improvement" if selection.patience else ""
+    stop = ""
+    if selection.patience:
+        stop = f", early stop after {_rounds(selection.patience)} without improvement"
     return f"model selection: best.pt on the {selection.label} of {data.validation.label}{stop}"
 
 
