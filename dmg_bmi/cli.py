@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "cv": "dmg_bmi.train.commands.cv",
     "evaluate": "dmg_bmi.train.commands.evaluate",
     "simulate": "dmg_bmi.train.commands.simulate",
+    "calibrate": "dmg_bmi.train.commands.calibrate",
     "make-sample-data": "dmg_bmi.train.commands.make_sample_data",
     "quickstart": "dmg_bmi.train.commands.quickstart",
     "bmi-config": "dmg_bmi.ngen.cmd_bmi_config",

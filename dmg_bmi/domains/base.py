@@ -158,6 +158,24 @@ class Domain:
         raise ConfigError(f"simulate: the {self.label} domain does not simulate offline; run its checkpoints "
                           "through the BMI")
 
+    # --- baselines without the network (`dmg_bmi.train.baseline`): the physics on a parameter table ---
+
+    def simulate_parameters(self, args: argparse.Namespace) -> int:
+        """`dmg-bmi simulate --parameters TABLE.csv`: its physics alone on per-basin parameters (a config
+        names the physics: `args.config`); returns the exit code."""
+        raise ConfigError(f"--parameters: the {self.label} domain does not run its physics on a parameter "
+                          "table")
+
+    def evaluate_parameters(self, args: argparse.Namespace) -> int:
+        """`dmg-bmi evaluate --parameters TABLE.csv`: per-basin scores of its physics on the table."""
+        raise ConfigError(f"--parameters: the {self.label} domain does not score its physics on a parameter "
+                          "table")
+
+    def calibrate(self, cfg, args: argparse.Namespace) -> int:
+        """`dmg-bmi calibrate`: fit one parameter set per basin of its physics, with no network, on the
+        training period of run config `cfg` (`ExperimentConfig`); returns the exit code."""
+        raise ConfigError(f"calibrate: the {self.label} domain has no per-basin calibration")
+
     def add_twin_arguments(self, group) -> None:
         """Add the `make-sample-data` options of its twin (`--kind <twin>`) to `group` (an argparse argument
         group; an option another domain also adds is an argparse error)."""

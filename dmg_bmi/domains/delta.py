@@ -81,6 +81,24 @@ class DeltaModelDomain(Domain):
 
         return run_simulate(args, self)
 
+    def simulate_parameters(self, args) -> int:
+        """The physics on a parameter table (`dmg_bmi.train.baseline.run_simulate_table`)."""
+        from dmg_bmi.train.baseline import run_simulate_table
+
+        return run_simulate_table(args, self)
+
+    def evaluate_parameters(self, args) -> int:
+        """Scores of the physics on a parameter table (`dmg_bmi.train.baseline.run_evaluate_table`)."""
+        from dmg_bmi.train.baseline import run_evaluate_table
+
+        return run_evaluate_table(args, self)
+
+    def calibrate(self, cfg, args) -> int:
+        """Per-basin calibration of the physics (`dmg_bmi.train.baseline.run_calibrate`)."""
+        from dmg_bmi.train.baseline import run_calibrate
+
+        return run_calibrate(cfg, args, self)
+
     @property
     def state_files(self):
         """What writes and reads BMI state files for `simulate --save-state / --initial-state`: an object

@@ -95,19 +95,29 @@ def predict(
     tensors = build_tensors(sub, cfg, normalizer, phy.forcing_names, phy.attribute_names, target=target,
                             device=device)
     model.eval()
+
+    def run(rows: slice):
+        block = tensors.basins(rows)
+        if initial_state is None:
+            return model(block.x_nn, block.c_nn, block.x_phy, block.attrs_phy)
+        with _no_warmup(model):
+            return model(block.x_nn, block.c_nn, block.x_phy, block.attrs_phy, _rows(initial_state, rows))
+
+    return collect(run, sub, lead, period, target, batch_size)
+
+
+def collect(run, sub: HydroDataset, lead: int, period: Period, target: str | None,
+            batch_size: int) -> Prediction:
+    """The `Prediction` of `period` from `run(rows)` -> `(outputs {name: [T - warmup, b]}, state)`, called
+    on blocks of `batch_size` basin rows of `sub` (the period's days and `lead` warm-up days before them,
+    `with_warmup`); days the warm-up could not cover are NaN."""
     n_days = period.days
     outputs: dict[str, list[np.ndarray]] = {}
     states = []
     blocks = range(0, sub.n_basins, batch_size)  # a bar on a terminal (tqdm's disable=None)
     for b0 in tqdm(blocks, desc=what, unit="block", leave=False, disable=None if len(blocks) > 1 else True):
         rows = slice(b0, b0 + batch_size)
-        block = tensors.basins(rows)
-        if initial_state is None:
-            out, state = model(block.x_nn, block.c_nn, block.x_phy, block.attrs_phy)
-        else:
-            with _no_warmup(model):
-                out, state = model(block.x_nn, block.c_nn, block.x_phy, block.attrs_phy,
-                                   _rows(initial_state, rows))
+        out, state = run(rows)
         states.append(_to_numpy(state))
         for name, value in out.items():
             v = value.detach().cpu().double().numpy().T  # [B, T - warmup]

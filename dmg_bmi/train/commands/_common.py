@@ -12,18 +12,31 @@ from dmg_bmi.errors import CheckpointError, ConfigError
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    """--checkpoint / --run-dir, and optional data and period overrides."""
+    """--checkpoint / --run-dir / --parameters (with --config, --set), and optional data and period
+    overrides."""
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--checkpoint", help="a checkpoint file (.pt) written by `dmg-bmi train`")
     where.add_argument("--run-dir", help="a run directory (uses its best.pt)")
+    where.add_argument("--parameters", metavar="TABLE.csv",
+                       help="no network: run the physics alone on this parameter table (a `basin` column and "
+                            "one column per physics parameter, physical units; `dmg-bmi calibrate` writes "
+                            "one); the physics comes from --config")
+    parser.add_argument("--config", help="with --parameters: a YAML with a `model` section (a training "
+                        "config works; its `data` section gives the data and periods), or a shipped config "
+                        "by name (default: the config.yaml beside the table)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="with --parameters: override a value of --config, e.g. "
+                             "--set model.phy.warmup=730")
     parser.add_argument("--data", help="dataset to run on (default: the training config's data.path)")
     parser.add_argument("--kind", choices=data_kinds(), help="dataset kind for --data (data.kind)")
-    parser.add_argument("--basins", nargs="+", help="basin ids (default: all basins of the data)")
+    parser.add_argument("--basins", nargs="+", help="basin ids (default: all basins of the data; with "
+                        "--parameters, of the table)")
     parser.add_argument("--start", help="first day YYYY-MM-DD (default: the config's data.test period)")
     parser.add_argument("--end", help="last day YYYY-MM-DD (default: the config's data.test period)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
     parser.add_argument("--batch-size", type=int, default=64, help="basins per forward pass (default 64)")
-    parser.add_argument("--out", help="output folder (default: inside the run directory)")
+    parser.add_argument("--out", help="output folder (default: inside the run directory; with --parameters, "
+                        "beside the table)")
 
 
 def at_least(args: argparse.Namespace, minimum: int, *names: str) -> None:
@@ -43,6 +56,9 @@ def check_sources(args: argparse.Namespace) -> None:
     if args.run_dir and Path(args.run_dir).exists() and not Path(args.run_dir).is_dir():
         raise ConfigError(f"--run-dir {args.run_dir} is a file, not a run folder: give a checkpoint file as "
                           "--checkpoint")
+    if not args.parameters and (args.config or args.overrides):
+        raise ConfigError(f"{'--config' if args.config else '--set'} goes with --parameters (a checkpoint "
+                          "holds its own config)")
     at_least(args, 1, "batch_size")
 
 
@@ -62,7 +78,8 @@ def checkpoint_path(args: argparse.Namespace) -> Path:
 
 
 def source_domain(args: argparse.Namespace) -> Domain:
-    """The domain of the evaluate/simulate source's checkpoint (`dmg_bmi.domains.domain_or_core`)."""
+    """The domain of the evaluate/simulate source's checkpoint (`dmg_bmi.domains.domain_or_core`); a
+    `--parameters` run asks `dmg_bmi.train.baseline.table_domain` instead."""
     from dmg_bmi.core.checkpoint import load_checkpoint
 
     return domain_or_core(load_checkpoint(checkpoint_path(args)).config.phy.name)

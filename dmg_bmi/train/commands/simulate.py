@@ -1,5 +1,6 @@
 """`dmg-bmi simulate`: run a trained model over a period; outputs to NetCDF or CSV, end state to a file (the
-checkpoint's domain runs it; core: `dmg_bmi.train.simulate.run_simulate`)."""
+checkpoint's domain runs it; core: `dmg_bmi.train.simulate.run_simulate`). With `--parameters` the physics
+runs alone on a parameter table (`Domain.simulate_parameters`; core: `dmg_bmi.train.baseline`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import argparse
 
 from dmg_bmi.train.commands._common import add_source_arguments, check_sources, source_domain
 
-HELP = "Simulate a period with a trained model and write every output (NetCDF or CSV)."
+HELP = ("Simulate a period with a trained model, or the physics alone on a parameter table (--parameters), "
+        "and write every output (NetCDF or CSV).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,4 +36,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--state-time-step {args.state_time_step} without --save-state: it is the time "
                           "step of the BMI that loads the saved end state; add --save-state DIR or drop it")
     check_time_step(args.state_time_step, "--state-time-step")
+    if args.parameters:  # no network: the domain of the config's physics runs the table
+        from dmg_bmi.train.baseline import table_domain
+
+        return table_domain(args).simulate_parameters(args)
     return source_domain(args).simulate(args)  # the checkpoint's domain runs it (`Domain.simulate`)
