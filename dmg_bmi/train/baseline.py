@@ -195,7 +195,7 @@ class TableJob:
     output: str
     data_name: str
     folder: Path
-    trained: frozenset[str] | None
+    roles: dict[str, str] | None  # {basin: "train"} for a calibration's own table; None: not recorded
     device: torch.device
 
 
@@ -204,7 +204,8 @@ def load_table_job(args: argparse.Namespace, domain, need_target: bool) -> Table
     `--start`, `--end`, `--device` -> model and data (read by `domain`, a `DeltaModelDomain`)."""
     from dmg_bmi.core.train.distributed import resolve_device
     from dmg_bmi.forcing import InputDerivation
-    from dmg_bmi.train.config import DataConfig
+    from dmg_bmi.train.commands._common import data_name
+    from dmg_bmi.train.config import DataConfig, data_paths
     from dmg_bmi.train.data import load_dataset
 
     for option in ("initial_state", "save_state"):
@@ -234,19 +235,21 @@ def load_table_job(args: argparse.Namespace, domain, need_target: bool) -> Table
     if args.kind:
         data_raw["kind"] = args.kind
     data_raw["basins"] = basins
-    data_raw["train"] = data_raw["test"] = None
+    data_raw["train"] = data_raw["test"] = data_raw["valid"] = None
+    data_raw["valid_basins"] = []
     data_cfg = from_dict(DataConfig, data_raw, prefix="data")
     period = _period(args, run.data)
     derivation = InputDerivation(pet_method=run.model.inputs.pet_method)
     try:
         ds = load_dataset(data_cfg, derivation, domain, need_target)
     except InputError as exc:
-        raise InputError(f"reading the {len(basins)} basin(s) of --parameters {table} from {data_cfg.path}: "
-                         f"{exc}") from None
+        raise InputError(f"reading the {len(basins)} basin(s) of --parameters {table} from "
+                         f"{' + '.join(data_paths(data_cfg))}: {exc}") from None
     order = {str(b): i for i, b in enumerate(ds.basins)}
     missing = [b for b in basins if b not in order]
     if missing:
-        raise InputError(f"--parameters {table}: basin(s) {missing} are not in the data {data_cfg.path}")
+        raise InputError(f"--parameters {table}: basin(s) {missing} are not in the data "
+                         f"{' + '.join(data_paths(data_cfg))}")
     ds = ds.sel_basins(basins)  # table order
     model = BasinParameters(run.model, values).to(device)
     output = getattr(args, "output", None) or run.output
@@ -255,8 +258,8 @@ def load_table_job(args: argparse.Namespace, domain, need_target: bool) -> Table
                           f"{', '.join(model.phy.output_names)}")
     calibrated = (table.parent / LOG_NAME).is_file()  # a calibration run's own table: every basin was fit
     return TableJob(model=model, dataset=ds, period=period, target=data_cfg.target, output=output,
-                    data_name=Path(data_cfg.path).stem, folder=table.resolve().parent,
-                    trained=frozenset(basins) if calibrated else None, device=device)
+                    data_name=data_name(data_cfg), folder=table.resolve().parent,
+                    roles=dict.fromkeys(basins, "train") if calibrated else None, device=device)
 
 
 def _period(args, data_cfg):
@@ -329,7 +332,7 @@ def run_evaluate_table(args: argparse.Namespace, domain) -> int:
         remove_stale_temps(out)
     pred = predict_table(job.model, job.dataset, job.period, target=job.target, batch_size=args.batch_size,
                          device=job.device, what="evaluation period")
-    rows = score(pred, job.output, job.trained)
+    rows = score(pred, job.output, job.roles)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = write_metrics_csv(rows, out / "metrics.csv")
     print(f"evaluation {job.period.start}..{job.period.end}, {len(rows)} basins (physics on "
@@ -397,7 +400,7 @@ def run_calibrate(cfg, args: argparse.Namespace, domain) -> int:
     with torch_threads(cfg.run.threads):
         pred = predict_table(fitted, ds.sel_basins(basins), cfg.data.train, target=cfg.data.target,
                              batch_size=cfg.run.eval_batch_size, device=device, what="data.train")
-    rows = score(pred, output, frozenset(basins))
+    rows = score(pred, output, dict.fromkeys(basins, "train"))
     write_metrics_csv(rows, run_dir / TRAIN_METRICS_NAME)
     print(f"loss {result.start_loss:.4g} (mid-range start) -> {result.best_loss:.4g} (iteration "
           f"{result.best_iteration}) in {time.perf_counter() - t0:.0f} s")

@@ -103,14 +103,14 @@ def predict(
         with _no_warmup(model):
             return model(block.x_nn, block.c_nn, block.x_phy, block.attrs_phy, _rows(initial_state, rows))
 
-    return collect(run, sub, lead, period, target, batch_size)
+    return collect(run, sub, lead, period, target, batch_size, what)
 
 
 def collect(run, sub: HydroDataset, lead: int, period: Period, target: str | None,
-            batch_size: int) -> Prediction:
+            batch_size: int, what: str = "period") -> Prediction:
     """The `Prediction` of `period` from `run(rows)` -> `(outputs {name: [T - warmup, b]}, state)`, called
     on blocks of `batch_size` basin rows of `sub` (the period's days and `lead` warm-up days before them,
-    `with_warmup`); days the warm-up could not cover are NaN."""
+    `with_warmup`); days the warm-up could not cover are NaN. `what` labels the progress bar."""
     n_days = period.days
     outputs: dict[str, list[np.ndarray]] = {}
     states = []
