@@ -58,6 +58,11 @@ def test_best_pt_is_the_epoch_with_the_best_validation_nse(toy_path, tmp_path, c
     assert "best.pt on the validation median NSE of 6 basins, 2001-01-01..2001-04-30" in out
     assert f"best.pt: epoch {best_epoch}, validation median NSE" in out
     assert " ETA " in out and "done in" in out
+    from dmg_bmi.ngen.checkpoint_info import describe
+
+    info = describe(result.best)["training"]
+    assert info["valid_period"] == "2001-01-01..2001-04-30"
+    assert info["selection"].startswith(f"best.pt: epoch {best_epoch}, validation median NSE")
 
 
 def test_validation_scores_equal_the_model_run_over_the_period(toy_path, tmp_path):
@@ -223,3 +228,17 @@ def test_tensorboard_without_the_package_is_a_named_error(toy_path, tmp_path, mo
     with pytest.raises(ConfigError, match=r'run\.tensorboard: true needs the tensorboard package.*'
                                           r'pip install "dmg_bmi\[tensorboard\]"'):
         load_experiment(data=raw)
+
+
+def test_a_validation_basin_list_file_is_relative_to_the_config(toy_path, tmp_path, monkeypatch):
+    import yaml
+
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "valid.txt").write_text("b4\nb5\n")
+    raw = toy_config(toy_path, tmp_path)
+    raw["data"].update(valid_basins="valid.txt", test=dict(TEST))
+    (folder / "run.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.chdir(tmp_path)  # not the config's folder
+    cfg = load_experiment(folder / "run.yaml")
+    assert cfg.data.valid_basins == ["b4", "b5"] and cfg.data.validating

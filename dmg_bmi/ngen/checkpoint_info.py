@@ -79,8 +79,12 @@ def _training(ckpt) -> dict[str, Any]:
         "data": data.get("path", NOT_RECORDED), "kind": data.get("kind", NOT_RECORDED),
         "train_period": period(data.get("train")), "test_period": period(data.get("test")),
     }
+    if data.get("valid"):
+        info["valid_period"] = period(data.get("valid"))
     if "basins" in training:
         info["basins"] = len(training["basins"])
+    if training.get("valid_basins"):
+        info["valid_basins"] = len(training["valid_basins"])
     if "fields" in training:
         info["fields"] = len(training["fields"])
         info["test_fields"] = len(training.get("test_fields") or [])
@@ -90,6 +94,11 @@ def _training(ckpt) -> dict[str, Any]:
             info[key] = training[key]
     if "loss" in train:
         info["loss"] = train["loss"]
+    selection = training.get("selection")
+    if selection:
+        from dmg_bmi.core.train.selection import Selection
+
+        info["selection"] = Selection(**selection).describe()
     return info
 
 
