@@ -298,7 +298,7 @@ def predict_table(model: BasinParameters, ds, period, target: str | None = None,
 def run_simulate_table(args: argparse.Namespace, domain) -> int:
     """`dmg-bmi simulate --parameters`: every output of the physics on the table, NetCDF or CSV."""
     from dmg_bmi.core.train.rundir import check_output_folder
-    from dmg_bmi.train.simulate import output_units, write_csv, write_netcdf
+    from dmg_bmi.train.simulate import write_outputs
 
     job = load_table_job(args, domain, need_target=False)
     out = Path(args.out) if args.out else job.folder / f"simulate_{job.period.start}_{job.period.end}"
@@ -307,14 +307,7 @@ def run_simulate_table(args: argparse.Namespace, domain) -> int:
         remove_stale_temps(out)
     pred = predict_table(job.model, job.dataset, job.period, batch_size=args.batch_size, device=job.device,
                          what="simulation period")
-    out.mkdir(parents=True, exist_ok=True)
-    if args.format == "netcdf":
-        units = {name: output_units(job.model.phy, name) for name in pred.outputs}
-        path = write_netcdf(pred, out / "simulation.nc", units)
-        print(f"simulation: {path} ({len(pred.basins)} basins x {pred.dates.size} days)")
-    else:
-        paths = write_csv(pred, out)
-        print(f"simulation: {out} ({len(paths)} CSV files)")
+    write_outputs(pred, job.model.phy, out, args.format)
     return 0
 
 

@@ -95,6 +95,19 @@ def write_csv(pred: Prediction, out_dir: Path) -> list[Path]:
     return paths
 
 
+def write_outputs(pred: Prediction, phy, out: Path, fmt: str) -> None:
+    """Every output of `pred` into folder `out` (made if missing): `simulation.nc` (`fmt` netcdf, units from
+    the physics `phy`, `output_units`) or one CSV per basin (`fmt` csv); prints where."""
+    out.mkdir(parents=True, exist_ok=True)
+    if fmt == "netcdf":
+        units = {name: output_units(phy, name) for name in pred.outputs}
+        path = write_netcdf(pred, out / "simulation.nc", units)
+        print(f"simulation: {path} ({len(pred.basins)} basins x {pred.dates.size} days)")
+    else:
+        paths = write_csv(pred, out)
+        print(f"simulation: {out} ({len(paths)} CSV files)")
+
+
 def end_state(pred: Prediction) -> dict:
     """The batched model state at the end of the period (the blocks of `predict` joined, basin order)."""
     return _cat(pred.final_state)
@@ -133,14 +146,7 @@ def run_simulate(args, domain) -> int:
     pred = predict(job.model, job.normalizer, job.dataset, job.period, target=None,
                    batch_size=args.batch_size, device=job.device, what="simulation period",
                    initial_state=initial)
-    out.mkdir(parents=True, exist_ok=True)
-    if args.format == "netcdf":
-        units = {name: output_units(job.model.phy, name) for name in pred.outputs}
-        path = write_netcdf(pred, out / "simulation.nc", units)
-        print(f"simulation: {path} ({len(pred.basins)} basins x {pred.dates.size} days)")
-    else:
-        paths = write_csv(pred, out)
-        print(f"simulation: {out} ({len(paths)} CSV files)")
+    write_outputs(pred, job.model.phy, out, args.format)
     if args.save_state:
         paths = files.save_states(end_state(pred), pred.basins, job.dataset, job.checkpoint, job.period.end,
                             Path(args.save_state), args.state_time_step)
