@@ -249,7 +249,8 @@ def test_camels_basin_without_an_attribute_row_stops_train_evaluate_and_simulate
     config = Path(dmg_bmi.__file__).parent / "configs" / "dhbv_camels.yaml"
     args = ["train", "--config", str(config), "--set", f"data.path={root}",
             "--set", "data.train={start: 2000-03-01, end: 2000-12-31}",
-            "--set", "data.test={start: 2000-06-01, end: 2001-01-31}", "--set", "model.phy.warmup=30",
+            "--set", "data.test={start: 2000-06-01, end: 2001-01-31}", "--set", "data.valid=null",
+            "--set", "model.phy.warmup=30",
             "--set", "train.rho=60", "--set", "train.epochs=1", "--set", "train.iterations_per_epoch=1",
             "--set", "train.batch_size=2", "--set", "model.nn.hidden_size=4",
             "--set", "model.nn.mlp_hidden_size=4", "--set", "model.phy.nmul=1",
