@@ -234,6 +234,6 @@ def test_a_full_disk_never_leaves_half_a_log_row(tmp_path):
     log = tmp_path / "train_log.csv"
     proc = subprocess.run([sys.executable, "-c", code, str(log)], capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "File too large" in proc.stderr
-    assert log.read_text(encoding="utf-8").splitlines() == ["epoch,loss,lr,skipped_batches,seconds",
-                                                            "1,0.5,0.01,0,1.00"]
+    assert log.read_text(encoding="utf-8").splitlines() == [
+        "epoch,loss,lr,skipped_batches,seconds,val_loss,val_nse,val_kge", "1,0.5,0.01,0,1.00,,,"]
     assert [p.name for p in tmp_path.iterdir()] == ["train_log.csv"]
