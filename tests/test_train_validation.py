@@ -135,6 +135,12 @@ def test_early_stopping_after_patience_rounds(toy_path, tmp_path, monkeypatch, c
     assert load_checkpoint(result.best).training["epoch"] == 2
     assert "early stop after epoch 5: 3 validation rounds without a better validation median NSE" in (
         capsys.readouterr().out)
+    again = train(_cfg(toy_path, tmp_path, epochs=7, patience=3), resume=result.last)  # stays stopped
+    assert [int(r["epoch"]) for r in _log(again.run_dir)] == [1, 2, 3, 4, 5]
+    assert "nothing to train: the run stopped early at epoch 5" in capsys.readouterr().out
+    more = train(_cfg(toy_path, tmp_path, epochs=7, patience=4), resume=result.last)  # more patience: on
+    assert [int(r["epoch"]) for r in _log(more.run_dir)] == [1, 2, 3, 4, 5, 6, 7]
+    assert load_checkpoint(more.best).training["epoch"] == 6  # 0.9 beat epoch 2's 0.6
 
 
 def test_resume_keeps_the_selection(toy_path, tmp_path):

@@ -98,7 +98,14 @@ def _train(cfg, resume, state, prepare: Callable[..., WindowData], experiment: d
     epoch_loss = math.nan
     steps = EpochSteps(tcfg.max_bad_batches)
     clock = RunClock(start_epoch, tcfg.epochs)
-    for epoch in range(start_epoch, tcfg.epochs + 1):
+    epochs = range(start_epoch, tcfg.epochs + 1)
+    if selection.stop:  # a resumed run that had stopped early stays stopped
+        epochs = range(0)
+        if ctx.is_main:
+            print(f"nothing to train: the run stopped early at epoch {start_epoch - 1} after "
+                  f"{_rounds(selection.patience)} without a better {selection.label} (train.patience); "
+                  "raise train.patience to train on", flush=True)
+    for epoch in epochs:
         t0 = time.perf_counter()
         rng = np.random.default_rng([cfg.run.seed, epoch, ctx.rank])
         torch.manual_seed(cfg.run.seed * 1_000_003 + epoch)
