@@ -27,7 +27,7 @@ import torch
 
 from dmg_bmi.atomic import remove_stale_temps, write_csv
 from dmg_bmi.core.calibration import BasinParameters, build_physics, check_bounds, describe_physics
-from dmg_bmi.core.config import ModelConfig, apply_overrides, from_dict, load_yaml, parse_yaml
+from dmg_bmi.core.config import ModelConfig, from_dict
 from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.text import read_text
 
@@ -128,27 +128,11 @@ def load_physics_config(name_or_path: str | Path, overrides: list[str] | None = 
     """`--config` of the parameter path (module docstring): a YAML file, else a shipped config by name, with
     `--set key=value` overrides; relative paths follow `dmg_bmi.train.config.load_experiment`'s rule.
     ConfigError naming the file or key."""
-    from importlib import resources
+    from dmg_bmi.train.config import DataConfig
+    from dmg_bmi.train.configs import raw_config
 
-    from dmg_bmi.train import configs
-    from dmg_bmi.train.config import DataConfig, _absolute_paths, _path_values
-
-    path = Path(name_or_path).expanduser()
-    if path.exists():
-        raw, base = load_yaml(path), path.parent
-    else:
-        stem = path.name[:-5] if path.name.endswith(".yaml") else path.name
-        if str(path.parent) != "." or stem not in configs.available():
-            raise ConfigError(f"--config: config file not found: {name_or_path} (nor a shipped config of "
-                              f"that name: {', '.join(configs.available())})")
-        folder = resources.files("dmg_bmi") / "configs"
-        raw = parse_yaml((folder / f"{stem}.yaml").read_bytes(), f"packaged config {stem}.yaml")
-        base = Path(str(folder))
+    raw = raw_config(name_or_path, overrides)
     raw.pop("package_version", None)  # a run folder's config.yaml
-    _absolute_paths(raw, base)
-    given = _path_values(raw)
-    apply_overrides(raw, list(overrides or []))
-    _absolute_paths(raw, Path.cwd(), changed_from=given)
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"{name_or_path}: unknown section(s) {unknown}; a config has {list(SECTIONS)}")
@@ -354,7 +338,7 @@ def run_calibrate(cfg, args: argparse.Namespace, domain) -> int:
     from dmg_bmi.core.train.losses import get_loss
     from dmg_bmi.forcing import InputDerivation
     from dmg_bmi.train.config import experiment_to_dict
-    from dmg_bmi.train.data import drop_empty_target_basins, load_dataset, with_warmup
+    from dmg_bmi.train.data import load_dataset, scored_after, with_warmup
     from dmg_bmi.train.evaluate import score, summary_table, write_metrics_csv
 
     device = resolve_device(cfg.run.device, "run.device")
@@ -367,8 +351,7 @@ def run_calibrate(cfg, args: argparse.Namespace, domain) -> int:
             raise ConfigError(f"train.output: {output!r} is not an output of {describe_physics(cfg.model)}")
         ds = load_dataset(cfg.data, InputDerivation(pet_method=cfg.model.inputs.pet_method), domain)
         sub, lead = with_warmup(ds, cfg.data.train, cfg.model.phy.warmup, "data.train")
-        sub.dynamic[cfg.data.target][:, :lead] = np.nan  # the warm-up days are not scored
-        sub = drop_empty_target_basins(sub, cfg.data.target, "data.train")
+        sub = scored_after(sub, lead, cfg.data.target, "data.train")
         basins = [str(b) for b in sub.basins]
         model = calibration.BasinParameters.mid_range(cfg.model, len(basins)).to(device)
         x_phy, attrs = calibration.physics_tensors(sub, model.phy, model.dtype, device)

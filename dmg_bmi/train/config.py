@@ -326,14 +326,21 @@ PATH_LIST_KEYS = ("data.path",)
 
 def load_experiment(path: str | Path | None = None, overrides: list[str] | None = None,
                     data: dict | None = None, base: str | Path | None = None) -> ExperimentConfig:
-    """Read a run config from YAML (or a mapping), apply `key.sub=value` overrides, and validate it.
+    """Read a run config from YAML (or a mapping), apply `key.sub=value` overrides, and validate it
+    (`resolve_experiment`, then `from_dict`). Errors: ConfigError (from `load_yaml`, `apply_overrides`,
+    `from_dict`) naming the key or the file's position."""
+    return from_dict(ExperimentConfig, resolve_experiment(path, overrides, data, base))
 
-    Relative paths (`PATH_KEYS`, each entry of a `data.path` list; `~` is expanded) follow one rule, and
-    are made absolute so that the run's saved config works from any folder: a path written in the YAML
-    file `path` is relative to that file's folder (in the mapping `data`, to `base`, else to the working
-    directory); a path given in `overrides` (`--set` on the command line) is relative to the working
-    directory. Errors: ConfigError (from `load_yaml`, `apply_overrides`, `from_dict`) naming the key or the
-    file's position.
+
+def resolve_experiment(path: str | Path | None = None, overrides: list[str] | None = None,
+                       data: dict | None = None, base: str | Path | None = None) -> dict:
+    """The raw run config mapping of the YAML file `path` (or of the mapping `data`) with `key.sub=value`
+    overrides applied, not yet validated.
+
+    Relative paths (`PATH_KEYS`; `~` is expanded) follow one rule, and are made absolute so that the run's
+    saved config works from any folder: a path written in the YAML file `path` is relative to that file's
+    folder (in the mapping `data`, to `base`, else to the working directory); a path given in `overrides`
+    (`--set` on the command line) is relative to the working directory.
     """
     raw = copy.deepcopy(data) if data is not None else load_yaml(path)
     folder = Path(path).parent if path is not None and data is None else base
@@ -342,7 +349,7 @@ def load_experiment(path: str | Path | None = None, overrides: list[str] | None 
     given = _path_values(raw)
     apply_overrides(raw, list(overrides or []))
     _absolute_paths(raw, Path.cwd(), changed_from=given)
-    return from_dict(ExperimentConfig, raw)
+    return raw
 
 
 def _path_values(raw: Any) -> dict[str, Any]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from dmg_bmi.core.config import parse_yaml
+from dmg_bmi.core.config import from_dict, parse_yaml
 from dmg_bmi.errors import ConfigError
-from dmg_bmi.train.config import ExperimentConfig, load_experiment
+from dmg_bmi.train.config import ExperimentConfig, resolve_experiment
 
 
 def available() -> list[str]:
@@ -20,12 +20,16 @@ def package_config(name: str, overrides: list[str] | None = None) -> ExperimentC
     """A shipped config by name, with `key=value` overrides applied; relative paths in it are relative to
     its folder, those in `overrides` to the working directory (`load_experiment`). An unknown name raises
     ConfigError listing the shipped ones."""
+    return from_dict(ExperimentConfig, _package_raw(name, overrides))
+
+
+def _package_raw(name: str, overrides: list[str] | None) -> dict:
     folder = resources.files("dmg_bmi") / "configs"
     path = folder / f"{name}.yaml"
     if not path.is_file():
         raise ConfigError(f"no packaged config {name!r}; available: {available()}")
     data = parse_yaml(path.read_bytes(), f"packaged config {name}.yaml")
-    return load_experiment(data=data, overrides=overrides, base=Path(str(folder)))
+    return resolve_experiment(data=data, overrides=overrides, base=Path(str(folder)))
 
 
 def load_config(name_or_path: str, overrides: list[str] | None = None) -> ExperimentConfig:
@@ -33,11 +37,18 @@ def load_config(name_or_path: str, overrides: list[str] | None = None) -> Experi
     so (`crop_twin` or `crop_twin.yaml`, `package_config`: paths written in it are relative to the shipped
     file's folder, so point them at your data with `--set`, relative to the working directory). ConfigError
     naming the path and the shipped configs when it is neither."""
+    return from_dict(ExperimentConfig, raw_config(name_or_path, overrides))
+
+
+def raw_config(name_or_path: str | Path, overrides: list[str] | None = None) -> dict:
+    """What `load_config` validates: the raw mapping of the file or shipped config `name_or_path`, its
+    paths resolved and `overrides` applied (`dmg_bmi.train.config.resolve_experiment`); for a caller that
+    reads only some sections of it (the physics of a parameter table)."""
     path = Path(name_or_path).expanduser()
-    if path.exists():  # a file, or what load_experiment names as not one (a folder)
-        return load_experiment(path, overrides)
+    if path.exists():  # a file, or what load_yaml names as not one (a folder)
+        return resolve_experiment(path, overrides)
     stem = path.name[:-5] if path.name.endswith(".yaml") else path.name
     if str(path.parent) == "." and stem in available():
-        return package_config(stem, overrides)
+        return _package_raw(stem, overrides)
     raise ConfigError(f"config file not found: {name_or_path} (nor a shipped config of that name: "
                       f"{', '.join(available())})")

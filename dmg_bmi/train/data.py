@@ -118,17 +118,16 @@ def window_data(cfg: ExperimentConfig, device: torch.device, normalizer: Normali
     ds = load_dataset(read, derivation, domain)
     if held:
         ds.sel_basins(held)  # each validation basin must be in the data (InputError naming it)
-        keep = [str(b) for b in ds.basins if str(b) not in set(held)]
+        left_out = set(held)
+        keep = [str(b) for b in ds.basins if str(b) not in left_out]
         if not keep:
             raise ConfigError(f"data.valid_basins: {held} are every basin of data.path "
                               f"{', '.join(data_paths(data))}; none is left to train on")
         ds_train = ds.sel_basins(keep)
     else:
         ds_train = ds
-    warmup = cfg.model.phy.warmup
-    train_ds, lead = with_warmup(ds_train, data.train, warmup, "data.train")
-    train_ds.dynamic[data.target][:, :lead] = np.nan  # targets before the period are not used
-    train_ds = drop_empty_target_basins(train_ds, data.target, "data.train")
+    train_ds, lead = with_warmup(ds_train, data.train, cfg.model.phy.warmup, "data.train")
+    train_ds = scored_after(train_ds, lead, data.target, "data.train")
     if normalizer is None:
         normalizer = fit_normalizer(train_ds.sel_period(data.train.start, data.train.end), cfg.model)
     tensors, std = _period_tensors(train_ds, cfg, normalizer, device)
@@ -138,6 +137,14 @@ def window_data(cfg: ExperimentConfig, device: torch.device, normalizer: Normali
         validation = validation_set(source, cfg, normalizer, device)
     return WindowData(tensors=tensors, basins=[str(b) for b in train_ds.basins], basin_std=std,
                       normalizer=normalizer, derivations=derivation_record(derivation), validation=validation)
+
+
+def scored_after(sub: HydroDataset, lead: int, target: str, what: str) -> HydroDataset:
+    """A `with_warmup` slice with its target NaN on the `lead` warm-up days (they are not scored) and the
+    basins without an observed day left out with a warning (`drop_empty_target_basins`; `what` names the
+    period)."""
+    sub.dynamic[target][:, :lead] = np.nan
+    return drop_empty_target_basins(sub, target, what)
 
 
 def validation_set(ds: HydroDataset, cfg: ExperimentConfig, normalizer: Normalizer,
@@ -153,8 +160,7 @@ def validation_set(ds: HydroDataset, cfg: ExperimentConfig, normalizer: Normaliz
         raise ConfigError(f"{key}: {period.start}..{period.end} with the {lead} warm-up days before it is "
                           f"not longer than model.phy.warmup ({cfg.model.phy.warmup} days): nothing is left "
                           "to validate on")
-    sub.dynamic[data.target][:, :lead] = np.nan
-    sub = drop_empty_target_basins(sub, data.target, f"{key} (validation)")
+    sub = scored_after(sub, lead, data.target, f"{key} (validation)")
     tensors, std = _period_tensors(sub, cfg, normalizer, device)
     basins = [str(b) for b in sub.basins]
     label = f"{len(basins)} basin{'s' * (len(basins) > 1)}, {period.start}..{period.end}"
