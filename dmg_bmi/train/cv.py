@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from dmg_bmi.atomic import write_text
+from dmg_bmi.core.train.metrics import finite_median
 from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.text import read_text
 from dmg_bmi.train.config import ExperimentConfig, experiment_to_dict, load_experiment
@@ -230,7 +231,7 @@ def score_fold(cfg: ExperimentConfig, best: Path, folder: Path) -> None:
 def summarize(cfg: ExperimentConfig, ds, folds: dict[str, int], opts: CvOptions) -> None:
     """Pool the folds' held-out basins (`cv_metrics.csv`, `cv_summary.txt`, `cv_simulation.nc`, figures) and
     print the summary."""
-    from dmg_bmi.train.evaluate import Prediction, score, summary_table, write_figures
+    from dmg_bmi.train.evaluate import Prediction, score, summary_table, write_figures, write_metrics_csv
     from dmg_bmi.train.simulate import read_netcdf, write_netcdf
 
     k = max(folds.values()) + 1
@@ -244,7 +245,7 @@ def summarize(cfg: ExperimentConfig, ds, folds: dict[str, int], opts: CvOptions)
                         observed=test.target(cfg.data.target), final_state=[])
     rows = [{**r, "fold": folds[r["basin"]]} for r in score(pooled, cfg.train.output, {})]
     write_netcdf(pooled, opts.out / "cv_simulation.nc", parts[0][1])
-    _write_rows(rows, opts.out / "cv_metrics.csv")
+    write_metrics_csv(rows, opts.out / "cv_metrics.csv", extra=("fold",))
     text = (f"{k}-fold spatial cross-validation, out-of-fold test over {first.dates[0]}..{first.dates[-1]}\n"
             f"{summary_table(rows)}\n\nover data.test:\n{_fold_lines(opts.out, k, FOLD_METRICS)}")
     if cfg.data.valid is not None:
@@ -255,14 +256,6 @@ def summarize(cfg: ExperimentConfig, ds, folds: dict[str, int], opts: CvOptions)
     print(f"cross-validation: {opts.out}", flush=True)
     if opts.plots:
         write_figures(pooled, rows, ds, cfg.train.output, opts.out, f"{k}-fold CV, held-out basins")
-
-
-def _write_rows(rows: list[dict], path: Path) -> None:
-    from dmg_bmi.atomic import write_csv
-    from dmg_bmi.core.train.metrics import METRICS
-
-    write_csv(path, ({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows),
-              ["basin", "fold", "role", "n_obs", *METRICS])
 
 
 def _fold_lines(out: Path, k: int, name: str) -> str:
@@ -281,12 +274,7 @@ def _fold_lines(out: Path, k: int, name: str) -> str:
             mine = [r for r in rows if r["role"] == role]
             if i is not None:
                 pooled[role] += mine
-            cells.append(f"{len(mine):>3d}  {_median(mine, 'nse'):>10.3f}  {_median(mine, 'kge'):>10.3f}")
+            nse, kge = (finite_median([float(r[m]) for r in mine]) for m in ("nse", "kge"))
+            cells.append(f"{len(mine):>3d}  {nse:>10.3f}  {kge:>10.3f}")
         lines.append(f"{label:>4}  {cells[0]:>34} | {cells[1]:>38}")
     return "\n".join(lines)
-
-
-def _median(rows: list[dict], key: str) -> float:
-    values = np.array([float(r[key]) for r in rows], dtype=float)
-    values = values[np.isfinite(values)]
-    return float(np.median(values)) if values.size else float("nan")

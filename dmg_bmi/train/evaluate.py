@@ -21,7 +21,7 @@ from dmg_bmi.atomic import write_csv
 from dmg_bmi.core.delta import DeltaModel
 from dmg_bmi.core.normalization import Normalizer
 from dmg_bmi.core.train.inputs import build_tensors
-from dmg_bmi.core.train.metrics import LEGEND, METRICS, compute_all
+from dmg_bmi.core.train.metrics import LEGEND, METRICS, compute_all, finite_median
 from dmg_bmi.data.dataset import HydroDataset
 from dmg_bmi.train.config import Period
 from dmg_bmi.train.data import with_warmup
@@ -159,10 +159,11 @@ def score(pred: Prediction, output: str = "streamflow", roles: dict[str, str] | 
     return rows
 
 
-def write_metrics_csv(rows: list[dict], path: Path) -> Path:
-    """The per-basin metrics table as CSV (atomic write)."""
+def write_metrics_csv(rows: list[dict], path: Path, extra: tuple[str, ...] = ()) -> Path:
+    """The per-basin metrics table as CSV (atomic write); `extra` columns of the rows (e.g. a CV row's
+    `fold`) go after `basin`."""
     return write_csv(path, ({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
-                            for row in rows), ["basin", "role", "n_obs", *METRICS])
+                            for row in rows), ["basin", *extra, "role", "n_obs", *METRICS])
 
 
 def summary_table(rows: list[dict]) -> str:
@@ -173,10 +174,7 @@ def summary_table(rows: list[dict]) -> str:
     for r in rows:
         lines.append(f"{r['basin']:<12} {r['role']:<12} {r['n_obs']:>6d} "
                      + " ".join(f"{r[m]:>8.3f}" for m in METRICS))
-    med = {}
-    for m in METRICS:
-        vals = np.array([r[m] for r in rows], dtype=float)
-        med[m] = float(np.median(vals[np.isfinite(vals)])) if np.isfinite(vals).any() else float("nan")
+    med = {m: finite_median([r[m] for r in rows]) for m in METRICS}
     lines.append("-" * len(head))
     lines.append(f"{'median':<12} {'':<12} {'':>6} " + " ".join(f"{med[m]:>8.3f}" for m in METRICS))
     lines.append(LEGEND)

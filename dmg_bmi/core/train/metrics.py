@@ -27,6 +27,14 @@ LEGEND = ("nse: Nash-Sutcliffe efficiency (-); kge: Kling-Gupta efficiency, Gupt
 MIN_CORR_POINTS = 5
 
 
+def finite_median(values) -> float:
+    """Median of the finite entries of `values` (e.g. one score over basins, NaN where a basin has none);
+    NaN when none is finite."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if v.size else float("nan")
+
+
 def _valid(sim: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sim = np.asarray(sim, dtype=np.float64).ravel()
     obs = np.asarray(obs, dtype=np.float64).ravel()

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from dmg_bmi.core.train.inputs import ModelTensors
 from dmg_bmi.core.train.losses import LossFn
-from dmg_bmi.core.train.metrics import kge, nse
+from dmg_bmi.core.train.metrics import finite_median, kge, nse
 
 
 @dataclass
@@ -52,7 +51,5 @@ def scores(model: torch.nn.Module, vset: ValidationSet, loss_fn: LossFn, output:
     sim, obs = pred.double().cpu().numpy(), target.double().cpu().numpy()
     out = {"loss": loss}
     for name, fn in (("nse", nse), ("kge", kge)):
-        values = np.array([fn(sim[:, i], obs[:, i]) for i in range(n)])
-        finite = values[np.isfinite(values)]
-        out[name] = float(np.median(finite)) if finite.size else float("nan")
+        out[name] = finite_median([fn(sim[:, i], obs[:, i]) for i in range(n)])
     return out
