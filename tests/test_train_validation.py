@@ -170,6 +170,8 @@ def test_selection_rules():
     old = Selection.for_run("nse", 0, False, saved=None, best_loss=0.4)  # a checkpoint from before selection
     assert old.score == TRAINING_LOSS and old.best == 0.4 and not old.offer(9, 0.5) and old.offer(9, 0.3)
     assert "no epoch" in Selection.for_run("nse", 0, True).describe()
+    none_yet = Selection.for_run("nse", 0, True).to_dict()  # best None in the checkpoint
+    assert none_yet["best"] is None and "no epoch" in Selection.from_dict(none_yet).describe()
 
 
 def test_an_old_log_is_read_and_continued(tmp_path):

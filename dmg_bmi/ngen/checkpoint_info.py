@@ -98,7 +98,7 @@ def _training(ckpt) -> dict[str, Any]:
     if selection:
         from dmg_bmi.core.train.selection import Selection
 
-        info["selection"] = Selection(**selection).describe()
+        info["selection"] = Selection.from_dict(selection).describe()
     return info
 
 

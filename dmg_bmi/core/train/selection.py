@@ -41,8 +41,9 @@ class Selection:
         gives its lowest training loss `best_loss`)."""
         score = select_on if validating else TRAINING_LOSS
         if saved and saved.get("score") == score:
-            return cls(score=score, patience=patience, best=_float(saved.get("best")),
-                       best_epoch=int(saved.get("best_epoch", 0)), bad_rounds=int(saved.get("bad_rounds", 0)))
+            restored = cls.from_dict(saved)
+            restored.patience = patience
+            return restored
         best = best_loss if score == TRAINING_LOSS and math.isfinite(best_loss) else math.nan
         return cls(score=score, patience=patience, best=best)
 
@@ -83,6 +84,14 @@ class Selection:
         """Whether `patience` rounds in a row brought no better score."""
         return self.patience > 0 and self.bad_rounds >= self.patience
 
+    @classmethod
+    def from_dict(cls, saved: dict) -> Selection:
+        """What `to_dict` wrote (a checkpoint's `training.selection`; None as NaN)."""
+        best = saved.get("best")
+        return cls(score=str(saved["score"]), patience=int(saved.get("patience", 0)),
+                   best=math.nan if best is None else float(best), best_epoch=int(saved.get("best_epoch", 0)),
+                   bad_rounds=int(saved.get("bad_rounds", 0)))
+
     def to_dict(self) -> dict:
         """Plain data for the checkpoint (`training.selection`); NaN as None."""
         out = asdict(self)
@@ -95,7 +104,3 @@ class Selection:
             return f"best.pt: no epoch had a finite {self.label}"
         at = f"epoch {self.best_epoch}" if self.best_epoch else "an earlier epoch"
         return f"best.pt: {at}, {self.label} {self.best:.4g}"
-
-
-def _float(value) -> float:
-    return math.nan if value is None else float(value)
