@@ -18,12 +18,11 @@ in the machine's load hits both.
 
 Modes of our model (`MODES`: the `PhyConfig.options` each one sets):
 - `default`: no options, the path `dmg-bmi train`/`simulate` take;
-- `native`: the C++ kernel (`native: true`);
-- `fused`: the custom autograd Function with the hand-written reverse step (`native: false`);
+- `native`: the C++ kernel (`native: true`; its one-off build per machine is cached, see
+  dmg_bmi.core.native; `1st call s` includes loading it);
+- `fused`: the custom autograd Function with the hand-written torch reverse step (`native: false`);
 - `compiled`: the same with torch.compile'd chunk kernels (first-call compile time in `1st call s`);
 - `eager`: the naive path, plain autograd through every step.
-A build without the `native` option runs `native: false` as the plain fused path; `native` then fails
-and is reported as such.
 
 Reference (hydrodl2 1.4.0, the MHPI implementation, under a non-commercial licence: we only run it as a
 benchmark reference and do not depend on it): `hydrodl2.models.hbv.hbv.Hbv` (HBV 1.0) forward 100 basins
@@ -111,19 +110,9 @@ def _ours(args):
 
     from dmg_bmi.core.config import PhyConfig
     from dmg_bmi.core.registry import get_physics
-    from dmg_bmi.errors import ConfigError
 
-    options = dict(MODES[args.mode])
-    try:
-        model = get_physics(args.variant)(PhyConfig(name=args.variant, nmul=NMUL, routing=True, warmup=0,
-                                                     options=options))
-    except ConfigError as err:
-        # A build without the native kernel: `native: false` is then its only path.
-        if options.get("native") is not False or "options.native" not in str(err):
-            raise
-        del options["native"]
-        model = get_physics(args.variant)(PhyConfig(name=args.variant, nmul=NMUL, routing=True, warmup=0,
-                                                     options=options))
+    model = get_physics(args.variant)(PhyConfig(name=args.variant, nmul=NMUL, routing=True, warmup=0,
+                                                 options=dict(MODES[args.mode])))
     specs = model.param_specs()
     forcing, units, attrs = _inputs(args.days, args.basins,
                                     [(args.basins, NMUL) if s.per_member else (args.basins,) for s in specs])

@@ -5,10 +5,14 @@ values (mean over the `nmul` parameter sets). Parameter names, bounds and units:
 
 Config options (`PhyConfig.options`):
 - `routing_len` (int, days, default 15): length of the gamma unit hydrograph;
-- `fused` (bool, default True): sequence runs use the fused Function with the hand-written reverse
-  pass (linear memory and time in T); False uses plain autograd through every step (same values);
-- `compile` (bool, default False): `torch.compile` the fused kernels (tens of seconds of warm-up per
-  batch shape, then several times faster);
+- `native` (bool, default True unless `compile` is set): CPU sequence runs use the C++ kernel
+  (`hbv_native.py`: the whole sequence and its hand-written reverse pass in compiled code, built once
+  per machine and cached, about a second); where no compiler is found it warns once and uses `fused`;
+- `fused` (bool, default True): without the native kernel (GPU tensors, `native: false`), sequence
+  runs use the fused Function with the hand-written reverse pass (linear memory and time in T); False
+  uses plain autograd through every step (same values);
+- `compile` (bool, default False): `torch.compile` the fused kernels instead of the native one (GPU;
+  tens of seconds of warm-up per batch shape, then several times faster);
 - `chunk` (int, default 4 with compile, else 1): days per fused kernel call; the fused backward keeps
   the stores every `chunk` days and recomputes the days in between;
 - `elev_threshold` (bool, default True, HBV 2.0 only): TT := 4 degC where elevation >= 2000 m.
@@ -27,6 +31,7 @@ from dmg_bmi.core.config import PhyConfig
 from dmg_bmi.core.ops import TORCH, backend_of
 from dmg_bmi.core.physics import ParamSpec, PhysicsModel
 from dmg_bmi.core.registry import register_physics
+from dmg_bmi.domains.hydrology import hbv_native
 from dmg_bmi.domains.hydrology.hbv_core import STORES, Variant, member_step
 from dmg_bmi.domains.hydrology.hbv_fused import N_DIFF, SERIES, run_eager, run_fused, run_nograd
 from dmg_bmi.domains.hydrology.routing import route_sequence, route_step, tail_water, uh_weights
@@ -74,7 +79,7 @@ _SERIES_OUT = {  # member series -> output name
     "recharge": "recharge", "excess": "excess", "tosoil": "tosoil", "percolation": "percolation",
     "evapfactor": "evapfactor", "capillary": "capillary", "exchange": "exchange", "clamp_gain": "clamp_gain",
 }
-_OPTIONS = {"routing_len": int, "fused": bool, "compile": bool, "chunk": int}
+_OPTIONS = {"routing_len": int, "native": bool, "fused": bool, "compile": bool, "chunk": int}
 
 
 class _Hbv(PhysicsModel):
@@ -100,6 +105,10 @@ class _Hbv(PhysicsModel):
             raise ConfigError(f"phy.options.routing_len must be >= 1, got {self.routing_len}")
         self.fused = cfg.options.get("fused", True)
         self.compile = cfg.options.get("compile", False)
+        self.native = cfg.options.get("native", not self.compile)
+        if self.native and self.compile:
+            raise ConfigError("phy.options: native and compile are alternatives (the C++ kernel or "
+                              "torch.compile'd torch kernels); set one of them to false")
         self.chunk = cfg.options.get("chunk", 4 if self.compile else 1)
         if self.chunk < 1:
             raise ConfigError(f"phy.options.chunk must be >= 1, got {self.chunk}")
@@ -208,7 +217,11 @@ class _Hbv(PhysicsModel):
         if warm and self.cfg.warmup_mode == "spinup":
             frozen = {**static, **{k: x[warm - 1] for k, x in dynamic.items()}}
             frozen = {k: x.detach() for k, x in frozen.items()}
-            _, stores = run_nograd(self.variant, forcing[:warm], stores, frozen, {}, self.compile, self.chunk)
+            if self._native(forcing):
+                _, stores = hbv_native.run_nograd(self.variant, forcing[:warm], stores, frozen, {})
+            else:
+                _, stores = run_nograd(self.variant, forcing[:warm], stores, frozen, {}, self.compile,
+                                       self.chunk)
             forcing = forcing[warm:]
             dynamic = {k: x[warm:] for k, x in dynamic.items()}
             trim = 0
@@ -244,11 +257,18 @@ class _Hbv(PhysicsModel):
         needs_grad = torch.is_grad_enabled() and any(
             x.requires_grad for x in (*static.values(), *dynamic.values(), *stores, forcing))
         args = (self.variant, forcing, stores, static, dynamic)
+        native = self._native(forcing)
         if not needs_grad:
-            return *run_nograd(*args, self.compile, self.chunk), False
+            run = hbv_native.run_nograd(*args) if native else run_nograd(*args, self.compile, self.chunk)
+            return *run, False
         if self.fused and not forcing.requires_grad:
-            return *run_fused(*args, self.compile, self.chunk), False
+            run = hbv_native.run(*args) if native else run_fused(*args, self.compile, self.chunk)
+            return *run, False
         return *run_eager(self.variant, forcing, stores, static, dynamic), True
+
+    def _native(self, forcing) -> bool:
+        """Whether sequence runs on `forcing` use the C++ kernel (option on, CPU tensor, kernel built)."""
+        return self.native and hbv_native.usable(forcing)
 
     # ---- mass balance helpers -------------------------------------------------------------------
     def storage(self, state) -> torch.Tensor:
