@@ -9,6 +9,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_sessionstart(session):
+    """Build (or load) the native HBV kernel before any test starts a subprocess, so subprocesses load it
+    from the cache instead of each compiling it (and a test under a file-size limit never has to)."""
+    from dmg_bmi.domains.hydrology import hbv_native
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # where it cannot be built, test_hbv_native says why
+        hbv_native.kernel()
 SHARED_DATA = Path(os.environ.get("DMG_BMI_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 

@@ -11,7 +11,8 @@
 // (basin, member) columns of a group of basins, so any nmul fills the vectors. Vector arithmetic,
 // comparisons and selects are IEEE-exact per lane, so results equal the scalar order of operations;
 // pow and log are the C library's, lane by lane. The reverse pass recomputes a group's stores and its
-// pow results into buffers of T x (5 + 2) x lanes values: memory O(T) per thread, time linear in T.
+// pow results into buffers of T x (5 + 2) x lanes values, with groups sized to stay in a core's L2:
+// memory O(T) per thread, time linear in T.
 //
 // Compiled on first use by dmg_bmi.core.native (no torch headers; called through ctypes).
 
@@ -78,7 +79,9 @@ struct Hbv {
     using V = typename Lanes<S>::V;
     static constexpr int W = sizeof(V) / sizeof(S);
     static constexpr int64_t FWD_LANES = 32 * W;  // columns per group in the forward pass
-    static constexpr int64_t BWD_LANES = 8 * W;   // and in the reverse pass (its buffers are T x lanes)
+    // The reverse pass keeps T x (5 + 2) values per column: groups are sized so these buffers stay
+    // within this many bytes (a core's L2), which keeps its cost linear in T.
+    static constexpr int64_t BWD_BYTES = 512 * 1024;
 
     // Every intermediate the reverse step needs (names as in hbv_core.py).
     struct Trace {
@@ -401,7 +404,8 @@ struct Hbv {
     static HBV_INLINE void backward(int64_t nT, int64_t B, int64_t M, Flags f, const S* forcing,
                                     const S* const* par, const int* dyn, const S* stores0, const S* g_means,
                                     const S* g_final, S* g_stores0, S* const* g_par, int64_t b0, int64_t b1) {
-        const int64_t gb = std::max<int64_t>(1, BWD_LANES / M);
+        const int64_t per_column = std::max<int64_t>(1, nT * (N_STORES + 2) * int64_t(sizeof(S)));
+        const int64_t gb = std::max<int64_t>(1, std::max<int64_t>(W, BWD_BYTES / per_column) / M);
         const int64_t maxNV = (gb * M + W - 1) / W;
         Buffer<V> entering(nT * N_STORES * maxNV), ys(nT * maxNV), e0s(f.betaet ? nT * maxNV : 0);
         Buffer<V> adj(N_STORES * maxNV), acc(N_PAR * maxNV), gdyn(N_PAR * maxNV), gm(N_DIFF * maxNV);
