@@ -11,7 +11,11 @@ renames it, so a killed or concurrent build never leaves a half-written library 
 Flags: -O3 without -march=native (a cache folder shared by different CPUs stays valid; a kernel may
 pick its instruction set at load time with target clones), -ffp-contract=off so no fused multiply-add
 changes the rounding against the torch path, and -fno-strict-aliasing (kernels view SIMD buffers as
-arrays of scalars).
+arrays of scalars); -w keeps a failed build's message to its errors.
+
+Vector math: with `load(source, vector_math=True)` on x86-64 Linux, where the compiler finds glibc's
+libmvec, the source is built with `-DDMG_MVEC` and linked with it, so a kernel can call its SIMD
+pow/log/exp (at most a few ulp from the scalar functions); elsewhere it is built without them.
 
 `load(source)` returns a `Library`, or raises `NativeUnavailable` saying why (no compiler, a failed
 build with the compiler's message). Callers fall back to their torch path and say so.
@@ -33,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=off", "-fno-math-errno",
-         "-fno-strict-aliasing")
+         "-fno-strict-aliasing", "-w")
 
 
 class NativeUnavailable(RuntimeError):
@@ -84,7 +88,19 @@ def _compiler_id(cxx: str) -> str:
     return out.stdout.splitlines()[0] if out.stdout else cxx
 
 
-def load(source: Path) -> Library:
+def vector_math_flags(cxx: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(compile flags, link flags) for glibc's libmvec where `cxx` finds it (x86-64 Linux), else empty."""
+    if not (sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")):
+        return (), ()
+    try:
+        found = subprocess.run([cxx, "-print-file-name=libmvec.so"], capture_output=True, text=True,
+                               timeout=30, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return (), ()
+    return (("-DDMG_MVEC",), ("-lmvec",)) if os.path.isabs(found) and os.path.exists(found) else ((), ())
+
+
+def load(source: Path, vector_math: bool = False) -> Library:
     """Build (or reuse) and load the shared library of `source`; cached per process and per machine.
 
     Raises NativeUnavailable naming the compiler, the source and the compiler's message on failure.
@@ -95,14 +111,15 @@ def load(source: Path) -> Library:
             return _LOADED[source]
         t0 = time.perf_counter()
         cxx = compiler()
+        defines, libs = vector_math_flags(cxx) if vector_math else ((), ())
         key = hashlib.sha256(b"\0".join([
-            source.read_bytes(), _compiler_id(cxx).encode(), " ".join(FLAGS).encode(),
+            source.read_bytes(), _compiler_id(cxx).encode(), " ".join(FLAGS + defines + libs).encode(),
             platform.machine().encode(), sys.platform.encode()])).hexdigest()[:16]
         folder = cache_dir()
         target = folder / f"{source.stem}-{key}.so"
         built = not target.is_file()
         if built:
-            _build(cxx, source, target)
+            _build([cxx, *FLAGS, *defines, str(source), "-o"], libs, source, target)
         try:
             lib = ctypes.CDLL(str(target))
         except OSError as exc:
@@ -111,7 +128,9 @@ def load(source: Path) -> Library:
         return _LOADED[source]
 
 
-def _build(cxx: str, source: Path, target: Path) -> None:
+def _build(command: list[str], libs: tuple[str, ...], source: Path, target: Path) -> None:
+    """Run `command + [temp file] + libs`, then rename the temp file to `target`."""
+    cxx = command[0]
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -120,8 +139,8 @@ def _build(cxx: str, source: Path, target: Path) -> None:
         raise NativeUnavailable(f"cannot write the kernel cache folder {target.parent}: {exc}; set "
                                 f"DMG_BMI_CACHE to a writable folder") from exc
     try:
-        res = subprocess.run([cxx, *FLAGS, str(source), "-o", tmp], capture_output=True, text=True,
-                             timeout=600, check=False)
+        res = subprocess.run([*command, tmp, *libs], capture_output=True, text=True, timeout=600,
+                             check=False)
         if res.returncode != 0:
             raise NativeUnavailable(f"{cxx} failed to build {source.name} (exit {res.returncode}):\n"
                                     f"{res.stderr.strip()[-2000:]}")

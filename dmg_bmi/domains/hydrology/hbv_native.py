@@ -4,9 +4,10 @@ Function whose backward is the kernel's hand-written reverse pass.
 Same contract as the fused runners in `hbv_fused.py`: forcing `[T, B, 3]`, stores 5 x `[B, nmul]`,
 static parameters `[B, nmul]`, dynamic ones `[T, B, nmul]`; returns the basin means `[T, 17, B]` in
 SERIES order and the final stores. CPU tensors, float32 or float64. The kernel loops over days inside
-C++ (no per-day torch operations), keeps nothing between forward and backward but the inputs, and
-recomputes each basin's stores in the reverse pass: memory O(B nmul) plus O(T nmul) per thread, time
-linear in T. Basins are split across `torch.get_num_threads()` threads (ctypes releases the GIL).
+C++ (no per-day torch operations); between forward and backward it keeps the inputs and the stores
+every SEGMENT days, and the reverse pass recomputes each segment from its checkpoint: memory
+O(T/SEGMENT B nmul), cache-sized buffers per thread, time linear in T. Basins are split across
+`torch.get_num_threads()` threads (ctypes releases the GIL).
 
 The kernel is built once per machine with the system's C++ compiler and cached (`dmg_bmi.core.native`).
 Where it cannot be built, `kernel()` returns None after one warning that says why, and the model uses
@@ -30,7 +31,8 @@ PARAMS = ("parBETA", "parFC", "parK0", "parK1", "parK2", "parLP", "parPERC", "pa
           "parCFR", "parCWH", "parBETAET", "parC", "LF")  # the kernel's `Par` order
 N_SERIES = len(STORES) + len(DIFF_FLUXES) + len(DIAG_FLUXES)
 N_DIFF = len(STORES) + len(DIFF_FLUXES)
-_ABI = 2
+_ABI = 4
+SEGMENT = 64  # days between the forward pass's checkpoints of the stores (the reverse pass's segments)
 
 _state: dict = {}
 _POOL: dict[int, ThreadPoolExecutor] = {}
@@ -40,7 +42,7 @@ def kernel() -> native.Library | None:
     """The loaded kernel, or None (warned once, with the reason) where it cannot be built here."""
     if "lib" not in _state:
         try:
-            loaded = native.load(SOURCE)
+            loaded = native.load(SOURCE, vector_math=True)
             _declare(loaded.lib)
             if loaded.lib.hbv_abi_version() != _ABI:
                 raise native.NativeUnavailable(f"{loaded.path} has ABI {loaded.lib.hbv_abi_version()}, "
@@ -71,11 +73,11 @@ def _declare(lib) -> None:
         fwd = getattr(lib, f"hbv_forward_{dt}")
         fwd.restype = ctypes.c_int
         fwd.argtypes = [i64, i64, i64, ctypes.c_int, ptr, ptrs, ctypes.POINTER(ctypes.c_int), ptr, ptr, ptr,
-                        i64, i64]
+                        ptr, i64, i64, i64]
         bwd = getattr(lib, f"hbv_backward_{dt}")
         bwd.restype = ctypes.c_int
-        bwd.argtypes = [i64, i64, i64, ctypes.c_int, ptr, ptrs, ctypes.POINTER(ctypes.c_int), ptr, ptr, ptr,
-                        ptr, ptrs, i64, i64]
+        bwd.argtypes = [i64, i64, i64, ctypes.c_int, ptr, ptrs, ctypes.POINTER(ctypes.c_int), ptr, i64, ptr,
+                        i64, ptr, ptr, ptrs, i64, i64]
     lib.hbv_abi_version.restype = ctypes.c_int
     lib.hbv_abi_version.argtypes = []
 
@@ -86,6 +88,20 @@ def _flags(v: Variant) -> int:
 
 def _addr(x: torch.Tensor | None) -> int | None:
     return None if x is None else x.data_ptr()
+
+
+def _check_shapes(forcing, stores_shape, params: dict) -> None:
+    """The layouts the kernel indexes (a mismatch would read or write out of bounds): ValueError naming it."""
+    if forcing.dim() != 3 or forcing.shape[-1] != 3:
+        raise ValueError(f"HBV native kernel: forcing must be [T, B, 3], got {list(forcing.shape)}")
+    n_t, n_b = forcing.shape[:2]
+    if len(stores_shape) != 3 or tuple(stores_shape[:2]) != (len(STORES), n_b):
+        raise ValueError(f"HBV native kernel: stores must be [5, {n_b}, nmul], got {list(stores_shape)}")
+    nmul = stores_shape[-1]
+    for k, x in params.items():
+        if tuple(x.shape) not in ((n_b, nmul), (n_t, n_b, nmul)) or x.dtype != forcing.dtype:
+            raise ValueError(f"HBV native kernel: parameter {k} must be {forcing.dtype} [{n_b}, {nmul}] or "
+                             f"[{n_t}, {n_b}, {nmul}], got {x.dtype} {list(x.shape)}")
 
 
 def _table(tensors: dict) -> tuple:
@@ -111,49 +127,69 @@ def _parallel(call, n_b: int, what: str) -> None:
                           f"basins at a time")
 
 
-def forward(v: Variant, forcing, stores, params: dict):
-    """Kernel forward (no autograd): `(means [T, 17, B], final stores [5, B, nmul])`.
+def forward(v: Variant, forcing, stores, params: dict, checkpoints: bool = False):
+    """Kernel forward (no autograd): `(means [T, 17, B], final stores [5, B, nmul], checkpoints)`.
 
     params: `{name: [B, nmul] or [T, B, nmul]}` with the names of PARAMS the variant uses.
+    checkpoints: also return the stores entering every SEGMENT-th day `[ceil(T / SEGMENT), 5, B, nmul]`
+    (what `backward` starts from), else None.
     """
     lib = kernel().lib
     unknown = sorted(set(params) - set(PARAMS))
     if unknown:
         raise ValueError(f"HBV native kernel: unknown parameter(s) {unknown}; it takes {list(PARAMS)}")
     forcing = forcing.detach().contiguous()
-    stores = torch.stack([s.detach() for s in stores]).contiguous()
+    stores = torch.stack([s.detach() for s in stores]).contiguous().to(forcing.dtype)
     params = {k: x.detach().contiguous() for k, x in params.items()}
+    _check_shapes(forcing, stores.shape, params)
     n_t, n_b = forcing.shape[:2]
     nmul = stores.shape[-1]
     means = forcing.new_empty((n_t, N_SERIES, n_b))
     final = torch.empty_like(stores)
+    ckpt = stores.new_empty(((n_t + SEGMENT - 1) // SEGMENT,) + tuple(stores.shape)) if checkpoints else None
     ptrs, dyn = _table(params)
     fn = lib.hbv_forward_f32 if forcing.dtype == torch.float32 else lib.hbv_forward_f64
     flags = _flags(v)
 
     def call(b0, b1):
         return fn(n_t, n_b, nmul, flags, forcing.data_ptr(), ptrs, dyn, stores.data_ptr(), means.data_ptr(),
-                  final.data_ptr(), b0, b1)
+                  final.data_ptr(), _addr(ckpt), SEGMENT, b0, b1)
 
     _parallel(call, n_b, "forward")
-    return means, final
+    return means, final, ckpt
 
 
-def backward(v: Variant, forcing, stores0, params: dict, g_means, g_final):
+def backward(v: Variant, forcing, checkpoints, params: dict, g_means, g_final):
     """Kernel reverse pass: `(adjoint of the initial stores [5, B, nmul], {name: parameter adjoint})`.
 
-    g_means: adjoints of the differentiable means `[T, 9, B]`; g_final: of the final stores `[5, B, nmul]`
-    (either may be None for zero).
+    checkpoints: from `forward(..., checkpoints=True)` with the same inputs.
+    g_means: adjoints of the means `[T, K, B]` with K >= 9 (only the 9 differentiable series, the first
+    ones, are read); g_final: of the final stores `[5, B, nmul]` (either may be None for zero).
     """
     lib = kernel().lib
     forcing = forcing.contiguous()
-    stores0 = stores0.contiguous()
+    checkpoints = checkpoints.contiguous()
     params = {k: x.contiguous() for k, x in params.items()}
+    _check_shapes(forcing, checkpoints.shape[1:], params)
+    n_seg = (forcing.shape[0] + SEGMENT - 1) // SEGMENT
+    if checkpoints.shape[0] != n_seg or checkpoints.dtype != forcing.dtype:
+        raise ValueError(f"HBV native kernel: checkpoints must be {forcing.dtype} with {n_seg} segments, got "
+                         f"{checkpoints.dtype} {list(checkpoints.shape)}")
     g_means = None if g_means is None else g_means.contiguous()
     g_final = None if g_final is None else g_final.contiguous()
+    if g_means is not None and (g_means.dim() != 3 or g_means.shape[0] != forcing.shape[0]
+                                or g_means.shape[2] != forcing.shape[1] or g_means.dtype != forcing.dtype):
+        raise ValueError(f"HBV native kernel: adjoints of the means must be [T, >= 9, B], got "
+                         f"{list(g_means.shape)}")
+    if g_final is not None and (g_final.shape != checkpoints.shape[1:] or g_final.dtype != forcing.dtype):
+        raise ValueError(f"HBV native kernel: adjoints of the final stores must be "
+                         f"{list(checkpoints.shape[1:])}, got {list(g_final.shape)}")
     n_t, n_b = forcing.shape[:2]
-    nmul = stores0.shape[-1]
-    g_stores = torch.empty_like(stores0)
+    nmul = checkpoints.shape[-1]
+    rows = 0 if g_means is None else g_means.shape[1]
+    if rows and rows < N_DIFF:
+        raise ValueError(f"HBV native kernel: adjoints of the means need >= {N_DIFF} series, got {rows}")
+    g_stores = torch.empty_like(checkpoints[0])
     grads = {k: torch.empty_like(x) for k, x in params.items()}
     ptrs, dyn = _table(params)
     gptrs, _ = _table(grads)
@@ -161,46 +197,49 @@ def backward(v: Variant, forcing, stores0, params: dict, g_means, g_final):
     flags = _flags(v)
 
     def call(b0, b1):
-        return fn(n_t, n_b, nmul, flags, forcing.data_ptr(), ptrs, dyn, stores0.data_ptr(), _addr(g_means),
-                  _addr(g_final), g_stores.data_ptr(), gptrs, b0, b1)
+        return fn(n_t, n_b, nmul, flags, forcing.data_ptr(), ptrs, dyn, checkpoints.data_ptr(), SEGMENT,
+                  _addr(g_means), rows, _addr(g_final), g_stores.data_ptr(), gptrs, b0, b1)
 
     _parallel(call, n_b, "reverse")
     return g_stores, grads
 
 
 class _NativeSequence(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, v, names, forcing, stores0, *params):
-        table = dict(zip(names, params, strict=True))
-        means, final = forward(v, forcing, stores0.unbind(0), table)
-        ctx.v, ctx.names = v, names
-        ctx.save_for_backward(forcing, stores0, *params)
-        diag = means[:, N_DIFF:]
-        ctx.mark_non_differentiable(diag)
-        return means[:, :N_DIFF].contiguous(), diag.contiguous(), final
+    """(means [T, 17, B], final stores) with the kernel's reverse pass. Gradients reach the inputs through
+    the first 9 series only: the caller must detach the diagnostic ones (`run`'s contract)."""
 
     @staticmethod
-    def backward(ctx, g_diff, _g_diag, g_final):
-        forcing, stores0, *params = ctx.saved_tensors
+    def forward(ctx, v, names, forcing, stores0, *params):
+        ctx.set_materialize_grads(False)
+        means, final, ckpt = forward(v, forcing, stores0.unbind(0), dict(zip(names, params, strict=True)),
+                                     checkpoints=True)
+        ctx.v, ctx.names = v, names
+        ctx.save_for_backward(forcing, ckpt, *params)
+        return means, final
+
+    @staticmethod
+    def backward(ctx, g_means, g_final):
+        forcing, ckpt, *params = ctx.saved_tensors
         with torch.no_grad():
-            g_stores, grads = backward(ctx.v, forcing, stores0, dict(zip(ctx.names, params, strict=True)),
-                                       g_diff, g_final)
+            g_stores, grads = backward(ctx.v, forcing, ckpt, dict(zip(ctx.names, params, strict=True)),
+                                       g_means, g_final)
         return (None, None, None, g_stores, *(grads[k] for k in ctx.names))
 
 
 def run(v: Variant, forcing, stores, static: dict, dynamic: dict):
     """Sequence with gradient through the kernel's reverse pass (hbv_fused.run_fused's contract).
 
-    Returns `(means [T, 17, B], final stores)`; the diagnostic series carry no gradient.
+    Returns `(means [T, 17, B], final stores)`. Gradient flows through the stores and Q0, Q1, Q2, ET
+    (the first 9 series) only: a caller must detach the diagnostic series (`_Hbv.forward` does), so a
+    loss on them fails loudly instead of getting no gradient.
     """
     table = {**static, **dynamic}
-    names = tuple(table)
-    diff, diag, final = _NativeSequence.apply(v, names, forcing, torch.stack(stores), *table.values())
-    return torch.cat([diff, diag], dim=1), tuple(final.unbind(0))
+    means, final = _NativeSequence.apply(v, tuple(table), forcing, torch.stack(stores), *table.values())
+    return means, tuple(final.unbind(0))
 
 
 def run_nograd(v: Variant, forcing, stores, static: dict, dynamic: dict):
     """Forward only: `(means [T, 17, B], final stores)` as hbv_fused.run_nograd."""
     with torch.no_grad():
-        means, final = forward(v, forcing, stores, {**static, **dynamic})
+        means, final, _ = forward(v, forcing, stores, {**static, **dynamic})
     return means, tuple(final.unbind(0))

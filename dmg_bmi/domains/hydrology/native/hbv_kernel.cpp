@@ -5,14 +5,19 @@
 // Each (basin, member) column is independent; a call handles basins [b0, b1) so callers can split
 // basins across threads. Layouts (C order): forcing [T, B, 3] (P mm/d, T degC, PET mm/d); a static
 // parameter [B, M], a dynamic one [T, B, M]; stores [5, B, M] (mm); basin means [T, 17, B] in the
-// SERIES order of hbv_fused.py (5 stores, Q0 Q1 Q2 ET, 8 diagnostic fluxes); their adjoints [T, 9, B].
+// SERIES order of hbv_fused.py (5 stores, Q0 Q1 Q2 ET, 8 diagnostic fluxes); their adjoints
+// [T, g_rows, B], of which the first 9 rows (the stores and Q0 Q1 Q2 ET) are read.
 // Columns are processed in SIMD vectors (GCC vector extensions, 32 bytes: 8 float or 4 double lanes;
 // on x86-64 an AVX2 clone is chosen at load time when the CPU has it). Lanes run over the flattened
 // (basin, member) columns of a group of basins, so any nmul fills the vectors. Vector arithmetic,
-// comparisons and selects are IEEE-exact per lane, so results equal the scalar order of operations;
-// pow and log are the C library's, lane by lane. The reverse pass recomputes a group's stores and its
-// pow results into buffers of T x (5 + 2) x lanes values, with groups sized to stay in a core's L2:
-// memory O(T) per thread, time linear in T.
+// comparisons and selects are IEEE-exact per lane, so each column follows the scalar order of operations
+// (the basin means add members vector-wise, an order that differs from torch's mean by rounding); pow and log are glibc's vector math library where the build found it (DMG_MVEC, x86-64: at most a few
+// ulp from the scalar functions), else the C library's, lane by lane.
+// Checkpoints: with `ckpt`, the forward pass keeps the stores entering every K-th day ([ceil(T/K), 5, B, M]);
+// the reverse pass walks the K-day segments backwards, recomputing each from its checkpoint into buffers of
+// K x (5 + 2) values per column (the entering stores and the pow results). Both passes run segment by
+// segment and, within a segment, group by group, so buffers and the rows of the [T, ...] tensors in use
+// do not grow with T: they stay in cache (and in the TLB), and the cost is linear in T.
 //
 // Compiled on first use by dmg_bmi.core.native (no torch headers; called through ctypes).
 
@@ -22,6 +27,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
+
+#if defined(DMG_MVEC)  // glibc's vector math library (x86-64): 4 float or 2 double lanes per call
+#include <immintrin.h>
+extern "C" {
+__m128 _ZGVbN4vv_powf(__m128, __m128);
+__m128d _ZGVbN2vv_pow(__m128d, __m128d);
+__m128 _ZGVbN4v_logf(__m128);
+__m128d _ZGVbN2v_log(__m128d);
+}
+#endif
 
 #define HBV_INLINE inline __attribute__((always_inline))
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -79,9 +95,7 @@ struct Hbv {
     using V = typename Lanes<S>::V;
     static constexpr int W = sizeof(V) / sizeof(S);
     static constexpr int64_t FWD_LANES = 32 * W;  // columns per group in the forward pass
-    // The reverse pass keeps T x (5 + 2) values per column: groups are sized so these buffers stay
-    // within this many bytes (a core's L2), which keeps its cost linear in T.
-    static constexpr int64_t BWD_BYTES = 512 * 1024;
+    static constexpr int64_t BWD_LANES = 16 * W;  // and in the reverse pass (buffers of K x 7 per column)
 
     // Every intermediate the reverse step needs (names as in hbv_core.py).
     struct Trace {
@@ -97,6 +111,31 @@ struct Hbv {
         const V z{};
         return a < b ? z + S(1) : (a == b ? z + S(0.5) : z);
     }
+#if defined(DMG_MVEC)
+    static HBV_INLINE __m128 mpow(__m128 x, __m128 y, float) { return _ZGVbN4vv_powf(x, y); }
+    static HBV_INLINE __m128d mpow(__m128d x, __m128d y, double) { return _ZGVbN2vv_pow(x, y); }
+    static HBV_INLINE __m128 mlog(__m128 x, float) { return _ZGVbN4v_logf(x); }
+    static HBV_INLINE __m128d mlog(__m128d x, double) { return _ZGVbN2v_log(x); }
+    using H = typename std::conditional<std::is_same<S, float>::value, __m128, __m128d>::type;
+    static constexpr int NH = sizeof(V) / sizeof(H);
+    static HBV_INLINE V vpow(V x, V y) {
+        H hx[NH], hy[NH], hr[NH];
+        std::memcpy(hx, &x, sizeof(V));
+        std::memcpy(hy, &y, sizeof(V));
+        for (int i = 0; i < NH; ++i) hr[i] = mpow(hx[i], hy[i], S());
+        V r;
+        std::memcpy(&r, hr, sizeof(V));
+        return r;
+    }
+    static HBV_INLINE V vlog(V x) {
+        H hx[NH], hr[NH];
+        std::memcpy(hx, &x, sizeof(V));
+        for (int i = 0; i < NH; ++i) hr[i] = mlog(hx[i], S());
+        V r;
+        std::memcpy(&r, hr, sizeof(V));
+        return r;
+    }
+#else
     static HBV_INLINE V vpow(V x, V y) {
         V r;
         for (int i = 0; i < W; ++i) r[i] = std::pow(x[i], y[i]);
@@ -107,6 +146,7 @@ struct Hbv {
         for (int i = 0; i < W; ++i) r[i] = std::log(x[i]);
         return r;
     }
+#endif
 
     // One day of W columns: `st` in, new stores out; `flux` gets the 12 fluxes. `y_in`/`e0_in` (may be
     // null): the day's pow results from an earlier pass, so the reverse pass does not recompute them.
@@ -329,12 +369,41 @@ struct Hbv {
     // A basin value per column: value(basin i of the group) repeated over its M members; padding repeats.
     template <typename F>
     static HBV_INLINE void spread(V* dst, int64_t nb, int64_t M, int64_t NV, F value) {
+        if (M % W == 0) {  // each basin fills whole vectors
+            const int64_t per = M / W;
+            for (int64_t i = 0; i < nb; ++i) {
+                const V x = V{} + value(i);
+                for (int64_t j = 0; j < per; ++j) dst[i * per + j] = x;
+            }
+            return;
+        }
         S* d = reinterpret_cast<S*>(dst);
         for (int64_t i = 0; i < nb; ++i) {
             const S x = value(i);
             for (int64_t m = 0; m < M; ++m) d[i * M + m] = x;
         }
         for (int64_t l = nb * M; l < NV * W; ++l) d[l] = d[nb * M - 1];
+    }
+
+    // Basin means of one series (`series`: NV vectors of the group's columns) into out[i * stride].
+    static HBV_INLINE void mean_members(const V* series, int64_t nb, int64_t M, S* out, int64_t stride) {
+        if (M % W == 0) {  // each basin's members fill whole vectors: add them, then the lanes
+            const int64_t per = M / W;
+            for (int64_t i = 0; i < nb; ++i) {
+                V acc = series[i * per];
+                for (int64_t j = 1; j < per; ++j) acc = acc + series[i * per + j];
+                S sum = acc[0];
+                for (int l = 1; l < W; ++l) sum += acc[l];
+                out[i * stride] = sum / S(M);
+            }
+            return;
+        }
+        const S* o = reinterpret_cast<const S*>(series);
+        for (int64_t i = 0; i < nb; ++i) {
+            S sum = S(0);
+            for (int64_t m = 0; m < M; ++m) sum += o[i * M + m];
+            out[i * stride] = sum / S(M);
+        }
     }
 
     struct Group {  // the parameter and forcing lanes of one group of basins on one day
@@ -366,105 +435,126 @@ struct Hbv {
         }
     };
 
+    // Days run in segments of K, and within a segment group by group, so one group's run touches K rows of
+    // the [T, ...] tensors (few pages) and the next group finds them cached. `final_stores` carries each
+    // group's stores from one segment to the next (it must be given).
     static HBV_INLINE void forward(int64_t nT, int64_t B, int64_t M, Flags f, const S* forcing,
                                    const S* const* par, const int* dyn, const S* stores0, S* means,
-                                   S* final_stores, int64_t b0, int64_t b1) {
+                                   S* final_stores, S* ckpt, int64_t K, int64_t b0, int64_t b1) {
         const int64_t gb = std::max<int64_t>(1, FWD_LANES / M);
         const int64_t maxNV = (gb * M + W - 1) / W;
         Buffer<V> st(N_STORES * maxNV), out(N_SERIES * maxNV);
         Group day(maxNV);
         V p[N_PAR], s[N_STORES], flux[N_FLUX];
         Trace tr;
-        for (int64_t g0 = b0; g0 < b1; g0 += gb) {
-            const int64_t nb = std::min(gb, b1 - g0), L = nb * M, NV = (L + W - 1) / W;
-            for (int k = 0; k < N_STORES; ++k) load(&st[k * NV], stores0 + (k * B + g0) * M, L, NV);
-            day.load_static(par, dyn, M, g0, L, NV);
-            for (int64_t t = 0; t < nT; ++t) {
-                day.load_day(par, dyn, forcing, t, B, M, g0, nb, NV);
-                for (int64_t v = 0; v < NV; ++v) {
-                    day.at(v, NV, p);
-                    for (int k = 0; k < N_STORES; ++k) s[k] = st[k * NV + v];
-                    step(s, day.P[v], day.T[v], day.PET[v], p, f, flux, tr, nullptr, nullptr);
-                    for (int k = 0; k < N_STORES; ++k) st[k * NV + v] = out[k * NV + v] = s[k];
-                    for (int k = 0; k < N_FLUX; ++k) out[(N_STORES + k) * NV + v] = flux[k];
-                }
-                const S* o = reinterpret_cast<const S*>(out.data());
-                for (int64_t i = 0; i < nb; ++i)
-                    for (int k = 0; k < N_SERIES; ++k) {
-                        S sum = S(0);
-                        for (int64_t m = 0; m < M; ++m) sum += o[k * NV * W + i * M + m];
-                        means[(t * N_SERIES + k) * B + g0 + i] = sum / S(M);
+        for (int k = 0; k < N_STORES; ++k)
+            std::memcpy(final_stores + (k * B + b0) * M, stores0 + (k * B + b0) * M, (b1 - b0) * M * sizeof(S));
+        for (int64_t t0 = 0; t0 < nT; t0 += K) {
+            const int64_t t1 = std::min(t0 + K, nT);
+            for (int64_t g0 = b0; g0 < b1; g0 += gb) {
+                const int64_t nb = std::min(gb, b1 - g0), L = nb * M, NV = (L + W - 1) / W;
+                for (int k = 0; k < N_STORES; ++k) load(&st[k * NV], final_stores + (k * B + g0) * M, L, NV);
+                if (ckpt)
+                    for (int k = 0; k < N_STORES; ++k)
+                        store(ckpt + ((t0 / K) * N_STORES + k) * B * M + g0 * M, &st[k * NV], L);
+                day.load_static(par, dyn, M, g0, L, NV);
+                for (int64_t t = t0; t < t1; ++t) {
+                    day.load_day(par, dyn, forcing, t, B, M, g0, nb, NV);
+                    for (int64_t v = 0; v < NV; ++v) {
+                        day.at(v, NV, p);
+                        for (int k = 0; k < N_STORES; ++k) s[k] = st[k * NV + v];
+                        step(s, day.P[v], day.T[v], day.PET[v], p, f, flux, tr, nullptr, nullptr);
+                        for (int k = 0; k < N_STORES; ++k) st[k * NV + v] = out[k * NV + v] = s[k];
+                        for (int k = 0; k < N_FLUX; ++k) out[(N_STORES + k) * NV + v] = flux[k];
                     }
-            }
-            if (final_stores)
+                    for (int k = 0; k < N_SERIES; ++k)
+                        mean_members(&out[k * NV], nb, M, means + (t * N_SERIES + k) * B + g0, 1);
+                }
                 for (int k = 0; k < N_STORES; ++k) store(final_stores + (k * B + g0) * M, &st[k * NV], L);
+            }
         }
     }
 
+    // Segments in reverse, and within a segment group by group (see `forward`). `g_stores0` carries each
+    // group's store adjoints from one segment to the next, and the static parameter adjoints add up in
+    // `g_par` day by day in reverse order.
     static HBV_INLINE void backward(int64_t nT, int64_t B, int64_t M, Flags f, const S* forcing,
-                                    const S* const* par, const int* dyn, const S* stores0, const S* g_means,
-                                    const S* g_final, S* g_stores0, S* const* g_par, int64_t b0, int64_t b1) {
-        const int64_t per_column = std::max<int64_t>(1, nT * (N_STORES + 2) * int64_t(sizeof(S)));
-        const int64_t gb = std::max<int64_t>(1, std::max<int64_t>(W, BWD_BYTES / per_column) / M);
+                                    const S* const* par, const int* dyn, const S* ckpt, int64_t K,
+                                    const S* g_means, int64_t g_rows, const S* g_final, S* g_stores0,
+                                    S* const* g_par, int64_t b0, int64_t b1) {
+        const int64_t gb = std::max<int64_t>(1, BWD_LANES / M);
         const int64_t maxNV = (gb * M + W - 1) / W;
-        Buffer<V> entering(nT * N_STORES * maxNV), ys(nT * maxNV), e0s(f.betaet ? nT * maxNV : 0);
+        Buffer<V> entering(K * N_STORES * maxNV), ys(K * maxNV), e0s(f.betaet ? K * maxNV : 0);
         Buffer<V> adj(N_STORES * maxNV), acc(N_PAR * maxNV), gdyn(N_PAR * maxNV), gm(N_DIFF * maxNV);
         Group day(maxNV);
         V p[N_PAR], s[N_STORES], flux[N_FLUX], a[N_STORES], g[4], gp[N_PAR];
         Trace tr;
-        for (int64_t g0 = b0; g0 < b1; g0 += gb) {
-            const int64_t nb = std::min(gb, b1 - g0), L = nb * M, NV = (L + W - 1) / W;
-            auto ent = [&](int64_t t, int k) -> V* { return &entering[(t * N_STORES + k) * NV]; };
-            // forward again, keeping the stores entering each day and the day's pow results
-            for (int k = 0; k < N_STORES; ++k) load(ent(0, k), stores0 + (k * B + g0) * M, L, NV);
-            day.load_static(par, dyn, M, g0, L, NV);
-            for (int64_t t = 0; t < nT; ++t) {
-                day.load_day(par, dyn, forcing, t, B, M, g0, nb, NV);
-                for (int64_t v = 0; v < NV; ++v) {
-                    day.at(v, NV, p);
-                    for (int k = 0; k < N_STORES; ++k) s[k] = ent(t, k)[v];
-                    step(s, day.P[v], day.T[v], day.PET[v], p, f, flux, tr, nullptr, nullptr);
-                    ys[t * NV + v] = tr.y;
-                    if (f.betaet) e0s[t * NV + v] = tr.e0;
-                    if (t + 1 < nT)
-                        for (int k = 0; k < N_STORES; ++k) ent(t + 1, k)[v] = s[k];
-                }
-            }
-            // reverse
-            for (int k = 0; k < N_STORES; ++k) {
-                if (g_final) load(&adj[k * NV], g_final + (k * B + g0) * M, L, NV);
-                else std::fill(&adj[k * NV], &adj[k * NV] + NV, V{});
-            }
-            std::fill(acc.data(), acc.data() + N_PAR * NV, V{});
-            std::fill(gm.data(), gm.data() + N_DIFF * NV, V{});
-            for (int64_t t = nT - 1; t >= 0; --t) {
-                day.load_day(par, dyn, forcing, t, B, M, g0, nb, NV);
-                if (g_means)
-                    for (int k = 0; k < N_DIFF; ++k) {
-                        const S* row = g_means + (t * N_DIFF + k) * B + g0;
-                        spread(&gm[k * NV], nb, M, NV, [&](int64_t i) { return row[i] / S(M); });
-                    }
-                for (int64_t v = 0; v < NV; ++v) {
-                    day.at(v, NV, p);
-                    for (int k = 0; k < N_STORES; ++k) s[k] = ent(t, k)[v];
-                    step(s, day.P[v], day.T[v], day.PET[v], p, f, flux, tr, &ys[t * NV + v],
-                         f.betaet ? &e0s[t * NV + v] : nullptr);
-                    for (int k = 0; k < N_STORES; ++k) a[k] = adj[k * NV + v] + gm[k * NV + v];
-                    for (int k = 0; k < 4; ++k) g[k] = gm[(N_STORES + k) * NV + v];
-                    for (int k = 0; k < N_PAR; ++k) gp[k] = V{};
-                    vjp(tr, day.T[v], day.PET[v], p, f, a, g, gp);
-                    for (int k = 0; k < N_STORES; ++k) adj[k * NV + v] = a[k];
-                    for (int k = 0; k < N_PAR; ++k) {
-                        if (dyn[k]) gdyn[k * NV + v] = gp[k];
-                        else acc[k * NV + v] = acc[k * NV + v] + gp[k];
+        for (int k = 0; k < N_STORES; ++k) {
+            S* dst = g_stores0 + (k * B + b0) * M;
+            if (g_final) std::memcpy(dst, g_final + (k * B + b0) * M, (b1 - b0) * M * sizeof(S));
+            else std::fill(dst, dst + (b1 - b0) * M, S(0));
+        }
+        for (int k = 0; k < N_PAR; ++k)
+            if (g_par[k] && !dyn[k]) std::fill(g_par[k] + b0 * M, g_par[k] + b1 * M, S(0));
+        for (int64_t t0 = ((nT - 1) / K) * K; t0 >= 0; t0 -= K) {
+            const int64_t t1 = std::min(t0 + K, nT);
+            for (int64_t g0 = b0; g0 < b1; g0 += gb) {
+                const int64_t nb = std::min(gb, b1 - g0), L = nb * M, NV = (L + W - 1) / W;
+                auto ent = [&](int64_t d, int k) -> V* { return &entering[(d * N_STORES + k) * NV]; };
+                day.load_static(par, dyn, M, g0, L, NV);
+                // the segment's days again from its checkpoint, keeping each day's entering stores and
+                // pow results
+                const S* c = ckpt + (t0 / K) * N_STORES * B * M;
+                for (int k = 0; k < N_STORES; ++k) load(ent(0, k), c + (k * B + g0) * M, L, NV);
+                for (int64_t t = t0; t < t1; ++t) {
+                    const int64_t d = t - t0;
+                    day.load_day(par, dyn, forcing, t, B, M, g0, nb, NV);
+                    for (int64_t v = 0; v < NV; ++v) {
+                        day.at(v, NV, p);
+                        for (int k = 0; k < N_STORES; ++k) s[k] = ent(d, k)[v];
+                        step(s, day.P[v], day.T[v], day.PET[v], p, f, flux, tr, nullptr, nullptr);
+                        ys[d * NV + v] = tr.y;
+                        if (f.betaet) e0s[d * NV + v] = tr.e0;
+                        if (t + 1 < t1)
+                            for (int k = 0; k < N_STORES; ++k) ent(d + 1, k)[v] = s[k];
                     }
                 }
+                // reverse over the segment
+                for (int k = 0; k < N_STORES; ++k) load(&adj[k * NV], g_stores0 + (k * B + g0) * M, L, NV);
                 for (int k = 0; k < N_PAR; ++k)
-                    if (g_par[k] && dyn[k]) store(g_par[k] + (t * B + g0) * M, &gdyn[k * NV], L);
+                    if (g_par[k] && !dyn[k]) load(&acc[k * NV], g_par[k] + g0 * M, L, NV);
+                    else std::fill(&acc[k * NV], &acc[k * NV] + NV, V{});
+                std::fill(gm.data(), gm.data() + N_DIFF * NV, V{});
+                for (int64_t t = t1 - 1; t >= t0; --t) {
+                    const int64_t d = t - t0;
+                    day.load_day(par, dyn, forcing, t, B, M, g0, nb, NV);
+                    if (g_means)
+                        for (int k = 0; k < N_DIFF; ++k) {
+                            const S* row = g_means + (t * g_rows + k) * B + g0;
+                            spread(&gm[k * NV], nb, M, NV, [&](int64_t i) { return row[i] / S(M); });
+                        }
+                    for (int64_t v = 0; v < NV; ++v) {
+                        day.at(v, NV, p);
+                        for (int k = 0; k < N_STORES; ++k) s[k] = ent(d, k)[v];
+                        step(s, day.P[v], day.T[v], day.PET[v], p, f, flux, tr, &ys[d * NV + v],
+                             f.betaet ? &e0s[d * NV + v] : nullptr);
+                        for (int k = 0; k < N_STORES; ++k) a[k] = adj[k * NV + v] + gm[k * NV + v];
+                        for (int k = 0; k < 4; ++k) g[k] = gm[(N_STORES + k) * NV + v];
+                        for (int k = 0; k < N_PAR; ++k) gp[k] = V{};
+                        vjp(tr, day.T[v], day.PET[v], p, f, a, g, gp);
+                        for (int k = 0; k < N_STORES; ++k) adj[k * NV + v] = a[k];
+                        for (int k = 0; k < N_PAR; ++k) {
+                            if (dyn[k]) gdyn[k * NV + v] = gp[k];
+                            else acc[k * NV + v] = acc[k * NV + v] + gp[k];
+                        }
+                    }
+                    for (int k = 0; k < N_PAR; ++k)
+                        if (g_par[k] && dyn[k]) store(g_par[k] + (t * B + g0) * M, &gdyn[k * NV], L);
+                }
+                for (int k = 0; k < N_STORES; ++k) store(g_stores0 + (k * B + g0) * M, &adj[k * NV], L);
+                for (int k = 0; k < N_PAR; ++k)
+                    if (g_par[k] && !dyn[k]) store(g_par[k] + g0 * M, &acc[k * NV], L);
             }
-            for (int k = 0; k < N_STORES; ++k) store(g_stores0 + (k * B + g0) * M, &adj[k * NV], L);
-            for (int k = 0; k < N_PAR; ++k)
-                if (g_par[k] && !dyn[k]) store(g_par[k] + g0 * M, &acc[k * NV], L);
         }
     }
 };
@@ -475,15 +565,15 @@ Flags flags_of(int bits) { return Flags{bool(bits & 1), bool(bits & 2), bool(bit
 
 extern "C" {
 
-int hbv_abi_version() { return 2; }
+int hbv_abi_version() { return 4; }
 
 // The entry points return 0, or 1 where the buffers could not be allocated.
 
 HBV_CLONES int hbv_forward_f32(int64_t nT, int64_t B, int64_t M, int flags, const float* forcing,
                                 const float* const* par, const int* dyn, const float* stores0, float* means,
-                                float* final_stores, int64_t b0, int64_t b1) {
+                                float* final_stores, float* ckpt, int64_t K, int64_t b0, int64_t b1) {
     try {
-        Hbv<float>::forward(nT, B, M, flags_of(flags), forcing, par, dyn, stores0, means, final_stores, b0, b1);
+        Hbv<float>::forward(nT, B, M, flags_of(flags), forcing, par, dyn, stores0, means, final_stores, ckpt, K, b0, b1);
     } catch (const std::bad_alloc&) {
         return 1;
     }
@@ -492,9 +582,9 @@ HBV_CLONES int hbv_forward_f32(int64_t nT, int64_t B, int64_t M, int flags, cons
 
 HBV_CLONES int hbv_forward_f64(int64_t nT, int64_t B, int64_t M, int flags, const double* forcing,
                                 const double* const* par, const int* dyn, const double* stores0, double* means,
-                                double* final_stores, int64_t b0, int64_t b1) {
+                                double* final_stores, double* ckpt, int64_t K, int64_t b0, int64_t b1) {
     try {
-        Hbv<double>::forward(nT, B, M, flags_of(flags), forcing, par, dyn, stores0, means, final_stores, b0, b1);
+        Hbv<double>::forward(nT, B, M, flags_of(flags), forcing, par, dyn, stores0, means, final_stores, ckpt, K, b0, b1);
     } catch (const std::bad_alloc&) {
         return 1;
     }
@@ -502,11 +592,11 @@ HBV_CLONES int hbv_forward_f64(int64_t nT, int64_t B, int64_t M, int flags, cons
 }
 
 HBV_CLONES int hbv_backward_f32(int64_t nT, int64_t B, int64_t M, int flags, const float* forcing,
-                                 const float* const* par, const int* dyn, const float* stores0,
-                                 const float* g_means, const float* g_final, float* g_stores0,
+                                 const float* const* par, const int* dyn, const float* ckpt, int64_t K,
+                                 const float* g_means, int64_t g_rows, const float* g_final, float* g_stores0,
                                  float* const* g_par, int64_t b0, int64_t b1) {
     try {
-        Hbv<float>::backward(nT, B, M, flags_of(flags), forcing, par, dyn, stores0, g_means, g_final, g_stores0,
+        Hbv<float>::backward(nT, B, M, flags_of(flags), forcing, par, dyn, ckpt, K, g_means, g_rows, g_final, g_stores0,
                              g_par, b0, b1);
     } catch (const std::bad_alloc&) {
         return 1;
@@ -515,11 +605,11 @@ HBV_CLONES int hbv_backward_f32(int64_t nT, int64_t B, int64_t M, int flags, con
 }
 
 HBV_CLONES int hbv_backward_f64(int64_t nT, int64_t B, int64_t M, int flags, const double* forcing,
-                                 const double* const* par, const int* dyn, const double* stores0,
-                                 const double* g_means, const double* g_final, double* g_stores0,
+                                 const double* const* par, const int* dyn, const double* ckpt, int64_t K,
+                                 const double* g_means, int64_t g_rows, const double* g_final, double* g_stores0,
                                  double* const* g_par, int64_t b0, int64_t b1) {
     try {
-        Hbv<double>::backward(nT, B, M, flags_of(flags), forcing, par, dyn, stores0, g_means, g_final, g_stores0,
+        Hbv<double>::backward(nT, B, M, flags_of(flags), forcing, par, dyn, ckpt, K, g_means, g_rows, g_final, g_stores0,
                               g_par, b0, b1);
     } catch (const std::bad_alloc&) {
         return 1;
