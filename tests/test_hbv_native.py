@@ -19,6 +19,9 @@ from dmg_bmi.core.registry import get_physics
 from dmg_bmi.domains.hydrology import hbv_native
 from dmg_bmi.errors import ConfigError
 
+if hbv_native.kernel() is None and os.environ.get("DMG_BMI_REQUIRE_NATIVE"):
+    pytest.fail(f"DMG_BMI_REQUIRE_NATIVE is set but the kernel did not build: {hbv_native.why_unavailable()}",
+                pytrace=False)
 needs_kernel = pytest.mark.skipif(
     hbv_native.kernel() is None, reason=f"native kernel not built here: {hbv_native.why_unavailable()}")
 
