@@ -183,3 +183,28 @@ def test_kernel_is_built_once_and_then_loaded_from_the_cache(tmp_path):
     assert not runs[1]["built"] and "loaded from cache" in runs[1]["describe"]
     assert runs[0]["path"] == runs[1]["path"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [os.path.basename(runs[0]["path"])]
+
+
+@needs_kernel
+def test_the_kernel_refuses_what_it_would_misread():
+    """A missing parameter (it would read as 0), wrong layouts or checkpoints (out-of-bounds access):
+    ValueError naming them, before the kernel touches memory."""
+    from dmg_bmi.domains.hydrology.hbv_core import Variant
+
+    v = Variant(betaet=True, capillary=False, exchange=False)
+    forcing, stores = torch.zeros(70, 2, 3), [torch.ones(2, 4)] * 5
+    params = {k: torch.ones(2, 4) for k in hbv_native.PARAMS[:12]}
+    with pytest.raises(ValueError, match=r"parameters \['parBETAET'\] are missing or not used"):
+        hbv_native.forward(v, forcing, stores, params)
+    params["parBETAET"] = torch.ones(3, 4)
+    with pytest.raises(ValueError, match=r"parameter parBETAET must be torch.float32 \[2, 4\] or \[70, 2"):
+        hbv_native.forward(v, forcing, stores, params)
+    params["parBETAET"] = torch.ones(2, 4)
+    _, _, ckpt = hbv_native.forward(v, forcing, stores, params, checkpoints=True)
+    assert ckpt.shape == (2, 5, 2, 4)  # 70 days: checkpoints at days 0 and 64
+    with pytest.raises(ValueError, match="checkpoints must be torch.float32 with 2 segments"):
+        hbv_native.backward(v, forcing, ckpt[:1], params, None, None)
+    with pytest.raises(ValueError, match=r"adjoints of the means must be \[T, >= 9, B\]"):
+        hbv_native.backward(v, forcing, ckpt, params, torch.zeros(70, 9, 3), None)
+    with pytest.raises(ValueError, match="stores must be"):
+        hbv_native.forward(v, forcing, [torch.ones(3, 4)] * 5, params)

@@ -17,6 +17,7 @@ the torch fused path (same numbers, slower).
 from __future__ import annotations
 
 import ctypes
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,7 +36,7 @@ _ABI = 4
 SEGMENT = 64  # days between the forward pass's checkpoints of the stores (the reverse pass's segments)
 
 _state: dict = {}
-_POOL: dict[int, ThreadPoolExecutor] = {}
+_POOL: dict[tuple[int, int], ThreadPoolExecutor] = {}  # (process id, threads): a forked child makes its own
 
 
 def kernel() -> native.Library | None:
@@ -90,8 +91,14 @@ def _addr(x: torch.Tensor | None) -> int | None:
     return None if x is None else x.data_ptr()
 
 
-def _check_shapes(forcing, stores_shape, params: dict) -> None:
-    """The layouts the kernel indexes (a mismatch would read or write out of bounds): ValueError naming it."""
+def _check_shapes(v: Variant, forcing, stores_shape, params: dict) -> None:
+    """The parameters the variant needs (an absent one would read as 0) and the layouts the kernel indexes
+    (a mismatch would read or write out of bounds): ValueError naming what is wrong."""
+    needed = set(PARAMS[:12]) | {k for k, on in (("parBETAET", v.betaet), ("parC", v.capillary),
+                                                 ("LF", v.exchange)) if on}
+    wrong = sorted(needed ^ set(params))
+    if wrong:
+        raise ValueError(f"HBV native kernel: parameters {wrong} are missing or not used by {v}")
     if forcing.dim() != 3 or forcing.shape[-1] != 3:
         raise ValueError(f"HBV native kernel: forcing must be [T, B, 3], got {list(forcing.shape)}")
     n_t, n_b = forcing.shape[:2]
@@ -119,7 +126,8 @@ def _parallel(call, n_b: int, what: str) -> None:
     if n == 1:
         codes = [call(0, n_b)]
     else:
-        pool = _POOL.get(n) or _POOL.setdefault(n, ThreadPoolExecutor(n, thread_name_prefix="dmg-hbv"))
+        key = (os.getpid(), n)
+        pool = _POOL.get(key) or _POOL.setdefault(key, ThreadPoolExecutor(n, thread_name_prefix="dmg-hbv"))
         edges = [n_b * i // n for i in range(n + 1)]
         codes = [f.result() for f in [pool.submit(call, edges[i], edges[i + 1]) for i in range(n)]]
     if any(codes):
@@ -135,13 +143,10 @@ def forward(v: Variant, forcing, stores, params: dict, checkpoints: bool = False
     (what `backward` starts from), else None.
     """
     lib = kernel().lib
-    unknown = sorted(set(params) - set(PARAMS))
-    if unknown:
-        raise ValueError(f"HBV native kernel: unknown parameter(s) {unknown}; it takes {list(PARAMS)}")
     forcing = forcing.detach().contiguous()
     stores = torch.stack([s.detach() for s in stores]).contiguous().to(forcing.dtype)
     params = {k: x.detach().contiguous() for k, x in params.items()}
-    _check_shapes(forcing, stores.shape, params)
+    _check_shapes(v, forcing, stores.shape, params)
     n_t, n_b = forcing.shape[:2]
     nmul = stores.shape[-1]
     means = forcing.new_empty((n_t, N_SERIES, n_b))
@@ -170,7 +175,7 @@ def backward(v: Variant, forcing, checkpoints, params: dict, g_means, g_final):
     forcing = forcing.contiguous()
     checkpoints = checkpoints.contiguous()
     params = {k: x.contiguous() for k, x in params.items()}
-    _check_shapes(forcing, checkpoints.shape[1:], params)
+    _check_shapes(v, forcing, checkpoints.shape[1:], params)
     n_seg = (forcing.shape[0] + SEGMENT - 1) // SEGMENT
     if checkpoints.shape[0] != n_seg or checkpoints.dtype != forcing.dtype:
         raise ValueError(f"HBV native kernel: checkpoints must be {forcing.dtype} with {n_seg} segments, got "
