@@ -176,10 +176,16 @@ def compute(work: Path, names: list[str] | None = None) -> dict[str, np.ndarray]
 
 
 def environment() -> dict[str, str]:
-    """What bit-for-bit reproducibility depends on: the torch and numpy versions and the CPU kernels."""
+    """What bit-for-bit reproducibility depends on: the torch and numpy versions, the CPU kernels, and the
+    HBV native kernel's build (its file name hashes the source, the compiler and the flags, vector math
+    included; "none" where it could not be built and the torch path ran)."""
     import platform
 
     import torch
 
+    from dmg_bmi.domains.hydrology import hbv_native
+
+    lib = hbv_native.kernel()
     return {"torch": torch.__version__, "numpy": np.__version__, "machine": platform.machine(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "hbv_kernel": lib.path.name if lib else "none"}
