@@ -1,12 +1,13 @@
 """Compile a C++ kernel shipped as source into a shared library once per machine, cache it, load it.
 
-The physics kernels (e.g. the HBV sequence kernel) are plain C++ with an `extern "C"` interface called
-through ctypes: no torch headers, so a build takes about a second. The library is built with the
-system's C++ compiler (`$CXX`, else `c++`, `g++` or `clang++`) into the cache folder (`$DMG_BMI_CACHE`,
-else `$XDG_CACHE_HOME/dmg_bmi`, else `~/.cache/dmg_bmi`) under a name that hashes the source, the
-compiler, its flags and the platform, so a changed source or compiler builds anew and every other
-process (later runs, DDP ranks, CV folds) loads the cached file. The build writes a temporary file and
-renames it, so a killed or concurrent build never leaves a half-written library under the final name.
+A domain's physics kernels (e.g. a whole sequence and its reverse pass) are plain C++ with an
+`extern "C"` interface called through ctypes: no torch headers, so a build takes seconds, not minutes.
+The library is built with the system's C++ compiler (`$CXX`, else `c++`, `g++` or `clang++`) into the
+cache folder (`$DMG_BMI_CACHE`, else `$XDG_CACHE_HOME/dmg_bmi`, else `~/.cache/dmg_bmi`) under a name
+that hashes the source, the compiler, its flags and the platform, so a changed source or compiler builds
+anew and every other process (later runs, DDP ranks, CV folds) loads the cached file. The build writes a
+temporary file and renames it, so a killed or concurrent build never leaves a half-written library under
+the final name.
 
 Flags: -O3 without -march=native (a cache folder shared by different CPUs stays valid; a kernel may
 pick its instruction set at load time with target clones), -ffp-contract=off so no fused multiply-add
