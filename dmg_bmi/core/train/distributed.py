@@ -92,6 +92,12 @@ def setup(device: str) -> tuple[DistContext, torch.device]:
     return ctx, resolved
 
 
-def teardown(ctx: DistContext) -> None:
+def teardown(ctx: DistContext, together: bool = True) -> None:
+    """Leave the process group. `together` (a run that finished normally): a barrier first, so no rank
+    destroys the group and exits while another still uses it (rank 0 writes and prints after the training
+    loop's last barrier; without it, gloo aborted a rank now and then). After an error, no barrier: the
+    other ranks may be inside a collective, and torchrun ends them."""
     if ctx.enabled and torch_dist.is_initialized():
+        if together:
+            torch_dist.barrier()
         torch_dist.destroy_process_group()

@@ -53,11 +53,14 @@ def train_windows(cfg, resume: str | Path | None, state, prepare: Callable[..., 
     and `experiment`, the run config as plain data (`config.yaml`, `training.experiment`). `cfg`: the run
     config (`ExperimentConfig`: `model`, `run`, `train` read here); it runs on `run.threads` torch threads."""
     ctx, device = distributed.setup(cfg.run.device)
+    finished = False
     try:
         with torch_threads(cfg.run.threads):
-            return _train(cfg, resume, state, prepare, experiment, ctx, device)
+            result = _train(cfg, resume, state, prepare, experiment, ctx, device)
+        finished = True
+        return result
     finally:
-        distributed.teardown(ctx)
+        distributed.teardown(ctx, together=finished)
 
 
 def _train(cfg, resume, state, prepare: Callable[..., WindowData], experiment: dict,
