@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -49,6 +50,8 @@ def kernel() -> native.Library | None:
                 raise native.NativeUnavailable(f"{loaded.path} has ABI {loaded.lib.hbv_abi_version()}, "
                                                f"expected {_ABI}")
             _state["lib"] = loaded
+            if loaded.built:  # the one-off warm-up, said once per machine
+                print(f"dmg_bmi: built the HBV {loaded.describe()}", file=sys.stderr, flush=True)
         except native.NativeUnavailable as exc:
             _state["lib"] = None
             _state["why"] = str(exc)
