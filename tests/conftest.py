@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("DMG_BMI_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 def pytest_sessionstart(session):
@@ -19,7 +20,6 @@ def pytest_sessionstart(session):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # where it cannot be built, test_hbv_native says why
         hbv_native.kernel()
-SHARED_DATA = Path(os.environ.get("DMG_BMI_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 def shared_path(*parts: str, env: str | None = None) -> Path:

@@ -7,7 +7,8 @@ Config options (`PhyConfig.options`):
 - `routing_len` (int, days, default 15): length of the gamma unit hydrograph;
 - `native` (bool, default True unless `compile` is set): CPU sequence runs use the C++ kernel
   (`hbv_native.py`: the whole sequence and its hand-written reverse pass in compiled code, built once
-  per machine and cached, about a second); where no compiler is found it warns once and uses `fused`;
+  per machine in about 4 s and cached); where it cannot be built it warns once, saying why, and uses
+  `fused` (same values);
 - `fused` (bool, default True): without the native kernel (GPU tensors, `native: false`), sequence
   runs use the fused Function with the hand-written reverse pass (linear memory and time in T); False
   uses plain autograd through every step (same values);
