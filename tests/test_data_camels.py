@@ -8,8 +8,10 @@ import pytest
 from conftest import shared_path
 
 from dmg_bmi.data.dataset import HydroDataset
-from dmg_bmi.domains.hydrology.camels import camels_to_netcdf, list_basins, read_camels
+from dmg_bmi.domains.hydrology.camels import camels_to_netcdf, list_basins, read_camels, read_gauge_names
 from dmg_bmi.errors import InputError
+from dmg_bmi.train.evaluate import site_info
+from dmg_bmi.train.plots import basin_title
 
 START, END = "1995-10-01", "2005-09-30"
 
@@ -100,3 +102,28 @@ def test_converter_round_trip_and_errors(tmp_path):
         read_camels(root, ["12010000"], "1980-01-01", "1981-01-01")
     with pytest.raises(InputError, match="99999999"):
         read_camels(root, ["99999999"], "2000-01-01", "2000-12-31")
+
+
+def test_station_names_come_from_camels_name_txt(camels, tmp_path):
+    """Each basin's `gauge_name` (camels_name.txt, read here with the csv module) is the dataset's station
+    name; it survives the NetCDF converter and heads the hydrograph title."""
+    root = shared_path("hydro", "raw", "camels_us")
+    with open(root / "camels_attributes_v2.0" / "camels_name.txt", encoding="utf-8") as fh:
+        table = {r["gauge_id"].strip(): r["gauge_name"].strip() for r in csv.DictReader(fh, delimiter=";")}
+    assert camels.names == {b: table[b] for b in camels.basins}
+    two = list(camels.basins[:2])
+    path = camels_to_netcdf(root, two, "2003-01-01", "2003-01-31", tmp_path / "c.nc")
+    loaded = HydroDataset.load(path)
+    assert loaded.names == {b: table[b] for b in two}
+    assert loaded.sel_basins([two[1]]).names == {two[1]: table[two[1]]}
+    info = site_info(loaded, two)
+    assert basin_title(two[0], loaded.dates, info[two[0]]).startswith(f"{two[0]} {table[two[0]]}  ·  ")
+
+
+def test_a_name_table_without_its_columns_is_named(tmp_path):
+    folder = tmp_path / "camels_attributes_v2.0"
+    folder.mkdir()
+    assert read_gauge_names(tmp_path, ["01013500"]) == {}  # no table: no names
+    (folder / "camels_name.txt").write_text("gauge_id;huc_02;name\n01013500;01;Fish River\n")
+    with pytest.raises(InputError, match=r"camels_name.txt: expected the columns gauge_id and gauge_name"):
+        read_gauge_names(tmp_path, ["01013500"])

@@ -224,6 +224,7 @@ def test_camels_folders_merge_into_what_one_folder_holds(camels_split):
         merged = load_dataset(data(path=[str(east), str(west)], kind="camels"), HAMON, HYDRO)
         one = read_camels(camels, basins=ids, pet_method=HAMON)
     assert list(merged.basins) == ids
+    assert merged.names == one.names and set(one.names) == set(ids)  # station names of both folders
     same_data(merged, one)  # the days too: the span common to every basin's forcing, as one folder reads
     picked = load_dataset(data(path=[str(east), str(west)], kind="camels", basins=[ids[4], ids[0]]), HAMON,
                           HYDRO)

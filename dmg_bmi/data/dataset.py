@@ -61,13 +61,17 @@ def day_of_year(dates: np.ndarray) -> np.ndarray:
     return (dates - dates.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64) + 1
 
 
+NAMES_KEY = "basin_names"  # global attribute: JSON object basin id -> station name (e.g. CAMELS gauge_name)
+
+
 @dataclass
 class HydroDataset:
     """Daily data for B basins over T contiguous days.
 
     `dynamic[name]` is `[B, T]` float64, `static[name]` is `[B]` float64; `units[name]` holds the units of
     every variable; `targets` lists which dynamic variables are targets (the rest are forcings);
-    `metadata` holds global attributes (str values); `origin` names the source (e.g. the file) in errors.
+    `metadata` holds global attributes (str values; `basin_names`, a JSON object id -> station name, is read
+    by `names`); `origin` names the source (e.g. the file) in errors.
     """
 
     basins: np.ndarray
@@ -138,6 +142,22 @@ class HydroDataset:
 
     def _missing(self, name: str, kind: str, available: list[str]) -> InputError:
         return InputError(f"{kind} {name!r} is not in the dataset; available {kind}s: {available}")
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Station names of the basins that have one (`{id: name}`, from the `basin_names` global attribute;
+        {} without it). A value that is not a JSON object of strings raises InputError naming the source."""
+        raw = self.metadata.get(NAMES_KEY)
+        if not raw:
+            return {}
+        try:
+            names = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{self.origin}: global attribute {NAMES_KEY!r} is not JSON ({exc})") from None
+        if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
+            raise InputError(f"{self.origin}: global attribute {NAMES_KEY!r} must map basin ids to names")
+        ids = set(self.basins)
+        return {str(b): v for b, v in names.items() if str(b) in ids}
 
     def forcings(self, names: list[str] | tuple[str, ...]) -> np.ndarray:
         """Forcing variables stacked as `[B, T, F]` float64 in the order of `names`."""

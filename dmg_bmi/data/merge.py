@@ -27,7 +27,8 @@ one's own basin order) over the union of their days `T`, `dynamic [B, T]`, `stat
 - Units: a kept variable must have the same units in every dataset (equal strings, or one UDUNITS-2 unit
   spelled two ways, `dmg_bmi.units.same`); otherwise InputError naming the variable, both units and both
   sources. Only variables the table does not know can differ here: readers convert the others.
-- Global attributes (`metadata`): one with the same value in every dataset is kept, the others dropped.
+- Global attributes (`metadata`): one with the same value in every dataset is kept, the others dropped;
+  the station names (`basin_names`) of every dataset are kept.
   Where `input_derivation` differs, the merged dataset records none, so `dmg_bmi.train.data.load_dataset`
   derives P, T and PET again from the raw forcings for every basin, with the model's method.
 
@@ -36,13 +37,14 @@ One dataset (after the `basins` cut) is returned as it is.
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
 from dmg_bmi import units as un
-from dmg_bmi.data.dataset import HydroDataset
+from dmg_bmi.data.dataset import NAMES_KEY, HydroDataset
 from dmg_bmi.errors import InputError
 
 
@@ -169,6 +171,11 @@ def _targets(parts, dynamic: list[str]) -> tuple[str, ...]:
 
 
 def _common_metadata(parts) -> dict[str, str]:
-    """The global attributes with one value in every dataset."""
+    """The global attributes with one value in every dataset, and the station names of all of them."""
     first = parts[0][0].metadata
-    return {k: v for k, v in first.items() if all(ds.metadata.get(k) == v for ds, _ in parts[1:])}
+    common = {k: v for k, v in first.items() if all(ds.metadata.get(k) == v for ds, _ in parts[1:])}
+    names = {b: n for ds, _ in parts for b, n in ds.names.items()}
+    common.pop(NAMES_KEY, None)
+    if names:
+        common[NAMES_KEY] = json.dumps(names)
+    return common

@@ -184,6 +184,13 @@ def summary_table(rows: list[dict]) -> str:
 PRECIP = "P"  # the dataset's precipitation forcing (mm d-1), drawn over the hydrographs
 
 
+def site_info(ds: HydroDataset, basins) -> dict[str, dict]:
+    """What a hydrograph's title says of each basin: `{id: {"name": station name or None, "area_km2"}}`."""
+    names = ds.names
+    area = dict(zip(ds.basins, ds.static.get("area_km2", np.full(ds.n_basins, np.nan)), strict=True))
+    return {b: {"name": names.get(b), "area_km2": area.get(b, np.nan)} for b in basins}
+
+
 def write_figures(pred: Prediction, rows: list[dict], ds: HydroDataset, output: str, out: Path,
                   name: str) -> None:
     """The skill across basins (`skill_cdf.png`, `skill_map.png` from the `lat`/`lon` of `ds`) in `out` and
@@ -199,7 +206,7 @@ def write_figures(pred: Prediction, rows: list[dict], ds: HydroDataset, output: 
 
     def draw():
         days = ds.sel_basins(pred.basins).sel_period(pred.dates[0], pred.dates[-1])
-        sites = {b: {"area_km2": a} for b, a in zip(pred.basins, days.static["area_km2"], strict=True)}
+        sites = site_info(days, pred.basins)
         precip = days.dynamic.get(PRECIP)
         return hydrographs(pred.dates, pred.basins, pred.outputs[output], pred.observed, out / "hydrographs",
                            rows, precip=precip, sites=sites,

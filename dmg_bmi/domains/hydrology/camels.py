@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from dmg_bmi import units
-from dmg_bmi.data.dataset import HydroDataset, to_day
+from dmg_bmi.data.dataset import NAMES_KEY, HydroDataset, to_day
 from dmg_bmi.data.variables import dataset_variables, units_of
 from dmg_bmi.errors import InputError
 from dmg_bmi.forcing import as_derivation, cfs_to_mm_per_day
@@ -236,6 +236,22 @@ def read_attributes(camels_dir: str | Path, basins: list[str],
     return out
 
 
+def read_gauge_names(camels_dir: str | Path, basins: list[str]) -> dict[str, str]:
+    """Station names `{id: gauge_name}` of `basins` from `camels_attributes_v2.0/camels_name.txt`
+    (';'-separated, columns gauge_id and gauge_name); {} without the file. A file without those columns
+    raises InputError naming it."""
+    path = Path(camels_dir) / "camels_attributes_v2.0" / "camels_name.txt"
+    if not path.is_file():
+        return {}
+    lines = [ln.split(";") for ln in read_text(path, "CAMELS name table").splitlines() if ln.strip()]
+    header = [h.strip() for h in lines[0]] if lines else []
+    if "gauge_id" not in header or "gauge_name" not in header:
+        raise InputError(f"{path}: expected the columns gauge_id and gauge_name, got {header}")
+    i, j = header.index("gauge_id"), header.index("gauge_name")
+    wanted = set(basins)
+    return {r[i].strip(): r[j].strip() for r in lines[1:] if len(r) > max(i, j) and r[i].strip() in wanted}
+
+
 def _attribute_number(text: str) -> float | None:
     """A CAMELS attribute field as a float: NaN for empty or `NA` (missing); None if it is not a number."""
     if text in ("", "NA"):
@@ -301,6 +317,9 @@ def read_camels(camels_dir: str | Path, basins: list[str] | None = None, start: 
     meta = {"title": "CAMELS-US basins", "source": f"CAMELS-US {source} forcing, USGS streamflow, "
             "CAMELS v2.0 attributes (Newman et al. 2015; Addor et al. 2017)",
             "input_derivation": json.dumps(spec.to_dict())}
+    names = read_gauge_names(camels_dir, basins) if attr_dir.is_dir() else {}
+    if names:
+        meta[NAMES_KEY] = json.dumps(names)
     # the files' values are checked before P, T and PET are derived from them
     where = f"CAMELS-US {camels_dir} ({source} forcing)"
     raw = HydroDataset(basins, dates, {**daily, "streamflow": flow}, static, units, targets=("streamflow",),
