@@ -218,11 +218,7 @@ class _Hbv(PhysicsModel):
         if warm and self.cfg.warmup_mode == "spinup":
             frozen = {**static, **{k: x[warm - 1] for k, x in dynamic.items()}}
             frozen = {k: x.detach() for k, x in frozen.items()}
-            if self._native(forcing):
-                _, stores = hbv_native.run_nograd(self.variant, forcing[:warm], stores, frozen, {})
-            else:
-                _, stores = run_nograd(self.variant, forcing[:warm], stores, frozen, {}, self.compile,
-                                       self.chunk)
+            _, stores = self._run_nograd(forcing[:warm], stores, frozen, {})
             forcing = forcing[warm:]
             dynamic = {k: x[warm:] for k, x in dynamic.items()}
             trim = 0
@@ -257,15 +253,21 @@ class _Hbv(PhysicsModel):
         """(means [T, K, B], final stores, whether the diagnostic series carry gradient)."""
         needs_grad = torch.is_grad_enabled() and any(
             x.requires_grad for x in (*static.values(), *dynamic.values(), *stores, forcing))
-        args = (self.variant, forcing, stores, static, dynamic)
-        native = self._native(forcing)
         if not needs_grad:
-            run = hbv_native.run_nograd(*args) if native else run_nograd(*args, self.compile, self.chunk)
-            return *run, False
+            return *self._run_nograd(forcing, stores, static, dynamic), False
         if self.fused and not forcing.requires_grad:
-            run = hbv_native.run(*args) if native else run_fused(*args, self.compile, self.chunk)
-            return *run, False
+            args = (self.variant, forcing, stores, static, dynamic)
+            if self._native(forcing):
+                return *hbv_native.run(*args), False
+            return *run_fused(*args, self.compile, self.chunk), False
         return *run_eager(self.variant, forcing, stores, static, dynamic), True
+
+    def _run_nograd(self, forcing, stores, static, dynamic):
+        """(means [T, K, B], final stores) without gradient, on the kernel where it serves (`_native`)."""
+        args = (self.variant, forcing, stores, static, dynamic)
+        if self._native(forcing):
+            return hbv_native.run_nograd(*args)
+        return run_nograd(*args, self.compile, self.chunk)
 
     def _native(self, forcing) -> bool:
         """Whether sequence runs on `forcing` use the C++ kernel (option on, CPU tensor, kernel built)."""

@@ -26,13 +26,12 @@ from pathlib import Path
 import torch
 
 from dmg_bmi.core import native
-from dmg_bmi.domains.hydrology.hbv_core import DIAG_FLUXES, DIFF_FLUXES, STORES, Variant
+from dmg_bmi.domains.hydrology.hbv_core import STORES, Variant
+from dmg_bmi.domains.hydrology.hbv_fused import N_DIFF, SERIES
 
 SOURCE = Path(__file__).parent / "native" / "hbv_kernel.cpp"
 PARAMS = ("parBETA", "parFC", "parK0", "parK1", "parK2", "parLP", "parPERC", "parUZL", "parTT", "parCFMAX",
           "parCFR", "parCWH", "parBETAET", "parC", "LF")  # the kernel's `Par` order
-N_SERIES = len(STORES) + len(DIFF_FLUXES) + len(DIAG_FLUXES)
-N_DIFF = len(STORES) + len(DIFF_FLUXES)
 _ABI = 4
 SEGMENT = 64  # days between the forward pass's checkpoints of the stores (the reverse pass's segments)
 
@@ -152,7 +151,7 @@ def forward(v: Variant, forcing, stores, params: dict, checkpoints: bool = False
     _check_shapes(v, forcing, stores.shape, params)
     n_t, n_b = forcing.shape[:2]
     nmul = stores.shape[-1]
-    means = forcing.new_empty((n_t, N_SERIES, n_b))
+    means = forcing.new_empty((n_t, len(SERIES), n_b))
     final = torch.empty_like(stores)
     ckpt = stores.new_empty(((n_t + SEGMENT - 1) // SEGMENT,) + tuple(stores.shape)) if checkpoints else None
     ptrs, dyn = _table(params)

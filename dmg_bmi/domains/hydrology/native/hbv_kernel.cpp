@@ -567,54 +567,34 @@ extern "C" {
 
 int hbv_abi_version() { return 4; }
 
-// The entry points return 0, or 1 where the buffers could not be allocated.
-
-HBV_CLONES int hbv_forward_f32(int64_t nT, int64_t B, int64_t M, int flags, const float* forcing,
-                                const float* const* par, const int* dyn, const float* stores0, float* means,
-                                float* final_stores, float* ckpt, int64_t K, int64_t b0, int64_t b1) {
-    try {
-        Hbv<float>::forward(nT, B, M, flags_of(flags), forcing, par, dyn, stores0, means, final_stores, ckpt, K, b0, b1);
-    } catch (const std::bad_alloc&) {
-        return 1;
+// The entry points, one forward and one backward per scalar type S (names ending in SUFFIX): 0, or 1 where
+// the buffers could not be allocated. A macro, not a template, so each is its own target-cloned function.
+#define HBV_ENTRY_POINTS(S, SUFFIX)                                                                            \
+    HBV_CLONES int hbv_forward_##SUFFIX(int64_t nT, int64_t B, int64_t M, int flags, const S* forcing,        \
+                                        const S* const* par, const int* dyn, const S* stores0, S* means,      \
+                                        S* final_stores, S* ckpt, int64_t K, int64_t b0, int64_t b1) {        \
+        try {                                                                                                  \
+            Hbv<S>::forward(nT, B, M, flags_of(flags), forcing, par, dyn, stores0, means, final_stores, ckpt,  \
+                            K, b0, b1);                                                                        \
+        } catch (const std::bad_alloc&) {                                                                      \
+            return 1;                                                                                          \
+        }                                                                                                      \
+        return 0;                                                                                              \
+    }                                                                                                          \
+    HBV_CLONES int hbv_backward_##SUFFIX(int64_t nT, int64_t B, int64_t M, int flags, const S* forcing,       \
+                                         const S* const* par, const int* dyn, const S* ckpt, int64_t K,       \
+                                         const S* g_means, int64_t g_rows, const S* g_final, S* g_stores0,    \
+                                         S* const* g_par, int64_t b0, int64_t b1) {                           \
+        try {                                                                                                  \
+            Hbv<S>::backward(nT, B, M, flags_of(flags), forcing, par, dyn, ckpt, K, g_means, g_rows, g_final,  \
+                             g_stores0, g_par, b0, b1);                                                        \
+        } catch (const std::bad_alloc&) {                                                                      \
+            return 1;                                                                                          \
+        }                                                                                                      \
+        return 0;                                                                                              \
     }
-    return 0;
-}
 
-HBV_CLONES int hbv_forward_f64(int64_t nT, int64_t B, int64_t M, int flags, const double* forcing,
-                                const double* const* par, const int* dyn, const double* stores0, double* means,
-                                double* final_stores, double* ckpt, int64_t K, int64_t b0, int64_t b1) {
-    try {
-        Hbv<double>::forward(nT, B, M, flags_of(flags), forcing, par, dyn, stores0, means, final_stores, ckpt, K, b0, b1);
-    } catch (const std::bad_alloc&) {
-        return 1;
-    }
-    return 0;
-}
-
-HBV_CLONES int hbv_backward_f32(int64_t nT, int64_t B, int64_t M, int flags, const float* forcing,
-                                 const float* const* par, const int* dyn, const float* ckpt, int64_t K,
-                                 const float* g_means, int64_t g_rows, const float* g_final, float* g_stores0,
-                                 float* const* g_par, int64_t b0, int64_t b1) {
-    try {
-        Hbv<float>::backward(nT, B, M, flags_of(flags), forcing, par, dyn, ckpt, K, g_means, g_rows, g_final, g_stores0,
-                             g_par, b0, b1);
-    } catch (const std::bad_alloc&) {
-        return 1;
-    }
-    return 0;
-}
-
-HBV_CLONES int hbv_backward_f64(int64_t nT, int64_t B, int64_t M, int flags, const double* forcing,
-                                 const double* const* par, const int* dyn, const double* ckpt, int64_t K,
-                                 const double* g_means, int64_t g_rows, const double* g_final, double* g_stores0,
-                                 double* const* g_par, int64_t b0, int64_t b1) {
-    try {
-        Hbv<double>::backward(nT, B, M, flags_of(flags), forcing, par, dyn, ckpt, K, g_means, g_rows, g_final, g_stores0,
-                              g_par, b0, b1);
-    } catch (const std::bad_alloc&) {
-        return 1;
-    }
-    return 0;
-}
+HBV_ENTRY_POINTS(float, f32)
+HBV_ENTRY_POINTS(double, f64)
 
 }  // extern "C"
