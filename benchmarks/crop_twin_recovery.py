@@ -50,9 +50,6 @@ def main() -> None:
     print(f"twin: {ds.n_fields} fields, {ds.n_days} days, {time.perf_counter() - t0:.1f}s", flush=True)
     cfg = load_experiment(CONFIG, [f"data.path={out / 'crop_twin.nc'}", f"train.epochs={args.epochs}",
                                    f"run.exact_dir={out / 'run'}", "run.progress=false"])
-    for crop, varieties in cfg.model.phy.options["crop_params"].items():  # the --pcse-dir's files
-        for variety in varieties:
-            varieties[variety] = sets[crop][variety]
     t1 = time.perf_counter()
     result = train(cfg)
     train_s = time.perf_counter() - t1

@@ -9,7 +9,6 @@ to `tests/golden/golden.npz`; `tests/test_golden.py` recomputes them and compare
 
 from __future__ import annotations
 
-import contextlib
 import csv
 from collections.abc import Callable
 from datetime import datetime
@@ -143,10 +142,8 @@ def train_hydro(work: Path) -> dict[str, np.ndarray]:
 def train_crop(work: Path) -> dict[str, np.ndarray]:
     """Three epochs of the crop-twin config on a small crop twin, seed 0: the logged losses."""
     run = work / "train_crop"
-    with contextlib.chdir(REPO):  # the config names its PCSE parameter files relative to the project root
-        _cli("train", "--config", REPO / "dmg_bmi" / "configs" / "crop_twin.yaml",
-             "--set", f"data.path={crop_twin(work)}", "--set", "train.epochs=3",
-             "--set", f"run.run_dir={run}")
+    _cli("train", "--config", REPO / "dmg_bmi" / "configs" / "crop_twin.yaml",
+         "--set", f"data.path={crop_twin(work)}", "--set", "train.epochs=3", "--set", f"run.run_dir={run}")
     return _training(run)
 
 

@@ -138,3 +138,42 @@ def test_crop_evaluate_refuses_the_options_it_would_ignore(tmp_path, capsys, ext
     fails(capsys, ["evaluate", "--checkpoint", ckpt, "--out", out, *extra],
           f"{named}: not taken by a δWOFOST checkpoint's evaluation")
     assert not out.exists()
+
+
+def test_the_twin_carries_its_parameter_sets_and_the_shipped_config_trains_from_any_folder(
+        tmp_path, monkeypatch, capsys):
+    """The crop twin stores the sets it was made with (global attribute `crop_params`, exact floats); the
+    shipped `crop_twin` config, which names no parameter file, trains on it from a folder with no `../shared`
+    beside it, and the checkpoint inlines exactly those sets."""
+    from dmg_bmi.domains.crop.dataset import CropDataset
+
+    sets = ct.parameter_sets(tuple(ct.CROPS), pcse_own_dir())
+    ct.make_crop_twin(tmp_path / "twin.nc", pcse_own_dir(), n_sites=3, fields_per_site=1, seed=1)
+    assert CropDataset.load(tmp_path / "twin.nc").parameter_sets() == sets
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert main(["train", "--config", "crop_twin", "--set", f"data.path={tmp_path / 'twin.nc'}",
+                 "--set", "train.epochs=1", "--set", "run.run_dir=runs", "--set", "run.progress=false"]) == 0
+    best = next((work / "runs").glob("crop_twin_*/best.pt"))
+    assert load_checkpoint(best).config.phy.options["crop_params"] == sets
+
+
+def test_no_parameter_sets_in_config_or_dataset_is_named(tmp_path):
+    """A config without `crop_params` on a dataset that carries none: the key and the file are named."""
+    from dmg_bmi.domains.crop.dataset import PARAMS_KEY, CropDataset
+
+    ct.make_crop_twin(tmp_path / "twin.nc", pcse_own_dir(), n_sites=3, fields_per_site=1, seed=1)
+    ds = CropDataset.load(tmp_path / "twin.nc")
+    del ds.metadata[PARAMS_KEY]
+    ds.save(tmp_path / "bare.nc")
+    raw = yaml.safe_load(_config(tmp_path, tmp_path / "bare.nc", tuple(ct.CROPS)).read_text())
+    del raw["model"]["phy"]["options"]["crop_params"]
+    (tmp_path / "crop.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"model.phy.options.crop_params: not given, and crop dataset "
+                                          r".*bare.nc carries no crop parameter sets"):
+        train(load_experiment(tmp_path / "crop.yaml"))
+    ds.metadata[PARAMS_KEY] = "[1, 2]"
+    ds.save(tmp_path / "bare.nc")
+    with pytest.raises(InputError, match="crop dataset attribute 'crop_params': expected a JSON mapping"):
+        train(load_experiment(tmp_path / "crop.yaml"))

@@ -14,7 +14,10 @@ File layout (NetCDF-4, global attribute `dmg_bmi_format = "crop-dataset-1"`):
   (maturity|harvest|earliest) strings; `crop_start_date`, `crop_end_date` int days since 1970-01-01
   (`crop_end_date` = -99999 when absent, allowed only for `maturity`); `max_duration` int (d, 1..1000);
 - `observations(field, day, obs_var)` float64 on the same per-field day axis, NaN where unobserved;
-  `obs_var(obs_var)` names (e.g. LAI, TAGP, TWSO, DVS), `obs_units(obs_var)`.
+  `obs_var(obs_var)` names (e.g. LAI, TAGP, TWSO, DVS), `obs_units(obs_var)`;
+- optional global attribute `crop_params`: JSON `{crop: {variety: {PCSE name: value}}}`, the crop parameter
+  sets the fields were made with (the crop twin writes it), used when a training config gives no
+  `model.phy.options.crop_params`.
 
 In memory: `CropDataset` with arrays `weather [N, T, V]`, `attributes [N, A]`, `observations [N, T, O]`
 and a list of `CropCalendar`.
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -52,6 +56,7 @@ OBS_UNITS = {name: DATASET_UNITS[name]
              for name in ("LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "DVS", "RD", "TRA")}
 START_TYPES = ("sowing", "emergence")
 END_TYPES = ("maturity", "harvest", "earliest")
+PARAMS_KEY = "crop_params"  # global attribute: the embedded crop parameter sets (JSON)
 _EPOCH = dt.date(1970, 1, 1)
 _NO_DATE = -99999
 MAX_SEASON_DAYS = 1000  # the longest `max_duration` (d): over 3x PCSE's default 300, past any annual crop
@@ -248,6 +253,22 @@ class CropDataset:
     def season_length(self) -> np.ndarray:
         """Days from crop start to the season end (inclusive), `[N]` int."""
         return np.array([c.season_length for c in self.calendars], dtype=np.int64)
+
+    def parameter_sets(self) -> dict[str, dict[str, dict[str, Any]]] | None:
+        """The crop parameter sets embedded under the `crop_params` attribute ({crop: {variety: {name:
+        value}}}), or None when the file has none. InputError when the attribute is not such a JSON
+        mapping."""
+        text = self.metadata.get(PARAMS_KEY)
+        if text is None:
+            return None
+        try:
+            sets = json.loads(text)
+        except ValueError as exc:
+            raise InputError(f"crop dataset attribute {PARAMS_KEY!r} is not JSON: {exc}") from exc
+        if not isinstance(sets, dict) or not all(isinstance(v, dict) for v in sets.values()):
+            raise InputError(f"crop dataset attribute {PARAMS_KEY!r}: expected a JSON mapping "
+                             "{crop: {variety: {parameter: value}}}")
+        return sets
 
     def subset(self, index) -> CropDataset:
         """The fields at `index` (ints or a boolean mask), in that order."""

@@ -10,7 +10,8 @@ the hydrology trainer; the checkpoint is C's format with the crop parameter sets
   held-out fields are never trained on and are recorded in the checkpoint (`training.test_fields`).
 
 `model.phy.options.crop_params` maps crop -> variety -> a parameter mapping or a YAML file (resolved as given,
-then against the dataset's folder); an epoch is one pass over the training fields in random minibatches of
+then against the dataset's folder); without it, the sets embedded in the dataset (the crop twin's) are used.
+An epoch is one pass over the training fields in random minibatches of
 `train.batch_size` fields (or `train.iterations_per_epoch` minibatches). Runs in one process.
 """
 
@@ -42,7 +43,7 @@ from dmg_bmi.core.train.common import (
 )
 from dmg_bmi.core.train.selection import Selection
 from dmg_bmi.domains.crop.checkpoint import PHY_ATTRIBUTES, save_crop_checkpoint
-from dmg_bmi.domains.crop.dataset import CropDataset
+from dmg_bmi.domains.crop.dataset import PARAMS_KEY, CropDataset
 from dmg_bmi.domains.crop.delta import (
     CropDeltaModel,
     base_params,
@@ -106,11 +107,19 @@ def read_crop_dataset(path: str | Path, what: str) -> CropDataset:
     return ds
 
 
-def inline_parameter_sets(cfg: ExperimentConfig) -> dict[str, dict[str, dict[str, Any]]]:
-    """Resolve `model.phy.options.crop_params` (files as given, else next to the dataset) and store the
-    sets inline in the config, so checkpoints carry them."""
+def inline_parameter_sets(cfg: ExperimentConfig, ds: CropDataset) -> dict[str, dict[str, dict[str, Any]]]:
+    """Resolve `model.phy.options.crop_params` (files as given, else next to the dataset; when the key is
+    absent, the sets embedded in the dataset `ds`) and store the sets inline in the config, so checkpoints
+    carry them. ConfigError when neither the config nor the dataset gives them."""
     spec = cfg.model.phy.options.get("crop_params")
-    if isinstance(spec, dict):
+    if spec is None:
+        spec = ds.parameter_sets()
+        if spec is None:
+            raise ConfigError(f"model.phy.options.crop_params: not given, and crop dataset {cfg.data.path} "
+                              f"carries no crop parameter sets (its {PARAMS_KEY!r} attribute, written by "
+                              "`dmg-bmi make-sample-data --kind crop`); give {crop: {variety: PCSE parameter "
+                              "file or mapping}}")
+    elif isinstance(spec, dict):
         here = Path(cfg.data.path).expanduser().parent
         spec = {crop: {v: (str(here / src) if isinstance(src, str) and not Path(src).is_file()
                            and (here / src).is_file() else src) for v, src in (varieties or {}).items()}
@@ -188,7 +197,7 @@ def _train_crop(cfg: ExperimentConfig, resume: str | Path | None, state) -> Trai
                                   None if state is None else state.selection, best_loss)
 
     ds = load_crop_dataset(cfg)
-    sets = inline_parameter_sets(cfg)
+    sets = inline_parameter_sets(cfg, ds)
     is_test = split_fields(ds, opts.test_site_fraction, opts.split_seed)
     train_ds = ds.subset(~is_test)
     names = list(cfg.model.inputs.attributes)

@@ -13,7 +13,8 @@ Everything is deterministic given `seed`. For `n_sites` sites, each with `fields
    (shape 4, mean 2.5 m s-1); E0, ES0, ET0 by `weather.penman`.
 3. **Fields**: a crop drawn from `crops` (each a PCSE reference case giving the parameter set, with the twin's
    own calendar in `CROPS`), a year in `years`, the crop's start date shifted by U(−10, +10) days. The
-   field's day axis starts on its crop start date.
+   field's day axis starts on its crop start date. The parameter sets are stored in the file (its
+   `crop_params` attribute, variety `<crop>_twin`), so a training config needs no parameter files.
 4. **True parameters**: each varying parameter is the crop's reference value times a factor that is a
    smooth function of the site attributes (`true_factors`):
    TSUM1 × (0.8 + 0.4·cultivar_index + 0.04·(lat − 48)/10), SPAN × (0.75 + 0.5·soil_index),
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,7 @@ import torch
 from dmg_bmi.core.config import check_count
 from dmg_bmi.data.dataset import day_of_year
 from dmg_bmi.data.variables import units_of
-from dmg_bmi.domains.crop.dataset import OBS_UNITS, CropCalendar, CropDataset
+from dmg_bmi.domains.crop.dataset import OBS_UNITS, PARAMS_KEY, CropCalendar, CropDataset
 from dmg_bmi.domains.crop.delta import (
     WofostPhysics,
     base_params,
@@ -224,6 +226,7 @@ def parameter_sets(crops: tuple[str, ...], pcse_dir: str | Path) -> dict[str, di
 def simulate(layout: CropDataset, sets, seed: int = 0) -> tuple[CropDataset, dict[str, np.ndarray]]:
     """Run WOFOST with the true parameters and add sparse noisy observations and `true_<name>` attributes.
 
+    The dataset carries `sets` (its `crop_params` attribute), so training on it needs no parameter files.
     Returns the dataset and the noise-free daily truth `{name: [N, T]}` (DVS, LAI, TAGP, TWSO, ACTIVE).
     """
     base = base_params(sets, layout.calendars)
@@ -245,7 +248,8 @@ def simulate(layout: CropDataset, sets, seed: int = 0) -> tuple[CropDataset, dic
     values = np.concatenate([layout.attributes, np.stack([params[p].numpy() for p in VARYING_PARAMS], 1)], 1)
     ds = dataclasses.replace(layout, attributes=values, attribute_names=names, attribute_units=units,
                              observations=obs, obs_names=OBSERVED,
-                             obs_units=tuple(OBS_UNITS[n] for n in OBSERVED))
+                             obs_units=tuple(OBS_UNITS[n] for n in OBSERVED),
+                             metadata={**layout.metadata, PARAMS_KEY: json.dumps(sets)})
     return ds, truth
 
 
