@@ -254,3 +254,17 @@ def test_a_basin_list_file_follows_the_path_rule(tmp_path, monkeypatch):
     shipped = Path(dmg_bmi.__file__).resolve().parent / "configs"
     assert package_config("crop_twin").data.path == str(shipped / "crop_twin.nc")
     assert package_config("crop_twin", ["data.path=x.nc"]).data.path == str(tmp_path / "work" / "x.nc")
+
+
+def test_a_run_folders_config_yaml_runs_again_as_a_config(tmp_path):
+    """`config.yaml` of a run folder carries a `package_version` stamp; `--config` of that file is a valid
+    config (the stamp is dropped), and a misspelt top-level key is still named."""
+    from dmg_bmi.core.train.rundir import VERSION_KEY, write_config
+
+    raw = toy_config(tmp_path / "toy.nc", tmp_path)
+    path = write_config(tmp_path, raw)
+    assert VERSION_KEY in load_yaml(path)
+    assert load_config(str(path), ["train.epochs=4"]).train.epochs == 4
+    raw["pakage_version"] = "0"
+    with pytest.raises(ConfigError, match="unknown key.*'pakage_version'"):
+        load_config(str(write_config(tmp_path, raw)))

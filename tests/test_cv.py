@@ -13,7 +13,7 @@ from train_toy import toy_config, toy_dataset
 
 from dmg_bmi.cli import main
 from dmg_bmi.core.checkpoint import load_checkpoint
-from dmg_bmi.train.cv import assign_folds
+from dmg_bmi.train.cv import assign_folds, trained_scores
 from dmg_bmi.train.simulate import read_netcdf
 
 
@@ -62,6 +62,14 @@ def test_three_folds_pool_the_held_out_basins(toy_path, tmp_path, capsys):
     assert f"{median:8.3f}" in printed.split("median")[1].splitlines()[0]
     assert (out / "cv_summary.txt").read_text().count("\n") > 10
     assert (out / "skill_cdf.png").is_file() and (out / "hydrographs").is_dir()
+    # the CDF's second line: each basin's median score from the 2 folds that trained on it
+    trained = {r["basin"]: r for r in trained_scores(out, 3)}
+    assert sorted(trained) == sorted(folds) and {r["role"] for r in trained.values()} == {
+        "train (median of 2 folds)"}
+    for b, r in trained.items():
+        scores = [float(row["nse"]) for i in range(3) if i != folds[b]
+                  for row in _rows(out / f"fold_{i}" / "test_metrics.csv") if row["basin"] == b]
+        assert len(scores) == 2 and r["nse"] == pytest.approx(np.median(scores), rel=1e-12)
 
     # a second call continues: finished folds are kept, a fold without its scores is scored again
     before = (out / "cv_metrics.csv").read_text()

@@ -114,6 +114,21 @@ def test_the_skill_cdf_has_a_line_per_role_and_says_what_it_clipped(plt):
     plt.close(fig)
 
 
+def test_compare_rows_are_cdf_lines_coloured_by_their_role_word(tmp_path, plt):
+    """`skill_figures(compare=...)`: the compare rows are their own CDF line (colour of their role's first
+    word), and the map shows only `rows`."""
+    compare = [{"basin": "a", "role": "train (median of 2 folds)", "nse": 0.9, "kge": 0.8}]
+    held = [{"basin": "a", "role": "held-out", "nse": 0.5, "kge": 0.4}]
+    fig = plots.skill_cdf_figure([*held, *compare])
+    lines = fig.get_axes()[0].get_lines()
+    assert [ln.get_label() for ln in lines] == ["held-out: 1 basin, median 0.50",
+                                                "train (median of 2 folds): 1 basin, median 0.90"]
+    assert lines[1].get_color() == "tab:blue" and lines[0].get_color() == "tab:red"
+    plt.close(fig)
+    paths = plots.skill_figures(held, tmp_path, {"a": (-100.0, 40.0)}, compare=compare)
+    assert [p.name for p in paths] == ["skill_cdf.png", "skill_map.png"]
+
+
 def test_the_skill_map_places_each_basin_and_shares_one_colour_bar(plt):
     fig = plots.skill_map_figure(ROWS, {"a": (-100.0, 40.0), "b": (-90.0, 35.0)})
     axes = fig.get_axes()

@@ -132,7 +132,6 @@ def load_physics_config(name_or_path: str | Path, overrides: list[str] | None = 
     from dmg_bmi.train.configs import raw_config
 
     raw = raw_config(name_or_path, overrides)
-    raw.pop("package_version", None)  # a run folder's config.yaml
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"{name_or_path}: unknown section(s) {unknown}; a config has {list(SECTIONS)}")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from dmg_bmi.core.config import ModelConfig, apply_overrides, check_at_most, from_dict, load_yaml, to_dict
 from dmg_bmi.core.train.board import check_available
+from dmg_bmi.core.train.rundir import VERSION_KEY
 from dmg_bmi.core.train.selection import SELECT_ON
 from dmg_bmi.errors import ConfigError
 
@@ -335,7 +336,7 @@ def load_experiment(path: str | Path | None = None, overrides: list[str] | None 
 def resolve_experiment(path: str | Path | None = None, overrides: list[str] | None = None,
                        data: dict | None = None, base: str | Path | None = None) -> dict:
     """The raw run config mapping of the YAML file `path` (or of the mapping `data`) with `key.sub=value`
-    overrides applied, not yet validated.
+    overrides applied, not yet validated (a run folder's `config.yaml` is one: its version stamp is dropped).
 
     Relative paths (`PATH_KEYS`; `~` is expanded) follow one rule, and are made absolute so that the run's
     saved config works from any folder: a path written in the YAML file `path` is relative to that file's
@@ -343,6 +344,8 @@ def resolve_experiment(path: str | Path | None = None, overrides: list[str] | No
     (`--set` on the command line) is relative to the working directory.
     """
     raw = copy.deepcopy(data) if data is not None else load_yaml(path)
+    if isinstance(raw, dict):
+        raw.pop(VERSION_KEY, None)  # a run folder's config.yaml runs again as a config
     folder = Path(path).parent if path is not None and data is None else base
     if folder is not None:
         _absolute_paths(raw, Path(folder).expanduser())

@@ -19,7 +19,8 @@ for any choice.
                                   over data.test and, with data.valid, over data.valid (the scores to
                                   compare configurations on: the test period is never used for that)
         cv_simulation.nc          the pooled out-of-fold simulation (every output, basin x day)
-        skill_cdf.png, skill_map.png, hydrographs/   figures of the pooled out-of-fold run
+        skill_cdf.png, skill_map.png, hydrographs/   figures of the pooled out-of-fold run; the CDF also has
+                                  each basin's median score from the folds that trained on it
 
 A fold whose scores exist (`test_metrics.csv`, and `valid_metrics.csv` with `data.valid`) is done and is
 not trained again; a fold folder with a `last.pt` is
@@ -255,7 +256,24 @@ def summarize(cfg: ExperimentConfig, ds, folds: dict[str, int], opts: CvOptions)
     print(text, flush=True)
     print(f"cross-validation: {opts.out}", flush=True)
     if opts.plots:
-        write_figures(pooled, rows, ds, cfg.train.output, opts.out, f"{k}-fold CV, held-out basins")
+        write_figures(pooled, rows, ds, cfg.train.output, opts.out,
+                      f"{k}-fold CV, held-out basins out of fold", compare=trained_scores(opts.out, k))
+
+
+def trained_scores(out: Path, k: int) -> list[dict]:
+    """One row per basin with role "train (median of the k-1 folds)": its median NSE and KGE over data.test
+    from the folds that trained on it (their `test_metrics.csv`), to set beside its out-of-fold score."""
+    scores: dict[str, dict[str, list[float]]] = {}
+    for i in range(k):
+        text = read_text(out / f"fold_{i}" / FOLD_METRICS, "fold metrics")
+        for r in csv.DictReader(io.StringIO(text)):
+            if r["role"] == "train":
+                mine = scores.setdefault(r["basin"], {"nse": [], "kge": []})
+                for m in mine:
+                    mine[m].append(float(r[m]))
+    role = f"train (median of {k - 1} folds)"
+    return [{"basin": b, "role": role, **{m: finite_median(v) for m, v in ms.items()}}
+            for b, ms in scores.items()]
 
 
 def _fold_lines(out: Path, k: int, name: str) -> str:

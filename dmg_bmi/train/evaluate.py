@@ -192,17 +192,18 @@ def site_info(ds: HydroDataset, basins) -> dict[str, dict]:
 
 
 def write_figures(pred: Prediction, rows: list[dict], ds: HydroDataset, output: str, out: Path,
-                  name: str) -> None:
+                  name: str, compare: list[dict] = ()) -> None:
     """The skill across basins (`skill_cdf.png`, `skill_map.png` from the `lat`/`lon` of `ds`) in `out` and
     the hydrograph PNGs of `pred` (output `output`; `rows` of `score`) in `out/hydrographs`, with the
     precipitation of `ds` (the dataset `pred` ran on) when it has `PRECIP` and each basin's area; without
-    matplotlib, says how to get them. `name` (the dataset's) heads the skill figures."""
+    matplotlib, says how to get them. `name` (the dataset's) heads the skill figures; `compare` rows are
+    more CDF lines (`plots.skill_figures`)."""
     from dmg_bmi.train.plots import hydrographs, plot_or_say, skill_figures
 
     title = f"{name}, {pred.dates[0]}..{pred.dates[-1]}"
     coords = {str(b): (lon, lat) for b, lon, lat in zip(ds.basins, ds.static["lon"], ds.static["lat"],
                                                          strict=True)}
-    plot_or_say("skill across basins", lambda: skill_figures(rows, out, coords, title))
+    plot_or_say("skill across basins", lambda: skill_figures(rows, out, coords, title, compare))
 
     def draw():
         days = ds.sel_basins(pred.basins).sel_period(pred.dates[0], pred.dates[-1])

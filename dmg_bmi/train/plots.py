@@ -212,7 +212,8 @@ def _roles(rows: list[dict]) -> list[str]:
 
 
 def skill_cdf_figure(rows: list[dict], title: str = ""):
-    """The NSE and KGE CDFs over basins (rows of `evaluate.score`): one line per role, values below
+    """The NSE and KGE CDFs over basins (rows of `evaluate.score`): one line per role (coloured by its first
+    word: train, validation, held-out), values below
     `SKILL_FLOOR` drawn at it; the legend gives the median, the count clipped and the count without a score
     (NaN, left out). Returns the figure."""
     plt = pyplot()
@@ -220,11 +221,12 @@ def skill_cdf_figure(rows: list[dict], title: str = ""):
     colors = {"train": "tab:blue", "validation": "tab:green", "held-out": "tab:red"}
     for ax, metric in zip(axes, SKILL_METRICS, strict=True):
         for role in _roles(rows):
+            color = colors.get(role.split()[0])
             v = np.array([r[metric] for r in rows if _role(r) == role], dtype=float)
             unscored = int((~np.isfinite(v)).sum())
             v = np.sort(v[np.isfinite(v)])
             if not v.size:
-                ax.plot([], [], color=colors.get(role), lw=1.8, label=f"{role}: no basin with a score")
+                ax.plot([], [], color=color, lw=1.8, label=f"{role}: no basin with a score")
                 continue
             clipped = int((v < SKILL_FLOOR).sum())
             label = f"{role}: {v.size} basin{'s' * (v.size > 1)}, median {np.median(v):.2f}"
@@ -234,7 +236,7 @@ def skill_cdf_figure(rows: list[dict], title: str = ""):
                 label += f", {unscored} without a score"
             x = np.maximum(v, SKILL_FLOOR)
             ax.step(np.r_[SKILL_FLOOR, x], np.r_[0.0, np.arange(1, v.size + 1) / v.size], where="post",
-                    color=colors.get(role), lw=1.8, label=label)
+                    color=color, lw=1.8, label=label)
         ax.set_xlim(SKILL_FLOOR, 1.0)
         ax.set_ylim(0, 1)
         ax.set_xlabel(f"{metric.upper()} (-), clipped at {SKILL_FLOOR:g}")
@@ -284,14 +286,15 @@ def skill_map_figure(rows: list[dict], coords: dict[str, tuple[float, float]], t
 
 
 def skill_figures(rows: list[dict], out_dir: Path, coords: dict[str, tuple[float, float]],
-                  title: str = "") -> list[Path]:
+                  title: str = "", compare: list[dict] = ()) -> list[Path]:
     """`skill_cdf.png` and, when some basin has coordinates (`coords` {basin: (lon, lat)}, finite ones
-    only), `skill_map.png` in `out_dir`; without any, prints that the map is skipped. Returns the files."""
-    missing = [m for m in SKILL_METRICS if rows and m not in rows[0]]
+    only), `skill_map.png` in `out_dir`; without any, prints that the map is skipped. `compare`: more rows
+    drawn as their own CDF lines only (e.g. the same basins scored as training basins). Returns the files."""
+    missing = [m for m in SKILL_METRICS for r in (rows[:1] + list(compare[:1])) if m not in r]
     if missing:
-        raise ValueError(f"skill figures: the metrics rows have no {', '.join(missing)}")
+        raise ValueError(f"skill figures: the metrics rows have no {', '.join(dict.fromkeys(missing))}")
     pyplot(out_dir)
-    paths = [save_figure(skill_cdf_figure(rows, title), Path(out_dir) / "skill_cdf.png")]
+    paths = [save_figure(skill_cdf_figure([*rows, *compare], title), Path(out_dir) / "skill_cdf.png")]
     coords = {b: c for b, c in coords.items() if np.isfinite(c).all()}
     if any(r["basin"] in coords for r in rows):
         paths.append(save_figure(skill_map_figure(rows, coords, title), Path(out_dir) / "skill_map.png"))

@@ -34,6 +34,7 @@ from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.text import read_text
 
 CONFIG_NAME = "config.yaml"
+VERSION_KEY = "package_version"  # the stamp `write_config` adds to a run's config.yaml
 LOG_NAME = "train_log.csv"
 # the validation columns are empty at epochs without validation (`selection`)
 LOG_FIELDS = ("epoch", "loss", "lr", "skipped_batches", "seconds", "val_loss", "val_nse", "val_kge")
@@ -116,7 +117,7 @@ def check_output_folder(path: str | Path, key: str) -> None:
 def write_config(run_dir: Path, config: dict) -> Path:
     """Save the resolved config (and the package version) as `config.yaml`."""
     body = dict(config)
-    body["package_version"] = __version__
+    body[VERSION_KEY] = __version__
     path = Path(run_dir) / CONFIG_NAME
     write_text(path, yaml.safe_dump(body, sort_keys=False))
     return path
@@ -128,7 +129,7 @@ def read_config(run_dir: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory: {CONFIG_NAME} not found")
     data = load_yaml(path)
-    data.pop("package_version", None)
+    data.pop(VERSION_KEY, None)
     return data
 
 
