@@ -12,11 +12,14 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from dmg_bmi.core.config import from_dict
 from dmg_bmi.core.config import load_yaml as read_yaml
 from dmg_bmi.core.payload import room_after
+from dmg_bmi.core.schema import Float, Int, Str, key, section
 from dmg_bmi.errors import ConfigError
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -48,37 +51,60 @@ def latitude_needed(pet_method: str) -> bool:
     return "lat_deg" in PET_METHODS[pet_method][1]
 
 
+@section
 @dataclasses.dataclass
 class Member:
     """One ensemble member: a checkpoint file and its weight in the average."""
 
-    checkpoint: str
-    weight: float = 1.0
-
-    def validate(self, prefix: str = "") -> None:
-        if self.weight < 0:
-            raise ConfigError(f"{prefix}.weight must be >= 0, got {self.weight}")
+    checkpoint: Annotated[Str, key("a trained checkpoint (.pt), relative to this file's folder")]
+    weight: Annotated[Float, key("its weight in the mean (the weights are normalised)", ge=0)] = 1.0
 
 
+@section
 @dataclasses.dataclass
 class BmiConfig:
     """Everything one catchment instance needs; field defaults are the documented defaults."""
 
-    checkpoint: str | None = None  # one member; or use `members`
-    members: list[Member] = dataclasses.field(default_factory=list)
-    catchment_id: str = ""
-    area_km2: float | None = None  # catchment area; may come later from ngen model_params
-    latitude: float | None = None  # degrees north, for PET (not with pet_method 'forcing'); or model_params
-    attributes: dict[str, float] = dataclasses.field(default_factory=dict)
-    start_time: str = "2000-01-01 00:00:00"
-    end_time: str = "2000-12-31 23:00:00"
-    time_step: int = 3600  # s: 3600 (ngen hourly) ... 86400 (daily); whole hours dividing a day
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
-    backend: Literal["auto", "numpy", "torch"] = "auto"
-    initial_state: str | None = None  # a state file (DeltaModelBmi.save_state); its time must be start_time
-    final_state: str | None = None  # finalize() writes the state here (the next run's initial_state)
-    nan_policy: Literal["error", "hold_last"] = "error"
-    crop_calendar: dict[str, Any] | None = None  # δWOFOST only: the field's PCSE CropCalendar keys
+    checkpoint: Annotated[Str | None, key(
+        "one trained checkpoint (.pt, from `dmg-bmi train` or `quickstart`), relative to this file's folder; "
+        "or `members`")] = None
+    members: Annotated[list[Member], key(
+        "an ensemble instead of `checkpoint`: the outputs are the weighted mean")] = \
+        dataclasses.field(default_factory=list)
+    catchment_id: Annotated[Str, key("label only; an unquoted id with leading zeros (01022500) stays as "
+                                     "written")] = ""
+    area_km2: Annotated[Annotated[Float, Field(gt=0)] | None, key(
+        "catchment area: turns the runoff depth into land_surface_water__runoff_volume_flux; or from ngen "
+        "model_params", units="km2")] = None
+    latitude: Annotated[Annotated[Float, Field(ge=-90, le=90)] | None, key(
+        "for the checkpoint's PET method (not with pet_method forcing), or from ngen model_params",
+        units="degrees_north")] = None
+    attributes: Annotated[dict[Str, Float], key(
+        "every static attribute the checkpoint needs, by its training name and in the training table's "
+        "units (`dmg-bmi inspect CKPT`); missing ones may come from ngen model_params")] = \
+        dataclasses.field(default_factory=dict)
+    start_time: Annotated[Str, key("the time of BMI time 0, 'YYYY-MM-DD hh:mm:ss' UTC (an offset is "
+                                   "converted); with initial_state, the state's own time")] = \
+        "2000-01-01 00:00:00"
+    end_time: Annotated[Str, key("the start of the last step, like ngen's time.end_time (same format)")] = \
+        "2000-12-31 23:00:00"
+    time_step: Annotated[Int, key("the model step: 3600 for ngen's hourly step, 86400 for daily; a whole "
+                                  "number of hours dividing a day", units="s")] = 3600
+    device: Annotated[Literal["cpu", "cuda", "auto"], key("where the model runs (auto: CUDA if "
+                                                          "available)")] = "cpu"
+    backend: Annotated[Literal["auto", "numpy", "torch"], key(
+        "auto: the float64 numpy path on CPU, torch on CUDA (the same numbers)")] = "auto"
+    initial_state: Annotated[Str | None, key(
+        "hot start from a state file (save_state, a run's final_state, `simulate --save-state`); its time "
+        "must equal start_time")] = None
+    final_state: Annotated[Str | None, key("finalize() writes the state here, atomically: the next run's "
+                                           "initial_state")] = None
+    nan_policy: Annotated[Literal["error", "hold_last"], key(
+        "NaN in an input the model reads: raise naming the variable and time, or carry the last valid value "
+        "with a warning")] = "error"
+    crop_calendar: Annotated[dict[Str, Any] | None, key(
+        "crop models only: the field's PCSE CropCalendar (crop_name, variety_name, crop_start_date, "
+        "crop_start_type, crop_end_date, crop_end_type, max_duration)")] = None
 
     def validate(self, prefix: str = "") -> None:
         if (self.checkpoint is None) == (not self.members):
@@ -90,10 +116,6 @@ class BmiConfig:
         if not room_after(end, self.time_step):
             raise ConfigError(f"end_time {self.end_time!r}: the run's last {self.time_step}-s step and the "
                               "day ngen may run past it end after the year 9999, the last a time can hold")
-        if self.area_km2 is not None and self.area_km2 <= 0:
-            raise ConfigError(f"area_km2 must be > 0, got {self.area_km2}")
-        if self.latitude is not None and not -90 <= self.latitude <= 90:
-            raise ConfigError(f"latitude must be in [-90, 90], got {self.latitude}")
         if sum(m.weight for m in self.members) == 0 and self.members:
             raise ConfigError("members: the weights sum to 0")
 

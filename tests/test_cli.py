@@ -85,7 +85,7 @@ def test_simulate_netcdf_and_csv(trained):  # --save-state / --initial-state: te
 
 def test_errors_are_one_line_with_exit_status_2(trained, capsys):
     assert main(["train", "--config", str(trained / "cfg.yaml"), "--set", "train.optimizer=sgd"]) == 2
-    assert "train.optimizer: unknown optimizer 'sgd'" in capsys.readouterr().err
+    assert "train.optimizer: 'sgd' is not one of ['adam', 'adadelta']" in capsys.readouterr().err
     assert main(["evaluate", "--checkpoint", str(trained / "nope.pt")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
     assert main(["simulate", "--run-dir", str(trained / "run"), "--start", "1990-01-01"]) == 2

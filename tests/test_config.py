@@ -15,15 +15,17 @@ from dmg_bmi.core.config import (
     load_yaml,
     to_dict,
 )
+from dmg_bmi.core.schema import Int, Str, section
 from dmg_bmi.errors import ConfigError
 
 
+@section
 @dataclasses.dataclass
 class Needs:
     """A section with a required key and an optional union, to exercise the machinery directly."""
 
-    name: str
-    size: int | None = None
+    name: Str
+    size: Int | None = None
 
 
 def test_defaults_and_round_trip():
@@ -59,11 +61,11 @@ def test_int_is_accepted_as_float():
         ({"phy": 3}, r"phy: expected a mapping"),
         ({"phy": {"warmup_mode": "cold"}}, r"phy\.warmup_mode: 'cold' is not one of \['spinup', 'trim'\]"),
         ({"dtype": "float16"}, r"dtype: 'float16' is not one of"),
-        ({"phy": {"nmul": 0}}, r"phy\.nmul must be >= 1"),
+        ({"phy": {"nmul": 0}}, r"phy\.nmul must be in \[1, 256\], got 0"),
         ({"phy": {"warmup": -1}}, r"phy\.warmup must be >= 0"),
-        ({"nn": {"dropout": 1.0}}, r"nn\.dropout must be in \[0, 1\)"),
-        ({"nn": {"hidden_size": 0}}, r"nn\.hidden sizes must be >= 1"),
-        ({"nn": {"mlp_layers": -1}}, r"nn\.mlp_layers must be >= 0"),
+        ({"nn": {"dropout": 1.0}}, r"nn\.dropout must be in \[0, 1\), got 1.0"),
+        ({"nn": {"hidden_size": 0}}, r"nn\.hidden_size must be in \[1, 8192\], got 0"),
+        ({"nn": {"mlp_layers": -1}}, r"nn\.mlp_layers must be in \[0, 64\], got -1"),
         ({"inputs": {"log_norm": ["Q"]}}, r"inputs\.log_norm\[0\]: 'Q' is not one of the inputs"),
         ({"inputs": {"forcings": ["P", "P"]}}, r"inputs\.forcings/attributes: duplicate name\(s\) \['P'\]"),
     ],

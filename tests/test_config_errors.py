@@ -98,12 +98,12 @@ def test_exponent_numbers_are_numbers(tmp_path):
     ("train.lr=[1,", r"override 'train\.lr=\[1,': the value '\[1,' is not valid YAML"),
     ("train..lr=1", r"override 'train\.\.lr=1': 'train\.\.lr' is not a key like train\.lr"),
     ("train.batch_size=1e8", r"train\.batch_size: expected an integer, got 100000000\.0"),
-    ("train.batch_size=100000000", r"train\.batch_size must be <= 100000, got 100000000"),
-    ("run.eval_batch_size=100001", r"run\.eval_batch_size must be <= 100000, got 100001"),
-    ("model.phy.nmul=257", r"model\.phy\.nmul must be <= 256, got 257"),
-    ("model.nn.hidden_size=8193", r"model\.nn\.hidden_size must be <= 8192, got 8193"),
-    ("model.nn.mlp_hidden_size=100000", r"model\.nn\.mlp_hidden_size must be <= 8192, got 100000"),
-    ("model.nn.mlp_layers=65", r"model\.nn\.mlp_layers must be <= 64, got 65"),
+    ("train.batch_size=100000000", r"train\.batch_size must be in \[1, 100000\], got 100000000"),
+    ("run.eval_batch_size=100001", r"run\.eval_batch_size must be in \[1, 100000\], got 100001"),
+    ("model.phy.nmul=257", r"model\.phy\.nmul must be in \[1, 256\], got 257"),
+    ("model.nn.hidden_size=8193", r"model\.nn\.hidden_size must be in \[1, 8192\], got 8193"),
+    ("model.nn.mlp_hidden_size=100000", r"model\.nn\.mlp_hidden_size must be in \[1, 8192\], got 100000"),
+    ("model.nn.mlp_layers=65", r"model\.nn\.mlp_layers must be in \[0, 64\], got 65"),
     ("train.rho=1000000000", r"train\.batch_size 4 x \(model\.phy\.warmup 20 \+ train\.rho 1000000000\) "
                             r"days .* needs about [\d.e+]+ GiB per training window, over the 1024 GiB limit"),
 ])

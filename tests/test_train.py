@@ -100,7 +100,8 @@ def test_non_finite_batches_abort_after_max_in_a_row(toy_path, tmp_path, monkeyp
 @pytest.mark.parametrize(
     ("change", "error", "match"),
     [
-        (lambda r: r["train"].update(loss="mse"), ConfigError, "train.loss: unknown loss 'mse'"),
+        (lambda r: r["train"].update(loss="mse"), ConfigError,
+         r"train.loss: 'mse' is not one of \['nse_batch', 'rmse_comb', 'kge'\]"),
         (lambda r: r["model"]["phy"].update(name="hbv_9"), ConfigError, "unknown physics model 'hbv_9'"),
         (lambda r: r["model"]["nn"].update(name="gru"), ConfigError, "unknown nn model 'gru'"),
         (lambda r: r["data"].update(train={"start": "1999-01-01", "end": "2000-12-31"}), ConfigError,

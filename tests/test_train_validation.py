@@ -195,7 +195,7 @@ def test_an_old_log_is_read_and_continued(tmp_path):
     ({"valid": {"start": "2000-01-01", "end": "2000-01-10"}}, {}, ConfigError,
      r"data\.valid: 2000-01-01\.\.2000-01-10 .* not longer than model\.phy\.warmup"),
     ({"valid": {"start": "2001-01-01", "end": "2001-04-30"}}, {"select_on": "rmse"}, ConfigError,
-     r"train\.select_on: 'rmse' is not one of nse, kge, loss"),
+     r"train\.select_on: 'rmse' is not one of \['nse', 'kge', 'loss'\]"),
     ({"valid": {"start": "2001-01-01", "end": "2001-04-30"}}, {"patience": -1}, ConfigError,
      r"train\.patience must be >= 0"),
 ])

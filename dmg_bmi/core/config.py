@@ -9,16 +9,15 @@ Each config section is a dataclass whose field defaults are the single source of
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
 import re
-import types
-import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 
+from dmg_bmi.core import schema
+from dmg_bmi.core.schema import Bool, Float, Int, Str, key, section
 from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.text import decode_text
 
@@ -31,7 +30,6 @@ _FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?
                      |[-+]?[0-9]+[eE][-+]?[0-9]+
                      |[-+]?\.(?:inf|Inf|INF)
                      |\.(?:nan|NaN|NAN))$""", re.X)
-_LEADING_ZERO = re.compile(r"^[-+]?0[0-9]+$")
 
 
 class ConfigLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser when available
@@ -141,97 +139,53 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return problem + (f" ({context}{at(getattr(exc, 'context_mark', None))})" if context else "")
 
 
-def _check(value: Any, tp: Any, key: str) -> Any:
-    """Validate (and lightly coerce) `value` against the type annotation `tp`."""
-    origin = get_origin(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        args = get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _check(value, arg, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: invalid value {value!r}")
-    if origin is Literal:
-        allowed = get_args(tp)
-        if value not in allowed:
-            raise ConfigError(f"{key}: {value!r} is not one of {list(allowed)}")
-        return value
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
-        (item_tp, *_) = get_args(tp) or (Any,)
-        return [_check(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__} {value!r}")
-        _, val_tp = get_args(tp) or (Any, Any)
-        return {k: _check(v, val_tp, f"{key}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, prefix=key)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true/false, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}{_number_hint(value)}")
-        if not math.isfinite(value):
-            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}{_number_hint(value)}")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, got {value!r}"
-                              + (f" (quote it: '{value}')" if isinstance(value, (int, float)) else ""))
-        return value
-    return value
+def from_dict(cls: type[T], data: Any, prefix: str = "", errors: list[str] | None = None) -> T:
+    """Build config section `cls` (a `schema.section` dataclass) from a mapping: every key's type and range
+    checked at once by its `schema.key` definition, then each section's cross-key `validate(prefix)`, inner
+    sections first. ConfigError naming each key at fault, one line per problem.
 
-
-def _number_hint(value: Any) -> str:
-    """Why a number written with a leading zero (`007`) is text, and what to write instead."""
-    if isinstance(value, str) and _LEADING_ZERO.match(value):
-        return f" (a leading zero keeps it text, like an id: write {int(value)})"
-    return ""
-
-
-def from_dict(cls: type[T], data: Any, prefix: str = "") -> T:
-    """Build dataclass `cls` from a mapping; unknown, missing or mistyped keys raise ConfigError."""
+    With a list `errors`, the cross-key problems are appended to it instead and checking goes on through
+    the other sections (`dmg-bmi config validate` reports all of them); type errors still raise, as no
+    object can be built past them."""
     where = prefix or cls.__name__
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__} {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(repr(f'{prefix}.{k}' if prefix else k) for k in unknown)}; "
-            f"valid keys are {sorted(fields)}"
-        )
-    kwargs = {}
-    for name, f in fields.items():
-        key = f"{prefix}.{name}" if prefix else name
-        if name in data:
-            kwargs[name] = _check(data[name], hints[name], key)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"missing required key {key!r}")
-    obj = cls(**kwargs)
+    try:
+        obj = schema.build(cls, data, prefix)
+    except schema.SchemaError as exc:
+        raise ConfigError(_joined(exc.lines)) from None
+    _validate_tree(obj, prefix, errors, data)
+    return obj
+
+
+def _joined(lines: list[str]) -> str:
+    """One line for several problems: `N problems: first; second; ...`."""
+    return lines[0] if len(lines) == 1 else f"{len(lines)} problems: " + "; ".join(lines)
+
+
+def _validate_tree(obj: Any, prefix: str, errors: list[str] | None, data: Any) -> None:
+    """Run `validate(prefix)` of `obj` and of every section given in its mapping `data` (a section left at its
+    default is not checked), inner ones first; lists of sections item by item."""
+    for f in dataclasses.fields(obj):
+        if not isinstance(data, dict) or f.name not in data:
+            continue
+        value, given = getattr(obj, f.name), data[f.name]
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        listed = isinstance(value, list) and isinstance(given, list)
+        pairs = zip(enumerate(value), given, strict=False) if listed else [((None, value), given)]
+        for (i, item), raw in pairs:
+            if dataclasses.is_dataclass(item) and not isinstance(item, type):
+                _validate_tree(item, key if i is None else f"{key}[{i}]", errors, raw)
     validate = getattr(obj, "validate", None)
     if callable(validate):
-        validate(prefix)
-    return obj
+        try:
+            validate(prefix)
+        except ConfigError as exc:
+            if errors is None:
+                raise
+            errors.append(str(exc))
 
 
 def check_keys(cls: type, data: Any, where: str, error: type[Exception] = ConfigError) -> None:
@@ -267,27 +221,39 @@ def check_count(value: Any, name: str, maximum: int) -> None:
         raise InputError(f"{name} must be a whole number in 1..{maximum:,}, got {value!r}")
 
 
+PET_METHODS = ("hamon", "hargreaves", "priestley_taylor", "forcing")  # `dmg_bmi.forcing.PET_METHODS`
+
+
+@section
 @dataclasses.dataclass
 class PhyConfig:
     """The physics model: a registry name plus its structural options."""
 
-    name: str = ""  # required: a registered physics (`dmg_bmi.core.registry`)
-    nmul: int = 16
-    dynamic_params: list[str] = dataclasses.field(default_factory=list)
-    routing: bool = True
-    warmup: int = 365
-    warmup_mode: Literal["spinup", "trim"] = "spinup"
-    options: dict[str, Any] = dataclasses.field(default_factory=dict)
-    # Parameters held at a fixed physical value instead of learned (e.g. a twin's non-varying ones).
-    fixed_params: dict[str, float] = dataclasses.field(default_factory=dict)
+    name: Annotated[Str, key("registry name of the physics model (required; `dmg-bmi config explain "
+                             "model.phy.name` lists the registered ones)")] = ""
+    nmul: Annotated[Int, key("parallel physics components per basin, each with its own parameters; the "
+                             "outputs are their mean (δMG's nmul)", ge=1, le=MAX_NMUL)] = 16
+    dynamic_params: Annotated[list[Str], key(
+        "parameters that vary by day, predicted by the LSTM from the forcings (the physics' own names, "
+        "e.g. hydrodl2's parBETA); every other learned parameter is static, from the attributes")] = \
+        dataclasses.field(default_factory=list)
+    routing: Annotated[Bool, key("route the runoff through the physics' unit hydrograph (gamma kernel), as "
+                                 "δMG does")] = True
+    warmup: Annotated[Int, key("days of spin-up before each loss window (training) or run (simulate)",
+                               units="d", ge=0)] = 365
+    warmup_mode: Annotated[Literal["spinup", "trim"], key(
+        "spinup: run the warm-up days without gradient and start the window from their states; trim: run "
+        "them inside the window and leave them out of the loss")] = "spinup"
+    options: Annotated[dict[Str, Any], key(
+        "options of the physics named by `name` (checked against its own keys: `dmg-bmi config explain "
+        "model.phy.options`)")] = dataclasses.field(default_factory=dict)
+    fixed_params: Annotated[dict[Str, Float], key(
+        "parameters held at a given physical value instead of learned, {name: value} in the parameter's "
+        "units (a twin's constant parameters, or a calibrated value); the network learns the others")] = \
+        dataclasses.field(default_factory=dict)
 
     def validate(self, prefix: str = "") -> None:
         p = f"{prefix}." if prefix else ""
-        if self.nmul < 1:
-            raise ConfigError(f"{p}nmul must be >= 1, got {self.nmul}")
-        check_at_most(self.nmul, MAX_NMUL, f"{p}nmul")
-        if self.warmup < 0:
-            raise ConfigError(f"{p}warmup must be >= 0, got {self.warmup}")
         if not self.name:
             raise ConfigError(f"missing required key '{p}name' (the physics model's registry name)")
         dup = sorted({n for n in self.dynamic_params if self.dynamic_params.count(n) > 1})
@@ -295,37 +261,38 @@ class PhyConfig:
             raise ConfigError(f"{p}dynamic_params: duplicate name(s) {dup}")
 
 
+@section
 @dataclasses.dataclass
 class NNConfig:
     """The parameter-learning network."""
 
-    name: str = "lstm_mlp"
-    hidden_size: int = 64
-    mlp_hidden_size: int = 128
-    mlp_layers: int = 2
-    dropout: float = 0.0
-
-    def validate(self, prefix: str = "") -> None:
-        p = f"{prefix}." if prefix else ""
-        if self.hidden_size < 1 or self.mlp_hidden_size < 1:
-            raise ConfigError(f"{p}hidden sizes must be >= 1")
-        if self.mlp_layers < 0:
-            raise ConfigError(f"{p}mlp_layers must be >= 0, got {self.mlp_layers}")
-        for name, limit in (("hidden_size", MAX_HIDDEN), ("mlp_hidden_size", MAX_HIDDEN),
-                            ("mlp_layers", MAX_MLP_LAYERS)):
-            check_at_most(getattr(self, name), limit, f"{p}{name}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"{p}dropout must be in [0, 1), got {self.dropout}")
+    name: Annotated[Str, key("registry name of the parameter-learning network (`dmg-bmi config explain "
+                             "model.nn.name` lists them)")] = "lstm_mlp"
+    hidden_size: Annotated[Int, key("hidden units of the LSTM (the dynamic-parameter head)", ge=1,
+                                    le=MAX_HIDDEN)] = 64
+    mlp_hidden_size: Annotated[Int, key("units of each hidden layer of the attribute MLP (the static-"
+                                        "parameter head)", ge=1, le=MAX_HIDDEN)] = 128
+    mlp_layers: Annotated[Int, key("hidden layers of the attribute MLP (0: one linear layer)", ge=0,
+                                   le=MAX_MLP_LAYERS)] = 2
+    dropout: Annotated[Float, key("dropout probability on the hidden layers while training", ge=0.0,
+                                  lt=1.0)] = 0.0
 
 
+@section
 @dataclasses.dataclass
 class InputConfig:
     """What the network sees and how each physics forcing is derived from raw forcings."""
 
-    forcings: list[str] = dataclasses.field(default_factory=lambda: ["P", "T", "PET"])
-    attributes: list[str] = dataclasses.field(default_factory=list)
-    log_norm: list[str] = dataclasses.field(default_factory=lambda: ["P"])
-    pet_method: str = "hamon"
+    forcings: Annotated[list[Str], key("daily inputs of the network, by dataset variable name (the physics "
+                                       "takes its own forcings)")] = \
+        dataclasses.field(default_factory=lambda: ["P", "T", "PET"])
+    attributes: Annotated[list[Str], key("static attributes of the network, by dataset attribute name")] = \
+        dataclasses.field(default_factory=list)
+    log_norm: Annotated[list[Str], key("inputs mapped by log10(sqrt(max(x, 0)) + 0.1) before the z-score "
+                                       "(skewed ones, such as precipitation); each must be an input")] = \
+        dataclasses.field(default_factory=lambda: ["P"])
+    pet_method: Annotated[Literal[PET_METHODS], key(
+        "how potential evapotranspiration is derived from the forcings (`forcing`: read as given)")] = "hamon"
 
     def validate(self, prefix: str = "") -> None:
         p = f"{prefix}." if prefix else ""
@@ -338,11 +305,15 @@ class InputConfig:
                 raise ConfigError(f"{p}log_norm[{i}]: {name!r} is not one of the inputs {names}")
 
 
+@section
 @dataclasses.dataclass
 class ModelConfig:
     """A whole delta model: physics + network + inputs."""
 
-    phy: PhyConfig = dataclasses.field(default_factory=PhyConfig)
-    nn: NNConfig = dataclasses.field(default_factory=NNConfig)
-    inputs: InputConfig = dataclasses.field(default_factory=InputConfig)
-    dtype: Literal["float32", "float64"] = "float32"
+    phy: Annotated[PhyConfig, key("the physics model")] = dataclasses.field(default_factory=PhyConfig)
+    nn: Annotated[NNConfig, key("the parameter-learning network")] = \
+        dataclasses.field(default_factory=NNConfig)
+    inputs: Annotated[InputConfig, key("what the network sees")] = \
+        dataclasses.field(default_factory=InputConfig)
+    dtype: Annotated[Literal["float32", "float64"], key("floating-point precision of the network and the "
+                                                        "physics")] = "float32"

@@ -11,9 +11,12 @@ import dataclasses
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from dmg_bmi.core.config import ModelConfig, apply_overrides, check_at_most, from_dict, load_yaml, to_dict
+from pydantic import Field
+
+from dmg_bmi.core.config import ModelConfig, apply_overrides, from_dict, load_yaml, to_dict
+from dmg_bmi.core.schema import Bool, Float, Int, Str, key, section
 from dmg_bmi.core.train.board import check_available
 from dmg_bmi.core.train.rundir import VERSION_KEY
 from dmg_bmi.core.train.selection import SELECT_ON
@@ -44,12 +47,13 @@ def parse_date(value: Any, key: str) -> dt.date:
         raise ConfigError(f"{key}: {value!r} is not a date (expected YYYY-MM-DD)") from None
 
 
+@section
 @dataclasses.dataclass
 class Period:
     """An inclusive date range `[start, end]` (YYYY-MM-DD)."""
 
-    start: Any
-    end: Any
+    start: Annotated[Any, key("first day, YYYY-MM-DD (included)")]
+    end: Annotated[Any, key("last day, YYYY-MM-DD (included)")]
 
     def validate(self, prefix: str = "") -> None:
         p = f"{prefix}." if prefix else ""
@@ -64,6 +68,7 @@ class Period:
         return (self.end - self.start).days + 1
 
 
+@section
 @dataclasses.dataclass
 class DataConfig:
     """Where the data is and which part of it is used.
@@ -84,16 +89,25 @@ class DataConfig:
     over `valid` (or `train` when `valid` is not set) for model selection (spatial validation).
     """
 
-    path: Any  # str, or a non-empty list of str (`check_data_path`)
-    kind: Literal["netcdf", "camels", "crop"] = "netcdf"
-    source: str = "nldas"
-    basins: Any = dataclasses.field(default_factory=list)
-    target: str = "streamflow"
-    train: Period | None = None
-    test: Period | None = None
-    valid: Period | None = None
-    valid_basins: Any = dataclasses.field(default_factory=list)
-    crop: dict[str, Any] = dataclasses.field(default_factory=dict)  # kind crop: dmg_bmi.domains.crop.train
+    path: Annotated[Any, key("the dataset: a NetCDF file or CAMELS-US folder, or a list of them (one kind), "
+                             "merged by basin id (required)")]
+    kind: Annotated[Literal["netcdf", "camels", "crop"], key(
+        "the dataset format: netcdf (dmg_bmi's), camels (a CAMELS-US folder), crop (a crop dataset); one "
+        "the physics' domain reads")] = "netcdf"
+    source: Annotated[Str, key("CAMELS forcing folder (nldas, daymet, maurer); kind camels only")] = "nldas"
+    basins: Annotated[Any, key("basin ids to use, or a text file with one id per line; empty: every "
+                               "basin")] = dataclasses.field(default_factory=list)
+    target: Annotated[Str, key("the observed variable the loss compares with (e.g. streamflow, mm/d)")] = \
+        "streamflow"
+    train: Annotated[Period | None, key("the training period")] = None
+    test: Annotated[Period | None, key("the test period, never used for any choice")] = None
+    valid: Annotated[Period | None, key("a validation period outside `test`: best.pt and early stopping are "
+                                        "chosen on it")] = None
+    valid_basins: Annotated[Any, key("validation basins (ids or a list file, like `basins`), left out of "
+                                     "training and scored for model selection")] = \
+        dataclasses.field(default_factory=list)
+    crop: Annotated[dict[Str, Any], key("options of a crop dataset (kind crop): `dmg-bmi config explain "
+                                        "data.crop`")] = dataclasses.field(default_factory=dict)
 
     def validate(self, prefix: str = "") -> None:
         p = f"{prefix}." if prefix else ""
@@ -158,6 +172,7 @@ def data_paths(data: DataConfig) -> list[str]:
     return [data.path] if isinstance(data.path, str) else list(data.path)
 
 
+@section
 @dataclasses.dataclass
 class ScheduleConfig:
     """Learning-rate schedule, stepped once per epoch.
@@ -166,67 +181,43 @@ class ScheduleConfig:
     cosine: cosine annealing to `min_lr` over all epochs.
     """
 
-    name: Literal["none", "step", "exponential", "cosine"] = "none"
-    step_size: int = 10
-    gamma: float = 0.5
-    min_lr: float = 0.0
-
-    def validate(self, prefix: str = "") -> None:
-        p = f"{prefix}." if prefix else ""
-        if self.step_size < 1:
-            raise ConfigError(f"{p}step_size must be >= 1, got {self.step_size}")
-        if self.gamma <= 0:
-            raise ConfigError(f"{p}gamma must be > 0, got {self.gamma}")
-        if self.min_lr < 0:
-            raise ConfigError(f"{p}min_lr must be >= 0, got {self.min_lr}")
+    name: Annotated[Literal[SCHEDULES], key("the schedule: none, step, exponential or cosine")] = "none"
+    step_size: Annotated[Int, key("epochs between steps (step)", ge=1)] = 10
+    gamma: Annotated[Float, key("factor applied to the LR at each step (step, exponential)", gt=0)] = 0.5
+    min_lr: Annotated[Float, key("the LR at the last epoch (cosine)", ge=0)] = 0.0
 
 
+@section
 @dataclasses.dataclass
 class TrainConfig:
     """Optimisation settings. `rho` is the length (days) of the loss window after the warm-up."""
 
-    loss: str = "nse_batch"
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    lr_schedule: ScheduleConfig = dataclasses.field(default_factory=ScheduleConfig)
-    grad_clip: float | None = 1.0
-    epochs: int = 50
-    batch_size: int = 100
-    rho: int = 365
-    iterations_per_epoch: int | None = None
-    max_bad_batches: int = 20  # non-finite minibatches in a row that stop the run (`EpochSteps`)
-    rmse_comb_alpha: float = 0.25
-    output: str = "streamflow"
-    validate_every: int = 1  # epochs between validation rounds (with data.valid / data.valid_basins)
-    select_on: str = "nse"  # validation score that picks best.pt: median nse or kge over basins, or loss
-    patience: int = 0  # validation rounds without a better score before the run stops (0: never early)
-
-    def validate(self, prefix: str = "") -> None:
-        p = f"{prefix}." if prefix else ""
-        if self.loss not in LOSSES:
-            raise ConfigError(f"{p}loss: unknown loss {self.loss!r}; available: {', '.join(LOSSES)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(
-                f"{p}optimizer: unknown optimizer {self.optimizer!r}; available: {', '.join(OPTIMIZERS)}"
-            )
-        if self.select_on not in SELECT_ON:
-            raise ConfigError(f"{p}select_on: {self.select_on!r} is not one of {', '.join(SELECT_ON)}")
-        if self.patience < 0:
-            raise ConfigError(f"{p}patience must be >= 0 (0: no early stopping), got {self.patience}")
-        for name in ("epochs", "batch_size", "rho", "max_bad_batches", "validate_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{p}{name} must be >= 1, got {getattr(self, name)}")
-        check_at_most(self.batch_size, MAX_BATCH_SIZE, f"{p}batch_size")
-        if self.iterations_per_epoch is not None and self.iterations_per_epoch < 1:
-            raise ConfigError(f"{p}iterations_per_epoch must be >= 1, got {self.iterations_per_epoch}")
-        if self.lr <= 0:
-            raise ConfigError(f"{p}lr must be > 0, got {self.lr}")
-        if self.grad_clip is not None and self.grad_clip <= 0:
-            raise ConfigError(f"{p}grad_clip must be > 0 or null, got {self.grad_clip}")
-        if not 0.0 <= self.rmse_comb_alpha <= 1.0:
-            raise ConfigError(f"{p}rmse_comb_alpha must be in [0, 1], got {self.rmse_comb_alpha}")
+    loss: Annotated[Literal[LOSSES], key("the loss: nse_batch (NSE normalised per basin), rmse_comb (RMSE of "
+                                         "flow and of its square root), kge")] = "nse_batch"
+    optimizer: Annotated[Literal[OPTIMIZERS], key("the optimiser")] = "adam"
+    lr: Annotated[Float, key("learning rate", gt=0)] = 1e-3
+    lr_schedule: Annotated[ScheduleConfig, key("learning-rate schedule, stepped once per epoch")] = \
+        dataclasses.field(default_factory=ScheduleConfig)
+    grad_clip: Annotated[Annotated[Float, Field(gt=0)] | None, key(
+        "largest gradient norm (clipped above it); null: no clipping")] = 1.0
+    epochs: Annotated[Int, key("training epochs", ge=1)] = 50
+    batch_size: Annotated[Int, key("basins (fields) per minibatch", ge=1, le=MAX_BATCH_SIZE)] = 100
+    rho: Annotated[Int, key("length of the loss window after the warm-up", units="d", ge=1)] = 365
+    iterations_per_epoch: Annotated[Annotated[Int, Field(ge=1)] | None, key(
+        "minibatches per epoch; null: one pass over the basins")] = None
+    max_bad_batches: Annotated[Int, key("non-finite minibatches in a row that stop the run", ge=1)] = 20
+    rmse_comb_alpha: Annotated[Float, key("weight of the square-root term of rmse_comb", ge=0.0,
+                                          le=1.0)] = 0.25
+    output: Annotated[Str, key("the physics output the loss compares with data.target")] = "streamflow"
+    validate_every: Annotated[Int, key("epochs between validation rounds (with data.valid or "
+                                       "data.valid_basins; the last epoch is always validated)", ge=1)] = 1
+    select_on: Annotated[Literal[SELECT_ON], key("validation score that picks best.pt: median nse or kge "
+                                                 "over the validation basins, or loss")] = "nse"
+    patience: Annotated[Int, key("validation rounds without a better score before the run stops (0: never "
+                                 "early)", ge=0)] = 0
 
 
+@section
 @dataclasses.dataclass
 class RunConfig:
     """Where and how the run executes.
@@ -241,42 +232,41 @@ class RunConfig:
     needs the `tensorboard` extra).
     """
 
-    name: str = "run"
-    run_dir: str = "runs"
-    exact_dir: str | None = None
-    seed: int = 0
-    device: str = "auto"
-    save_every: int = 5
-    eval_batch_size: int = 64
-    progress: bool = True
-    threads: int = 1
-    tensorboard: bool = False
+    name: Annotated[Str, key("the run's name, the first part of its folder's name")] = "run"
+    run_dir: Annotated[Str, key("parent folder of the run folders")] = "runs"
+    exact_dir: Annotated[Str | None, key("the run folder itself, instead of <run_dir>/<name>_<time>")] = None
+    seed: Annotated[Int, key("random seed (weights, minibatches)", ge=0)] = 0
+    device: Annotated[Str, key("cpu, cuda, cuda:N or auto (cuda when available)")] = "auto"
+    save_every: Annotated[Int, key("write model_epochNNN.pt every N epochs (0: only best.pt and last.pt)",
+                                   ge=0)] = 5
+    eval_batch_size: Annotated[Int, key("basins per batch when evaluating and simulating", ge=1,
+                                        le=MAX_BATCH_SIZE)] = 64
+    progress: Annotated[Bool, key("show progress bars")] = True
+    threads: Annotated[Int, key("torch threads while training (0: torch's own setting, all cores); more is "
+                                "slower on a loaded machine", ge=0)] = 1
+    tensorboard: Annotated[Bool, key("also log losses, scores and the LR to <run>/tensorboard/ (needs the "
+                                     "tensorboard extra)")] = False
 
     def validate(self, prefix: str = "") -> None:
         p = f"{prefix}." if prefix else ""
         if self.tensorboard:
             check_available(f"{p}tensorboard")
-        if self.threads < 0:
-            raise ConfigError(f"{p}threads must be >= 0 (0: torch's own setting), got {self.threads}")
         if not re.fullmatch(r"cpu|auto|cuda(:[0-9]+)?", self.device):
             raise ConfigError(f"{p}device: {self.device!r} is not one of cpu, cuda, cuda:N, auto")
-        if self.seed < 0:
-            raise ConfigError(f"{p}seed must be >= 0, got {self.seed}")
-        if self.save_every < 0:
-            raise ConfigError(f"{p}save_every must be >= 0, got {self.save_every}")
-        if self.eval_batch_size < 1:
-            raise ConfigError(f"{p}eval_batch_size must be >= 1, got {self.eval_batch_size}")
-        check_at_most(self.eval_batch_size, MAX_BATCH_SIZE, f"{p}eval_batch_size")
 
 
+@section
 @dataclasses.dataclass
 class ExperimentConfig:
     """A whole training run."""
 
-    data: DataConfig
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
-    run: RunConfig = dataclasses.field(default_factory=RunConfig)
+    data: Annotated[DataConfig, key("where the data is and which part of it is used")]
+    model: Annotated[ModelConfig, key("the delta model: physics, network, inputs")] = \
+        dataclasses.field(default_factory=ModelConfig)
+    train: Annotated[TrainConfig, key("optimisation settings")] = \
+        dataclasses.field(default_factory=TrainConfig)
+    run: Annotated[RunConfig, key("where and how the run executes")] = \
+        dataclasses.field(default_factory=RunConfig)
 
     def validate(self, prefix: str = "") -> None:
         """The domain of `model.phy.name` checks what it trains (`Domain.check_experiment`; ConfigError naming
@@ -358,11 +348,11 @@ def resolve_experiment(path: str | Path | None = None, overrides: list[str] | No
 def _path_values(raw: Any) -> dict[str, Any]:
     """{key: value} of each `PATH_KEYS` entry present in the raw config mapping `raw`."""
     out = {}
-    for key in PATH_KEYS:
-        section, name = key.split(".")
-        node = raw.get(section) if isinstance(raw, dict) else None
+    for dotted in PATH_KEYS:
+        head, name = dotted.split(".")
+        node = raw.get(head) if isinstance(raw, dict) else None
         if isinstance(node, dict) and name in node:
-            out[key] = node[name]
+            out[dotted] = node[name]
     return out
 
 
@@ -376,14 +366,14 @@ def _absolute_paths(raw: Any, folder: Path, changed_from: dict[str, Any] | None 
             return value
         return str((folder / Path(value).expanduser()).resolve())
 
-    for key, value in _path_values(raw).items():
-        if changed_from is not None and changed_from.get(key) == value:
+    for dotted, value in _path_values(raw).items():
+        if changed_from is not None and changed_from.get(dotted) == value:
             continue
-        section, name = key.split(".")
-        if isinstance(value, list) and key in PATH_LIST_KEYS:
-            raw[section][name] = [absolute(v) for v in value]
+        head, name = dotted.split(".")
+        if isinstance(value, list) and dotted in PATH_LIST_KEYS:
+            raw[head][name] = [absolute(v) for v in value]
         else:
-            raw[section][name] = absolute(value)
+            raw[head][name] = absolute(value)
 
 
 # Keys a resumed run cannot change: the network and physics, and the optimizer and schedule restored from the
@@ -392,15 +382,15 @@ RESUME_FIXED = ("model", "train.optimizer", "train.lr", "train.lr_schedule")
 
 
 def resume_differences(cfg: ExperimentConfig, checkpoint_experiment: dict) -> list[str]:
-    """`key: checkpoint value -> config value` for each `RESUME_FIXED` key where `cfg` differs from the
+    """`key: checkpoint value -> config value` for each `RESUME_FIXED` dotted where `cfg` differs from the
     experiment stored in the checkpoint a run resumes from (its `training.experiment`)."""
     now, then = experiment_to_dict(cfg), checkpoint_experiment
     differences = []
-    for key in RESUME_FIXED:
+    for dotted in RESUME_FIXED:
         a, b = then, now
-        for part in key.split("."):
+        for part in dotted.split("."):
             a, b = (a or {}).get(part), (b or {}).get(part)
-        differences += _differences(a, b, key)
+        differences += _differences(a, b, dotted)
     return differences
 
 

@@ -22,7 +22,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from dmg_bmi.core.config import from_dict
 from dmg_bmi.core.normalization import Normalizer
 from dmg_bmi.core.ops import torch_threads
+from dmg_bmi.core.schema import Float, Int, Str, key, section
 from dmg_bmi.core.train.board import open_board
 from dmg_bmi.core.train.checkpoints import BEST, LAST, load_training_checkpoint, open_run, write_copies
 from dmg_bmi.core.train.common import (
@@ -56,19 +57,17 @@ from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.train.config import ExperimentConfig, experiment_to_dict
 
 
+@section
 @dataclasses.dataclass
 class CropDataOptions:
     """`data.crop`: observed variables for the loss and the held-out site split (module docstring)."""
 
-    observations: list[str] = dataclasses.field(default_factory=lambda: ["LAI", "DVS", "TAGP", "TWSO"])
-    test_site_fraction: float = 0.2
-    split_seed: int = 0
-
-    def validate(self, prefix: str = "") -> None:
-        if not self.observations:
-            raise ConfigError(f"{prefix}.observations: list at least one observed variable")
-        if not 0.0 <= self.test_site_fraction < 1.0:
-            raise ConfigError(f"{prefix}.test_site_fraction must be in [0, 1), got {self.test_site_fraction}")
+    observations: Annotated[list[Str], key("observed variables the loss compares (e.g. LAI, DVS, TAGP, "
+                                           "TWSO), each scaled by its standard deviation", min_length=1)] = \
+        dataclasses.field(default_factory=lambda: ["LAI", "DVS", "TAGP", "TWSO"])
+    test_site_fraction: Annotated[Float, key("share of the sites held out (all their fields), never trained "
+                                             "on", ge=0.0, lt=1.0)] = 0.2
+    split_seed: Annotated[Int, key("seed of the held-out site draw", ge=0)] = 0
 
 
 @dataclasses.dataclass
