@@ -209,11 +209,6 @@ MAX_HIDDEN = 8192  # units of the LSTM and of each MLP layer
 MAX_MLP_LAYERS = 64
 
 
-def check_at_most(value: int, limit: int, key: str) -> None:
-    """Refuse a size above its documented maximum, naming `key` and the value."""
-    if value > limit:
-        raise ConfigError(f"{key} must be <= {limit}, got {value}")
-
 
 def check_count(value: Any, name: str, maximum: int) -> None:
     """Refuse a count that is not a whole number in 1..`maximum`, naming it `name`."""
@@ -259,6 +254,17 @@ class PhyConfig:
         dup = sorted({n for n in self.dynamic_params if self.dynamic_params.count(n) > 1})
         if dup:
             raise ConfigError(f"{p}dynamic_params: duplicate name(s) {dup}")
+        options = physics_options(self.name)
+        if options is not None:
+            from_dict(options, self.options, prefix=f"{p}options")
+
+
+def physics_options(name: str) -> type | None:
+    """The options section (`PhysicsModel.Options`) of the registered physics `name`; None when the name is
+    not registered (named later, where the physics is built) or the physics describes none."""
+    from dmg_bmi.core.registry import available, get_physics
+
+    return getattr(get_physics(name), "Options", None) if name in available("physics") else None
 
 
 @section

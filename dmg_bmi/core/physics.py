@@ -43,6 +43,8 @@ class PhysicsModel(torch.nn.Module):
     attribute_names: tuple[str, ...] = ()
     state_names: tuple[str, ...] = ()
     output_names: tuple[str, ...] = ()
+    # its `model.phy.options` section (a `schema.section` dataclass), checked at config load; None: none
+    Options: type | None = None
 
     def param_specs(self) -> tuple[ParamSpec, ...]:
         """Every learnable parameter, in canonical order."""

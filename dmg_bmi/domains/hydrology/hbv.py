@@ -3,20 +3,8 @@
 Units: forcing P and PET in mm/d, T in degC; stores in mm; fluxes in mm/d; all outputs are basin
 values (mean over the `nmul` parameter sets). Parameter names, bounds and units: `param_specs()`.
 
-Config options (`PhyConfig.options`):
-- `routing_len` (int, days, default 15): length of the gamma unit hydrograph;
-- `native` (bool, default True unless `compile` is set): CPU sequence runs use the C++ kernel
-  (`hbv_native.py`: the whole sequence and its hand-written reverse pass in compiled code, built once
-  per machine in about 4 s and cached); where it cannot be built it warns once, saying why, and uses
-  `fused` (same values);
-- `fused` (bool, default True): without the native kernel (GPU tensors, `native: false`), sequence
-  runs use the fused Function with the hand-written reverse pass (linear memory and time in T); False
-  uses plain autograd through every step (same values);
-- `compile` (bool, default False): `torch.compile` the fused kernels instead of the native one (GPU;
-  tens of seconds of warm-up per batch shape, then several times faster);
-- `chunk` (int, default 4 with compile, else 1): days per fused kernel call; the fused backward keeps
-  the stores every `chunk` days and recomputes the days in between;
-- `elev_threshold` (bool, default True, HBV 2.0 only): TT := 4 degC where elevation >= 2000 m.
+Config options (`PhyConfig.options`): `HbvOptions` (HBV 2.0: `Hbv2Options`), each key with its type, default
+and help (`dmg-bmi config explain model.phy.options`).
 
 Warm-up (`PhyConfig.warmup` days, `warmup_mode`): "spinup" runs the first `warmup` days without
 gradient and without routing, with every parameter frozen at its day `warmup-1` value, then runs the
@@ -26,12 +14,17 @@ whole window with gradient and routing and drops the first `warmup` days of outp
 
 from __future__ import annotations
 
-import torch
+import dataclasses
+from typing import Annotated
 
-from dmg_bmi.core.config import PhyConfig
+import torch
+from pydantic import Field
+
+from dmg_bmi.core.config import PhyConfig, from_dict
 from dmg_bmi.core.ops import TORCH, backend_of
 from dmg_bmi.core.physics import ParamSpec, PhysicsModel
 from dmg_bmi.core.registry import register_physics
+from dmg_bmi.core.schema import Bool, Int, key, section
 from dmg_bmi.domains.hydrology import hbv_native
 from dmg_bmi.domains.hydrology.hbv_core import STORES, Variant, member_step
 from dmg_bmi.domains.hydrology.hbv_fused import N_DIFF, SERIES, run_eager, run_fused, run_nograd
@@ -80,7 +73,31 @@ _SERIES_OUT = {  # member series -> output name
     "recharge": "recharge", "excess": "excess", "tosoil": "tosoil", "percolation": "percolation",
     "evapfactor": "evapfactor", "capillary": "capillary", "exchange": "exchange", "clamp_gain": "clamp_gain",
 }
-_OPTIONS = {"routing_len": int, "native": bool, "fused": bool, "compile": bool, "chunk": int}
+@section
+@dataclasses.dataclass
+class HbvOptions:
+    """`model.phy.options` of the HBV variants."""
+
+    routing_len: Annotated[Int, key("length of the gamma unit hydrograph", units="d", ge=1)] = 15
+    native: Annotated[Bool | None, key(
+        "CPU sequences run in the C++ kernel (hbv_native: built once per machine, cached); where it cannot "
+        "be built, a warning says why and the fused torch path runs (same values). null: true unless "
+        "`compile`")] = None
+    fused: Annotated[Bool, key("without the kernel (GPU, native: false), sequences run the fused step with "
+                               "the hand-written reverse pass; false: plain autograd (same values)")] = True
+    compile: Annotated[Bool, key("torch.compile the fused kernels instead of the C++ one (GPU; tens of "
+                                 "seconds of warm-up per batch shape)")] = False
+    chunk: Annotated[Annotated[Int, Field(ge=1)] | None, key(
+        "days per fused kernel call; the fused reverse pass keeps the stores every `chunk` days. null: 4 "
+        "with compile, else 1")] = None
+
+
+@section
+@dataclasses.dataclass
+class Hbv2Options(HbvOptions):
+    """`model.phy.options` of HBV 2.0."""
+
+    elev_threshold: Annotated[Bool, key("TT := 4 degC where the elevation is >= 2000 m (δHBV 2.0)")] = True
 
 
 class _Hbv(PhysicsModel):
@@ -89,30 +106,20 @@ class _Hbv(PhysicsModel):
     forcing_names = ("P", "T", "PET")
     forcing_units = ("mm d-1", "degC", "mm d-1")
     variant: Variant
-    _extra_options: dict = {}
+    Options: type = HbvOptions
 
     def __init__(self, cfg: PhyConfig):
         super().__init__()
         self.cfg = cfg
-        allowed = {**_OPTIONS, **self._extra_options}
-        for key, value in cfg.options.items():
-            if key not in allowed:
-                raise ConfigError(f"phy.options.{key}: unknown option for {type(self).__name__}; "
-                                  f"valid options are {sorted(allowed)}")
-            if not isinstance(value, allowed[key]) or isinstance(value, bool) != (allowed[key] is bool):
-                raise ConfigError(f"phy.options.{key}: expected {allowed[key].__name__}, got {value!r}")
-        self.routing_len = cfg.options.get("routing_len", 15)
-        if self.routing_len < 1:
-            raise ConfigError(f"phy.options.routing_len must be >= 1, got {self.routing_len}")
-        self.fused = cfg.options.get("fused", True)
-        self.compile = cfg.options.get("compile", False)
-        self.native = cfg.options.get("native", not self.compile)
+        self.options = from_dict(self.Options, cfg.options, prefix="phy.options")
+        self.routing_len = self.options.routing_len
+        self.fused = self.options.fused
+        self.compile = self.options.compile
+        self.native = not self.compile if self.options.native is None else self.options.native
         if self.native and self.compile:
             raise ConfigError("phy.options: native and compile are alternatives (the C++ kernel or "
                               "torch.compile'd torch kernels); set one of them to false")
-        self.chunk = cfg.options.get("chunk", 4 if self.compile else 1)
-        if self.chunk < 1:
-            raise ConfigError(f"phy.options.chunk must be >= 1, got {self.chunk}")
+        self.chunk = self.options.chunk or (4 if self.compile else 1)
         self.nmul = cfg.nmul
         self.routing = cfg.routing
         self._specs = self._build_specs(cfg)
@@ -391,10 +398,10 @@ class Hbv2(_Hbv):
 
     variant = Variant(betaet=True, capillary=True, exchange=True)
     attribute_names = ("area_km2", "elevation_m")
-    _extra_options = {"elev_threshold": bool}
+    Options = Hbv2Options
 
     def _build_specs(self, cfg):
-        self.elev_threshold = cfg.options.get("elev_threshold", True)
+        self.elev_threshold = self.options.elev_threshold
         return _specs(cfg, _BASE_SPECS + (_BETAET, _CAP) + _EXCHANGE)
 
     def _core_params(self, xp, params, attrs):

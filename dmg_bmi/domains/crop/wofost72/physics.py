@@ -7,29 +7,51 @@
   END_AT_MATURITY (1: end type maturity/earliest);
 - params: name -> `[B]` (scalars, `<TABLE>_SCALE`) or `[B, N, 2]` (tables); `base_params` given at
   construction are merged under them, so a network need only supply the learnable ones (`param_specs`);
-- built from a `PhyConfig` like every physics (`get_physics("wofost72_pp")(cfg)`): `cfg.options` may set
-  `surrogate` (bool), `n_days` (leaf-class slots for `step`), `check` (bool) and `params_file` (a PCSE
-  parameter YAML, flat or a test file's ModelParameters: the crop's fixed base parameters, one field
-  broadcast to the batch); `cfg.warmup` drops output days.
+- built from a `PhyConfig` like every physics (`get_physics("wofost72_pp")(cfg)`): `cfg.options` is a
+  `WofostOptions` (`params_file`: a PCSE parameter YAML, flat or a test file's ModelParameters: the crop's
+  fixed base parameters, one field broadcast to the batch); `cfg.warmup` drops output days.
 nmul does not apply: every parameter is per field (`ParamSpec.per_member = False`).
 The state's leaf-class arrays are updated in place (append-only), so keep the returned state, not the old one.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Annotated, Any
+
 import torch
 
-from dmg_bmi.core.config import PhyConfig
+from dmg_bmi.core.config import PhyConfig, from_dict
 from dmg_bmi.core.physics import ParamSpec, PhysicsModel
 from dmg_bmi.core.registry import register_physics
+from dmg_bmi.core.schema import Bool, Int, Str, key, section
 from dmg_bmi.domains.crop.pcse.pcse_yaml import load_params_file
 from dmg_bmi.domains.crop.wofost72 import model
 from dmg_bmi.domains.crop.wofost72.calendar import Calendar
 from dmg_bmi.domains.crop.wofost72.params import param_specs, prepare
-from dmg_bmi.errors import ConfigError, InputError
+from dmg_bmi.errors import InputError
 
 ATTRIBUTE_NAMES = ("LAT", "CROP_START", "CROP_END", "START_EMERGED", "END_AT_MATURITY")
-_OPTIONS = {"surrogate": bool, "n_days": int, "check": bool, "params_file": str}  # phy.options
+
+
+@section
+@dataclasses.dataclass
+class WofostOptions:
+    """`model.phy.options` of WOFOST 7.2 PP and of the δWOFOST model around it."""
+
+    surrogate: Annotated[Bool, key("straight-through gradients at WOFOST's discontinuities (stage "
+                                   "transitions, leaf death); the forward values stay PCSE's")] = True
+    n_days: Annotated[Int, key("leaf-class slots of a step-by-step run", units="d", ge=1)] = 400
+    check: Annotated[Bool, key("check the partitioning tables before a run and that no crop ran out of "
+                               "weather after it")] = True
+    params_file: Annotated[Str | None, key("a PCSE parameter YAML giving the fixed base parameters of "
+                                           "every field (physics used alone)")] = None
+    learned_params: Annotated[Any, key(
+        "δWOFOST: parameters the network learns, a list of names or {name: {mode: absolute|factor, lo, hi}} "
+        "(factor: a multiplier of the crop set's value; <TABLE>_SCALE scales a table)")] = None
+    crop_params: Annotated[dict[Str, Any] | None, key(
+        "δWOFOST: {crop: {variety: PCSE parameter file or mapping}}; absent: the sets the crop dataset "
+        "carries")] = None
 
 
 @register_physics("wofost72_pp")
@@ -40,6 +62,7 @@ class Wofost72PP(PhysicsModel):
     forcing_units = model.WEATHER_UNITS
     attribute_names = ATTRIBUTE_NAMES
     output_names = model.OUTPUT_NAMES
+    Options = WofostOptions
 
     def __init__(
         self,
@@ -51,20 +74,13 @@ class Wofost72PP(PhysicsModel):
     ):
         super().__init__()
         self.cfg = cfg
-        options = dict(cfg.options) if cfg is not None else {}
-        for key, value in options.items():
-            if key not in _OPTIONS:
-                raise ConfigError(
-                    f"phy.options.{key}: unknown option for wofost72_pp; valid: {sorted(_OPTIONS)}"
-                )
-            if not isinstance(value, _OPTIONS[key]):
-                raise ConfigError(f"phy.options.{key}: expected {_OPTIONS[key].__name__}, got {value!r}")
-        self.surrogate = options.get("surrogate", True) if surrogate is None else surrogate
-        self.n_days = options.get("n_days", 400) if n_days is None else n_days
-        self.check = options.get("check", True) if check is None else check
+        opts = from_dict(WofostOptions, dict(cfg.options) if cfg is not None else {}, prefix="phy.options")
+        self.surrogate = opts.surrogate if surrogate is None else surrogate
+        self.n_days = opts.n_days if n_days is None else n_days
+        self.check = opts.check if check is None else check
         self.warmup = cfg.warmup if cfg is not None else 0
-        if base_params is None and "params_file" in options:
-            base_params = load_params_file(options["params_file"])
+        if base_params is None and opts.params_file is not None:
+            base_params = load_params_file(opts.params_file)
         self.base_params = dict(base_params or {})
         self.state_names = tuple(model.initial_state(1, 1))
 
