@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "bmi-config": "dmg_bmi.ngen.cmd_bmi_config",
     "realization": "dmg_bmi.ngen.cmd_realization",
     "inspect": "dmg_bmi.ngen.cmd_inspect",
+    "config": "dmg_bmi.cmd_config",
 }
 
 

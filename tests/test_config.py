@@ -91,9 +91,9 @@ def test_missing_required_and_unions():
 def test_apply_overrides():
     data = {"phy": {"name": "hbv_1_1p", "nmul": 16}}
     apply_overrides(data, ["phy.nmul=4", "nn.name=mlp", "phy.dynamic_params=[parBETA, parK0]",
-                           "phy.routing=false", "dtype=float64", "phy.options.elev_threshold=true"])
+                           "phy.routing=false", "dtype=float64", "phy.options.routing_len=10"])
     assert data == {"phy": {"name": "hbv_1_1p", "nmul": 4, "dynamic_params": ["parBETA", "parK0"],
-                            "routing": False, "options": {"elev_threshold": True}},
+                            "routing": False, "options": {"routing_len": 10}},
                     "nn": {"name": "mlp"}, "dtype": "float64"}
     cfg = from_dict(ModelConfig, data)
     assert cfg.phy.nmul == 4 and cfg.nn.name == "mlp" and cfg.dtype == "float64"

@@ -142,7 +142,7 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
 def from_dict(cls: type[T], data: Any, prefix: str = "", errors: list[str] | None = None) -> T:
     """Build config section `cls` (a `schema.section` dataclass) from a mapping: every key's type and range
     checked at once by its `schema.key` definition, then each section's cross-key `validate(prefix)`, inner
-    sections first. ConfigError naming each key at fault, one line per problem.
+    sections first. ConfigError naming each key at fault (its `problems`: one line per problem).
 
     With a list `errors`, the cross-key problems are appended to it instead and checking goes on through
     the other sections (`dmg-bmi config validate` reports all of them); type errors still raise, as no
@@ -155,7 +155,9 @@ def from_dict(cls: type[T], data: Any, prefix: str = "", errors: list[str] | Non
     try:
         obj = schema.build(cls, data, prefix)
     except schema.SchemaError as exc:
-        raise ConfigError(_joined(exc.lines)) from None
+        error = ConfigError(_joined(exc.lines))
+        error.problems = exc.lines
+        raise error from None
     _validate_tree(obj, prefix, errors, data)
     return obj
 
@@ -185,7 +187,7 @@ def _validate_tree(obj: Any, prefix: str, errors: list[str] | None, data: Any) -
         except ConfigError as exc:
             if errors is None:
                 raise
-            errors.append(str(exc))
+            errors.extend(getattr(exc, "problems", [str(exc)]))
 
 
 def check_keys(cls: type, data: Any, where: str, error: type[Exception] = ConfigError) -> None:

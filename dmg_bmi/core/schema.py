@@ -41,11 +41,12 @@ _RANGE = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<", "min_length": "entries >
 _RANGE_ERRORS = ("greater_than_equal", "greater_than", "less_than_equal", "less_than")
 
 
-def key(help: str, units: str | None = None, **constraints: Any) -> Any:
+def key(help: str, units: str | None = None, shown: str | None = None, **constraints: Any) -> Any:
     """The metadata of one config key: `help` (one line), `units` (UDUNITS-style, e.g. "mm d-1", "d"; None
-    where the key has none) and pydantic range constraints (`ge`, `gt`, `le`, `lt`)."""
-    extra = {"units": units} if units else None
-    return Field(description=help, json_schema_extra=extra, **constraints)
+    where the key has none), `shown` (the type in words where the annotation is `Any`, e.g. "path or list
+    of paths") and pydantic range constraints (`ge`, `gt`, `le`, `lt`, `min_length`)."""
+    extra = {k: v for k, v in (("units", units), ("x-type", shown)) if v}
+    return Field(description=help, json_schema_extra=extra or None, **constraints)
 
 
 def section(cls: type) -> type:
@@ -199,6 +200,14 @@ def _section_type(tp: Any) -> type | None:
     return None
 
 
+def section_type(cls: type, name: str) -> type:
+    """The section class of key `name` of section `cls`."""
+    found = _section_type(typing.get_type_hints(cls, include_extras=True)[name])
+    if found is None:
+        raise KeyError(f"{cls.__name__}.{name} is not a section")
+    return found
+
+
 def _section_at(cls: type, loc: tuple) -> type:
     for part in loc:
         if isinstance(part, int):
@@ -249,17 +258,17 @@ def fields(cls: type, prefix: str = "") -> Iterator[KeyInfo]:
         path = f"{prefix}.{f.name}" if prefix else f.name
         info = [m for m in _metadata(tp) if isinstance(m, FieldInfo)]
         help_ = next((m.description for m in info if m.description), "")
-        units = next(((m.json_schema_extra or {}).get("units") for m in info
-                      if isinstance(m.json_schema_extra, dict)), None)
+        extra = next((m.json_schema_extra for m in info if isinstance(m.json_schema_extra, dict)), {})
+        units = extra.get("units")
         sub = _section_type(tp)
         nested = sub is not None and get_origin(_strip(tp)) is not list
         if nested and not help_:
             help_ = (sub.__doc__ or "").strip().split("\n")[0]
-        yield KeyInfo(path=path, type=type_name(tp), default=_default(f), help=help_, units=units,
-                      allowed=_literal_values(tp), range=range_text(tp),
+        yield KeyInfo(path=path, type=extra.get("x-type") or type_name(tp), default=_default(f), help=help_,
+                      units=units, allowed=_literal_values(tp), range=range_text(tp),
                       section=nested)
-        if nested:
-            yield from fields(sub, path)
+        if sub is not None:
+            yield from fields(sub, path if nested else f"{path}[]")
 
 
 def _bound_text(ctx: dict) -> str:
@@ -300,7 +309,7 @@ def _default(f: dataclasses.Field) -> Any:
     return dataclasses.MISSING
 
 
-def type_name(tp: Any) -> str:
+def type_name(tp: Any, plural: bool = False) -> str:
     """A short, user-facing name of a key's type: `int`, `number`, `list of text`, `one of a | b`."""
     tp = _strip(tp)
     origin = get_origin(tp)
@@ -314,11 +323,11 @@ def type_name(tp: Any) -> str:
         return f"{text} or null" if type(None) in get_args(tp) else text
     if origin is list:
         (item,) = get_args(tp) or (Any,)
-        return f"list of {type_name(item)}"
+        return f"list of {type_name(item, plural=True)}"
     if origin is dict:
         _, value = get_args(tp) or (Any, Any)
         return "mapping" if _strip(value) is Any else f"mapping of {type_name(value)}"
     if dataclasses.is_dataclass(tp):
-        return "section"
+        return "sections" if plural else "section"
     return {int: "integer", float: "number", str: "text", bool: "true/false"}.get(tp, getattr(tp, "__name__",
                                                                                            str(tp)))

@@ -133,6 +133,11 @@ class Domain:
     # --- training and the CLI verbs (`dmg_bmi.train`, `dmg_bmi.train.commands`) ---
     # Each refuses by default; `dmg_bmi.domains.delta.DeltaModelDomain` gives the core's delta-model path.
 
+    def data_sections(self) -> dict[str, type]:
+        """Config sections this domain reads under `data` ({key: `schema.section` class}, e.g. a `data.crop`
+        options block): `dmg-bmi config explain` and the JSON Schema describe them from here."""
+        return {}
+
     def check_experiment(self, cfg) -> None:
         """Check the parts of a training config (`ExperimentConfig`) this domain's trainer reads; ConfigError
         naming the key."""

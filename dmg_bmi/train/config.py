@@ -52,8 +52,8 @@ def parse_date(value: Any, key: str) -> dt.date:
 class Period:
     """An inclusive date range `[start, end]` (YYYY-MM-DD)."""
 
-    start: Annotated[Any, key("first day, YYYY-MM-DD (included)")]
-    end: Annotated[Any, key("last day, YYYY-MM-DD (included)")]
+    start: Annotated[Any, key("first day (included)", shown="date YYYY-MM-DD")]
+    end: Annotated[Any, key("last day (included)", shown="date YYYY-MM-DD")]
 
     def validate(self, prefix: str = "") -> None:
         p = f"{prefix}." if prefix else ""
@@ -90,13 +90,14 @@ class DataConfig:
     """
 
     path: Annotated[Any, key("the dataset: a NetCDF file or CAMELS-US folder, or a list of them (one kind), "
-                             "merged by basin id (required)")]
+                             "merged by basin id (required)", shown="path or list of paths")]
     kind: Annotated[Literal["netcdf", "camels", "crop"], key(
         "the dataset format: netcdf (dmg_bmi's), camels (a CAMELS-US folder), crop (a crop dataset); one "
         "the physics' domain reads")] = "netcdf"
     source: Annotated[Str, key("CAMELS forcing folder (nldas, daymet, maurer); kind camels only")] = "nldas"
     basins: Annotated[Any, key("basin ids to use, or a text file with one id per line; empty: every "
-                               "basin")] = dataclasses.field(default_factory=list)
+                               "basin", shown="list of ids, or a file path")] = \
+        dataclasses.field(default_factory=list)
     target: Annotated[Str, key("the observed variable the loss compares with (e.g. streamflow, mm/d)")] = \
         "streamflow"
     train: Annotated[Period | None, key("the training period")] = None
@@ -104,7 +105,8 @@ class DataConfig:
     valid: Annotated[Period | None, key("a validation period outside `test`: best.pt and early stopping are "
                                         "chosen on it")] = None
     valid_basins: Annotated[Any, key("validation basins (ids or a list file, like `basins`), left out of "
-                                     "training and scored for model selection")] = \
+                                     "training and scored for model selection",
+                                     shown="list of ids, or a file path")] = \
         dataclasses.field(default_factory=list)
     crop: Annotated[dict[Str, Any], key("options of a crop dataset (kind crop): `dmg-bmi config explain "
                                         "data.crop`")] = dataclasses.field(default_factory=dict)
@@ -269,11 +271,15 @@ class ExperimentConfig:
         dataclasses.field(default_factory=RunConfig)
 
     def validate(self, prefix: str = "") -> None:
-        """The domain of `model.phy.name` checks what it trains (`Domain.check_experiment`; ConfigError naming
-        the key), after `data.kind` is checked against it (`domain_of_experiment`)."""
+        """The domain of `model.phy.name` checks its `data` sections (`Domain.data_sections`) and what it
+        trains (`Domain.check_experiment`; ConfigError naming the key), after `data.kind` is checked against
+        it (`domain_of_experiment`)."""
         from dmg_bmi.domains import domain_of_experiment
 
-        domain_of_experiment(self).check_experiment(self)
+        domain = domain_of_experiment(self)
+        for name, section_cls in domain.data_sections().items():
+            from_dict(section_cls, getattr(self.data, name), prefix=f"data.{name}")
+        domain.check_experiment(self)
 
 
 def check_window_experiment(cfg: ExperimentConfig) -> None:

@@ -43,6 +43,11 @@ class CropDomain(Domain):
 
         return CropSession(handler, cfg, origin)
 
+    def data_sections(self):
+        from dmg_bmi.domains.crop.train import CropDataOptions
+
+        return {"crop": CropDataOptions}
+
     def check_experiment(self, cfg):
         """Fields and observations: no periods and no `train.output` to check (`dmg_bmi.domains.crop.train`
         checks `data.crop` when it trains). `data.path` is one crop dataset: a list is refused

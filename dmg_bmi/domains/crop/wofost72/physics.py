@@ -46,7 +46,7 @@ class WofostOptions:
                                "weather after it")] = True
     params_file: Annotated[Str | None, key("a PCSE parameter YAML giving the fixed base parameters of "
                                            "every field (physics used alone)")] = None
-    learned_params: Annotated[Any, key(
+    learned_params: Annotated[list[Str] | dict[Str, Any] | None, key(
         "δWOFOST: parameters the network learns, a list of names or {name: {mode: absolute|factor, lo, hi}} "
         "(factor: a multiplier of the crop set's value; <TABLE>_SCALE scales a table)")] = None
     crop_params: Annotated[dict[Str, Any] | None, key(
