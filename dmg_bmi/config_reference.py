@@ -43,36 +43,29 @@ def kind_of(raw: dict, where: str) -> str:
 
 def validate_file(path: str | Path) -> tuple[str, list[str]]:
     """Check config file `path` of either kind: (kind, every problem found, one line each; empty: valid).
-    Type and range problems of all keys come at once; cross-key rules are checked section by section.
-    A file that cannot be read or parsed is a ConfigError."""
+    The type and range problems of all keys come at once; a section's cross-key rules are checked whenever
+    that section's own keys are valid, whatever its neighbours hold (`_collect`). A file that cannot be
+    read or parsed is a ConfigError."""
     path = Path(path)
     raw = load_yaml(path)
     kind = kind_of(raw, str(path))
     problems: list[str] = []
-    if kind == "bmi":
-        _collect(BmiConfig, raw, "", problems)
-        return kind, problems
-    raw = resolve_experiment(path)
-    sections = sorted(ExperimentConfig.__dataclass_fields__)
-    for name in sections:  # each section on its own, so that the problems of all are reported
-        if name in raw:
-            _collect(schema.section_type(ExperimentConfig, name), raw[name], name, problems)
-    unknown = sorted(set(raw) - set(sections))
-    if unknown:
-        problems.append(f"unknown key(s) {unknown}; valid keys are {sections}")
-    if "data" not in raw:
-        problems.append("missing required key 'data'")
-    if not problems:  # the rules across sections (the domain's): only once every section is valid
-        _collect(ExperimentConfig, raw, "", problems)
+    _collect(KINDS[kind][0], resolve_experiment(path) if kind == "train" else raw, "", problems)
     return kind, problems
 
 
 def _collect(cls: type, data: Any, prefix: str, problems: list[str]) -> None:
-    """`from_dict` of `cls`, every problem appended to `problems`."""
+    """`from_dict` of section `cls` with every problem appended to `problems` (once each); where the
+    section cannot be built, each subsection given in `data` is checked on its own, so that its cross-key
+    rules are reported too."""
     try:
         from_dict(cls, data, prefix=prefix, errors=problems)
     except ConfigError as exc:
-        problems.extend(getattr(exc, "problems", [str(exc)]))
+        problems += [p for p in getattr(exc, "problems", [str(exc)]) if p not in problems]
+        for name, value in (data.items() if isinstance(data, dict) else ()):
+            sub = schema.section_type(cls, name) if name in cls.__dataclass_fields__ else None
+            if sub is not None and isinstance(value, dict):
+                _collect(sub, value, f"{prefix}.{name}" if prefix else name, problems)
 
 
 # ------------------------------------------------------------------------------ the key tree

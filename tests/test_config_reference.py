@@ -132,6 +132,15 @@ def test_validate_reports_every_problem_at_once(tmp_path, capsys):
                  "run.device: 'gpu' is not one of"):
         assert f"  - {line}" in err, err
     assert "4 problem(s) in this run config" in err
+    # a section whose own keys are valid has its cross-key rules checked whatever its neighbours hold
+    path.write_text("data: {path: 5, train: {start: 2000-01-01, end: 1999-01-01}}\n"
+                    "model: {phy: {name: hbv_1_1p, options: {nativ: true}}, nn: {dropout: 2}}\n")
+    assert main(["config", "validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    for line in ("data.path: expected a path or a list of paths, got 5", "data.train: end 1999-01-01 is "
+                 "before start", "model.phy.options: unknown key(s) 'model.phy.options.nativ'",
+                 "model.nn.dropout must be in [0, 1), got 2"):
+        assert f"  - {line}" in err, err
     path.write_text((REPO / "dmg_bmi" / "configs" / "quickstart.yaml").read_text().replace(
         "lr: 0.01", "lr: 1e-3"))
     assert main(["config", "validate", str(path)]) == 0

@@ -200,12 +200,9 @@ def _section_type(tp: Any) -> type | None:
     return None
 
 
-def section_type(cls: type, name: str) -> type:
-    """The section class of key `name` of section `cls`."""
-    found = _section_type(typing.get_type_hints(cls, include_extras=True)[name])
-    if found is None:
-        raise KeyError(f"{cls.__name__}.{name} is not a section")
-    return found
+def section_type(cls: type, name: str) -> type | None:
+    """The section class of key `name` of section `cls` (inside Optional or a list); None for a plain key."""
+    return _section_type(typing.get_type_hints(cls, include_extras=True)[name])
 
 
 def _section_at(cls: type, loc: tuple) -> type:
