@@ -212,3 +212,11 @@ def test_every_key_has_a_help_line():
         missing = [i.path for i in ref.keys(kind) if not i.help.strip()]
         assert not missing, missing
     assert Path(REPO / ref.PAGE).is_file()
+
+
+def test_the_pet_methods_of_the_schema_are_those_the_forcing_derives():
+    """`model.inputs.pet_method`'s allowed values (core config) and `dmg_bmi.forcing.PET_METHODS` agree."""
+    from dmg_bmi.core.config import PET_METHODS
+    from dmg_bmi.forcing import PET_METHODS as DERIVED
+
+    assert set(PET_METHODS) == set(DERIVED)

@@ -1,7 +1,8 @@
 """Typed configuration: dataclasses validated at load, with messages that name the key at fault.
 
-Each config section is a dataclass whose field defaults are the single source of defaults.
-`from_dict(cls, data)` builds one from a plain mapping (YAML), checking every key and type;
+Each config section is a dataclass whose fields are annotated with `schema.key` (type, default, range,
+units, help: the one definition of each key, `dmg_bmi.core.schema`). `from_dict(cls, data)` builds one from
+a plain mapping (YAML), checking every key's type and range at once, then each section's cross-key rules;
 `load_yaml(path)` reads a file with errors that name the file and line. Every config YAML (run configs,
 `--set key=value` values, the BMI's per-catchment configs) is parsed by `ConfigLoader`.
 """
@@ -209,7 +210,6 @@ def to_dict(obj: Any) -> dict:
 MAX_NMUL = 256  # parallel physics components per basin
 MAX_HIDDEN = 8192  # units of the LSTM and of each MLP layer
 MAX_MLP_LAYERS = 64
-
 
 
 def check_count(value: Any, name: str, maximum: int) -> None:
