@@ -50,7 +50,8 @@ def validate_file(path: str | Path) -> tuple[str, list[str]]:
     raw = load_yaml(path)
     kind = kind_of(raw, str(path))
     problems: list[str] = []
-    _collect(KINDS[kind][0], resolve_experiment(path) if kind == "train" else raw, "", problems)
+    data = resolve_experiment(data=raw, base=path.parent) if kind == "train" else raw  # read once
+    _collect(KINDS[kind][0], data, "", problems)
     return kind, problems
 
 
@@ -93,15 +94,17 @@ def keys(kind: str) -> list[schema.KeyInfo]:
     """Every key of config kind `kind`, depth first, with the physics options and domain data sections
     spliced in under their keys (paths `model.phy.options.<key>` carry the physics in their help)."""
     cls, _ = KINDS[kind]
+    options = physics_options() if kind == "train" else {}
+    sections = data_sections() if kind == "train" else {}
     out = []
     for info in schema.fields(cls):
         out.append(info)
-        if kind == "train" and info.path == OPTIONS_KEY:
-            for options, names in physics_options().items():
+        if info.path == OPTIONS_KEY:
+            for section, names in options.items():
                 out += [dataclasses.replace(sub, help=f"({', '.join(names)}) {sub.help}")
-                        for sub in schema.fields(options, OPTIONS_KEY)]
-        if kind == "train" and info.path in data_sections():
-            domain, section = data_sections()[info.path]
+                        for sub in schema.fields(section, OPTIONS_KEY)]
+        if info.path in sections:
+            domain, section = sections[info.path]
             out += [dataclasses.replace(sub, help=f"({domain}) {sub.help}")
                     for sub in schema.fields(section, info.path)]
     return out
