@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dmg_bmi.core.config import ModelConfig
+from dmg_bmi.core.config import ModelConfig, from_dict
 from dmg_bmi.core.nn import ParamLearner
 from dmg_bmi.core.registry import get_nn
 from dmg_bmi.domains.crop import PHYSICS
@@ -34,6 +34,7 @@ from dmg_bmi.domains.crop.pcse.tables import parse_afgen
 from dmg_bmi.domains.crop.wofost72 import params as wofost_params
 from dmg_bmi.domains.crop.wofost72.calendar import Calendar
 from dmg_bmi.domains.crop.wofost72.model import run
+from dmg_bmi.domains.crop.wofost72.physics import WofostOptions
 from dmg_bmi.errors import ConfigError, InputError
 
 MODES = ("absolute", "factor")
@@ -108,7 +109,8 @@ class WofostPhysics(nn.Module):
 
     def __init__(self, cfg=None):
         super().__init__()
-        self.surrogate = bool((getattr(cfg, "options", None) or {}).get("surrogate", True))
+        options = from_dict(WofostOptions, getattr(cfg, "options", None), prefix="phy.options")
+        self.surrogate = options.surrogate
 
     @staticmethod
     def param_specs():
