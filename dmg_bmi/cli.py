@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "realization": "dmg_bmi.ngen.cmd_realization",
     "inspect": "dmg_bmi.ngen.cmd_inspect",
     "config": "dmg_bmi.cmd_config",
+    "config-builder": "dmg_bmi.cmd_config_builder",
 }
 
 

@@ -1,5 +1,5 @@
-"""`dmg-bmi config validate FILE | explain [KEY] | schema [--kind train|bmi] [--out FILE]`: the config
-reference from the one definition of every key (`dmg_bmi.config_reference`)."""
+"""`dmg-bmi config validate FILE | explain [KEY] | schema [--kind train|bmi|realization] [--out FILE]`: the
+config reference from the one definition of every key (`dmg_bmi.config_reference`)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,16 @@ HELP = "Check a config file, explain its keys, or write the JSON Schema of the r
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     sub.required = True
-    check = sub.add_parser("validate", help="check a run config or a BMI init config; report every problem")
-    check.add_argument("file", help="the YAML file (its kind is told from its keys)")
+    check = sub.add_parser("validate", help="check a run config, a BMI init config or an ngen realization's "
+                           "dmg_bmi modules; report every problem")
+    check.add_argument("file", help="the YAML file, or a realization's JSON (its kind is told from its keys)")
     explain = sub.add_parser("explain", help="the tree of keys, or one key: help, type, default, units, "
                              "range")
     explain.add_argument("key", nargs="?", help="a dotted key, e.g. model.phy.fixed_params")
     schema = sub.add_parser("schema", help="write the JSON Schema (draft 2020-12)")
-    schema.add_argument("--kind", choices=("train", "bmi"), default="train",
-                        help="run config (train, the default) or BMI init config (bmi)")
+    schema.add_argument("--kind", choices=("train", "bmi", "realization"), default="train",
+                        help="run config (train, the default), BMI init config (bmi), or the params of a "
+                             "realization's dmg_bmi module (realization)")
     schema.add_argument("--out", help="file to write (default: standard output)")
 
 

@@ -1,11 +1,13 @@
 """The config reference, from the one definition of every key (`dmg_bmi.core.schema`): `dmg-bmi config
 validate / explain / schema`, and the generated key tables of the docs.
 
-Two kinds of config file:
+Three kinds of config file:
 - `train`: a run config (`dmg-bmi train`, `cv`, `calibrate`; `ExperimentConfig`), with the options of each
   registered physics under `model.phy.options` (`PhysicsModel.Options`) and each domain's `data` sections
   (`Domain.data_sections`);
-- `bmi`: a per-catchment BMI init config (`DeltaModelBmi.initialize`; `BmiConfig`).
+- `bmi`: a per-catchment BMI init config (`DeltaModelBmi.initialize`; `BmiConfig`);
+- `realization`: an ngen realization (JSON), of which the params of each formulation module that runs
+  dmg_bmi are checked (`dmg_bmi.ngen.realization_config.BmiModule`); the rest is ngen's.
 """
 
 from __future__ import annotations
@@ -17,28 +19,33 @@ from typing import Any
 
 from dmg_bmi.bmi_config import BmiConfig
 from dmg_bmi.core import schema
-from dmg_bmi.core.config import from_dict, load_yaml
+from dmg_bmi.core.config import from_dict, load_yaml, read_file
 from dmg_bmi.errors import ConfigError
+from dmg_bmi.ngen.realization_config import BmiModule, modules
 from dmg_bmi.train.config import ExperimentConfig, resolve_experiment
 
 KINDS: dict[str, tuple[type, str]] = {
     "train": (ExperimentConfig, "run config (`dmg-bmi train`, `cv`, `calibrate`)"),
     "bmi": (BmiConfig, "BMI init config (one per catchment, `DeltaModelBmi.initialize`)"),
+    "realization": (BmiModule, "realization file (ngen's JSON: the `params` of each formulation module "
+                               "that runs dmg_bmi are checked)"),
 }
 OPTIONS_KEY = "model.phy.options"
 
 
 def kind_of(raw: dict, where: str) -> str:
-    """Which kind of config the mapping `raw` (of file `where`) is: `train` or `bmi`; ConfigError when it
-    looks like neither."""
+    """Which kind of config the mapping `raw` (of file `where`) is: `train`, `bmi` or `realization`;
+    ConfigError when it looks like none."""
     keys = set(raw)
     if keys & {"checkpoint", "members"}:
         return "bmi"
     if keys & {"data", "model", "train", "run"}:
         return "train"
-    raise ConfigError(f"{where}: neither a run config (sections data, model, train, run) nor a BMI init "
-                      "config (checkpoint or members); its top-level keys are "
-                      f"{sorted(map(str, keys))}")
+    if keys & {"global", "catchments"}:
+        return "realization"
+    raise ConfigError(f"{where}: neither a run config (sections data, model, train, run), a BMI init "
+                      "config (checkpoint or members) nor an ngen realization (global, catchments); its "
+                      f"top-level keys are {sorted(map(str, keys))}")
 
 
 def validate_file(path: str | Path) -> tuple[str, list[str]]:
@@ -47,12 +54,39 @@ def validate_file(path: str | Path) -> tuple[str, list[str]]:
     that section's own keys are valid, whatever its neighbours hold (`_collect`). A file that cannot be
     read or parsed is a ConfigError."""
     path = Path(path)
-    raw = load_yaml(path)
+    raw = _read_json(path) if path.suffix.lower() == ".json" else load_yaml(path)
     kind = kind_of(raw, str(path))
+    return kind, validate_mapping(raw, kind, path.parent)
+
+
+def _read_json(path: Path) -> dict:
+    """The JSON mapping in `path` (an ngen realization); ConfigError naming the file, line and column."""
+    try:
+        raw = json.loads(read_file(path, "config").decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = f"line {exc.lineno}, column {exc.colno}: {exc.msg}" if hasattr(exc, "lineno") else str(exc)
+        raise ConfigError(f"malformed JSON in {path}: {where}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(raw).__name__}")
+    return raw
+
+
+def validate_mapping(raw: Any, kind: str, base: str | Path) -> list[str]:
+    """Every problem of the config mapping `raw` of kind `kind` (one line each; empty: valid), its relative
+    paths taken against the folder `base` (`validate_file`; the config builder's unsaved form)."""
     problems: list[str] = []
-    data = resolve_experiment(data=raw, base=path.parent) if kind == "train" else raw  # read once
-    _collect(KINDS[kind][0], data, "", problems)
-    return kind, problems
+    if kind == "realization":
+        found = list(modules(raw))
+        for where, params in found:
+            _collect(BmiModule, params, where, problems)
+        return problems if found else ["no formulation module runs dmg_bmi (python_type "
+                                       "dmg_bmi.bmi.DeltaModelBmi) in global or catchments formulations"]
+    if kind == "train":
+        if not isinstance(raw, dict):
+            return [f"a run config is a mapping of sections, got {type(raw).__name__}"]
+        raw = resolve_experiment(data=raw, base=base)
+    _collect(KINDS[kind][0], raw, "", problems)
+    return problems
 
 
 def _collect(cls: type, data: Any, prefix: str, problems: list[str]) -> None:
@@ -245,7 +279,8 @@ def reference_page() -> str:
              "Generated from the definitions in the code (`dmg_bmi.core.schema.key` on each config section) "
              "by `python tools/make_config_docs.py`; a test fails when this page and the code differ. The "
              "same definitions validate the files (`dmg-bmi config validate FILE`), answer `dmg-bmi config "
-             "explain KEY`, and give the JSON Schema (`dmg-bmi config schema --kind train|bmi`).", ""]
+             "explain KEY`, and give the JSON Schema (`dmg-bmi config schema --kind train|bmi|realization`). "
+             "`dmg-bmi config-builder` makes run and BMI init configs in a local web page from them.", ""]
     for kind, (_, title) in KINDS.items():
         parts += [f"## {title[0].upper()}{title[1:]}", "", markdown_table(kind), ""]
     return "\n".join(parts)

@@ -19,16 +19,19 @@ from dmg_bmi.cli import main
 from dmg_bmi.core import schema
 from dmg_bmi.core.config import from_dict
 from dmg_bmi.errors import ConfigError
+from dmg_bmi.ngen.realization_config import BmiModule
 from dmg_bmi.train.config import ExperimentConfig
 
-SHIPPED = sorted([*(REPO / "dmg_bmi" / "configs").glob("*.yaml"), *(REPO / "bmi_configs").glob("*.yml")])
+SHIPPED = sorted([*(REPO / "dmg_bmi" / "configs").glob("*.yaml"), *(REPO / "bmi_configs").glob("*.yml"),
+                  *(REPO / "dmg_bmi" / "configs" / "bmi").glob("*.yaml")])  # the builder's BMI templates
 # A value of each required key, so that a section can be built around the one key under test.
-REQUIRED = {"path": "x.nc", "start": "2000-01-01", "end": "2000-12-31", "checkpoint": "m.pt", "data": {}}
+REQUIRED = {"path": "x.nc", "start": "2000-01-01", "end": "2000-12-31", "checkpoint": "m.pt", "data": {},
+            "init_config": "./bmi/{{id}}.yml"}
 
 
 def sections() -> list[tuple[type, str]]:
-    """Every config section class with its key prefix: both kinds, every physics' options, every domain's
-    data sections."""
+    """Every config section class with its key prefix: the three kinds, every physics' options, every
+    domain's data sections."""
     out, seen = [], set()
 
     def walk(cls, prefix):
@@ -42,6 +45,7 @@ def sections() -> list[tuple[type, str]]:
 
     walk(ExperimentConfig, "")
     walk(BmiConfig, "")
+    walk(BmiModule, "")
     for options in ref.physics_options():
         walk(options, "model.phy.options")
     for path, (_, cls) in ref.data_sections().items():
@@ -112,7 +116,7 @@ def test_ranges_are_enforced_and_boundaries_accepted():
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
 def test_every_shipped_config_is_valid(path):
     kind, problems = ref.validate_file(path)
-    assert problems == [] and kind == ("bmi" if path.suffix == ".yml" else "train")
+    assert problems == [] and kind == ("bmi" if path.suffix == ".yml" or path.parent.name == "bmi" else "train")
 
 
 def test_validate_reports_every_problem_at_once(tmp_path, capsys):

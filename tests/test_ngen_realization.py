@@ -19,6 +19,7 @@ from conftest import REPO, shared_path
 from ngen_driver import run as run_ngen
 
 from dmg_bmi.cli import build_parser, main
+from dmg_bmi.config_reference import validate_file
 from dmg_bmi.core.variables import FORCING_COLUMNS
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.ngen.demo import make_demo_checkpoint
@@ -69,6 +70,7 @@ def make_folder(tmp_path, ckpt, domain, style="bmi_python") -> Path:
 def test_realization_folder_contents(tmp_path, ckpt, domain):
     out = make_folder(tmp_path, ckpt, domain)
     real = json.loads((out / "realization.json").read_text(encoding="utf-8"))
+    assert validate_file(out / "realization.json") == ("realization", [])  # the schema's realization options
     params = real["global"]["formulations"][0]["params"]
     assert params["python_type"] == "dmg_bmi.bmi.DeltaModelBmi"
     assert params["main_output_variable"] == "land_surface_water__runoff_depth"

@@ -46,9 +46,8 @@ from dmg_bmi.bmi_config import TIME_FORMAT, parse_time
 from dmg_bmi.core import payload
 from dmg_bmi.core.variables import FORCING_COLUMNS, MAIN_OUTPUT
 from dmg_bmi.errors import ConfigError, DmgBmiError, InputError
+from dmg_bmi.ngen.realization_config import MODEL_TYPE_NAME, module_params
 
-PYTHON_TYPE = "dmg_bmi.bmi.DeltaModelBmi"
-MODEL_TYPE_NAME = "dmg_bmi"
 ID_COLUMNS = ("id", "divide_id", "catchment_id", "cat_id", "gauge_id")
 LATITUDE_COLUMNS = ("latitude", "lat", "gauge_lat")
 AREA_COLUMNS = ("area_km2", "areasqkm")
@@ -863,18 +862,14 @@ def write_bmi_configs(out_dir: Path, attributes: Mapping[str, Mapping[str, float
 def _bmi_python(init_config: str, allow_exceed: bool, main_output: str = MAIN_OUTPUT,
                 output_variables: list[str] | None = None,
                 names_map: Mapping[str, str] | None = None) -> dict:
-    params = {
-        "name": "bmi_python", "model_type_name": MODEL_TYPE_NAME, "python_type": PYTHON_TYPE,
-        "init_config": init_config, "main_output_variable": main_output, "uses_forcing_file": False,
-        "allow_exceed_end_time": allow_exceed,
-        # ngen asks the BMI for its inputs' names, types, sizes and units once, not every step
-        "cache_input_variable_metadata": True,
-    }
+    """A `bmi_python` formulation running dmg_bmi (its params: `realization_config.BmiModule`)."""
+    given: dict = {"init_config": init_config, "main_output_variable": main_output,
+                   "allow_exceed_end_time": allow_exceed}
     if names_map:
-        params["variables_names_map"] = dict(names_map)
+        given["variables_names_map"] = dict(names_map)
     if output_variables:
-        params["output_variables"] = list(output_variables)
-    return {"name": "bmi_python", "params": params}
+        given["output_variables"] = list(output_variables)
+    return {"name": "bmi_python", "params": module_params(**given)}
 
 
 def realization_dict(style: str, init_config: str, forcing_path: str, start: str, end: str,

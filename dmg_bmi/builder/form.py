@@ -1,0 +1,124 @@
+"""The builder's form: the JSON Schema of a config kind in the dialect json-editor renders, and the server's
+validation problems placed on the fields they name.
+
+json-editor (1.x) reads draft-4 style schemas: no `$defs`, no `if`/`then`, and `anyOf` with `null` becomes a
+type switcher. So the form schema is the config's JSON Schema (`config_reference.json_schema`) with
+- every `$ref` inlined and every optional type (`X or null`) shown as `X` (remove the key for the default);
+- the options of every registered physics offered under `model.phy.options` (the server checks them against
+  the physics named, as `dmg-bmi config validate` does);
+- each key titled `name [units]`, its one-line help as the tooltip (`options.infoText`), in definition order.
+The form only renders; the definitions in `dmg_bmi.core.schema` stay the one judge of a config.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dmg_bmi import config_reference as ref
+from dmg_bmi.core import schema
+
+# Keys of a leaf schema the form keeps (the rest, e.g. pydantic's titles, is replaced or dropped).
+_LEAF_KEYS = ("type", "enum", "items", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+              "minItems", "additionalProperties", "default", "format")
+
+
+def form_schema(kind: str) -> dict:
+    """The form schema of config kind `kind` (`train` or `bmi`, `config_reference.KINDS`): a JSON object
+    schema with inlined sections, titled keys (`name [units]`) and the help as tooltips."""
+    full = ref.json_schema(kind)
+    defs = full.get("$defs", {})
+    infos: dict[str, list] = {}
+    for info in ref.keys(kind):
+        infos.setdefault(_plain(info.path), []).append(info)
+    root = _node(full, "", defs, infos)
+    root["title"] = short_title(kind)
+    return root
+
+
+def short_title(kind: str) -> str:
+    """`run config`, `BMI init config`: the title of config kind `kind` without its note."""
+    return ref.KINDS[kind][1].split(" (")[0]
+
+
+def _plain(path: str) -> str:
+    """A key path without list markers: `members[].weight` -> `members.weight`."""
+    return path.replace("[]", "")
+
+
+def _resolve(node: dict, defs: dict) -> dict:
+    """`node` with its `$ref` inlined and an optional type (`anyOf` of X and null) reduced to X; the outer
+    description and default win over the referenced section's."""
+    if "$ref" in node:
+        outer = {k: v for k, v in node.items() if k != "$ref"}
+        node = {**defs[node["$ref"].split("/")[-1]], **outer}
+    if "anyOf" in node:
+        kept = [b for b in node["anyOf"] if b.get("type") != "null"]
+        if len(kept) == 1:
+            outer = {k: v for k, v in node.items() if k != "anyOf"}
+            return _resolve({**kept[0], **outer}, defs)
+    return node
+
+
+def _node(node: dict, path: str, defs: dict, infos: dict[str, list]) -> dict:
+    node = _resolve(node, defs)
+    infos_here = infos.get(path, [])
+    if node.get("type") == "object" and ("properties" in node or path == ref.OPTIONS_KEY):
+        out = _section(node, path, defs, infos)
+    elif node.get("type") == "array" and isinstance(node.get("items"), dict) and (
+            "$ref" in node["items"] or "properties" in node["items"]):
+        out = {"type": "array", "format": "tabs", "items": _node(node["items"], path, defs, infos)}
+        out["items"]["title"] = path.split(".")[-1].rstrip("s") or "item"
+    else:
+        out = {k: node[k] for k in _LEAF_KEYS if k in node and node[k] is not None}
+        shown = node.get("x-type", "")
+        if "type" not in out and shown:  # a key pydantic cannot type (paths, ids, dates): text, or a list
+            out["type"] = ["string", "array"] if "list" in shown else "string"
+            if "list" in shown:
+                out["items"] = {"type": "string"}
+    name = path.split(".")[-1]
+    units = next((i.units for i in infos_here if i.units), None)
+    out["title"] = f"{name} [{units}]" if units else name
+    help_ = " / ".join(dict.fromkeys(i.help for i in infos_here if i.help)) or node.get("description", "")
+    ranges = " / ".join(dict.fromkeys(i.range for i in infos_here if i.range))
+    if help_ or ranges:
+        out.setdefault("options", {})["infoText"] = help_ + (f" (allowed: {ranges})" if ranges else "")
+    return out
+
+
+def _section(node: dict, path: str, defs: dict, infos: dict[str, list]) -> dict:
+    """An object section: its keys in definition order; under `model.phy.options`, those of every physics."""
+    props = dict(node.get("properties", {}))
+    if path == ref.OPTIONS_KEY:
+        for options in ref.physics_options():
+            for name, sub in schema.json_schema(options).get("properties", {}).items():
+                props.setdefault(name, sub)
+    out: dict[str, Any] = {"type": "object", "properties": {}, "required": list(node.get("required", [])),
+                           "additionalProperties": node.get("additionalProperties", path == ref.OPTIONS_KEY)}
+    for order, (name, sub) in enumerate(props.items()):
+        child = _node(sub, f"{path}.{name}" if path else name, defs, infos)
+        child["propertyOrder"] = order + 1
+        out["properties"][name] = child
+    return out
+
+
+# A problem line starts with the key at fault: `model.phy.nmul must be ...`, `members[0].weight: ...`.
+_KEY = re.compile(r"^([A-Za-z_][\w]*(?:\[\d+\])?(?:\.[A-Za-z_][\w]*(?:\[\d+\])?)*)")
+
+
+def place(problems: list[str], kind: str) -> list[dict]:
+    """Each problem line (from `config_reference.validate_mapping`) with the form field it belongs to:
+    `{"path": "root.model.phy.nmul", "key": "model.phy.nmul", "message": line}`. The key is the longest
+    known key (list items keep their index) that starts the line; a line naming none goes to the root."""
+    known = {_plain(i.path) for i in ref.keys(kind)}
+    out = []
+    for line in problems:
+        match = _KEY.match(line)
+        key = match.group(1) if match else ""
+        parts = key.split(".") if key else []
+        while parts and _plain(re.sub(r"\[\d+\]", "[]", ".".join(parts))) not in known:
+            parts.pop()
+        key = ".".join(parts)
+        field = re.sub(r"\[(\d+)\]", r".\1", key)
+        out.append({"path": f"root.{field}" if field else "root", "key": key, "message": line})
+    return out

@@ -1,0 +1,161 @@
+// dmg_bmi config builder: renders the server's form schema with json-editor, sends every change to the
+// server for checking (the config definitions are the only judge), shows each problem beside its field and
+// in the list, previews the YAML, and saves it. The page holds no rules of its own.
+"use strict";
+
+const token = document.querySelector('meta[name="dmg-token"]').content;
+const $ = (id) => document.getElementById(id);
+let editor = null;
+let kind = "train";
+let serverProblems = [];   // [{path, key, message}] of the last check
+let checkTimer = null;
+let checkSeq = 0;
+
+// The server's problems, shown by json-editor beside the field whose schema path they name.
+JSONEditor.defaults.custom_validators.push(function (schema, value, path) {
+  return serverProblems.filter((p) => p.path === path)
+    .map((p) => ({ path: path, property: "server", message: p.message }));
+});
+
+// Only the server judges: json-editor's own schema checks would word the same problems differently.
+const validateAll = JSONEditor.Validator.prototype.validate;
+JSONEditor.Validator.prototype.validate = function (value) {
+  return validateAll.call(this, value).filter((e) => e.property === "server");
+};
+
+// json-editor's info icon is the glyph U+24D8, which many fonts lack: mark it so the stylesheet draws it.
+const theme = JSONEditor.defaults.themes.html.prototype;
+const infoButton = theme.getInfoButton;
+theme.getInfoButton = function (text) {
+  const icon = infoButton.call(this, text);
+  icon.classList.add("info");
+  return icon;
+};
+
+async function api(url, body) {
+  const init = body === undefined ? {} : {
+    method: "POST", body: JSON.stringify(body),
+    headers: { "Content-Type": "application/json", "X-Dmg-Token": token },
+  };
+  const response = await fetch(url, init);
+  const data = await response.json();
+  return { status: response.status, data: data };
+}
+
+function setStatus(text, cls) {
+  $("status").textContent = text;
+  $("status").className = cls || "";
+}
+
+async function openConfig(newKind, config, source) {
+  kind = newKind;
+  $("kind").value = kind;
+  fillTemplates();
+  const { data: schema } = await api("/api/schema?kind=" + kind);
+  if (editor) editor.destroy();
+  serverProblems = [];
+  editor = new JSONEditor($("form"), {
+    schema: schema, startval: config, theme: "html", iconlib: null,
+    display_required_only: true, show_errors: "always", disable_edit_json: true,
+    disable_array_reorder: true, prompt_before_delete: false, keep_oneof_values: false,
+  });
+  editor.on("ready", () => { document.body.dataset.ready = kind; check(); });
+  editor.on("change", () => { clearTimeout(checkTimer); checkTimer = setTimeout(check, 250); });
+  $("source").textContent = source ? "from " + source : "";
+  if (source && source.startsWith("template ")) $("template").value = source.slice(9);
+  setStatus("");
+}
+
+async function check() {
+  if (!editor || !editor.ready) return;
+  const seq = ++checkSeq;
+  const { data } = await api("/api/check", { kind: kind, config: editor.getValue() });
+  if (seq !== checkSeq) return;  // a newer change is being checked
+  serverProblems = data.problems || [];
+  showProblems(data.message);
+  $("yaml").textContent = data.yaml || "";
+  showErrorsBeside();
+  document.body.dataset.checked = String(seq);
+}
+
+function showErrorsBeside() {
+  // validate() with no value gives json-editor's cached result: pass the value to check it anew.
+  editor.validation_results = editor.validate(editor.getValue());
+  editor.root.showValidationErrors(editor.validation_results);
+}
+
+function showProblems(message) {
+  const list = $("problems");
+  list.replaceChildren();
+  const count = $("problem-count");
+  for (const p of serverProblems) {
+    const item = document.createElement("li");
+    item.textContent = p.message;
+    item.dataset.path = p.path;
+    item.addEventListener("click", () => {
+      const field = document.querySelector('[data-schemapath="' + p.path + '"]');
+      if (field) field.scrollIntoView({ block: "center" });
+    });
+    list.appendChild(item);
+  }
+  if (message) {
+    const item = document.createElement("li");
+    item.textContent = message;
+    list.appendChild(item);
+  }
+  count.textContent = serverProblems.length ? String(serverProblems.length) : "valid";
+  count.className = serverProblems.length ? "count" : "count ok";
+}
+
+function fillTemplates() {
+  const select = $("template");
+  select.replaceChildren();
+  for (const name of state.templates[kind]) {
+    const option = document.createElement("option");
+    option.value = option.textContent = name;
+    select.appendChild(option);
+  }
+}
+
+async function loadTemplate() {
+  const newKind = $("kind").value;
+  const name = $("template").value;
+  const { status, data } = await api("/api/template?kind=" + newKind + "&name=" + encodeURIComponent(name));
+  if (status !== 200) return setStatus(data.message, "error");
+  await openConfig(newKind, data.config, "template " + name);
+}
+
+async function save(overwrite) {
+  clearTimeout(checkTimer);
+  const body = { kind: kind, config: editor.getValue(), path: $("save-path").value, overwrite: !!overwrite };
+  const { status, data } = await api("/api/save", body);
+  if (status === 409) {
+    if (window.confirm(data.message)) return save(true);
+    return setStatus("not saved: " + data.exists + " exists", "error");
+  }
+  if (data.problems) {
+    serverProblems = data.problems;
+    showProblems();
+    showErrorsBeside();
+  }
+  setStatus(data.message || "", status === 200 ? "ok" : "error");
+}
+
+let state = null;
+async function main() {
+  state = (await api("/api/state")).data;
+  const select = $("kind");
+  for (const [name, title] of Object.entries(state.kinds)) {
+    const option = document.createElement("option");
+    option.value = name;
+    option.textContent = title;
+    select.appendChild(option);
+  }
+  select.addEventListener("change", () => { kind = select.value; fillTemplates(); });
+  $("load-template").addEventListener("click", loadTemplate);
+  $("save").addEventListener("click", () => save(false));
+  $("save-path").value = state.start.save_path;
+  if (!state.licence) $("licence").removeAttribute("href");
+  await openConfig(state.start.kind, state.start.config, state.start.source);
+}
+main();

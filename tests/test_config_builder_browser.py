@@ -1,0 +1,232 @@
+"""The config builder page in a real browser (issue 15): headless Chromium (Debian's `chromium` and
+`chromium-driver`) driven by Selenium, against the real server and the real json-editor (`libjs-json-editor`).
+
+Each test opens the page, fills a config from a shipped template, enters a wrong value and sees the server's
+message beside that field, fixes it, saves, and checks the saved file with `dmg-bmi config validate`.
+Without a browser, driver or json-editor the tests skip and say which is missing; CI sets
+`DMG_BMI_REQUIRE_BROWSER=1`, so there they fail instead. Screenshots go to `$DMG_BMI_SCREENSHOTS` when set
+(the two in docs/figures/ were made so), else to the test's temp folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dmg_bmi.builder import server
+from dmg_bmi.cli import main
+from dmg_bmi.core.config import load_yaml
+from dmg_bmi.errors import ConfigError
+
+REQUIRE = "DMG_BMI_REQUIRE_BROWSER"
+WAIT_S = 30
+
+
+def _unavailable(reason: str):
+    if os.environ.get(REQUIRE) == "1":
+        pytest.fail(f"a browser is required ({REQUIRE}=1) but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium under Selenium, or a skip naming what is missing."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        _unavailable("selenium is not installed (pip install -e '.[test]')")
+    binary = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    driver = shutil.which("chromedriver")
+    if binary is None or driver is None:
+        _unavailable(f"no {'Chromium' if binary is None else 'chromedriver'} on PATH "
+                     "(Debian: apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1500,1000",
+                "--lang=en-US"):
+        options.add_argument(arg)
+    try:
+        chrome = webdriver.Chrome(service=Service(driver), options=options)
+    except Exception as exc:  # a driver that cannot start its browser: say why
+        _unavailable(f"Chromium did not start: {str(exc).splitlines()[0]}")
+    yield chrome
+    chrome.quit()
+
+
+@pytest.fixture
+def page(tmp_path, browser):
+    """(browser at the builder's page, the builder) for a server working in tmp_path."""
+    try:
+        server.asset()
+    except ConfigError as exc:
+        _unavailable(str(exc))
+    builder = server.Builder(tmp_path)
+    srv = server.serve(builder, 0)
+    browser.get(server.url(srv))
+    _wait(browser, lambda b: b.execute_script("return document.body.dataset.ready") == "train", "page ready")
+    yield browser, builder
+    srv.shutdown()
+    srv.server_close()
+
+
+def _wait(browser, condition, what: str):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, WAIT_S).until(condition, message=f"waiting for {what}")
+
+
+def _field(browser, path: str):
+    from selenium.webdriver.common.by import By
+
+    return browser.find_element(By.CSS_SELECTOR, f'[data-schemapath="{path}"]')
+
+
+def _type(browser, path: str, text: str) -> None:
+    """Type `text` into the field at schema path `path` and leave it (json-editor reads it on change)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    box = _field(browser, path).find_element(By.CSS_SELECTOR, "input")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
+    seen = browser.execute_script("return document.body.dataset.checked")
+    box.clear()
+    box.send_keys(text, Keys.TAB)
+    _wait(browser, lambda b: b.execute_script("return document.body.dataset.checked") != seen,
+          f"the server's check after typing {text!r} into {path}")
+
+
+def _error_beside(browser, path: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return " ".join(e.text for e in _field(browser, path).find_elements(By.CSS_SELECTOR, ".errmsg")
+                    if e.is_displayed())
+
+
+def _info(kind: str, key: str):
+    from dmg_bmi.config_reference import keys
+
+    (found,) = [i for i in keys(kind) if i.path == key]
+    assert found.help
+    return found
+
+
+def _label(browser, path: str) -> str:
+    """The field's name as shown (its label without the tooltip's hidden text)."""
+    from selenium.webdriver.common.by import By
+
+    label = _field(browser, path).find_element(By.CSS_SELECTOR, "label")
+    return browser.execute_script("return arguments[0].firstChild.textContent", label).strip()
+
+
+def _hover_help(browser, path: str) -> str:
+    """The tooltip text shown while the pointer is on the field's info mark."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    icon = _field(browser, path).find_element(By.CSS_SELECTOR, "label .info")
+    tip = icon.find_element(By.CSS_SELECTOR, "span")
+    assert not tip.is_displayed()
+    ActionChains(browser).move_to_element(icon).perform()
+    _wait(browser, lambda b: tip.is_displayed(), f"the tooltip of {path}")
+    return tip.text
+
+
+def _problems(browser) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#problems li")]
+
+
+def _start_from(browser, kind: str, name: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element(By.ID, "kind")).select_by_value(kind)
+    Select(browser.find_element(By.ID, "template")).select_by_value(name)
+    browser.execute_script("document.body.dataset.ready = ''")
+    browser.find_element(By.ID, "load-template").click()
+    _wait(browser, lambda b: b.execute_script("return document.body.dataset.ready") == kind, f"{kind} form")
+    _wait(browser, lambda b: b.find_element(By.ID, "problem-count").text == "valid", "the template checked")
+
+
+def _save(browser, name: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    box = browser.find_element(By.ID, "save-path")
+    box.clear()
+    box.send_keys(name)
+    browser.execute_script("document.getElementById('status').textContent = ''")  # wait for a new answer
+    browser.find_element(By.ID, "save").click()
+    return _wait(browser, lambda b: b.find_element(By.ID, "status").text, "the save's answer")
+
+
+def _screenshot(browser, tmp_path: Path, name: str) -> Path:
+    folder = Path(os.environ.get("DMG_BMI_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    assert browser.save_screenshot(str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return path
+
+
+def test_build_a_run_config(page, tmp_path):
+    browser, builder = page
+    _start_from(browser, "train", "quickstart")
+    _type(browser, "root.train.epochs", "40")
+    _type(browser, "root.model.phy.nmul", "4")
+    _type(browser, "root.train.lr", "-0.01")  # wrong: the learning rate must be > 0
+    beside = _error_beside(browser, "root.train.lr")
+    assert "train.lr" in beside and "-0.01" in beside, beside
+    assert _problems(browser) == [beside.rstrip(".")]  # json-editor ends the text with a full stop
+    assert _error_beside(browser, "root.train.epochs") == ""
+    assert _save(browser, "my_run.yaml").startswith("not saved: 1 problem")
+    assert not (builder.folder / "my_run.yaml").exists()
+    for key in ("train.rho", "model.phy.warmup"):  # units beside the field's name
+        info = _info("train", key)
+        assert _label(browser, f"root.{key}") == f"{key.split('.')[-1]} [{info.units}]"
+    tip = _hover_help(browser, "root.train.lr")  # the help is the field's tooltip
+    assert _info("train", "train.lr").help in tip
+    _screenshot(browser, tmp_path, "config_builder_run.png")
+
+    _type(browser, "root.train.lr", "5e-3")
+    assert _error_beside(browser, "root.train.lr") == "" and _problems(browser) == []
+    assert _save(browser, "my_run.yaml") == f"saved {builder.folder / 'my_run.yaml'}"
+    saved = load_yaml(builder.folder / "my_run.yaml")
+    assert (saved["train"]["lr"], saved["train"]["epochs"], saved["model"]["phy"]["nmul"]) == (0.005, 40, 4)
+    assert main(["config", "validate", str(builder.folder / "my_run.yaml")]) == 0
+
+
+def test_build_a_bmi_init_config(page, tmp_path):
+    browser, builder = page
+    _start_from(browser, "bmi", "catchment")
+    _type(browser, "root.catchment_id", "cat-2453")
+    _type(browser, "root.latitude", "123")  # wrong: a latitude is in [-90, 90]
+    beside = _error_beside(browser, "root.latitude")
+    assert "latitude" in beside and "123" in beside, beside
+    assert _problems(browser) == [beside.rstrip(".")]  # json-editor ends the text with a full stop
+    assert _label(browser, "root.latitude") == f"latitude [{_info('bmi', 'latitude').units}]"
+    _screenshot(browser, tmp_path, "config_builder_bmi.png")
+
+    _type(browser, "root.latitude", "40.25")
+    assert _error_beside(browser, "root.latitude") == "" and _problems(browser) == []
+    assert _save(browser, "cat-2453.yml") == f"saved {builder.folder / 'cat-2453.yml'}"
+    saved = load_yaml(builder.folder / "cat-2453.yml")
+    assert (saved["catchment_id"], saved["latitude"]) == ("cat-2453", 40.25)
+    assert main(["config", "validate", str(builder.folder / "cat-2453.yml")]) == 0
+
+
+def test_replacing_a_file_asks_first(page):
+    browser, builder = page
+    target = builder.folder / "taken.yaml"
+    target.write_text("# mine\n", encoding="utf-8")
+    browser.execute_script("window.asked = null; window.confirm = (m) => { window.asked = m; return false; }")
+    assert _save(browser, "taken.yaml") == f"not saved: {target} exists"  # the user answered No
+    assert browser.execute_script("return window.asked") == f"{target} exists: replace it?"
+    assert target.read_text(encoding="utf-8") == "# mine\n"
+    browser.execute_script("window.confirm = () => true")  # now Yes
+    assert _save(browser, "taken.yaml") == f"saved {target}"
+    assert main(["config", "validate", str(target)]) == 0
