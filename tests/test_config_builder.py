@@ -224,3 +224,36 @@ def test_port_in_use_is_a_named_error(running):
     port = int(url.rsplit(":", 1)[1].strip("/"))
     with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}.*--port"):
         server.serve(builder, port)
+
+
+def test_the_command_serves_the_page_until_stopped(tmp_path, fake_asset):
+    """`dmg-bmi config-builder --port 0 --no-browser FILE`: prints its 127.0.0.1 address, serves the file,
+    and stops cleanly on Ctrl-C (SIGINT)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    site = tmp_path / "site.yaml"
+    site.write_text((Path(ref.__file__).parent / "configs" / "bmi" / "catchment.yaml").read_text())
+    proc = subprocess.Popen([sys.executable, "-m", "dmg_bmi.cli", "config-builder", "--port", "0",
+                             "--no-browser", str(site)], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ})
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("config builder at http://127.0.0.1:"), first + proc.stderr.read()
+        url = first.split()[3]
+        status, state = call(url + "api/state")
+        assert status == 200 and state["start"]["kind"] == "bmi" and state["start"]["source"] == str(site)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "stopped" in out, err
+
+
+def test_the_command_refuses_what_it_cannot_build(tmp_path, fake_asset, capsys):
+    real = tmp_path / "realization.json"
+    real.write_text(json.dumps({"global": {"formulations": []}}))
+    assert main(["config-builder", "--no-browser", "--port", "0", str(real)]) == 2
+    err = capsys.readouterr().err
+    assert "is a realization file" in err and "dmg-bmi config validate" in err
