@@ -116,7 +116,8 @@ def test_ranges_are_enforced_and_boundaries_accepted():
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
 def test_every_shipped_config_is_valid(path):
     kind, problems = ref.validate_file(path)
-    assert problems == [] and kind == ("bmi" if path.suffix == ".yml" or path.parent.name == "bmi" else "train")
+    bmi = path.suffix == ".yml" or path.parent.name == "bmi"
+    assert problems == [] and kind == ("bmi" if bmi else "train")
 
 
 def test_validate_reports_every_problem_at_once(tmp_path, capsys):
