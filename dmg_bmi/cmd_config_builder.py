@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"config builder at {address} (127.0.0.1 only; saves go to {builder.folder} unless you give "
           "another folder); Ctrl-C stops it", flush=True)
     if not args.no_browser:
-        webbrowser.open(address)
+        webbrowser.open_new_tab(address)
     try:
         while True:
             time.sleep(3600)

@@ -257,3 +257,21 @@ def test_the_command_refuses_what_it_cannot_build(tmp_path, fake_asset, capsys):
     assert main(["config-builder", "--no-browser", "--port", "0", str(real)]) == 2
     err = capsys.readouterr().err
     assert "is a realization file" in err and "dmg-bmi config validate" in err
+
+
+def test_empty_optional_fields_are_null_not_empty(running):
+    """The form shows an optional key (`text or null`) as a text field, and an empty one comes back as "":
+    the server makes it null again, so a file opened and saved keeps `initial_state: null` and never gains
+    an empty path; a key whose default is not null keeps its empty value (and its problem, if any)."""
+    builder, url = running
+    config = server.template("bmi", "catchment")
+    config.update(initial_state="", final_state="", crop_calendar={}, catchment_id="")
+    status, out = call(url + "api/check", {"kind": "bmi", "config": config}, token=builder.token)
+    assert status == 200 and out["problems"] == []
+    saved = parse_yaml(out["yaml"].encode(), "preview")
+    assert (saved["initial_state"], saved["final_state"], saved["crop_calendar"]) == (None, None, None)
+    assert saved["catchment_id"] == ""
+    run = server.template("train", "quickstart")
+    run["run"]["exact_dir"] = ""
+    status, out = call(url + "api/check", {"kind": "train", "config": run}, token=builder.token)
+    assert parse_yaml(out["yaml"].encode(), "preview")["run"]["exact_dir"] is None

@@ -24,6 +24,14 @@ from dmg_bmi.train.config import ExperimentConfig
 
 SHIPPED = sorted([*(REPO / "dmg_bmi" / "configs").glob("*.yaml"), *(REPO / "bmi_configs").glob("*.yml"),
                   *(REPO / "dmg_bmi" / "configs" / "bmi").glob("*.yaml")])  # the builder's BMI templates
+
+
+def shipped_kind(path: Path) -> str:
+    """The kind of shipped config `path`: BMI init configs are bmi_configs/*.yml and the builder's
+    templates in dmg_bmi/configs/bmi/."""
+    return "bmi" if path.suffix == ".yml" or path.parent.name == "bmi" else "train"
+
+
 # A value of each required key, so that a section can be built around the one key under test.
 REQUIRED = {"path": "x.nc", "start": "2000-01-01", "end": "2000-12-31", "checkpoint": "m.pt", "data": {},
             "init_config": "./bmi/{{id}}.yml"}
@@ -116,8 +124,7 @@ def test_ranges_are_enforced_and_boundaries_accepted():
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
 def test_every_shipped_config_is_valid(path):
     kind, problems = ref.validate_file(path)
-    bmi = path.suffix == ".yml" or path.parent.name == "bmi"
-    assert problems == [] and kind == ("bmi" if bmi else "train")
+    assert problems == [] and kind == shipped_kind(path)
 
 
 def test_validate_reports_every_problem_at_once(tmp_path, capsys):
@@ -194,7 +201,7 @@ def test_the_json_schema_agrees_with_the_validator(tmp_path):
     bmi = ref.json_schema("bmi")
     for path in SHIPPED:
         raw = yaml.safe_load(path.read_text())
-        jsonschema.validate(raw, bmi if path.suffix == ".yml" else train)
+        jsonschema.validate(raw, bmi if shipped_kind(path) == "bmi" else train)
     raw = yaml.safe_load((REPO / "dmg_bmi" / "configs" / "quickstart.yaml").read_text())
     raw["model"]["phy"]["options"] = {"routing_len": 0}
     with pytest.raises(jsonschema.ValidationError, match="minimum of 1"):

@@ -102,6 +102,22 @@ def _section(node: dict, path: str, defs: dict, infos: dict[str, list]) -> dict:
     return out
 
 
+def restore_nulls(config: Any, kind: str) -> Any:
+    """`config` (the form's value, changed in place) with each key whose default is null and whose value
+    the form left empty ("", {}, []) set back to null: the form shows an optional key as its plain type
+    (module docstring), so an empty field means "not set", never an empty path or mapping."""
+    for info in ref.keys(kind):
+        if info.default is not None or "[]" in info.path:
+            continue
+        *parents, name = info.path.split(".")
+        node = config
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and node.get(name, None) in ("", {}, []):
+            node[name] = None
+    return config
+
+
 # A problem line starts with the key at fault: `model.phy.nmul must be ...`, `members[0].weight: ...`.
 _KEY = re.compile(r"^([A-Za-z_][\w]*(?:\[\d+\])?(?:\.[A-Za-z_][\w]*(?:\[\d+\])?)*)")
 

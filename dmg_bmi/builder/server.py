@@ -30,7 +30,7 @@ import yaml
 
 from dmg_bmi import config_reference as ref
 from dmg_bmi.atomic import write_text
-from dmg_bmi.builder.form import form_schema, place, short_title
+from dmg_bmi.builder.form import form_schema, place, restore_nulls, short_title
 from dmg_bmi.core.config import load_yaml, parse_yaml
 from dmg_bmi.errors import ConfigError
 
@@ -140,7 +140,9 @@ class Builder:
         return path
 
     def check(self, kind: str, config: Any, base: Path | None = None) -> dict:
-        """The problems of `config` (kind `kind`) placed on their fields, and its YAML text."""
+        """The problems of `config` (kind `kind`; its empty optional keys made null, `restore_nulls`) placed
+        on their fields, and its YAML text."""
+        config = restore_nulls(config, kind)
         problems = ref.validate_mapping(config, kind, base or self.folder)
         return {"problems": place(problems, kind), "yaml": to_yaml(config, kind) if isinstance(config, dict)
                 else ""}
@@ -156,6 +158,11 @@ class Builder:
             return HTTPStatus.CONFLICT, {"exists": str(path), "message": f"{path} exists: replace it?"}
         write_text(path, result["yaml"])
         return HTTPStatus.OK, {"saved": str(path), "message": f"saved {path}"}
+
+
+def _static(name: str) -> bytes:
+    """The bytes of the page's file `name` (`dmg_bmi/builder/static/`)."""
+    return (resources.files("dmg_bmi.builder") / "static" / name).read_bytes()
 
 
 def _kind(value: Any) -> str:
@@ -198,13 +205,10 @@ class Handler(BaseHTTPRequestHandler):
         b = self.builder
         try:
             if url.path == "/":
-                page = (resources.files("dmg_bmi.builder") / "static" / "index.html").read_text("utf-8")
-                return self._send(HTTPStatus.OK, page.replace("{{token}}", b.token).encode("utf-8"),
-                                  "text/html; charset=utf-8")
+                page = _static("index.html").replace(b"{{token}}", b.token.encode("ascii"))
+                return self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
             if url.path.startswith("/static/") and url.path[8:] in STATIC:
-                name = url.path[8:]
-                body = (resources.files("dmg_bmi.builder") / "static" / name).read_bytes()
-                return self._send(HTTPStatus.OK, body, STATIC[name])
+                return self._send(HTTPStatus.OK, _static(url.path[8:]), STATIC[url.path[8:]])
             if url.path == "/vendor/jsoneditor.js":
                 return self._send(HTTPStatus.OK, b.script.read_bytes(), "text/javascript")
             if url.path == "/vendor/json-editor-licence.txt" and b.licence is not None:
