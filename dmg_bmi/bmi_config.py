@@ -107,6 +107,11 @@ class BmiConfig:
         "crop_start_type, crop_end_date, crop_end_type, max_duration)")] = None
 
     def validate(self, prefix: str = "") -> None:
+        empty = [k for k, v in (("checkpoint", self.checkpoint), ("initial_state", self.initial_state),
+                                ("final_state", self.final_state)) if v is not None and not v.strip()]
+        empty += [f"members[{i}].checkpoint" for i, m in enumerate(self.members) if not m.checkpoint.strip()]
+        if empty:
+            raise ConfigError(f"{', '.join(empty)}: an empty path; give a file (or leave the key out)")
         if (self.checkpoint is None) == (not self.members):
             raise ConfigError("give exactly one of 'checkpoint' (one model) or 'members' (an ensemble)")
         check_time_step(self.time_step, "time_step")

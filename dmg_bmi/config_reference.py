@@ -86,7 +86,19 @@ def validate_mapping(raw: Any, kind: str, base: str | Path) -> list[str]:
             return [f"a run config is a mapping of sections, got {type(raw).__name__}"]
         raw = resolve_experiment(data=raw, base=base)
     _collect(KINDS[kind][0], raw, "", problems)
+    if kind == "bmi" and not problems:
+        problems += missing_files(raw, Path(base))
     return problems
+
+
+def missing_files(raw: dict, base: Path) -> list[str]:
+    """A problem line for each file a valid BMI init config `raw` reads that is not there (`checkpoint`,
+    each `members[i].checkpoint`, `initial_state`), relative paths taken from its folder `base`."""
+    named = [("checkpoint", raw.get("checkpoint")), ("initial_state", raw.get("initial_state"))]
+    members = raw.get("members") or []
+    named += [(f"members[{i}].checkpoint", m.get("checkpoint")) for i, m in enumerate(members)]
+    return [f"{k}: file not found: {base / v} (a relative path is taken from the config's folder)"
+            for k, v in named if isinstance(v, str) and not (base / Path(v).expanduser()).is_file()]
 
 
 def _collect(cls: type, data: Any, prefix: str, problems: list[str]) -> None:

@@ -18,6 +18,8 @@ from dmg_bmi.cli import main
 from dmg_bmi.core.config import load_yaml, parse_yaml
 from dmg_bmi.errors import ConfigError
 
+CHECKPOINT = "quickstart_hbv11p.pt"  # what the shipped BMI template names
+
 
 @pytest.fixture
 def fake_asset(tmp_path, monkeypatch) -> Path:
@@ -35,6 +37,7 @@ def running(tmp_path, fake_asset):
     """(builder, base URL) of a server on a free port, working in tmp_path/work."""
     work = tmp_path / "work"
     work.mkdir()
+    (work / CHECKPOINT).write_bytes(b"")  # the catchment template's checkpoint, as quickstart leaves it
     builder = server.Builder(work)
     srv = server.serve(builder, 0)
     yield builder, server.url(srv)
@@ -176,7 +179,7 @@ def test_save_writes_only_valid_configs_where_told(running, tmp_path):
     assert load_yaml(builder.folder / "site.yaml")["latitude"] == 40.5  # untouched until confirmed
     status, out = call(url + "api/save", {**body, "overwrite": True}, token=builder.token)
     assert status == 200 and load_yaml(builder.folder / "site.yaml")["latitude"] == 41.0
-    assert [p.name for p in builder.folder.iterdir()] == ["site.yaml"]  # no temp file left
+    assert sorted(p.name for p in builder.folder.iterdir()) == [CHECKPOINT, "site.yaml"]  # no temp file left
 
     for path, words in [("site.json", "must end in .yaml"), ("nowhere/site.yaml", "does not exist"),
                         ("", "give a file name")]:
@@ -193,8 +196,9 @@ def test_posts_need_the_token_and_gets_the_host(running):
     status, out = call(url + "api/state", host="attacker.example:80")
     assert status == 403 and "Host" in out["message"]
     assert not (builder.folder / "x.yaml").exists()
-    status, out = call(url + "api/check", {"kind": "bmi"}, token=builder.token)
-    assert status == 200 and out["problems"][0]["path"] == "root"
+    status, out = call(url + "api/check", {"kind": "bmi"}, token=builder.token)  # no config: an empty one
+    assert status == 200 and out["problems"][0]["message"].startswith("give exactly one of 'checkpoint'")
+    assert out["problems"][0]["path"] == "root.checkpoint"  # the longest key the line quotes
     status, out = call(url + "api/check", {"kind": "wofost"}, token=builder.token)
     assert status == 400 and "'wofost'" in out["message"]
 
@@ -207,6 +211,11 @@ def test_opens_an_existing_file_by_its_kind(tmp_path, fake_asset):
     assert builder.start["config"] == load_yaml(path)
     fresh = server.Builder(tmp_path, tmp_path / "new.yaml")
     assert fresh.start["kind"] == "train" and fresh.start["source"] == "template quickstart"
+    fresh = server.Builder(tmp_path, tmp_path / "new_site.yml", kind="bmi")
+    assert fresh.start["kind"] == "bmi" and fresh.start["source"] == "template catchment"
+    for bad, words in (("new.txt", "must end in .yaml"), ("nowhere/new.yaml", "does not exist")):
+        with pytest.raises(ConfigError, match=words):
+            server.Builder(tmp_path, tmp_path / bad)
 
 
 def test_missing_asset_says_how_to_get_it(monkeypatch, tmp_path):

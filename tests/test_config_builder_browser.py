@@ -64,6 +64,7 @@ def page(tmp_path, browser):
         server.asset()
     except ConfigError as exc:
         _unavailable(str(exc))
+    (tmp_path / "quickstart_hbv11p.pt").write_bytes(b"")  # the BMI template's checkpoint (`quickstart`'s)
     builder = server.Builder(tmp_path)
     srv = server.serve(builder, 0)
     browser.get(server.url(srv))
@@ -225,7 +226,8 @@ def test_replacing_a_file_asks_first(page):
     target.write_text("# mine\n", encoding="utf-8")
     browser.execute_script("window.asked = null; window.confirm = (m) => { window.asked = m; return false; }")
     assert _save(browser, "taken.yaml") == f"not saved: {target} exists"  # the user answered No
-    assert browser.execute_script("return window.asked") == f"{target} exists: replace it?"
+    asked = browser.execute_script("return window.asked")
+    assert asked == f"{target} exists: replace it? (its comments are not kept)"
     assert target.read_text(encoding="utf-8") == "# mine\n"
     browser.execute_script("window.confirm = () => true")  # now Yes
     assert _save(browser, "taken.yaml") == f"saved {target}"

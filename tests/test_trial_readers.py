@@ -216,7 +216,7 @@ def test_netcdf_other_format_tag_is_refused(tmp_path):
 
 def test_duplicate_dynamic_params_are_refused():
     """M7: `dynamic_params: [parBETA, parBETA]` was accepted."""
-    spec = {"phy": {"name": "hbv", "dynamic_params": ["parBETA", "parK0", "parBETA"]}}
+    spec = {"phy": {"name": "hbv_1_1p", "dynamic_params": ["parBETA", "parK0", "parBETA"]}}
     with pytest.raises(ConfigError, match=r"model.phy.dynamic_params: duplicate name\(s\) \['parBETA'\]"):
         from_dict(ModelConfig, spec, prefix="model")
     spec["phy"]["dynamic_params"].pop()

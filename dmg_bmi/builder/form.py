@@ -125,16 +125,24 @@ _KEY = re.compile(r"^([A-Za-z_][\w]*(?:\[\d+\])?(?:\.[A-Za-z_][\w]*(?:\[\d+\])?)
 def place(problems: list[str], kind: str) -> list[dict]:
     """Each problem line (from `config_reference.validate_mapping`) with the form field it belongs to:
     `{"path": "root.model.phy.nmul", "key": "model.phy.nmul", "message": line}`. The key is the longest
-    known key (list items keep their index) that starts the line; a line naming none goes to the root."""
+    known key (list items keep their index) that starts the line, else the longest known key quoted in it;
+    a line naming none goes to the root."""
     known = {_plain(i.path) for i in ref.keys(kind)}
     out = []
     for line in problems:
         match = _KEY.match(line)
-        key = match.group(1) if match else ""
-        parts = key.split(".") if key else []
-        while parts and _plain(re.sub(r"\[\d+\]", "[]", ".".join(parts))) not in known:
-            parts.pop()
-        key = ".".join(parts)
+        key = _known_prefix(match.group(1) if match else "", known)
+        if not key:  # e.g. "missing required key 'model.phy.name' (...)": the longest quoted known key
+            quoted = [_known_prefix(q, known) for q in re.findall(r"'([\w.\[\]]+)'", line)]
+            key = max(quoted, key=len, default="")
         field = re.sub(r"\[(\d+)\]", r".\1", key)
         out.append({"path": f"root.{field}" if field else "root", "key": key, "message": line})
     return out
+
+
+def _known_prefix(key: str, known: set[str]) -> str:
+    """The longest leading part of dotted `key` (list items keep their index) that is a known key path."""
+    parts = key.split(".") if key else []
+    while parts and _plain(re.sub(r"\[\d+\]", "[]", ".".join(parts))) not in known:
+        parts.pop()
+    return ".".join(parts)

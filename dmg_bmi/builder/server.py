@@ -96,28 +96,38 @@ class Builder:
     """What the page works on: the working folder (relative save paths), the file it was opened with, the
     json-editor asset, and the page's token."""
 
-    def __init__(self, folder: Path, file: Path | None = None):
+    def __init__(self, folder: Path, file: Path | None = None, kind: str = "train"):
         self.folder = folder.resolve()
         self.file = file
+        self.kind = _kind(kind)
         self.script, self.licence = asset()
         self.token = secrets.token_urlsafe(24)
         self.start = self._start()
 
     def _start(self) -> dict:
-        """The config the page opens: `file` when it exists (its kind told from its keys), else the first
-        shipped run config template; `save_path` is `file` or `config.yaml`."""
-        save = str(self.file) if self.file is not None else "config.yaml"
-        if self.file is not None and self.file.exists():
-            raw = load_yaml(self.file)
-            kind = ref.kind_of(raw, str(self.file))
-            if kind not in TEMPLATES:
-                raise ConfigError(f"{self.file} is a {short_title(kind)}: the builder makes "
-                                  f"{' and '.join(map(short_title, TEMPLATES))}s; check it with "
-                                  f"`dmg-bmi config validate {self.file}`")
-            return {"kind": kind, "config": raw, "source": str(self.file), "save_path": save}
-        names = list(TEMPLATES["train"]())
+        """The config the page opens: `file` when it exists (its kind told from its keys), else a template
+        of `kind` (quickstart for a run config); `save_path` is `file` or `config.yaml`. A `file` the
+        builder could not make or save (a realization, not .yaml/.yml, its folder missing) is a ConfigError
+        now, not at the first save."""
+        if self.file is None:
+            return self._template_start("config.yaml")
+        save = str(self.file)
+        if not self.file.exists():
+            self.target(save)
+            return self._template_start(save)
+        raw = load_yaml(self.file)
+        kind = ref.kind_of(raw, save)
+        if kind not in TEMPLATES:
+            raise ConfigError(f"{save} is a {short_title(kind)}: the builder makes "
+                              f"{' and '.join(map(short_title, TEMPLATES))}s; check it with "
+                              f"`dmg-bmi config validate {save}`")
+        self.target(save)
+        return {"kind": kind, "config": raw, "source": save, "save_path": save}
+
+    def _template_start(self, save: str) -> dict:
+        names = list(TEMPLATES[self.kind]())
         name = "quickstart" if "quickstart" in names else names[0]
-        return {"kind": "train", "config": template("train", name), "source": f"template {name}",
+        return {"kind": self.kind, "config": template(self.kind, name), "source": f"template {name}",
                 "save_path": save}
 
     def state(self) -> dict:
@@ -134,7 +144,7 @@ class Builder:
         if path.suffix.lower() not in (".yaml", ".yml"):
             raise ConfigError(f"save: {given!r} must end in .yaml or .yml")
         if not path.parent.is_dir():
-            raise ConfigError(f"save: folder {path.parent} does not exist")
+            raise ConfigError(f"save: folder {path.parent} does not exist (for {given!r})")
         if path.exists() and not path.is_file():
             raise ConfigError(f"save: {path} exists and is not a file")
         return path
@@ -155,7 +165,8 @@ class Builder:
             return HTTPStatus.UNPROCESSABLE_ENTITY, {
                 **result, "message": f"not saved: {n} problem{'s' * (n > 1)}, shown beside their fields"}
         if path.exists() and not overwrite:
-            return HTTPStatus.CONFLICT, {"exists": str(path), "message": f"{path} exists: replace it?"}
+            return HTTPStatus.CONFLICT, {"exists": str(path),
+                                         "message": f"{path} exists: replace it? (its comments are not kept)"}
         write_text(path, result["yaml"])
         return HTTPStatus.OK, {"saved": str(path), "message": f"saved {path}"}
 

@@ -168,9 +168,14 @@ def _joined(lines: list[str]) -> str:
     return lines[0] if len(lines) == 1 else f"{len(lines)} problems: " + "; ".join(lines)
 
 
-def _validate_tree(obj: Any, prefix: str, errors: list[str] | None, data: Any) -> None:
+def _validate_tree(obj: Any, prefix: str, errors: list[str] | None, data: Any) -> bool:
     """Run `validate(prefix)` of `obj` and of every section given in its mapping `data` (a section left at its
-    default is not checked), inner ones first; lists of sections item by item."""
+    default is not checked), inner ones first; lists of sections item by item; whether all passed.
+
+    With `errors`, a section is checked even when an inner one failed, so its own rules are reported too;
+    where such a rule trips over the failed section's unchecked values (a TypeError comparing a date with
+    text), that section's problem, already reported, stands for it."""
+    ok = True
     for f in dataclasses.fields(obj):
         if not isinstance(data, dict) or f.name not in data:
             continue
@@ -180,15 +185,22 @@ def _validate_tree(obj: Any, prefix: str, errors: list[str] | None, data: Any) -
         pairs = zip(enumerate(value), given, strict=False) if listed else [((None, value), given)]
         for (i, item), raw in pairs:
             if dataclasses.is_dataclass(item) and not isinstance(item, type):
-                _validate_tree(item, key if i is None else f"{key}[{i}]", errors, raw)
+                ok = _validate_tree(item, key if i is None else f"{key}[{i}]", errors, raw) and ok
     validate = getattr(obj, "validate", None)
-    if callable(validate):
-        try:
-            validate(prefix)
-        except ConfigError as exc:
-            if errors is None:
-                raise
-            errors.extend(getattr(exc, "problems", [str(exc)]))
+    if not callable(validate):
+        return ok
+    try:
+        validate(prefix)
+    except ConfigError as exc:
+        if errors is None:
+            raise
+        errors.extend(getattr(exc, "problems", [str(exc)]))
+        return False
+    except (TypeError, AttributeError):
+        if ok:
+            raise
+        return False
+    return ok
 
 
 def check_keys(cls: type, data: Any, where: str, error: type[Exception] = ConfigError) -> None:
@@ -253,12 +265,23 @@ class PhyConfig:
         p = f"{prefix}." if prefix else ""
         if not self.name:
             raise ConfigError(f"missing required key '{p}name' (the physics model's registry name)")
+        check_registered(self.name, "physics", f"{p}name")
         dup = sorted({n for n in self.dynamic_params if self.dynamic_params.count(n) > 1})
         if dup:
             raise ConfigError(f"{p}dynamic_params: duplicate name(s) {dup}")
         options = physics_options(self.name)
         if options is not None:
             from_dict(options, self.options, prefix=f"{p}options")
+
+
+def check_registered(name: str, kind: str, key: str) -> None:
+    """Refuse (ConfigError naming `key`, the name and the registered ones) a `name` not in the `kind`
+    registry (`physics`, `nn`; plugins included)."""
+    from dmg_bmi.core.registry import available
+
+    if name not in available(kind):
+        raise ConfigError(f"{key}: unknown {kind} model {name!r}; registered: "
+                          f"{', '.join(available(kind)) or '(none)'}")
 
 
 def physics_options(name: str) -> type | None:
@@ -284,6 +307,9 @@ class NNConfig:
                                    le=MAX_MLP_LAYERS)] = 2
     dropout: Annotated[Float, key("dropout probability on the hidden layers while training", ge=0.0,
                                   lt=1.0)] = 0.0
+
+    def validate(self, prefix: str = "") -> None:
+        check_registered(self.name, "nn", f"{prefix}.name" if prefix else "name")
 
 
 @section

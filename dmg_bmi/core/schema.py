@@ -139,6 +139,10 @@ def _message(err: dict, key: str, tp: Any) -> str:
         return f"{key}: expected a string, got {value!r}{quote}"
     if kind == "literal_error":
         return f"{key}: {value!r} is not one of {list(_literal_values(tp))}"
+    if kind == "string_too_short":
+        n = ctx.get("min_length", 1)
+        return f"{key}: must not be empty" if n == 1 else f"{key}: expected at least {n} characters, " \
+            f"got {value!r}"
     if kind == "too_short":
         return f"{key}: expected at least {ctx.get('min_length')} entries, got {value!r}"
     if kind in ("list_type", "tuple_type"):

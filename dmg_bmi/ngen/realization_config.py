@@ -33,12 +33,14 @@ def bmi_names(role: str) -> list[str]:
     return sorted({v.name for table in tables for v in table if v.role == role})
 
 
-def _check_names(given: list[str], role: str, where: str) -> None:
+def _unknown_names(given: list[str], role: str, where: str) -> list[str]:
+    """The problem line for the names in `given` that are no BMI variable of `role` (none: empty)."""
     known = bmi_names(role)
     unknown = [n for n in given if n not in known]
-    if unknown:
-        raise ConfigError(f"{where}: {', '.join(map(repr, unknown))} is not a BMI {role} variable of "
-                          f"dmg_bmi; {role}s: {', '.join(known)}")
+    if not unknown:
+        return []
+    return [f"{where}: {', '.join(map(repr, unknown))} is not a BMI {role} variable of dmg_bmi; {role}s of "
+            f"its domains: {', '.join(known)}"]
 
 
 @section
@@ -81,16 +83,23 @@ class BmiModule:
         dataclasses.field(default_factory=dict)
 
     def validate(self, prefix: str = "") -> None:
+        """Every problem at once (ConfigError with `problems`, one line each)."""
         at = f"{prefix}." if prefix else ""
+        problems = []
         if self.uses_forcing_file:
-            raise ConfigError(f"{at}uses_forcing_file must be false: dmg_bmi takes its forcing from ngen "
-                              "through set_value (put the forcing under the realization's `forcing`)")
-        _check_names([self.main_output_variable], "output", f"{at}main_output_variable")
-        _check_names(self.output_variables, "output", f"{at}output_variables")
-        _check_names(list(self.variables_names_map), "input", f"{at}variables_names_map")
+            problems.append(f"{at}uses_forcing_file must be false: dmg_bmi takes its forcing from ngen "
+                            "through set_value (put the forcing under the realization's `forcing`)")
+        problems += _unknown_names([self.main_output_variable], "output", f"{at}main_output_variable")
+        problems += _unknown_names(self.output_variables, "output", f"{at}output_variables")
+        problems += _unknown_names(list(self.variables_names_map), "input", f"{at}variables_names_map")
         if self.output_header_fields and len(self.output_header_fields) != len(self.output_variables):
-            raise ConfigError(f"{at}output_header_fields has {len(self.output_header_fields)} names for "
-                              f"{len(self.output_variables)} output_variables")
+            problems.append(f"{at}output_header_fields has {len(self.output_header_fields)} names for "
+                            f"{len(self.output_variables)} output_variables")
+        if problems:
+            error = ConfigError(problems[0] if len(problems) == 1
+                                else f"{len(problems)} problems: " + "; ".join(problems))
+            error.problems = problems
+            raise error
 
 
 def module_params(**given: Any) -> dict:

@@ -151,6 +151,8 @@ def check_data_path(value: Any, key: str) -> str | list[str]:
     """`data.path` as given: a string, or a non-empty list of non-empty strings naming different paths
     (compared resolved); otherwise ConfigError naming `key` (or `key[i]`) and the value."""
     if isinstance(value, str):
+        if not value.strip():
+            raise ConfigError(f"{key}: empty; give the dataset (a NetCDF file or CAMELS-US folder)")
         return value
     if not isinstance(value, list):
         raise ConfigError(f"{key}: expected a path or a list of paths, got {value!r}"

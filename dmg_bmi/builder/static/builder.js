@@ -17,11 +17,27 @@ JSONEditor.defaults.custom_validators.push(function (schema, value, path) {
     .map((p) => ({ path: path, property: "server", message: p.message }));
 });
 
-// Only the server judges: json-editor's own schema checks would word the same problems differently.
+// Only the server judges: json-editor's own schema checks would word the same problems differently. The
+// form's top validator (the one over the whole schema) keeps only the server's problems; the validators a
+// type switcher (`multiple` editor) uses to pick a value's type are left whole.
 const validateAll = JSONEditor.Validator.prototype.validate;
 JSONEditor.Validator.prototype.validate = function (value) {
-  return validateAll.call(this, value).filter((e) => e.property === "server");
+  const errors = validateAll.call(this, value);
+  return this.schema === this.jsoneditor.schema ? errors.filter((e) => e.property === "server") : errors;
 };
+
+// Numbers are sent as typed: json-editor would strip the characters it does not expect ("0,01" -> 1,
+// "365.5" in an integer field -> 3655). A text that reads as a number is sent as that number, any other
+// text as text, so the server names it.
+const NUMBER = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
+for (const name of ["number", "integer"]) {
+  const proto = JSONEditor.defaults.editors[name].prototype;
+  proto.sanitize = (value) => value;
+  proto.getValue = function () {
+    if (!this.dependenciesFulfilled || this.value === "" || this.value == null) return undefined;
+    return NUMBER.test(String(this.value)) ? Number(this.value) : String(this.value);
+  };
+}
 
 // json-editor's info icon is the glyph U+24D8, which many fonts lack: mark it so the stylesheet draws it.
 const theme = JSONEditor.defaults.themes.html.prototype;
@@ -50,7 +66,7 @@ function setStatus(text, cls) {
 async function openConfig(newKind, config, source) {
   kind = newKind;
   $("kind").value = kind;
-  fillTemplates();
+  fillTemplates(kind);
   const { data: schema } = await api("/api/schema?kind=" + kind);
   if (editor) editor.destroy();
   serverProblems = [];
@@ -60,10 +76,15 @@ async function openConfig(newKind, config, source) {
     disable_array_reorder: true, prompt_before_delete: false, keep_oneof_values: false,
   });
   editor.on("ready", () => { document.body.dataset.ready = kind; check(); });
-  editor.on("change", () => { clearTimeout(checkTimer); checkTimer = setTimeout(check, 250); });
+  editor.on("change", scheduleCheck);
   $("source").textContent = source ? "from " + source : "";
   if (source && source.startsWith("template ")) $("template").value = source.slice(9);
   setStatus("");
+}
+
+function scheduleCheck() {
+  clearTimeout(checkTimer);
+  checkTimer = setTimeout(check, 250);
 }
 
 async function check() {
@@ -82,6 +103,18 @@ function showErrorsBeside() {
   // validate() with no value gives json-editor's cached result: pass the value to check it anew.
   editor.validation_results = editor.validate(editor.getValue());
   editor.root.showValidationErrors(editor.validation_results);
+  // json-editor shows no message on a section (data.train: end before start) or on the whole config:
+  // such a problem goes at the top of its section, under the section's title.
+  document.querySelectorAll("#form .section-error").forEach((e) => e.remove());
+  for (const p of serverProblems) {
+    const field = document.querySelector('#form [data-schemapath="' + p.path + '"]');
+    if (!field || field.textContent.includes(p.message)) continue;  // shown already
+    const note = document.createElement("div");
+    note.className = "errmsg section-error";
+    note.textContent = p.message;
+    const title = field.querySelector("h3, label");
+    if (title) title.after(note); else field.prepend(note);
+  }
 }
 
 function showProblems(message) {
@@ -107,10 +140,11 @@ function showProblems(message) {
   count.className = serverProblems.length ? "count" : "count ok";
 }
 
-function fillTemplates() {
+function fillTemplates(listKind) {
+  // The templates of the kind chosen in the menu; the form keeps its own kind until one is started.
   const select = $("template");
   select.replaceChildren();
-  for (const name of state.templates[kind]) {
+  for (const name of state.templates[listKind]) {
     const option = document.createElement("option");
     option.value = option.textContent = name;
     select.appendChild(option);
@@ -151,9 +185,12 @@ async function main() {
     option.textContent = title;
     select.appendChild(option);
   }
-  select.addEventListener("change", () => { kind = select.value; fillTemplates(); });
+  select.addEventListener("change", () => fillTemplates(select.value));
   $("load-template").addEventListener("click", loadTemplate);
   $("save").addEventListener("click", () => save(false));
+  // A key added or removed in a section's "Object Properties" box changes the config without a change
+  // event from json-editor: check again after any click or input in the form.
+  $("form").addEventListener("click", scheduleCheck);
   $("save-path").value = state.start.save_path;
   if (!state.licence) $("licence").removeAttribute("href");
   await openConfig(state.start.kind, state.start.config, state.start.source);
