@@ -232,3 +232,81 @@ def test_replacing_a_file_asks_first(page):
     browser.execute_script("window.confirm = () => true")  # now Yes
     assert _save(browser, "taken.yaml") == f"saved {target}"
     assert main(["config", "validate", str(target)]) == 0
+
+
+def _yaml_preview(browser) -> dict:
+    from selenium.webdriver.common.by import By
+
+    from dmg_bmi.core.config import parse_yaml
+
+    text = browser.find_element(By.ID, "yaml").get_attribute("textContent")
+    return parse_yaml(text.encode("utf-8"), "the page's YAML preview")
+
+
+def test_every_template_round_trips_unchanged(page):
+    """Each shipped template, started in the form, comes back as the same config and is valid: the form
+    neither drops nor retypes a value (a list of basins stays a list, a mapping stays a mapping)."""
+    browser, _ = page
+    for kind, templates in server.TEMPLATES.items():
+        for name in templates():
+            _start_from(browser, kind, name)
+            assert _yaml_preview(browser) == server.template(kind, name), (kind, name)
+
+
+def test_numbers_are_sent_as_typed(page):
+    """A number field passes on what was typed: '0,01' is not read as 1, 365.5 in an integer field is not
+    read as 3655; the server names each."""
+    browser, _ = page
+    _type(browser, "root.train.lr", "0,01")
+    _type(browser, "root.train.rho", "365.5")
+    assert _error_beside(browser, "root.train.lr") == "train.lr: expected a number, got '0,01'."
+    assert _error_beside(browser, "root.train.rho") == "train.rho: expected an integer, got 365.5."
+    _type(browser, "root.train.lr", "2.5e-3")
+    assert _error_beside(browser, "root.train.lr") == "" and _yaml_preview(browser)["train"]["lr"] == 0.0025
+
+
+def test_section_and_registry_problems_show_where_they_belong(page):
+    browser, _ = page
+    _type(browser, "root.data.train.end", "1999-01-01")
+    _type(browser, "root.model.phy.name", "hbv9")
+    section = _field(browser, "root.data.train").text
+    assert "data.train: end 1999-01-01 is before start 2000-01-01" in section
+    assert "model.phy.name: unknown physics model 'hbv9'" in _error_beside(browser, "root.model.phy.name")
+    assert len(_problems(browser)) == 2
+
+
+def test_the_kind_menu_only_lists_templates(page):
+    """Choosing another kind in the menu lists its templates; the form keeps its own kind (and its checks)
+    until one is started."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    browser, _ = page
+    Select(browser.find_element(By.ID, "kind")).select_by_value("bmi")
+    options = [o.text for o in Select(browser.find_element(By.ID, "template")).options]
+    assert options == list(server.TEMPLATES["bmi"]())
+    _type(browser, "root.train.epochs", "30")
+    assert _problems(browser) == [] and _yaml_preview(browser)["train"]["epochs"] == 30
+
+
+def test_a_key_added_with_object_properties_is_checked(page):
+    """Ticking `valid` in the data section's property box adds the key; the server checks at once (an
+    empty validation period is named) and fills it, then saves."""
+    from selenium.webdriver.common.by import By
+
+    browser, builder = page
+    data = _field(browser, "root.data")
+    next(b for b in data.find_elements(By.TAG_NAME, "button") if b.text == "Object Properties").click()
+    seen = browser.execute_script("return document.body.dataset.checked")
+    box = next(label for label in data.find_elements(By.CSS_SELECTOR, ".property-selector label")
+               if label.text == "valid")
+    box.find_element(By.TAG_NAME, "input").click()
+    _wait(browser, lambda b: b.execute_script("return document.body.dataset.checked") != seen, "a check")
+    _wait(browser, lambda b: _problems(b), "the new key's problems")
+    assert all(p.startswith("data.valid.") for p in _problems(browser)), _problems(browser)
+    _type(browser, "root.data.valid.start", "2006-01-01")
+    _type(browser, "root.data.valid.end", "2006-12-31")
+    assert _problems(browser) == [] and _yaml_preview(browser)["data"]["valid"] == {
+        "start": "2006-01-01", "end": "2006-12-31"}
+    assert _save(browser, "with_valid.yaml") == f"saved {builder.folder / 'with_valid.yaml'}"
+    assert main(["config", "validate", str(builder.folder / "with_valid.yaml")]) == 0

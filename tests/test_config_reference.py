@@ -236,3 +236,31 @@ def test_the_pet_methods_of_the_schema_are_those_the_forcing_derives():
     from dmg_bmi.forcing import PET_METHODS as DERIVED
 
     assert set(PET_METHODS) == set(DERIVED)
+
+
+def test_user_trial_mistakes_are_named_not_crashed(tmp_path, capsys):
+    """Mistakes a user trial of the config builder found passing or crashing: a bad date in a second
+    period (was a TypeError comparing it with the test period), an unknown network, an empty data.path,
+    and a BMI config whose checkpoint is missing or empty."""
+    raw = yaml.safe_load((REPO / "dmg_bmi" / "configs" / "quickstart.yaml").read_text())
+    raw["data"]["valid"] = {"start": "2003-01-01", "end": "2003-13-01"}
+    raw["data"]["path"] = " "
+    raw["model"]["nn"]["name"] = "transformer"
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["config", "validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    for line in ("data.valid.end: '2003-13-01' is not a date", "data.path: empty; give the dataset",
+                 "model.nn.name: unknown nn model 'transformer'; registered: lstm, lstm_mlp, mlp"):
+        assert line in err, err
+    assert "Traceback" not in err
+
+    site = yaml.safe_load((REPO / "bmi_configs" / "quickstart.yml").read_text())
+    site["checkpoint"] = "missing.pt"
+    (tmp_path / "site.yml").write_text(yaml.safe_dump(site))
+    assert main(["config", "validate", str(tmp_path / "site.yml")]) == 2
+    assert f"checkpoint: file not found: {tmp_path / 'missing.pt'}" in capsys.readouterr().err
+    site.update(checkpoint="", final_state="")
+    (tmp_path / "site.yml").write_text(yaml.safe_dump(site))
+    assert main(["config", "validate", str(tmp_path / "site.yml")]) == 2
+    assert "checkpoint, final_state: an empty path" in capsys.readouterr().err

@@ -116,3 +116,19 @@ def test_explain_and_schema_cover_realization_keys(capsys):
     assert main(["config", "schema", "--kind", "realization"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert schema["required"] == ["init_config"] and "uses_forcing_file" in schema["properties"]
+
+
+def test_a_module_reports_every_problem_at_once(tmp_path, capsys):
+    real = _realization()
+    _module(real).update(uses_forcing_file=True, main_output_variable="Q_OUT",
+                         variables_names_map={"air_temp": "T2D"})
+    code, text = _validate(tmp_path, real, capsys)
+    at = "global.formulations[0].params"
+    assert code == 2 and "3 problem(s)" in text
+    for words in (f"{at}.uses_forcing_file must be false", f"{at}.main_output_variable: 'Q_OUT'",
+                  f"{at}.variables_names_map: 'air_temp'"):
+        assert words in text, text
+    _module(real).update(uses_forcing_file=False, main_output_variable=MAIN_OUTPUT, variables_names_map={},
+                         init_config="")
+    code, text = _validate(tmp_path, real, capsys)
+    assert code == 2 and f"{at}.init_config: must not be empty" in text

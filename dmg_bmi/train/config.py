@@ -276,8 +276,11 @@ class ExperimentConfig:
         """The domain of `model.phy.name` checks its `data` sections (`Domain.data_sections`) and what it
         trains (`Domain.check_experiment`; ConfigError naming the key), after `data.kind` is checked against
         it (`domain_of_experiment`)."""
+        from dmg_bmi.core.registry import available
         from dmg_bmi.domains import domain_of_experiment
 
+        if self.model.phy.name not in available("physics"):
+            return  # no domain to ask: `model.phy.name` names the problem (PhyConfig.validate)
         domain = domain_of_experiment(self)
         for name, section_cls in domain.data_sections().items():
             from_dict(section_cls, getattr(self.data, name), prefix=f"data.{name}")
