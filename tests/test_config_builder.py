@@ -85,6 +85,8 @@ def test_form_schema_has_every_key_with_its_help_and_units(kind):
             assert info.help in found["options"]["infoText"], info.path
         if info.range:
             assert info.range in found["options"]["infoText"], info.path
+        if not info.section:  # its type in words, e.g. "date YYYY-MM-DD", "list of text"
+            assert info.type in found["options"]["infoText"], info.path
         if info.allowed:
             assert found.get("enum") == list(info.allowed), info.path
 

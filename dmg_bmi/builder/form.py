@@ -6,7 +6,8 @@ type switcher. So the form schema is the config's JSON Schema (`config_reference
 - every `$ref` inlined and every optional type (`X or null`) shown as `X` (remove the key for the default);
 - the options of every registered physics offered under `model.phy.options` (the server checks them against
   the physics named, as `dmg-bmi config validate` does);
-- each key titled `name [units]`, its one-line help as the tooltip (`options.infoText`), in definition order.
+- each key titled `name [units]`, its one-line help, type and range as the tooltip (`options.infoText`), in
+  definition order.
 The form only renders; the definitions in `dmg_bmi.core.schema` stay the one judge of a config.
 """
 
@@ -80,9 +81,11 @@ def _node(node: dict, path: str, defs: dict, infos: dict[str, list]) -> dict:
     units = next((i.units for i in infos_here if i.units), None)
     out["title"] = f"{name} [{units}]" if units else name
     help_ = " / ".join(dict.fromkeys(i.help for i in infos_here if i.help)) or node.get("description", "")
-    ranges = " / ".join(dict.fromkeys(i.range for i in infos_here if i.range))
-    if help_ or ranges:
-        out.setdefault("options", {})["infoText"] = help_ + (f" (allowed: {ranges})" if ranges else "")
+    facts = [" / ".join(dict.fromkeys(i.type for i in infos_here if not i.section))]
+    facts.append(" / ".join(dict.fromkeys(f"allowed: {i.range}" for i in infos_here if i.range)))
+    facts = "; ".join(f for f in facts if f)
+    if help_ or facts:
+        out.setdefault("options", {})["infoText"] = help_ + (f" ({facts})" if facts else "")
     return out
 
 
