@@ -71,6 +71,7 @@ def test_form_schema_has_every_key_with_its_help_and_units(kind):
     def node(path: str) -> dict:
         out = schema
         for part in form._plain(path).split("."):
+            out = out["oneOf"][0] if "oneOf" in out else out  # a section that may be null
             out = out["items"] if out.get("type") == "array" and "items" in out else out
             out = out["properties"][part]
         return out
@@ -89,14 +90,18 @@ def test_form_schema_has_every_key_with_its_help_and_units(kind):
             assert info.type in found["options"]["infoText"], info.path
         if info.allowed:
             assert found.get("enum") == list(info.allowed), info.path
+        if " or null" in info.type and info.default is not None:  # null must be sayable: grad_clip
+            assert [b["type"] for b in found["oneOf"]][1] == "null", info.path
 
 
 @pytest.mark.parametrize("kind", list(server.TEMPLATES))
 def test_form_schema_is_draft4_plain(kind):
-    """json-editor 1.x reads no `$defs`, `$ref`, `if`/`then` or nullable `anyOf`: none is left."""
+    """json-editor 1.x reads no `$defs`, `$ref`, `if`/`then` or nullable `anyOf`: none is left (null is a
+    `oneOf` choice)."""
     text = json.dumps(form.form_schema(kind))
-    for word in ('"$ref"', '"$defs"', '"if"', '"then"', '"anyOf"', '"null"'):
+    for word in ('"$ref"', '"$defs"', '"if"', '"then"', '"anyOf"'):
         assert word not in text, word
+    assert text.count('"type": "null"') == text.count(f'{{"type": "null", "title": "{form.NULL_TITLE}"}}')
 
 
 def test_form_offers_every_physics_option():
@@ -286,3 +291,36 @@ def test_empty_optional_fields_are_null_not_empty(running):
     run["run"]["exact_dir"] = ""
     status, out = call(url + "api/check", {"kind": "train", "config": run}, token=builder.token)
     assert parse_yaml(out["yaml"].encode(), "preview")["run"]["exact_dir"] is None
+
+
+def test_relative_paths_are_taken_from_the_save_folder(running):
+    """The live check takes a relative checkpoint from the folder of the file the config would be saved as,
+    as `config validate` will: the same config is valid saved in `sub/` (where the checkpoint is) and not
+    beside it."""
+    builder, url = running
+    sub = builder.folder / "sub"
+    sub.mkdir()
+    config = {**server.template("bmi", "catchment"), "checkpoint": "model.pt"}
+    (sub / "model.pt").write_bytes(b"")
+    status, out = call(url + "api/check", {"kind": "bmi", "config": config, "path": "sub/site.yaml"},
+                       token=builder.token)
+    assert status == 200 and out["problems"] == []
+    status, out = call(url + "api/check", {"kind": "bmi", "config": config, "path": "site.yaml"},
+                       token=builder.token)
+    assert [p["path"] for p in out["problems"]] == ["root.checkpoint"]
+    assert f"file not found: {builder.folder / 'model.pt'}" in out["problems"][0]["message"]
+
+
+def test_saved_yaml_reads_back_as_written(running):
+    """Text that the config reader would take for a number (`1e-3`, `5e2`) or YAML 1.1 for something else
+    (`01022500`, `yes`) is quoted in the saved file, so it reads back as the same text."""
+    builder, url = running
+    config = {**server.template("bmi", "catchment"), "catchment_id": "5e2"}
+    status, out = call(url + "api/save", {"kind": "bmi", "config": config, "path": "s.yaml"},
+                       token=builder.token)
+    assert status == 200 and load_yaml(builder.folder / "s.yaml")["catchment_id"] == "5e2"
+    run = server.template("train", "quickstart")
+    run["run"]["name"] = "1e-3"
+    run["data"]["basins"] = ["01022500", "yes"]
+    status, out = call(url + "api/check", {"kind": "train", "config": run}, token=builder.token)
+    assert parse_yaml(out["yaml"].encode(), "preview") == run

@@ -246,11 +246,15 @@ def _yaml_preview(browser) -> dict:
 def test_every_template_round_trips_unchanged(page):
     """Each shipped template, started in the form, comes back as the same config and is valid: the form
     neither drops nor retypes a value (a list of basins stays a list, a mapping stays a mapping)."""
+    from selenium.webdriver.common.by import By
+
     browser, _ = page
     for kind, templates in server.TEMPLATES.items():
         for name in templates():
             _start_from(browser, kind, name)
             assert _yaml_preview(browser) == server.template(kind, name), (kind, name)
+            # no menu offers a blank entry (json-editor's wrote the text "undefined", or true)
+            assert not browser.find_elements(By.CSS_SELECTOR, '#form option[value="undefined"]'), name
 
 
 def test_numbers_are_sent_as_typed(page):
@@ -290,9 +294,13 @@ def test_the_kind_menu_only_lists_templates(page):
 
 
 def test_a_key_added_with_object_properties_is_checked(page):
-    """Ticking `valid` in the data section's property box adds the key; the server checks at once (an
-    empty validation period is named) and fills it, then saves."""
+    """Ticking `valid` in the data section's property box adds the key at its default, null (no validation
+    period), and the server checks at once; switched to a value, its empty dates are named, then filled and
+    saved."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from dmg_bmi.builder.form import NULL_TITLE
 
     browser, builder = page
     data = _field(browser, "root.data")
@@ -302,7 +310,11 @@ def test_a_key_added_with_object_properties_is_checked(page):
                if label.text == "valid")
     box.find_element(By.TAG_NAME, "input").click()
     _wait(browser, lambda b: b.execute_script("return document.body.dataset.checked") != seen, "a check")
-    _wait(browser, lambda b: _problems(b), "the new key's problems")
+    assert _yaml_preview(browser)["data"]["valid"] is None and _problems(browser) == []
+    switch = Select(_field(browser, "root.data.valid").find_element(By.CSS_SELECTOR, ":scope > select"))
+    assert [o.text for o in switch.options] == ["value", NULL_TITLE]
+    switch.select_by_visible_text("value")
+    _wait(browser, lambda b: _problems(b), "the empty period's problems")
     assert all(p.startswith("data.valid.") for p in _problems(browser)), _problems(browser)
     _type(browser, "root.data.valid.start", "2006-01-01")
     _type(browser, "root.data.valid.end", "2006-12-31")
@@ -310,3 +322,40 @@ def test_a_key_added_with_object_properties_is_checked(page):
         "start": "2006-01-01", "end": "2006-12-31"}
     assert _save(browser, "with_valid.yaml") == f"saved {builder.folder / 'with_valid.yaml'}"
     assert main(["config", "validate", str(builder.folder / "with_valid.yaml")]) == 0
+
+
+def test_an_opened_file_keeps_what_the_form_cannot_show(browser, tmp_path):
+    """A file opened in the builder comes back as written, mistakes included: misspelt keys stay (and are
+    named), and a null that means something (`grad_clip: null`, no clipping; `native: null`) stays null
+    instead of turning into the default or false."""
+    import yaml
+
+    from dmg_bmi.builder.form import NULL_TITLE
+
+    try:
+        server.asset()
+    except ConfigError as exc:
+        _unavailable(str(exc))
+    raw = server.template("train", "quickstart")
+    raw["train"].update(grad_clip=None, lrr=0.5)
+    raw["model"]["phy"]["options"] = {"native": None}
+    raw["extra_top"] = 1
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    builder = server.Builder(tmp_path, path)
+    srv = server.serve(builder, 0)
+    try:
+        browser.get(server.url(srv))
+        _wait(browser, lambda b: b.execute_script("return document.body.dataset.checked"), "the first check")
+        assert _yaml_preview(browser) == raw
+        problems = _problems(browser)
+        assert any("unknown key(s) 'train.lrr'" in p for p in problems), problems
+        assert any("'extra_top'" in p for p in problems), problems
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import Select
+
+        switch = _field(browser, "root.train.grad_clip").find_element(By.CSS_SELECTOR, ":scope > select")
+        assert Select(switch).first_selected_option.text == NULL_TITLE
+    finally:
+        srv.shutdown()
+        srv.server_close()

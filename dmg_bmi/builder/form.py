@@ -3,7 +3,11 @@ validation problems placed on the fields they name.
 
 json-editor (1.x) reads draft-4 style schemas: no `$defs`, no `if`/`then`, and `anyOf` with `null` becomes a
 type switcher. So the form schema is the config's JSON Schema (`config_reference.json_schema`) with
-- every `$ref` inlined and every optional type (`X or null`) shown as `X` (remove the key for the default);
+- every `$ref` inlined; an optional type (`X or null`) shown as `X` where null is its default and an empty
+  field says it (text, numbers: `restore_nulls`), else as a choice of X or null (`grad_clip`, a boolean,
+  a section such as `data.valid`);
+- every section open to keys it does not define, so that a file's misspelt key stays in the form and is
+  named by the server instead of being dropped;
 - the options of every registered physics offered under `model.phy.options` (the server checks them against
   the physics named, as `dmg-bmi config validate` does);
 - each key titled `name [units]`, its one-line help, type and range as the tooltip (`options.infoText`), in
@@ -19,6 +23,7 @@ from typing import Any
 from dmg_bmi import config_reference as ref
 from dmg_bmi.core import schema
 
+NULL_TITLE = "null (not set)"  # the switcher's name for null, beside "value"
 # Keys of a leaf schema the form keeps (the rest, e.g. pydantic's titles, is replaced or dropped).
 _LEAF_KEYS = ("type", "enum", "items", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
               "minItems", "additionalProperties", "default", "format")
@@ -47,22 +52,22 @@ def _plain(path: str) -> str:
     return path.replace("[]", "")
 
 
-def _resolve(node: dict, defs: dict) -> dict:
-    """`node` with its `$ref` inlined and an optional type (`anyOf` of X and null) reduced to X; the outer
-    description and default win over the referenced section's."""
+def _resolve(node: dict, defs: dict) -> tuple[dict, bool]:
+    """(`node` with its `$ref` inlined and an optional type (`anyOf` of X and null) reduced to X, whether it
+    was optional); the outer description and default win over the referenced section's."""
     if "$ref" in node:
         outer = {k: v for k, v in node.items() if k != "$ref"}
         node = {**defs[node["$ref"].split("/")[-1]], **outer}
     if "anyOf" in node:
         kept = [b for b in node["anyOf"] if b.get("type") != "null"]
-        if len(kept) == 1:
+        if len(kept) == 1 and len(node["anyOf"]) == 2:
             outer = {k: v for k, v in node.items() if k != "anyOf"}
-            return _resolve({**kept[0], **outer}, defs)
-    return node
+            return _resolve({**kept[0], **outer}, defs)[0], True
+    return node, False
 
 
 def _node(node: dict, path: str, defs: dict, infos: dict[str, list]) -> dict:
-    node = _resolve(node, defs)
+    node, optional = _resolve(node, defs)
     infos_here = infos.get(path, [])
     if node.get("type") == "object" and ("properties" in node or path == ref.OPTIONS_KEY):
         out = _section(node, path, defs, infos)
@@ -74,9 +79,15 @@ def _node(node: dict, path: str, defs: dict, infos: dict[str, list]) -> dict:
         out = {k: node[k] for k in _LEAF_KEYS if k in node and node[k] is not None}
         shown = node.get("x-type", "")
         if "type" not in out and shown:  # a key pydantic cannot type (paths, ids, dates): text, or a list
-            out["type"] = ["string", "array"] if "list" in shown else "string"
+            list_first = shown.startswith("list")  # its empty default is a list: `basins: []`
+            out["type"] = (["array", "string"] if list_first else ["string", "array"]) if "list" in shown \
+                else "string"
             if "list" in shown:
                 out["items"] = {"type": "string"}
+    if optional and (node.get("default") is not None or out.get("type") in ("boolean", "object")):
+        # null means something here (no clipping; true unless compile; no validation period), and an empty
+        # field cannot say it: the form offers null beside the value
+        out = {"oneOf": [{**out, "title": "value"}, {"type": "null", "title": NULL_TITLE}]}
     name = path.split(".")[-1]
     units = next((i.units for i in infos_here if i.units), None)
     out["title"] = f"{name} [{units}]" if units else name
@@ -97,7 +108,7 @@ def _section(node: dict, path: str, defs: dict, infos: dict[str, list]) -> dict:
             for name, sub in schema.json_schema(options).get("properties", {}).items():
                 props.setdefault(name, sub)
     out: dict[str, Any] = {"type": "object", "properties": {}, "required": list(node.get("required", [])),
-                           "additionalProperties": node.get("additionalProperties", path == ref.OPTIONS_KEY)}
+                           "additionalProperties": True}  # an unknown key is kept, and named by the server
     for order, (name, sub) in enumerate(props.items()):
         child = _node(sub, f"{path}.{name}" if path else name, defs, infos)
         child["propertyOrder"] = order + 1

@@ -4,12 +4,13 @@ with the config definitions, and saving YAML where the user points.
 Safety: it binds 127.0.0.1 only; a request whose `Host` is not this address and port is refused (DNS
 rebinding), and every POST must carry the page's random token in `X-Dmg-Token` (another web page cannot set
 that header on a cross-origin request without a CORS preflight, which this server never grants). The form's
-values are data only: they are checked by the config definitions and written with `yaml.safe_dump`; nothing
+values are data only: they are checked by the config definitions and written with `dump_yaml`; nothing
 in them is run. A save writes one `.yaml`/`.yml` file, atomically, into a folder that exists, only when
 the config is valid, and replaces an existing file only when the user confirms it.
 
 API (JSON): GET `/api/state`, `/api/schema?kind=K`, `/api/template?kind=K&name=N`; POST `/api/check`
-`{kind, config}` -> `{problems: [{path, key, message}], yaml}`; POST `/api/save` `{kind, config, path,
+`{kind, config, path}` -> `{problems: [{path, key, message}], yaml}` (relative paths taken from the folder of
+`path`, the file it would be saved as); POST `/api/save` `{kind, config, path,
 overwrite}` -> `{saved}` (422 with the problems when invalid, 409 when the file exists).
 """
 
@@ -26,12 +27,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-import yaml
-
 from dmg_bmi import config_reference as ref
 from dmg_bmi.atomic import write_text
 from dmg_bmi.builder.form import form_schema, place, restore_nulls, short_title
-from dmg_bmi.core.config import load_yaml, parse_yaml
+from dmg_bmi.core.config import dump_yaml, load_yaml, parse_yaml
 from dmg_bmi.errors import ConfigError
 
 HOST = "127.0.0.1"
@@ -89,7 +88,7 @@ def to_yaml(config: dict, kind: str) -> str:
     the form's key order."""
     head = (f"# dmg_bmi {short_title(kind)}, made with `dmg-bmi config-builder`.\n"
             "# Check: `dmg-bmi config validate FILE`; keys: `dmg-bmi config explain KEY`.\n")
-    return head + yaml.safe_dump(config, sort_keys=False, allow_unicode=False, width=110)
+    return head + dump_yaml(config)
 
 
 class Builder:
@@ -148,6 +147,14 @@ class Builder:
         if path.exists() and not path.is_file():
             raise ConfigError(f"save: {path} exists and is not a file")
         return path
+
+    def save_folder(self, given: str) -> Path:
+        """The folder relative paths in the config are taken from: that of the file it would be saved as
+        (`given`), else the working folder."""
+        try:
+            return self.target(given).parent
+        except ConfigError:
+            return self.folder
 
     def check(self, kind: str, config: Any, base: Path | None = None) -> dict:
         """The problems of `config` (kind `kind`; its empty optional keys made null, `restore_nulls`) placed
@@ -247,7 +254,8 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(self.rfile.read(size) or b"{}")
             kind = _kind(body.get("kind"))
             if self.path == "/api/check":
-                return self._json(HTTPStatus.OK, self.builder.check(kind, body.get("config")))
+                folder = self.builder.save_folder(str(body.get("path", "")))
+                return self._json(HTTPStatus.OK, self.builder.check(kind, body.get("config"), folder))
             if self.path == "/api/save":
                 status, out = self.builder.save(kind, body.get("config"), str(body.get("path", "")),
                                                 bool(body.get("overwrite")))

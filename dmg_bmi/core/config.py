@@ -67,6 +67,27 @@ ConfigLoader.yaml_implicit_resolvers = {
 }
 ConfigLoader.add_implicit_resolver(_INT_TAG, _INT, list("-+0123456789"))
 ConfigLoader.add_implicit_resolver(_FLOAT_TAG, _FLOAT, list("-+0123456789."))
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+class ConfigDumper(yaml.SafeDumper):
+    """A YAML writer whose text `ConfigLoader` (and any YAML 1.1 reader) reads back as written: a string
+    either of them would read as something else (`1e-3`, `5e2`: numbers to `ConfigLoader`; `01022500`, `yes`:
+    to YAML 1.1) is quoted."""
+
+    def resolve(self, kind, value, implicit):
+        tag = super().resolve(kind, value, implicit)
+        if kind is yaml.ScalarNode and implicit[0] and tag == _STR_TAG and value:
+            for other, regexp in ConfigLoader.yaml_implicit_resolvers.get(value[0], []):
+                if regexp.match(value):
+                    return other
+        return tag
+
+
+def dump_yaml(data: Any) -> str:
+    """`data` as YAML text in its own key order that `parse_yaml` reads back equal (`ConfigDumper`);
+    non-ASCII characters escaped (ngen's embedded Python reads ASCII)."""
+    return yaml.dump(data, Dumper=ConfigDumper, sort_keys=False, allow_unicode=False, width=110)
 
 
 def parse_yaml(raw: bytes, where: str) -> dict:

@@ -39,11 +39,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from dmg_bmi.atomic import atomic_path, write_text
 from dmg_bmi.bmi_config import TIME_FORMAT, parse_time
 from dmg_bmi.core import payload
+from dmg_bmi.core.config import dump_yaml
 from dmg_bmi.core.variables import FORCING_COLUMNS, MAIN_OUTPUT
 from dmg_bmi.errors import ConfigError, DmgBmiError, InputError
 from dmg_bmi.ngen.realization_config import MODEL_TYPE_NAME, module_params
@@ -796,8 +796,9 @@ def bmi_config_dict(catchment_id: str, values: Mapping[str, float], checkpoint: 
 
 
 def write_yaml(path: Path, data: dict) -> None:
-    """Write `data` as YAML, atomically (non-ASCII characters escaped: ngen's embedded Python reads ASCII)."""
-    write_text(path, yaml.safe_dump(data, sort_keys=False))
+    """Write `data` as YAML, atomically (`dump_yaml`: read back as written; non-ASCII characters escaped, as
+    ngen's embedded Python reads ASCII)."""
+    write_text(path, dump_yaml(data))
 
 
 def check_config_values(attributes: Mapping[str, Mapping[str, float]], with_latitude: bool = True,

@@ -39,6 +39,10 @@ for (const name of ["number", "integer"]) {
   };
 }
 
+// A menu (a choice of values, true/false) offers no blank entry: json-editor's blank wrote the text
+// "undefined" (or true); a key is left out with its section's "Object Properties" instead.
+JSONEditor.defaults.editors.select.prototype.isRequired = () => true;
+
 // json-editor's info icon is the glyph U+24D8, which many fonts lack: mark it so the stylesheet draws it.
 const theme = JSONEditor.defaults.themes.html.prototype;
 const infoButton = theme.getInfoButton;
@@ -90,7 +94,8 @@ function scheduleCheck() {
 async function check() {
   if (!editor || !editor.ready) return;
   const seq = ++checkSeq;
-  const { data } = await api("/api/check", { kind: kind, config: editor.getValue() });
+  const body = { kind: kind, config: editor.getValue(), path: $("save-path").value };
+  const { data } = await api("/api/check", body);
   if (seq !== checkSeq) return;  // a newer change is being checked
   serverProblems = data.problems || [];
   showProblems(data.message);
@@ -188,6 +193,7 @@ async function main() {
   select.addEventListener("change", () => fillTemplates(select.value));
   $("load-template").addEventListener("click", loadTemplate);
   $("save").addEventListener("click", () => save(false));
+  $("save-path").addEventListener("change", scheduleCheck);  // relative paths are taken from its folder
   // A key added or removed in a section's "Object Properties" box changes the config without a change
   // event from json-editor: check again after any click or input in the form.
   $("form").addEventListener("click", scheduleCheck);

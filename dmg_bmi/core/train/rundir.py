@@ -25,11 +25,9 @@ import os
 import tempfile
 from pathlib import Path
 
-import yaml
-
 from dmg_bmi import __version__
 from dmg_bmi.atomic import remove_stale_temps, write_csv, write_text
-from dmg_bmi.core.config import load_yaml
+from dmg_bmi.core.config import dump_yaml, load_yaml
 from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.text import read_text
 
@@ -119,7 +117,7 @@ def write_config(run_dir: Path, config: dict) -> Path:
     body = dict(config)
     body[VERSION_KEY] = __version__
     path = Path(run_dir) / CONFIG_NAME
-    write_text(path, yaml.safe_dump(body, sort_keys=False))
+    write_text(path, dump_yaml(body))
     return path
 
 

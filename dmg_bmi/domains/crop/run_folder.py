@@ -21,11 +21,9 @@ import json
 import math
 from pathlib import Path
 
-import yaml
-
 from dmg_bmi.atomic import write_bytes, write_text
 from dmg_bmi.bmi_config import BmiConfig, read_yaml, resolve
-from dmg_bmi.core.config import from_dict
+from dmg_bmi.core.config import dump_yaml, from_dict
 from dmg_bmi.domains.crop.variables import OUTPUT_NAMES
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.ngen.writers import CATCHMENT_ID, NEXUS_ID, realization_dict, variables_names_map
@@ -103,7 +101,7 @@ def write_crop_run_folder(out_dir: str | Path, config: str | Path, forcing_csv: 
     write_bytes(out / "model" / checkpoint.name, checkpoint.read_bytes())
     write_bytes(out / "forcing" / f"{cid}.csv", forcing_csv.read_bytes())
     write_text(out / "config" / f"{cid}.yml", _header(config.read_text(encoding="utf-8"))
-               + yaml.safe_dump(data, sort_keys=False))
+               + dump_yaml(data))
     for name, feature in (("catchments.geojson", field), ("nexus.geojson", nexus)):
         collection = {"type": "FeatureCollection", "features": [feature]}
         write_text(out / name, json.dumps(collection, indent=2) + "\n")
