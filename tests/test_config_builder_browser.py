@@ -356,6 +356,7 @@ def test_an_opened_file_keeps_what_the_form_cannot_show(browser, tmp_path):
 
         switch = _field(browser, "root.train.grad_clip").find_element(By.CSS_SELECTOR, ":scope > select")
         assert Select(switch).first_selected_option.text == NULL_TITLE
+        assert "null: no clipping" in _hover_help(browser, "root.train.grad_clip")  # a switcher has help too
     finally:
         srv.shutdown()
         srv.server_close()

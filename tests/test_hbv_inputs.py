@@ -84,7 +84,8 @@ def test_config_errors():
         get_physics("hbv_1_0")(PhyConfig(name="hbv_1_0", dynamic_params=["parC"]))
     with pytest.raises(ConfigError, match="dynamic_params: 'route_a'"):
         get_physics("hbv_2")(PhyConfig(name="hbv_2", dynamic_params=["route_a"]))
-    with pytest.raises(ConfigError, match=r"phy.options: unknown key\(s\) .phy.options.elev_threshold."):
+    with pytest.raises(ConfigError,
+                       match=r"model.phy.options: unknown key\(s\) .model.phy.options.elev_threshold."):
         get_physics("hbv_1_1p")(PhyConfig(name="hbv_1_1p", options={"elev_threshold": True}))
     with pytest.raises(ConfigError, match=r"phy.options.fused: expected true/false, got 1"):
         get_physics("hbv_1_1p")(PhyConfig(name="hbv_1_1p", options={"fused": 1}))

@@ -215,7 +215,7 @@ def _validate_tree(obj: Any, prefix: str, errors: list[str] | None, data: Any) -
     except ConfigError as exc:
         if errors is None:
             raise
-        errors.extend(getattr(exc, "problems", [str(exc)]))
+        errors.extend(p for p in getattr(exc, "problems", [str(exc)]) if p not in errors)
         return False
     except (TypeError, AttributeError):
         if ok:

@@ -61,9 +61,9 @@ def _fixed(spec: ParamSpec, fixed: dict[str, float], dynamic: set[str], phy_name
         return spec
     value = fixed[spec.name]
     if spec.name in dynamic:
-        raise ConfigError(f"phy.fixed_params.{spec.name}: a fixed parameter cannot also be dynamic")
+        raise ConfigError(f"model.phy.fixed_params.{spec.name}: a fixed parameter cannot also be dynamic")
     if not spec.lo <= value <= spec.hi:
-        raise ConfigError(f"phy.fixed_params.{spec.name}: {value} is outside the bounds "
+        raise ConfigError(f"model.phy.fixed_params.{spec.name}: {value} is outside the bounds "
                           f"[{spec.lo}, {spec.hi}] of {phy_name!r}")
     return dataclasses.replace(spec, lo=float(value), hi=float(value))
 
@@ -90,16 +90,17 @@ class DeltaModel(nn.Module):
         for i, name in enumerate(cfg.phy.dynamic_params):
             if name not in by_name:
                 raise ConfigError(
-                    f"phy.dynamic_params[{i}]: {name!r} is not a parameter of {cfg.phy.name!r}; "
+                    f"model.phy.dynamic_params[{i}]: {name!r} is not a parameter of {cfg.phy.name!r}; "
                     f"valid: {sorted(by_name)}"
                 )
             if not by_name[name].per_member:
-                raise ConfigError(f"phy.dynamic_params[{i}]: {name!r} is per-basin and cannot be dynamic")
+                raise ConfigError(f"model.phy.dynamic_params[{i}]: {name!r} is per-basin and cannot be "
+                                  "dynamic")
         dynamic = set(cfg.phy.dynamic_params)
         specs = [_fixed(s, cfg.phy.fixed_params, dynamic, cfg.phy.name) for s in specs]
         unknown = sorted(set(cfg.phy.fixed_params) - set(by_name))
         if unknown:
-            raise ConfigError(f"phy.fixed_params: {unknown} not parameters of {cfg.phy.name!r}; "
+            raise ConfigError(f"model.phy.fixed_params: {unknown} not parameters of {cfg.phy.name!r}; "
                               f"valid: {sorted(by_name)}")
         self.dynamic_layout = _Layout([s for s in specs if s.name in dynamic], self.nmul)
         self.static_layout = _Layout([s for s in specs if s.name not in dynamic], self.nmul)

@@ -108,7 +108,7 @@ def _lines(exc: ValidationError, cls: type, prefix: str) -> list[str]:
         if line not in lines:
             lines.append(line)
     for parent, names in unknown.items():
-        where = _path(prefix, parent) or cls.__name__
+        where = _path(prefix, parent) or "top level"
         valid = sorted(f.name for f in dataclasses.fields(_section_at(cls, parent)) if f.init)
         shown = ", ".join(repr(_path(_path(prefix, parent), (n,))) for n in sorted(names))
         lines.append(f"{where}: unknown key(s) {shown}; valid keys are {valid}")

@@ -108,6 +108,7 @@ function showErrorsBeside() {
   // validate() with no value gives json-editor's cached result: pass the value to check it anew.
   editor.validation_results = editor.validate(editor.getValue());
   editor.root.showValidationErrors(editor.validation_results);
+  addMissingHelp();
   // json-editor shows no message on a section (data.train: end before start) or on the whole config:
   // such a problem goes at the top of its section, under the section's title.
   document.querySelectorAll("#form .section-error").forEach((e) => e.remove());
@@ -119,6 +120,18 @@ function showErrorsBeside() {
     note.textContent = p.message;
     const title = field.querySelector("h3, label");
     if (title) title.after(note); else field.prepend(note);
+  }
+}
+
+function addMissingHelp() {
+  // json-editor gives no info mark to a field that switches between types (value or null; text or list):
+  // add the field's help to its label.
+  for (const field of document.querySelectorAll("#form [data-schemapath]")) {
+    const label = field.querySelector(":scope > label");
+    if (!label || label.querySelector(".info")) continue;
+    const sub = editor.getEditor(field.dataset.schemapath);
+    const text = sub && sub.schema.options && sub.schema.options.infoText;
+    if (text) label.appendChild(editor.theme.getInfoButton(text));
   }
 }
 

@@ -61,10 +61,11 @@ def parse_learned(spec: Any, specs_by_name: Mapping[str, Any]) -> list[LearnedPa
     if isinstance(spec, (list, tuple)):
         spec = {name: {} for name in spec}
     if not isinstance(spec, Mapping) or not spec:
-        raise ConfigError(f"phy.options.learned_params: expected a non-empty list or mapping, got {spec!r}")
+        raise ConfigError(f"model.phy.options.learned_params: expected a non-empty list or mapping, got "
+                          f"{spec!r}")
     out = []
     for name, opts in spec.items():
-        key = f"phy.options.learned_params.{name}"
+        key = f"model.phy.options.learned_params.{name}"
         if name not in specs_by_name:
             raise ConfigError(f"{key}: not a learnable parameter; valid: {sorted(specs_by_name)}")
         opts = dict(opts or {})
@@ -109,7 +110,7 @@ class WofostPhysics(nn.Module):
 
     def __init__(self, cfg=None):
         super().__init__()
-        options = from_dict(WofostOptions, getattr(cfg, "options", None), prefix="phy.options")
+        options = from_dict(WofostOptions, getattr(cfg, "options", None), prefix="model.phy.options")
         self.surrogate = options.surrogate
 
     @staticmethod
@@ -144,7 +145,7 @@ class CropDeltaModel(nn.Module):
         """WOFOST physics (`cfg.phy.name` in `dmg_bmi.domains.crop.PHYSICS`) and learner `cfg.nn.name` (static
         head only)."""
         if cfg.phy.name not in PHYSICS:
-            raise ConfigError(f"phy.name: δWOFOST runs {', '.join(PHYSICS)}, got {cfg.phy.name!r}")
+            raise ConfigError(f"model.phy.name: δWOFOST runs {', '.join(PHYSICS)}, got {cfg.phy.name!r}")
         phy = WofostPhysics(cfg.phy)
         specs = {s.name: s for s in phy.param_specs()}
         learned = parse_learned(cfg.phy.options.get("learned_params"), specs)
@@ -244,12 +245,14 @@ def resolve_parameter_sets(spec: Any) -> dict[str, dict[str, dict[str, Any]]]:
     Inline sets are what the checkpoint stores, so a trained model needs no parameter files to run.
     """
     if not isinstance(spec, Mapping) or not spec:
-        raise ConfigError("phy.options.crop_params: expected a mapping {crop: {variety: parameters or file}}")
+        raise ConfigError("model.phy.options.crop_params: expected a mapping {crop: {variety: parameters or "
+                          "file}}")
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for crop, varieties in spec.items():
         if not isinstance(varieties, Mapping) or not varieties:
-            raise ConfigError(f"phy.options.crop_params.{crop}: expected a mapping {{variety: parameters}}")
-        out[str(crop)] = {str(v): load_parameter_set(src, f"phy.options.crop_params.{crop}.{v}")
+            raise ConfigError(f"model.phy.options.crop_params.{crop}: expected a mapping {{variety: "
+                              "parameters}}")
+        out[str(crop)] = {str(v): load_parameter_set(src, f"model.phy.options.crop_params.{crop}.{v}")
                           for v, src in varieties.items()}
     return out
 

@@ -111,13 +111,13 @@ class _Hbv(PhysicsModel):
     def __init__(self, cfg: PhyConfig):
         super().__init__()
         self.cfg = cfg
-        self.options = from_dict(self.Options, cfg.options, prefix="phy.options")
+        self.options = from_dict(self.Options, cfg.options, prefix="model.phy.options")
         self.routing_len = self.options.routing_len
         self.fused = self.options.fused
         self.compile = self.options.compile
         self.native = not self.compile if self.options.native is None else self.options.native
         if self.native and self.compile:
-            raise ConfigError("phy.options: native and compile are alternatives (the C++ kernel or "
+            raise ConfigError("model.phy.options: native and compile are alternatives (the C++ kernel or "
                               "torch.compile'd torch kernels); set one of them to false")
         self.chunk = self.options.chunk or (4 if self.compile else 1)
         self.nmul = cfg.nmul
@@ -126,8 +126,8 @@ class _Hbv(PhysicsModel):
         member = {s.name for s in self._specs if s.per_member}
         for name in cfg.dynamic_params:
             if name not in member:
-                raise ConfigError(f"phy.dynamic_params: {name!r} is not a per-member parameter of "
-                                  f"{type(self).__name__}; valid: {sorted(member)}")
+                raise ConfigError(f"model.phy.dynamic_params: {name!r} is not a per-member parameter of "
+                                  f"{cfg.name!r}; valid: {sorted(member)}")
         self.dynamic = tuple(s.name for s in self._specs if s.name in cfg.dynamic_params)
         self.state_names = STORES + (("route_tail",) if self.routing else ())
         outs = [k for k in OUTPUT_UNITS if k != "capillary" or self.variant.capillary]

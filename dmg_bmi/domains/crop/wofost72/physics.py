@@ -74,7 +74,8 @@ class Wofost72PP(PhysicsModel):
     ):
         super().__init__()
         self.cfg = cfg
-        opts = from_dict(WofostOptions, dict(cfg.options) if cfg is not None else {}, prefix="phy.options")
+        given = dict(cfg.options) if cfg is not None else {}
+        opts = from_dict(WofostOptions, given, prefix="model.phy.options")
         self.surrogate = opts.surrogate if surrogate is None else surrogate
         self.n_days = opts.n_days if n_days is None else n_days
         self.check = opts.check if check is None else check
