@@ -324,3 +324,14 @@ def test_saved_yaml_reads_back_as_written(running):
     run["data"]["basins"] = ["01022500", "yes"]
     status, out = call(url + "api/check", {"kind": "train", "config": run}, token=builder.token)
     assert parse_yaml(out["yaml"].encode(), "preview") == run
+
+
+def test_a_fault_of_the_check_is_an_answer_not_a_dropped_line(running, monkeypatch):
+    builder, url = running
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(server.ref, "validate_mapping", broken)
+    status, out = call(url + "api/check", {"kind": "bmi", "config": {}}, token=builder.token)
+    assert status == 500 and out["message"] == "the check failed (RuntimeError: boom); please report it"

@@ -360,3 +360,24 @@ def test_an_opened_file_keeps_what_the_form_cannot_show(browser, tmp_path):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_a_lost_server_never_leaves_valid_standing(browser, tmp_path):
+    """With the server gone, a change says it was not checked (and the badge no longer says valid)."""
+    from selenium.webdriver.common.by import By
+
+    try:
+        server.asset()
+    except ConfigError as exc:
+        _unavailable(str(exc))
+    srv = server.serve(server.Builder(tmp_path), 0)
+    browser.get(server.url(srv))
+    _wait(browser, lambda b: b.find_element(By.ID, "problem-count").text == "valid", "the first check")
+    srv.shutdown()
+    srv.server_close()
+    box = _field(browser, "root.train.epochs").find_element(By.CSS_SELECTOR, "input")
+    box.clear()
+    box.send_keys("0", "\t")
+    status = _wait(browser, lambda b: b.find_element(By.ID, "status").text, "the page's answer")
+    assert status.startswith("not checked: no answer from the builder's server"), status
+    assert browser.find_element(By.ID, "problem-count").text == "?"

@@ -266,6 +266,10 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(HTTPStatus.BAD_REQUEST, {"message": f"body is not JSON: {exc}"})
         except (ConfigError, OSError) as exc:
             return self._json(HTTPStatus.BAD_REQUEST, {"message": str(exc)})
+        except Exception as exc:  # a fault of ours: the page says so instead of keeping an old "valid"
+            fault = f"{type(exc).__name__}: {exc}"
+            return self._json(HTTPStatus.INTERNAL_SERVER_ERROR,
+                              {"message": f"the check failed ({fault}); please report it"})
         return self._json(HTTPStatus.NOT_FOUND, {"message": f"no action {self.path}"})
 
 

@@ -57,9 +57,13 @@ async function api(url, body) {
     method: "POST", body: JSON.stringify(body),
     headers: { "Content-Type": "application/json", "X-Dmg-Token": token },
   };
-  const response = await fetch(url, init);
-  const data = await response.json();
-  return { status: response.status, data: data };
+  try {
+    const response = await fetch(url, init);
+    return { status: response.status, data: await response.json() };
+  } catch (err) {
+    return { status: 0, data: { message: "no answer from the builder's server (" + err + "); is "
+      + "`dmg-bmi config-builder` still running?" } };
+  }
 }
 
 function setStatus(text, cls) {
@@ -95,8 +99,14 @@ async function check() {
   if (!editor || !editor.ready) return;
   const seq = ++checkSeq;
   const body = { kind: kind, config: editor.getValue(), path: $("save-path").value };
-  const { data } = await api("/api/check", body);
+  const { status, data } = await api("/api/check", body);
   if (seq !== checkSeq) return;  // a newer change is being checked
+  if (status !== 200) {  // never leave an old "valid" standing
+    setStatus("not checked: " + data.message, "error");
+    $("problem-count").textContent = "?";
+    $("problem-count").className = "count";
+    return;
+  }
   serverProblems = data.problems || [];
   showProblems(data.message);
   $("yaml").textContent = data.yaml || "";
