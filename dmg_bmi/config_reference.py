@@ -17,11 +17,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dmg_bmi.bmi_config import BmiConfig
+from dmg_bmi.bmi_config import BmiConfig, resolve
 from dmg_bmi.core import schema
 from dmg_bmi.core.config import from_dict, load_yaml, read_file
 from dmg_bmi.errors import ConfigError
-from dmg_bmi.ngen.realization_config import BmiModule, modules
+from dmg_bmi.ngen.realization_config import PYTHON_TYPE, BmiModule, modules
 from dmg_bmi.train.config import ExperimentConfig, resolve_experiment
 
 KINDS: dict[str, tuple[type, str]] = {
@@ -49,7 +49,7 @@ def kind_of(raw: dict, where: str) -> str:
 
 
 def validate_file(path: str | Path) -> tuple[str, list[str]]:
-    """Check config file `path` of either kind: (kind, every problem found, one line each; empty: valid).
+    """Check config file `path` of any kind: (kind, every problem found, one line each; empty: valid).
     The type and range problems of all keys come at once; a section's cross-key rules are checked whenever
     that section's own keys are valid, whatever its neighbours hold (`_collect`). A file that cannot be
     read or parsed is a ConfigError."""
@@ -79,8 +79,8 @@ def validate_mapping(raw: Any, kind: str, base: str | Path) -> list[str]:
         found = list(modules(raw))
         for where, params in found:
             _collect(BmiModule, params, where, problems)
-        return problems if found else ["no formulation module runs dmg_bmi (python_type "
-                                       "dmg_bmi.bmi.DeltaModelBmi) in global or catchments formulations"]
+        return problems if found else [f"no formulation module runs dmg_bmi (python_type {PYTHON_TYPE}) in "
+                                       "global or catchments formulations"]
     if kind == "train":
         if not isinstance(raw, dict):
             return [f"a run config is a mapping of sections, got {type(raw).__name__}"]
@@ -97,8 +97,9 @@ def missing_files(raw: dict, base: Path) -> list[str]:
     named = [("checkpoint", raw.get("checkpoint")), ("initial_state", raw.get("initial_state"))]
     members = raw.get("members") or []
     named += [(f"members[{i}].checkpoint", m.get("checkpoint")) for i, m in enumerate(members)]
-    return [f"{k}: file not found: {base / v} (a relative path is taken from the config's folder)"
-            for k, v in named if isinstance(v, str) and not (base / Path(v).expanduser()).is_file()]
+    paths = {k: resolve(base, v) for k, v in named if isinstance(v, str)}  # as the BMI resolves them
+    return [f"{k}: file not found: {p} (a relative path is taken from the config's folder)"
+            for k, p in paths.items() if not p.is_file()]
 
 
 def _collect(cls: type, data: Any, prefix: str, problems: list[str]) -> None:

@@ -157,6 +157,6 @@ def place(problems: list[str], kind: str) -> list[dict]:
 def _known_prefix(key: str, known: set[str]) -> str:
     """The longest leading part of dotted `key` (list items keep their index) that is a known key path."""
     parts = key.split(".") if key else []
-    while parts and _plain(re.sub(r"\[\d+\]", "[]", ".".join(parts))) not in known:
+    while parts and re.sub(r"\[\d+\]", "", ".".join(parts)) not in known:
         parts.pop()
     return ".".join(parts)

@@ -32,6 +32,7 @@ from dmg_bmi.atomic import write_text
 from dmg_bmi.builder.form import form_schema, place, restore_nulls, short_title
 from dmg_bmi.core.config import dump_yaml, load_yaml, parse_yaml
 from dmg_bmi.errors import ConfigError
+from dmg_bmi.train.configs import shipped
 
 HOST = "127.0.0.1"
 ASSET_ENV = "DMG_BMI_JSONEDITOR"
@@ -64,15 +65,9 @@ def asset() -> tuple[Path, Path | None]:
         f"dist/jsoneditor.min.js and set {ASSET_ENV} to it")
 
 
-def _templates(*folder: str) -> dict[str, Any]:
-    """{name: traversable} of the `.yaml` files in the package folder `dmg_bmi/<folder>`."""
-    where = resources.files("dmg_bmi").joinpath(*folder)
-    return {p.name[:-5]: p for p in sorted(where.iterdir(), key=lambda p: p.name) if p.name.endswith(".yaml")}
-
-
 # Config kind -> its shipped templates: the run configs (`dmg_bmi/configs/*.yaml`, as `--config NAME` finds
 # them) and the BMI init config templates (`dmg_bmi/configs/bmi/*.yaml`).
-TEMPLATES = {"train": lambda: _templates("configs"), "bmi": lambda: _templates("configs", "bmi")}
+TEMPLATES = {"train": shipped, "bmi": lambda: shipped("bmi")}
 
 
 def template(kind: str, name: str) -> dict:
@@ -132,7 +127,7 @@ class Builder:
     def state(self) -> dict:
         return {"kinds": {k: short_title(k) for k in TEMPLATES},
                 "templates": {k: list(f()) for k, f in TEMPLATES.items()},
-                "start": self.start, "folder": str(self.folder), "licence": self.licence is not None}
+                "start": self.start, "licence": self.licence is not None}
 
     def target(self, given: str) -> Path:
         """The file a save writes: `given`, relative to the working folder; a ConfigError unless it names a

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from dmg_bmi.core.config import from_dict, parse_yaml
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.train.config import ExperimentConfig, resolve_experiment
 
 
+def shipped(*sub: str) -> dict[str, Any]:
+    """{name (file stem): traversable} of the `.yaml` files shipped in `dmg_bmi/configs/<sub...>`: the run
+    configs, or (`shipped("bmi")`) the config builder's BMI init config templates."""
+    folder = resources.files("dmg_bmi").joinpath("configs", *sub)
+    files = sorted(folder.iterdir(), key=lambda p: p.name)
+    return {p.name[:-5]: p for p in files if p.name.endswith(".yaml")}
+
+
 def available() -> list[str]:
     """Names of the shipped configs (file stems)."""
-    folder = resources.files("dmg_bmi") / "configs"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return list(shipped())
 
 
 def package_config(name: str, overrides: list[str] | None = None) -> ExperimentConfig:

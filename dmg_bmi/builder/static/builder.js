@@ -107,10 +107,8 @@ async function check() {
     $("problem-count").className = "count";
     return;
   }
-  serverProblems = data.problems || [];
-  showProblems(data.message);
+  showProblems(data.problems || []);
   $("yaml").textContent = data.yaml || "";
-  showErrorsBeside();
   document.body.dataset.checked = String(seq);
 }
 
@@ -145,27 +143,24 @@ function addMissingHelp() {
   }
 }
 
-function showProblems(message) {
+function showProblems(problems) {
+  // The server's problems in the list, on the badge, and beside their fields.
+  serverProblems = problems;
   const list = $("problems");
   list.replaceChildren();
   const count = $("problem-count");
   for (const p of serverProblems) {
     const item = document.createElement("li");
     item.textContent = p.message;
-    item.dataset.path = p.path;
     item.addEventListener("click", () => {
       const field = document.querySelector('[data-schemapath="' + p.path + '"]');
       if (field) field.scrollIntoView({ block: "center" });
     });
     list.appendChild(item);
   }
-  if (message) {
-    const item = document.createElement("li");
-    item.textContent = message;
-    list.appendChild(item);
-  }
   count.textContent = serverProblems.length ? String(serverProblems.length) : "valid";
   count.className = serverProblems.length ? "count" : "count ok";
+  showErrorsBeside();
 }
 
 function fillTemplates(listKind) {
@@ -195,11 +190,7 @@ async function save(overwrite) {
     if (window.confirm(data.message)) return save(true);
     return setStatus("not saved: " + data.exists + " exists", "error");
   }
-  if (data.problems) {
-    serverProblems = data.problems;
-    showProblems();
-    showErrorsBeside();
-  }
+  if (data.problems) showProblems(data.problems);
   setStatus(data.message || "", status === 200 ? "ok" : "error");
 }
 
@@ -218,7 +209,7 @@ async function main() {
   $("save").addEventListener("click", () => save(false));
   $("save-path").addEventListener("change", scheduleCheck);  // relative paths are taken from its folder
   // A key added or removed in a section's "Object Properties" box changes the config without a change
-  // event from json-editor: check again after any click or input in the form.
+  // event from json-editor: check again after any click in the form.
   $("form").addEventListener("click", scheduleCheck);
   $("save-path").value = state.start.save_path;
   if (!state.licence) $("licence").removeAttribute("href");
