@@ -93,7 +93,7 @@ class Checkpoint:
             nn_attributes=list(cfg.inputs.attributes if nn_attributes is None else nn_attributes),
             phy_forcings=list(model.phy.forcing_names),
             phy_attributes=list(model.phy.attribute_names),
-            outputs=list(model.phy.output_names),
+            outputs=list(model.output_names),
             derivations=dict(derivations or {}),
             training=training,
             optimizer_state=optimizer_state,

@@ -362,6 +362,36 @@ class InputConfig:
 
 @section
 @dataclasses.dataclass
+class CorrectionConfig:
+    """`model.correction`: a network correcting one physics output (`dmg_bmi.core.correction`)."""
+
+    output: Annotated[Str, key("the physics output corrected (one the physics lists as correctable, e.g. a "
+                               "streamflow)")] = "streamflow"
+    features: Annotated[list[Str], key(
+        "further physics outputs the network sees at each step (e.g. its stores), besides the network "
+        "forcings, the attributes and the corrected output itself")] = \
+        dataclasses.field(default_factory=list)
+    hidden_size: Annotated[Int, key("units of each hidden layer of the correction network", ge=1,
+                                    le=MAX_HIDDEN)] = 32
+    layers: Annotated[Int, key("hidden layers of the correction network (0: one linear layer)", ge=0,
+                               le=MAX_MLP_LAYERS)] = 1
+    max_factor: Annotated[Float, key("bound of the multiplicative correction: the output is scaled by a "
+                                     "factor in [1/max_factor, max_factor] (1: none)", ge=1.0, le=100.0)] = 2.0
+    max_offset: Annotated[Float, key("bound of the additive correction, in the output's units (e.g. mm d-1): "
+                                     "a term in [0, max_offset] is added (0: none)", ge=0.0)] = 0.0
+
+    def validate(self, prefix: str = "") -> None:
+        p = f"{prefix}." if prefix else ""
+        dup = sorted({n for n in self.features if self.features.count(n) > 1})
+        if dup:
+            raise ConfigError(f"{p}features: duplicate name(s) {dup}")
+        if self.max_factor == 1.0 and self.max_offset == 0.0:
+            raise ConfigError(f"{p}max_factor 1 and max_offset 0 leave nothing to correct: raise one of them, "
+                              "or drop model.correction")
+
+
+@section
+@dataclasses.dataclass
 class ModelConfig:
     """A whole delta model: physics + network + inputs."""
 
@@ -372,3 +402,6 @@ class ModelConfig:
         dataclasses.field(default_factory=InputConfig)
     dtype: Annotated[Literal["float32", "float64"], key("floating-point precision of the network and the "
                                                         "physics")] = "float32"
+    correction: Annotated[CorrectionConfig | None, key(
+        "a network correcting one physics output after each step, the change reported as its own flux "
+        "(`dmg_bmi.core.correction`); null: none")] = None

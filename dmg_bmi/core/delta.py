@@ -11,6 +11,10 @@ Warm-up: `forward` runs the physics' sequence forward, which applies `phy.warmup
 and returns `T - warmup` steps; the LSTM always runs over the whole window. `step` has no warm-up: the caller
 decides which steps to keep. With warm-up 0, or `warmup_mode: trim` and the first `warmup` step outputs
 dropped, T calls of `step` equal one `forward`.
+
+Output correction (`model.correction`, `dmg_bmi.core.correction`): after the physics, a per-step network
+corrects one output and the model adds `<output>_physics` and `<output>_correction`; in `forward` it sees the
+network forcings of the steps the physics returns (the last `T - warmup`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import torch
 from torch import nn
 
 from dmg_bmi.core.config import ModelConfig
+from dmg_bmi.core.correction import OutputCorrection, check_correction, corrected_names
 from dmg_bmi.core.nn import Hidden, NumpyStepper, ParamLearner
 from dmg_bmi.core.physics import ParamSpec, PhysicsModel
 from dmg_bmi.core.registry import get_nn, get_physics
@@ -110,6 +115,10 @@ class DeltaModel(nn.Module):
         self.nn = learner_cls(
             n_nn_forcings, n_nn_attributes, self.dynamic_layout.width, self.static_layout.width, cfg.nn
         )
+        self.correction = None
+        if cfg.correction is not None:
+            features = check_correction(cfg.correction, phy, cfg.phy.name)
+            self.correction = OutputCorrection(cfg.correction, features, n_nn_forcings, n_nn_attributes)
         self.to(torch.float64 if cfg.dtype == "float64" else torch.float32)
 
     @classmethod
@@ -117,6 +126,21 @@ class DeltaModel(nn.Module):
         """Build physics `cfg.phy.name` and learner `cfg.nn.name` from the registries, in `cfg.dtype`."""
         phy = get_physics(cfg.phy.name)(cfg.phy)
         return cls(phy, get_nn(cfg.nn.name), cfg, n_nn_forcings, n_nn_attributes)
+
+    # --- outputs --------------------------------------------------------------------------------
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """The physics' outputs, and with a correction `<output>_physics`, `<output>_correction`."""
+        return model_output_names(self.phy, self.cfg)
+
+    @property
+    def output_units(self) -> dict[str, str]:
+        """Units of every output (`output_names`); a correction's in its corrected output's units."""
+        units = dict(getattr(self.phy, "output_units", None) or {})
+        if self.correction is not None and self.cfg.correction.output in units:
+            for name in corrected_names(self.cfg.correction):
+                units[name] = units[self.cfg.correction.output]
+        return units
 
     # --- parameters -----------------------------------------------------------------------------
     @property
@@ -176,6 +200,9 @@ class DeltaModel(nn.Module):
         outputs, phy_state = self.phy(
             x_phy, params, attrs=attrs_phy, state=None if state is None else state["phy"]
         )
+        if self.correction is not None:
+            n_out = next(iter(outputs.values())).shape[0]
+            outputs = self.correction.apply(x_nn[x_nn.shape[0] - n_out:], c_nn, outputs)
         return outputs, {"nn": hidden, "phy": phy_state}
 
     def step(
@@ -194,11 +221,19 @@ class DeltaModel(nn.Module):
         dyn, hidden = self.nn.step(x_nn_t, c_nn, state["nn"])
         params = {**(self.static_params(c_nn) if static is None else static), **self.dynamic_params(dyn)}
         phy_state, outputs = self.phy.step(state["phy"], x_phy_t, params, attrs_phy)
+        if self.correction is not None:
+            outputs = self.correction.apply(x_nn_t, c_nn, outputs)
         return {"nn": hidden, "phy": phy_state}, outputs
 
     def numpy_param_stepper(self, c_nn: torch.Tensor) -> NumpyParamStepper:
         """Float64 numpy path from NN inputs to physical parameters, bound to attributes `c_nn [B, na]`."""
         return NumpyParamStepper(self, self.nn.numpy_stepper(c_nn))
+
+
+def model_output_names(phy: PhysicsModel, cfg: ModelConfig) -> tuple[str, ...]:
+    """The outputs of a delta model of physics `phy` and config `cfg` (`DeltaModel.output_names`)."""
+    extra = corrected_names(cfg.correction) if cfg.correction is not None else ()
+    return (*phy.output_names, *extra)
 
 
 class NumpyParamStepper:

@@ -200,6 +200,8 @@ class Member:
         if self.backend == "numpy":
             self.stepper = self.model.numpy_param_stepper(self.c_nn)
             self.static = dict(self.stepper.static)
+            correction = self.model.correction
+            self.correction = None if correction is None else correction.numpy(self.c_nn.cpu().numpy())
             self.attrs_phy = {n: np.array([attrs[n]], dtype=np.float64) for n in ck.phy_attributes}
         else:
             with torch.no_grad():
@@ -220,6 +222,8 @@ class Member:
         if self.backend == "numpy":
             dyn, hidden = self.stepper.step(x_nn, state["nn"])
             phy_state, out = self.phy.step(state["phy"], x_phy, {**self.static, **dyn}, self.attrs_phy)
+            if self.correction is not None:
+                out = self.correction.apply(x_nn, out)
             return {"nn": hidden, "phy": phy_state}, out
         dev = self.c_nn.device
         with torch.no_grad():

@@ -43,6 +43,9 @@ class PhysicsModel(torch.nn.Module):
     attribute_names: tuple[str, ...] = ()
     state_names: tuple[str, ...] = ()
     output_names: tuple[str, ...] = ()
+    # outputs a correction network may correct (`model.correction`, `dmg_bmi.core.correction`): fluxes whose
+    # correction its domain's accounting (e.g. a mass balance) reports as its own term; empty: none
+    correctable: tuple[str, ...] = ()
     # its `model.phy.options` section (a `schema.section` dataclass), checked at config load; None: none
     Options: type | None = None
 

@@ -289,7 +289,8 @@ class ExperimentConfig:
 
 def check_window_experiment(cfg: ExperimentConfig) -> None:
     """What the core's windowed trainer needs (`Domain.check_experiment`'s default): a training period, a
-    window within memory limits and a `train.output` the physics gives (ConfigError naming the key)."""
+    window within memory limits, a `model.correction` the physics allows and a `train.output` the model
+    gives (ConfigError naming the key)."""
     if cfg.data.train is None:
         raise ConfigError("missing required key 'data.train' (the training period)")
     if cfg.train.patience and not cfg.data.validating:
@@ -304,9 +305,14 @@ def check_window_experiment(cfg: ExperimentConfig) -> None:
             f"{m.dtype} needs about {need / 2**30:.3g} GiB per training window, over the "
             f"{MAX_WINDOW_BYTES / 2**30:.0f} GiB limit (more than one accelerator or common host holds): "
             "lower them")
+    from dmg_bmi.core.correction import check_correction
+    from dmg_bmi.core.delta import model_output_names
     from dmg_bmi.core.registry import get_physics
 
-    outputs = get_physics(cfg.model.phy.name)(cfg.model.phy).output_names
+    phy = get_physics(cfg.model.phy.name)(cfg.model.phy)
+    if cfg.model.correction is not None:
+        check_correction(cfg.model.correction, phy, cfg.model.phy.name)
+    outputs = model_output_names(phy, cfg.model)
     if cfg.train.output not in outputs:
         raise ConfigError(f"train.output: {cfg.train.output!r} is not an output of the physics "
                           f"{cfg.model.phy.name!r}; valid: {', '.join(outputs)}")

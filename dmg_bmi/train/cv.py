@@ -225,7 +225,7 @@ def score_fold(cfg: ExperimentConfig, best: Path, folder: Path) -> None:
         write_metrics_csv(score(pred, cfg.train.output, roles), folder / VALID_METRICS)
     pred = predict(model, ckpt.normalization, ds, cfg.data.test, target=cfg.data.target,
                    batch_size=cfg.run.eval_batch_size, what="data.test")
-    write_netcdf(pred, folder / SIMULATION_NAME, {n: output_units(model.phy, n) for n in pred.outputs})
+    write_netcdf(pred, folder / SIMULATION_NAME, {n: output_units(model, n) for n in pred.outputs})
     write_metrics_csv(score(pred, cfg.train.output, roles), folder / FOLD_METRICS)
 
 

@@ -224,7 +224,7 @@ def run_evaluate(args, domain) -> int:
     from dmg_bmi.train.commands._common import load, remove_killed_temps
 
     job = load(args, domain)
-    outputs = job.model.phy.output_names
+    outputs = job.model.output_names
     output = args.output or job.output
     if output not in outputs:
         raise ConfigError(f"--output: {output!r} is not an output of the checkpoint's physics "

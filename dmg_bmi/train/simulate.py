@@ -22,11 +22,12 @@ from dmg_bmi.train.evaluate import Prediction
 _EPOCH = np.datetime64("1970-01-01", "D")
 
 
-def output_units(phy, name: str) -> str:
-    """Units of a physics output: the model's `output_units` table when it has one, else HBV conventions."""
-    table = getattr(phy, "output_units", None) or {}
+def output_units(model, name: str) -> str:
+    """Units of an output of `model` (a delta model or a physics): its `output_units` table when it has one,
+    else HBV conventions."""
+    table = getattr(model, "output_units", None) or {}
     if not isinstance(table, dict):  # a tuple parallel to output_names
-        table = dict(zip(getattr(phy, "output_names", ()), table, strict=False))
+        table = dict(zip(getattr(model, "output_names", ()), table, strict=False))
     if name in table:
         return table[name]
     if name.upper() in ("SWE", "SNOWPACK") or name.lower().startswith("swe"):
@@ -95,12 +96,12 @@ def write_csv(pred: Prediction, out_dir: Path) -> list[Path]:
     return paths
 
 
-def write_outputs(pred: Prediction, phy, out: Path, fmt: str) -> None:
+def write_outputs(pred: Prediction, model, out: Path, fmt: str) -> None:
     """Every output of `pred` into folder `out` (made if missing): `simulation.nc` (`fmt` netcdf, units from
-    the physics `phy`, `output_units`) or one CSV per basin (`fmt` csv); prints where."""
+    the model's or physics' `output_units`) or one CSV per basin (`fmt` csv); prints where."""
     out.mkdir(parents=True, exist_ok=True)
     if fmt == "netcdf":
-        units = {name: output_units(phy, name) for name in pred.outputs}
+        units = {name: output_units(model, name) for name in pred.outputs}
         path = write_netcdf(pred, out / "simulation.nc", units)
         print(f"simulation: {path} ({len(pred.basins)} basins x {pred.dates.size} days)")
     else:
@@ -146,7 +147,7 @@ def run_simulate(args, domain) -> int:
     pred = predict(job.model, job.normalizer, job.dataset, job.period, target=None,
                    batch_size=args.batch_size, device=job.device, what="simulation period",
                    initial_state=initial)
-    write_outputs(pred, job.model.phy, out, args.format)
+    write_outputs(pred, job.model, out, args.format)
     if args.save_state:
         paths = files.save_states(end_state(pred), pred.basins, job.dataset, job.checkpoint, job.period.end,
                             Path(args.save_state), args.state_time_step)

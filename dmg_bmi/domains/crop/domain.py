@@ -56,6 +56,9 @@ class CropDomain(Domain):
         if not isinstance(cfg.data.path, str):
             raise ConfigError(f"data.path: a crop run reads one crop dataset (data.kind crop), got a list "
                               f"{cfg.data.path!r}: give one path (merge the fields into one dataset first)")
+        if cfg.model.correction is not None:
+            raise ConfigError("model.correction: δWOFOST has no output correction (WOFOST PP lists no "
+                              "correctable output); remove the key")
         for key, value in (("data.valid", cfg.data.valid), ("data.valid_basins", cfg.data.valid_basins),
                            ("train.patience", cfg.train.patience)):
             if value:

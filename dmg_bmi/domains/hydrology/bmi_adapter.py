@@ -2,7 +2,7 @@
 
 Outputs (`dmg_bmi.domains.hydrology.variables`): runoff depth per framework step (m) and volume flux
 (m3 s-1, with the catchment's `area_km2`) from the chains' daily runoff (mm d-1, the rate of the latest 24 h);
-evapotranspiration rates and stores as the chains give them; the ngen mass-balance terms (``ngen::mass_*``)
+evapotranspiration rates, the output correction's runoff flux and stores as the chains give them; the ngen mass-balance terms (``ngen::mass_*``)
 in m.
 """
 
@@ -21,6 +21,7 @@ _MM_TO_M = 1e-3
 _DIAGNOSTICS = (  # daily-chain output key -> BMI output published as is (units in its variables table)
     ("aet", "land_surface_water_evapotranspiration__volume_flux"),
     ("pet", "land_surface_water_evapotranspiration__potential_volume_flux"),
+    ("correction", "land_surface_water__runoff_correction_volume_flux"),
     ("swe", "snowpack__leq_depth"),
     ("soil_moisture", "land_surface_soil_water__volume-per-area_storage_density"),
     ("upper_zone", "soil_upper-zone_water__volume-per-area_storage_density"),

@@ -16,7 +16,9 @@ of the chains' first record (the state's day axis): a restored run passes the fi
 of year of every window (PET) is the unbroken run's.
 
 Mass accounting (mm, per chain, averaged over chains with equal weight): the BMI's reported fluxes are
-exactly the chain mean, so `in - out - stored - leaked` closes if the physics conserves water.
+exactly the chain mean, so `in - out - stored - leaked` closes if the physics conserves water. An output
+correction's flux (`correction`, mm/d added to the runoff) is inside `leaked` as water created, and is
+published on its own.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from dmg_bmi.forcing import aorc_hourly_to_daily
 from dmg_bmi.ngen.day_ring import DayRing
 
 PRECIP = "atmosphere_water__liquid_equivalent_precipitation_rate"  # mm s-1; summed for ngen::mass_in
-FLUXES = ("runoff", "aet", "pet", "precip", "leak")
+FLUXES = ("runoff", "aet", "pet", "precip", "correction", "leak")
+SIGNED = ("correction", "leak")  # the fluxes that may be negative; the other outputs are amounts
 MASS_TERMS = ("mass_in", "mass_out", "mass_stored", "mass_leaked")
 
 
@@ -167,7 +170,7 @@ class DailyChains(DayRing):
                              f"outputs {sorted(self.outputs)}")
         values = array(arrays, prefix + "outputs", keys.shape)
         for key, value in zip(keys.tolist(), values.tolist(), strict=True):
-            lo = -STORE_MAX_MM if key == "leak" else 0.0  # the leak is signed; the rest are amounts
+            lo = -STORE_MAX_MM if key in SIGNED else 0.0
             if not lo <= value <= STORE_MAX_MM:
                 raise StateError(f"state array {prefix + 'outputs'!r}: {key} = {value!r} is outside "
                                  f"{lo:g}..{STORE_MAX_MM:g} (mm, or mm d-1 for a flux: no store holds more, "

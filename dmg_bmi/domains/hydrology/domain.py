@@ -61,6 +61,9 @@ class HydrologyDomain(DeltaModelDomain):
         group.add_argument("--start", default="2000-01-01", help="first day YYYY-MM-DD")
         group.add_argument("--noise", type=float, default=0.1,
                            help="log-normal noise sigma on the flow (0..2)")
+        group.add_argument("--abstraction", type=float, default=0.0,
+                           help="warm-day share of the flow taken by a river abstraction HBV lacks "
+                                "(0..1; 0: none), for trying model.correction")
 
     def make_twin(self, args, out):
         from dmg_bmi.domains.hydrology.twin import check_size, write_twin
@@ -68,8 +71,9 @@ class HydrologyDomain(DeltaModelDomain):
         check_size(args.basins, args.years, args.start, args.noise,
                    names={"n_basins": "--basins", "years": "--years", "start": "--start", "noise": "--noise"})
         path = write_twin(out, n_basins=args.basins, start=args.start, years=args.years,
-                          seed=args.seed, noise=args.noise)
-        return f"wrote {path} ({args.basins} basins x {args.years} years, seed {args.seed})"
+                          seed=args.seed, noise=args.noise, abstraction=args.abstraction)
+        taken = f", abstraction {args.abstraction}" if args.abstraction else ""
+        return f"wrote {path} ({args.basins} basins x {args.years} years, seed {args.seed}{taken})"
 
     def describe(self, ckpt):
         return dataclasses.replace(super().describe(ckpt), kind="hydrology (δHBV)", time_step=TIME_STEP,

@@ -1,15 +1,18 @@
 """HydrologyHandler: the core `ModelHandler` for the HBV family, with its outputs, stores and state bounds.
 
 Daily inputs are the core's (`dmg_bmi.forcing.aorc_hourly_to_daily` from ngen's AORC forcing, PET as the
-checkpoint recorded). Outputs are daily: fluxes in mm/d (runoff, aet, pet, precip, leak = water lost other
-than runoff/ET), stores in mm (swe, soil_moisture, upper_zone, lower_zone, and `storage` = all water held,
-routing water in transit included). A restored water store (mm) must lie in 0..`STORE_MAX_MM`.
+checkpoint recorded). Outputs are daily: fluxes in mm/d (runoff, aet, pet, precip; correction = what an
+output correction network added to the runoff, 0 without one; leak = water lost other than by runoff and ET,
+the correction counted as water created), stores in mm (swe, soil_moisture, upper_zone, lower_zone, and
+`storage` = all water held, routing water in transit included). A restored water store (mm) must lie in
+0..`STORE_MAX_MM`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from dmg_bmi.core.correction import FLUX_SUFFIX
 from dmg_bmi.core.handler import Member, ModelHandler, basin_mean
 from dmg_bmi.core.ops import NUMPY
 from dmg_bmi.domains.hydrology import PHYSICS
@@ -20,6 +23,7 @@ _STORES = frozenset((*STORES, "route_tail"))  # HBV water stores and routing wat
 # place's rain (Mawsynram, ~11 900 mm/yr) kept without any loss, far above any soil (field capacity
 # <= ~1e3 mm) or HBV snow tower; a larger value is a damaged or forged state, not physics.
 STORE_MAX_MM = 1e6
+CORRECTION = "streamflow" + FLUX_SUFFIX  # the correction network's flux (mm/d), where the model has one
 
 
 class HydrologyMember(Member):
@@ -52,12 +56,15 @@ class HydrologyHandler(ModelHandler):
         """Daily outputs from the physics step's raw outputs (basin means: mm/d, mm) and the new state."""
         snow, melt, sm, suz, slz = (float(raw[k][0]) for k in ("snowpack", "meltwater", "SM", "SUZ", "SLZ"))
         gain = float(raw["clamp_gain"][0]) + (float(raw["exchange"][0]) if "exchange" in raw else 0.0)
+        correction = float(raw[CORRECTION][0]) if CORRECTION in raw else 0.0
         return {
             "swe": snow + melt, "soil_moisture": sm, "upper_zone": suz, "lower_zone": slz,
             "storage": snow + melt + sm + suz + slz + member.in_transit(state["phy"]),
             "runoff": float(raw["streamflow"][0]), "aet": float(raw["AET"][0]), "pet": float(daily["PET"]),
             "precip": float(daily["P"]),
-            "leak": -gain,  # water lost by the column (ngen's "leaked"): minus what floors and exchange add
+            "correction": correction,  # mm/d the correction network added to runoff (< 0: removed)
+            # water lost by the column (ngen's "leaked"): minus what floors, exchange and the correction add
+            "leak": -gain - correction,
         }
 
     def stores(self, member: HydrologyMember, state: dict) -> dict[str, float]:

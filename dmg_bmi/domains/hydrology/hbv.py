@@ -105,6 +105,7 @@ class _Hbv(PhysicsModel):
 
     forcing_names = ("P", "T", "PET")
     forcing_units = ("mm d-1", "degC", "mm d-1")
+    correctable = ("streamflow",)  # the handler counts its correction in the mass balance (leak)
     variant: Variant
     Options: type = HbvOptions
 

@@ -20,9 +20,13 @@ Everything is deterministic given `seed`. For each of `n_basins` catchments:
    All others are fixed (`FIXED_PARAMS`; routing nearly instantaneous, route_a = route_b = 0).
 4. **Flow** from HBV (`physics`, default "hbv_1_1p", one member, routing on) after a spin-up run over the
    first `spinup_years` of the weather, times log-normal noise exp(sigma e - sigma^2/2), sigma = `noise`.
+5. **A process HBV lacks** (optional, `abstraction` > 0): a river abstraction for irrigation that takes the
+   fraction `abstraction_fraction(T) = abstraction / (1 + exp(-(T - 18 degC) / 2.5 degC))` of the day's
+   flow, so warm days lose up to `abstraction` of it (before the noise). No HBV parameter set gives this
+   temperature-driven loss of flow; an output correction (`model.correction`) can.
 
 The dataset holds forcings `P`, `T`, `PET` (and the same values as `prcp`, `tmean`), targets `streamflow`
-(mm d-1, noisy) and `streamflow_true` (noise-free), the attributes, and every HBV parameter as a static
+(mm d-1, noisy) and `streamflow_true` (noise-free, after any abstraction), the attributes, and every HBV parameter as a static
 variable `true_<name>` (e.g. `true_parFC`, in the ParamSpec units); `true_parameters` (global attribute)
 lists the varying ones.
 
@@ -67,6 +71,8 @@ VARYING_PARAMS = ("parFC", "parBETA", "parK0", "parK1")
 MAX_BASIN_DAYS = 5_000_000  # basins x days: ~370 B a basin-day at peak, about 2 GB
 MAX_YEARS = 200
 MAX_NOISE = 2.0  # log-normal sigma of the flow noise
+ABSTRACTION_T50 = 18.0  # degC: the daily mean temperature at which half the `abstraction` is taken
+ABSTRACTION_WIDTH = 2.5  # degC: the logistic width of the abstraction's rise with temperature
 _LAST_DAY = np.datetime64("9999-12-31", "D")  # dates stay writable as YYYY-MM-DD
 
 
@@ -181,10 +187,21 @@ def simulate_flow(physics, forcing: dict[str, np.ndarray], params: dict[str, np.
     return out["streamflow"].numpy().T.copy()
 
 
+def abstraction_fraction(temp: np.ndarray, abstraction: float) -> np.ndarray:
+    """Share of the day's flow the twin's irrigation abstraction takes (module docstring, step 5), from the
+    daily mean temperature `temp` (degC, any shape); `abstraction` in [0, 1) is its warm-day maximum."""
+    return abstraction / (1.0 + np.exp(-(np.asarray(temp) - ABSTRACTION_T50) / ABSTRACTION_WIDTH))
+
+
 def make_twin(n_basins: int = 50, start: Any = "2000-01-01", years: int = 6, seed: int = 0,
-              noise: float = 0.1, physics: str = "hbv_1_1p", spinup_years: int = 2) -> HydroDataset:
-    """Build a synthetic-twin HydroDataset (see the module docstring); deterministic given `seed`."""
+              noise: float = 0.1, physics: str = "hbv_1_1p", spinup_years: int = 2,
+              abstraction: float = 0.0) -> HydroDataset:
+    """Build a synthetic-twin HydroDataset (see the module docstring); deterministic given `seed`.
+    `abstraction` in [0, 1): the warm-day share of the flow a river abstraction takes (0: none)."""
     s = check_size(n_basins, years, start, noise)
+    if isinstance(abstraction, bool) or not isinstance(abstraction, numbers.Real) or \
+            not 0.0 <= abstraction < 1.0:
+        raise InputError(f"abstraction must be a number in [0, 1) (a share of the flow), got {abstraction!r}")
     from dmg_bmi.core.config import PhyConfig
     from dmg_bmi.core.registry import get_physics
 
@@ -201,6 +218,7 @@ def make_twin(n_basins: int = 50, start: Any = "2000-01-01", years: int = 6, see
     params = _all_params(model, true_parameters(attrs), n_basins)
     spin = min(365 * spinup_years, dates.size)
     flow = simulate_flow(model, met, params, attrs, spin)
+    flow *= 1.0 - abstraction_fraction(met["T"], abstraction)
     eps = rng.normal(0.0, 1.0, flow.shape)
     observed = flow * np.exp(noise * eps - 0.5 * noise**2)
 
@@ -216,7 +234,7 @@ def make_twin(n_basins: int = 50, start: Any = "2000-01-01", years: int = 6, see
     meta = {
         "title": "dmg_bmi synthetic twin",
         "source": f"dmg_bmi.domains.hydrology.twin.make_twin(n_basins={n_basins}, years={years}, "
-                  f"seed={seed}, noise={noise}, physics={physics!r})",
+                  f"seed={seed}, noise={noise}, physics={physics!r}, abstraction={abstraction})",
         "input_derivation": json.dumps(InputDerivation(pet_method="hamon").to_dict()),
         "true_parameters": ",".join(VARYING_PARAMS),
     }

@@ -38,6 +38,9 @@ OUTPUTS: tuple[Variable, ...] = (
              "actual evapotranspiration rate of the latest 24 h", "output"),
     Variable("pet", "land_surface_water_evapotranspiration__potential_volume_flux", "mm d-1",
              "potential evapotranspiration of the latest 24 h, derived as the checkpoint records", "output"),
+    Variable("correction", "land_surface_water__runoff_correction_volume_flux", "mm d-1",
+             "runoff added (+) or removed (-) by the model's output correction network over the latest 24 h "
+             "(0 without one); counted in ngen::mass_leaked as water created", "output"),
     Variable("swe", "snowpack__leq_depth", "mm",
              "snow water equivalent (frozen snowpack + liquid water held in it), mean over nmul", "output"),
     Variable("soil_moisture", "land_surface_soil_water__volume-per-area_storage_density", "mm",
@@ -56,7 +59,8 @@ PROTOCOL: tuple[Variable, ...] = (
     Variable("mass_stored", "ngen::mass_stored", "m",
              "current storage: stores, routing water in transit, forcing not yet consumed", "protocol"),
     Variable("mass_leaked", "ngen::mass_leaked", "m",
-             "cumulative water removed (+) or created (-) by the physics' floors and exchange term",
+             "cumulative water removed (+) or created (-) by the physics' floors and exchange term and by the "
+             "output correction",
              "protocol"),
 )
 VARIABLES: tuple[Variable, ...] = (*OUTPUTS, *PROTOCOL)
