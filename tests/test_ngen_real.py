@@ -4,7 +4,8 @@ Domain: the 01073000 example (5 catchments, 696 hourly steps, AORC CSV forcing),
 on the shared CAMELS basins (`bmi_configs/dhbv_camels8.pt`, CAMELS attribute names). At the hours aligned
 with the start, every catchment's outputs equal the offline daily model on the daily-aggregated forcing;
 nexus flow is depth x area / 3600 s; `bmi_multi` equals `bmi_python`; ngen's fatal mass-balance check
-passes at 1e-9 m and stops a run whose balance is broken; a copied run folder still runs.
+passes at 1e-9 m and stops a run whose balance is broken, and passes with an output correction counted;
+a copied run folder still runs.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.ngen
 START, END = "2015-12-01 00:00:00", "2015-12-29 23:00:00"
 CKPT = REPO / "bmi_configs" / "dhbv_camels8.pt"
 RUNOFF = "land_surface_water__runoff_depth"
+CORRECTION = "land_surface_water__runoff_correction_volume_flux"
 DIAGNOSTICS = {  # ngen output column -> offline daily outputs summed (mm/d or mm)
     "land_surface_water_evapotranspiration__volume_flux": ("AET",),
     "land_surface_water_evapotranspiration__potential_volume_flux": ("PET",),
@@ -45,12 +47,14 @@ def domain() -> Path:
     return shared_path("hydro", "hourly", "ngen_gauge_01073000")
 
 
-def make_run(out: Path, domain: Path, start: str = START, end: str = END, **options) -> Path:
-    """A 01073000 run folder with the CAMELS checkpoint; `options` go to `write_run_folder`."""
+def make_run(out: Path, domain: Path, start: str = START, end: str = END, checkpoint: Path = CKPT,
+             **options) -> Path:
+    """A 01073000 run folder with `checkpoint` (default: the CAMELS one); `options` go to
+    `write_run_folder`."""
     table = read_attributes_table(domain / "camels_attributes_v2_01073000.csv")
-    return write_run_folder(out, domain / "catchments.geojson", domain / "forcing", CKPT, start, end,
-                            needed_attributes(CKPT), table=table, nexus_geojson=domain / "nexus_hf.geojson",
-                            **options)
+    return write_run_folder(out, domain / "catchments.geojson", domain / "forcing", checkpoint, start, end,
+                            needed_attributes(checkpoint), table=table,
+                            nexus_geojson=domain / "nexus_hf.geojson", **options)
 
 
 def set_mass_balance(run: Path, tolerance: float, python_type: str | None = None) -> None:
@@ -147,6 +151,33 @@ def test_fatal_mass_balance_passes_and_a_broken_balance_stops_ngen(ngen_env, dom
     done = ngen_env.run(bad, extra_pythonpath=[PLUGINS], check=False)
     log = (bad / "ngen.log").read_text(encoding="utf-8")
     assert done.returncode != 0 and "Mass balance check failed" in log, log[-2000:]
+
+
+def test_an_output_correction_runs_in_ngen_as_offline_with_a_closed_mass_balance(ngen_env, domain, tmp_path):
+    """A checkpoint with `model.correction` (issue 14): ngen's fatal mass-balance check passes at 1e-9 m
+    with the correction counted, and its runoff and correction columns equal the offline daily model."""
+    from dmg_bmi.core.config import CorrectionConfig
+    from dmg_bmi.ngen.demo import make_demo_checkpoint
+
+    ckpt = make_demo_checkpoint(tmp_path / "corrected.pt", nmul=4, hidden=16,
+                                correction=CorrectionConfig(features=["SM", "SLZ"], max_offset=0.3))
+    run = make_run(tmp_path / "run", domain, checkpoint=ckpt)
+    set_mass_balance(run, 1e-9)
+    ngen_env.run(run)
+    assert "mass_balance" not in (run / "ngen.log").read_text(encoding="utf-8")
+    attrs = next(iter(read_attributes_table(domain / "camels_attributes_v2_01073000.csv").values()))
+    start = datetime.fromisoformat(START)
+    for cid, cols in read_outputs(run).items():
+        days = len(cols[RUNOFF]) // 24
+        doy = np.array([(start + timedelta(days=d)).timetuple().tm_yday for d in range(days)])
+        _, fields = read_forcing(domain / "forcing" / f"{cid}.csv")
+        forcing = {AORC_FIELDS[f][0]: v[: days * 24] for f, (v, _) in fields.items()}
+        ref = offline_daily(ckpt, forcing, attrs["gauge_lat"], doy, attrs)
+        assert np.abs(ref["streamflow_correction"]).max() > 1e-3, cid  # the correction acted
+        np.testing.assert_allclose(cols[RUNOFF][23::24] * 1000.0 * 24.0, ref["streamflow"], rtol=1e-6,
+                                   atol=1e-12, err_msg=cid)
+        np.testing.assert_allclose(cols[CORRECTION][23::24], ref["streamflow_correction"], rtol=1e-6,
+                                   atol=1e-12, err_msg=cid)
 
 
 def test_a_copied_run_folder_still_runs(ngen_env, python_run, domain, tmp_path):

@@ -3,7 +3,8 @@
 It has the production shape (LSTM hidden 64 -> dynamic parBETA/parK0/parBETAET, MLP on attributes -> static
 parameters, HBV 1.1p with nmul 16 and routing) and realistic normalization statistics, but random weights:
 it exercises every code path of the BMI, it does not make skilful predictions. Use a trained checkpoint
-(e.g. from `dmg-bmi quickstart`) for real runs.
+(e.g. from `dmg-bmi quickstart`) for real runs. With `correction`, it also has an output correction network
+(`dmg_bmi.core.correction`) whose last layer is random too, so that the correction is not the identity.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import torch
 
 from dmg_bmi.core.checkpoint import save_checkpoint
-from dmg_bmi.core.config import InputConfig, ModelConfig, NNConfig, PhyConfig
+from dmg_bmi.core.config import CorrectionConfig, InputConfig, ModelConfig, NNConfig, PhyConfig
 from dmg_bmi.core.delta import DeltaModel
 from dmg_bmi.core.normalization import Normalizer, VarStats
 
@@ -27,11 +28,13 @@ DEMO_FORCINGS = {"P": (0.05, 0.35, True), "T": (10.0, 9.0, False), "PET": (2.5, 
 
 def make_demo_checkpoint(path: str | Path, *, nmul: int = 16, hidden: int = 64, seed: int = 0,
                          pet_method: str = "hamon", dtype: str = "float32",
-                         attributes: dict[str, tuple[float, float]] | None = None) -> Path:
+                         attributes: dict[str, tuple[float, float]] | None = None,
+                         correction: CorrectionConfig | None = None) -> Path:
     """Write an untrained DeltaModel checkpoint (see the module docstring) to `path`.
 
     `attributes`: {name: (mean, std)} of the network's attributes in their table's units (default:
-    `DEMO_ATTRIBUTES`, CAMELS names); `pet_method: "forcing"` makes a checkpoint that reads PET as a forcing.
+    `DEMO_ATTRIBUTES`, CAMELS names); `pet_method: "forcing"` makes a checkpoint that reads PET as a forcing;
+    `correction`: its `model.correction` (None: none).
     """
     attributes = DEMO_ATTRIBUTES if attributes is None else attributes
     cfg = ModelConfig(
@@ -40,9 +43,13 @@ def make_demo_checkpoint(path: str | Path, *, nmul: int = 16, hidden: int = 64, 
         inputs=InputConfig(forcings=list(DEMO_FORCINGS), attributes=list(attributes), log_norm=["P"],
                            pet_method=pet_method),
         dtype=dtype,
+        correction=correction,
     )
     torch.manual_seed(seed)
     model = DeltaModel.from_config(cfg, len(DEMO_FORCINGS), len(attributes))
+    if model.correction is not None:
+        with torch.no_grad():
+            model.correction.mlp.out.weight.normal_(0.0, 0.5)
     stats = {k: VarStats(m, s, log) for k, (m, s, log) in DEMO_FORCINGS.items()}
     stats.update({k: VarStats(m, s) for k, (m, s) in attributes.items()})
     return save_checkpoint(path, model, Normalizer(stats), derivations={"PET": {"method": pet_method}},
