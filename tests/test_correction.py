@@ -48,8 +48,9 @@ def window(n_t: int = 60, n_b: int = 4, seed: int = 1):
     x_nn = torch.randn(n_t, n_b, 3, generator=g, dtype=torch.float64)
     c_nn = torch.randn(n_b, 2, generator=g, dtype=torch.float64)
     rain = torch.rand(n_t, n_b, generator=g, dtype=torch.float64)
-    x_phy = torch.stack([20 * rain * (rain > 0.6), 8 + 10 * torch.randn(n_t, n_b, generator=g, dtype=torch.float64),
-                         3 * torch.rand(n_t, n_b, generator=g, dtype=torch.float64)], -1)
+    temp = 8 + 10 * torch.randn(n_t, n_b, generator=g, dtype=torch.float64)
+    pet = 3 * torch.rand(n_t, n_b, generator=g, dtype=torch.float64)
+    x_phy = torch.stack([20 * rain * (rain > 0.6), temp, pet], -1)  # P mm d-1, T degC, PET mm d-1
     return x_nn, c_nn, x_phy
 
 
@@ -58,7 +59,8 @@ def randomize(model: DeltaModel, scale: float) -> None:
     g = torch.Generator().manual_seed(5)
     with torch.no_grad():
         for name, p in model.correction.named_parameters():
-            p.copy_(torch.zeros_like(p) if name.endswith("bias") else torch.randn(p.shape, generator=g) * scale)
+            random = torch.randn(p.shape, generator=g, dtype=p.dtype) * scale
+            p.copy_(torch.zeros_like(p) if name.endswith("bias") else random)
 
 
 # ----------------------------------------------------------------------------------- the network itself
@@ -115,10 +117,12 @@ def test_the_model_names_and_units_its_new_outputs():
     ("model.correction={features: [SOIL]}",
      r"model\.correction\.features\[0\]: 'SOIL' is not an output of 'hbv_1_1p'; valid: \['streamflow'"),
     ("model.correction={output: AET}",
-     r"model\.correction\.output: 'hbv_1_1p' cannot have 'AET' corrected; correctable outputs: \['streamflow'\]"),
+     r"model\.correction\.output: 'hbv_1_1p' cannot have 'AET' corrected; correctable outputs: "
+     r"\['streamflow'\]"),
     ("model.correction={features: [SM, SM]}", r"model\.correction\.features: duplicate name\(s\) \['SM'\]"),
     ("model.correction={max_factor: 1.0}", r"model\.correction\.max_factor 1 and max_offset 0 leave nothing"),
-    ("model.correction={max_factor: 0.5}", r"model\.correction\.max_factor must be in \[1(\.0)?, 100(\.0)?\]"),
+    ("model.correction={max_factor: 0.5}",
+     r"model\.correction\.max_factor must be in \[1(\.0)?, 100(\.0)?\]"),
     ("model.correction={max_offset: -1}", r"model\.correction\.max_offset must be >= 0"),
     ("model.correction={hidden: 3}", r"model\.correction\.hidden"),
 ])
@@ -128,8 +132,8 @@ def test_bad_correction_keys_are_named(override, match):
 
 
 def test_a_physics_without_correctable_outputs_refuses_one():
-    with pytest.raises(ConfigError, match=r"'train_toy' cannot have 'streamflow' corrected; correctable outputs: "
-                                          r"\(none"):
+    with pytest.raises(ConfigError, match=r"'train_toy' cannot have 'streamflow' corrected; correctable "
+                                          r"outputs: \(none"):
         load_experiment(data=toy_config("toy.nc", "runs"), overrides=["model.correction={}"])
 
 
@@ -157,7 +161,8 @@ def test_the_checkpoint_round_trips_the_correction(corrected_ckpt):
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
-def test_bmi_serves_the_corrected_runoff_and_the_correction_and_mass_closes(tmp_path, corrected_ckpt, backend):
+def test_bmi_serves_the_corrected_runoff_and_the_correction_and_mass_closes(tmp_path, corrected_ckpt,
+                                                                            backend):
     days = 40
     forcing = synthetic(days * 24)
     end = (date(2015, 12, 1) + timedelta(days=days)).strftime("%Y-%m-%d") + " 00:00:00"
@@ -174,7 +179,8 @@ def test_bmi_serves_the_corrected_runoff_and_the_correction_and_mass_closes(tmp_
     ref = offline_daily(corrected_ckpt, forcing, 43.1, doy)
     got = np.array(runoff)[23::24] * 1000.0 * 24.0  # m per hour -> mm d-1 at the midnight-aligned hours
     np.testing.assert_allclose(got, ref["streamflow"], rtol=1e-6, atol=1e-12)
-    np.testing.assert_allclose(np.array(correction)[23::24], ref["streamflow_correction"], rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(np.array(correction)[23::24], ref["streamflow_correction"], rtol=1e-6,
+                               atol=1e-12)
     assert np.abs(ref["streamflow_correction"]).max() > 1e-3  # a correction that did something
     assert not np.allclose(ref["streamflow"], ref["streamflow_physics"])
     assert worst < 1e-9, f"mass balance residual {worst} m"

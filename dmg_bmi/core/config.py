@@ -375,8 +375,9 @@ class CorrectionConfig:
                                     le=MAX_HIDDEN)] = 32
     layers: Annotated[Int, key("hidden layers of the correction network (0: one linear layer)", ge=0,
                                le=MAX_MLP_LAYERS)] = 1
-    max_factor: Annotated[Float, key("bound of the multiplicative correction: the output is scaled by a "
-                                     "factor in [1/max_factor, max_factor] (1: none)", ge=1.0, le=100.0)] = 2.0
+    max_factor: Annotated[Float, key(
+        "bound of the multiplicative correction: the output is scaled by a factor in [1/max_factor, "
+        "max_factor] (1: none)", ge=1.0, le=100.0)] = 2.0
     max_offset: Annotated[Float, key("bound of the additive correction, in the output's units (e.g. mm d-1): "
                                      "a term in [0, max_offset] is added (0: none)", ge=0.0)] = 0.0
 
@@ -386,8 +387,8 @@ class CorrectionConfig:
         if dup:
             raise ConfigError(f"{p}features: duplicate name(s) {dup}")
         if self.max_factor == 1.0 and self.max_offset == 0.0:
-            raise ConfigError(f"{p}max_factor 1 and max_offset 0 leave nothing to correct: raise one of them, "
-                              "or drop model.correction")
+            raise ConfigError(f"{p}max_factor 1 and max_offset 0 leave nothing to correct: raise one of "
+                              "them, or drop model.correction")
 
 
 @section

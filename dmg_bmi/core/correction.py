@@ -53,8 +53,9 @@ def check_correction(cfg: CorrectionConfig, phy, phy_name: str) -> tuple[str, ..
     naming the key when the output is not correctable or a feature is not an output of the physics."""
     allowed = tuple(getattr(phy, "correctable", ()))
     if cfg.output not in allowed:
+        listed = list(allowed) or "(none: its domain accounts for no correction)"
         raise ConfigError(f"model.correction.output: {phy_name!r} cannot have {cfg.output!r} corrected; "
-                          f"correctable outputs: {list(allowed) or '(none: its domain accounts for no correction)'}")
+                          f"correctable outputs: {listed}")
     outputs = tuple(phy.output_names)
     for i, name in enumerate(cfg.features):
         if name not in outputs:

@@ -2,8 +2,8 @@
 
 Outputs (`dmg_bmi.domains.hydrology.variables`): runoff depth per framework step (m) and volume flux
 (m3 s-1, with the catchment's `area_km2`) from the chains' daily runoff (mm d-1, the rate of the latest 24 h);
-evapotranspiration rates, the output correction's runoff flux and stores as the chains give them; the ngen mass-balance terms (``ngen::mass_*``)
-in m.
+evapotranspiration rates, the output correction's runoff flux and stores as the chains give them; the ngen
+mass-balance terms (``ngen::mass_*``) in m.
 """
 
 from __future__ import annotations

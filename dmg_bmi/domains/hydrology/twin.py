@@ -26,9 +26,9 @@ Everything is deterministic given `seed`. For each of `n_basins` catchments:
    temperature-driven loss of flow; an output correction (`model.correction`) can.
 
 The dataset holds forcings `P`, `T`, `PET` (and the same values as `prcp`, `tmean`), targets `streamflow`
-(mm d-1, noisy) and `streamflow_true` (noise-free, after any abstraction), the attributes, and every HBV parameter as a static
-variable `true_<name>` (e.g. `true_parFC`, in the ParamSpec units); `true_parameters` (global attribute)
-lists the varying ones.
+(mm d-1, noisy) and `streamflow_true` (noise-free, after any abstraction), the attributes, and every HBV
+parameter as a static variable `true_<name>` (e.g. `true_parFC`, in the ParamSpec units); `true_parameters`
+(global attribute) lists the varying ones.
 
 Sizes are bounded (`check_size`) so that a typo cannot exhaust memory: at most `MAX_BASIN_DAYS` basin-days
 (about 370 bytes each at peak, so about 2 GB), `MAX_YEARS` years ending by 9999-12-31, and a noise sigma of
