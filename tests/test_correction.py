@@ -219,7 +219,7 @@ def test_bmi_tester_passes_with_a_correction(tmp_path, corrected_ckpt):
 
 # ------------------------------------------------------------------------------- the abstraction twin
 @pytest.mark.slow
-def test_the_correction_learns_the_abstraction_plain_dhbv_cannot(tmp_path):
+def test_the_correction_learns_the_abstraction_plain_dhbv_cannot(tmp_path, capsys):
     """Twin flow loses up to half of itself on warm days (`twin.abstraction_fraction`). Trained alike on
     2000-2003, the corrected model beats plain δHBV on 2004-2005 (same basins) and its factor follows the
     true one (r >= 0.9)."""
@@ -263,6 +263,25 @@ def test_the_correction_learns_the_abstraction_plain_dhbv_cannot(tmp_path):
         learned.append(corrected[keep] / raw[keep])
         true.append(1.0 - abstraction_fraction(temp[keep], 0.5))
     r = np.corrcoef(np.concatenate(learned), np.concatenate(true))[0, 1]
-    print(f"abstraction twin, 2004-2005 median NSE: plain {scores['plain']:.3f}, corrected "
-          f"{scores['corrected']:.3f}; factor vs truth r = {r:.3f}")
-    assert r >= 0.9, r
+    report = (f"abstraction twin, 2004-2005 median NSE: plain {scores['plain']:.3f}, corrected "
+              f"{scores['corrected']:.3f}; factor vs truth r = {r:.3f}")
+    assert r >= 0.9, report
+
+    # the water balance as the BMI counts it: closed, with the abstraction as a negative correction
+    assert main(["inspect", str(runs["corrected"] / "best.pt")]) == 0
+    assert "output correction: streamflow x [1/2, 2]" in capsys.readouterr().out
+    figure = tmp_path / "correction.png"
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "water_balance.py"), "--run-dir",
+                           str(runs["corrected"]), "--plot", str(figure)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    rows = [line.split() for line in lines if line.startswith("twin")]
+    assert len(rows) == 16
+    corrections = np.array([float(row[4]) for row in rows])  # columns: basin P AET Q C L dS residual C/Q
+    assert (corrections < 0).all(), corrections  # the network removes water, as the abstraction does
+    worst = float(lines[-2].split(":")[1].split()[0]) if lines[-1].startswith("figure") else None
+    assert worst is not None and worst < 1e-9, done.stdout
+    print(f"{report}; water balance: largest residual {worst:.3g} mm, correction {corrections.min():.0f} "
+          f"to {corrections.max():.0f} mm over 2004-2005")
+    assert figure.stat().st_size > 10_000

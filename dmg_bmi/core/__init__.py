@@ -2,10 +2,10 @@
 
 What lives here: typed configs validated at load (`config`), one self-describing checkpoint file per model
 (`checkpoint`), physics and networks by name (`registry`), the parameter learners (`nn`), the delta model
-(`delta`: NN -> bounded parameters -> physics step), input normalization (`normalization`), the physics
-interface (`physics`), the numpy/torch array namespace (`ops`), the handler that steps a checkpoint (or
-ensemble) for one site and the base every domain's handler shares (`handler`) and the training loop
-(`train/`).
+(`delta`: NN -> bounded parameters -> physics step), the output correction network (`correction`), input
+normalization (`normalization`), the physics interface (`physics`), the numpy/torch array namespace (`ops`),
+the handler that steps a checkpoint (or ensemble) for one site and the base every domain's handler shares
+(`handler`) and the training loop (`train/`).
 
 What it may import: itself, the package's general utilities (`dmg_bmi.errors`, `dmg_bmi.atomic`,
 `dmg_bmi.text`, `dmg_bmi.units`, `dmg_bmi.__version__`) and the input-derivation record a checkpoint carries

@@ -1,0 +1,121 @@
+"""Water balance of a hydrology checkpoint per basin over a period, as the BMI accounts it, with an output
+correction (`model.correction`) as its own term; optionally a figure of the correction over time.
+
+    python tools/water_balance.py --run-dir RUN [--data PATH] [--basins ID ...] [--start D --end D]
+                                  [--plot FILE.png] [--plot-basins ID ID]
+
+Each basin is stepped day by day by the domain's BMI handler (`HydrologyHandler.advance`, the step the BMI
+calls; numpy backend) on the dataset's daily inputs: `model.phy.warmup` days of spin-up before the period,
+then the period. Per basin (mm over the period): precipitation P, evapotranspiration AET, runoff Q (after the
+correction), the correction C (what the network added to Q; < 0: removed), the other leak L (water the
+physics' floors and exchange removed), the storage change dS (stores and routing water in transit), and the
+residual P - AET - Q - L + C - dS, which closes to rounding when the accounting is right.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dmg_bmi.domains import domain_or_core
+from dmg_bmi.train.commands._common import add_source_arguments, checkpoint_path, load
+
+TERMS = ("P", "AET", "Q", "C", "L", "dS", "residual")
+
+
+def basin_balance(handler, ds, b: int, start: int, end: int, warmup: int) -> tuple[dict, dict]:
+    """(sums in mm over days start..end-1 of basin index `b`, daily series {Q, C} mm d-1) from the handler."""
+    ck = handler.members[0].ckpt
+    names = sorted({*ck.nn_forcings, *ck.phy_forcings, "P", "PET"})
+    handler.set_attributes({n: float(ds.static[n][b]) for n in handler.attribute_names})
+    state = handler.initial_state()
+
+    def day(i):
+        return {n: float(ds.dynamic[n][b, i]) for n in names}
+
+    for i in range(max(0, start - warmup), start):
+        state, _ = handler.advance(state, day(i))
+    s0 = handler.describe(state)["storage"]
+    sums = dict.fromkeys(("P", "AET", "Q", "C", "leak"), 0.0)
+    series = {"Q": [], "C": []}
+    for i in range(start, end):
+        state, out = handler.advance(state, day(i))
+        for key, name in (("P", "precip"), ("AET", "aet"), ("Q", "runoff"), ("C", "correction"),
+                          ("leak", "leak")):
+            sums[key] += out[name]
+        series["Q"].append(out["runoff"])
+        series["C"].append(out["correction"])
+    ds_ = handler.describe(state)["storage"] - s0
+    other = sums["leak"] + sums["C"]  # the handler's leak counts the correction as water created
+    residual = sums["P"] - sums["AET"] - sums["Q"] - other + sums["C"] - ds_
+    return ({"P": sums["P"], "AET": sums["AET"], "Q": sums["Q"], "C": sums["C"], "L": other, "dS": ds_,
+             "residual": residual}, {k: np.array(v) for k, v in series.items()})
+
+
+def plot(series: dict, dates: np.ndarray, observed: dict, path: Path) -> None:
+    """Runoff before and after the correction, the observed flow, and the correction flux (mm d-1), one
+    row per basin."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(series), 1, figsize=(11, 3.2 * len(series)), squeeze=False)
+    for ax, (basin, s) in zip(axes[:, 0], series.items(), strict=True):
+        ax.plot(dates, s["Q"] - s["C"], lw=0.7, color="C1", label="HBV streamflow (before correction)")
+        ax.plot(dates, s["Q"], lw=0.8, color="C0", label="corrected streamflow")
+        if basin in observed:
+            ax.plot(dates, observed[basin], lw=0.6, color="k", ls=":", label="observed")
+        ax.plot(dates, s["C"], lw=0.8, color="C3", label="correction flux")
+        ax.axhline(0.0, color="0.8", lw=0.5)
+        ax.set_title(f"basin {basin}")
+        ax.set_ylabel("mm d-1")
+        ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_source_arguments(parser)
+    parser.add_argument("--plot", help="write a figure of the correction over time (PNG)")
+    parser.add_argument("--plot-basins", nargs="+", help="basins in the figure (default: the first two)")
+    args = parser.parse_args(argv)
+    path = checkpoint_path(args)
+    from dmg_bmi.core.checkpoint import load_checkpoint
+
+    domain = domain_or_core(load_checkpoint(path).config.phy.name)
+    job = load(args, domain, need_target=False)
+    ds = job.dataset
+    handler = domain.load_handler([path], None, "cpu", "numpy")
+    start = int(np.searchsorted(ds.dates, np.datetime64(job.period.start)))
+    end = int(np.searchsorted(ds.dates, np.datetime64(job.period.end), side="right"))
+    warmup = job.model.cfg.phy.warmup
+    print(f"water balance {job.period.start}..{job.period.end} (mm; C: correction, L: other leak, "
+          f"residual = P - AET - Q - L + C - dS)")
+    print(f"{'basin':<12}" + "".join(f"{t:>12}" for t in TERMS) + f"{'C/Q %':>9}")
+    rows, series = {}, {}
+    for b, basin in enumerate(ds.basins):
+        rows[basin], series[basin] = basin_balance(handler, ds, b, start, end, warmup)
+        r = rows[basin]
+        share = 100.0 * r["C"] / r["Q"] if r["Q"] else float("nan")
+        print(f"{basin:<12}" + "".join(f"{r[t]:>12.4g}" for t in TERMS) + f"{share:>9.2f}")
+    worst = max(abs(r["residual"]) for r in rows.values())
+    print(f"largest |residual|: {worst:.3g} mm")
+    if args.plot:
+        chosen = args.plot_basins or list(ds.basins[:2])
+        observed = {}
+        if job.target in ds.dynamic:
+            observed = {bid: ds.dynamic[job.target][list(ds.basins).index(bid), start:end] for bid in chosen}
+        plot({bid: series[bid] for bid in chosen}, ds.dates[start:end], observed, Path(args.plot))
+        print(f"figure: {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
