@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 from dmg_bmi.core import registry as _registry  # noqa: E402  (after __version__, which the core reads)
 
 _registry.add_builtin_modules("physics", "dmg_bmi.domains.hydrology.hbv",
-                              "dmg_bmi.domains.crop.wofost72.physics")
+                              "dmg_bmi.domains.hydrology.multimodel", "dmg_bmi.domains.crop.wofost72.physics")
 
 from dmg_bmi import moved as _moved  # noqa: E402
 

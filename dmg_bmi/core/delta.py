@@ -2,8 +2,9 @@
 
 Parameter layout (generic over any `PhysicsModel`): each `ParamSpec` of the physics gets
 - `nmul` columns when `per_member` (one per parallel member), one column otherwise (per basin/field);
-- from the learner's dynamic head when it is listed in `phy.dynamic_params` (per time step, `[T, B, nmul]`),
-  else from the static head (attributes only: `[B, nmul]`, or `[B]` for per-basin parameters).
+- from the learner's dynamic head when it is listed in `phy.dynamic_params` (per time step, `[T, B, nmul]`,
+  or `[T, B]` for a per-basin parameter that may vary, `ParamSpec.may_vary`), else from the static head
+  (attributes only: `[B, nmul]`, or `[B]` for per-basin parameters).
 Columns are parameter-major in `param_specs()` order (column `i * nmul + m` is member `m` of parameter `i`).
 A unit value `u` in (0, 1) becomes `lo + u * (hi - lo)` in the spec's physical units.
 
@@ -98,7 +99,7 @@ class DeltaModel(nn.Module):
                     f"model.phy.dynamic_params[{i}]: {name!r} is not a parameter of {cfg.phy.name!r}; "
                     f"valid: {sorted(by_name)}"
                 )
-            if not by_name[name].per_member:
+            if not by_name[name].may_vary:
                 raise ConfigError(f"model.phy.dynamic_params[{i}]: {name!r} is per-basin and cannot be "
                                   "dynamic")
         dynamic = set(cfg.phy.dynamic_params)

@@ -4,7 +4,8 @@ Layout and units
 - Forcing is time-major `[T, B, F]` in the model's native units, channels in `forcing_names` order.
 - Parameters are a dict `name -> tensor` in physical units (already inside their bounds):
   per-member parameters are `[B, nmul]` when static or `[T, B, nmul]` when dynamic;
-  per-basin parameters (`ParamSpec.per_member == False`, e.g. routing) are `[B]`.
+  per-basin parameters (`ParamSpec.per_member == False`, e.g. routing) are `[B]`, or `[T, B]` when dynamic
+  (only those with `ParamSpec.may_vary`).
 - Attributes the physics itself needs (e.g. a catchment's area and elevation) are a dict `name -> [B]`.
 - State is a dict `name -> tensor` with batch first, so it can be indexed, stacked and serialized.
 
@@ -28,7 +29,15 @@ class ParamSpec:
     hi: float
     units: str
     description: str = ""
-    per_member: bool = True  # False: one value per basin (e.g. routing), never dynamic
+    per_member: bool = True  # False: one value per basin (e.g. routing)
+    # may it vary by day (`model.phy.dynamic_params`)? None: per-member ones may, per-basin ones not (routing,
+    # whose unit hydrograph is built once); True lets a per-basin one vary (`[T, B]`, e.g. mixture weights)
+    can_vary: bool | None = None
+
+    @property
+    def may_vary(self) -> bool:
+        """Whether it may be a dynamic parameter (`can_vary`, else `per_member`)."""
+        return self.per_member if self.can_vary is None else self.can_vary
 
     def scale(self, unit: torch.Tensor) -> torch.Tensor:
         """Map a value in [0, 1] to [lo, hi]."""

@@ -6,14 +6,15 @@ evapotranspiration and stores, and the ngen mass balance. It trains, evaluates a
 delta models (`dmg_bmi.domains.delta.DeltaModelDomain`), adding CAMELS-US (`data.kind: camels`) and the BMI
 state files of `simulate` (`state_files`); its twin is `twin`.
 
-What lives here: the domain (`domain`, its `DOMAIN`), the HBV family (`hbv`, `hbv_core`, `hbv_fused`) and its
-routing (`routing`), the CAMELS-US reader (`camels`), the synthetic twin (`twin`), the handler (`handler`),
-the phase-shifted daily chains (`daily_chains`), the BMI session (`bmi_adapter`), `simulate`'s state files
-(`state_files`) and its variables table (`variables`: BMI outputs, mass protocol, dataset variables). It may
-import the core and the shared runtime (`dmg_bmi.core`, `dmg_bmi.data`, `dmg_bmi.forcing`, `dmg_bmi.ngen`,
-...), never another domain. This file imports nothing: its modules import `PHYSICS` from it.
+What lives here: the domain (`domain`, its `DOMAIN`), the HBV family (`hbv`, `hbv_core`, `hbv_fused`), their
+learned-weight mixture (`multimodel`) and routing (`routing`), the CAMELS-US reader (`camels`), the synthetic
+twin (`twin`), the handler (`handler`), the phase-shifted daily chains (`daily_chains`), the BMI session
+(`bmi_adapter`), `simulate`'s state files (`state_files`) and its variables table (`variables`: BMI outputs,
+mass protocol, dataset variables). It may import the core and the shared runtime (`dmg_bmi.core`,
+`dmg_bmi.data`, `dmg_bmi.forcing`, `dmg_bmi.ngen`, ...), never another domain. This file imports nothing: its modules import `PHYSICS` from it.
 """
 
 from __future__ import annotations
 
-PHYSICS: tuple[str, ...] = ("hbv_1_0", "hbv_1_1p", "hbv_2")  # the physics names whose checkpoints it runs
+# the physics names whose checkpoints it runs
+PHYSICS: tuple[str, ...] = ("hbv_1_0", "hbv_1_1p", "hbv_2", "hbv_multimodel")

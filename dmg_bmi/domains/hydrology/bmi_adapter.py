@@ -15,7 +15,7 @@ import numpy as np
 from dmg_bmi.bmi_config import latitude_needed
 from dmg_bmi.domains.base import BmiSession
 from dmg_bmi.domains.hydrology.daily_chains import MASS_TERMS, DailyChains
-from dmg_bmi.domains.hydrology.variables import OUTPUT_NAMES
+from dmg_bmi.domains.hydrology.variables import OUTPUT_NAMES, mixture_variables
 
 _MM_TO_M = 1e-3
 _DIAGNOSTICS = (  # daily-chain output key -> BMI output published as is (units in its variables table)
@@ -30,10 +30,16 @@ _DIAGNOSTICS = (  # daily-chain output key -> BMI output published as is (units 
 
 
 class HydrologySession(BmiSession):
-    """A hydrology checkpoint (or ensemble) under the BMI: no domain-specific config keys."""
+    """A hydrology checkpoint (or ensemble) under the BMI: no domain-specific config keys. An HBV multimodel
+    also publishes each member's weight and routed runoff contribution and the reweighting term
+    (`mixture_variables`)."""
 
-    output_names = OUTPUT_NAMES
     protocols = tuple(f"ngen::{key}" for key in MASS_TERMS)
+
+    def __init__(self, handler, cfg, origin):
+        super().__init__(handler, cfg, origin)
+        self.variables = mixture_variables(handler.mixture)
+        self.output_names = (*OUTPUT_NAMES, *(v.name for v in self.variables))
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -54,7 +60,8 @@ class HydrologyChains(DailyChains):
         self._area = values["area_km2"]
         self._depth = values["land_surface_water__runoff_depth"]
         self._flux = values["land_surface_water__runoff_volume_flux"]
-        self._out_arrays = [(key, values[name]) for key, name in _DIAGNOSTICS]
+        mixture = [(v.internal, v.name) for v in mixture_variables(handler.mixture)]
+        self._out_arrays = [(key, values[name]) for key, name in (*_DIAGNOSTICS, *mixture)]
         self._mass_arrays = [values[f"ngen::{key}"] for key in MASS_TERMS]
 
     def publish(self) -> None:

@@ -34,8 +34,7 @@ from dmg_bmi.forcing import aorc_hourly_to_daily
 from dmg_bmi.ngen.day_ring import DayRing
 
 PRECIP = "atmosphere_water__liquid_equivalent_precipitation_rate"  # mm s-1; summed for ngen::mass_in
-FLUXES = ("runoff", "aet", "pet", "precip", "correction", "leak")
-SIGNED = ("correction", "leak")  # the fluxes that may be negative; the other outputs are amounts
+SIGNED = ("correction", "leak", "reweighting")  # the outputs that may be negative; the rest are amounts
 MASS_TERMS = ("mass_in", "mass_out", "mass_stored", "mass_leaked")
 
 
@@ -56,7 +55,8 @@ class DailyChains(DayRing):
         s0 = handler.initial_state()
         self.states = [s0] * self.k  # states are immutable structures: sharing the cold start is safe
         first = handler.describe(s0)
-        self.outputs = {**{f: 0.0 for f in FLUXES}, **first}
+        self.fluxes = handler.flux_names
+        self.outputs = {**{f: 0.0 for f in self.fluxes}, **first}
         self.store0 = np.full(self.k, first["storage"])
         self.storage = self.store0.copy()
         self.consumed = np.zeros(self.k)
@@ -71,7 +71,7 @@ class DailyChains(DayRing):
         self.push(record)
         self.p_received += float(record[self._precip]) * self.dt
         if self.n < self.k:
-            self.outputs = {**self.outputs, **{f: 0.0 for f in FLUXES}}
+            self.outputs = {**self.outputs, **{f: 0.0 for f in self.fluxes}}
             return self.outputs
         c = self.n % self.k
         daily = self.daily_forcing()
@@ -135,7 +135,7 @@ class DailyChains(DayRing):
             raise InputError("warm_start: the chains have already advanced")
         first = self.handler.describe(state)
         self.states = [state] * self.k
-        self.outputs = {**{f: 0.0 for f in FLUXES}, **first}
+        self.outputs = {**{f: 0.0 for f in self.fluxes}, **first}
         self.store0 = np.full(self.k, first["storage"])
         self.storage = self.store0.copy()
         self._reset_sums()

@@ -17,12 +17,14 @@ from dmg_bmi.core.handler import Member, ModelHandler, basin_mean
 from dmg_bmi.core.ops import NUMPY
 from dmg_bmi.domains.hydrology import PHYSICS
 from dmg_bmi.domains.hydrology.hbv_core import STORES
+from dmg_bmi.errors import CheckpointError
 
 _STORES = frozenset((*STORES, "route_tail"))  # HBV water stores and routing water in transit (mm, >= 0)
 # The most water (mm) a restored store may hold: 1e6 mm is 1 km of water, over 80 years of the wettest
 # place's rain (Mawsynram, ~11 900 mm/yr) kept without any loss, far above any soil (field capacity
 # <= ~1e3 mm) or HBV snow tower; a larger value is a damaged or forged state, not physics.
 STORE_MAX_MM = 1e6
+FLUXES = ("runoff", "aet", "pet", "precip", "correction", "leak")  # daily fluxes (mm/d) of every HBV model
 CORRECTION = "streamflow" + FLUX_SUFFIX  # the correction network's flux (mm/d), where the model has one
 
 
@@ -52,11 +54,33 @@ class HydrologyHandler(ModelHandler):
     member_type = HydrologyMember
     noun = "hydrology"
 
+    def __init__(self, loaded, weights, backend):
+        super().__init__(loaded, weights, backend)
+        mixtures = {tuple(getattr(m.phy, "member_names", ())) for m in self.members}
+        if len(mixtures) > 1:
+            raise CheckpointError(f"ensemble members mix different HBV multimodels {sorted(mixtures)}: their "
+                                  "outputs cannot be averaged; use checkpoints of one model structure")
+        self.mixture: tuple[str, ...] = mixtures.pop()  # the variants an hbv_multimodel mixes, else ()
+
+    @property
+    def flux_names(self) -> tuple[str, ...]:
+        """The daily outputs that are 0 before the first day: `FLUXES`, and a multimodel's weights (-),
+        routed contributions (mm/d) and reweighting (mm/d)."""
+        extra = (*(f"weight_{n}" for n in self.mixture), *(f"contribution_{n}" for n in self.mixture),
+                 "reweighting") if self.mixture else ()
+        return (*FLUXES, *extra)
+
     def summarize(self, member: HydrologyMember, state: dict, raw: dict, daily: dict) -> dict[str, float]:
         """Daily outputs from the physics step's raw outputs (basin means: mm/d, mm) and the new state."""
         snow, melt, sm, suz, slz = (float(raw[k][0]) for k in ("snowpack", "meltwater", "SM", "SUZ", "SLZ"))
         gain = float(raw["clamp_gain"][0]) + (float(raw["exchange"][0]) if "exchange" in raw else 0.0)
         correction = float(raw[CORRECTION][0]) if CORRECTION in raw else 0.0
+        mixture = {}
+        if self.mixture:
+            mixture = {"reweighting": float(raw["reweighting"][0]),
+                       **{f"weight_{n}": float(raw[f"weight_{n}"][0]) for n in self.mixture},
+                       **{f"contribution_{n}": float(raw[f"streamflow_{n}"][0]) for n in self.mixture}}
+            gain += mixture["reweighting"]
         return {
             "swe": snow + melt, "soil_moisture": sm, "upper_zone": suz, "lower_zone": slz,
             "storage": snow + melt + sm + suz + slz + member.in_transit(state["phy"]),
@@ -65,21 +89,24 @@ class HydrologyHandler(ModelHandler):
             "correction": correction,  # mm/d the correction network added to runoff (< 0: removed)
             # water lost by the column (ngen's "leaked"): minus what floors, exchange and the correction add
             "leak": -gain - correction,
+            **mixture,
         }
 
     def stores(self, member: HydrologyMember, state: dict) -> dict[str, float]:
         """Member stores (mm, mean over nmul) and total storage incl. routing water in transit."""
         phy = state["phy"]
-        values = {k: basin_mean(phy[k]) for k in ("SNOWPACK", "MELTWATER", "SM", "SUZ", "SLZ")}
+        values = {k: basin_mean(v) for k, v in member.phy.store_means(phy).items()}
         in_transit = basin_mean(member.phy.routing_storage(phy, member.static))
         return {
             "swe": values["SNOWPACK"] + values["MELTWATER"],
             "soil_moisture": values["SM"], "upper_zone": values["SUZ"], "lower_zone": values["SLZ"],
-            "storage": basin_mean(member.phy.storage(phy)) + in_transit,
+            "storage": sum(values.values()) + in_transit,
         }
 
     def state_bounds(self, name: str) -> tuple[float, float, str] | None:
-        """Water stores (mm): 0..`STORE_MAX_MM`."""
+        """Water stores (mm): 0..`STORE_MAX_MM`; a multimodel's previous weights: 0..1."""
         if name in _STORES:
             return 0.0, STORE_MAX_MM, " mm (1 km of water: no catchment store holds that much)"
+        if name == "weights":
+            return 0.0, 1.0, " (a softmax weight)"
         return None

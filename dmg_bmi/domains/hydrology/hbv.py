@@ -124,11 +124,11 @@ class _Hbv(PhysicsModel):
         self.nmul = cfg.nmul
         self.routing = cfg.routing
         self._specs = self._build_specs(cfg)
-        member = {s.name for s in self._specs if s.per_member}
+        varying = {s.name for s in self._specs if s.may_vary}
         for name in cfg.dynamic_params:
-            if name not in member:
-                raise ConfigError(f"model.phy.dynamic_params: {name!r} is not a per-member parameter of "
-                                  f"{cfg.name!r}; valid: {sorted(member)}")
+            if name not in varying:
+                raise ConfigError(f"model.phy.dynamic_params: {name!r} is not a parameter of {cfg.name!r} "
+                                  f"that may vary by day; valid: {sorted(varying)}")
         self.dynamic = tuple(s.name for s in self._specs if s.name in cfg.dynamic_params)
         self.state_names = STORES + (("route_tail",) if self.routing else ())
         outs = [k for k in OUTPUT_UNITS if k != "capillary" or self.variant.capillary]
@@ -282,6 +282,10 @@ class _Hbv(PhysicsModel):
         return self.native and hbv_native.usable(forcing)
 
     # ---- mass balance helpers -------------------------------------------------------------------
+    def store_means(self, state) -> dict:
+        """The five stores `{SNOWPACK, MELTWATER, SM, SUZ, SLZ: [B]}` (mm, mean over nmul; tensor, numpy)."""
+        return {k: state[k].mean(-1) for k in STORES}
+
     def storage(self, state) -> torch.Tensor:
         """Water in the five stores per basin `[B]` (mm, mean over nmul)."""
         return sum(state[k] for k in STORES).mean(-1)
@@ -320,10 +324,10 @@ class _Hbv(PhysicsModel):
             x = params[s.name]
             if not isinstance(x, torch.Tensor):
                 raise InputError(f"parameter {s.name} must be a torch.Tensor, got {type(x).__name__}")
-            if not s.per_member:
+            if s.name in self.dynamic:
+                shape, kind = ((n_t, n_b, self.nmul) if s.per_member else (n_t, n_b)), "dynamic"
+            elif not s.per_member:
                 shape, kind = (n_b,), "per-basin"
-            elif s.name in self.dynamic:
-                shape, kind = (n_t, n_b, self.nmul), "dynamic"
             else:
                 shape, kind = (n_b, self.nmul), "static"
             if tuple(x.shape) != shape:

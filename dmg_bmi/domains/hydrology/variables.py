@@ -65,6 +65,24 @@ PROTOCOL: tuple[Variable, ...] = (
 )
 VARIABLES: tuple[Variable, ...] = (*OUTPUTS, *PROTOCOL)
 
+
+def mixture_variables(members: tuple[str, ...]) -> tuple[Variable, ...]:
+    """The BMI outputs of an HBV multimodel of the variants `members` (`hbv_multimodel`; none for ()): each
+    member's weight and routed runoff contribution over the latest 24 h (they sum to the runoff), and the
+    storage change the weights' change made (`reweighting`, counted in ngen::mass_leaked)."""
+    if not members:
+        return ()
+    out = [Variable(f"weight_{n}", f"{n}_model__mixture_weight", "1",
+                    f"softmax weight of the member {n} over the latest 24 h", "output") for n in members]
+    out += [Variable(f"contribution_{n}", f"land_surface_water__{n}_model_runoff_contribution_volume_flux",
+                     "mm d-1", f"the member {n}'s weighted, routed runoff over the latest 24 h", "output")
+            for n in members]
+    out.append(Variable("reweighting", "land_surface_water__mixture_reweighting_volume_flux", "mm d-1",
+                        "change of the mixture's storage (sum of weight x member storage) made by the "
+                        "weights' change over the latest 24 h; counted in ngen::mass_leaked as water created",
+                        "output"))
+    return tuple(out)
+
 # Units of catchment attributes its checkpoints may read that the dataset variables below do not give.
 PARAMETER_UNITS: dict[str, str] = {
     "meanelevation": "m", "uparea": "km2", "catchsize": "km2", "meanP": "mm a-1", "meanTa": "degC",
