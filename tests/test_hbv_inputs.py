@@ -80,7 +80,7 @@ def test_warmup_longer_than_forcing():
 def test_config_errors():
     with pytest.raises(ConfigError, match="unknown physics model 'hbv_9'.*hbv_1_0"):
         get_physics("hbv_9")
-    with pytest.raises(ConfigError, match="dynamic_params: 'parC' is not a parameter of 'hbv_1_0' that may vary"):
+    with pytest.raises(ConfigError, match="'parC' is not a parameter of 'hbv_1_0' that may vary by day"):
         get_physics("hbv_1_0")(PhyConfig(name="hbv_1_0", dynamic_params=["parC"]))
     with pytest.raises(ConfigError, match="dynamic_params: 'route_a'"):
         get_physics("hbv_2")(PhyConfig(name="hbv_2", dynamic_params=["route_a"]))

@@ -11,7 +11,8 @@ learned-weight mixture (`multimodel`) and routing (`routing`), the CAMELS-US rea
 twin (`twin`), the handler (`handler`), the phase-shifted daily chains (`daily_chains`), the BMI session
 (`bmi_adapter`), `simulate`'s state files (`state_files`) and its variables table (`variables`: BMI outputs,
 mass protocol, dataset variables). It may import the core and the shared runtime (`dmg_bmi.core`,
-`dmg_bmi.data`, `dmg_bmi.forcing`, `dmg_bmi.ngen`, ...), never another domain. This file imports nothing: its modules import `PHYSICS` from it.
+`dmg_bmi.data`, `dmg_bmi.forcing`, `dmg_bmi.ngen`, ...), never another domain. This file imports nothing:
+its modules import `PHYSICS` from it.
 """
 
 from __future__ import annotations
