@@ -92,8 +92,9 @@ def offline_daily(ckpt_path: Path, forcing: dict, lat: float, doy: np.ndarray, a
                                       ck.nn_forcings)
     attrs = ATTRS if attrs is None else attrs
     c_nn = ck.normalization.transform(np.array([[attrs[n] for n in ck.nn_attributes]]), ck.nn_attributes)
+    attrs_phy = {n: torch.tensor([attrs[n]], dtype=torch.float64) for n in ck.phy_attributes}  # HBV 2.0's
     with torch.no_grad():
-        out, _ = model(torch.as_tensor(x_nn), torch.as_tensor(c_nn), torch.as_tensor(x_phy))
+        out, _ = model(torch.as_tensor(x_nn), torch.as_tensor(c_nn), torch.as_tensor(x_phy), attrs_phy)
     return {k: v[:, 0].numpy() for k, v in out.items()}
 
 

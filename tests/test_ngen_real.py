@@ -4,8 +4,8 @@ Domain: the 01073000 example (5 catchments, 696 hourly steps, AORC CSV forcing),
 on the shared CAMELS basins (`bmi_configs/dhbv_camels8.pt`, CAMELS attribute names). At the hours aligned
 with the start, every catchment's outputs equal the offline daily model on the daily-aggregated forcing;
 nexus flow is depth x area / 3600 s; `bmi_multi` equals `bmi_python`; ngen's fatal mass-balance check
-passes at 1e-9 m and stops a run whose balance is broken, and passes with an output correction counted;
-a copied run folder still runs.
+passes at 1e-9 m and stops a run whose balance is broken, and passes with an output correction or a
+multimodel's reweighting counted; a copied run folder still runs.
 """
 
 from __future__ import annotations
@@ -178,6 +178,38 @@ def test_an_output_correction_runs_in_ngen_as_offline_with_a_closed_mass_balance
                                    atol=1e-12, err_msg=cid)
         np.testing.assert_allclose(cols[CORRECTION][23::24], ref["streamflow_correction"], rtol=1e-6,
                                    atol=1e-12, err_msg=cid)
+
+
+def test_an_hbv_multimodel_runs_in_ngen_as_offline_with_a_closed_mass_balance(ngen_env, domain, tmp_path):
+    """A checkpoint mixing HBV 1.0 and 1.1p by learned daily weights (issue 14): ngen's fatal mass-balance
+    check passes at 1e-9 m with the reweighting counted; runoff, weights and contributions equal offline."""
+    from dmg_bmi.ngen.demo import make_demo_checkpoint
+
+    members = ("hbv_1_0", "hbv_1_1p")
+    ckpt = make_demo_checkpoint(tmp_path / "multimodel.pt", nmul=4, hidden=16, physics="hbv_multimodel",
+                                options={"members": list(members)},
+                                dynamic=["parBETA", "parK0", *(f"logit_{m}" for m in members)])
+    run = make_run(tmp_path / "run", domain, checkpoint=ckpt)
+    set_mass_balance(run, 1e-9)
+    ngen_env.run(run)
+    assert "mass_balance" not in (run / "ngen.log").read_text(encoding="utf-8")
+    attrs = next(iter(read_attributes_table(domain / "camels_attributes_v2_01073000.csv").values()))
+    start = datetime.fromisoformat(START)
+    for cid, cols in read_outputs(run).items():
+        days = len(cols[RUNOFF]) // 24
+        doy = np.array([(start + timedelta(days=d)).timetuple().tm_yday for d in range(days)])
+        _, fields = read_forcing(domain / "forcing" / f"{cid}.csv")
+        forcing = {AORC_FIELDS[f][0]: v[: days * 24] for f, (v, _) in fields.items()}
+        ref = offline_daily(ckpt, forcing, attrs["gauge_lat"], doy, attrs)
+        np.testing.assert_allclose(cols[RUNOFF][23::24] * 1000.0 * 24.0, ref["streamflow"], rtol=1e-6,
+                                   atol=1e-12, err_msg=cid)
+        for m in members:
+            np.testing.assert_allclose(cols[f"{m}_model__mixture_weight"][23::24], ref[f"weight_{m}"],
+                                       rtol=1e-6, atol=1e-12, err_msg=f"{cid} {m}")
+            column = f"land_surface_water__{m}_model_runoff_contribution_volume_flux"
+            np.testing.assert_allclose(cols[column][23::24], ref[f"streamflow_{m}"], rtol=1e-6, atol=1e-12,
+                                       err_msg=f"{cid} {m}")
+        assert ref["weight_hbv_1_0"].std() > 1e-4  # the weights moved
 
 
 def test_a_copied_run_folder_still_runs(ngen_env, python_run, domain, tmp_path):

@@ -1,15 +1,17 @@
 """Water balance of a hydrology checkpoint per basin over a period, as the BMI accounts it, with an output
-correction (`model.correction`) as its own term; optionally a figure of the correction over time.
+correction (`model.correction`) and a multimodel's reweighting (`hbv_multimodel`) as their own terms; a figure
+of the correction, or of the multimodel's weights, over time.
 
     python tools/water_balance.py --run-dir RUN [--data PATH] [--basins ID ...] [--start D --end D]
                                   [--plot FILE.png] [--plot-basins ID ID]
 
 Each basin is stepped day by day by the domain's BMI handler (`HydrologyHandler.advance`, the step the BMI
 calls; numpy backend) on the dataset's daily inputs: `model.phy.warmup` days of spin-up before the period,
-then the period. Per basin (mm over the period): precipitation P, evapotranspiration AET, runoff Q (after the
-correction), the correction C (what the network added to Q; < 0: removed), the other leak L (water the
-physics' floors and exchange removed), the storage change dS (stores and routing water in transit), and the
-residual P - AET - Q - L + C - dS, which closes to rounding when the accounting is right.
+then the period. Per basin (mm over the period): precipitation P, evapotranspiration AET, runoff Q (after any
+correction), the correction C (what the network added to Q; < 0: removed), the reweighting R (the storage
+change a multimodel's changing weights made), the other leak L (water the physics' floors and exchange
+removed), the storage change dS (stores and routing water in transit), and the residual
+P - AET - Q + C + R - L - dS, which closes to rounding when the accounting is right.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ import numpy as np
 from dmg_bmi.domains import domain_or_core
 from dmg_bmi.train.commands._common import add_source_arguments, checkpoint_path, load
 
-TERMS = ("P", "AET", "Q", "C", "L", "dS", "residual")
+TERMS = ("P", "AET", "Q", "C", "R", "L", "dS", "residual")
 
 
 def basin_balance(handler, ds, b: int, start: int, end: int, warmup: int) -> tuple[dict, dict]:
-    """(sums in mm over days start..end-1 of basin index `b`, daily series {Q, C} mm d-1) from the handler."""
+    """(sums in mm over days start..end-1 of basin index `b`, daily series: Q and C in mm d-1 and, for a
+    multimodel, each member's weight `weight_<member>`) from the handler."""
     ck = handler.members[0].ckpt
     names = sorted({*ck.nn_forcings, *ck.phy_forcings, "P", "PET"})
     handler.set_attributes({n: float(ds.static[n][b]) for n in handler.attribute_names})
@@ -39,41 +42,55 @@ def basin_balance(handler, ds, b: int, start: int, end: int, warmup: int) -> tup
     for i in range(max(0, start - warmup), start):
         state, _ = handler.advance(state, day(i))
     s0 = handler.describe(state)["storage"]
-    sums = dict.fromkeys(("P", "AET", "Q", "C", "leak"), 0.0)
-    series = {"Q": [], "C": []}
+    keys = {"P": "precip", "AET": "aet", "Q": "runoff", "C": "correction", "R": "reweighting", "leak": "leak"}
+    sums = dict.fromkeys(keys, 0.0)
+    shown = ["runoff", "correction", *(f"weight_{n}" for n in handler.mixture)]
+    series = {k: [] for k in shown}
     for i in range(start, end):
         state, out = handler.advance(state, day(i))
-        for key, name in (("P", "precip"), ("AET", "aet"), ("Q", "runoff"), ("C", "correction"),
-                          ("leak", "leak")):
-            sums[key] += out[name]
-        series["Q"].append(out["runoff"])
-        series["C"].append(out["correction"])
-    ds_ = handler.describe(state)["storage"] - s0
-    other = sums["leak"] + sums["C"]  # the handler's leak counts the correction as water created
-    residual = sums["P"] - sums["AET"] - sums["Q"] - other + sums["C"] - ds_
-    return ({"P": sums["P"], "AET": sums["AET"], "Q": sums["Q"], "C": sums["C"], "L": other, "dS": ds_,
-             "residual": residual}, {k: np.array(v) for k, v in series.items()})
+        for key, name in keys.items():
+            sums[key] += out.get(name, 0.0)
+        for k in shown:
+            series[k].append(out[k])
+    storage_change = handler.describe(state)["storage"] - s0
+    other = sums["leak"] + sums["C"] + sums["R"]  # the handler's leak counts C and R as water created
+    residual = sums["P"] - sums["AET"] - sums["Q"] + sums["C"] + sums["R"] - other - storage_change
+    row = {"P": sums["P"], "AET": sums["AET"], "Q": sums["Q"], "C": sums["C"], "R": sums["R"], "L": other,
+           "dS": storage_change, "residual": residual}
+    return row, {k: np.array(v) for k, v in series.items()}
 
 
-def plot(series: dict, dates: np.ndarray, observed: dict, path: Path) -> None:
-    """Runoff before and after the correction, the observed flow, and the correction flux (mm d-1), one
-    row per basin."""
+def plot(series: dict, dates: np.ndarray, observed: dict, members: tuple[str, ...], path: Path) -> None:
+    """Per basin: the runoff before and after the correction, the observed flow and the correction flux
+    (mm d-1); for a multimodel, its members' weights below, stacked (they sum to 1)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(series), 1, figsize=(11, 3.2 * len(series)), squeeze=False)
-    for ax, (basin, s) in zip(axes[:, 0], series.items(), strict=True):
-        ax.plot(dates, s["Q"] - s["C"], lw=0.7, color="C1", label="HBV streamflow (before correction)")
-        ax.plot(dates, s["Q"], lw=0.8, color="C0", label="corrected streamflow")
+    rows = len(series) * (2 if members else 1)
+    fig, axes = plt.subplots(rows, 1, figsize=(11, 3.0 * rows), squeeze=False, sharex=True)
+    axes = list(axes[:, 0])
+    for basin, s in series.items():
+        ax = axes.pop(0)
+        if np.any(s["correction"]):
+            ax.plot(dates, s["runoff"] - s["correction"], lw=0.7, color="C1",
+                    label="HBV streamflow (before correction)")
+            ax.plot(dates, s["correction"], lw=0.8, color="C3", label="correction flux")
+        ax.plot(dates, s["runoff"], lw=0.8, color="C0", label="simulated streamflow")
         if basin in observed:
             ax.plot(dates, observed[basin], lw=0.6, color="k", ls=":", label="observed")
-        ax.plot(dates, s["C"], lw=0.8, color="C3", label="correction flux")
         ax.axhline(0.0, color="0.8", lw=0.5)
         ax.set_title(f"basin {basin}")
         ax.set_ylabel("mm d-1")
         ax.legend(loc="upper right", fontsize=8)
+        if members:
+            ax = axes.pop(0)
+            ax.stackplot(dates, *(s[f"weight_{n}"] for n in members), labels=members, alpha=0.85)
+            ax.set_ylim(0.0, 1.0)
+            ax.set_ylabel("weight (-)")
+            ax.set_title(f"basin {basin}: multimodel weights (softmax, by day)")
+            ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -83,7 +100,7 @@ def plot(series: dict, dates: np.ndarray, observed: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_source_arguments(parser)
-    parser.add_argument("--plot", help="write a figure of the correction over time (PNG)")
+    parser.add_argument("--plot", help="write a figure of the correction or the weights over time (PNG)")
     parser.add_argument("--plot-basins", nargs="+", help="basins in the figure (default: the first two)")
     args = parser.parse_args(argv)
     path = checkpoint_path(args)
@@ -96,15 +113,18 @@ def main(argv: list[str] | None = None) -> int:
     start = int(np.searchsorted(ds.dates, np.datetime64(job.period.start)))
     end = int(np.searchsorted(ds.dates, np.datetime64(job.period.end), side="right"))
     warmup = job.model.cfg.phy.warmup
-    print(f"water balance {job.period.start}..{job.period.end} (mm; C: correction, L: other leak, "
-          f"residual = P - AET - Q - L + C - dS)")
-    print(f"{'basin':<12}" + "".join(f"{t:>12}" for t in TERMS) + f"{'C/Q %':>9}")
+    print(f"water balance {job.period.start}..{job.period.end} (mm; C: correction, R: reweighting, L: other "
+          f"leak, residual = P - AET - Q + C + R - L - dS)")
+    print(f"{'basin':<12}" + "".join(f"{t:>11}" for t in TERMS) + f"{'C/Q %':>8}")
     rows, series = {}, {}
     for b, basin in enumerate(ds.basins):
         rows[basin], series[basin] = basin_balance(handler, ds, b, start, end, warmup)
         r = rows[basin]
         share = 100.0 * r["C"] / r["Q"] if r["Q"] else float("nan")
-        print(f"{basin:<12}" + "".join(f"{r[t]:>12.4g}" for t in TERMS) + f"{share:>9.2f}")
+        print(f"{basin:<12}" + "".join(f"{r[t]:>11.4g}" for t in TERMS) + f"{share:>8.2f}")
+        if handler.mixture:
+            mean = {n: float(series[basin][f"weight_{n}"].mean()) for n in handler.mixture}
+            print(f"{'':<12}mean weights: " + ", ".join(f"{n} {w:.3f}" for n, w in mean.items()))
     worst = max(abs(r["residual"]) for r in rows.values())
     print(f"largest |residual|: {worst:.3g} mm")
     if args.plot:
@@ -112,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         observed = {}
         if job.target in ds.dynamic:
             observed = {bid: ds.dynamic[job.target][list(ds.basins).index(bid), start:end] for bid in chosen}
-        plot({bid: series[bid] for bid in chosen}, ds.dates[start:end], observed, Path(args.plot))
+        plot({bid: series[bid] for bid in chosen}, ds.dates[start:end], observed, handler.mixture,
+             Path(args.plot))
         print(f"figure: {args.plot}")
     return 0
 

@@ -171,8 +171,8 @@ def _period_tensors(ds: HydroDataset, cfg: ExperimentConfig, normalizer: Normali
                     device: torch.device) -> tuple[ModelTensors, torch.Tensor]:
     """Model tensors of every day of `ds` with the target `data.target`, and each basin's target standard
     deviation `[B]` (target units, NaN days left out)."""
-    phy_cls = get_physics(cfg.model.phy.name)
-    tensors = build_tensors(ds, cfg.model, normalizer, phy_cls.forcing_names, phy_cls.attribute_names,
+    phy = get_physics(cfg.model.phy.name)(cfg.model.phy)  # built: what it reads may follow its options
+    tensors = build_tensors(ds, cfg.model, normalizer, phy.forcing_names, phy.attribute_names,
                             target=cfg.data.target, device=device)
     obs = ds.target(cfg.data.target)
     std = torch.as_tensor(np.nanstd(obs, axis=1), dtype=tensors.x_phy.dtype, device=device)

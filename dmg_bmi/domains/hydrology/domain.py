@@ -13,7 +13,8 @@ TIME_STEP = ("daily (1 d physics step); the BMI steps hourly under ngen (time_st
 
 
 class HydrologyDomain(DeltaModelDomain):
-    """HBV 1.0, 1.1p and 2 checkpoints (`dmg_bmi.domains.hydrology.hbv`)."""
+    """HBV 1.0, 1.1p and 2 checkpoints (`dmg_bmi.domains.hydrology.hbv`) and their mixture
+    (`dmg_bmi.domains.hydrology.multimodel`)."""
 
     name = "hydrology"
     label = "hydrology (HBV)"
@@ -76,8 +77,15 @@ class HydrologyDomain(DeltaModelDomain):
         return f"wrote {path} ({args.basins} basins x {args.years} years, seed {args.seed}{taken})"
 
     def describe(self, ckpt):
-        return dataclasses.replace(super().describe(ckpt), kind="hydrology (δHBV)", time_step=TIME_STEP,
-                                   outputs=V.OUTPUT_NAMES)
+        """The delta model's facts; an HBV multimodel adds its mixed variants and their BMI outputs."""
+        from dmg_bmi.core.registry import get_physics
+
+        facts = super().describe(ckpt)
+        members = tuple(getattr(get_physics(ckpt.config.phy.name)(ckpt.config.phy), "member_names", ()))
+        mixture = V.mixture_variables(members)
+        physics = {**facts.physics, "mixed_variants": list(members)} if members else facts.physics
+        return dataclasses.replace(facts, kind="hydrology (δHBV)", time_step=TIME_STEP, physics=physics,
+                                   outputs=(*V.OUTPUT_NAMES, *(v.name for v in mixture)), variables=mixture)
 
 
 DOMAIN = HydrologyDomain()

@@ -210,12 +210,15 @@ class HbvMultimodel(_Hbv):
         weights_prev = state["weights"]
         trim = warm
         if warm and self.cfg.warmup_mode == "spinup":
-            frozen = {k: (x[warm - 1] if k in dynamic else x).detach() for k, x in params.items()}
+            # every parameter at its day warmup-1 value (a dynamic one repeated over the spin-up days)
+            frozen = {k: (x[warm - 1].expand(warm, *x.shape[1:]) if k in dynamic else x).detach()
+                      for k, x in params.items()}
             with torch.no_grad():
                 for k, (name, member) in enumerate(zip(self.member_names, self.members, strict=True)):
                     _, members[name] = member(forcing[:warm], self._params_of(frozen, k), attrs,
                                               members[name])
-                weights_prev = softmax(self._logits(frozen, TORCH), TORCH)
+                spun = softmax(self._logits(frozen, TORCH), TORCH)  # [warm, B, K] (dynamic) or [B, K]
+                weights_prev = spun[-1] if spun.dim() == 3 else spun
             forcing = forcing[warm:]
             params = {k: (x[warm:] if k in dynamic else x) for k, x in params.items()}
             trim = 0
