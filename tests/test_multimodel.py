@@ -144,7 +144,7 @@ def test_bad_members_are_named(options, match):
 
 
 def test_a_logit_of_a_member_not_mixed_is_refused():
-    with pytest.raises(ConfigError, match=r"'logit_hbv_2' is not a parameter of 'hbv_multimodel' that may vary"):
+    with pytest.raises(ConfigError, match=r"'logit_hbv_2' is not a parameter of 'hbv_multimodel' that may"):
         load_experiment(data=toy_config("toy.nc", "runs"), overrides=[
             "model.phy.name=hbv_multimodel", "model.phy.options={members: [hbv_1_0, hbv_1_1p]}",
             "model.phy.dynamic_params=[logit_hbv_2]"])
@@ -163,7 +163,8 @@ def mixture_ckpt(tmp_path_factory) -> Path:
 
 
 def bmi_names(member: str) -> tuple[str, str]:
-    return f"{member}_model__mixture_weight", f"land_surface_water__{member}_model_runoff_contribution_volume_flux"
+    contribution = f"land_surface_water__{member}_model_runoff_contribution_volume_flux"
+    return f"{member}_model__mixture_weight", contribution
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
