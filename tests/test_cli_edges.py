@@ -173,3 +173,24 @@ def test_a_folder_or_an_empty_file_says_so(trained, tmp_path, capsys):  # noqa: 
     (tmp_path / "empty.yaml").write_text("# nothing yet\n", encoding="utf-8")
     fails(capsys, ["train", "--config", tmp_path / "empty.yaml"], f"{tmp_path / 'empty.yaml'} is empty")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_run_without_a_best_checkpoint_says_so_and_fails(tmp_path, monkeypatch, capsys):
+    """Every epoch's loss non-finite (every batch skipped): no best.pt is written, so `train` must not print
+    it as the best checkpoint nor exit 0. The trainer's result is stubbed (unit test of the verb's report)."""
+    import yaml
+    from train_toy import toy_config
+
+    import dmg_bmi.train.run as run_module
+    from dmg_bmi.core.train.common import TrainResult
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "last.pt").write_bytes(b"")
+    monkeypatch.setattr(run_module, "train", lambda cfg, resume=None: TrainResult(
+        run_dir=tmp_path / "run", last=tmp_path / "run" / "last.pt", best=tmp_path / "run" / "best.pt",
+        final_loss=float("nan")))
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(toy_config(tmp_path / "toy.nc", tmp_path / "runs")),
+                                     encoding="utf-8")
+    assert main(["train", "--config", str(tmp_path / "c.yaml")]) == 1
+    out, err = capsys.readouterr()
+    assert "best checkpoint:" not in out and "no epoch had a finite loss" in err and "best.pt" in err

@@ -11,7 +11,8 @@ then the period. Per basin (mm over the period): precipitation P, evapotranspira
 correction), the correction C (what the network added to Q; < 0: removed), the reweighting R (the storage
 change a multimodel's changing weights made), the other leak L (water the physics' floors and exchange
 removed), the storage change dS (stores and routing water in transit), and the residual
-P - AET - Q + C + R - L - dS, which closes to rounding when the accounting is right.
+P - AET - Q + C + R - L - dS, which closes to rounding when the accounting is right; the last column is the
+correction as a share of the runoff before it (Q - C). Errors are `error:` lines (exit status 2).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dmg_bmi.domains import domain_or_core
-from dmg_bmi.train.commands._common import add_source_arguments, checkpoint_path, load
+from dmg_bmi.domains import data_kinds, domain_or_core
+from dmg_bmi.errors import ConfigError, DmgBmiError
+from dmg_bmi.train.commands._common import checkpoint_path, load
 
 TERMS = ("P", "AET", "Q", "C", "R", "L", "dS", "residual")
 
@@ -97,44 +99,73 @@ def plot(series: dict, dates: np.ndarray, observed: dict, members: tuple[str, ..
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_source_arguments(parser)
-    parser.add_argument("--plot", help="write a figure of the correction or the weights over time (PNG)")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--checkpoint", help="a hydrology checkpoint (.pt) written by `dmg-bmi train`")
+    where.add_argument("--run-dir", help="a run directory (uses its best.pt)")
+    parser.add_argument("--data", help="dataset to run on (default: the training config's data.path)")
+    parser.add_argument("--kind", choices=data_kinds(), help="dataset kind for --data (data.kind)")
+    parser.add_argument("--basins", nargs="+", help="basin ids (default: every basin of the data)")
+    parser.add_argument("--start", help="first day YYYY-MM-DD (default: the config's data.test period)")
+    parser.add_argument("--end", help="last day YYYY-MM-DD (default: the config's data.test period)")
+    parser.add_argument("--plot", help="write a figure of the correction or the weights over time (PNG; "
+                        ".png is added to a name without a suffix)")
     parser.add_argument("--plot-basins", nargs="+", help="basins in the figure (default: the first two)")
-    args = parser.parse_args(argv)
+    parser.set_defaults(device="cpu")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    try:
+        return report(args)
+    except DmgBmiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def report(args: argparse.Namespace) -> int:
+    """The balance table (and the figure) of `args`; DmgBmiError naming what is wrong."""
     path = checkpoint_path(args)
     from dmg_bmi.core.checkpoint import load_checkpoint
 
     domain = domain_or_core(load_checkpoint(path).config.phy.name)
+    if domain.name != "hydrology":
+        raise ConfigError(f"{path} is a {domain.label} checkpoint; the water balance is the hydrology "
+                          "domain's (HBV stores, runoff, evapotranspiration)")
     job = load(args, domain, need_target=False)
     ds = job.dataset
+    chosen = args.plot_basins or list(ds.basins[:2])
+    unknown = [b for b in chosen if b not in set(ds.basins)]
+    if args.plot and unknown:
+        raise ConfigError(f"--plot-basins: {unknown} not in the data's basins {list(ds.basins)}")
     handler = domain.load_handler([path], None, "cpu", "numpy")
     start = int(np.searchsorted(ds.dates, np.datetime64(job.period.start)))
     end = int(np.searchsorted(ds.dates, np.datetime64(job.period.end), side="right"))
     warmup = job.model.cfg.phy.warmup
     print(f"water balance {job.period.start}..{job.period.end} (mm; C: correction, R: reweighting, L: other "
           f"leak, residual = P - AET - Q + C + R - L - dS)")
-    print(f"{'basin':<12}" + "".join(f"{t:>11}" for t in TERMS) + f"{'C/Q %':>8}")
+    print(f"{'basin':<12}" + "".join(f"{t:>11}" for t in TERMS) + f"{'C/(Q-C) %':>11}")
     rows, series = {}, {}
     for b, basin in enumerate(ds.basins):
         rows[basin], series[basin] = basin_balance(handler, ds, b, start, end, warmup)
         r = rows[basin]
-        share = 100.0 * r["C"] / r["Q"] if r["Q"] else float("nan")
-        print(f"{basin:<12}" + "".join(f"{r[t]:>11.4g}" for t in TERMS) + f"{share:>8.2f}")
+        physics = r["Q"] - r["C"]  # the runoff before the correction
+        share = 100.0 * r["C"] / physics if physics else float("nan")
+        print(f"{basin:<12}" + "".join(f"{r[t]:>11.4g}" for t in TERMS) + f"{share:>11.2f}")
         if handler.mixture:
             mean = {n: float(series[basin][f"weight_{n}"].mean()) for n in handler.mixture}
             print(f"{'':<12}mean weights: " + ", ".join(f"{n} {w:.3f}" for n, w in mean.items()))
     worst = max(abs(r["residual"]) for r in rows.values())
     print(f"largest |residual|: {worst:.3g} mm")
     if args.plot:
-        chosen = args.plot_basins or list(ds.basins[:2])
         observed = {}
         if job.target in ds.dynamic:
             observed = {bid: ds.dynamic[job.target][list(ds.basins).index(bid), start:end] for bid in chosen}
-        plot({bid: series[bid] for bid in chosen}, ds.dates[start:end], observed, handler.mixture,
-             Path(args.plot))
-        print(f"figure: {args.plot}")
+        figure = Path(args.plot) if Path(args.plot).suffix else Path(args.plot).with_suffix(".png")
+        plot({bid: series[bid] for bid in chosen}, ds.dates[start:end], observed, handler.mixture, figure)
+        print(f"figure: {figure}")
     return 0
 
 

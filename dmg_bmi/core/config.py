@@ -379,7 +379,8 @@ class CorrectionConfig:
         "bound of the multiplicative correction: the output is scaled by a factor in [1/max_factor, "
         "max_factor] (1: none)", ge=1.0, le=100.0)] = 2.0
     max_offset: Annotated[Float, key("bound of the additive correction, in the output's units (e.g. mm d-1): "
-                                     "a term in [0, max_offset] is added (0: none)", ge=0.0)] = 0.0
+                                     "a term in [0, max_offset] is added (0: none); an untrained network "
+                                     "adds 1.8 % of it", ge=0.0, le=100.0)] = 0.0
 
     def validate(self, prefix: str = "") -> None:
         p = f"{prefix}." if prefix else ""

@@ -133,19 +133,18 @@ class DeltaModelDomain(Domain):
                      "static_parameters": [n for n in model.static_param_names if n not in phy.fixed_params],
                      "dynamic_parameters": list(model.dynamic_param_names),
                      "fixed_parameters": dict(phy.fixed_params),
-                     **self._correction_facts(ckpt.config.correction)})
+                     **self._correction_facts(ckpt.config.correction, model.output_units)})
 
     @staticmethod
-    def _correction_facts(cfg) -> dict:
+    def _correction_facts(cfg, units: dict) -> dict:
         """An output correction's facts for `describe` (`dmg_bmi.core.correction`); none without one."""
         if cfg is None:
             return {}
-        offset = f" + [0, {cfg.max_offset:g}]" if cfg.max_offset else ""
-        seen = ", ".join([cfg.output, *cfg.features])
-        bounds = f"[1/{cfg.max_factor:g}, {cfg.max_factor:g}]{offset}"
-        return {"output_correction": f"{cfg.output} x {bounds} from the network forcings, attributes and "
-                                     f"{seen} (MLP {cfg.layers} x {cfg.hidden_size}); reported as "
-                                     f"{cfg.output}_correction"}
+        return {"output_correction": {
+            "output": cfg.output, "factor_range": [1.0 / cfg.max_factor, cfg.max_factor],
+            "offset_range": [0.0, cfg.max_offset], "offset_units": units.get(cfg.output, ""),
+            "features": [cfg.output, *cfg.features], "network": f"MLP {cfg.layers} x {cfg.hidden_size}",
+            "reported_as": f"{cfg.output}_correction"}}
 
 
 CORE = DeltaModelDomain()  # the core's delta-model path, for a physics no registered domain claims

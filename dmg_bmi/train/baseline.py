@@ -139,10 +139,20 @@ def load_physics_config(name_or_path: str | Path, overrides: list[str] | None = 
         raise ConfigError(f"{name_or_path}: no `model` section (the physics: model.phy.name, nmul, routing, "
                           "warmup; model.inputs.pet_method)")
     model = from_dict(ModelConfig, raw["model"], prefix="model")
+    refuse_correction(model)
     data = from_dict(DataConfig, raw["data"], prefix="data") if raw.get("data") is not None else None
     train = raw.get("train") or {}
     output = train.get("output", "streamflow") if isinstance(train, dict) else "streamflow"
     return PhysicsRun(model=model, data=data, output=str(output), source=str(name_or_path))
+
+
+def refuse_correction(model: ModelConfig) -> None:
+    """ConfigError where `model.correction` is set: the physics alone runs here, with no network, so no
+    correction would be applied although the config asks for one."""
+    if model.correction is not None:
+        raise ConfigError("model.correction: the physics runs alone here (a parameter table, no network), so "
+                          "there is no correction network to apply; remove the key (a trained checkpoint "
+                          "carries its own)")
 
 
 def config_path(args: argparse.Namespace) -> str:
@@ -338,6 +348,8 @@ def run_calibrate(cfg, args: argparse.Namespace, domain) -> int:
     from dmg_bmi.forcing import InputDerivation
     from dmg_bmi.train.config import experiment_to_dict
     from dmg_bmi.train.data import load_dataset, scored_after, with_warmup
+
+    refuse_correction(cfg.model)
     from dmg_bmi.train.evaluate import score, summary_table, write_metrics_csv
 
     device = resolve_device(cfg.run.device, "run.device")

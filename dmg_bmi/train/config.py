@@ -310,8 +310,14 @@ def check_window_experiment(cfg: ExperimentConfig) -> None:
     from dmg_bmi.core.registry import get_physics
 
     phy = get_physics(cfg.model.phy.name)(cfg.model.phy)
-    if cfg.model.correction is not None:
-        check_correction(cfg.model.correction, phy, cfg.model.phy.name)
+    correction = cfg.model.correction
+    if correction is not None:
+        check_correction(correction, phy, cfg.model.phy.name)
+        if cfg.train.output != correction.output:
+            raise ConfigError(f"train.output: {cfg.train.output!r} is not the corrected output "
+                              f"model.correction.output {correction.output!r}: the loss would never reach "
+                              "the correction network, which would stay untrained; train against the "
+                              "corrected output, or drop model.correction")
     outputs = model_output_names(phy, cfg.model)
     if cfg.train.output not in outputs:
         raise ConfigError(f"train.output: {cfg.train.output!r} is not an output of the physics "

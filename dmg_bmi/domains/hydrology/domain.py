@@ -64,7 +64,7 @@ class HydrologyDomain(DeltaModelDomain):
                            help="log-normal noise sigma on the flow (0..2)")
         group.add_argument("--abstraction", type=float, default=0.0,
                            help="warm-day share of the flow taken by a river abstraction HBV lacks "
-                                "(0..1; 0: none), for trying model.correction")
+                                "(in [0, 1); 0: none), for trying model.correction")
 
     def make_twin(self, args, out):
         from dmg_bmi.domains.hydrology.twin import check_size, write_twin

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = "Train a delta model from a YAML run config (runs under torchrun for distributed training)."
 
@@ -47,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
                                    "run.exact_dir" if cfg.run.exact_dir else "run.run_dir")
     result = train(cfg, resume=resume)
     if result.last.name:  # absolute, whether the run is new or resumed
-        print(f"run directory: {result.run_dir.resolve()}\nlast checkpoint: {result.last.resolve()}\n"
-              f"best checkpoint: {result.best.resolve()}")
+        print(f"run directory: {result.run_dir.resolve()}\nlast checkpoint: {result.last.resolve()}")
+        if not result.best.is_file():
+            print(f"error: no best checkpoint: no epoch had a finite loss (every batch was skipped), so "
+                  f"{result.best.name} was not written; check the data and the config's bounds",
+                  file=sys.stderr)
+            return 1
+        print(f"best checkpoint: {result.best.resolve()}")
     return 0
