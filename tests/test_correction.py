@@ -292,7 +292,8 @@ def test_the_correction_learns_the_abstraction_plain_dhbv_cannot(tmp_path, capsy
     per_basin = np.median([np.corrcoef(g, t)[0, 1] for g, t in zip(learned, true, strict=True)])
     r = np.corrcoef(np.concatenate(learned), np.concatenate(true))[0, 1]
     report = (f"abstraction twin, 2004-2005 median NSE: plain {scores['plain']:.3f}, corrected "
-              f"{scores['corrected']:.3f}; factor vs truth r = {per_basin:.3f} (basin median), {r:.3f} pooled")
+              f"{scores['corrected']:.3f}; factor vs truth r = {per_basin:.3f} (basin median), {r:.3f} "
+              "pooled")
     assert per_basin >= 0.9 and r >= 0.85, report
 
     # the water balance as the BMI counts it: closed, with the abstraction as a negative correction
