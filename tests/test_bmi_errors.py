@@ -313,7 +313,8 @@ def test_an_ensemble_mixing_hydrology_and_crop_checkpoints_says_so(tmp_path, ham
             DeltaModelBmi().initialize(str(path))
         assert "learned_params" not in str(err.value)
     with pytest.raises(CheckpointError, match=rf"{re.escape(str(CROP_CKPT))}: physics 'wofost72_pp' is not "
-                                              r"one HydrologyHandler runs \(hbv_1_0, hbv_1_1p, hbv_2\)"):
+                                              r"one HydrologyHandler runs \(hbv_1_0, hbv_1_1p, hbv_2, "
+                                              r"hbv_multimodel\)"):
         HydrologyHandler.load([hamon_ckpt, CROP_CKPT])
 
 

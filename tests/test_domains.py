@@ -91,7 +91,8 @@ def test_unknown_names_are_named_with_the_known_ones():
     with pytest.raises(ConfigError, match=r"unknown domain 'forest'; known domains: crop, hydrology"):
         domains.get_domain("forest")
     with pytest.raises(ConfigError, match=r"no domain runs physics 'sacsma'; domains and their physics: "
-                                          r"hydrology \(hbv_1_0, hbv_1_1p, hbv_2\); crop \(wofost72_pp\)"):
+                                          r"hydrology \(hbv_1_0, hbv_1_1p, hbv_2, hbv_multimodel\); "
+                                          r"crop \(wofost72_pp\)"):
         domains.domain_of_physics("sacsma")
 
 

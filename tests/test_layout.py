@@ -185,7 +185,8 @@ def test_the_registry_finds_the_domains_physics_the_core_does_not_name():
     from dmg_bmi.core import registry
 
     assert registry._BUILTIN_MODULES["physics"] == (  # dmg_bmi/__init__.py
-        "dmg_bmi.domains.hydrology.hbv", "dmg_bmi.domains.crop.wofost72.physics")
+        "dmg_bmi.domains.hydrology.hbv", "dmg_bmi.domains.hydrology.multimodel",
+        "dmg_bmi.domains.crop.wofost72.physics")
     assert {"hbv_1_1p", "wofost72_pp"} <= set(registry.available("physics"))
 
 

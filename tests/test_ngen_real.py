@@ -153,15 +153,10 @@ def test_fatal_mass_balance_passes_and_a_broken_balance_stops_ngen(ngen_env, dom
     assert done.returncode != 0 and "Mass balance check failed" in log, log[-2000:]
 
 
-def test_an_output_correction_runs_in_ngen_as_offline_with_a_closed_mass_balance(ngen_env, domain, tmp_path):
-    """A checkpoint with `model.correction` (issue 14): ngen's fatal mass-balance check passes at 1e-9 m
-    with the correction counted, and its runoff and correction columns equal the offline daily model."""
-    from dmg_bmi.core.config import CorrectionConfig
-    from dmg_bmi.ngen.demo import make_demo_checkpoint
-
-    ckpt = make_demo_checkpoint(tmp_path / "corrected.pt", nmul=4, hidden=16,
-                                correction=CorrectionConfig(features=["SM", "SLZ"], max_offset=0.3))
-    run = make_run(tmp_path / "run", domain, checkpoint=ckpt)
+def balanced_ngen_run(ngen_env, domain: Path, folder: Path, ckpt: Path):
+    """Run `ckpt` on the 01073000 domain in ngen with its fatal mass-balance check at 1e-9 m (it must pass);
+    yield each catchment's (id, ngen output columns, offline daily outputs)."""
+    run = make_run(folder, domain, checkpoint=ckpt)
     set_mass_balance(run, 1e-9)
     ngen_env.run(run)
     assert "mass_balance" not in (run / "ngen.log").read_text(encoding="utf-8")
@@ -173,9 +168,21 @@ def test_an_output_correction_runs_in_ngen_as_offline_with_a_closed_mass_balance
         _, fields = read_forcing(domain / "forcing" / f"{cid}.csv")
         forcing = {AORC_FIELDS[f][0]: v[: days * 24] for f, (v, _) in fields.items()}
         ref = offline_daily(ckpt, forcing, attrs["gauge_lat"], doy, attrs)
-        assert np.abs(ref["streamflow_correction"]).max() > 1e-3, cid  # the correction acted
         np.testing.assert_allclose(cols[RUNOFF][23::24] * 1000.0 * 24.0, ref["streamflow"], rtol=1e-6,
                                    atol=1e-12, err_msg=cid)
+        yield cid, cols, ref
+
+
+def test_an_output_correction_runs_in_ngen_as_offline_with_a_closed_mass_balance(ngen_env, domain, tmp_path):
+    """A checkpoint with `model.correction` (issue 14): ngen's fatal mass-balance check passes at 1e-9 m
+    with the correction counted, and its runoff and correction columns equal the offline daily model."""
+    from dmg_bmi.core.config import CorrectionConfig
+    from dmg_bmi.ngen.demo import make_demo_checkpoint
+
+    ckpt = make_demo_checkpoint(tmp_path / "corrected.pt", nmul=4, hidden=16,
+                                correction=CorrectionConfig(features=["SM", "SLZ"], max_offset=0.3))
+    for cid, cols, ref in balanced_ngen_run(ngen_env, domain, tmp_path / "run", ckpt):
+        assert np.abs(ref["streamflow_correction"]).max() > 1e-3, cid  # the correction acted
         np.testing.assert_allclose(cols[CORRECTION][23::24], ref["streamflow_correction"], rtol=1e-6,
                                    atol=1e-12, err_msg=cid)
 
@@ -189,27 +196,14 @@ def test_an_hbv_multimodel_runs_in_ngen_as_offline_with_a_closed_mass_balance(ng
     ckpt = make_demo_checkpoint(tmp_path / "multimodel.pt", nmul=4, hidden=16, physics="hbv_multimodel",
                                 options={"members": list(members)},
                                 dynamic=["parBETA", "parK0", *(f"logit_{m}" for m in members)])
-    run = make_run(tmp_path / "run", domain, checkpoint=ckpt)
-    set_mass_balance(run, 1e-9)
-    ngen_env.run(run)
-    assert "mass_balance" not in (run / "ngen.log").read_text(encoding="utf-8")
-    attrs = next(iter(read_attributes_table(domain / "camels_attributes_v2_01073000.csv").values()))
-    start = datetime.fromisoformat(START)
-    for cid, cols in read_outputs(run).items():
-        days = len(cols[RUNOFF]) // 24
-        doy = np.array([(start + timedelta(days=d)).timetuple().tm_yday for d in range(days)])
-        _, fields = read_forcing(domain / "forcing" / f"{cid}.csv")
-        forcing = {AORC_FIELDS[f][0]: v[: days * 24] for f, (v, _) in fields.items()}
-        ref = offline_daily(ckpt, forcing, attrs["gauge_lat"], doy, attrs)
-        np.testing.assert_allclose(cols[RUNOFF][23::24] * 1000.0 * 24.0, ref["streamflow"], rtol=1e-6,
-                                   atol=1e-12, err_msg=cid)
+    for cid, cols, ref in balanced_ngen_run(ngen_env, domain, tmp_path / "run", ckpt):
+        assert ref["weight_hbv_1_0"].std() > 1e-4, cid  # the weights moved
         for m in members:
             np.testing.assert_allclose(cols[f"{m}_model__mixture_weight"][23::24], ref[f"weight_{m}"],
                                        rtol=1e-6, atol=1e-12, err_msg=f"{cid} {m}")
             column = f"land_surface_water__{m}_model_runoff_contribution_volume_flux"
             np.testing.assert_allclose(cols[column][23::24], ref[f"streamflow_{m}"], rtol=1e-6, atol=1e-12,
                                        err_msg=f"{cid} {m}")
-        assert ref["weight_hbv_1_0"].std() > 1e-4  # the weights moved
 
 
 def test_a_copied_run_folder_still_runs(ngen_env, python_run, domain, tmp_path):

@@ -211,14 +211,8 @@ class _Hbv(PhysicsModel):
         params: per-member `[B, nmul]` (static) or `[T, B, nmul]` (names in cfg.dynamic_params),
         route_a/route_b `[B]`, physical units within bounds. state: None (cold start) or a state dict.
         """
-        n_t, n_b = self._check_forcing(forcing)
-        self._check_params(params, n_t, n_b, forcing)
-        attrs = self._check_attrs(attrs, n_b, forcing)
-        state = self.initial_state(n_b, forcing.dtype, forcing.device) if state is None else state
-        self._check_state(state, n_b, forcing)
+        attrs, state = self._checked(forcing, params, attrs, state)
         warm = self.cfg.warmup
-        if warm >= n_t:
-            raise InputError(f"forcing has {n_t} time steps but warmup is {warm}: nothing left to simulate")
         core = self._core_params(TORCH, params, attrs)
         static = {k: x for k, x in core.items() if x.dim() == 2}
         dynamic = {k: x for k, x in core.items() if x.dim() == 3}
@@ -298,6 +292,19 @@ class _Hbv(PhysicsModel):
         return tail_water(tail, self.uh(params), backend_of(tail))
 
     # ---- validation -----------------------------------------------------------------------------
+    def _checked(self, forcing, params, attrs, state) -> tuple[dict, dict]:
+        """`forward`'s inputs checked (InputError naming the culprit): (attributes in the forcing's dtype,
+        the state, a cold start where None)."""
+        n_t, n_b = self._check_forcing(forcing)
+        self._check_params(params, n_t, n_b, forcing)
+        attrs = self._check_attrs(attrs, n_b, forcing)
+        state = self.initial_state(n_b, forcing.dtype, forcing.device) if state is None else state
+        self._check_state(state, n_b, forcing)
+        if self.cfg.warmup >= n_t:
+            raise InputError(f"forcing has {n_t} time steps but warmup is {self.cfg.warmup}: nothing left to "
+                             "simulate")
+        return attrs, state
+
     def _check_forcing(self, forcing):
         if not isinstance(forcing, torch.Tensor):
             raise InputError(f"forcing must be a torch.Tensor [T, B, 3], got {type(forcing).__name__}")

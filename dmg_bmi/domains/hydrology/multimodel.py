@@ -40,7 +40,7 @@ from dmg_bmi.core.schema import Float, key, section
 from dmg_bmi.domains.hydrology.hbv import _ROUTE, OUTPUT_UNITS, ROUTED, Hbv2, Hbv2Options, Hbv10, Hbv11p, _Hbv
 from dmg_bmi.domains.hydrology.hbv_core import STORES, Variant
 from dmg_bmi.domains.hydrology.routing import route_sequence, route_step
-from dmg_bmi.errors import ConfigError
+from dmg_bmi.errors import ConfigError, InputError
 
 VARIANTS = {"hbv_1_0": Hbv10, "hbv_1_1p": Hbv11p, "hbv_2": Hbv2}
 _STORE_OUTPUTS = ("snowpack", "meltwater", "SM", "SUZ", "SLZ")  # member outputs that are stores (mm)
@@ -108,6 +108,8 @@ class HbvMultimodel(_Hbv):
         bound = self.options.logit_bound
         logits = tuple(ParamSpec(f"logit_{n}", -bound, bound, "-", f"softmax logit of the member {n}",
                                  per_member=False, can_vary=True) for n in names)
+        # the outputs `_Hbv` lists: capillary rise and exchange where any member has them (each member
+        # applies its own variant; this one only names the mixture's outputs)
         self.variant = Variant(betaet=True, capillary=any(m.variant.capillary for m in self.members),
                                exchange=any(m.variant.exchange for m in self.members))
         member_specs = tuple(specs.values())
@@ -195,16 +197,8 @@ class HbvMultimodel(_Hbv):
     def forward(self, forcing, params, attrs=None, state=None):
         """Run `forcing [T, B, 3]` -> `(outputs {name: [T - warmup, B]}, final_state)`; parameters as the
         HBV variants', the logits `[B]` (static) or `[T, B]` (dynamic)."""
-        n_t, n_b = self._check_forcing(forcing)
-        self._check_params(params, n_t, n_b, forcing)
-        attrs = self._check_attrs(attrs, n_b, forcing)
-        state = self.initial_state(n_b, forcing.dtype, forcing.device) if state is None else state
-        self._check_state(state, n_b, forcing)
+        attrs, state = self._checked(forcing, params, attrs, state)
         warm = self.cfg.warmup
-        if warm >= n_t:
-            from dmg_bmi.errors import InputError
-
-            raise InputError(f"forcing has {n_t} time steps but warmup is {warm}: nothing left to simulate")
         dynamic = set(self.dynamic)
         members = {n: state[n] for n in self.member_names}
         weights_prev = state["weights"]
@@ -268,8 +262,6 @@ class HbvMultimodel(_Hbv):
 
     # ---- validation ---------------------------------------------------------------------------------
     def _check_state(self, state, n_b, forcing):
-        from dmg_bmi.errors import InputError
-
         for k in self.state_names:
             if k not in state:
                 raise InputError(f"state is missing {k!r}; expected keys {list(self.state_names)}")
