@@ -122,6 +122,18 @@ class DeltaModel(nn.Module):
             self.correction = OutputCorrection(cfg.correction, features, n_nn_forcings, n_nn_attributes)
         self.to(torch.float64 if cfg.dtype == "float64" else torch.float32)
 
+    def _apply(self, fn, recurse=True):
+        """`nn.Module._apply` (behind `.to`, `.double()`, `.cuda()`), then the parameter bounds re-made from the
+        exact float64 layout in each buffer's new dtype and device: a model built in float32 and converted to
+        float64 (a checkpoint in the BMI) would otherwise keep float32-rounded bounds, and its torch path would
+        differ from the numpy one (which reads the layout) by ~1e-9 relative."""
+        super()._apply(fn, recurse)
+        for tag, layout in (("dyn", self.dynamic_layout), ("static", self.static_layout)):
+            for part in ("lo", "span"):
+                old = getattr(self, f"_{tag}_{part}")
+                setattr(self, f"_{tag}_{part}", getattr(layout, part).to(device=old.device, dtype=old.dtype))
+        return self
+
     @classmethod
     def from_config(cls, cfg: ModelConfig, n_nn_forcings: int, n_nn_attributes: int) -> DeltaModel:
         """Build physics `cfg.phy.name` and learner `cfg.nn.name` from the registries, in `cfg.dtype`."""
