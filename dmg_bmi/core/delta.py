@@ -123,10 +123,10 @@ class DeltaModel(nn.Module):
         self.to(torch.float64 if cfg.dtype == "float64" else torch.float32)
 
     def _apply(self, fn, recurse=True):
-        """`nn.Module._apply` (behind `.to`, `.double()`, `.cuda()`), then the parameter bounds re-made from the
-        exact float64 layout in each buffer's new dtype and device: a model built in float32 and converted to
-        float64 (a checkpoint in the BMI) would otherwise keep float32-rounded bounds, and its torch path would
-        differ from the numpy one (which reads the layout) by ~1e-9 relative."""
+        """`nn.Module._apply` (behind `.to`, `.double()`, `.cuda()`), then the parameter bounds re-made from
+        the exact float64 layout in each buffer's new dtype and device: a model built in float32 and
+        converted to float64 (a checkpoint in the BMI) would otherwise keep float32-rounded bounds, and its
+        torch path would differ from the numpy one (which reads the layout) by ~1e-8 relative."""
         super()._apply(fn, recurse)
         for tag, layout in (("dyn", self.dynamic_layout), ("static", self.static_layout)):
             for part in ("lo", "span"):
