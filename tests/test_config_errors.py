@@ -200,6 +200,21 @@ def test_resume_differences_name_each_key():
         "train.optimizer: 'adam' -> 'adadelta'", "train.lr: 0.01 -> 0.0001"]
 
 
+def test_resume_compares_the_physics_options_in_effect():
+    """An option left out and the same option written at its default are the same run; a real change is
+    named with both values (not `None`)."""
+    from dmg_bmi.train.config import experiment_to_dict
+
+    base = ["model.phy.name=hbv_multimodel"]
+    stored = experiment_to_dict(load_experiment(data=toy_config("toy.nc", "runs"), overrides=base))
+    same = load_experiment(data=toy_config("toy.nc", "runs"), overrides=[
+        *base, "model.phy.options={logit_bound: 5.0, members: [hbv_1_0, hbv_1_1p, hbv_2], routing_len: 15}"])
+    assert resume_differences(same, stored) == []
+    changed = load_experiment(data=toy_config("toy.nc", "runs"), overrides=[
+        *base, "model.phy.options={logit_bound: 3.0}"])
+    assert resume_differences(changed, stored) == ["model.phy.options.logit_bound: 5.0 -> 3.0"]
+
+
 @pytest.mark.parametrize("text, key, lines", [
     ("train:\n  lr: 0.01\n  epochs: 3\ntrain:\n  epochs: 5\n", "train", "lines 1 and 4"),
     ("latitude: 44.0\narea_km2: 5.0\nlatitude: 45.0\n", "latitude", "lines 1 and 3"),

@@ -144,7 +144,9 @@ def test_bad_members_are_named(options, match):
 
 
 def test_a_logit_of_a_member_not_mixed_is_refused():
-    with pytest.raises(ConfigError, match=r"'logit_hbv_2' is not a parameter of 'hbv_multimodel' that may"):
+    match = (r"dynamic_params\[0\]: 'logit_hbv_2' is the logit of 'hbv_2', which "
+             r"model\.phy\.options\.members \['hbv_1_0', 'hbv_1_1p'\] does not mix")
+    with pytest.raises(ConfigError, match=match):
         load_experiment(data=toy_config("toy.nc", "runs"), overrides=[
             "model.phy.name=hbv_multimodel", "model.phy.options={members: [hbv_1_0, hbv_1_1p]}",
             "model.phy.dynamic_params=[logit_hbv_2]"])
@@ -197,11 +199,40 @@ def test_bmi_serves_the_weights_and_contributions_equal_to_offline(tmp_path, mix
     assert bmi.get_var_units(bmi_names("hbv_2")[0]) == "1"
 
 
-def test_an_ensemble_of_different_mixtures_is_refused(tmp_path, mixture_ckpt, hamon_ckpt):
+def test_ensembles_of_multimodels_need_the_same_variants(tmp_path, mixture_ckpt, hamon_ckpt):
+    """Outputs are averaged by name: multimodels of the same variants (in any order) make an ensemble; a
+    multimodel and a single HBV do not, and the message names both files."""
     from dmg_bmi.domains.hydrology.handler import HydrologyHandler
 
-    with pytest.raises(CheckpointError, match="mix different HBV multimodels"):
+    with pytest.raises(CheckpointError, match=rf"{mixture_ckpt}: HBV multimodel of hbv_1_0, hbv_1_1p, hbv_2; "
+                                              rf"{hamon_ckpt}: single HBV\): ensemble single HBV"):
         HydrologyHandler.load([mixture_ckpt, hamon_ckpt])
+    reordered = make_demo_checkpoint(tmp_path / "reordered.pt", nmul=2, hidden=8, physics="hbv_multimodel",
+                                     options={"members": list(MEMBERS[::-1])}, dynamic=LOGITS)
+    both = HydrologyHandler.load([mixture_ckpt, reordered], weights=[0.3, 0.7])
+    alone = [HydrologyHandler.load(p) for p in (mixture_ckpt, reordered)]
+    for h in (both, *alone):
+        h.set_attributes({**ATTRS, **SITE})
+    day = {"P": 12.0, "T": 4.0, "PET": 1.5, "prcp": 12.0, "tmean": 4.0}
+    for _ in range(5):
+        out, parts = both.step(day), [h.step(day) for h in alone]
+    for key in ("runoff", "weight_hbv_2", "contribution_hbv_1_0", "reweighting"):
+        assert out[key] == pytest.approx(0.3 * parts[0][key] + 0.7 * parts[1][key], rel=1e-12, abs=1e-15)
+
+
+def test_a_multimodel_without_routing_runs_in_the_bmi(tmp_path):
+    ckpt = make_demo_checkpoint(tmp_path / "norout.pt", nmul=2, hidden=8, physics="hbv_multimodel",
+                                options={"members": ["hbv_1_0", "hbv_1_1p"]},
+                                dynamic=["logit_hbv_1_0", "logit_hbv_1_1p"], routing=False)
+    bmi = make(tmp_path, ckpt)
+    hourly = synthetic(72)
+    worst = 0.0
+    for k in range(72):
+        set_inputs(bmi, hourly, k)
+        bmi.update()
+        m_in, m_out, m_st, m_leak = (bmi.get_value_ptr(n)[0] for n in MASS)
+        worst = max(worst, abs(m_in - m_out - m_st - m_leak))
+    assert bmi.get_value_ptr(RUNOFF)[0] > 0.0 and worst < 1e-12
 
 
 @pytest.mark.slow

@@ -30,17 +30,18 @@ def make_demo_checkpoint(path: str | Path, *, nmul: int = 16, hidden: int = 64, 
                          pet_method: str = "hamon", dtype: str = "float32",
                          attributes: dict[str, tuple[float, float]] | None = None,
                          correction: CorrectionConfig | None = None, physics: str = "hbv_1_1p",
-                         options: dict | None = None, dynamic: list[str] | None = None) -> Path:
+                         options: dict | None = None, dynamic: list[str] | None = None,
+                         routing: bool = True) -> Path:
     """Write an untrained DeltaModel checkpoint (see the module docstring) to `path`.
 
     `attributes`: {name: (mean, std)} of the network's attributes in their table's units (default:
     `DEMO_ATTRIBUTES`, CAMELS names); `pet_method: "forcing"` makes a checkpoint that reads PET as a forcing;
     `correction`: its `model.correction` (None: none); `physics`, `options`, `dynamic`: `model.phy.name`,
-    `.options` and `.dynamic_params` (default: HBV 1.1p with dynamic parBETA, parK0, parBETAET).
+    `.options`, `.dynamic_params` (default: HBV 1.1p with dynamic parBETA, parK0, parBETAET) and `.routing`.
     """
     attributes = DEMO_ATTRIBUTES if attributes is None else attributes
     cfg = ModelConfig(
-        phy=PhyConfig(name=physics, nmul=nmul, warmup=0, options=dict(options or {}),
+        phy=PhyConfig(name=physics, nmul=nmul, warmup=0, options=dict(options or {}), routing=routing,
                       dynamic_params=list(dynamic or ["parBETA", "parK0", "parBETAET"])),
         nn=NNConfig(name="lstm_mlp", hidden_size=hidden, mlp_hidden_size=64, mlp_layers=2),
         inputs=InputConfig(forcings=list(DEMO_FORCINGS), attributes=list(attributes), log_norm=["P"],

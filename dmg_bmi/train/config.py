@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from dmg_bmi.core.config import ModelConfig, apply_overrides, from_dict, load_yaml, to_dict
+from dmg_bmi.core.config import ModelConfig, apply_overrides, from_dict, load_yaml, physics_options, to_dict
 from dmg_bmi.core.schema import Bool, Float, Int, Str, key, section
 from dmg_bmi.core.train.board import check_available
 from dmg_bmi.core.train.rundir import VERSION_KEY
@@ -407,7 +407,7 @@ RESUME_FIXED = ("model", "train.optimizer", "train.lr", "train.lr_schedule")
 def resume_differences(cfg: ExperimentConfig, checkpoint_experiment: dict) -> list[str]:
     """`key: checkpoint value -> config value` for each `RESUME_FIXED` dotted where `cfg` differs from the
     experiment stored in the checkpoint a run resumes from (its `training.experiment`)."""
-    now, then = experiment_to_dict(cfg), checkpoint_experiment
+    now, then = _in_effect(experiment_to_dict(cfg)), _in_effect(checkpoint_experiment)
     differences = []
     for dotted in RESUME_FIXED:
         a, b = then, now
@@ -415,6 +415,20 @@ def resume_differences(cfg: ExperimentConfig, checkpoint_experiment: dict) -> li
             a, b = (a or {}).get(part), (b or {}).get(part)
         differences += _differences(a, b, dotted)
     return differences
+
+
+def _in_effect(experiment: dict) -> dict:
+    """`experiment` with `model.phy.options` completed by the physics' defaults (an option left out and the
+    same option given at its default are the same run); unchanged where they cannot be read."""
+    phy = (experiment.get("model") or {}).get("phy") or {}
+    section = physics_options(phy.get("name", "")) if isinstance(phy.get("name"), str) else None
+    if section is None or not isinstance(phy.get("options", {}), dict):
+        return experiment
+    try:
+        options = to_dict(from_dict(section, phy.get("options") or {}, prefix="model.phy.options"))
+    except ConfigError:
+        return experiment
+    return {**experiment, "model": {**experiment["model"], "phy": {**phy, "options": options}}}
 
 
 def check_resume(cfg: ExperimentConfig, state, where: str) -> None:

@@ -109,7 +109,12 @@ def build_tensors(
     c_nn = normalizer.transform(ds.attributes(cfg.inputs.attributes), cfg.inputs.attributes)
     x_phy = ds.forcings(list(phy_forcings))
     check_gaps(ds, x_phy, phy_forcings)
-    attrs = ds.attributes(list(phy_attributes))
+    try:
+        attrs = ds.attributes(list(phy_attributes))
+    except InputError as exc:
+        raise InputError(f"{exc}; the physics {cfg.phy.name!r} reads {list(phy_attributes)} itself (with "
+                         "model.phy.options as set): add them to the data, or run a physics that does not "
+                         "read them") from None
     return ModelTensors(
         x_nn=tens(x_nn.transpose(1, 0, 2)),
         c_nn=tens(c_nn),

@@ -56,11 +56,14 @@ class HydrologyHandler(ModelHandler):
 
     def __init__(self, loaded, weights, backend):
         super().__init__(loaded, weights, backend)
-        mixtures = {tuple(getattr(m.phy, "member_names", ())) for m in self.members}
-        if len(mixtures) > 1:
-            raise CheckpointError(f"ensemble members mix different HBV multimodels {sorted(mixtures)}: their "
-                                  "outputs cannot be averaged; use checkpoints of one model structure")
-        self.mixture: tuple[str, ...] = mixtures.pop()  # the variants an hbv_multimodel mixes, else ()
+        mixed = {str(m.ckpt.path): tuple(getattr(m.phy, "member_names", ())) for m in self.members}
+        if len({frozenset(v) for v in mixed.values()}) > 1:
+            kinds = "; ".join(f"{path}: {'HBV multimodel of ' + ', '.join(v) if v else 'single HBV'}"
+                              for path, v in mixed.items())
+            raise CheckpointError(f"members: an ensemble averages its members' outputs, and an HBV "
+                                  f"multimodel has outputs per variant ({kinds}): ensemble single HBV "
+                                  "checkpoints, or multimodels of the same variants")
+        self.mixture: tuple[str, ...] = next(iter(mixed.values()))  # an hbv_multimodel's variants, else ()
 
     @property
     def flux_names(self) -> tuple[str, ...]:

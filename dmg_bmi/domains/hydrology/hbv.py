@@ -287,7 +287,7 @@ class _Hbv(PhysicsModel):
     def routing_storage(self, state, params) -> torch.Tensor:
         """Water still in the routing tail per basin `[B]` (mm; params needs route_a, route_b)."""
         if not self.routing:
-            return 0.0 * state["SM"][:, 0]
+            return 0.0 * self.storage(state)
         tail = state["route_tail"]
         return tail_water(tail, self.uh(params), backend_of(tail))
 

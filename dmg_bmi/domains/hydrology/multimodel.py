@@ -78,7 +78,7 @@ def _member_options(options: MultimodelOptions, name: str) -> dict:
 
 @register_physics("hbv_multimodel")
 class HbvMultimodel(_Hbv):
-    """HBV 1.0 / 1.1p / 2.0 mixed by learned softmax weights (module docstring); units as the HBV variants."""
+    """HBV 1.0, 1.1p and 2.0 side by side, mixed by learned softmax weights; units as the HBV variants."""
 
     Options = MultimodelOptions
 
@@ -89,6 +89,11 @@ class HbvMultimodel(_Hbv):
             raise ConfigError(f"model.phy.options.members: {dup} listed more than once; each variant runs "
                               "once")
         self.member_names = tuple(names)
+        for i, name in enumerate(cfg.dynamic_params):
+            if name.startswith("logit_") and name.removeprefix("logit_") not in names:
+                raise ConfigError(f"model.phy.dynamic_params[{i}]: {name!r} is the logit of "
+                                  f"{name.removeprefix('logit_')!r}, which model.phy.options.members {names} "
+                                  "does not mix: add it there, or drop the logit")
         self.members = torch.nn.ModuleList()
         specs: dict[str, ParamSpec] = {}
         betaet = "parBETAET" in cfg.dynamic_params

@@ -59,8 +59,8 @@ PROTOCOL: tuple[Variable, ...] = (
     Variable("mass_stored", "ngen::mass_stored", "m",
              "current storage: stores, routing water in transit, forcing not yet consumed", "protocol"),
     Variable("mass_leaked", "ngen::mass_leaked", "m",
-             "cumulative water removed (+) or created (-) by the physics' floors and exchange term and by "
-             "the output correction",
+             "cumulative water removed (+) or created (-) by the physics' floors and exchange term, the "
+             "output correction and a multimodel's reweighting",
              "protocol"),
 )
 VARIABLES: tuple[Variable, ...] = (*OUTPUTS, *PROTOCOL)
