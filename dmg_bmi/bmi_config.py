@@ -69,7 +69,8 @@ class BmiConfig:
         "one trained checkpoint (.pt, from `dmg-bmi train` or `quickstart`), relative to this file's folder; "
         "or `members`")] = None
     members: Annotated[list[Member], key(
-        "an ensemble instead of `checkpoint`: the outputs are the weighted mean")] = \
+        "an ensemble instead of `checkpoint`: the outputs are the weighted mean, so the members must have "
+        "the same outputs (e.g. multimodels of the same variants)")] = \
         dataclasses.field(default_factory=list)
     catchment_id: Annotated[Str, key("label only; an unquoted id with leading zeros (01022500) stays as "
                                      "written")] = ""
