@@ -5,8 +5,10 @@ instances in one process.
 Model: the shipped bmi_configs/example.yml (LSTM hidden 64 -> HBV 1.1p, nmul 16, routing; one member).
 Reference measured in the same run: one step of a batch-1 torch LSTM (hidden 126) + linear head, the core
 of NOAA-OWP's LSTM BMI, whose full hourly cycle bmi-ngen.md §7 records at ~520 us median on this kind of CPU.
+With `--modalities`, the same cycle (numpy backend) for demo checkpoints of the same shape with an output
+correction and as an HBV 1.0/1.1p/2.0 multimodel, each against the plain one measured alongside.
 
-    python benchmarks/bmi_step.py [--cycles 5000]
+    python benchmarks/bmi_step.py [--cycles 5000] [--modalities]
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import torch
 import yaml
 
 from dmg_bmi.bmi import DeltaModelBmi
+from dmg_bmi.core.config import CorrectionConfig
+from dmg_bmi.ngen.demo import make_demo_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "bmi_configs" / "example.yml"
@@ -106,9 +110,44 @@ def instances(count: int, folder: Path) -> tuple[float, float, float, float]:
     return t_init, t_first, traced, rss_mib() - rss0
 
 
+def modalities(work: Path, cycles: int) -> None:
+    """Median numpy-backend cycle of a plain, a corrected and a multimodel demo checkpoint (nmul 16, LSTM
+    64), interleaved in three rounds, each against the plain one."""
+    members = ["hbv_1_0", "hbv_1_1p", "hbv_2"]
+    checkpoints = {
+        "plain": make_demo_checkpoint(work / "plain.pt"),
+        "output correction": make_demo_checkpoint(work / "corrected.pt",
+                                                  correction=CorrectionConfig(features=["SM", "SLZ"])),
+        "multimodel (3 variants)": make_demo_checkpoint(
+            work / "multimodel.pt", physics="hbv_multimodel",
+            dynamic=["parBETA", "parK0", "parBETAET", *(f"logit_{m}" for m in members)]),
+    }
+    base = yaml.safe_load(CONFIG.read_text())
+    bmis = {}
+    for name, ckpt in checkpoints.items():
+        site = {"elevation_m": 300.0} if "multimodel" in name else {}  # HBV 2.0 reads the elevation
+        cfg = dict(base, backend="numpy", checkpoint=str(ckpt), attributes={**base["attributes"], **site})
+        path = work / f"{ckpt.stem}.yml"
+        path.write_text(yaml.safe_dump(cfg))
+        bmis[name] = DeltaModelBmi()
+        bmis[name].initialize(str(path))
+        cycle_times(bmis[name], 200)
+    medians = {name: [] for name in bmis}
+    for _ in range(3):
+        for name, bmi in bmis.items():
+            medians[name].append(float(np.median(cycle_times(bmi, cycles // 3))))
+    plain = np.median(medians["plain"])
+    print("\nmodalities, numpy backend, median of 3 interleaved rounds:")
+    for name, values in medians.items():
+        med = float(np.median(values))
+        print(f"  {name:24s} median {med:7.1f} us  ({med / plain:4.2f}x plain)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=5000)
+    parser.add_argument("--modalities", action="store_true",
+                        help="also time an output correction and a multimodel against the plain model")
     args = parser.parse_args()
     torch.set_num_threads(1)  # bmi-ngen.md §7: torch BMIs are slower with more intra-op threads
     print(f"cpu: {os.cpu_count()} cores visible, torch {torch.__version__}, numpy {np.__version__}")
@@ -153,6 +192,8 @@ def main() -> None:
                   f"first update (binds attributes) {1e3 * t_first:8.1f} ms, memory {traced:6.2f} MiB "
                   f"traced ({1024 * traced / count:6.1f} KiB each), RSS +{rss:.1f} MiB")
         print("  target: 100 instances in < 0.5 s together (NOAA-OWP LSTM: ~12 ms each)")
+        if args.modalities:
+            modalities(work, args.cycles)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
