@@ -13,16 +13,12 @@ from conftest import REPO
 pytestmark = [pytest.mark.slow, pytest.mark.numpy1]
 
 
-@pytest.mark.parametrize("config, checkpoint", [("quickstart.yml", "quickstart_hbv11p.pt"),
-                                                ("example.yml", "demo_hbv11p.pt")])
-def test_bmi_tester_passes_every_stage(tmp_path, config, checkpoint):
+def run_bmi_tester(root, config: str) -> str:
+    """Run bmi-tester on `root` (a folder holding only the BMI config `config` and its checkpoint: bmi-tester
+    copies every entry) and return its output, asserting that every stage passed."""
     pytest.importorskip("bmi_tester")
     from gimli.units import units  # noqa: F401  (0.3.4 has this module; 0.4.x silently skips unit tests)
 
-    root = tmp_path / "root"  # a copy without __pycache__ or other folders (bmi-tester copies every entry)
-    root.mkdir()
-    for name in (config, checkpoint):
-        shutil.copy2(REPO / "bmi_configs" / name, root / name)
     # --confcutdir: the rootdir trap (bmi-ngen.md §2); no:benchmark: pytest-benchmark adds a folder to root
     env = {**os.environ, "PYTEST_ADDOPTS": "--confcutdir=/ -p no:benchmark -p no:cacheprovider -rs -v"}
     cmd = [sys.executable, "-m", "bmi_tester", "dmg_bmi.bmi:DeltaModelBmi", "--config-file", config,
@@ -33,3 +29,14 @@ def test_bmi_tester_passes_every_stage(tmp_path, config, checkpoint):
     assert "All tests passed" in out
     assert "test_get_var_units[land_surface_water__runoff_depth] PASSED" in out  # units checked, not skipped
     assert "FAILED" not in out and "ERROR" not in out
+    return out
+
+
+@pytest.mark.parametrize("config, checkpoint", [("quickstart.yml", "quickstart_hbv11p.pt"),
+                                                ("example.yml", "demo_hbv11p.pt")])
+def test_bmi_tester_passes_every_stage(tmp_path, config, checkpoint):
+    root = tmp_path / "root"  # a copy without __pycache__ or other folders (bmi-tester copies every entry)
+    root.mkdir()
+    for name in (config, checkpoint):
+        shutil.copy2(REPO / "bmi_configs" / name, root / name)
+    run_bmi_tester(root, config)

@@ -5,7 +5,6 @@ closed mass balance, bmi-tester, and the abstraction twin that plain δHBV canno
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import torch
 import yaml
 from conftest import REPO
 from test_bmi import ATTRS, make, offline_daily, set_inputs, synthetic
+from test_bmi_tester import run_bmi_tester
 from train_toy import toy_config
 
 from dmg_bmi.cli import main
@@ -224,22 +224,13 @@ def test_a_model_without_correction_publishes_zero(tmp_path, hamon_ckpt):
 
 @pytest.mark.slow
 def test_bmi_tester_passes_with_a_correction(tmp_path, corrected_ckpt):
-    pytest.importorskip("bmi_tester")
-    from gimli.units import units  # noqa: F401  (0.3.4: units really checked)
-
     root = tmp_path / "root"
     root.mkdir()
     shutil.copy2(corrected_ckpt, root / "corrected.pt")
     cfg = yaml.safe_load((REPO / "bmi_configs" / "example.yml").read_text(encoding="utf-8"))
     cfg.update(checkpoint="corrected.pt", attributes=dict(ATTRS))
     (root / "corrected.yml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    env = {**os.environ, "PYTEST_ADDOPTS": "--confcutdir=/ -p no:benchmark -p no:cacheprovider -rs -v"}
-    cmd = [sys.executable, "-m", "bmi_tester", "dmg_bmi.bmi:DeltaModelBmi", "--config-file", "corrected.yml",
-           "--root-dir", "."]
-    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0 and "All tests passed" in out, out[-4000:]
-    assert f"test_get_var_units[{CORRECTION}] PASSED" in out
+    assert f"test_get_var_units[{CORRECTION}] PASSED" in run_bmi_tester(root, "corrected.yml")
 
 
 # ------------------------------------------------------------------------------- the abstraction twin

@@ -8,10 +8,7 @@ contributions, and closes ngen's mass balance, in bmi-tester, a hot start and th
 from __future__ import annotations
 
 import csv
-import os
 import shutil
-import subprocess
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -21,6 +18,7 @@ import torch
 import yaml
 from conftest import REPO
 from test_bmi import ATTRS, make, offline_daily, set_inputs, synthetic
+from test_bmi_tester import run_bmi_tester
 from train_toy import toy_config
 
 from dmg_bmi.cli import main
@@ -237,21 +235,13 @@ def test_a_multimodel_without_routing_runs_in_the_bmi(tmp_path):
 
 @pytest.mark.slow
 def test_bmi_tester_passes_with_a_multimodel(tmp_path, mixture_ckpt):
-    pytest.importorskip("bmi_tester")
-    from gimli.units import units  # noqa: F401  (0.3.4: units really checked)
-
     root = tmp_path / "root"
     root.mkdir()
     shutil.copy2(mixture_ckpt, root / "multimodel.pt")
     cfg = yaml.safe_load((REPO / "bmi_configs" / "example.yml").read_text(encoding="utf-8"))
     cfg.update(checkpoint="multimodel.pt", attributes={**ATTRS, "elevation_m": SITE["elevation_m"]})
     (root / "multimodel.yml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    env = {**os.environ, "PYTEST_ADDOPTS": "--confcutdir=/ -p no:benchmark -p no:cacheprovider -rs -v"}
-    cmd = [sys.executable, "-m", "bmi_tester", "dmg_bmi.bmi:DeltaModelBmi", "--config-file", "multimodel.yml",
-           "--root-dir", "."]
-    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0 and "All tests passed" in out, out[-4000:]
+    out = run_bmi_tester(root, "multimodel.yml")
     assert f"test_get_var_units[{bmi_names('hbv_1_0')[0]}] PASSED" in out
 
 
