@@ -17,6 +17,7 @@ from dmg_bmi.core.handler import Member, ModelHandler, basin_mean
 from dmg_bmi.core.ops import NUMPY
 from dmg_bmi.domains.hydrology import PHYSICS
 from dmg_bmi.domains.hydrology.hbv_core import STORES
+from dmg_bmi.domains.hydrology.variables import mixture_variables
 from dmg_bmi.errors import CheckpointError
 
 _STORES = frozenset((*STORES, "route_tail"))  # HBV water stores and routing water in transit (mm, >= 0)
@@ -68,10 +69,9 @@ class HydrologyHandler(ModelHandler):
     @property
     def flux_names(self) -> tuple[str, ...]:
         """The daily outputs that are 0 before the first day: `FLUXES`, and a multimodel's weights (-),
-        routed contributions (mm/d) and reweighting (mm/d)."""
-        extra = (*(f"weight_{n}" for n in self.mixture), *(f"contribution_{n}" for n in self.mixture),
-                 "reweighting") if self.mixture else ()
-        return (*FLUXES, *extra)
+        routed contributions (mm/d) and reweighting (mm/d), as its BMI variables name them
+        (`variables.mixture_variables`)."""
+        return (*FLUXES, *(v.internal for v in mixture_variables(self.mixture)))
 
     def summarize(self, member: HydrologyMember, state: dict, raw: dict, daily: dict) -> dict[str, float]:
         """Daily outputs from the physics step's raw outputs (basin means: mm/d, mm) and the new state."""
