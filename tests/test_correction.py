@@ -307,3 +307,11 @@ def test_the_correction_learns_the_abstraction_plain_dhbv_cannot(tmp_path, capsy
     print(f"{report}; water balance: largest residual {worst:.3g} mm, correction {corrections.min():.0f} "
           f"to {corrections.max():.0f} mm over 2004-2005")
     assert figure.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("value", ["1", "-0.1", "nan"])
+def test_an_abstraction_outside_its_range_is_named(tmp_path, capsys, value):
+    assert main(["make-sample-data", "--out", str(tmp_path / "t.nc"), "--basins", "2", "--years", "1",
+                 "--abstraction", value]) == 2
+    assert "--abstraction must be a number in [0, 1) (a share of the flow)" in capsys.readouterr().err
+    assert not (tmp_path / "t.nc").exists()

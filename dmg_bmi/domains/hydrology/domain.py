@@ -69,8 +69,9 @@ class HydrologyDomain(DeltaModelDomain):
     def make_twin(self, args, out):
         from dmg_bmi.domains.hydrology.twin import check_size, write_twin
 
-        check_size(args.basins, args.years, args.start, args.noise,
-                   names={"n_basins": "--basins", "years": "--years", "start": "--start", "noise": "--noise"})
+        check_size(args.basins, args.years, args.start, args.noise, abstraction=args.abstraction,
+                   names={"n_basins": "--basins", "years": "--years", "start": "--start", "noise": "--noise",
+                          "abstraction": "--abstraction"})
         path = write_twin(out, n_basins=args.basins, start=args.start, years=args.years,
                           seed=args.seed, noise=args.noise, abstraction=args.abstraction)
         taken = f", abstraction {args.abstraction}" if args.abstraction else ""

@@ -77,15 +77,20 @@ _LAST_DAY = np.datetime64("9999-12-31", "D")  # dates stay writable as YYYY-MM-D
 
 
 def check_size(n_basins: Any, years: Any, start: Any = "2000-01-01", noise: Any = 0.1,
-               names: Mapping[str, str] | None = None) -> np.datetime64:
+               names: Mapping[str, str] | None = None, abstraction: Any = 0.0) -> np.datetime64:
     """Refuse a twin `make_twin` should not build (module docstring), each culprit named as the caller calls
     it (`names`: argument -> option name, e.g. {"n_basins": "--basins"}); returns the first day."""
-    name = {"n_basins": "n_basins", "years": "years", "start": "start", "noise": "noise", **(names or {})}
+    name = {"n_basins": "n_basins", "years": "years", "start": "start", "noise": "noise",
+            "abstraction": "abstraction", **(names or {})}
     check_count(n_basins, name["n_basins"], MAX_BASIN_DAYS // 365)
     check_count(years, name["years"], MAX_YEARS)
     if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not 0.0 <= noise <= MAX_NOISE:
         raise InputError(f"{name['noise']} must be in 0..{MAX_NOISE:g} (log-normal sigma of the flow noise), "
                          f"got {noise!r}")
+    if isinstance(abstraction, bool) or not isinstance(abstraction, numbers.Real) or \
+            not 0.0 <= abstraction < 1.0:
+        raise InputError(f"{name['abstraction']} must be a number in [0, 1) (a share of the flow), got "
+                         f"{abstraction!r}")
     first = to_day(start, name["start"])
     end = (first.astype("datetime64[Y]") + years).astype("datetime64[D]")
     if end - 1 > _LAST_DAY:
@@ -198,10 +203,7 @@ def make_twin(n_basins: int = 50, start: Any = "2000-01-01", years: int = 6, see
               abstraction: float = 0.0) -> HydroDataset:
     """Build a synthetic-twin HydroDataset (see the module docstring); deterministic given `seed`.
     `abstraction` in [0, 1): the warm-day share of the flow a river abstraction takes (0: none)."""
-    s = check_size(n_basins, years, start, noise)
-    if isinstance(abstraction, bool) or not isinstance(abstraction, numbers.Real) or \
-            not 0.0 <= abstraction < 1.0:
-        raise InputError(f"abstraction must be a number in [0, 1) (a share of the flow), got {abstraction!r}")
+    s = check_size(n_basins, years, start, noise, abstraction=abstraction)
     from dmg_bmi.core.config import PhyConfig
     from dmg_bmi.core.registry import get_physics
 
