@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +11,20 @@ import pytest
 import torch
 import yaml
 from conftest import REPO
+from test_bmi_tester import run_bmi_tester
 
 from dmg_bmi.bmi import DeltaModelBmi
 from dmg_bmi.core.checkpoint import load_checkpoint
+from dmg_bmi.core.config import ProcessConfig
 from dmg_bmi.data.variables import saturation_vp_pa
-from dmg_bmi.domains.crop.checkpoint import build_crop_model, parameter_sets, weather_options
+from dmg_bmi.domains.crop.checkpoint import (
+    build_crop_model,
+    parameter_sets,
+    save_crop_checkpoint,
+    weather_options,
+)
 from dmg_bmi.domains.crop.dataset import CropCalendar, CropDataset
+from dmg_bmi.domains.crop.delta import CropDeltaModel
 from dmg_bmi.domains.crop.train import build_crop_tensors, run_model
 from dmg_bmi.domains.crop.variables import OUTPUT_NAMES, OUTPUTS
 from dmg_bmi.domains.crop.weather import aorc_hourly_to_wofost_daily
@@ -30,9 +36,9 @@ CONFIG = REPO / "bmi_configs" / "crop_twin.yml"
 CKPT = REPO / "bmi_configs" / "crop_twin_wofost72.pt"
 
 
-def _config(tmp_path: Path, **changes) -> Path:
+def _config(tmp_path: Path, ckpt: Path = CKPT, **changes) -> Path:
     cfg = yaml.safe_load(CONFIG.read_text())
-    cfg["checkpoint"] = str(CKPT)
+    cfg["checkpoint"] = str(ckpt)
     for key, value in changes.items():
         if value is None:
             cfg.pop(key, None)
@@ -84,9 +90,9 @@ def _run_bmi(path: Path, forcing: dict[str, np.ndarray], n_records: int, per_day
     return bmi, np.array(rows), weather
 
 
-def _offline(cfg: dict, hourly: dict[str, np.ndarray], n_days: int):
+def _offline(cfg: dict, hourly: dict[str, np.ndarray], n_days: int, path: Path = CKPT):
     """The trainer's offline pipeline on the daily conversion of `hourly`: CropDataset -> tensors -> model."""
-    ckpt = load_checkpoint(CKPT)
+    ckpt = load_checkpoint(path)
     model = build_crop_model(ckpt, dtype=torch.float64)
     attrs = {**cfg["attributes"], "lat": cfg["latitude"]}
     start = np.datetime64(cfg["start_time"][:10], "D")
@@ -212,23 +218,51 @@ def test_hydro_checkpoint_refuses_a_crop_calendar(tmp_path):
 
 
 @pytest.mark.slow
-def test_bmi_tester_passes_every_stage_for_wofost(tmp_path):
-    pytest.importorskip("bmi_tester")
-    from gimli.units import units  # noqa: F401  (0.3.4: units really checked)
-
+@pytest.mark.parametrize("learned_process", [False, True])
+def test_bmi_tester_passes_every_stage_for_wofost(tmp_path, learned_process):
     root = tmp_path / "root"
     root.mkdir()
-    for src in (CONFIG, CKPT):
-        shutil.copy2(src, root / src.name)
-    env = {**os.environ, "PYTEST_ADDOPTS": "--confcutdir=/ -p no:benchmark -p no:cacheprovider -rs -v"}
-    cmd = [sys.executable, "-m", "bmi_tester", "dmg_bmi.bmi:DeltaModelBmi", "--config-file", CONFIG.name,
-           "--root-dir", "."]
-    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
-    assert "All tests passed" in out
-    assert "test_get_var_units[crop_storage-organ__dry_mass-per-area_density] PASSED" in out
-    assert "FAILED" not in out and "ERROR" not in out
+    shutil.copy2(CONFIG, root / CONFIG.name)
+    if learned_process:  # the same config name, a checkpoint with a learned process in its place
+        process_checkpoint(root / CKPT.name)
+    else:
+        shutil.copy2(CKPT, root / CKPT.name)
+    run_bmi_tester(root, CONFIG.name, "crop_storage-organ__dry_mass-per-area_density")
+
+
+def process_checkpoint(path: Path, seed: int = 0) -> Path:
+    """The shipped crop checkpoint with a learned process at WOFOST's `assimilation_reduction` hook (random
+    weights, so the factor departs from 1 by up to ~±0.2), saved to `path` as the trainer saves one."""
+    ckpt = load_checkpoint(CKPT)
+    cfg = dataclasses.replace(ckpt.config, process=ProcessConfig(hook="assimilation_reduction"))
+    model = CropDeltaModel.from_config(cfg, len(ckpt.nn_attributes))
+    missing, unexpected = model.load_state_dict(ckpt.state_dict, strict=False)
+    assert not unexpected and all(k.startswith("process.") for k in missing)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for w in model.process.parameters():
+            w.add_(0.4 * torch.randn(w.shape, generator=gen, dtype=w.dtype))
+    return save_crop_checkpoint(path, model, ckpt.normalization, training=ckpt.training)
+
+
+@pytest.mark.parametrize("time_step", [3600, 86400])
+def test_a_learned_process_steps_in_the_bmi_as_offline(tmp_path, time_step):
+    """A checkpoint with a learned process (issue 14, modality 2): the BMI's day (scalar WOFOST with the
+    network's float64 numpy copy) equals the offline batched run (torch network) to 1e-9 relative, float64,
+    and the process really changes the season (TWSO differs from the plain checkpoint's)."""
+    ckpt = process_checkpoint(tmp_path / "process.pt")
+    cfg = yaml.safe_load(CONFIG.read_text())
+    n_days = 200
+    path = _config(tmp_path, ckpt=ckpt, time_step=time_step, end_time="2015-10-17 23:00:00")
+    per_day = 86400 // time_step
+    records = {k: v.reshape(-1, 24 // per_day).mean(1) for k, v in _hourly(n_days, start_doy=91).items()}
+    _, got, _ = _run_bmi(path, records, n_days * per_day, per_day)
+    hourly = {k: np.repeat(v, 24 // per_day) for k, v in records.items()}
+    want, _ = _offline({**cfg, "time_step": time_step}, hourly, n_days, ckpt)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    plain, _ = _offline({**cfg, "time_step": time_step}, hourly, n_days)
+    twso = OUTPUT_NAMES.index("crop_storage-organ__dry_mass-per-area_density")
+    assert abs(want[-1, twso] / plain[-1, twso] - 1) > 0.01, (want[-1, twso], plain[-1, twso])
 
 
 def test_shipped_crop_realization_matches_the_writer():

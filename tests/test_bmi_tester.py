@@ -13,9 +13,10 @@ from conftest import REPO
 pytestmark = [pytest.mark.slow, pytest.mark.numpy1]
 
 
-def run_bmi_tester(root, config: str) -> str:
+def run_bmi_tester(root, config: str, unit_checked: str = "land_surface_water__runoff_depth") -> str:
     """Run bmi-tester on `root` (a folder holding only the BMI config `config` and its checkpoint: bmi-tester
-    copies every entry) and return its output, asserting that every stage passed."""
+    copies every entry) and return its output, asserting that every stage passed and that the units of
+    output `unit_checked` were really checked."""
     pytest.importorskip("bmi_tester")
     from gimli.units import units  # noqa: F401  (0.3.4 has this module; 0.4.x silently skips unit tests)
 
@@ -27,7 +28,7 @@ def run_bmi_tester(root, config: str) -> str:
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert "All tests passed" in out
-    assert "test_get_var_units[land_surface_water__runoff_depth] PASSED" in out  # units checked, not skipped
+    assert f"test_get_var_units[{unit_checked}] PASSED" in out  # units checked, not skipped
     assert "FAILED" not in out and "ERROR" not in out
     return out
 

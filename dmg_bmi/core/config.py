@@ -394,6 +394,19 @@ class CorrectionConfig:
 
 @section
 @dataclasses.dataclass
+class ProcessConfig:
+    """`model.process`: a network standing in for a process of the physics (`dmg_bmi.core.process`)."""
+
+    hook: Annotated[Str, key("the process hook of the physics the network fills (one the physics lists in "
+                             "its registry description, e.g. WOFOST's assimilation_reduction)")] = ""
+    hidden_size: Annotated[Int, key("units of each hidden layer of the process network", ge=1,
+                                    le=MAX_HIDDEN)] = 16
+    layers: Annotated[Int, key("hidden layers of the process network (0: one linear layer)", ge=0,
+                               le=MAX_MLP_LAYERS)] = 2
+
+
+@section
+@dataclasses.dataclass
 class ModelConfig:
     """A whole delta model: physics + network + inputs."""
 
@@ -407,3 +420,6 @@ class ModelConfig:
     correction: Annotated[CorrectionConfig | None, key(
         "a network correcting one physics output after each step, the change reported as its own flux "
         "(`dmg_bmi.core.correction`); null: none")] = None
+    process: Annotated[ProcessConfig | None, key(
+        "a network standing in for a process inside the physics step, at a hook the physics describes "
+        "(`dmg_bmi.core.process`); null: none")] = None

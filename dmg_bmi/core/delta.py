@@ -30,6 +30,7 @@ from dmg_bmi.core.config import ModelConfig
 from dmg_bmi.core.correction import OutputCorrection, check_correction, corrected_names
 from dmg_bmi.core.nn import Hidden, NumpyStepper, ParamLearner
 from dmg_bmi.core.physics import ParamSpec, PhysicsModel
+from dmg_bmi.core.process import check_process
 from dmg_bmi.core.registry import get_nn, get_physics
 from dmg_bmi.errors import ConfigError, InputError
 
@@ -116,6 +117,7 @@ class DeltaModel(nn.Module):
         self.nn = learner_cls(
             n_nn_forcings, n_nn_attributes, self.dynamic_layout.width, self.static_layout.width, cfg.nn
         )
+        check_no_process(cfg, phy)
         self.correction = None
         if cfg.correction is not None:
             features = check_correction(cfg.correction, phy, cfg.phy.name)
@@ -241,6 +243,16 @@ class DeltaModel(nn.Module):
     def numpy_param_stepper(self, c_nn: torch.Tensor) -> NumpyParamStepper:
         """Float64 numpy path from NN inputs to physical parameters, bound to attributes `c_nn [B, na]`."""
         return NumpyParamStepper(self, self.nn.numpy_stepper(c_nn))
+
+
+def check_no_process(cfg: ModelConfig, phy: PhysicsModel) -> None:
+    """Refuse `model.process` (ConfigError naming the key): this windowed delta model calls no process hook
+    (δWOFOST's does); a physics without hooks is named as such first (`core.process.check_process`)."""
+    if cfg.process is None:
+        return
+    check_process(cfg.process, phy, cfg.phy.name)
+    raise ConfigError(f"model.process: {cfg.phy.name!r} lists the hook {cfg.process.hook!r}, but this delta "
+                      "model (the windowed trainer's) calls no learned process; remove the key")
 
 
 def model_output_names(phy: PhysicsModel, cfg: ModelConfig) -> tuple[str, ...]:

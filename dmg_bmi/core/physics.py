@@ -55,6 +55,9 @@ class PhysicsModel(torch.nn.Module):
     # outputs a correction network may correct (`model.correction`, `dmg_bmi.core.correction`): fluxes whose
     # correction its domain's accounting (e.g. a mass balance) reports as its own term; empty: none
     correctable: tuple[str, ...] = ()
+    # where a learned process may act inside `step` (`model.process`, `dmg_bmi.core.process.ProcessHook`): the
+    # physics calls the hook's network at that point; empty: none
+    processes: tuple = ()
     # its `model.phy.options` section (a `schema.section` dataclass), checked at config load; None: none
     Options: type | None = None
 

@@ -310,6 +310,10 @@ def check_window_experiment(cfg: ExperimentConfig) -> None:
     from dmg_bmi.core.registry import get_physics
 
     phy = get_physics(cfg.model.phy.name)(cfg.model.phy)
+    if cfg.model.process is not None:
+        from dmg_bmi.core.delta import check_no_process
+
+        check_no_process(cfg.model, phy)
     correction = cfg.model.correction
     if correction is not None:
         check_correction(correction, phy, cfg.model.phy.name)

@@ -12,6 +12,11 @@ Learned parameters (`phy.options.learned_params` in the model config), one value
   [0.5, 1.5]); handy when fields of several crops share one network;
 - `<TABLE>_SCALE` (AMAXTB_SCALE, SLATB_SCALE, EFFTB_SCALE): a multiplier of the table's y-values in [lo, hi]
   (the physics folds it into the table).
+
+A learned process (`model.process`, `dmg_bmi.core.process`): a second small network, at a hook WOFOST lists
+in its registry description (`Wofost72PP.processes`, e.g. `assimilation_reduction`: heat/cold stress on
+gross assimilation from the day's TMAX, TMIN and DVS), called inside every WOFOST day; trained with the
+parameter learner by the same loss and saved in the same checkpoint (`process.*` weights).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from torch import nn
 
 from dmg_bmi.core.config import ModelConfig, from_dict
 from dmg_bmi.core.nn import ParamLearner
+from dmg_bmi.core.process import LearnedProcess, check_process
 from dmg_bmi.core.registry import get_nn
 from dmg_bmi.domains.crop import PHYSICS
 from dmg_bmi.domains.crop.pcse.pcse_yaml import read_yaml
@@ -34,7 +40,7 @@ from dmg_bmi.domains.crop.pcse.tables import parse_afgen
 from dmg_bmi.domains.crop.wofost72 import params as wofost_params
 from dmg_bmi.domains.crop.wofost72.calendar import Calendar
 from dmg_bmi.domains.crop.wofost72.model import run
-from dmg_bmi.domains.crop.wofost72.physics import WofostOptions
+from dmg_bmi.domains.crop.wofost72.physics import Wofost72PP, WofostOptions
 from dmg_bmi.errors import ConfigError, InputError
 
 MODES = ("absolute", "factor")
@@ -106,7 +112,10 @@ def _bound(value: Any, key: str) -> float:
 
 class WofostPhysics(nn.Module):
     """Adapter over `wofost72.model.run`: `(x [T, B, F] in PHYSICS_WEATHER order, params, attrs) ->
-    (outputs {name: [T, B]}, final state)`; attrs: LAT and the calendar day indices (`physics_attrs`)."""
+    (outputs {name: [T, B]}, final state)`; attrs: LAT and the calendar day indices (`physics_attrs`);
+    `process`: a learned process at one of `processes` (None: plain WOFOST)."""
+
+    processes = Wofost72PP.processes
 
     def __init__(self, cfg=None):
         super().__init__()
@@ -117,22 +126,25 @@ class WofostPhysics(nn.Module):
     def param_specs():
         return wofost_params.param_specs()
 
-    def forward(self, x, params, attrs=None, state=None):
+    def forward(self, x, params, attrs=None, state=None, process=None):
         if attrs is None:
             raise InputError("WOFOST needs physics attributes LAT, CROP_START, CROP_END, START_EMERGED, "
                              "END_AT_MATURITY")
         cal = Calendar.from_attrs(attrs)
-        return run(dict(params), x, cal, attrs["LAT"], surrogate=self.surrogate, state=state)
+        return run(dict(params), x, cal, attrs["LAT"], surrogate=self.surrogate, state=state, process=process)
 
 
 class CropDeltaModel(nn.Module):
-    """Attributes -> learned crop parameters (bounded) -> WOFOST over each field's season."""
+    """Attributes -> learned crop parameters (bounded) -> WOFOST over each field's season, with a learned
+    process inside each day when `cfg.process` is set (module docstring)."""
 
-    def __init__(self, phy: nn.Module, learner: ParamLearner, learned: list[LearnedParam], cfg: ModelConfig):
+    def __init__(self, phy: nn.Module, learner: ParamLearner, learned: list[LearnedParam], cfg: ModelConfig,
+                 process: LearnedProcess | None = None):
         super().__init__()
         self.cfg = cfg
         self.phy = phy
         self.nn = learner
+        self.process = process
         self.learned = list(learned)
         lo = torch.tensor([p.lo for p in learned], dtype=torch.float64)
         span = torch.tensor([p.hi - p.lo for p in learned], dtype=torch.float64)
@@ -150,7 +162,10 @@ class CropDeltaModel(nn.Module):
         specs = {s.name: s for s in phy.param_specs()}
         learned = parse_learned(cfg.phy.options.get("learned_params"), specs)
         learner = get_nn(cfg.nn.name)(0, n_nn_attributes, 0, len(learned), cfg.nn)
-        return cls(phy, learner, learned, cfg)
+        process = None
+        if cfg.process is not None:
+            process = LearnedProcess(cfg.process, check_process(cfg.process, phy, cfg.phy.name))
+        return cls(phy, learner, learned, cfg, process)
 
     @property
     def learned_names(self) -> list[str]:
@@ -180,7 +195,7 @@ class CropDeltaModel(nn.Module):
                 attrs_phy: Mapping[str, torch.Tensor] | None = None, state=None):
         """`c_nn [B, na]`, weather `x_phy [T, B, F]`, base params, physics attributes -> (outputs, state)."""
         params = self.crop_params(self.learned_values(c_nn), base)
-        return self.phy(x_phy, params, attrs=attrs_phy, state=state)
+        return self.phy(x_phy, params, attrs=attrs_phy, state=state, process=self.process)
 
 
 # --------------------------------------------------------------------------- inputs of the crop physics

@@ -56,6 +56,11 @@ class CropDomain(Domain):
         if not isinstance(cfg.data.path, str):
             raise ConfigError(f"data.path: a crop run reads one crop dataset (data.kind crop), got a list "
                               f"{cfg.data.path!r}: give one path (merge the fields into one dataset first)")
+        if cfg.model.process is not None:
+            from dmg_bmi.core.process import check_process
+            from dmg_bmi.core.registry import get_physics
+
+            check_process(cfg.model.process, get_physics(cfg.model.phy.name), cfg.model.phy.name)
         if cfg.model.correction is not None:
             raise ConfigError("model.correction: δWOFOST has no output correction (WOFOST PP lists no "
                               "correctable output); remove the key")
@@ -84,6 +89,9 @@ class CropDomain(Domain):
         group.add_argument("--sites", type=int, default=40, help="number of sites (3 fields each; 1..5000)")
         group.add_argument("--pcse-dir", default="../shared/data/pcse_wofost72_pp",
                            help="folder of PCSE reference cases giving the crop parameter sets")
+        group.add_argument("--heat-stress", action="store_true",
+                           help="a 6 degC warmer twin whose truth has a heat-stress reduction of gross "
+                                "assimilation that WOFOST 7.2 PP lacks (learn it with model.process)")
 
     def make_twin(self, args, out):
         from pathlib import Path
@@ -95,8 +103,10 @@ class CropDomain(Domain):
             raise ConfigError(f"--pcse-dir {args.pcse_dir} is not a folder: the crop twin takes its crop "
                               "parameter sets from a folder of PCSE reference cases "
                               "(test_potentialproduction_wofost72_*.yaml)")
-        ds = make_crop_twin(out, args.pcse_dir, n_sites=args.sites, seed=args.seed)
-        return f"wrote {args.out} ({ds.n_fields} crop fields at {args.sites} sites, seed {args.seed})"
+        ds = make_crop_twin(out, args.pcse_dir, n_sites=args.sites, seed=args.seed,
+                            heat_stress=args.heat_stress)
+        heat = ", heat stress" if args.heat_stress else ""
+        return f"wrote {args.out} ({ds.n_fields} crop fields at {args.sites} sites, seed {args.seed}{heat})"
 
     def site_rows(self, path):
         from dmg_bmi.domains.crop.dataset import CropDataset

@@ -9,7 +9,11 @@ Scores (per field, then per split: `train` fields; `test`: fields of held-out si
 - `lai_rmse` (m2 m-2) over every LAI observation of the split;
 - where the dataset has the twin's truth (`true_factor_<P>` attributes for factor-mode parameters,
   `true_<P>` for absolute ones): `corr_<P>`, the Pearson r of the learned values with the truth, per split
-  (splits of 3 fields or more; under 5 fields it warns, `metrics.pearson_r`).
+  (splits of 3 fields or more; under 5 fields it warns, `metrics.pearson_r`);
+- a model with a learned process, on a twin whose truth has that process (the heat-stress twin,
+  `twin.true_process`): `corr_process`, the Pearson r of the learned factor with the true one over every
+  crop day of the split (emerged and alive: DVS >= 0), at that day's hook inputs; and a figure of both
+  against TMAX (`process_figure`).
 """
 
 from __future__ import annotations
@@ -25,14 +29,20 @@ from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.core.train.metrics import pearson_r
 from dmg_bmi.domains.crop.checkpoint import build_crop_model, parameter_sets
 from dmg_bmi.domains.crop.dataset import CropDataset
+from dmg_bmi.domains.crop.delta import PHYSICS_WEATHER, physics_weather
 from dmg_bmi.domains.crop.train import build_crop_tensors, read_crop_dataset
+from dmg_bmi.domains.crop.twin import true_process
 from dmg_bmi.errors import CheckpointError, ConfigError
 from dmg_bmi.train.commands._common import checkpoint_path
 
+MODEL_PROCESS = "model"  # `predict`: run the model's own learned process
 
-def predict(model, ckpt, ds: CropDataset, batch_size: int = 64, values: np.ndarray | None = None):
+
+def predict(model, ckpt, ds: CropDataset, batch_size: int = 64, values: np.ndarray | None = None,
+            process=MODEL_PROCESS):
     """Outputs `{name: [N, T]}` and learned values `[N, P]` for every field of `ds`; with `values [N, P]`
-    (the model's learned parameters, in its modes), WOFOST runs with those instead of the network's."""
+    (the model's learned parameters, in its modes), WOFOST runs with those instead of the network's, and
+    with `process` (a function at WOFOST's process hook, or None) instead of the model's learned process."""
     tensors = build_crop_tensors(ds, ckpt.config, ckpt.normalization, parameter_sets(ckpt))
     outs, learned = [], []
     with torch.no_grad():
@@ -43,10 +53,66 @@ def predict(model, ckpt, ds: CropDataset, batch_size: int = 64, values: np.ndarr
                 v = model.learned_values(part.c_nn)
             else:
                 v = torch.as_tensor(values[rows.numpy()], dtype=part.c_nn.dtype)
-            out, _ = model.phy(part.x, model.crop_params(v, part.base), attrs=part.attrs)
+            out, _ = model.phy(part.x, model.crop_params(v, part.base), attrs=part.attrs,
+                               process=model.process if process is MODEL_PROCESS else process)
             outs.append({k: o.numpy().T for k, o in out.items()})
             learned.append(v.numpy())
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}, np.concatenate(learned)
+
+
+def hook_inputs(ds: CropDataset, outputs, hook) -> tuple[np.ndarray, np.ndarray]:
+    """The process hook's inputs on every crop day: (`x [K, n_inputs]`, field index `[K]`), the days where
+    the crop is alive and emerged (ACTIVE, DVS >= 0); each input is a physics weather channel or an output
+    (e.g. TMAX, TMIN, DVS)."""
+    weather = physics_weather(ds)  # [T, N, F]
+    on = (outputs["ACTIVE"] > 0.5) & (outputs["DVS"] >= 0.0)  # [N, T]
+    cols = [outputs[k][on] if k in outputs else weather[..., PHYSICS_WEATHER.index(k)].T[on]
+            for k in hook.inputs]
+    return np.stack(cols, -1), np.nonzero(on)[0]
+
+
+def process_recovery(model, ds: CropDataset, outputs, is_test) -> dict[str, float] | None:
+    """`corr_process` per split (module docstring), or None without a learned process or a true one."""
+    truth = true_process(ds)
+    if model.process is None or truth is None:
+        return None
+    x, rows = hook_inputs(ds, outputs, model.process.hook)
+    learned = model.process.curve(x)
+    with torch.no_grad():
+        true = truth(torch.as_tensor(x)).numpy()
+    out = {}
+    for split, mask in (("train", ~is_test), ("test", is_test)):
+        days = mask[rows]
+        if days.sum() >= 3:
+            out[split] = pearson_r(learned[days], true[days], f"corr_process of the {split} fields")
+    return out
+
+
+def process_figure(model, ds: CropDataset, outputs, is_test):
+    """The learned process factor against the hook's first input (e.g. TMAX) on the held-out crop days
+    (dots; all days without held-out sites), and the twin's true curve where the dataset has one (line)."""
+    from dmg_bmi.train.plots import pyplot
+
+    plt = pyplot()
+    hook = model.process.hook
+    x, rows = hook_inputs(ds, outputs, hook)
+    days = is_test[rows] if is_test.any() else np.ones(rows.size, dtype=bool)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    ax.plot(x[days, 0], model.process.curve(x[days]), ".", ms=2, alpha=0.3, color="tab:green",
+            label="learned (each crop day)")
+    truth = true_process(ds)
+    if truth is not None:
+        grid = np.linspace(x[:, 0].min(), x[:, 0].max(), 200)
+        pts = np.tile(np.median(x, 0), (grid.size, 1))
+        pts[:, 0] = grid
+        with torch.no_grad():
+            ax.plot(grid, truth(torch.as_tensor(pts)).numpy(), color="black", lw=1.6, label="twin truth")
+    ax.set_xlabel(f"{hook.inputs[0]} ({hook.units[0]})")
+    ax.set_ylabel(f"{hook.name} factor (1)")
+    ax.set_title(f"learned process {hook.name}: {'held-out sites' if is_test.any() else 'all fields'}")
+    ax.grid(alpha=0.3, lw=0.5)
+    ax.legend(frameon=False)
+    return fig
 
 
 def field_scores(ds: CropDataset, outputs, learned, names, is_test) -> list[dict]:
@@ -175,7 +241,7 @@ def refuse_unused_options(args: argparse.Namespace) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     """The `evaluate` verb on a crop checkpoint: metrics.csv, summary, PNGs of sample fields; options it would
     not use are refused first (`refuse_unused_options`)."""
-    from dmg_bmi.train.plots import plot_or_say
+    from dmg_bmi.train.plots import plot_or_say, save_figure
 
     refuse_unused_options(args)
     path = checkpoint_path(args)
@@ -191,6 +257,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     is_test = np.array([f in test for f in ds.fields])
     rows = field_scores(ds, outputs, learned, model.learned_names, is_test)
     summary = summarize(rows, ds, learned, model.learned)
+    for split, r in (process_recovery(model, ds, outputs, is_test) or {}).items():
+        summary[split]["corr_process"] = r
     out = Path(args.out) if args.out else path.resolve().parent / "evaluate_crop"
     out.mkdir(parents=True, exist_ok=True)
     csv_path = write_csv(out / "metrics.csv", rows, list(dict.fromkeys(k for r in rows for k in r)))
@@ -204,8 +272,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
         def draw():
             truth = (None if true_values is None else
-                     predict(model, ckpt, ds.subset(sample), args.batch_size, true_values[sample])[0])
-            return crop_plots(ds, outputs, sample, out / "plots", is_test, truth)
+                     predict(model, ckpt, ds.subset(sample), args.batch_size, true_values[sample],
+                             true_process(ds))[0])
+            paths = crop_plots(ds, outputs, sample, out / "plots", is_test, truth)
+            if model.process is not None:
+                fig = process_figure(model, ds, outputs, is_test)
+                paths.append(save_figure(fig, out / "plots" / f"process_{model.process.hook.name}.png"))
+            return paths
 
         plot_or_say("plots", draw, " of LAI and TWSO" + (", with the twin's truth" if true_values is not None
                                                         else ""))

@@ -4,7 +4,8 @@
 - `bind(attrs, calendar, n_days)` fixes the field: its attributes (the network's and `lat`/`elev`), its crop
   calendar (day indices counted from the run's first day) and the number of run days (leaf-class slots).
   The network runs once here: the crop parameters are static per field, so they are also prepared for
-  the physics once (`Wofost72PP.step_params`) and reused every day.
+  the physics once (`Wofost72PP.step_params`) and reused every day. A learned process (`model.process`)
+  runs inside every day, as a float64 numpy copy of its network (`LearnedProcess.scalar`).
 - `advance(state, weather)` is one WOFOST day on one day of weather (`weather.WEATHER_NAMES` in PCSE units
   plus `DOY`); outputs are floats in PCSE units (`OUTPUTS`). The day is `wofost72.scalar.day`, the physics'
   day (`Wofost72PP.step`, surrogates aside: they are 0 in value) on Python floats for this one field, equal
@@ -111,7 +112,9 @@ class CropHandler(Handler):
                               check=False)
         with torch.no_grad():
             self.prepared = self.phy.step_params({}, self.attrs_phy)
-        self.field = scalar.field(self.prepared["prepared"], self.prepared["calendar"], self.attrs_phy["LAT"])
+        process = self.model.process.scalar() if self.model.process is not None else None
+        self.field = scalar.field(self.prepared["prepared"], self.prepared["calendar"], self.attrs_phy["LAT"],
+                                  process=process)
         self.field.prefill(range(1, 367))  # every day of year's sun geometry, in one torch call
 
     def learned(self) -> dict[str, float]:

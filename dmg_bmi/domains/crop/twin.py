@@ -23,6 +23,12 @@ Everything is deterministic given `seed`. For `n_sites` sites, each with `fields
 5. **Observations** from WOFOST (`simulate`): LAI every 7-10 days (15 % log-normal noise, 20 % dropped),
    DVS on the same days (± 0.03), TAGP and TWSO every ~21 days (10 % noise), and TWSO on the last season day
    (5 % noise). NaN where unobserved.
+6. **Heat stress** (`heat_stress=True`, `make-sample-data --kind crop --heat-stress`): a process WOFOST 7.2
+   PP lacks. Every temperature is `HEAT_WARMING` (6 °C) warmer (t0 above), so that hot days are common
+   (TMAX above 30 °C on ~20 % of the crop days), and the truth multiplies each day's gross assimilation by
+   `heat_reduction(TMAX) = 1 − 0.8 / (1 + exp(−(TMAX − 31) / 1.5))` (0.99 at 25 °C, 0.6 at 31 °C, 0.23 at
+   36 °C): the curve a learned process at WOFOST's `assimilation_reduction` hook should recover. The file
+   records it (its `heat_stress` attribute).
 
 Sizes are bounded (`check_size`) so that a typo cannot exhaust memory: at most `MAX_FIELDS` fields (about
 140 kB each at peak, so about 2 GB; 5000 sites of `FIELDS_PER_SITE` fields).
@@ -62,6 +68,9 @@ SITE_ATTRIBUTES = {
     "cultivar_index": (0.0, 1.0), "soil_index": (0.0, 1.0), "seed_index": (0.0, 1.0),
 }
 VARYING_PARAMS = ("TSUM1", "SPAN", "TDWI")
+HEAT_KEY = "heat_stress"  # the dataset attribute recording a heat-stress truth (module doc, step 6)
+HEAT_WARMING = 6.0  # degC added to the heat-stress twin's temperatures
+HEAT_CURVE = (0.8, 31.0, 1.5)  # depth, midpoint (degC), width (degC) of heat_reduction
 OBSERVED = ("LAI", "DVS", "TAGP", "TWSO")
 FIELDS_PER_SITE = 3  # the default
 MAX_FIELDS = 15_000  # sites x fields per site: ~140 kB a field at peak, about 2 GB
@@ -95,15 +104,37 @@ def true_factors(attrs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     }
 
 
+def heat_reduction(tmax):
+    """The heat-stress twin's true factor on gross assimilation at TMAX (°C; numpy array or tensor, same
+    shape out): `1 − depth / (1 + exp(−(TMAX − mid) / width))`, `HEAT_CURVE` (module doc, step 6)."""
+    depth, mid, width = HEAT_CURVE
+    if isinstance(tmax, torch.Tensor):
+        return 1.0 - depth * torch.sigmoid((tmax - mid) / width)
+    return 1.0 - depth / (1.0 + np.exp(-(np.asarray(tmax) - mid) / width))
+
+
+def _heat_process(x: torch.Tensor) -> torch.Tensor:
+    """The truth at WOFOST's `assimilation_reduction` hook (inputs TMAX, TMIN, DVS): heat_reduction(TMAX)."""
+    return heat_reduction(x[..., 0])
+
+
+def true_process(ds: CropDataset):
+    """The twin's true process at WOFOST's `assimilation_reduction` hook (a function of `[..., 3]` tensors
+    TMAX, TMIN, DVS), or None for a dataset without a heat-stress truth (its `heat_stress` attribute)."""
+    return _heat_process if HEAT_KEY in ds.metadata else None
+
+
 def _svp_hpa(t_c):
     return 6.108 * np.exp(17.27 * t_c / (t_c + 237.3))
 
 
-def site_weather(rng: np.random.Generator, lat: float, elev: float, year: int, n_days: int) -> np.ndarray:
-    """Synthetic daily weather `[n_days, len(WEATHER_NAMES)]` from 1 January of `year` (module doc, 2)."""
+def site_weather(rng: np.random.Generator, lat: float, elev: float, year: int, n_days: int,
+                 warming: float = 0.0) -> np.ndarray:
+    """Synthetic daily weather `[n_days, len(WEATHER_NAMES)]` from 1 January of `year` (module doc, 2), every
+    temperature `warming` °C warmer."""
     start = np.datetime64(f"{year}-01-01", "D")
     doy = day_of_year(start + np.arange(n_days))
-    t0 = 17.0 - 0.45 * (lat - 38.0) - 6.5e-3 * elev
+    t0 = 17.0 - 0.45 * (lat - 38.0) - 6.5e-3 * elev + warming
     amp = 8.0 + 0.15 * (lat - 38.0)
     anomaly = np.zeros(n_days)
     noise = rng.normal(0.0, 2.5 * np.sqrt(1 - 0.75**2), n_days)
@@ -144,8 +175,9 @@ def check_size(n_sites: Any, fields_per_site: Any, names: Mapping[str, str] | No
 
 def make_layout(n_sites: int = 40, fields_per_site: int = FIELDS_PER_SITE,
                 crops: tuple[str, ...] = tuple(CROPS), years: tuple[int, ...] = (2015, 2016, 2017, 2018),
-                seed: int = 0) -> CropDataset:
-    """Sites, weather, calendars and true parameters (no observations yet: `observations` has 0 columns)."""
+                seed: int = 0, heat_stress: bool = False) -> CropDataset:
+    """Sites, weather, calendars and true parameters (no observations yet: `observations` has 0 columns);
+    `heat_stress`: the warmer weather and heat-stress truth of module doc step 6."""
     unknown = [c for c in crops if c not in CROPS]
     if unknown:
         raise InputError(f"crop twin: unknown crop(s) {unknown}; available: {sorted(CROPS)}")
@@ -161,7 +193,8 @@ def make_layout(n_sites: int = 40, fields_per_site: int = FIELDS_PER_SITE,
             year = int(years[int(rng.integers(len(years)))])
             if year not in site_weather_by_year:
                 lat, elev = site_attrs["lat"][s], site_attrs["elev"][s]
-                site_weather_by_year[year] = site_weather(rng, lat, elev, year, 366)
+                site_weather_by_year[year] = site_weather(rng, lat, elev, year, 366,
+                                                          HEAT_WARMING if heat_stress else 0.0)
             cal = _calendar(crop, CROPS[crop], year, int(rng.integers(-10, 11)))
             i0 = (cal.crop_start_date - dt.date(year, 1, 1)).days
             w = np.full((n_days, len(WEATHER_NAMES)), np.nan)
@@ -178,6 +211,8 @@ def make_layout(n_sites: int = 40, fields_per_site: int = FIELDS_PER_SITE,
     factors = true_factors(attrs)
     names = list(SITE_ATTRIBUTES) + [f"crop_{c.replace(' ', '_').lower()}" for c in crops]
     units = [units_of(k, "1") for k in SITE_ATTRIBUTES] + ["1"] * len(crops)
+    heat = {HEAT_KEY: (f"weather +{HEAT_WARMING:g} degC; gross assimilation x (1 - {HEAT_CURVE[0]:g} / "
+                       f"(1 + exp(-(TMAX - {HEAT_CURVE[1]:g}) / {HEAT_CURVE[2]:g})))")} if heat_stress else {}
     columns = [attrs[k] for k in SITE_ATTRIBUTES]
     columns += [np.array([cal.crop_name == c for cal in calendars], dtype=float) for c in crops]
     for p in VARYING_PARAMS:
@@ -189,7 +224,7 @@ def make_layout(n_sites: int = 40, fields_per_site: int = FIELDS_PER_SITE,
         attributes=np.stack(columns, axis=-1), attribute_names=tuple(names), attribute_units=tuple(units),
         calendars=calendars, observations=np.zeros((len(fields), n_days, 0)),
         metadata={"title": "dmg_bmi crop synthetic twin", "seed": str(seed),
-                  "crop_cases": ",".join(f"{c}={CROPS[c].case}" for c in crops)},
+                  "crop_cases": ",".join(f"{c}={CROPS[c].case}" for c in crops), **heat},
     )
 
 
@@ -227,6 +262,7 @@ def simulate(layout: CropDataset, sets, seed: int = 0) -> tuple[CropDataset, dic
     """Run WOFOST with the true parameters and add sparse noisy observations and `true_<name>` attributes.
 
     The dataset carries `sets` (its `crop_params` attribute), so training on it needs no parameter files.
+    A layout made with `heat_stress` runs with the true heat reduction (`heat_reduction`).
     Returns the dataset and the noise-free daily truth `{name: [N, T]}` (DVS, LAI, TAGP, TWSO, ACTIVE).
     """
     base = base_params(sets, layout.calendars)
@@ -236,8 +272,9 @@ def simulate(layout: CropDataset, sets, seed: int = 0) -> tuple[CropDataset, dic
         params[p] = base[p] * torch.as_tensor(factors[:, k])
     x = torch.as_tensor(physics_weather(layout))
     attrs = {k: torch.as_tensor(v) for k, v in physics_attrs(layout).items()}
+    process = true_process(layout)
     with torch.no_grad():
-        out, _ = WofostPhysics()(x, params, attrs)
+        out, _ = WofostPhysics()(x, params, attrs, process=process)
     truth = {k: out[k].numpy().T.copy() for k in (*OBSERVED, "ACTIVE")}
     active = truth["ACTIVE"] > 0.5
     first = np.argmax(active, axis=1)
@@ -255,10 +292,10 @@ def simulate(layout: CropDataset, sets, seed: int = 0) -> tuple[CropDataset, dic
 
 def make_crop_twin(path: str | Path, pcse_dir: str | Path, n_sites: int = 40,
                    fields_per_site: int = FIELDS_PER_SITE, crops: tuple[str, ...] = tuple(CROPS),
-                   seed: int = 0) -> CropDataset:
-    """Generate the whole twin (layout, WOFOST truth, observations) and save it atomically to `path` (a
-    failed write names `path`)."""
-    layout = make_layout(n_sites, fields_per_site, crops, seed=seed)
+                   seed: int = 0, heat_stress: bool = False) -> CropDataset:
+    """Generate the whole twin (layout, WOFOST truth, observations; `heat_stress`: module doc step 6) and
+    save it atomically to `path` (a failed write names `path`)."""
+    layout = make_layout(n_sites, fields_per_site, crops, seed=seed, heat_stress=heat_stress)
     ds, _ = simulate(layout, parameter_sets(crops, pcse_dir), seed)
     ds.save(path)
     return ds

@@ -25,6 +25,7 @@ from dmg_bmi.domains.crop.wofost72.ops import where
 from dmg_bmi.domains.crop.wofost72.organs import root_rates, stem_rates, storage_rates
 from dmg_bmi.domains.crop.wofost72.params import IDX, prepare
 from dmg_bmi.domains.crop.wofost72.partitioning import check_partitioning, conversion_factor
+from dmg_bmi.domains.crop.wofost72.processes import ASSIMILATION_REDUCTION
 from dmg_bmi.domains.crop.wofost72.respiration import maintenance_respiration
 from dmg_bmi.domains.crop.wofost72.state import FLOAT_STATES as FLOAT_STATES  # the state's names, re-exported
 from dmg_bmi.domains.crop.wofost72.state import INIT_KEYS, crop_init, initial_state
@@ -81,11 +82,13 @@ def day_step(
     init: dict,
     surrogate: bool = True,
     span_width: float = 0.05,
+    process=None,
 ):
     """One day for all fields: `(state, drivers_t, prepared params, calendar, day index, crop init)`.
 
     `surrogate`: straight-through gradients at discontinuities (README.md); `span_width`: look-ahead of the
-    SPAN surrogate as a fraction of SPAN (`leaves.age_death`)."""
+    SPAN surrogate as a fraction of SPAN (`leaves.age_death`); `process`: a learned assimilation reduction
+    (`processes.ASSIMILATION_REDUCTION`: `[B, 3]` TMAX, TMIN, DVS -> factor `[B]` on PGASS) or None."""
     zero = torch.zeros_like(s["DVS"])
     integ = s["ALIVE"]
     start = cal.start == t
@@ -175,6 +178,9 @@ def day_step(
     kdif = tv[:, IDX["KDIFTB"]]
     lai = n["LAI"]
     pgass = gross_assimilation(d, tv[:, IDX["AMAXTB"]] * d["TMPF"], d["EFF"], lai, kdif, tmnf)
+    if process is not None:
+        seen = {"TMAX": d["TMAX"], "TMIN": d["TMIN"], "DVS": n["DVS"]}
+        pgass = pgass * process(torch.stack([seen[k] for k in ASSIMILATION_REDUCTION.inputs], -1))
     et = evapotranspiration(p, d, kdif, lai, p["SMFCF"])
     gass = pgass * et["RFTRA"]
     pmres = maintenance_respiration(p, n["WRT"], wlv, n["WST"], n["WSO"], tv[:, IDX["RFSETB"]], d["TEMP"])
@@ -232,6 +238,7 @@ def run(
     day0=None,
     state: dict | None = None,
     threads: int | None = 1,
+    process=None,
 ) -> tuple[dict[str, torch.Tensor], dict]:
     """Simulate every field over the `T` days of `weather` (dict `[T, B]` or `[T, B, F]` tensor).
 
@@ -240,7 +247,9 @@ def run(
     (`day0`, the date of day index 0 per field, turns day indices into dates in that message).
     `threads`: torch intra-op threads for the run (`dmg_bmi.core.ops.torch_threads`; None keeps torch's
     setting); 1 by default, as a day's operations are small. A backward pass runs on the caller's setting:
-    the crop trainer wraps its loop in `torch_threads(1)` too.
+    the crop trainer wraps its loop in `torch_threads(1)` too. `process`: a learned process at the
+    `assimilation_reduction` hook (see `day_step`; a `core.process.LearnedProcess` or any callable on
+    tensors), None for plain WOFOST.
 
     Batch 1 on the CPU without a gradient to compute (grad mode off, or no input tensor requiring grad) runs
     the same day on Python floats (`scalar.py`, ~40x fewer seconds than ~800 tensor ops a day): it computes
@@ -248,10 +257,11 @@ def run(
     to ~1e-15 (bit for bit where the torch day is itself at batch 1). The checks above run the same way.
     """
     with torch_threads(threads):
-        return _run(params, weather, calendar, lat, surrogate, check, span_width, field_names, day0, state)
+        return _run(params, weather, calendar, lat, surrogate, check, span_width, field_names, day0, state,
+                    process)
 
 
-def _run(params, weather, calendar, lat, surrogate, check, span_width, field_names, day0, state):
+def _run(params, weather, calendar, lat, surrogate, check, span_width, field_names, day0, state, process):
     w = weather_dict(weather) if isinstance(weather, torch.Tensor) else weather
     p = prepare(params)
     n_days, batch = w["IRRAD"].shape
@@ -260,8 +270,8 @@ def _run(params, weather, calendar, lat, surrogate, check, span_width, field_nam
         dvs_lo = where(calendar.emerged, p["DVSI"], torch.full_like(p["DVSI"], -0.1))
         check_partitioning(p["part_tables"], dvs_lo, p["DVSEND"], field_names)
     _check_weather(w)
-    if batch == 1 and p["TSUM1"].device.type == "cpu" and not _needs_grad(params, w, lat, state):
-        outputs, s = _run_scalar(p, w, calendar, lat, state)
+    if batch == 1 and p["TSUM1"].device.type == "cpu" and not _needs_grad(params, w, lat, state, process):
+        outputs, s = _run_scalar(p, w, calendar, lat, state, process)
         if check:
             _check_finished(s, calendar, int(s["DAY"][0]), field_names, day0)  # the days run, from day 0
         return outputs, s
@@ -274,7 +284,7 @@ def _run(params, weather, calendar, lat, surrogate, check, span_width, field_nam
             block = {k: v[i : i + DRIVER_BLOCK] for k, v in w.items()}
             drv = daily_drivers(block, lat) | table_drivers(block, p)  # one gather per block of days
         d = {k: v[i % DRIVER_BLOCK] for k, v in drv.items()}
-        s, out = day_step(s, d, p, calendar, t0 + i, init, surrogate, span_width)
+        s, out = day_step(s, d, p, calendar, t0 + i, init, surrogate, span_width, process)
         rows.append(out)
     n_days += t0
     outputs = {k: torch.stack([o[k] for o in rows]) for k in OUTPUT_NAMES}
@@ -283,19 +293,21 @@ def _run(params, weather, calendar, lat, surrogate, check, span_width, field_nam
     return outputs, s
 
 
-def _needs_grad(params: dict, weather: dict, lat: torch.Tensor, state: dict | None) -> bool:
-    """Whether a gradient may be asked of the run: grad mode on and an input tensor requiring grad."""
+def _needs_grad(params: dict, weather: dict, lat: torch.Tensor, state: dict | None, process=None) -> bool:
+    """Whether a gradient may be asked of the run: grad mode on and an input tensor (or a weight of the
+    learned `process`) requiring grad."""
     if not torch.is_grad_enabled():
         return False
-    tensors = [*params.values(), *weather.values(), lat, *(state or {}).values()]
+    weights = list(process.parameters()) if isinstance(process, torch.nn.Module) else []
+    tensors = [*params.values(), *weather.values(), lat, *(state or {}).values(), *weights]
     return any(isinstance(v, torch.Tensor) and v.requires_grad for v in tensors)
 
 
-def _run_scalar(p: dict, w: dict, calendar: Calendar, lat: torch.Tensor, state: dict | None):
+def _run_scalar(p: dict, w: dict, calendar: Calendar, lat: torch.Tensor, state: dict | None, process=None):
     """One field, forward only, on Python floats (`scalar.py`); the same `(outputs, state)` as the loop."""
     dtype, device = p["TSUM1"].dtype, p["TSUM1"].device
     n_days = w["IRRAD"].shape[0]
-    f = scalar.field(p, calendar, lat, 0)
+    f = scalar.field(p, calendar, lat, 0, scalar_process(process, dtype))
     s = scalar.initial_state(n_days) if state is None else scalar.state_from_tensors(state, 0)
     t0 = s["DAY"]
     rows = torch.stack([w[k][:, 0] for k in WEATHER_NAMES], 1).tolist()
@@ -307,6 +319,21 @@ def _run_scalar(p: dict, w: dict, calendar: Calendar, lat: torch.Tensor, state: 
     cols = torch.tensor(out, dtype=dtype, device=device).reshape(n_days, len(OUTPUT_NAMES)).T.contiguous()
     outputs = {k: cols[j][:, None] for j, k in enumerate(OUTPUT_NAMES)}
     return outputs, scalar.state_to_tensors(s, dtype, device)
+
+
+def scalar_process(process, dtype=torch.float64):
+    """A learned process as a function of one point's floats (`scalar.Field.process`): its own float64
+    copy (`LearnedProcess.scalar`) if it has one, else a call on a `[1, n]` tensor of `dtype`; None: None."""
+    if process is None:
+        return None
+    if hasattr(process, "scalar"):
+        return process.scalar()
+
+    def factor(x) -> float:
+        with torch.no_grad():
+            return float(process(torch.tensor([list(x)], dtype=dtype))[0])
+
+    return factor
 
 
 def _check_finished(s, calendar: Calendar, n_days: int, field_names, day0) -> None:

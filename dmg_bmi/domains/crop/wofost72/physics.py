@@ -29,6 +29,7 @@ from dmg_bmi.domains.crop.pcse.pcse_yaml import load_params_file
 from dmg_bmi.domains.crop.wofost72 import model
 from dmg_bmi.domains.crop.wofost72.calendar import Calendar
 from dmg_bmi.domains.crop.wofost72.params import param_specs, prepare
+from dmg_bmi.domains.crop.wofost72.processes import PROCESSES
 from dmg_bmi.errors import InputError
 
 ATTRIBUTE_NAMES = ("LAT", "CROP_START", "CROP_END", "START_EMERGED", "END_AT_MATURITY")
@@ -62,6 +63,7 @@ class Wofost72PP(PhysicsModel):
     forcing_units = model.WEATHER_UNITS
     attribute_names = ATTRIBUTE_NAMES
     output_names = model.OUTPUT_NAMES
+    processes = PROCESSES
     Options = WofostOptions
 
     def __init__(
@@ -109,24 +111,28 @@ class Wofost72PP(PhysicsModel):
         cal = Calendar.from_attrs(attrs)
         return {"prepared": p, "calendar": cal, "init": model.crop_init(p, cal)}
 
-    def step(self, state, forcing_t, params_t, attrs=None):
+    def step(self, state, forcing_t, params_t, attrs=None, process=None):
         """One day `[B, F]` -> `(state, {name: [B]})`; the day index is `state["DAY"]`.
 
-        `params_t`: parameters as in `forward` (prepared here every call), or the output of `step_params`."""
+        `params_t`: parameters as in `forward` (prepared here every call), or the output of `step_params`;
+        `process`: a network at the `assimilation_reduction` hook (`processes`), or None."""
         if "prepared" not in params_t:
             params_t = self.step_params(params_t, attrs)
         p = params_t["prepared"]
         drv = model.prepare_drivers(model.weather_dict(forcing_t), attrs["LAT"], p)
         return model.day_step(
-            state, drv, p, params_t["calendar"], int(state["DAY"][0]), params_t["init"], self.surrogate
+            state, drv, p, params_t["calendar"], int(state["DAY"][0]), params_t["init"], self.surrogate,
+            process=process,
         )
 
-    def forward(self, forcing, params, attrs=None, state=None):
-        """`[T, B, F]` -> `(outputs {name: [T - warmup, B]}, final state)`; same step as `step`.
+    def forward(self, forcing, params, attrs=None, state=None, process=None):
+        """`[T, B, F]` -> `(outputs {name: [T - warmup, B]}, final state)`; same step as `step` (`process` as
+        there).
 
         A crop needs no spin-up; `cfg.warmup` (either mode) only drops the first days of output."""
         if forcing.shape[0] <= self.warmup:
             raise InputError(f"forcing has {forcing.shape[0]} days but warmup is {self.warmup}")
         out, state = model.run(self._params(params), forcing, Calendar.from_attrs(attrs), attrs["LAT"],
-                               surrogate=self.surrogate, check=self.check, state=state)  # fmt: skip
+                               surrogate=self.surrogate, check=self.check, state=state,
+                               process=process)  # fmt: skip
         return {k: v[self.warmup :] for k, v in out.items()}, state

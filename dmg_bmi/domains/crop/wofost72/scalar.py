@@ -22,6 +22,7 @@ whose vectorised pow may round differently, it agrees to ~1e-15. No gradients.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +30,7 @@ import torch
 from dmg_bmi.domains.crop.wofost72 import state as torch_state
 from dmg_bmi.domains.crop.wofost72.calendar import Calendar
 from dmg_bmi.domains.crop.wofost72.params import IDX, SCALARS, VERN_SCALARS
+from dmg_bmi.domains.crop.wofost72.processes import ASSIMILATION_REDUCTION
 from dmg_bmi.domains.crop.wofost72.scalar_drivers import (
     Geometry,
     Merged,
@@ -60,7 +62,8 @@ class Field:
     """One field as floats: scalar parameters `p` (PCSE units), `init` (the `state.crop_init` values of
     `state.INIT_KEYS`) and `sla0`, the AFGEN tables, the calendar (day indices) and latitude (deg).
     `geo` caches the weather-free sun geometry per day of year (`scalar_drivers.geometry`); `prefill` fills
-    it for many days in one torch call."""
+    it for many days in one torch call. `process`: a learned assimilation reduction on floats
+    (`model.scalar_process`: [TMAX, TMIN, DVS] -> factor on PGASS) or None."""
 
     p: dict
     init: tuple
@@ -77,6 +80,7 @@ class Field:
     at_maturity: bool
     lat: float
     geo: dict
+    process: Callable[[list], float] | None = None
 
     def prefill(self, doys) -> None:
         """Compute the geometry of the days of year `doys` not yet cached, all at once."""
@@ -92,8 +96,9 @@ class Field:
         return g
 
 
-def field(prepared: dict, calendar: Calendar, lat: torch.Tensor, b: int = 0) -> Field:
-    """Field `b` of `params.prepare(...)` output (tensors `[B, ...]`), its calendar and latitude `[B]`."""
+def field(prepared: dict, calendar: Calendar, lat: torch.Tensor, b: int = 0, process=None) -> Field:
+    """Field `b` of `params.prepare(...)` output (tensors `[B, ...]`), its calendar and latitude `[B]`, and
+    a learned process on floats (`Field.process`)."""
     with torch.no_grad():
         init = torch_state.crop_init(prepared, calendar)
         p = {k: float(prepared[k][b]) for k in SCALARS + VERN_SCALARS}
@@ -103,7 +108,7 @@ def field(prepared: dict, calendar: Calendar, lat: torch.Tensor, b: int = 0) -> 
         return Field(p, tuple(init["STACK"][:, b].tolist()), float(init["SLA0"][b]),
                      merged(prepared["dvs_tables"], b), dtsm, vernr, eff, tmpf, tmnf,
                      int(calendar.start[b]), int(calendar.end[b]), bool(calendar.emerged[b]),
-                     bool(calendar.at_maturity[b]), float(lat[b]), {})
+                     bool(calendar.at_maturity[b]), float(lat[b]), {}, process)
 
 
 def initial_state(n_days: int) -> dict:
@@ -289,6 +294,9 @@ def day(f: Field, s: dict, w: dict, t: int) -> tuple[dict, dict]:
         tmnf = evaluate(f.tmnf, _tmin_mean(buf, count))
         amax = tv[_AMAX] * evaluate(f.tmpf, dtemp)
         pgass, ekl = gross_assimilation(lt, amax, evaluate(f.eff, dtemp), lai, kdif, tmnf)
+        if f.process is not None:  # model.day_step's hook
+            seen = {"TMAX": w["TMAX"], "TMIN": w["TMIN"], "DVS": dvs}
+            pgass = pgass * f.process([seen[k] for k in ASSIMILATION_REDUCTION.inputs])
         # evapotranspiration (potential production: SM = SMFCF)
         et0 = p["CFET"] * w["ET0"]
         et0 = et0 if et0 > 0.0 else 0.0
