@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import REPO
-from test_bmi_crop import _hourly, _offline
+from test_bmi_crop import _hourly, _offline, process_checkpoint
 from test_ngen_real import read_nexus, read_outputs
 
 from dmg_bmi.bmi_config import load_bmi_config
@@ -84,6 +84,25 @@ def test_field_equals_the_offline_run_over_the_season(crop_run, season):
     np.testing.assert_array_equal(held, np.repeat(got[23:-1:24, None], 23, 1))
     lai, twso = (CROP_OUTPUT_NAMES.index(n) for n in (LAI, TWSO))
     assert want[:, lai].max() > 1.0 and got[-1, twso] > 1000.0  # a real crop grew
+
+
+@pytest.mark.ngen
+def test_a_learned_process_runs_in_ngen_as_offline(ngen_env, season, tmp_path):
+    """Issue 14 (2): the shipped field with a checkpoint that has a learned assimilation reduction
+    (`test_bmi_crop.process_checkpoint`): what ngen writes at each day-closing hour equals the offline run of
+    that checkpoint, and differs from the plain checkpoint's season."""
+    ckpt = process_checkpoint(tmp_path / "process.pt")
+    cfg = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+    config = tmp_path / "process.yml"
+    config.write_text(yaml.safe_dump({**cfg, "checkpoint": str(ckpt)}), encoding="utf-8")
+    run = write_crop_run_folder(tmp_path / "run", config, season[0], area_km2=AREA_KM2, longitude=LONGITUDE)
+    ngen_env.run(run)
+    got = np.stack([read_outputs(run)[FIELD][name] for name in CROP_OUTPUT_NAMES], -1)[23::24]
+    want, _ = _offline(cfg, season[1], N_DAYS, ckpt)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+    plain, _ = _offline(cfg, season[1], N_DAYS)
+    twso = CROP_OUTPUT_NAMES.index(TWSO)
+    assert abs(got[-1, twso] / plain[-1, twso] - 1) > 0.01
 
 
 @pytest.mark.ngen

@@ -124,7 +124,7 @@ def test_gradients_reach_the_process_network(small_twin):
         assert grad is not None and float(grad.abs().sum()) > 0
 
 
-def test_checkpoint_round_trip_keeps_the_process(tmp_path, small_twin):
+def test_checkpoint_round_trip_keeps_the_process(tmp_path, small_twin, capsys):
     sets, layout, x, attrs, base = small_twin
     model = _crop_model(sets)
     from dmg_bmi.core.normalization import Normalizer
@@ -141,6 +141,8 @@ def test_checkpoint_round_trip_keeps_the_process(tmp_path, small_twin):
         b, _ = again(c, x, base, attrs)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    assert main(["inspect", str(path)]) == 0
+    assert "learned process: assimilation_reduction (2 hidden layers of 16)" in capsys.readouterr().out
 
 
 def test_model_process_is_refused_where_no_hook_runs(tmp_path):

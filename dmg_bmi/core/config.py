@@ -398,7 +398,7 @@ class ProcessConfig:
     """`model.process`: a network standing in for a process of the physics (`dmg_bmi.core.process`)."""
 
     hook: Annotated[Str, key("the process hook of the physics the network fills (one the physics lists in "
-                             "its registry description, e.g. WOFOST's assimilation_reduction)")] = ""
+                             "its registry description, e.g. assimilation_reduction)")] = ""
     hidden_size: Annotated[Int, key("units of each hidden layer of the process network", ge=1,
                                     le=MAX_HIDDEN)] = 16
     layers: Annotated[Int, key("hidden layers of the process network (0: one linear layer)", ge=0,

@@ -3,8 +3,8 @@ process representation" modality).
 
 A physics describes where a network may act in its registry description: `PhysicsModel.processes`, a tuple
 of `ProcessHook`s. Each hook names the step quantities the network sees (`inputs`, in the physics' units)
-and the range of the factor it returns, and says what the factor does (e.g. WOFOST's
-`assimilation_reduction` multiplies gross assimilation: heat and cold stress that WOFOST 7.2 PP lacks). The
+and the range of the factor it returns, and says what the factor does (e.g. a plant model's
+`assimilation_reduction` multiplies gross assimilation: the heat and cold stress its physics lacks). The
 physics calls the hook inside its step, so a model with a learned process keeps the step == sequence
 property, and a user adds a learned process with `model.process` alone, never by editing the physics:
 

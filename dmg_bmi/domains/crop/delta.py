@@ -195,7 +195,8 @@ class CropDeltaModel(nn.Module):
                 attrs_phy: Mapping[str, torch.Tensor] | None = None, state=None):
         """`c_nn [B, na]`, weather `x_phy [T, B, F]`, base params, physics attributes -> (outputs, state)."""
         params = self.crop_params(self.learned_values(c_nn), base)
-        return self.phy(x_phy, params, attrs=attrs_phy, state=state, process=self.process)
+        hook = {} if self.process is None else {"process": self.process}  # a plain physics needs no keyword
+        return self.phy(x_phy, params, attrs=attrs_phy, state=state, **hook)
 
 
 # --------------------------------------------------------------------------- inputs of the crop physics

@@ -124,8 +124,13 @@ class CropDomain(Domain):
         learned = {name: f"{spec.get('mode')} {spec.get('lo')}..{spec.get('hi')}"
                    for name, spec in (options.get("learned_params") or {}).items()}
         crops = {crop: sorted(varieties) for crop, varieties in (options.get("crop_params") or {}).items()}
+        physics = {"crops": crops, "learned_parameters": learned}
+        process = ckpt.config.process
+        if process is not None:  # the hook and the network's size (`model.process`)
+            physics["learned_process"] = (f"{process.hook} ({process.layers} hidden layers of "
+                                          f"{process.hidden_size})")
         return CheckpointFacts(kind="crop (δWOFOST)", time_step=TIME_STEP, outputs=V.OUTPUT_NAMES,
-                               physics={"crops": crops, "learned_parameters": learned},
+                               physics=physics,
                                config_keys={"latitude": "config key (or attributes.lat)"})
 
 
