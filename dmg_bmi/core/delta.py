@@ -247,7 +247,8 @@ class DeltaModel(nn.Module):
 
 def check_no_process(cfg: ModelConfig, phy: PhysicsModel) -> None:
     """Refuse `model.process` (ConfigError naming the key): this windowed delta model calls no process hook
-    (a domain's own delta model may); a physics without hooks is named as such first (`core.process.check_process`)."""
+    (a domain's own delta model may); a physics without hooks is named as such first
+    (`core.process.check_process`)."""
     if cfg.process is None:
         return
     check_process(cfg.process, phy, cfg.phy.name)
