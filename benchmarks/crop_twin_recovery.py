@@ -18,8 +18,15 @@ also `corr_process`, the r of its learned factor with the true heat reduction ov
 The acceptance: process r >= 0.9, held-out yield RMSE/mean vs observed within 2x the twin's 5 % harvest
 noise for the process model, and the plain model outside it.
 
+With `--daily-amax` (issue 14, dynamic crop parameters from the weather): the twin's AMAX factor varies by
+day with a 10-day moving water balance (`twin.py` step 7), and two models train on it: `crop_twin_daily.yaml`
+(an LSTM over the daily weather gives AMAXTB_SCALE by day) and the same config with AMAXTB_SCALE static from
+the attributes (`model.phy.dynamic_params=[]`, no network forcings). The first also reports
+`corr_daily_AMAXTB_SCALE`, the r of its daily factor with the true one over the held-out crop days.
+The acceptance: that r >= 0.8, and a held-out yield RMSE below the attribute-only model's.
+
 Usage: python benchmarks/crop_twin_recovery.py [--sites 40] [--epochs 60] [--pcse-dir DIR] [--out DIR]
-       [--heat-stress]
+       [--heat-stress | --daily-amax]
 """
 
 from __future__ import annotations
@@ -50,25 +57,35 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="work folder (default: a temporary one)")
     ap.add_argument("--heat-stress", action="store_true", help="the heat-stress twin, heat and plain model")
+    ap.add_argument("--daily-amax", action="store_true", help="the daily-AMAX twin, daily and static model")
     args = ap.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="crop_twin_"))
     t0 = time.perf_counter()
     sets = ct.parameter_sets(tuple(ct.CROPS), args.pcse_dir)
-    layout = ct.make_layout(args.sites, 3, seed=args.seed, heat_stress=args.heat_stress)
+    layout = ct.make_layout(args.sites, 3, seed=args.seed, heat_stress=args.heat_stress,
+                            daily_amax=args.daily_amax)
     ds, truth = ct.simulate(layout, sets, args.seed)
     ds.save(out / "crop_twin.nc")
-    print(f"twin: {ds.n_fields} fields, {ds.n_days} days, heat stress {args.heat_stress}, "
-          f"{time.perf_counter() - t0:.1f}s", flush=True)
-    for name in ("crop_twin_heat", "crop_twin") if args.heat_stress else ("crop_twin",):
-        print(f"--- {name}.yaml", flush=True)
-        train_and_score(CONFIGS / f"{name}.yaml", ds, truth, out / name, args.epochs)
+    print(f"twin: {ds.n_fields} fields, {ds.n_days} days, heat stress {args.heat_stress}, daily AMAX "
+          f"{args.daily_amax}, {time.perf_counter() - t0:.1f}s", flush=True)
+    runs = {"crop_twin": ("crop_twin", [])}
+    if args.heat_stress:
+        runs = {"crop_twin_heat": ("crop_twin_heat", []), **runs}
+    if args.daily_amax:
+        static = ["model.phy.dynamic_params=[]", "model.inputs.forcings=[]"]
+        runs = {"crop_twin_daily": ("crop_twin_daily", []), "static AMAX": ("crop_twin_daily", static)}
+    for label, (name, changes) in runs.items():
+        print(f"--- {label}: {name}.yaml {' '.join(changes)}", flush=True)
+        train_and_score(CONFIGS / f"{name}.yaml", ds, truth, out / label.replace(" ", "_"), args.epochs,
+                        changes)
     print(f"total wall time {time.perf_counter() - t0:.0f}s (work folder {out})")
 
 
-def train_and_score(config: Path, ds, truth, out: Path, epochs: int) -> None:
-    """Train `config` on the twin `ds` (saved beside `out`) and print the recovery and yield scores."""
+def train_and_score(config: Path, ds, truth, out: Path, epochs: int, changes: list[str]) -> None:
+    """Train `config` (with `changes`, `--set` style) on the twin `ds` (saved beside `out`) and print the
+    recovery and yield scores."""
     cfg = load_experiment(config, [f"data.path={out.parent / 'crop_twin.nc'}", f"train.epochs={epochs}",
-                                   f"run.exact_dir={out}", "run.progress=false"])
+                                   f"run.exact_dir={out}", "run.progress=false", *changes])
     t1 = time.perf_counter()
     result = train(cfg)
     train_s = time.perf_counter() - t1
@@ -80,13 +97,15 @@ def train_and_score(config: Path, ds, truth, out: Path, epochs: int) -> None:
     summary = crop_eval.summarize(rows, ds, learned, model.learned)
     for split, r in (crop_eval.process_recovery(model, ds, outputs, is_test) or {}).items():
         summary[split]["corr_process"] = r
+    for split, scores in (crop_eval.daily_recovery(model, ds, outputs, is_test) or {}).items():
+        summary[split].update(scores)
     print(f"trained {epochs} epochs on {int((~is_test).sum())} fields in {train_s:.0f}s "
           f"({torch.get_num_threads()} threads)")
     final_true, final_sim = truth["TWSO"][:, -1], outputs["TWSO"][:, -1]
     for split, mask in (("train", ~is_test), ("test", is_test)):
         s = summary[split]
-        corr = "  ".join(f"corr {p} {s[f'corr_{p}']:.3f}" for p in [*model.learned_names, "process"]
-                         if f"corr_{p}" in s)
+        names = [*model.learned_names, "process", *(f"daily_{n}" for n in model.daily_names)]
+        corr = "  ".join(f"corr {p} {s[f'corr_{p}']:.3f}" for p in names if f"corr_{p}" in s)
         err = final_sim[mask] - final_true[mask]
         rr_truth = 100 * np.sqrt(np.mean(err**2)) / np.mean(final_true[mask])
         print(f"{split:5s} ({s['fields']} fields)  {corr}  TWSO at harvest RMSE/mean: vs observed "

@@ -16,6 +16,7 @@ from test_bmi_tester import run_bmi_tester
 from dmg_bmi.bmi import DeltaModelBmi
 from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.core.config import ProcessConfig
+from dmg_bmi.core.normalization import Normalizer, VarStats
 from dmg_bmi.data.variables import saturation_vp_pa
 from dmg_bmi.domains.crop.checkpoint import (
     build_crop_model,
@@ -135,8 +136,12 @@ def test_bmi_equals_offline_pipeline_over_a_season(tmp_path, time_step):
     assert got[:, lai].max() > 1.0 and got[-1, twso] > 1000.0  # a real season ran
 
 
-def test_hot_start_continues_exactly(tmp_path):
-    path = _config(tmp_path, time_step=86400, end_time="2015-07-19 23:00:00")
+@pytest.mark.parametrize("daily", [False, True])
+def test_hot_start_continues_exactly(tmp_path, daily):
+    """A run stopped mid-season and restored from its saved state continues bit for bit; with daily
+    parameters the LSTM's hidden state travels in the state too (`crop/NN_H`, `crop/NN_C`)."""
+    ckpt = daily_checkpoint(tmp_path / "daily.pt") if daily else CKPT
+    path = _config(tmp_path, ckpt=ckpt, time_step=86400, end_time="2015-07-19 23:00:00")
     hourly = {k: v.reshape(-1, 24).mean(1) for k, v in _hourly(110, start_doy=91, seed=3).items()}
     bmi, full, _ = _run_bmi(path, hourly, 110, 1)
     first = DeltaModelBmi()
@@ -147,7 +152,7 @@ def test_hot_start_continues_exactly(tmp_path):
         first.update()
     state = tmp_path / "state.bin"
     first.save_state(state)
-    path2 = _config(tmp_path, time_step=86400, start_time="2015-06-10 00:00:00",  # the state's time: day 70
+    path2 = _config(tmp_path, ckpt=ckpt, time_step=86400, start_time="2015-06-10 00:00:00",  # day 70
                     end_time="2015-07-19 23:00:00", initial_state=str(state))
     second = DeltaModelBmi()
     second.initialize(str(path2))
@@ -218,15 +223,15 @@ def test_hydro_checkpoint_refuses_a_crop_calendar(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("learned_process", [False, True])
-def test_bmi_tester_passes_every_stage_for_wofost(tmp_path, learned_process):
+@pytest.mark.parametrize("modality", ["plain", "process", "daily"])
+def test_bmi_tester_passes_every_stage_for_wofost(tmp_path, modality):
     root = tmp_path / "root"
     root.mkdir()
     shutil.copy2(CONFIG, root / CONFIG.name)
-    if learned_process:  # the same config name, a checkpoint with a learned process in its place
-        process_checkpoint(root / CKPT.name)
-    else:
+    if modality == "plain":
         shutil.copy2(CKPT, root / CKPT.name)
+    else:  # the same config name, a checkpoint with a learned process or daily parameters in its place
+        {"process": process_checkpoint, "daily": daily_checkpoint}[modality](root / CKPT.name)
     run_bmi_tester(root, CONFIG.name, "crop_storage-organ__dry_mass-per-area_density")
 
 
@@ -243,6 +248,51 @@ def process_checkpoint(path: Path, seed: int = 0) -> Path:
         for w in model.process.parameters():
             w.add_(0.4 * torch.randn(w.shape, generator=gen, dtype=w.dtype))
     return save_crop_checkpoint(path, model, ckpt.normalization, training=ckpt.training)
+
+
+def daily_checkpoint(path: Path, seed: int = 0) -> Path:
+    """The shipped crop checkpoint with a daily AMAXTB_SCALE in [0.3, 1.5] from an LSTM (8 units, random
+    weights) over the day's RAIN, ET0, TMAX, TMIN and IRRAD (normalization: plausible twin statistics), its
+    static factors and attribute MLP as shipped; saved to `path` as the trainer saves one."""
+    ckpt = load_checkpoint(CKPT)
+    cfg = ckpt.config
+    options = {**cfg.phy.options, "learned_params": {**cfg.phy.options["learned_params"],
+                                                     "AMAXTB_SCALE": {"lo": 0.3, "hi": 1.5}}}
+    cfg = dataclasses.replace(
+        cfg, phy=dataclasses.replace(cfg.phy, options=options, dynamic_params=["AMAXTB_SCALE"]),
+        nn=dataclasses.replace(cfg.nn, name="lstm_mlp", hidden_size=8),
+        inputs=dataclasses.replace(cfg.inputs, forcings=list(DAILY_FORCINGS)))
+    torch.manual_seed(seed)
+    model = CropDeltaModel.from_config(cfg, len(ckpt.nn_attributes))
+    missing, unexpected = model.load_state_dict(ckpt.state_dict, strict=False)
+    assert not unexpected and all(k.startswith(("nn.linear_", "nn.lstm.")) for k in missing), missing
+    stats = {**ckpt.normalization.stats, **{n: VarStats(m, sd) for n, (m, sd) in DAILY_FORCINGS.items()}}
+    return save_crop_checkpoint(path, model, Normalizer(stats), training=ckpt.training)
+
+
+# the daily checkpoint's network forcings and their normalization (mean, std; crop dataset units)
+DAILY_FORCINGS = {"RAIN": (0.2, 0.4), "ET0": (0.3, 0.15), "TMAX": (20.0, 7.0), "TMIN": (9.0, 6.0),
+                  "IRRAD": (1.6e7, 7e6)}
+
+
+@pytest.mark.parametrize("time_step", [3600, 86400])
+def test_daily_parameters_step_in_the_bmi_as_offline(tmp_path, time_step):
+    """A checkpoint with a daily AMAX factor from an LSTM over the weather (issue 14, modality 1): the BMI
+    (the LSTM's float64 numpy step and WOFOST's one-field day, once a day) equals the offline run (the torch
+    LSTM over the whole sequence, the batched WOFOST) to 1e-9, and the factor really changes the season."""
+    ckpt = daily_checkpoint(tmp_path / "daily.pt")
+    cfg = yaml.safe_load(CONFIG.read_text())
+    n_days = 200
+    path = _config(tmp_path, ckpt=ckpt, time_step=time_step, end_time="2015-10-17 23:00:00")
+    per_day = 86400 // time_step
+    records = {k: v.reshape(-1, 24 // per_day).mean(1) for k, v in _hourly(n_days, start_doy=91).items()}
+    _, got, _ = _run_bmi(path, records, n_days * per_day, per_day)
+    hourly = {k: np.repeat(v, 24 // per_day) for k, v in records.items()}
+    want, _ = _offline({**cfg, "time_step": time_step}, hourly, n_days, ckpt)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    plain, _ = _offline({**cfg, "time_step": time_step}, hourly, n_days)
+    twso = OUTPUT_NAMES.index("crop_storage-organ__dry_mass-per-area_density")
+    assert abs(want[-1, twso] / plain[-1, twso] - 1) > 0.01, (want[-1, twso], plain[-1, twso])
 
 
 @pytest.mark.parametrize("time_step", [3600, 86400])

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import REPO
-from test_bmi_crop import _hourly, _offline, process_checkpoint
+from test_bmi_crop import _hourly, _offline, daily_checkpoint, process_checkpoint
 from test_ngen_real import read_nexus, read_outputs
 
 from dmg_bmi.bmi_config import load_bmi_config
@@ -87,13 +87,15 @@ def test_field_equals_the_offline_run_over_the_season(crop_run, season):
 
 
 @pytest.mark.ngen
-def test_a_learned_process_runs_in_ngen_as_offline(ngen_env, season, tmp_path):
-    """Issue 14 (2): the shipped field with a checkpoint that has a learned assimilation reduction
-    (`test_bmi_crop.process_checkpoint`): what ngen writes at each day-closing hour equals the offline run of
-    that checkpoint, and differs from the plain checkpoint's season."""
-    ckpt = process_checkpoint(tmp_path / "process.pt")
+@pytest.mark.parametrize("make", [process_checkpoint, daily_checkpoint], ids=["process", "daily"])
+def test_issue14_crop_modalities_run_in_ngen_as_offline(ngen_env, season, tmp_path, make):
+    """Issue 14 (1, 2): the shipped field with a checkpoint that has a learned assimilation reduction, or a
+    daily AMAX factor from an LSTM over the weather (`test_bmi_crop.process_checkpoint`, `daily_checkpoint`):
+    what ngen writes at each day-closing hour equals the offline run of that checkpoint, and differs from the
+    plain checkpoint's season."""
+    ckpt = make(tmp_path / "modality.pt")
     cfg = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
-    config = tmp_path / "process.yml"
+    config = tmp_path / "modality.yml"
     config.write_text(yaml.safe_dump({**cfg, "checkpoint": str(ckpt)}), encoding="utf-8")
     run = write_crop_run_folder(tmp_path / "run", config, season[0], area_km2=AREA_KM2, longitude=LONGITUDE)
     ngen_env.run(run)

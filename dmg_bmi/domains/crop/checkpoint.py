@@ -3,7 +3,8 @@
 A crop checkpoint is an ordinary `Checkpoint` whose `config.phy.name` is "wofost72_pp":
 - `config.phy.options.crop_params` holds the crop parameter sets inline ({crop: {variety: {name: value}}}),
   so the file alone runs the model (no parameter files needed);
-- `nn_forcings` is empty (the learner sees attributes only), `nn_attributes` the field attributes it needs;
+- `nn_forcings` the daily weather the learner's LSTM sees (empty without daily parameters), `nn_attributes`
+  the field attributes it needs;
 - `phy_forcings` the daily WOFOST weather channels, `phy_attributes` ("lat", "elev"): latitude (degrees_north)
   for the crop's day length and elevation (m) for Penman's rates from hourly forcing;
 - `derivations["weather"]`: how daily WOFOST weather is made from hourly AORC forcing
@@ -54,13 +55,14 @@ def save_crop_checkpoint(path: str | Path, model: CropDeltaModel, normalizer: No
     """Write `model` (its config must carry inline `crop_params`) atomically to `path`."""
     cfg = model.cfg
     resolve_parameter_sets(cfg.phy.options.get("crop_params"))  # raises unless present and well formed
-    names = list(cfg.inputs.attributes)
-    missing = [n for n in names if n not in normalizer.stats]
+    names, forcings = list(cfg.inputs.attributes), list(cfg.inputs.forcings)
+    missing = [n for n in names + forcings if n not in normalizer.stats]
     if missing:
-        raise CheckpointError(f"cannot save: no normalization statistics for NN attribute(s) {missing}")
+        raise CheckpointError(f"cannot save: no normalization statistics for NN input(s) {missing}")
     ckpt = Checkpoint(
         config=cfg, state_dict={k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
-        normalization=normalizer, nn_forcings=[], nn_attributes=names, phy_forcings=list(PHYSICS_WEATHER),
+        normalization=normalizer, nn_forcings=forcings, nn_attributes=names,
+        phy_forcings=list(PHYSICS_WEATHER),
         phy_attributes=list(PHY_ATTRIBUTES), outputs=list(OUTPUT_NAMES),
         derivations={"weather": dict(DEFAULT_WEATHER)}, training=training, optimizer_state=optimizer_state,
     )

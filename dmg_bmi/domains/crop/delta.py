@@ -13,6 +13,13 @@ Learned parameters (`phy.options.learned_params` in the model config), one value
 - `<TABLE>_SCALE` (AMAXTB_SCALE, SLATB_SCALE, EFFTB_SCALE): a multiplier of the table's y-values in [lo, hi]
   (the physics folds it into the table).
 
+Daily parameters (`model.phy.dynamic_params`, a subset of the learned ones that WOFOST lets vary by day:
+`params.DAILY_SCALES`, AMAXTB_SCALE, EFFTB_SCALE, SLATB_SCALE): the learner's dynamic head (e.g. the LSTM of
+"lstm_mlp") runs over the daily weather named in `model.inputs.forcings` (normalized) with the attributes
+and gives each a value per day in [lo, hi], which multiplies AMAX, EFF or SLA where the day step reads them.
+The static parameters still come from the attributes alone (the learner's static head), never from the
+LSTM's last step. Under the BMI the LSTM steps one day at a time with the crop (`handler.CropHandler`).
+
 A learned process (`model.process`, `dmg_bmi.core.process`): a second small network, at a hook WOFOST lists
 in its registry description (`Wofost72PP.processes`, e.g. `assimilation_reduction`: heat/cold stress on
 gross assimilation from the day's TMAX, TMIN and DVS), called inside every WOFOST day; trained with the
@@ -37,6 +44,7 @@ from dmg_bmi.core.registry import get_nn
 from dmg_bmi.domains.crop import PHYSICS
 from dmg_bmi.domains.crop.pcse.pcse_yaml import read_yaml
 from dmg_bmi.domains.crop.pcse.tables import parse_afgen
+from dmg_bmi.domains.crop.weather import WEATHER_NAMES
 from dmg_bmi.domains.crop.wofost72 import params as wofost_params
 from dmg_bmi.domains.crop.wofost72.calendar import Calendar
 from dmg_bmi.domains.crop.wofost72.model import run
@@ -126,46 +134,54 @@ class WofostPhysics(nn.Module):
     def param_specs():
         return wofost_params.param_specs()
 
-    def forward(self, x, params, attrs=None, state=None, process=None):
+    def forward(self, x, params, attrs=None, state=None, process=None, daily=None):
         if attrs is None:
             raise InputError("WOFOST needs physics attributes LAT, CROP_START, CROP_END, START_EMERGED, "
                              "END_AT_MATURITY")
         cal = Calendar.from_attrs(attrs)
-        return run(dict(params), x, cal, attrs["LAT"], surrogate=self.surrogate, state=state, process=process)
+        return run(dict(params), x, cal, attrs["LAT"], surrogate=self.surrogate, state=state, process=process,
+                   daily=daily)
 
 
 class CropDeltaModel(nn.Module):
-    """Attributes -> learned crop parameters (bounded) -> WOFOST over each field's season, with a learned
-    process inside each day when `cfg.process` is set (module docstring)."""
+    """Attributes -> learned crop parameters (bounded) -> WOFOST over each field's season; with daily
+    parameters, weather -> LSTM -> their daily values; with `cfg.process`, a learned process inside each day
+    (module docstring). `learned`: the static learned parameters, `daily`: the daily ones."""
 
     def __init__(self, phy: nn.Module, learner: ParamLearner, learned: list[LearnedParam], cfg: ModelConfig,
-                 process: LearnedProcess | None = None):
+                 process: LearnedProcess | None = None, daily: list[LearnedParam] = ()):
         super().__init__()
         self.cfg = cfg
         self.phy = phy
         self.nn = learner
         self.process = process
         self.learned = list(learned)
-        lo = torch.tensor([p.lo for p in learned], dtype=torch.float64)
-        span = torch.tensor([p.hi - p.lo for p in learned], dtype=torch.float64)
-        self.register_buffer("_lo", lo, persistent=False)
-        self.register_buffer("_span", span, persistent=False)
+        self.daily = list(daily)
+        for tag, group in (("", self.learned), ("_daily", self.daily)):
+            self.register_buffer(f"{tag}_lo", torch.tensor([p.lo for p in group], dtype=torch.float64),
+                                 persistent=False)
+            self.register_buffer(f"{tag}_span", torch.tensor([p.hi - p.lo for p in group],
+                                                              dtype=torch.float64), persistent=False)
         self.to(torch.float64 if cfg.dtype == "float64" else torch.float32)
 
     @classmethod
     def from_config(cls, cfg: ModelConfig, n_nn_attributes: int) -> CropDeltaModel:
-        """WOFOST physics (`cfg.phy.name` in `dmg_bmi.domains.crop.PHYSICS`) and learner `cfg.nn.name` (static
-        head only)."""
+        """WOFOST physics (`cfg.phy.name` in `dmg_bmi.domains.crop.PHYSICS`) and learner `cfg.nn.name`: its
+        static head on the attributes, and its dynamic head on `cfg.inputs.forcings` for the daily ones."""
         if cfg.phy.name not in PHYSICS:
             raise ConfigError(f"model.phy.name: δWOFOST runs {', '.join(PHYSICS)}, got {cfg.phy.name!r}")
         phy = WofostPhysics(cfg.phy)
         specs = {s.name: s for s in phy.param_specs()}
         learned = parse_learned(cfg.phy.options.get("learned_params"), specs)
-        learner = get_nn(cfg.nn.name)(0, n_nn_attributes, 0, len(learned), cfg.nn)
+        daily_names = check_daily(cfg, learned, specs)
+        daily = [p for p in learned if p.name in daily_names]
+        static = [p for p in learned if p.name not in daily_names]
+        learner = get_nn(cfg.nn.name)(len(cfg.inputs.forcings), n_nn_attributes, len(daily), len(static),
+                                      cfg.nn)
         process = None
         if cfg.process is not None:
             process = LearnedProcess(cfg.process, check_process(cfg.process, phy, cfg.phy.name))
-        return cls(phy, learner, learned, cfg, process)
+        return cls(phy, learner, static, cfg, process, daily)
 
     @property
     def learned_names(self) -> list[str]:
@@ -178,6 +194,22 @@ class CropDeltaModel(nn.Module):
     def learned_values(self, c_nn: torch.Tensor) -> torch.Tensor:
         """Bounded values `[B, P]` (physical, or factors) from normalized attributes `c_nn [B, na]`."""
         return self.unit_to_values(self.nn.static(c_nn))
+
+    @property
+    def daily_names(self) -> list[str]:
+        return [p.name for p in self.daily]
+
+    def daily_values(self, x_nn: torch.Tensor | None, c_nn: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The daily parameters {name: `[T, B]`} (factors in [lo, hi]) from the normalized network forcings
+        `x_nn [T, B, nx]` and attributes `c_nn [B, na]`; {} without daily parameters."""
+        if not self.daily:
+            return {}
+        if x_nn is None:
+            raise InputError(f"daily parameters {self.daily_names} need the network forcings "
+                             f"{list(self.cfg.inputs.forcings)} (x_nn)")
+        dyn, _, _ = self.nn.sequence(x_nn, c_nn)
+        values = self._daily_lo + dyn * self._daily_span
+        return {name: values[..., i] for i, name in enumerate(self.daily_names)}
 
     def crop_params(self, values: torch.Tensor, base: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Merge learned `values [B, P]` into the base parameter dict (scalars `[B]`, tables `[B, N, 2]`)."""
@@ -192,11 +224,45 @@ class CropDeltaModel(nn.Module):
         return params
 
     def forward(self, c_nn: torch.Tensor, x_phy: torch.Tensor, base: Mapping[str, torch.Tensor],
-                attrs_phy: Mapping[str, torch.Tensor] | None = None, state=None):
-        """`c_nn [B, na]`, weather `x_phy [T, B, F]`, base params, physics attributes -> (outputs, state)."""
+                attrs_phy: Mapping[str, torch.Tensor] | None = None, state=None, x_nn=None):
+        """`c_nn [B, na]`, weather `x_phy [T, B, F]`, base params, physics attributes, network forcings
+        `x_nn [T, B, nx]` (daily parameters only) -> (outputs, state); with daily parameters the outputs add
+        `daily_<name>` `[T, B]`, each day's value."""
         params = self.crop_params(self.learned_values(c_nn), base)
-        hook = {} if self.process is None else {"process": self.process}  # a plain physics needs no keyword
-        return self.phy(x_phy, params, attrs=attrs_phy, state=state, **hook)
+        extra = {} if self.process is None else {"process": self.process}  # a plain physics needs no keyword
+        daily = self.daily_values(x_nn, c_nn)
+        if daily:
+            extra["daily"] = daily
+        outputs, state = self.phy(x_phy, params, attrs=attrs_phy, state=state, **extra)
+        return {**outputs, **{f"daily_{k}": v for k, v in daily.items()}}, state
+
+
+def check_daily(cfg: ModelConfig, learned: list[LearnedParam], specs: Mapping[str, Any]) -> list[str]:
+    """The daily parameters `cfg.phy.dynamic_params`, each checked (ConfigError naming the key): a learned
+    parameter WOFOST lets vary by day, with network forcings (daily weather names) to learn it from; and no
+    forcings without one."""
+    names = list(cfg.phy.dynamic_params)
+    bounds = {p.name for p in learned}
+    for i, name in enumerate(names):
+        key = f"model.phy.dynamic_params[{i}]"
+        if name not in specs or not specs[name].may_vary:
+            can = sorted(n for n, s in specs.items() if s.may_vary)
+            raise ConfigError(f"{key}: {name!r} cannot vary by day in WOFOST; those that can: {can}")
+        if name not in bounds:
+            raise ConfigError(f"{key}: {name!r} is not in model.phy.options.learned_params, which gives its "
+                              "bounds; add it there")
+    forcings = list(cfg.inputs.forcings)
+    if names and not forcings:
+        raise ConfigError(f"model.inputs.forcings: daily parameters {names} are learned from the daily "
+                          f"weather: name the variables the network sees, e.g. {list(WEATHER_NAMES[:3])}")
+    if forcings and not names:
+        raise ConfigError(f"model.inputs.forcings: δWOFOST's network sees weather only for daily parameters "
+                          f"(model.phy.dynamic_params); set [] or list one (got {forcings})")
+    unknown = [n for n in forcings if n not in WEATHER_NAMES]
+    if unknown:
+        raise ConfigError(f"model.inputs.forcings: {unknown} are not daily crop weather variables; valid: "
+                          f"{list(WEATHER_NAMES)}")
+    return names
 
 
 # --------------------------------------------------------------------------- inputs of the crop physics

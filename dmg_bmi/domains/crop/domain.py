@@ -56,11 +56,16 @@ class CropDomain(Domain):
         if not isinstance(cfg.data.path, str):
             raise ConfigError(f"data.path: a crop run reads one crop dataset (data.kind crop), got a list "
                               f"{cfg.data.path!r}: give one path (merge the fields into one dataset first)")
-        if cfg.model.process is not None:
-            from dmg_bmi.core.process import check_process
-            from dmg_bmi.core.registry import get_physics
+        from dmg_bmi.core.process import check_process
+        from dmg_bmi.domains.crop.delta import WofostPhysics, check_daily, parse_learned
 
-            check_process(cfg.model.process, get_physics(cfg.model.phy.name), cfg.model.phy.name)
+        if cfg.model.phy.name not in PHYSICS:
+            raise ConfigError(f"model.phy.name: δWOFOST runs {', '.join(PHYSICS)}, got "
+                              f"{cfg.model.phy.name!r}")
+        specs = {s.name: s for s in WofostPhysics.param_specs()}
+        check_daily(cfg.model, parse_learned(cfg.model.phy.options.get("learned_params"), specs), specs)
+        if cfg.model.process is not None:
+            check_process(cfg.model.process, WofostPhysics, cfg.model.phy.name)
         if cfg.model.correction is not None:
             raise ConfigError("model.correction: δWOFOST has no output correction (WOFOST PP lists no "
                               "correctable output); remove the key")
@@ -92,6 +97,9 @@ class CropDomain(Domain):
         group.add_argument("--heat-stress", action="store_true",
                            help="a 6 degC warmer twin whose truth has a heat-stress reduction of gross "
                                 "assimilation that WOFOST 7.2 PP lacks (learn it with model.process)")
+        group.add_argument("--daily-amax", action="store_true",
+                           help="a twin whose true AMAX factor varies by day with a 10-day moving water "
+                                "balance of the weather (learn it with model.phy.dynamic_params)")
 
     def make_twin(self, args, out):
         from pathlib import Path
@@ -104,8 +112,8 @@ class CropDomain(Domain):
                               "parameter sets from a folder of PCSE reference cases "
                               "(test_potentialproduction_wofost72_*.yaml)")
         ds = make_crop_twin(out, args.pcse_dir, n_sites=args.sites, seed=args.seed,
-                            heat_stress=args.heat_stress)
-        heat = ", heat stress" if args.heat_stress else ""
+                            heat_stress=args.heat_stress, daily_amax=args.daily_amax)
+        heat = (", heat stress" if args.heat_stress else "") + (", daily AMAX" if args.daily_amax else "")
         return f"wrote {args.out} ({ds.n_fields} crop fields at {args.sites} sites, seed {args.seed}{heat})"
 
     def site_rows(self, path):

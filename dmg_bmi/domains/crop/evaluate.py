@@ -13,7 +13,10 @@ Scores (per field, then per split: `train` fields; `test`: fields of held-out si
 - a model with a learned process, on a twin whose truth has that process (the heat-stress twin,
   `twin.true_process`): `corr_process`, the Pearson r of the learned factor with the true one over every
   crop day of the split (emerged and alive: DVS >= 0), at that day's hook inputs; and a figure of both
-  against TMAX (`process_figure`).
+  against TMAX (`process_figure`);
+- a model with daily parameters, on a twin whose truth has them (`twin.true_daily`): `corr_daily_<P>`, the
+  Pearson r of the learned daily values with the true ones over every crop day of the split, and a figure
+  of both over the season for held-out fields (`daily_figure`).
 """
 
 from __future__ import annotations
@@ -31,18 +34,19 @@ from dmg_bmi.domains.crop.checkpoint import build_crop_model, parameter_sets
 from dmg_bmi.domains.crop.dataset import CropDataset
 from dmg_bmi.domains.crop.delta import PHYSICS_WEATHER, physics_weather
 from dmg_bmi.domains.crop.train import build_crop_tensors, read_crop_dataset
-from dmg_bmi.domains.crop.twin import true_process
+from dmg_bmi.domains.crop.twin import true_daily, true_process
 from dmg_bmi.errors import CheckpointError, ConfigError
 from dmg_bmi.train.commands._common import checkpoint_path
 
-MODEL_PROCESS = "model"  # `predict`: run the model's own learned process
+MODEL = "model"  # `predict`: run the model's own learned process / daily parameters
 
 
 def predict(model, ckpt, ds: CropDataset, batch_size: int = 64, values: np.ndarray | None = None,
-            process=MODEL_PROCESS):
-    """Outputs `{name: [N, T]}` and learned values `[N, P]` for every field of `ds`; with `values [N, P]`
-    (the model's learned parameters, in its modes), WOFOST runs with those instead of the network's, and
-    with `process` (a function at WOFOST's process hook, or None) instead of the model's learned process."""
+            process=MODEL, daily=MODEL):
+    """Outputs `{name: [N, T]}` (with daily parameters also `daily_<name>`, each day's value) and learned
+    values `[N, P]` for every field of `ds`. Instead of the model's own: `values [N, P]` (its static learned
+    parameters, in its modes), `process` (a function at WOFOST's process hook, or None), `daily`
+    ({name: `[T, N]`} daily parameter values, or None): the twin's truth is run so."""
     tensors = build_crop_tensors(ds, ckpt.config, ckpt.normalization, parameter_sets(ckpt))
     outs, learned = [], []
     with torch.no_grad():
@@ -53,8 +57,15 @@ def predict(model, ckpt, ds: CropDataset, batch_size: int = 64, values: np.ndarr
                 v = model.learned_values(part.c_nn)
             else:
                 v = torch.as_tensor(values[rows.numpy()], dtype=part.c_nn.dtype)
+            if daily is MODEL:
+                day_values = model.daily_values(part.x_nn, part.c_nn)
+            else:
+                day_values = {k: torch.as_tensor(x[:, rows.numpy()], dtype=part.x.dtype)
+                              for k, x in (daily or {}).items()}
             out, _ = model.phy(part.x, model.crop_params(v, part.base), attrs=part.attrs,
-                               process=model.process if process is MODEL_PROCESS else process)
+                               process=model.process if process is MODEL else process,
+                               daily=day_values or None)
+            out.update({f"daily_{k}": x for k, x in day_values.items()})
             outs.append({k: o.numpy().T for k, o in out.items()})
             learned.append(v.numpy())
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}, np.concatenate(learned)
@@ -65,7 +76,7 @@ def hook_inputs(ds: CropDataset, outputs, hook) -> tuple[np.ndarray, np.ndarray]
     the crop is alive and emerged (ACTIVE, DVS >= 0); each input is a physics weather channel or an output
     (e.g. TMAX, TMIN, DVS)."""
     weather = physics_weather(ds)  # [T, N, F]
-    on = (outputs["ACTIVE"] > 0.5) & (outputs["DVS"] >= 0.0)  # [N, T]
+    on = crop_days(outputs)
     cols = [outputs[k][on] if k in outputs else weather[..., PHYSICS_WEATHER.index(k)].T[on]
             for k in hook.inputs]
     return np.stack(cols, -1), np.nonzero(on)[0]
@@ -77,7 +88,7 @@ def process_recovery(model, ds: CropDataset, outputs, is_test) -> dict[str, floa
     if model.process is None or truth is None:
         return None
     x, rows = hook_inputs(ds, outputs, model.process.hook)
-    learned = model.process.curve(x)
+    learned = model.process.curve(x)  # the crop days, as crop_days
     with torch.no_grad():
         true = truth(torch.as_tensor(x)).numpy()
     out = {}
@@ -86,6 +97,56 @@ def process_recovery(model, ds: CropDataset, outputs, is_test) -> dict[str, floa
         if days.sum() >= 3:
             out[split] = pearson_r(learned[days], true[days], f"corr_process of the {split} fields")
     return out
+
+
+def crop_days(outputs) -> np.ndarray:
+    """`[N, T]` True where the crop is alive and emerged (ACTIVE, DVS >= 0): the days a factor acts."""
+    return (outputs["ACTIVE"] > 0.5) & (outputs["DVS"] >= 0.0)
+
+
+def daily_recovery(model, ds: CropDataset, outputs, is_test) -> dict[str, dict[str, float]] | None:
+    """{split: {`corr_daily_<P>`: r}} (module docstring), or None without daily parameters or a true one."""
+    truth = true_daily(ds)
+    if not model.daily or truth is None:
+        return None
+    on = crop_days(outputs)
+    out: dict[str, dict[str, float]] = {}
+    for name in (n for n in model.daily_names if n in truth):
+        learned, true = outputs[f"daily_{name}"], truth[name].T  # [N, T]
+        for split, mask in (("train", ~is_test), ("test", is_test)):
+            days = on & mask[:, None]
+            if days.sum() >= 3:
+                out.setdefault(split, {})[f"corr_daily_{name}"] = pearson_r(
+                    learned[days], true[days], f"corr_daily_{name} of the {split} fields")
+    return out
+
+
+def daily_figure(model, ds: CropDataset, outputs, is_test, fields: list[int]):
+    """Each daily parameter over the crop days of `fields` (one panel each): learned (green) and, where the
+    dataset has it, the twin's truth (dashed)."""
+    from dmg_bmi.train.plots import pyplot
+
+    plt = pyplot()
+    truth = true_daily(ds)
+    on = crop_days(outputs)
+    names = model.daily_names
+    fig, axes = plt.subplots(len(fields), len(names), figsize=(5.5 * len(names), 2.4 * len(fields)),
+                             layout="constrained", squeeze=False)
+    for r, i in enumerate(fields):
+        days = np.flatnonzero(on[i])
+        for c, name in enumerate(names):
+            ax = axes[r, c]
+            ax.plot(days, outputs[f"daily_{name}"][i, days], color="tab:green", lw=1.6, label="learned")
+            if truth is not None and name in truth:
+                ax.plot(days, truth[name][days, i], color="0.3", lw=1.2, ls="--", label="twin truth")
+            role = "held-out site" if is_test[i] else "training field"
+            ax.set_title(f"{ds.fields[i]} ({role}, {ds.calendars[i].crop_name})", fontsize=9)
+            ax.set_ylabel(f"{name} (1)")
+            ax.grid(alpha=0.3, lw=0.5)
+    for ax in axes[-1]:
+        ax.set_xlabel("day of the field's weather axis")
+    axes[0, 0].legend(frameon=False)
+    return fig
 
 
 def process_figure(model, ds: CropDataset, outputs, is_test):
@@ -259,6 +320,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     summary = summarize(rows, ds, learned, model.learned)
     for split, r in (process_recovery(model, ds, outputs, is_test) or {}).items():
         summary[split]["corr_process"] = r
+    for split, scores in (daily_recovery(model, ds, outputs, is_test) or {}).items():
+        summary[split].update(scores)
     out = Path(args.out) if args.out else path.resolve().parent / "evaluate_crop"
     out.mkdir(parents=True, exist_ok=True)
     csv_path = write_csv(out / "metrics.csv", rows, list(dict.fromkeys(k for r in rows for k in r)))
@@ -271,13 +334,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
         true_values = twin_truth(ds, model.learned)
 
         def draw():
+            daily = {k: v[:, sample] for k, v in (true_daily(ds) or {}).items()}
             truth = (None if true_values is None else
                      predict(model, ckpt, ds.subset(sample), args.batch_size, true_values[sample],
-                             true_process(ds))[0])
+                             true_process(ds), daily)[0])
             paths = crop_plots(ds, outputs, sample, out / "plots", is_test, truth)
             if model.process is not None:
                 fig = process_figure(model, ds, outputs, is_test)
                 paths.append(save_figure(fig, out / "plots" / f"process_{model.process.hook.name}.png"))
+            if model.daily:
+                fig = daily_figure(model, ds, outputs, is_test, sample[:3])
+                paths.append(save_figure(fig, out / "plots" / "daily_parameters.png"))
             return paths
 
         plot_or_say("plots", draw, " of LAI and TWSO" + (", with the twin's truth" if true_values is not None

@@ -5,7 +5,9 @@
   calendar (day indices counted from the run's first day) and the number of run days (leaf-class slots).
   The network runs once here: the crop parameters are static per field, so they are also prepared for
   the physics once (`Wofost72PP.step_params`) and reused every day. A learned process (`model.process`)
-  runs inside every day, as a float64 numpy copy of its network (`LearnedProcess.scalar`).
+  runs inside every day, as a float64 numpy copy of its network (`LearnedProcess.scalar`). Daily
+  parameters (`model.phy.dynamic_params`) come from the learner's float64 numpy stepper (its LSTM), one step
+  a day on the day's weather, its hidden state part of the crop state (`NN_H`, `NN_C`).
 - `advance(state, weather)` is one WOFOST day on one day of weather (`weather.WEATHER_NAMES` in PCSE units
   plus `DOY`); outputs are floats in PCSE units (`OUTPUTS`). The day is `wofost72.scalar.day`, the physics'
   day (`Wofost72PP.step`, surrogates aside: they are 0 in value) on Python floats for this one field, equal
@@ -37,6 +39,7 @@ from dmg_bmi.domains.crop.wofost72.physics import Wofost72PP
 from dmg_bmi.errors import ConfigError, InputError, StateError
 
 OUTPUTS = ("DVS", "LAI", "TAGP", "TWSO", "TWLV", "TWST", "TWRT", "RD", "TRA")
+NN_KEYS = ("NN_H", "NN_C")  # the LSTM's hidden and cell state in the state arrays (daily parameters only)
 _SLOTS = frozenset(leaves.new_buffers(1, 0, torch.float64, "cpu"))  # leaf-class arrays: one slot per run day
 _UNWRITTEN = float(np.finfo(np.float64).max)  # what an unwritten leaf-class slot holds (`leaves.new_buffers`)
 # The largest magnitude of a restored crop state number. The largest are dry-matter pools and totals in
@@ -116,6 +119,9 @@ class CropHandler(Handler):
         self.field = scalar.field(self.prepared["prepared"], self.prepared["calendar"], self.attrs_phy["LAT"],
                                   process=process)
         self.field.prefill(range(1, 367))  # every day of year's sun geometry, in one torch call
+        self.stepper = self.model.nn.numpy_stepper(c_nn) if self.model.daily else None
+        self._daily_lo = self.model._daily_lo.double().numpy()  # the offline run's bounds, as it has them
+        self._daily_span = self.model._daily_span.double().numpy()
 
     def learned(self) -> dict[str, float]:
         """The bound field's learned parameter values (physical units, after factors are applied)."""
@@ -125,20 +131,33 @@ class CropHandler(Handler):
     def initial_state(self) -> dict:
         """The empty field (no crop yet) as a scalar state (`wofost72.scalar`), one leaf slot per run day."""
         self._check_bound()
-        return scalar.initial_state(self.n_days)
+        state = scalar.initial_state(self.n_days)
+        state["NN"] = self.stepper.init_hidden() if self.stepper is not None else ()
+        return state
 
     def advance(self, state: dict, weather: dict[str, float]) -> tuple[dict, dict[str, float]]:
         """One day: `weather` {IRRAD, TMIN, TMAX, E0, ES0, ET0, RAIN, DOY} -> (state, outputs)."""
         self._check_bound()
         row = {n: float(weather[n]) for n in PHYSICS_WEATHER if n != "TEMP"}
         row["TEMP"] = 0.5 * (row["TMIN"] + row["TMAX"])  # as physics_weather (float64)
-        state, out = scalar.day(self.field, state, row, state["DAY"])
+        daily, hidden = {}, state["NN"]
+        if self.stepper is not None:  # the LSTM's day: as network_forcings, then as daily_values
+            names = list(self.ckpt.nn_forcings)
+            x = self.ckpt.normalization.transform(np.array([[float(weather[n]) for n in names]]), names)
+            unit, hidden = self.stepper.step(x, hidden)
+            values = self._daily_lo + unit[0] * self._daily_span
+            daily = dict(zip(self.model.daily_names, values.tolist(), strict=True))
+        state, out = scalar.day(self.field, state, row, state["DAY"], daily or None)
+        state["NN"] = hidden
         return state, {k: out[k] for k in OUTPUTS}
 
     def state_to_arrays(self, state: dict) -> dict[str, np.ndarray]:
         """The state as the named arrays of WOFOST's torch state dict (float64; shapes `[1]`, `[1, 7]`,
-        `[1, n_days]` for the leaf-class slots, `[]` for TOKEN)."""
-        return {k: v.numpy() for k, v in scalar.state_to_tensors(state, torch.float64).items()}
+        `[1, n_days]` for the leaf-class slots, `[]` for TOKEN), and the LSTM's `NN_H`, `NN_C` `[1, H]`
+        with daily parameters."""
+        arrays = {k: v.numpy() for k, v in scalar.state_to_tensors(state, torch.float64).items()}
+        arrays.update(zip(NN_KEYS, (np.array(a, dtype=np.float64) for a in state["NN"]), strict=False))
+        return arrays
 
     def state_from_arrays(self, arrays: dict[str, np.ndarray], prefix: str = "") -> dict:
         """Inverse of `state_to_arrays` (the keys under `prefix`), typed like WOFOST's state dict; other keys,
@@ -150,6 +169,8 @@ class CropHandler(Handler):
         raises)."""
         self._check_bound()
         ref = self.phy.initial_state(1, torch.float64)
+        hidden = self.stepper.init_hidden() if self.stepper is not None else ()
+        ref.update(zip(NN_KEYS, (torch.as_tensor(a) for a in hidden), strict=False))
         check_keys(ref, arrays, prefix, what="crop state arrays")
         out = {}
         for k, v in ref.items():
@@ -171,7 +192,8 @@ class CropHandler(Handler):
         if not 0 <= day <= self.n_days:
             raise StateError(f"crop state array {prefix + 'DAY'!r} is {day}: not a day of this run's "
                              f"{self.n_days} days (0..{self.n_days})")
-        return scalar.state_from_tensors(out)
+        nn_state = tuple(out.pop(k).numpy() for k in NN_KEYS[:len(hidden)])
+        return {**scalar.state_from_tensors(out), "NN": nn_state}
 
     def _fit_slots(self, key: str, value: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:
         """Leaf-class array `value` `[B, L']` fitted to this run's `[B, L]` (`empty`: unwritten slots)."""

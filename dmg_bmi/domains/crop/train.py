@@ -73,18 +73,21 @@ class CropDataOptions:
 @dataclasses.dataclass
 class CropTensors:
     """Model inputs of N fields: `c_nn [N, na]`, weather `x [T, N, F]`, physics attrs `{k: [N]}`,
-    base parameters, observations `obs [T, N, V]` (NaN = unobserved)."""
+    base parameters, observations `obs [T, N, V]` (NaN = unobserved), normalized network forcings
+    `x_nn [T, N, nx]` (None without daily parameters)."""
 
     c_nn: torch.Tensor
     x: torch.Tensor
     attrs: dict[str, torch.Tensor]
     base: dict[str, torch.Tensor]
     obs: torch.Tensor | None
+    x_nn: torch.Tensor | None = None
 
     def index(self, idx: torch.Tensor) -> CropTensors:
         return CropTensors(self.c_nn[idx], self.x[:, idx], {k: v[idx] for k, v in self.attrs.items()},
                            {k: v[idx] for k, v in self.base.items()},
-                           None if self.obs is None else self.obs[:, idx])
+                           None if self.obs is None else self.obs[:, idx],
+                           None if self.x_nn is None else self.x_nn[:, idx])
 
 
 def crop_options(cfg: ExperimentConfig) -> CropDataOptions:
@@ -139,10 +142,14 @@ def split_fields(ds: CropDataset, fraction: float, seed: int) -> np.ndarray:
     return np.array([s in test for s in ds.sites])
 
 
-def fit_attribute_normalizer(ds: CropDataset, names: list[str], log_norm: list[str]) -> Normalizer:
-    """z-score statistics of the NN attributes over the given fields."""
+def fit_attribute_normalizer(ds: CropDataset, names: list[str], log_norm: list[str],
+                             forcings: list[str] = ()) -> Normalizer:
+    """z-score statistics of the NN attributes, and of the NN `forcings` (daily weather, over every day with
+    weather), over the given fields."""
     cols = ds.attribute_array(names)
-    return Normalizer.fit({n: cols[:, i] for i, n in enumerate(names)}, log_norm=log_norm)
+    data = {n: cols[:, i] for i, n in enumerate(names)}
+    data.update({n: ds.weather_array([n])[..., 0] for n in forcings})
+    return Normalizer.fit(data, log_norm=log_norm)
 
 
 def build_crop_tensors(ds: CropDataset, model_cfg, normalizer: Normalizer, sets, obs_names=None,
@@ -157,18 +164,31 @@ def build_crop_tensors(ds: CropDataset, model_cfg, normalizer: Normalizer, sets,
 
     obs = None if obs_names is None else t(ds.observation_array(obs_names).transpose(1, 0, 2))
     return CropTensors(t(c), t(physics_weather(ds)), {k: t(v) for k, v in physics_attrs(ds).items()},
-                       base_params(sets, ds.calendars, dtype=dtype, device=device), obs)
+                       base_params(sets, ds.calendars, dtype=dtype, device=device), obs,
+                       network_forcings(ds, model_cfg, normalizer, dtype, device))
+
+
+def network_forcings(ds: CropDataset, model_cfg, normalizer: Normalizer, dtype=torch.float64,
+                     device="cpu") -> torch.Tensor | None:
+    """The network's daily weather `[T, N, nx]` (`model.inputs.forcings`), normalized; days without weather
+    (after a field's season) get the mean (0). None when the model has no network forcings."""
+    names = list(model_cfg.inputs.forcings)
+    if not names:
+        return None
+    missing = [n for n in names if n not in ds.weather_names]
+    if missing:
+        raise InputError(f"model.inputs.forcings: {missing} not in the crop dataset's weather "
+                         f"{list(ds.weather_names)}")
+    x = np.nan_to_num(normalizer.transform(ds.weather_array(names), names), nan=0.0)
+    return torch.as_tensor(np.ascontiguousarray(x.transpose(1, 0, 2)), dtype=dtype, device=device)
 
 
 def run_model(model: CropDeltaModel, tensors: CropTensors):
     """Forward over all fields of `tensors` -> (outputs {name: [T, N]}, final state)."""
-    return model(tensors.c_nn, tensors.x, tensors.base, tensors.attrs)
+    return model(tensors.c_nn, tensors.x, tensors.base, tensors.attrs, x_nn=tensors.x_nn)
 
 
 def _check_model_config(cfg: ExperimentConfig) -> None:
-    if cfg.model.inputs.forcings:
-        raise ConfigError(f"model.inputs.forcings: δWOFOST's learner uses attributes only; set [] "
-                          f"(got {cfg.model.inputs.forcings})")
     if not cfg.model.inputs.attributes:
         raise ConfigError("model.inputs.attributes: list the field attributes the network sees")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -200,7 +220,8 @@ def _train_crop(cfg: ExperimentConfig, resume: str | Path | None, state) -> Trai
     is_test = split_fields(ds, opts.test_site_fraction, opts.split_seed)
     train_ds = ds.subset(~is_test)
     names = list(cfg.model.inputs.attributes)
-    normalizer = (fit_attribute_normalizer(train_ds, names, list(cfg.model.inputs.log_norm))
+    normalizer = (fit_attribute_normalizer(train_ds, names, list(cfg.model.inputs.log_norm),
+                                           list(cfg.model.inputs.forcings))
                   if state is None else state.normalizer)
     dtype = torch.float64 if cfg.model.dtype == "float64" else torch.float32
     tensors = build_crop_tensors(train_ds, cfg.model, normalizer, sets, list(opts.observations), dtype)

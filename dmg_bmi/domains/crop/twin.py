@@ -29,6 +29,12 @@ Everything is deterministic given `seed`. For `n_sites` sites, each with `fields
    `heat_reduction(TMAX) = 1 − 0.8 / (1 + exp(−(TMAX − 31) / 1.5))` (0.99 at 25 °C, 0.6 at 31 °C, 0.23 at
    36 °C): the curve a learned process at WOFOST's `assimilation_reduction` hook should recover. The file
    records it (its `heat_stress` attribute).
+7. **A daily AMAX factor from the weather** (`daily_amax=True`, `make-sample-data --kind crop --daily-amax`):
+   the true AMAXTB_SCALE varies by day with a 10-day moving water balance of the field's weather,
+   w_t = w_{t−1} + (RAIN_t − ET0_t − w_{t−1}) / 10 (cm d-1, w = 0 before day 0), as
+   `0.4 + 0.8 / (1 + exp(−(w + 0.17) / 0.08))` (0.44 after a dry spell, 0.8 at the twin's median w,
+   1.17 after a wet one): a parameter whose value depends on the season's weather, which only a network
+   over the weather (`model.phy.dynamic_params`, an LSTM) can follow. The file records it (`daily_amax`).
 
 Sizes are bounded (`check_size`) so that a typo cannot exhaust memory: at most `MAX_FIELDS` fields (about
 140 kB each at peak, so about 2 GB; 5000 sites of `FIELDS_PER_SITE` fields).
@@ -51,6 +57,7 @@ from dmg_bmi.data.dataset import day_of_year
 from dmg_bmi.data.variables import units_of
 from dmg_bmi.domains.crop.dataset import OBS_UNITS, PARAMS_KEY, CropCalendar, CropDataset
 from dmg_bmi.domains.crop.delta import (
+    PHYSICS_WEATHER,
     WofostPhysics,
     base_params,
     load_parameter_set,
@@ -71,6 +78,8 @@ VARYING_PARAMS = ("TSUM1", "SPAN", "TDWI")
 HEAT_KEY = "heat_stress"  # the dataset attribute recording a heat-stress truth (module doc, step 6)
 HEAT_WARMING = 6.0  # degC added to the heat-stress twin's temperatures
 HEAT_CURVE = (0.8, 31.0, 1.5)  # depth, midpoint (degC), width (degC) of heat_reduction
+DAILY_KEY = "daily_amax"  # the dataset attribute recording a daily AMAX truth (module doc, step 7)
+DAILY_AMAX = (10.0, 0.4, 0.8, -0.17, 0.08)  # time scale (d), floor, depth, midpoint, width (cm d-1)
 OBSERVED = ("LAI", "DVS", "TAGP", "TWSO")
 FIELDS_PER_SITE = 3  # the default
 MAX_FIELDS = 15_000  # sites x fields per site: ~140 kB a field at peak, about 2 GB
@@ -124,6 +133,21 @@ def true_process(ds: CropDataset):
     return _heat_process if HEAT_KEY in ds.metadata else None
 
 
+def true_daily(ds: CropDataset) -> dict[str, np.ndarray] | None:
+    """The twin's true daily parameters {"AMAXTB_SCALE": `[T, N]`} from its weather (module doc, step 7), or
+    None for a dataset without a daily truth (its `daily_amax` attribute)."""
+    if DAILY_KEY not in ds.metadata:
+        return None
+    x = physics_weather(ds)  # [T, N, F], WOFOST units
+    balance = x[..., PHYSICS_WEATHER.index("RAIN")] - x[..., PHYSICS_WEATHER.index("ET0")]
+    tau, floor, depth, mid, width = DAILY_AMAX
+    w, moving = np.zeros(balance.shape[1]), np.empty_like(balance)
+    for t, b in enumerate(balance):
+        w = w + (b - w) / tau
+        moving[t] = w
+    return {"AMAXTB_SCALE": floor + depth / (1.0 + np.exp(-(moving - mid) / width))}
+
+
 def _svp_hpa(t_c):
     return 6.108 * np.exp(17.27 * t_c / (t_c + 237.3))
 
@@ -175,9 +199,10 @@ def check_size(n_sites: Any, fields_per_site: Any, names: Mapping[str, str] | No
 
 def make_layout(n_sites: int = 40, fields_per_site: int = FIELDS_PER_SITE,
                 crops: tuple[str, ...] = tuple(CROPS), years: tuple[int, ...] = (2015, 2016, 2017, 2018),
-                seed: int = 0, heat_stress: bool = False) -> CropDataset:
+                seed: int = 0, heat_stress: bool = False, daily_amax: bool = False) -> CropDataset:
     """Sites, weather, calendars and true parameters (no observations yet: `observations` has 0 columns);
-    `heat_stress`: the warmer weather and heat-stress truth of module doc step 6."""
+    `heat_stress`: the warmer weather and heat-stress truth of module doc step 6; `daily_amax`: the daily
+    AMAX factor of step 7."""
     unknown = [c for c in crops if c not in CROPS]
     if unknown:
         raise InputError(f"crop twin: unknown crop(s) {unknown}; available: {sorted(CROPS)}")
@@ -213,6 +238,10 @@ def make_layout(n_sites: int = 40, fields_per_site: int = FIELDS_PER_SITE,
     units = [units_of(k, "1") for k in SITE_ATTRIBUTES] + ["1"] * len(crops)
     heat = {HEAT_KEY: (f"weather +{HEAT_WARMING:g} degC; gross assimilation x (1 - {HEAT_CURVE[0]:g} / "
                        f"(1 + exp(-(TMAX - {HEAT_CURVE[1]:g}) / {HEAT_CURVE[2]:g})))")} if heat_stress else {}
+    if daily_amax:
+        tau, floor, depth, mid, width = DAILY_AMAX
+        heat[DAILY_KEY] = (f"AMAXTB_SCALE = {floor:g} + {depth:g} / (1 + exp(-(w - {mid:g}) / {width:g})), "
+                           f"w: {tau:g}-day moving mean of RAIN - ET0 (cm d-1)")
     columns = [attrs[k] for k in SITE_ATTRIBUTES]
     columns += [np.array([cal.crop_name == c for cal in calendars], dtype=float) for c in crops]
     for p in VARYING_PARAMS:
@@ -262,7 +291,8 @@ def simulate(layout: CropDataset, sets, seed: int = 0) -> tuple[CropDataset, dic
     """Run WOFOST with the true parameters and add sparse noisy observations and `true_<name>` attributes.
 
     The dataset carries `sets` (its `crop_params` attribute), so training on it needs no parameter files.
-    A layout made with `heat_stress` runs with the true heat reduction (`heat_reduction`).
+    A layout made with `heat_stress` runs with the true heat reduction (`heat_reduction`), one made with
+    `daily_amax` with the true daily AMAX factor (`true_daily`).
     Returns the dataset and the noise-free daily truth `{name: [N, T]}` (DVS, LAI, TAGP, TWSO, ACTIVE).
     """
     base = base_params(sets, layout.calendars)
@@ -273,8 +303,9 @@ def simulate(layout: CropDataset, sets, seed: int = 0) -> tuple[CropDataset, dic
     x = torch.as_tensor(physics_weather(layout))
     attrs = {k: torch.as_tensor(v) for k, v in physics_attrs(layout).items()}
     process = true_process(layout)
+    daily = {k: torch.as_tensor(v) for k, v in (true_daily(layout) or {}).items()}
     with torch.no_grad():
-        out, _ = WofostPhysics()(x, params, attrs, process=process)
+        out, _ = WofostPhysics()(x, params, attrs, process=process, daily=daily or None)
     truth = {k: out[k].numpy().T.copy() for k in (*OBSERVED, "ACTIVE")}
     active = truth["ACTIVE"] > 0.5
     first = np.argmax(active, axis=1)
@@ -292,10 +323,11 @@ def simulate(layout: CropDataset, sets, seed: int = 0) -> tuple[CropDataset, dic
 
 def make_crop_twin(path: str | Path, pcse_dir: str | Path, n_sites: int = 40,
                    fields_per_site: int = FIELDS_PER_SITE, crops: tuple[str, ...] = tuple(CROPS),
-                   seed: int = 0, heat_stress: bool = False) -> CropDataset:
-    """Generate the whole twin (layout, WOFOST truth, observations; `heat_stress`: module doc step 6) and
-    save it atomically to `path` (a failed write names `path`)."""
-    layout = make_layout(n_sites, fields_per_site, crops, seed=seed, heat_stress=heat_stress)
+                   seed: int = 0, heat_stress: bool = False, daily_amax: bool = False) -> CropDataset:
+    """Generate the whole twin (layout, WOFOST truth, observations; `heat_stress`, `daily_amax`: module doc
+    steps 6 and 7) and save it atomically to `path` (a failed write names `path`)."""
+    layout = make_layout(n_sites, fields_per_site, crops, seed=seed, heat_stress=heat_stress,
+                         daily_amax=daily_amax)
     ds, _ = simulate(layout, parameter_sets(crops, pcse_dir), seed)
     ds.save(path)
     return ds

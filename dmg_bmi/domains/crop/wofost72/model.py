@@ -23,7 +23,7 @@ from dmg_bmi.domains.crop.wofost72.calendar import Calendar
 from dmg_bmi.domains.crop.wofost72.evapotranspiration import evapotranspiration
 from dmg_bmi.domains.crop.wofost72.ops import where
 from dmg_bmi.domains.crop.wofost72.organs import root_rates, stem_rates, storage_rates
-from dmg_bmi.domains.crop.wofost72.params import IDX, prepare
+from dmg_bmi.domains.crop.wofost72.params import DAILY_SCALES, IDX, prepare
 from dmg_bmi.domains.crop.wofost72.partitioning import check_partitioning, conversion_factor
 from dmg_bmi.domains.crop.wofost72.processes import ASSIMILATION_REDUCTION
 from dmg_bmi.domains.crop.wofost72.respiration import maintenance_respiration
@@ -83,12 +83,15 @@ def day_step(
     surrogate: bool = True,
     span_width: float = 0.05,
     process=None,
+    daily: dict | None = None,
 ):
     """One day for all fields: `(state, drivers_t, prepared params, calendar, day index, crop init)`.
 
     `surrogate`: straight-through gradients at discontinuities (README.md); `span_width`: look-ahead of the
     SPAN surrogate as a fraction of SPAN (`leaves.age_death`); `process`: a learned assimilation reduction
-    (`processes.ASSIMILATION_REDUCTION`: `[B, 3]` TMAX, TMIN, DVS -> factor `[B]` on PGASS) or None."""
+    (`processes.ASSIMILATION_REDUCTION`: `[B, 3]` TMAX, TMIN, DVS -> factor `[B]` on PGASS) or None;
+    `daily`: today's table scales `{name: [B]}` (`params.DAILY_SCALES`: AMAX, EFF, SLA multiplied where they
+    are read), or None."""
     zero = torch.zeros_like(s["DVS"])
     integ = s["ALIVE"]
     start = cal.start == t
@@ -177,7 +180,12 @@ def day_step(
     tmnf = afgen.evaluate(p["tmin_tables"], tminra)[:, 0]
     kdif = tv[:, IDX["KDIFTB"]]
     lai = n["LAI"]
-    pgass = gross_assimilation(d, tv[:, IDX["AMAXTB"]] * d["TMPF"], d["EFF"], lai, kdif, tmnf)
+    amax, eff, sla = tv[:, IDX["AMAXTB"]] * d["TMPF"], d["EFF"], tv[:, IDX["SLATB"]]
+    if daily:
+        amax = amax * daily["AMAXTB_SCALE"] if "AMAXTB_SCALE" in daily else amax
+        eff = eff * daily["EFFTB_SCALE"] if "EFFTB_SCALE" in daily else eff
+        sla = sla * daily["SLATB_SCALE"] if "SLATB_SCALE" in daily else sla
+    pgass = gross_assimilation(d, amax, eff, lai, kdif, tmnf)
     if process is not None:
         seen = {"TMAX": d["TMAX"], "TMIN": d["TMIN"], "DVS": n["DVS"]}
         pgass = pgass * process(torch.stack([seen[k] for k in ASSIMILATION_REDUCTION.inputs], -1))
@@ -191,7 +199,7 @@ def day_step(
     gwrt, drrt, rr = root_rates(p, fr, dmi, n["WRT"], tv[:, IDX["RDRRTB"]], n["RD"], n["RDM"])
     grst, drst = stem_rates(admi, fs, n["WST"], tv[:, IDX["RDRSTB"]])
     grso = storage_rates(admi, fo)
-    lr = leaves.rates(p, admi * fl, wlv, lai, kdif, et["RFTRA"], d["TEMP"], n["LAIEXP"], tv[:, IDX["SLATB"]],
+    lr = leaves.rates(p, admi * fl, wlv, lai, kdif, et["RFTRA"], d["TEMP"], n["LAIEXP"], sla,
                       (g, q, n["DEAD"], n["CLK"]), surrogate, span_width)  # fmt: skip
     rates = {
         "R_GWRT": gwrt, "R_DRRT": drrt, "R_RR": rr, "R_GRST": grst, "R_DRST": drst, "R_GRSO": grso,
@@ -239,6 +247,7 @@ def run(
     state: dict | None = None,
     threads: int | None = 1,
     process=None,
+    daily: dict[str, torch.Tensor] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict]:
     """Simulate every field over the `T` days of `weather` (dict `[T, B]` or `[T, B, F]` tensor).
 
@@ -249,7 +258,8 @@ def run(
     setting); 1 by default, as a day's operations are small. A backward pass runs on the caller's setting:
     the crop trainer wraps its loop in `torch_threads(1)` too. `process`: a learned process at the
     `assimilation_reduction` hook (see `day_step`; a `core.process.LearnedProcess` or any callable on
-    tensors), None for plain WOFOST.
+    tensors), None for plain WOFOST. `daily`: table scales that vary by day `{name: [T, B]}`
+    (`params.DAILY_SCALES`), None for none.
 
     Batch 1 on the CPU without a gradient to compute (grad mode off, or no input tensor requiring grad) runs
     the same day on Python floats (`scalar.py`, ~40x fewer seconds than ~800 tensor ops a day): it computes
@@ -258,10 +268,11 @@ def run(
     """
     with torch_threads(threads):
         return _run(params, weather, calendar, lat, surrogate, check, span_width, field_names, day0, state,
-                    process)
+                    process, daily or {})
 
 
-def _run(params, weather, calendar, lat, surrogate, check, span_width, field_names, day0, state, process):
+def _run(params, weather, calendar, lat, surrogate, check, span_width, field_names, day0, state, process,
+         daily):
     w = weather_dict(weather) if isinstance(weather, torch.Tensor) else weather
     p = prepare(params)
     n_days, batch = w["IRRAD"].shape
@@ -270,8 +281,10 @@ def _run(params, weather, calendar, lat, surrogate, check, span_width, field_nam
         dvs_lo = where(calendar.emerged, p["DVSI"], torch.full_like(p["DVSI"], -0.1))
         check_partitioning(p["part_tables"], dvs_lo, p["DVSEND"], field_names)
     _check_weather(w)
-    if batch == 1 and p["TSUM1"].device.type == "cpu" and not _needs_grad(params, w, lat, state, process):
-        outputs, s = _run_scalar(p, w, calendar, lat, state, process)
+    _check_daily(daily, n_days, batch)
+    if batch == 1 and p["TSUM1"].device.type == "cpu" and not _needs_grad({**params, **daily}, w, lat, state,
+                                                                          process):
+        outputs, s = _run_scalar(p, w, calendar, lat, state, process, daily)
         if check:
             _check_finished(s, calendar, int(s["DAY"][0]), field_names, day0)  # the days run, from day 0
         return outputs, s
@@ -284,7 +297,8 @@ def _run(params, weather, calendar, lat, surrogate, check, span_width, field_nam
             block = {k: v[i : i + DRIVER_BLOCK] for k, v in w.items()}
             drv = daily_drivers(block, lat) | table_drivers(block, p)  # one gather per block of days
         d = {k: v[i % DRIVER_BLOCK] for k, v in drv.items()}
-        s, out = day_step(s, d, p, calendar, t0 + i, init, surrogate, span_width, process)
+        s, out = day_step(s, d, p, calendar, t0 + i, init, surrogate, span_width, process,
+                          {k: v[i] for k, v in daily.items()})
         rows.append(out)
     n_days += t0
     outputs = {k: torch.stack([o[k] for o in rows]) for k in OUTPUT_NAMES}
@@ -303,7 +317,19 @@ def _needs_grad(params: dict, weather: dict, lat: torch.Tensor, state: dict | No
     return any(isinstance(v, torch.Tensor) and v.requires_grad for v in tensors)
 
 
-def _run_scalar(p: dict, w: dict, calendar: Calendar, lat: torch.Tensor, state: dict | None, process=None):
+def _check_daily(daily: dict, n_days: int, batch: int) -> None:
+    """InputError naming a daily scale that is not one of `params.DAILY_SCALES` or not `[T, B]`."""
+    for name, value in daily.items():
+        if name not in DAILY_SCALES:
+            raise InputError(f"daily parameter {name!r} cannot vary by day; those that can: "
+                             f"{sorted(DAILY_SCALES)}")
+        if tuple(value.shape) != (n_days, batch):
+            raise InputError(f"daily parameter {name}: shape {tuple(value.shape)}, expected [T={n_days}, "
+                             f"B={batch}]")
+
+
+def _run_scalar(p: dict, w: dict, calendar: Calendar, lat: torch.Tensor, state: dict | None, process=None,
+                daily: dict | None = None):
     """One field, forward only, on Python floats (`scalar.py`); the same `(outputs, state)` as the loop."""
     dtype, device = p["TSUM1"].dtype, p["TSUM1"].device
     n_days = w["IRRAD"].shape[0]
@@ -312,9 +338,12 @@ def _run_scalar(p: dict, w: dict, calendar: Calendar, lat: torch.Tensor, state: 
     t0 = s["DAY"]
     rows = torch.stack([w[k][:, 0] for k in WEATHER_NAMES], 1).tolist()
     f.prefill(r[_DOY] for r in rows)
+    names = list(daily or {})
+    scales = torch.stack([daily[k][:, 0] for k in names], 1).tolist() if names else [None] * n_days
     out = []
-    for i, r in enumerate(rows):
-        s, o = scalar.day(f, s, dict(zip(WEATHER_NAMES, r, strict=True)), t0 + i)
+    for i, (r, today) in enumerate(zip(rows, scales, strict=True)):
+        s, o = scalar.day(f, s, dict(zip(WEATHER_NAMES, r, strict=True)), t0 + i,
+                          dict(zip(names, today, strict=True)) if names else None)
         out.append([o[k] for k in OUTPUT_NAMES])
     cols = torch.tensor(out, dtype=dtype, device=device).reshape(n_days, len(OUTPUT_NAMES)).T.contiguous()
     outputs = {k: cols[j][:, None] for j, k in enumerate(OUTPUT_NAMES)}

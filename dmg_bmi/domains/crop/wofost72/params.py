@@ -2,7 +2,9 @@
 
 Parameters are a dict `name -> tensor` in PCSE units: scalars `[B]` (one value per field; integer switches
 such as IDSL as floats) and AFGEN tables `[B, N, 2]` (x, y pairs, padded by repeating the last pair).
-A learnable multiplicative scale of a table's y-values is the pseudo-parameter `<TABLE>_SCALE` `[B]`.
+A learnable multiplicative scale of a table's y-values is the pseudo-parameter `<TABLE>_SCALE` `[B]`. Three of
+them may also vary by day (`DAILY_SCALES`, `[T, B]`: `model.run(..., daily=...)`): they multiply the table's
+value where the day step reads it (AMAX, EFF, SLA), instead of being folded into the table.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ DVS_TABLES = (
 TEMP_TABLES = ("DTSMTB", "VERNRTB")  # at TEMP (VERNRTB required only where IDSL >= 2)
 DTEMP_TABLES = ("EFFTB", "TMPFTB")  # at DTEMP = (TEMP + TMAX)/2
 TMIN_TABLES = ("TMNFTB",)  # at the 7-day mean TMIN
+# Table scales that may vary by day: name -> the day step's quantity they multiply (`model.day_step`)
+DAILY_SCALES = {"AMAXTB_SCALE": "AMAX", "EFFTB_SCALE": "EFF", "SLATB_SCALE": "SLA"}
 TABLES = DVS_TABLES + ("DTSMTB",) + DTEMP_TABLES + TMIN_TABLES
 IDX = {name: i for i, name in enumerate(DVS_TABLES)}
 
@@ -138,9 +142,11 @@ def check_params(params: Mapping[str, Any], where: str) -> None:
 
 
 def param_specs() -> tuple[ParamSpec, ...]:
-    """Learnable parameters (one value per field: `per_member=False`), bounds in PCSE units."""
+    """Learnable parameters (one value per field: `per_member=False`), bounds in PCSE units; the
+    `DAILY_SCALES` may vary by day (`can_vary`)."""
     return tuple(
-        ParamSpec(n, lo, hi, UNITS.get(n, "-"), f"WOFOST 7.2 {n}", per_member=False)
+        ParamSpec(n, lo, hi, UNITS.get(n, "-"), f"WOFOST 7.2 {n}", per_member=False,
+                  can_vary=n in DAILY_SCALES)
         for n, (lo, hi) in _BOUNDS.items()
     )
 

@@ -164,8 +164,9 @@ def _tmin_mean(buf: list, count: float) -> float:
     return total / (count if count > 1.0 else 1.0)
 
 
-def day(f: Field, s: dict, w: dict, t: int) -> tuple[dict, dict]:
-    """One day of `model.day_step` for field `f` (see the module docstring); `t` = s["DAY"]."""
+def day(f: Field, s: dict, w: dict, t: int, daily: dict | None = None) -> tuple[dict, dict]:
+    """One day of `model.day_step` for field `f` (see the module docstring); `t` = s["DAY"]; `daily`: today's
+    table scales {name: float} (`params.DAILY_SCALES`) or None."""
     if t != s["DAY"] or t >= s["SLOTS"]:
         raise InputError(f"day {t}: the state is at day {s['DAY']} with {s['SLOTS']} leaf-class slots")
     p = f.p
@@ -292,8 +293,11 @@ def day(f: Field, s: dict, w: dict, t: int) -> tuple[dict, dict]:
         dtemp = 0.5 * (temp + w["TMAX"])
         lt = light(f.geometry(w["DOY"]), w["IRRAD"])
         tmnf = evaluate(f.tmnf, _tmin_mean(buf, count))
-        amax = tv[_AMAX] * evaluate(f.tmpf, dtemp)
-        pgass, ekl = gross_assimilation(lt, amax, evaluate(f.eff, dtemp), lai, kdif, tmnf)
+        amax, eff = tv[_AMAX] * evaluate(f.tmpf, dtemp), evaluate(f.eff, dtemp)
+        if daily:  # model.day_step's order: the scale multiplies last
+            amax = amax * daily["AMAXTB_SCALE"] if "AMAXTB_SCALE" in daily else amax
+            eff = eff * daily["EFFTB_SCALE"] if "EFFTB_SCALE" in daily else eff
+        pgass, ekl = gross_assimilation(lt, amax, eff, lai, kdif, tmnf)
         if f.process is not None:  # model.day_step's hook
             seen = {"TMAX": w["TMAX"], "TMIN": w["TMIN"], "DVS": dvs}
             pgass = pgass * f.process([seen[k] for k in ASSIMILATION_REDUCTION.inputs])
@@ -337,7 +341,7 @@ def day(f: Field, s: dict, w: dict, t: int) -> tuple[dict, dict]:
             fysage = (temp - p["TBASE"]) / (35.0 - p["TBASE"])
             warm = temp - p["TBASE"]
             glaiex = laiexp * p["RGRLAI"] * (warm if warm > 0.0 else 0.0) if laiexp < 6.0 else 0.0
-            slat = tv[_SLA]
+            slat = tv[_SLA] * daily["SLATB_SCALE"] if daily and "SLATB_SCALE" in daily else tv[_SLA]
             if laiexp < 6.0 and grlv > 0:
                 gla = grlv * slat
                 slat = (glaiex if glaiex < gla else gla) / grlv
