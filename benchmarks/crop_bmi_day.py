@@ -14,11 +14,12 @@ Measured in the same run, for comparison:
   `pcse` is importable (e.g. /work/venv-pcse/bin/python).
 Target (issue 12): a BMI day <= 0.3 ms.
 
-`--process`: also the shipped checkpoint with a learned process at WOFOST's `assimilation_reduction` hook
-(issue 14; a 2 x 16 network with random weights, run inside every day as a float64 numpy copy), seasons
-interleaved with the plain one's, and its cost as a ratio of the plain BMI day.
+`--modalities`: also the shipped checkpoint with each issue-14 crop modality (`dmg_bmi.domains.crop.demo`,
+random weights): a learned process at WOFOST's `assimilation_reduction` hook (2 x 16, run inside every day
+as a float64 numpy copy) and a daily AMAX factor from an LSTM (8 units, one numpy step a day); seasons
+interleaved with the plain one's, each cost as a ratio of the plain BMI day.
 
-    python benchmarks/crop_bmi_day.py [--days 200] [--repeats 3] [--process]
+    python benchmarks/crop_bmi_day.py [--days 200] [--repeats 3] [--modalities]
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from wofost_speed import pcse_season
 from dmg_bmi.bmi import DeltaModelBmi
 from dmg_bmi.data.variables import saturation_vp_pa
 from dmg_bmi.domains.crop.delta import PHYSICS_WEATHER
+from dmg_bmi.domains.crop.demo import MODALITIES, with_modality
 from dmg_bmi.domains.crop.variables import OUTPUT_NAMES
 from dmg_bmi.domains.crop.wofost72 import scalar
 
@@ -113,30 +115,11 @@ def model_days(bmi: DeltaModelBmi, weather: list[dict[str, float]]) -> np.ndarra
     return out
 
 
-def with_process(path: Path, out: Path) -> Path:
-    """The crop checkpoint `path` with a learned process (random weights, 2 x 16) saved to `out`."""
-    import dataclasses
-
-    from dmg_bmi.core.checkpoint import load_checkpoint
-    from dmg_bmi.core.config import ProcessConfig
-    from dmg_bmi.domains.crop.checkpoint import save_crop_checkpoint
-    from dmg_bmi.domains.crop.delta import CropDeltaModel
-
-    ckpt = load_checkpoint(path)
-    cfg = dataclasses.replace(ckpt.config, process=ProcessConfig(hook="assimilation_reduction"))
-    model = CropDeltaModel.from_config(cfg, len(ckpt.nn_attributes))
-    model.load_state_dict(ckpt.state_dict, strict=False)
-    with torch.no_grad():
-        for w in model.process.parameters():
-            w.add_(0.4 * torch.randn_like(w))
-    return save_crop_checkpoint(out, model, ckpt.normalization, training=ckpt.training)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=200, help="run days from 2015-04-01 (<= 203)")
     parser.add_argument("--repeats", type=int, default=3, help="seasons run; the figures pool them")
-    parser.add_argument("--process", action="store_true", help="also a checkpoint with a learned process")
+    parser.add_argument("--modalities", action="store_true", help="also the issue-14 crop modalities")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cfg = yaml.safe_load(CONFIG.read_text())
@@ -145,21 +128,21 @@ def main() -> None:
     config.write_text(yaml.safe_dump(cfg))
     print(f"cpu: {os.cpu_count()} cores visible, torch {torch.__version__} (1 thread), numpy "
           f"{np.__version__}; load average {os.getloadavg()[0]:.2f}")
-    process_config = config.with_name(f"crop_bmi_day_process_{os.getpid()}.yml")
-    process_ckpt = config.with_suffix(".pt")
+    extra = {m: (config.with_name(f"crop_bmi_day_{m}_{os.getpid()}.yml"),
+                 config.with_name(f"crop_bmi_day_{m}_{os.getpid()}.pt")) for m in MODALITIES}
     try:
         bmi_days(config, 5)  # warm-up: loads the checkpoint into the process cache
-        runs, process_runs = [], []
-        if args.process:
-            with_process(Path(cfg["checkpoint"]), process_ckpt)
-            process_config.write_text(yaml.safe_dump({**cfg, "checkpoint": str(process_ckpt)}))
-            bmi_days(process_config, 5)
-        for _ in range(args.repeats):  # interleaved, so both see the same load
+        runs, modality_runs = [], {m: [] for m in MODALITIES} if args.modalities else {}
+        for m in modality_runs:
+            with_modality(cfg["checkpoint"], extra[m][1], m)
+            extra[m][0].write_text(yaml.safe_dump({**cfg, "checkpoint": str(extra[m][1])}))
+            bmi_days(extra[m][0], 5)
+        for _ in range(args.repeats):  # interleaved, so all see the same load
             runs.append(bmi_days(config, args.days))
-            if args.process:
-                process_runs.append(bmi_days(process_config, args.days)[0])
+            for m, seconds in modality_runs.items():
+                seconds.append(bmi_days(extra[m][0], args.days)[0])
     finally:
-        for path in (config, process_config, process_ckpt):
+        for path in (config, *(p for pair in extra.values() for p in pair)):
             path.unlink(missing_ok=True)
     bmi_s = np.concatenate([r[0] for r in runs])
     scalar_s = np.concatenate([scalar_days(r[2], r[1]) for r in runs])
@@ -171,10 +154,11 @@ def main() -> None:
     med, p90 = 1e3 * np.median(bmi_s), 1e3 * np.percentile(bmi_s, 90)
     print(f"  BMI day:                median {med:6.3f} ms, p90 {p90:6.3f} ms; target <= {TARGET_MS} ms: "
           f"{'met' if med <= TARGET_MS else 'NOT met'}")
-    if args.process:
-        pmed = 1e3 * np.median(np.concatenate(process_runs))
-        print(f"  BMI day with a learned process (assimilation_reduction, 2 x 16): median {pmed:6.3f} ms = "
-              f"{pmed / med:.2f}x the plain BMI day")
+    labels = {"process": "a learned process (assimilation_reduction, 2 x 16)",
+              "daily": "a daily AMAX factor (LSTM 8 over 5 weather variables)"}
+    for m, seconds in modality_runs.items():
+        mmed = 1e3 * np.median(np.concatenate(seconds))
+        print(f"  BMI day with {labels[m]}: median {mmed:6.3f} ms = {mmed / med:.2f}x the plain BMI day")
     cmed, cp90 = 1e6 * np.median(scalar_s), 1e6 * np.percentile(scalar_s, 90)
     print(f"  scalar day (scalar.day, the BMI's engine, same days): median {cmed:6.1f} us, p90 {cp90:6.1f} us"
           f" "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
@@ -15,17 +14,14 @@ from test_bmi_tester import run_bmi_tester
 
 from dmg_bmi.bmi import DeltaModelBmi
 from dmg_bmi.core.checkpoint import load_checkpoint
-from dmg_bmi.core.config import ProcessConfig
-from dmg_bmi.core.normalization import Normalizer, VarStats
 from dmg_bmi.data.variables import saturation_vp_pa
 from dmg_bmi.domains.crop.checkpoint import (
     build_crop_model,
     parameter_sets,
-    save_crop_checkpoint,
     weather_options,
 )
 from dmg_bmi.domains.crop.dataset import CropCalendar, CropDataset
-from dmg_bmi.domains.crop.delta import CropDeltaModel
+from dmg_bmi.domains.crop.demo import with_modality
 from dmg_bmi.domains.crop.train import build_crop_tensors, run_model
 from dmg_bmi.domains.crop.variables import OUTPUT_NAMES, OUTPUTS
 from dmg_bmi.domains.crop.weather import aorc_hourly_to_wofost_daily
@@ -236,43 +232,13 @@ def test_bmi_tester_passes_every_stage_for_wofost(tmp_path, modality):
 
 
 def process_checkpoint(path: Path, seed: int = 0) -> Path:
-    """The shipped crop checkpoint with a learned process at WOFOST's `assimilation_reduction` hook (random
-    weights, so the factor departs from 1 by up to ~±0.2), saved to `path` as the trainer saves one."""
-    ckpt = load_checkpoint(CKPT)
-    cfg = dataclasses.replace(ckpt.config, process=ProcessConfig(hook="assimilation_reduction"))
-    model = CropDeltaModel.from_config(cfg, len(ckpt.nn_attributes))
-    missing, unexpected = model.load_state_dict(ckpt.state_dict, strict=False)
-    assert not unexpected and all(k.startswith("process.") for k in missing)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for w in model.process.parameters():
-            w.add_(0.4 * torch.randn(w.shape, generator=gen, dtype=w.dtype))
-    return save_crop_checkpoint(path, model, ckpt.normalization, training=ckpt.training)
+    """The shipped checkpoint with a learned assimilation reduction (random weights: `crop.demo`)."""
+    return with_modality(CKPT, path, "process", seed)
 
 
 def daily_checkpoint(path: Path, seed: int = 0) -> Path:
-    """The shipped crop checkpoint with a daily AMAXTB_SCALE in [0.3, 1.5] from an LSTM (8 units, random
-    weights) over the day's RAIN, ET0, TMAX, TMIN and IRRAD (normalization: plausible twin statistics), its
-    static factors and attribute MLP as shipped; saved to `path` as the trainer saves one."""
-    ckpt = load_checkpoint(CKPT)
-    cfg = ckpt.config
-    options = {**cfg.phy.options, "learned_params": {**cfg.phy.options["learned_params"],
-                                                     "AMAXTB_SCALE": {"lo": 0.3, "hi": 1.5}}}
-    cfg = dataclasses.replace(
-        cfg, phy=dataclasses.replace(cfg.phy, options=options, dynamic_params=["AMAXTB_SCALE"]),
-        nn=dataclasses.replace(cfg.nn, name="lstm_mlp", hidden_size=8),
-        inputs=dataclasses.replace(cfg.inputs, forcings=list(DAILY_FORCINGS)))
-    torch.manual_seed(seed)
-    model = CropDeltaModel.from_config(cfg, len(ckpt.nn_attributes))
-    missing, unexpected = model.load_state_dict(ckpt.state_dict, strict=False)
-    assert not unexpected and all(k.startswith(("nn.linear_", "nn.lstm.")) for k in missing), missing
-    stats = {**ckpt.normalization.stats, **{n: VarStats(m, sd) for n, (m, sd) in DAILY_FORCINGS.items()}}
-    return save_crop_checkpoint(path, model, Normalizer(stats), training=ckpt.training)
-
-
-# the daily checkpoint's network forcings and their normalization (mean, std; crop dataset units)
-DAILY_FORCINGS = {"RAIN": (0.2, 0.4), "ET0": (0.3, 0.15), "TMAX": (20.0, 7.0), "TMIN": (9.0, 6.0),
-                  "IRRAD": (1.6e7, 7e6)}
+    """The shipped checkpoint with a daily AMAX factor from an LSTM (random weights: `crop.demo`)."""
+    return with_modality(CKPT, path, "daily", seed)
 
 
 @pytest.mark.parametrize("time_step", [3600, 86400])

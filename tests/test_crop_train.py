@@ -85,7 +85,8 @@ def test_bad_crop_configs_name_the_key(tmp_path):
     path = _config(tmp_path, tmp_path / "layout.nc", ("Potato",))  # the data also has other crops
     with pytest.raises(InputError, match=r"unknown crop '(Grain maize|Spring barley)'; known crops: \["):
         train(load_experiment(path))
-    with pytest.raises(ConfigError, match=r"model.inputs.forcings: δWOFOST's learner uses attributes only"):
+    with pytest.raises(ConfigError, match=r"model.inputs.forcings: δWOFOST's network sees weather only for "
+                                          r"daily parameters"):
         train(load_experiment(path, ["model.inputs.forcings=[P]"]))
     with pytest.raises(ConfigError, match=r"data.crop.test_site_fraction must be in \[0, 1\)"):
         train(load_experiment(path, ["data.crop.test_site_fraction=1.5"]))

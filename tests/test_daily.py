@@ -172,3 +172,12 @@ def test_daily_amax_twin_acceptance(tmp_path, capsys):
     daily, static_scores = scores["daily"], scores["static"]
     assert daily["corr_daily_AMAXTB_SCALE"] >= 0.8, daily
     assert daily["yield_rrmse_pct"] <= 0.8 * static_scores["yield_rrmse_pct"], scores
+
+
+def test_inspect_names_the_daily_parameters(tmp_path, capsys):
+    from test_bmi_crop import daily_checkpoint
+
+    path = daily_checkpoint(tmp_path / "daily.pt")
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "daily parameters: AMAXTB_SCALE from lstm_mlp over RAIN, ET0, TMAX, TMIN, IRRAD" in out

@@ -133,6 +133,9 @@ class CropDomain(Domain):
                    for name, spec in (options.get("learned_params") or {}).items()}
         crops = {crop: sorted(varieties) for crop, varieties in (options.get("crop_params") or {}).items()}
         physics = {"crops": crops, "learned_parameters": learned}
+        if ckpt.config.phy.dynamic_params:  # learned by day from the weather (`model.phy.dynamic_params`)
+            physics["daily_parameters"] = (f"{', '.join(ckpt.config.phy.dynamic_params)} from "
+                                           f"{ckpt.config.nn.name} over {', '.join(ckpt.nn_forcings)}")
         process = ckpt.config.process
         if process is not None:  # the hook and the network's size (`model.process`)
             physics["learned_process"] = (f"{process.hook} ({process.layers} hidden layers of "
