@@ -42,7 +42,6 @@ import torch
 from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.domains.crop import evaluate as crop_eval
 from dmg_bmi.domains.crop import twin as ct
-from dmg_bmi.domains.crop.checkpoint import build_crop_model
 from dmg_bmi.train.config import load_experiment
 from dmg_bmi.train.run import train
 
@@ -89,16 +88,8 @@ def train_and_score(config: Path, ds, truth, out: Path, epochs: int, changes: li
     t1 = time.perf_counter()
     result = train(cfg)
     train_s = time.perf_counter() - t1
-    ckpt = load_checkpoint(result.last)
-    model = build_crop_model(ckpt, dtype=torch.float64)
-    outputs, learned = crop_eval.predict(model, ckpt, ds)
-    is_test = np.isin(ds.fields, ckpt.training["test_fields"])
-    rows = crop_eval.field_scores(ds, outputs, learned, model.learned_names, is_test)
-    summary = crop_eval.summarize(rows, ds, learned, model.learned)
-    for split, r in (crop_eval.process_recovery(model, ds, outputs, is_test) or {}).items():
-        summary[split]["corr_process"] = r
-    for split, scores in (crop_eval.daily_recovery(model, ds, outputs, is_test) or {}).items():
-        summary[split].update(scores)
+    scored = crop_eval.score(load_checkpoint(result.last), ds)
+    model, outputs, is_test, summary = scored.model, scored.outputs, scored.is_test, scored.summary
     print(f"trained {epochs} epochs on {int((~is_test).sum())} fields in {train_s:.0f}s "
           f"({torch.get_num_threads()} threads)")
     final_true, final_sim = truth["TWSO"][:, -1], outputs["TWSO"][:, -1]

@@ -66,6 +66,22 @@ def pcse_own_dir() -> Path:
     pytest.skip(f"PCSE's own cases ({PCSE_OWN_CASE}) are not in {[str(d) for d in env]} or {SHARED_DATA}")
 
 
+def small_crop_twin(**options):
+    """A 3-site, 6-field crop twin layout (seed 1; `options` as `twin.make_layout`'s, e.g. heat_stress=True)
+    as float64 model inputs: (parameter sets, layout, physics weather `[T, N, F]`, physics attributes `{k:
+    [N]}`, base parameters)."""
+    import torch
+
+    from dmg_bmi.domains.crop import twin as ct
+    from dmg_bmi.domains.crop.delta import base_params, physics_attrs, physics_weather
+
+    sets = ct.parameter_sets(tuple(ct.CROPS), pcse_own_dir())
+    layout = ct.make_layout(3, 2, seed=1, **options)
+    x = torch.as_tensor(physics_weather(layout))
+    attrs = {k: torch.as_tensor(v) for k, v in physics_attrs(layout).items()}
+    return sets, layout, x, attrs, base_params(sets, layout.calendars)
+
+
 @pytest.fixture(scope="session")
 def pp_cases(parse_cache):
     """Every reference case of every `pcse_pp_dirs()` folder (parsed once per session)."""

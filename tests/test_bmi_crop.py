@@ -242,31 +242,13 @@ def daily_checkpoint(path: Path, seed: int = 0) -> Path:
 
 
 @pytest.mark.parametrize("time_step", [3600, 86400])
-def test_daily_parameters_step_in_the_bmi_as_offline(tmp_path, time_step):
-    """A checkpoint with a daily AMAX factor from an LSTM over the weather (issue 14, modality 1): the BMI
-    (the LSTM's float64 numpy step and WOFOST's one-field day, once a day) equals the offline run (the torch
-    LSTM over the whole sequence, the batched WOFOST) to 1e-9, and the factor really changes the season."""
-    ckpt = daily_checkpoint(tmp_path / "daily.pt")
-    cfg = yaml.safe_load(CONFIG.read_text())
-    n_days = 200
-    path = _config(tmp_path, ckpt=ckpt, time_step=time_step, end_time="2015-10-17 23:00:00")
-    per_day = 86400 // time_step
-    records = {k: v.reshape(-1, 24 // per_day).mean(1) for k, v in _hourly(n_days, start_doy=91).items()}
-    _, got, _ = _run_bmi(path, records, n_days * per_day, per_day)
-    hourly = {k: np.repeat(v, 24 // per_day) for k, v in records.items()}
-    want, _ = _offline({**cfg, "time_step": time_step}, hourly, n_days, ckpt)
-    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
-    plain, _ = _offline({**cfg, "time_step": time_step}, hourly, n_days)
-    twso = OUTPUT_NAMES.index("crop_storage-organ__dry_mass-per-area_density")
-    assert abs(want[-1, twso] / plain[-1, twso] - 1) > 0.01, (want[-1, twso], plain[-1, twso])
-
-
-@pytest.mark.parametrize("time_step", [3600, 86400])
-def test_a_learned_process_steps_in_the_bmi_as_offline(tmp_path, time_step):
-    """A checkpoint with a learned process (issue 14, modality 2): the BMI's day (scalar WOFOST with the
-    network's float64 numpy copy) equals the offline batched run (torch network) to 1e-9 relative, float64,
-    and the process really changes the season (TWSO differs from the plain checkpoint's)."""
-    ckpt = process_checkpoint(tmp_path / "process.pt")
+@pytest.mark.parametrize("modality", ["process", "daily"])
+def test_issue14_crop_modalities_step_in_the_bmi_as_offline(tmp_path, time_step, modality):
+    """A checkpoint with a learned process (issue 14, modality 2: WOFOST's one-field day calls the network's
+    float64 numpy copy) or a daily AMAX factor from an LSTM over the weather (modality 1: the LSTM's numpy
+    step, once a day): the BMI equals the offline run (the torch networks over the whole sequence, the
+    batched WOFOST) to 1e-9 in float64, and the modality really changes the season."""
+    ckpt = with_modality(CKPT, tmp_path / f"{modality}.pt", modality)
     cfg = yaml.safe_load(CONFIG.read_text())
     n_days = 200
     path = _config(tmp_path, ckpt=ckpt, time_step=time_step, end_time="2015-10-17 23:00:00")

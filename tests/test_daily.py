@@ -9,38 +9,26 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO
+from conftest import REPO, pcse_own_dir, small_crop_twin
 
 from dmg_bmi.cli import main
 from dmg_bmi.core.checkpoint import load_checkpoint
 from dmg_bmi.core.config import ModelConfig, from_dict
 from dmg_bmi.domains.crop import evaluate as crop_eval
 from dmg_bmi.domains.crop import twin as ct
-from dmg_bmi.domains.crop.checkpoint import build_crop_model
 from dmg_bmi.domains.crop.dataset import CropDataset
-from dmg_bmi.domains.crop.delta import CropDeltaModel, base_params, physics_attrs, physics_weather
+from dmg_bmi.domains.crop.delta import CropDeltaModel
 from dmg_bmi.domains.crop.wofost72.calendar import Calendar
 from dmg_bmi.domains.crop.wofost72.model import run
 from dmg_bmi.errors import ConfigError, InputError
 from dmg_bmi.train.config import load_experiment
 
-PCSE = REPO.parent / "shared" / "data" / "pcse_wofost72_pp"
 DAILY_CONFIG = REPO / "dmg_bmi" / "configs" / "crop_twin_daily.yaml"
-
-
-def _pcse_dir():
-    if not PCSE.is_dir():
-        pytest.skip(f"PCSE reference cases not found at {PCSE} (../shared/data)")
-    return PCSE
 
 
 @pytest.fixture(scope="module")
 def small_twin():
-    sets = ct.parameter_sets(tuple(ct.CROPS), _pcse_dir())
-    layout = ct.make_layout(3, 2, seed=1, daily_amax=True)
-    x = torch.as_tensor(physics_weather(layout))
-    attrs = {k: torch.as_tensor(v) for k, v in physics_attrs(layout).items()}
-    return sets, layout, x, attrs, base_params(sets, layout.calendars)
+    return small_crop_twin(daily_amax=True)
 
 
 def _model(sets, seed=0) -> CropDeltaModel:
@@ -129,7 +117,7 @@ def test_static_parameters_come_from_the_attributes_alone(small_twin):
 
 
 def test_the_daily_twin_records_its_truth(tmp_path):
-    sets = ct.parameter_sets(tuple(ct.CROPS), _pcse_dir())
+    sets = ct.parameter_sets(tuple(ct.CROPS), pcse_own_dir())
     layout = ct.make_layout(4, 2, seed=2, daily_amax=True)
     ds, truth = ct.simulate(layout, sets, 2)
     ds.save(tmp_path / "d.nc")
@@ -148,7 +136,7 @@ def test_daily_amax_twin_acceptance(tmp_path, capsys):
     lower than the same model with AMAXTB_SCALE static from the attributes."""
     twin = tmp_path / "crop_twin_daily.nc"
     assert main(["make-sample-data", "--kind", "crop", "--daily-amax", "--sites", "40", "--out", str(twin),
-                 "--pcse-dir", str(_pcse_dir())]) == 0
+                 "--pcse-dir", str(pcse_own_dir())]) == 0
     ds = CropDataset.load(twin)
     scores = {}
     static = ["--set", "model.phy.dynamic_params=[]", "--set", "model.inputs.forcings=[]"]
@@ -156,15 +144,9 @@ def test_daily_amax_twin_acceptance(tmp_path, capsys):
         run_dir = tmp_path / name
         assert main(["train", "--config", "crop_twin_daily", "--set", f"data.path={twin}", "--set",
                      f"run.exact_dir={run_dir}", "--set", "run.progress=false", *changes]) == 0
-        ckpt = load_checkpoint(run_dir / "best.pt")
-        model = build_crop_model(ckpt, dtype=torch.float64)
-        outputs, learned = crop_eval.predict(model, ckpt, ds)
-        is_test = np.isin(ds.fields, ckpt.training["test_fields"])
-        summary = crop_eval.summarize(crop_eval.field_scores(ds, outputs, learned, model.learned_names,
-                                                             is_test), ds, learned, model.learned)
-        scores[name] = summary["test"]
-        if model.daily:
-            scores[name].update(crop_eval.daily_recovery(model, ds, outputs, is_test)["test"])
+        scored = crop_eval.score(load_checkpoint(run_dir / "best.pt"), ds)
+        scores[name] = scored.summary["test"]
+        if scored.model.daily:
             assert main(["evaluate", "--run-dir", str(run_dir), "--out", str(run_dir / "eval")]) == 0
             assert "corr_daily_AMAXTB_SCALE" in capsys.readouterr().out
             assert (run_dir / "eval" / "plots" / "daily_parameters.png").stat().st_size > 10_000

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO
+from conftest import REPO, pcse_own_dir, small_crop_twin
 
 from dmg_bmi.cli import main
 from dmg_bmi.core.checkpoint import load_checkpoint
@@ -21,19 +21,12 @@ from dmg_bmi.domains.crop import evaluate as crop_eval
 from dmg_bmi.domains.crop import twin as ct
 from dmg_bmi.domains.crop.checkpoint import build_crop_model, save_crop_checkpoint
 from dmg_bmi.domains.crop.dataset import CropDataset
-from dmg_bmi.domains.crop.delta import CropDeltaModel, base_params, physics_attrs, physics_weather
+from dmg_bmi.domains.crop.delta import CropDeltaModel
 from dmg_bmi.domains.crop.wofost72.processes import ASSIMILATION_REDUCTION
 from dmg_bmi.errors import ConfigError
 from dmg_bmi.train.config import load_experiment
 
-PCSE = REPO.parent / "shared" / "data" / "pcse_wofost72_pp"
 HOOK = ProcessConfig(hook="assimilation_reduction")
-
-
-def _pcse_dir():
-    if not PCSE.is_dir():
-        pytest.skip(f"PCSE reference cases not found at {PCSE} (../shared/data)")
-    return PCSE
 
 
 def _crop_model(sets, process: ProcessConfig | None = HOOK, seed: int | None = 0) -> CropDeltaModel:
@@ -53,11 +46,7 @@ def _crop_model(sets, process: ProcessConfig | None = HOOK, seed: int | None = 0
 
 @pytest.fixture(scope="module")
 def small_twin():
-    sets = ct.parameter_sets(tuple(ct.CROPS), _pcse_dir())
-    layout = ct.make_layout(3, 2, seed=1, heat_stress=True)
-    x = torch.as_tensor(physics_weather(layout))
-    attrs = {k: torch.as_tensor(v) for k, v in physics_attrs(layout).items()}
-    return sets, layout, x, attrs, base_params(sets, layout.calendars)
+    return small_crop_twin(heat_stress=True)
 
 
 def test_a_hook_is_checked_when_declared():
@@ -155,7 +144,7 @@ def test_model_process_is_refused_where_no_hook_runs(tmp_path):
 
 
 def test_the_heat_twin_records_its_truth_and_lowers_hot_yields(tmp_path):
-    sets = ct.parameter_sets(tuple(ct.CROPS), _pcse_dir())
+    sets = ct.parameter_sets(tuple(ct.CROPS), pcse_own_dir())
     hot = ct.make_layout(6, 3, seed=3, heat_stress=True)
     assert ct.HEAT_KEY in hot.metadata and ct.HEAT_KEY not in ct.make_layout(6, 3, seed=3).metadata
     ds, truth = ct.simulate(hot, sets, 3)
@@ -175,7 +164,7 @@ def test_heat_stress_twin_acceptance(tmp_path, capsys):
     (`crop_twin`) trained on the same twin is not."""
     twin = tmp_path / "crop_twin_heat.nc"
     assert main(["make-sample-data", "--kind", "crop", "--heat-stress", "--sites", "40", "--out", str(twin),
-                 "--pcse-dir", str(_pcse_dir())]) == 0
+                 "--pcse-dir", str(pcse_own_dir())]) == 0
     ds = CropDataset.load(twin)
     scores = {}
     for name in ("crop_twin_heat", "crop_twin"):
@@ -184,16 +173,10 @@ def test_heat_stress_twin_acceptance(tmp_path, capsys):
                      f"run.exact_dir={run}", "--set", "run.progress=false"]) == 0
         assert main(["evaluate", "--run-dir", str(run), "--out", str(run / "eval")]) == 0
         printed = capsys.readouterr().out
-        ckpt = load_checkpoint(run / "best.pt")
-        model = build_crop_model(ckpt, dtype=torch.float64)
-        outputs, learned = crop_eval.predict(model, ckpt, ds)
-        is_test = np.isin(ds.fields, ckpt.training["test_fields"])
-        summary = crop_eval.summarize(crop_eval.field_scores(ds, outputs, learned, model.learned_names,
-                                                             is_test), ds, learned, model.learned)
-        scores[name] = summary["test"]
+        scored = crop_eval.score(load_checkpoint(run / "best.pt"), ds)
+        model, outputs, is_test = scored.model, scored.outputs, scored.is_test
+        scores[name] = scored.summary["test"]
         if model.process is not None:
-            r = crop_eval.process_recovery(model, ds, outputs, is_test)
-            scores[name]["corr_process"] = r["test"]
             assert re.search(r"test .*corr_process 0\.9", printed), printed
             assert (run / "eval" / "plots" / "process_assimilation_reduction.png").stat().st_size > 10_000
             # the curve over the TMAX range seen: mean learned factor per 1 degC bin vs the truth there

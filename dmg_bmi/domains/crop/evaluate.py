@@ -22,7 +22,9 @@ Scores (per field, then per split: `train` fields; `test`: fields of held-out si
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -284,6 +286,36 @@ def crop_plots(ds: CropDataset, outputs, fields: list[int], out_dir: Path, is_te
     return paths
 
 
+@dataclasses.dataclass
+class CropScores:
+    """What `score` computed: the model, its outputs `{name: [N, T]}` and learned values `[N, P]`, the
+    held-out mask `[N]`, one row per field (`field_scores`) and the split summaries (`summarize`, plus
+    `corr_process` and `corr_daily_<P>` where they apply)."""
+
+    model: Any
+    outputs: dict[str, np.ndarray]
+    learned: np.ndarray
+    is_test: np.ndarray
+    rows: list[dict]
+    summary: dict[str, dict]
+
+
+def score(ckpt, ds: CropDataset, batch_size: int = 64) -> CropScores:
+    """Run a crop checkpoint on every field of `ds` and score it (module docstring); the held-out fields are
+    those the checkpoint records (`training.test_fields`)."""
+    model = build_crop_model(ckpt, dtype=torch.float64)
+    outputs, learned = predict(model, ckpt, ds, batch_size)
+    test = set((ckpt.training or {}).get("test_fields") or [])
+    is_test = np.array([f in test for f in ds.fields])
+    rows = field_scores(ds, outputs, learned, model.learned_names, is_test)
+    summary = summarize(rows, ds, learned, model.learned)
+    for split, r in (process_recovery(model, ds, outputs, is_test) or {}).items():
+        summary[split]["corr_process"] = r
+    for split, scores in (daily_recovery(model, ds, outputs, is_test) or {}).items():
+        summary[split].update(scores)
+    return CropScores(model, outputs, learned, is_test, rows, summary)
+
+
 def refuse_unused_options(args: argparse.Namespace) -> None:
     """ConfigError naming the `evaluate` options a crop evaluation would ignore: it scores every field of the
     crop dataset over its season (held-out sites as recorded at training), on the CPU."""
@@ -312,16 +344,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if data_path is None:
         raise CheckpointError(f"{path}: holds no training config; pass --data")
     ds = read_crop_dataset(data_path, "--data" if args.data else f"data.path of {path}")
-    model = build_crop_model(ckpt, dtype=torch.float64)
-    outputs, learned = predict(model, ckpt, ds, args.batch_size)
-    test = set(training.get("test_fields") or [])
-    is_test = np.array([f in test for f in ds.fields])
-    rows = field_scores(ds, outputs, learned, model.learned_names, is_test)
-    summary = summarize(rows, ds, learned, model.learned)
-    for split, r in (process_recovery(model, ds, outputs, is_test) or {}).items():
-        summary[split]["corr_process"] = r
-    for split, scores in (daily_recovery(model, ds, outputs, is_test) or {}).items():
-        summary[split].update(scores)
+    scored = score(ckpt, ds, args.batch_size)
+    model, outputs, is_test, rows, summary = (scored.model, scored.outputs, scored.is_test, scored.rows,
+                                              scored.summary)
     out = Path(args.out) if args.out else path.resolve().parent / "evaluate_crop"
     out.mkdir(parents=True, exist_ok=True)
     csv_path = write_csv(out / "metrics.csv", rows, list(dict.fromkeys(k for r in rows for k in r)))
