@@ -163,3 +163,24 @@ def test_inspect_names_the_daily_parameters(tmp_path, capsys):
     assert main(["inspect", str(path)]) == 0
     out = capsys.readouterr().out
     assert "daily parameters: AMAXTB_SCALE from lstm_mlp over RAIN, ET0, TMAX, TMIN, IRRAD" in out
+
+
+def test_the_registered_physics_takes_daily_scales_as_dynamic_parameters(small_twin):
+    """`Wofost72PP.forward` follows the physics contract: a parameter that may vary given as `[T, B]` is a
+    daily one; its `step` takes today's as `daily` and equals the sequence."""
+    from dmg_bmi.core.registry import get_physics
+
+    sets, layout, x, attrs, base = small_twin
+    phy = get_physics("wofost72_pp")(base_params=base, n_days=x.shape[0])
+    t = torch.arange(x.shape[0], dtype=torch.float64)[:, None]
+    scale = 1.0 + 0.2 * torch.cos(t / 7.0 + torch.arange(layout.n_fields))
+    with torch.no_grad():
+        want, _ = run(dict(base), x, Calendar.from_attrs(attrs), attrs["LAT"], daily={"SLATB_SCALE": scale})
+        got, _ = phy(x, {"SLATB_SCALE": scale}, attrs)
+        state = phy.initial_state(layout.n_fields, torch.float64)
+        prepared = phy.step_params({}, attrs)
+        for i in range(x.shape[0]):
+            state, day = phy.step(state, x[i], prepared, attrs, daily={"SLATB_SCALE": scale[i]})
+            np.testing.assert_allclose(day["LAI"], want["LAI"][i], rtol=1e-12, atol=1e-12)
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], rtol=0, atol=0)

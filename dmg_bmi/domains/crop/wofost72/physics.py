@@ -7,6 +7,8 @@
   END_AT_MATURITY (1: end type maturity/earliest);
 - params: name -> `[B]` (scalars, `<TABLE>_SCALE`) or `[B, N, 2]` (tables); `base_params` given at
   construction are merged under them, so a network need only supply the learnable ones (`param_specs`);
+  the table scales that may vary by day (`params.DAILY_SCALES`) may also be `[T, B]` in `forward` (the
+  contract's dynamic parameters), or given to `step` as `daily` (`[B]`, today's);
 - built from a `PhyConfig` like every physics (`get_physics("wofost72_pp")(cfg)`): `cfg.options` is a
   `WofostOptions` (`params_file`: a PCSE parameter YAML, flat or a test file's ModelParameters: the crop's
   fixed base parameters, one field broadcast to the batch); `cfg.warmup` drops output days.
@@ -28,7 +30,7 @@ from dmg_bmi.core.schema import Bool, Int, Str, key, section
 from dmg_bmi.domains.crop.pcse.pcse_yaml import load_params_file
 from dmg_bmi.domains.crop.wofost72 import model
 from dmg_bmi.domains.crop.wofost72.calendar import Calendar
-from dmg_bmi.domains.crop.wofost72.params import param_specs, prepare
+from dmg_bmi.domains.crop.wofost72.params import DAILY_SCALES, param_specs, prepare
 from dmg_bmi.domains.crop.wofost72.processes import PROCESSES
 from dmg_bmi.errors import InputError
 
@@ -90,9 +92,10 @@ class Wofost72PP(PhysicsModel):
     def param_specs(self) -> tuple[ParamSpec, ...]:
         return param_specs()
 
-    def _params(self, params):
-        """Base parameters (broadcast from one field if given so) under the supplied ones."""
-        batch = next(iter(params.values())).shape[0] if params else None
+    def _params(self, params, batch: int | None = None):
+        """Base parameters (broadcast from one field to `batch`, else the supplied ones' batch) under the
+        supplied ones."""
+        batch = batch or (next(iter(params.values())).shape[0] if params else None)
         base = {
             k: (v.expand(batch, *v.shape[1:]) if batch and v.shape[0] == 1 else v)
             for k, v in self.base_params.items()
@@ -111,18 +114,19 @@ class Wofost72PP(PhysicsModel):
         cal = Calendar.from_attrs(attrs)
         return {"prepared": p, "calendar": cal, "init": model.crop_init(p, cal)}
 
-    def step(self, state, forcing_t, params_t, attrs=None, process=None):
+    def step(self, state, forcing_t, params_t, attrs=None, process=None, daily=None):
         """One day `[B, F]` -> `(state, {name: [B]})`; the day index is `state["DAY"]`.
 
         `params_t`: parameters as in `forward` (prepared here every call), or the output of `step_params`;
-        `process`: a network at the `assimilation_reduction` hook (`processes`), or None."""
+        `process`: a network at the `assimilation_reduction` hook (`processes`), or None; `daily`: today's
+        daily table scales {name: `[B]`}, or None."""
         if "prepared" not in params_t:
             params_t = self.step_params(params_t, attrs)
         p = params_t["prepared"]
         drv = model.prepare_drivers(model.weather_dict(forcing_t), attrs["LAT"], p)
         return model.day_step(
             state, drv, p, params_t["calendar"], int(state["DAY"][0]), params_t["init"], self.surrogate,
-            process=process,
+            process=process, daily=daily,
         )
 
     def forward(self, forcing, params, attrs=None, state=None, process=None):
@@ -132,7 +136,9 @@ class Wofost72PP(PhysicsModel):
         A crop needs no spin-up; `cfg.warmup` (either mode) only drops the first days of output."""
         if forcing.shape[0] <= self.warmup:
             raise InputError(f"forcing has {forcing.shape[0]} days but warmup is {self.warmup}")
-        out, state = model.run(self._params(params), forcing, Calendar.from_attrs(attrs), attrs["LAT"],
-                               surrogate=self.surrogate, check=self.check, state=state,
-                               process=process)  # fmt: skip
+        daily = {k: v for k, v in params.items() if k in DAILY_SCALES and v.dim() == 2}  # [T, B]: by day
+        static = {k: v for k, v in params.items() if k not in daily}
+        out, state = model.run(self._params(static, forcing.shape[1]), forcing, Calendar.from_attrs(attrs),
+                               attrs["LAT"], surrogate=self.surrogate, check=self.check, state=state,
+                               process=process, daily=daily)  # fmt: skip
         return {k: v[self.warmup :] for k, v in out.items()}, state
