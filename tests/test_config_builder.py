@@ -254,9 +254,13 @@ def test_the_command_serves_the_page_until_stopped(tmp_path, fake_asset):
 
     site = tmp_path / "site.yaml"
     site.write_text((Path(ref.__file__).parent / "configs" / "bmi" / "catchment.yaml").read_text())
+    # Ctrl-C's default action in the child, as in a terminal: a test run started in the background of a
+    # shell without job control (`nohup ... &`) passes SIGINT on as ignored, and Python then never raises
+    # KeyboardInterrupt
     proc = subprocess.Popen([sys.executable, "-m", "dmg_bmi.cli", "config-builder", "--port", "0",
                              "--no-browser", str(site)], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         first = proc.stdout.readline()
         assert first.startswith("config builder at http://127.0.0.1:"), first + proc.stderr.read()
