@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
+from dmg_bmi.cli import main
 from dmg_bmi.domains.crop import twin as ct
 from dmg_bmi.domains.crop.weather import WEATHER_NAMES
 from dmg_bmi.errors import InputError
@@ -113,3 +116,23 @@ def test_cli_make_sample_data_crop(tmp_path, capsys):
                  "--pcse-dir", str(pcse)]) == 0
     assert "3 crop fields" in capsys.readouterr().out
     assert ct.CropDataset.load(out).n_fields == 3
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--kind", "hydro", "--heat-stress"], r"--heat-stress is an option of --kind crop; this is --kind "
+                                           r"hydro"),
+    (["--kind", "hydro", "--daily-amax"], r"--daily-amax is an option of --kind crop"),
+    (["--kind", "crop", "--abstraction", "0.5"], r"--abstraction is an option of --kind hydro; this is "
+                                                 r"--kind crop, whose twin would ignore it"),
+])
+def test_an_option_of_the_other_twin_is_refused(tmp_path, capsys, argv, match):
+    assert main(["make-sample-data", *argv, "--out", str(tmp_path / "t.nc")]) == 2
+    assert re.search(match, capsys.readouterr().err)
+    assert not (tmp_path / "t.nc").exists()
+
+
+def test_the_default_pcse_dir_is_named_as_the_default(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["make-sample-data", "--kind", "crop", "--sites", "1", "--out", "t.nc"]) == 2
+    err = capsys.readouterr().err
+    assert f"--pcse-dir ../shared/data/pcse_wofost72_pp (the default, from {tmp_path}) is not a folder" in err

@@ -163,6 +163,7 @@ def test_inspect_names_the_daily_parameters(tmp_path, capsys):
     assert main(["inspect", str(path)]) == 0
     out = capsys.readouterr().out
     assert "daily parameters: AMAXTB_SCALE from lstm_mlp over RAIN, ET0, TMAX, TMIN, IRRAD" in out
+    assert "AMAXTB_SCALE factor 0.3..1.5" in out  # the mode as the model reads it (a table scale: factor)
 
 
 def test_the_registered_physics_takes_daily_scales_as_dynamic_parameters(small_twin):

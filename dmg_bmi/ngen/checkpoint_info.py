@@ -41,9 +41,11 @@ def _physics(ckpt, facts) -> dict[str, Any]:
 def _network(ckpt) -> dict[str, Any]:
     nn = ckpt.config.nn
     uses_lstm = any(k.startswith("nn.lstm.") for k in ckpt.state_dict)
+    why = ("its dynamic parameters come from the per-step MLP" if ckpt.config.phy.dynamic_params
+           else "no dynamic parameters")
     return {
         "name": nn.name, "description": _doc("nn", nn.name),
-        "lstm": f"hidden {nn.hidden_size}" if uses_lstm else "not built (no dynamic parameters)",
+        "lstm": f"hidden {nn.hidden_size}" if uses_lstm else f"not built ({why})",
         "static_head": f"MLP {nn.mlp_layers} x {nn.mlp_hidden_size}" if nn.name != "lstm" else "linear",
         "forcings": list(ckpt.nn_forcings), "attributes": list(ckpt.nn_attributes),
         "weights": int(sum(t.numel() for k, t in ckpt.state_dict.items() if k.startswith("nn."))),

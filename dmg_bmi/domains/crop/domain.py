@@ -11,6 +11,7 @@ from dmg_bmi.errors import ConfigError
 
 TIME_STEP = ("daily (1 WOFOST day); the BMI steps hourly under ngen (time_step 3600 s: one crop day per 24 "
              "hourly records) or daily (time_step 86400 s)")
+PCSE_DIR = "../shared/data/pcse_wofost72_pp"  # `make-sample-data --pcse-dir` default
 
 
 class CropDomain(Domain):
@@ -92,8 +93,9 @@ class CropDomain(Domain):
 
     def add_twin_arguments(self, group):
         group.add_argument("--sites", type=int, default=40, help="number of sites (3 fields each; 1..5000)")
-        group.add_argument("--pcse-dir", default="../shared/data/pcse_wofost72_pp",
-                           help="folder of PCSE reference cases giving the crop parameter sets")
+        group.add_argument("--pcse-dir", default=PCSE_DIR,
+                           help=f"folder of PCSE reference cases giving the crop parameter sets (default "
+                                f"{PCSE_DIR}, from the working directory)")
         group.add_argument("--heat-stress", action="store_true",
                            help="a 6 degC warmer twin whose truth has a heat-stress reduction of gross "
                                 "assimilation that WOFOST 7.2 PP lacks (learn it with model.process)")
@@ -108,8 +110,9 @@ class CropDomain(Domain):
 
         check_size(args.sites, FIELDS_PER_SITE, names={"n_sites": "--sites"})
         if not Path(args.pcse_dir).is_dir():
-            raise ConfigError(f"--pcse-dir {args.pcse_dir} is not a folder: the crop twin takes its crop "
-                              "parameter sets from a folder of PCSE reference cases "
+            given = "" if args.pcse_dir != PCSE_DIR else f" (the default, from {Path.cwd()})"
+            raise ConfigError(f"--pcse-dir {args.pcse_dir}{given} is not a folder: the crop twin takes its "
+                              "crop parameter sets from a folder of PCSE reference cases "
                               "(test_potentialproduction_wofost72_*.yaml)")
         ds = make_crop_twin(out, args.pcse_dir, n_sites=args.sites, seed=args.seed,
                             heat_stress=args.heat_stress, daily_amax=args.daily_amax)
@@ -128,9 +131,12 @@ class CropDomain(Domain):
         return True  # WOFOST's radiation and day length
 
     def describe(self, ckpt):
+        from dmg_bmi.domains.crop.delta import WofostPhysics, parse_learned
+
         options = ckpt.config.phy.options or {}
-        learned = {name: f"{spec.get('mode')} {spec.get('lo')}..{spec.get('hi')}"
-                   for name, spec in (options.get("learned_params") or {}).items()}
+        specs = {s.name: s for s in WofostPhysics.param_specs()}
+        learned = {p.name: f"{p.mode} {p.lo:g}..{p.hi:g}"  # as the model reads them (defaults filled in)
+                   for p in parse_learned(options.get("learned_params"), specs)}
         crops = {crop: sorted(varieties) for crop, varieties in (options.get("crop_params") or {}).items()}
         physics = {"crops": crops, "learned_parameters": learned}
         if ckpt.config.phy.dynamic_params:  # learned by day from the weather (`model.phy.dynamic_params`)

@@ -347,7 +347,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     scored = score(ckpt, ds, args.batch_size)
     model, outputs, is_test, rows, summary = (scored.model, scored.outputs, scored.is_test, scored.rows,
                                               scored.summary)
-    out = Path(args.out) if args.out else path.resolve().parent / "evaluate_crop"
+    out = Path(args.out) if args.out else path.resolve().parent / f"evaluate_crop_{Path(data_path).stem}"
     out.mkdir(parents=True, exist_ok=True)
     csv_path = write_csv(out / "metrics.csv", rows, list(dict.fromkeys(k for r in rows for k in r)))
     print(f"evaluation of {ds.n_fields} fields ({int(is_test.sum())} of held-out sites)")
@@ -372,6 +372,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 paths.append(save_figure(fig, out / "plots" / "daily_parameters.png"))
             return paths
 
-        plot_or_say("plots", draw, " of LAI and TWSO" + (", with the twin's truth" if true_values is not None
-                                                        else ""))
+        what = " of LAI and TWSO" + (", with the twin's truth" if true_values is not None else "")
+        what += ", and of the learned process" if model.process is not None else ""
+        what += ", and of the daily parameters" if model.daily else ""
+        plot_or_say("plots", draw, what)
     return 0
