@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from conftest import REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.numpy1]
@@ -31,6 +32,18 @@ def run_bmi_tester(root, config: str, unit_checked: str = "land_surface_water__r
     assert f"test_get_var_units[{unit_checked}] PASSED" in out  # units checked, not skipped
     assert "FAILED" not in out and "ERROR" not in out
     return out
+
+
+def run_bmi_tester_on_example(tmp_path, checkpoint, name: str, attributes: dict) -> str:
+    """bmi-tester on `checkpoint` run with the shipped example.yml (its `attributes` replaced), both copied to
+    a fresh folder as `<name>.pt` and `<name>.yml`; returns the output (`run_bmi_tester`)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy2(checkpoint, root / f"{name}.pt")
+    cfg = yaml.safe_load((REPO / "bmi_configs" / "example.yml").read_text(encoding="utf-8"))
+    cfg.update(checkpoint=f"{name}.pt", attributes=dict(attributes))
+    (root / f"{name}.yml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return run_bmi_tester(root, f"{name}.yml")
 
 
 @pytest.mark.parametrize("config, checkpoint", [("quickstart.yml", "quickstart_hbv11p.pt"),

@@ -5,7 +5,6 @@ closed mass balance, bmi-tester, and the abstraction twin that plain δHBV canno
 from __future__ import annotations
 
 import csv
-import shutil
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -17,7 +16,7 @@ import torch
 import yaml
 from conftest import REPO
 from test_bmi import ATTRS, make, offline_daily, set_inputs, synthetic
-from test_bmi_tester import run_bmi_tester
+from test_bmi_tester import run_bmi_tester_on_example
 from train_toy import toy_config
 
 from dmg_bmi.cli import main
@@ -224,13 +223,8 @@ def test_a_model_without_correction_publishes_zero(tmp_path, hamon_ckpt):
 
 @pytest.mark.slow
 def test_bmi_tester_passes_with_a_correction(tmp_path, corrected_ckpt):
-    root = tmp_path / "root"
-    root.mkdir()
-    shutil.copy2(corrected_ckpt, root / "corrected.pt")
-    cfg = yaml.safe_load((REPO / "bmi_configs" / "example.yml").read_text(encoding="utf-8"))
-    cfg.update(checkpoint="corrected.pt", attributes=dict(ATTRS))
-    (root / "corrected.yml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    assert f"test_get_var_units[{CORRECTION}] PASSED" in run_bmi_tester(root, "corrected.yml")
+    out = run_bmi_tester_on_example(tmp_path, corrected_ckpt, "corrected", ATTRS)
+    assert f"test_get_var_units[{CORRECTION}] PASSED" in out
 
 
 # ------------------------------------------------------------------------------- the abstraction twin

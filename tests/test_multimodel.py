@@ -8,7 +8,6 @@ contributions, and closes ngen's mass balance, in bmi-tester, a hot start and th
 from __future__ import annotations
 
 import csv
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torch
 import yaml
 from conftest import REPO
 from test_bmi import ATTRS, make, offline_daily, set_inputs, synthetic
-from test_bmi_tester import run_bmi_tester
+from test_bmi_tester import run_bmi_tester_on_example
 from train_toy import toy_config
 
 from dmg_bmi.cli import main
@@ -235,13 +234,8 @@ def test_a_multimodel_without_routing_runs_in_the_bmi(tmp_path):
 
 @pytest.mark.slow
 def test_bmi_tester_passes_with_a_multimodel(tmp_path, mixture_ckpt):
-    root = tmp_path / "root"
-    root.mkdir()
-    shutil.copy2(mixture_ckpt, root / "multimodel.pt")
-    cfg = yaml.safe_load((REPO / "bmi_configs" / "example.yml").read_text(encoding="utf-8"))
-    cfg.update(checkpoint="multimodel.pt", attributes={**ATTRS, "elevation_m": SITE["elevation_m"]})
-    (root / "multimodel.yml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    out = run_bmi_tester(root, "multimodel.yml")
+    out = run_bmi_tester_on_example(tmp_path, mixture_ckpt, "multimodel",
+                                    {**ATTRS, "elevation_m": SITE["elevation_m"]})
     assert f"test_get_var_units[{bmi_names('hbv_1_0')[0]}] PASSED" in out
 
 

@@ -168,20 +168,11 @@ class CropDeltaModel(nn.Module):
     def from_config(cls, cfg: ModelConfig, n_nn_attributes: int) -> CropDeltaModel:
         """WOFOST physics (`cfg.phy.name` in `dmg_bmi.domains.crop.PHYSICS`) and learner `cfg.nn.name`: its
         static head on the attributes, and its dynamic head on `cfg.inputs.forcings` for the daily ones."""
-        if cfg.phy.name not in PHYSICS:
-            raise ConfigError(f"model.phy.name: δWOFOST runs {', '.join(PHYSICS)}, got {cfg.phy.name!r}")
-        phy = WofostPhysics(cfg.phy)
-        specs = {s.name: s for s in phy.param_specs()}
-        learned = parse_learned(cfg.phy.options.get("learned_params"), specs)
-        daily_names = check_daily(cfg, learned, specs)
-        daily = [p for p in learned if p.name in daily_names]
-        static = [p for p in learned if p.name not in daily_names]
+        static, daily, hook = check_model(cfg)
         learner = get_nn(cfg.nn.name)(len(cfg.inputs.forcings), n_nn_attributes, len(daily), len(static),
                                       cfg.nn)
-        process = None
-        if cfg.process is not None:
-            process = LearnedProcess(cfg.process, check_process(cfg.process, phy, cfg.phy.name))
-        return cls(phy, learner, static, cfg, process, daily)
+        process = LearnedProcess(cfg.process, hook) if hook is not None else None
+        return cls(WofostPhysics(cfg.phy), learner, static, cfg, process, daily)
 
     @property
     def learned_names(self) -> list[str]:
@@ -229,12 +220,31 @@ class CropDeltaModel(nn.Module):
         `x_nn [T, B, nx]` (daily parameters only) -> (outputs, state); with daily parameters the outputs add
         `daily_<name>` `[T, B]`, each day's value."""
         params = self.crop_params(self.learned_values(c_nn), base)
-        extra = {} if self.process is None else {"process": self.process}  # a plain physics needs no keyword
-        daily = self.daily_values(x_nn, c_nn)
+        return self.run_physics(x_phy, params, attrs_phy, self.process, self.daily_values(x_nn, c_nn), state)
+
+    def run_physics(self, x_phy: torch.Tensor, params: Mapping[str, torch.Tensor], attrs_phy, process=None,
+                    daily: Mapping[str, torch.Tensor] | None = None, state=None):
+        """The physics on `params` with a learned `process` and `daily` values {name: `[T, B]`} (each None
+        or empty for none) -> (outputs, with `daily_<name>` added, final state)."""
+        extra = {} if process is None else {"process": process}  # a plain physics needs no keyword
         if daily:
             extra["daily"] = daily
         outputs, state = self.phy(x_phy, params, attrs=attrs_phy, state=state, **extra)
-        return {**outputs, **{f"daily_{k}": v for k, v in daily.items()}}, state
+        return {**outputs, **{f"daily_{k}": v for k, v in (daily or {}).items()}}, state
+
+
+def check_model(cfg: ModelConfig) -> tuple[list[LearnedParam], list[LearnedParam], Any]:
+    """A δWOFOST model config checked (ConfigError naming the key): its physics, learned parameters, daily
+    parameters and learned process. Returns (static learned parameters, daily ones, the process hook or
+    None): what `CropDeltaModel.from_config` builds, and what the crop domain checks at config load."""
+    if cfg.phy.name not in PHYSICS:
+        raise ConfigError(f"model.phy.name: δWOFOST runs {', '.join(PHYSICS)}, got {cfg.phy.name!r}")
+    specs = {s.name: s for s in WofostPhysics.param_specs()}
+    learned = parse_learned(cfg.phy.options.get("learned_params"), specs)
+    daily_names = check_daily(cfg, learned, specs)
+    hook = check_process(cfg.process, WofostPhysics, cfg.phy.name) if cfg.process is not None else None
+    return ([p for p in learned if p.name not in daily_names], [p for p in learned if p.name in daily_names],
+            hook)
 
 
 def check_daily(cfg: ModelConfig, learned: list[LearnedParam], specs: Mapping[str, Any]) -> list[str]:

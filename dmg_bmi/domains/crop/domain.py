@@ -57,16 +57,9 @@ class CropDomain(Domain):
         if not isinstance(cfg.data.path, str):
             raise ConfigError(f"data.path: a crop run reads one crop dataset (data.kind crop), got a list "
                               f"{cfg.data.path!r}: give one path (merge the fields into one dataset first)")
-        from dmg_bmi.core.process import check_process
-        from dmg_bmi.domains.crop.delta import WofostPhysics, check_daily, parse_learned
+        from dmg_bmi.domains.crop.delta import check_model
 
-        if cfg.model.phy.name not in PHYSICS:
-            raise ConfigError(f"model.phy.name: δWOFOST runs {', '.join(PHYSICS)}, got "
-                              f"{cfg.model.phy.name!r}")
-        specs = {s.name: s for s in WofostPhysics.param_specs()}
-        check_daily(cfg.model, parse_learned(cfg.model.phy.options.get("learned_params"), specs), specs)
-        if cfg.model.process is not None:
-            check_process(cfg.model.process, WofostPhysics, cfg.model.phy.name)
+        check_model(cfg.model)
         if cfg.model.correction is not None:
             raise ConfigError("model.correction: δWOFOST has no output correction (WOFOST PP lists no "
                               "correctable output); remove the key")

@@ -64,10 +64,8 @@ def predict(model, ckpt, ds: CropDataset, batch_size: int = 64, values: np.ndarr
             else:
                 day_values = {k: torch.as_tensor(x[:, rows.numpy()], dtype=part.x.dtype)
                               for k, x in (daily or {}).items()}
-            out, _ = model.phy(part.x, model.crop_params(v, part.base), attrs=part.attrs,
-                               process=model.process if process is MODEL else process,
-                               daily=day_values or None)
-            out.update({f"daily_{k}": x for k, x in day_values.items()})
+            out, _ = model.run_physics(part.x, model.crop_params(v, part.base), part.attrs,
+                                       model.process if process is MODEL else process, day_values)
             outs.append({k: o.numpy().T for k, o in out.items()})
             learned.append(v.numpy())
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}, np.concatenate(learned)
